@@ -1,0 +1,29 @@
+/** One `blastwatch <name>` subcommand. Each lives in its own module under `src/cli/commands/`. */
+export interface Command {
+  readonly name: string;
+  /** One line for `blastwatch help`. */
+  readonly summary: string;
+  /** Usage text printed for `blastwatch <name> --help` and on a usage error. */
+  readonly usage: string;
+  /** Runs the command; resolves to the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+/** Thrown for a wrong invocation: the CLI prints the message and the usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/**
+ * Thrown for an expected, user-facing failure (bad config, missing model, unreadable file):
+ * the CLI prints the one-line message, no stack trace, and exits with `exitCode`.
+ */
+export class UserError extends Error {
+  override readonly name = 'UserError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}

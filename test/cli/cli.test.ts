@@ -1,0 +1,24 @@
+import t from 'tap';
+import { runCli } from '../helpers/cli.js';
+
+t.test('help lists every subcommand and exits 0', async (t) => {
+  const r = await runCli(['help']);
+  t.equal(r.code, 0);
+  for (const name of [
+    'run',
+    'check-config',
+    'segment',
+    'preprocess-dataset',
+    'classify',
+    'evaluate',
+    'demo',
+  ]) {
+    t.match(r.stdout, new RegExp(`\\n  ${name} `), `help mentions ${name}`);
+  }
+});
+
+t.test('an unknown command is a usage error with exit 2', async (t) => {
+  const r = await runCli(['frobnicate']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /unknown command 'frobnicate'/);
+});
