@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * The configuration schema. Keys mirror config/default.yaml one to one (snake_case), so an error's
+ * key path is exactly what the user has to edit. Every object is strict: an unknown key is
+ * almost always a typo, and a typo silently ignored is a setting silently not applied.
+ */
+const nullableString = z.string().min(1).nullable();
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().min(0);
+const probability = z.number().min(0).max(1);
+
+export const executionProviderSchema = z.enum(['cuda', 'cpu']);
+export type ExecutionProviderName = z.infer<typeof executionProviderSchema>;
+
+export const configSchema = z.strictObject({
+  device_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash and underscore only (it is part of MQTT topics)')
+    .nullable(),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+    pretty: z.union([z.boolean(), z.literal('auto')]),
+  }),
+  capture: z.strictObject({
+    dir: z.string().min(1),
+    recursive: z.boolean(),
+    extensions: z.array(z.string().regex(/^\.[A-Za-z0-9]+$/, 'an extension like .jpg')).min(1),
+    ignore: z.array(z.string().min(1)),
+    use_polling: z.boolean(),
+    poll_interval_ms: positiveInt,
+    stability_ms: nonNegativeInt,
+    rescan_interval_s: positiveInt,
+    retry_backoff_ms: positiveInt,
+    max_attempts: positiveInt,
+    move_processed_to: nullableString,
+    move_quarantined_to: nullableString,
+  }),
+  data: z.strictObject({
+    dir: z.string().min(1),
+    retention_days: nonNegativeInt,
+    retention_max_rows: nonNegativeInt,
+    min_free_disk_mb: nonNegativeInt,
+    maintenance_interval_s: positiveInt,
+  }),
+  image: z.strictObject({
+    max_input_pixels: positiveInt,
+    max_file_mb: z.number().positive(),
+  }),
+  segment: z.strictObject({
+    k: z.number().int().min(2).max(32),
+    threshold: z.number().int().min(0).max(255),
+    min_object_area: nonNegativeInt,
+    min_hole_area: nonNegativeInt,
+  }),
+  model: z.strictObject({
+    dir: nullableString,
+    execution_providers: z.array(executionProviderSchema).min(1),
+    threads: nonNegativeInt,
+    threshold: probability.nullable(),
+    uncertain_band: z
+      .tuple([probability, probability])
+      .refine(([lo, hi]) => lo <= hi, 'low must not exceed high')
+      .nullable(),
+  }),
+  pipeline: z.strictObject({
+    concurrency: z.number().int().min(1).max(64),
+    queue_max: positiveInt,
+  }),
+  mqtt: z.strictObject({
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?):\/\/.+/, 'a URL starting with mqtt://, mqtts://, ws:// or wss://')
+      .nullable(),
+    username: nullableString,
+    password: nullableString,
+    client_id: nullableString,
+    topic_prefix: z
+      .string()
+      .regex(/^[^#+\s]+[^/#+\s]$/, 'a topic prefix without wildcards, spaces or a trailing slash')
+      .nullable(),
+    ca_file: nullableString,
+    cert_file: nullableString,
+    key_file: nullableString,
+    reject_unauthorized: z.boolean(),
+    keepalive_s: positiveInt,
+    health_interval_s: positiveInt,
+    shutdown_flush_ms: nonNegativeInt,
+  }),
+  http: z.strictObject({
+    host: z.string().min(1),
+    port,
+    auth_token: z.string().min(16, 'at least 16 characters').nullable(),
+    users: z.array(
+      z.strictObject({
+        name: z.string().min(1).max(64),
+        password_hash: z.string().regex(/^scrypt:/, 'a hash made by blastwatch hash-password'),
+      }),
+    ),
+    upload_max_mb: z.number().positive(),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
