@@ -1,0 +1,359 @@
+import { constants } from 'node:fs';
+import { access, realpath, stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from '../log.js';
+import { createNameFilter, type NameFilter } from './filter.js';
+import { inspectPath, isInside, OnceLog, scanTree, type InspectContext } from './scan.js';
+import { StabilityTracker } from './stability.js';
+import type {
+  CandidateFile,
+  CandidateSink,
+  CaptureWatcher,
+  CaptureWatcherOptions,
+  WatchStatus,
+} from './types.js';
+
+export type {
+  CandidateFile,
+  CandidateSink,
+  CaptureWatcher,
+  CaptureWatcherOptions,
+  WatchStatus,
+} from './types.js';
+export { createNameFilter, globToRegExp } from './filter.js';
+
+/** Pending files before a scan pauses for the queue to drain: bounds memory on huge backlogs. */
+const MAX_PENDING = 4096;
+const STAT_CONCURRENCY = 16;
+const REMEMBER_EMITTED = 20_000;
+const DEFAULT_PROBE_CAP_MS = 5000;
+
+type ProbeOutcome = 'unavailable' | 'same' | 'rearmed';
+
+/**
+ * Watches the capture folder and offers stable image files to the pipeline.
+ *
+ * chokidar is only a hint (it misses events under load, after the folder is recreated, and on
+ * shares without inotify). The truth is the reconciliation scan at start, every rescanIntervalS
+ * and on demand; both feed one stability tracker. A cheap probe (stat + access of the folder)
+ * runs more often to notice the folder disappearing, coming back or being replaced, and then
+ * re-creates the chokidar watcher and scans at once. All folder work (probe, re-arm, scan) runs on
+ * one serial chain so two of them never race on the watcher.
+ */
+export function createCaptureWatcher(
+  opts: CaptureWatcherOptions,
+  sink: CandidateSink,
+  log: Logger,
+): CaptureWatcher {
+  return new CaptureWatcherImpl(opts, sink, log.child({ module: 'watch' }));
+}
+
+class CaptureWatcherImpl implements CaptureWatcher {
+  private readonly dir: string;
+  private readonly filter: NameFilter;
+  private readonly escapes = new OnceLog();
+  private readonly probeIntervalMs: number;
+  private tracker: StabilityTracker | null = null;
+
+  private running = false;
+  private dirAvailable = false;
+  private lastScanAt: number | null = null;
+  private lastError: string | null = null;
+  /** One warning per outage, and one "back" line when it ends. */
+  private outageLogged = false;
+
+  private root: string | null = null;
+  private rootId: { dev: number; ino: number } | null = null;
+  private fsw: FSWatcher | null = null;
+  private abortReady: (() => void) | null = null;
+
+  private chain: Promise<unknown> = Promise.resolve();
+  private queuedScan: Promise<void> | null = null;
+  private busy = 0;
+  private scanTimer: NodeJS.Timeout | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly opts: CaptureWatcherOptions,
+    private readonly sink: CandidateSink,
+    private readonly log: Logger,
+  ) {
+    this.dir = resolve(opts.dir);
+    this.filter = createNameFilter(opts.extensions, opts.ignore);
+    this.probeIntervalMs =
+      opts.dirProbeIntervalMs ?? Math.min(opts.rescanIntervalS * 1000, DEFAULT_PROBE_CAP_MS);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.queuedScan = null;
+    this.tracker = new StabilityTracker(
+      {
+        stabilityMs: this.opts.stabilityMs,
+        maxPending: MAX_PENDING,
+        statConcurrency: STAT_CONCURRENCY,
+        rememberEmitted: REMEMBER_EMITTED,
+      },
+      (file: CandidateFile) => {
+        if (this.running) this.sink.onCandidate(file);
+      },
+      this.log,
+    );
+    this.log.info(
+      { dir: this.dir, recursive: this.opts.recursive, usePolling: this.opts.usePolling },
+      'watching the capture folder',
+    );
+    this.scanTimer = setInterval(() => void this.rescan(), this.opts.rescanIntervalS * 1000);
+    this.scanTimer.unref();
+    this.probeTimer = setInterval(() => this.requestProbe(), this.probeIntervalMs);
+    this.probeTimer.unref();
+    await this.rescan();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.scanTimer) clearInterval(this.scanTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.scanTimer = this.probeTimer = null;
+    // Closing the tracker first releases a scan waiting for room; the scan then sees !running.
+    this.tracker?.close();
+    this.abortReady?.();
+    await this.chain;
+    await this.disarm();
+    this.log.info({ dir: this.dir }, 'stopped watching the capture folder');
+  }
+
+  rescan(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    // A scan not yet started covers every request made before it starts.
+    if (this.queuedScan) return this.queuedScan;
+    const scan = this.enqueue(async () => {
+      this.queuedScan = null;
+      await this.scan();
+    });
+    this.queuedScan = scan;
+    return scan;
+  }
+
+  status(): WatchStatus {
+    return {
+      running: this.running,
+      dirAvailable: this.dirAvailable,
+      lastScanAt: this.lastScanAt,
+      lastError: this.lastError,
+      pendingStability: this.tracker?.size ?? 0,
+    };
+  }
+
+  /** Runs `job` after every earlier folder job; the returned promise never rejects. */
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    this.busy++;
+    const run = this.chain.then(async () => {
+      try {
+        if (this.running) await job();
+      } catch (err) {
+        this.log.error({ err }, 'capture watcher job failed');
+        this.lastError = (err as Error).message;
+      } finally {
+        this.busy--;
+      }
+    });
+    this.chain = run;
+    return run;
+  }
+
+  /** The periodic probe: skipped while other folder work is queued (that work probes first anyway). */
+  private requestProbe(): void {
+    if (!this.running || this.busy > 0) return;
+    void this.enqueue(async () => {
+      if ((await this.probe()) === 'rearmed') void this.rescan();
+    });
+  }
+
+  private async scan(): Promise<void> {
+    if ((await this.probe()) === 'unavailable' || !this.root) return;
+    const tracker = this.tracker;
+    if (!tracker) return;
+    const ctx = this.inspectContext(this.root);
+    const started = Date.now();
+    try {
+      const result = await scanTree(
+        ctx,
+        async (o) => {
+          if (tracker.full) await tracker.waitForRoom();
+          tracker.observe(o, 'scan');
+        },
+        () => !this.running,
+      );
+      if (!this.running) return;
+      this.lastScanAt = Date.now();
+      this.lastError = null;
+      this.log.debug({ ...result, ms: this.lastScanAt - started }, 'reconciliation scan done');
+    } catch (err) {
+      await this.markUnavailable(err as Error);
+    }
+  }
+
+  /**
+   * Checks that the folder exists, is a readable directory and is still the one chokidar watches
+   * (same real path, device and inode). Re-creates the chokidar watcher when it is not.
+   */
+  private async probe(): Promise<ProbeOutcome> {
+    let real: string;
+    let id: { dev: number; ino: number };
+    try {
+      real = await realpath(this.dir);
+      const st = await stat(real);
+      if (!st.isDirectory()) {
+        throw Object.assign(new Error(`not a directory: ${real}`), { code: 'ENOTDIR' });
+      }
+      // As root this always passes; for the daemon's own user it catches "permissions removed".
+      await access(real, constants.R_OK | constants.X_OK);
+      id = { dev: st.dev, ino: st.ino };
+    } catch (err) {
+      await this.markUnavailable(err as Error);
+      return 'unavailable';
+    }
+    const same =
+      this.dirAvailable &&
+      this.fsw !== null &&
+      this.root === real &&
+      this.rootId?.dev === id.dev &&
+      this.rootId.ino === id.ino;
+    if (same) return 'same';
+    if (this.outageLogged) this.log.info({ dir: this.dir }, 'capture folder is available again');
+    else if (this.rootId)
+      this.log.warn({ dir: this.dir }, 'capture folder was replaced; re-arming the watcher');
+    this.outageLogged = false;
+    this.root = real;
+    this.rootId = id;
+    this.dirAvailable = true;
+    this.lastError = null;
+    await this.arm(real);
+    return 'rearmed';
+  }
+
+  private async markUnavailable(err: Error): Promise<void> {
+    const code = (err as NodeJS.ErrnoException).code;
+    this.lastError = `capture folder ${this.dir} unavailable: ${code ? `${code} ` : ''}${err.message}`;
+    this.dirAvailable = false;
+    if (!this.outageLogged) {
+      this.outageLogged = true;
+      this.log.warn(
+        { dir: this.dir, err: err.message, retryMs: this.probeIntervalMs },
+        'capture folder unavailable; retrying',
+      );
+    }
+    // A watcher on a deleted or unmounted folder reports nothing; it is re-created when it is back.
+    await this.disarm();
+  }
+
+  private inspectContext(root: string): InspectContext {
+    return {
+      root,
+      recursive: this.opts.recursive,
+      filter: this.filter,
+      log: this.log,
+      escapes: this.escapes,
+    };
+  }
+
+  private async arm(root: string): Promise<void> {
+    await this.disarm();
+    if (!this.running) return;
+    const filter = this.filter;
+    const recursive = this.opts.recursive;
+    const fsw = watch(root, {
+      // The scan reports what is already there; chokidar only reports what changes.
+      ignoreInitial: true,
+      persistent: true,
+      followSymlinks: false,
+      depth: recursive ? undefined : 0,
+      usePolling: this.opts.usePolling,
+      interval: this.opts.pollIntervalMs,
+      // Images are "binary" to chokidar, which would otherwise poll them every 300 ms.
+      binaryInterval: this.opts.pollIntervalMs,
+      ignorePermissionErrors: true,
+      // Our own stability tracker decides when a file is complete (awaitWriteFinish ignores the
+      // initial scan, #594/#1100).
+      awaitWriteFinish: false,
+      ignored: (path: string, stats) => {
+        if (path === root) return false;
+        const rel = relative(root, path);
+        if (rel.startsWith('..')) return true;
+        const parts = rel.split(sep);
+        const name = parts.pop() ?? '';
+        if (!parts.every((p) => filter.acceptsDir(p))) return true;
+        if (!recursive && parts.length > 0) return true;
+        if (stats?.isDirectory()) return !filter.acceptsDir(name);
+        if (stats?.isFile()) return !filter.acceptsFile(name);
+        // Without stats chokidar cannot tell a folder from a file: only hidden names are certain.
+        return name.startsWith('.');
+      },
+    });
+    this.fsw = fsw;
+    const onPath = (path: string): void => {
+      if (this.fsw !== fsw) return;
+      void this.onEvent(root, path);
+    };
+    fsw.on('add', onPath);
+    fsw.on('change', onPath);
+    fsw.on('unlink', (path: string) => {
+      if (this.fsw === fsw) this.tracker?.forget(path);
+    });
+    fsw.on('unlinkDir', (path: string) => {
+      // The folder itself vanished: probe now instead of at the next tick.
+      if (this.fsw === fsw && path === root) this.requestProbe();
+    });
+    fsw.on('error', (err: unknown) => {
+      if (this.fsw !== fsw) return;
+      const e = err as NodeJS.ErrnoException;
+      // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still covers.
+      this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
+      this.lastError = `watcher: ${e.message}`;
+      this.requestProbe();
+    });
+    // Events before 'ready' are swallowed by ignoreInitial, so the scan that follows must start
+    // after it. Bounded wait: a watcher that never gets ready (a hung share) must not stall the
+    // scans, which work without it.
+    await new Promise<void>((resolveReady) => {
+      const timeout = setTimeout(() => {
+        this.log.warn({ dir: root }, 'file watcher not ready after 60 s; continuing with scans');
+        done();
+      }, 60_000);
+      timeout.unref();
+      const done = (): void => {
+        clearTimeout(timeout);
+        this.abortReady = null;
+        resolveReady();
+      };
+      this.abortReady = done;
+      fsw.once('ready', done);
+    });
+  }
+
+  private async disarm(): Promise<void> {
+    const fsw = this.fsw;
+    this.fsw = null;
+    this.abortReady?.();
+    if (!fsw) return;
+    try {
+      await fsw.close();
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'closing the file watcher failed');
+    }
+  }
+
+  private async onEvent(root: string, path: string): Promise<void> {
+    if (!this.running || !isInside(root, path)) return;
+    const o = await inspectPath(this.inspectContext(root), path);
+    const tracker = this.tracker;
+    if (!o || !tracker || !this.running) return;
+    // Full only during a huge backlog scan, which will reach this file anyway.
+    if (!tracker.observe(o, 'event'))
+      this.log.debug({ path }, 'stability queue full; the scan will pick it up');
+  }
+}
