@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { z } from 'zod';
+import { ModelError } from './errors.js';
+
+/**
+ * models/model.json, written by the training pipeline (training/). Only what inference relies on
+ * is checked strictly; provenance sections (preprocessing, metrics, training) are free-form.
+ */
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lower-case hex digits');
+const probability = z.number().min(0).max(1);
+
+const inputSchema = z.looseObject({
+  // [batch, channels, height, width]; batch is dynamic (-1 or null).
+  shape: z.tuple([
+    z.union([z.literal(-1), z.null(), z.number().int().positive()]),
+    z.literal(3),
+    z.number().int().positive(),
+    z.number().int().positive(),
+  ]),
+  layout: z.literal('NCHW'),
+  scale: z.string().optional(),
+});
+
+const fileSchema = z.strictObject({
+  path: z.string().min(1),
+  sha256: sha256Hex,
+  bytes: z.number().int().positive(),
+});
+
+export const manifestSchema = z
+  .looseObject({
+    name: z.string().min(1),
+    version: z.string().min(1),
+    created: z.string().optional(),
+    classes: z.array(z.string().min(1)).min(2),
+    folders: z.array(z.string().min(1)).min(2),
+    malignant: z.array(z.boolean()).min(2),
+    inputs: z.strictObject({ original: inputSchema, segmented: inputSchema }),
+    output: z.string().min(1),
+    files: z.strictObject({ int8: fileSchema, fp32: fileSchema }),
+    split: z.looseObject({ file: z.string(), sha256: z.string() }).optional(),
+    temperature: z.number().positive(),
+    threshold: probability,
+    uncertain_band: z.tuple([probability, probability]),
+    preprocessing: z.record(z.string(), z.unknown()).optional(),
+    metrics: z.record(z.string(), z.unknown()).optional(),
+    training: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const n = m.classes.length;
+    if (m.folders.length !== n)
+      ctx.addIssue({ code: 'custom', path: ['folders'], message: `expected ${n} entries, one per class` });
+    if (m.malignant.length !== n)
+      ctx.addIssue({ code: 'custom', path: ['malignant'], message: `expected ${n} entries, one per class` });
+    if (new Set(m.classes).size !== n)
+      ctx.addIssue({ code: 'custom', path: ['classes'], message: 'class names must be unique' });
+    if (!m.malignant.includes(true) || !m.malignant.includes(false))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['malignant'],
+        message: 'needs at least one malignant and one benign class',
+      });
+    if (m.uncertain_band[0] > m.uncertain_band[1])
+      ctx.addIssue({ code: 'custom', path: ['uncertain_band'], message: 'low must not exceed high' });
+    const [, , ho, wo] = m.inputs.original.shape;
+    const [, , hs, ws] = m.inputs.segmented.shape;
+    if (ho !== hs || wo !== ws)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inputs', 'segmented', 'shape'],
+        message: 'must have the same height and width as inputs.original',
+      });
+  });
+
+export type ModelManifestJson = z.infer<typeof manifestSchema>;
+
+/** model.json after validation, with absolute file paths resolved against its folder. */
+export interface ModelManifest extends ModelManifestJson {
+  /** The folder holding model.json, absolute. */
+  dir: string;
+  /** Image height and width the model takes (from inputs.original.shape). */
+  imageSize: { height: number; width: number };
+  /** Absolute paths of the ONNX files, keyed by precision. */
+  paths: { int8: string; fp32: string };
+}
+
+/** Streams a file through sha256 (model files can be tens of MB; no need to hold them twice). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolvePromise(hash.digest('hex')));
+  });
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys')
+        return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key`).join('; ');
+      const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      return `${path}: ${issue.message.replace(/^Invalid input: /, '')}`;
+    })
+    .join('; ');
+}
+
+/** A model file path must stay inside the model folder: model.json is data, not a pointer anywhere. */
+function resolveInside(dir: string, rel: string, key: string, manifestPath: string): string {
+  const norm = normalize(rel);
+  if (isAbsolute(rel) || norm === '..' || norm.startsWith(`..${sep}`))
+    throw new ModelError(`${manifestPath}: ${key}: '${rel}' must be a path inside the model folder`);
+  return join(dir, norm);
+}
+
+/**
+ * Reads `<dir>/model.json`, validates it and checks every model file's size and sha256.
+ * Throws ModelError with a one-line message naming the file or key. The split file is
+ * provenance (it lives with the training code, not on the device) and is not checked here.
+ */
+export async function loadModelManifest(modelDir: string): Promise<ModelManifest> {
+  const dir = resolve(modelDir);
+  const manifestPath = join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      throw new ModelError(`no model.json in ${dir}: set model.dir to a folder with a trained model`);
+    throw new ModelError(`cannot read ${manifestPath}: ${code ?? String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ModelError(`${manifestPath}: not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) throw new ModelError(`${manifestPath}: ${formatIssues(parsed.error)}`);
+  const m = parsed.data;
+
+  const paths = {
+    int8: resolveInside(dir, m.files.int8.path, 'files.int8.path', manifestPath),
+    fp32: resolveInside(dir, m.files.fp32.path, 'files.fp32.path', manifestPath),
+  };
+  for (const precision of ['int8', 'fp32'] as const) {
+    const entry = m.files[precision];
+    const path = paths[precision];
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ModelError(
+        code === 'ENOENT'
+          ? `model file missing: ${path} (files.${precision}.path in ${manifestPath})`
+          : `cannot read model file ${path}: ${code ?? String(err)}`,
+      );
+    }
+    if (size !== entry.bytes)
+      throw new ModelError(
+        `model file ${path} has ${size} bytes, model.json says ${entry.bytes}: wrong or damaged file`,
+      );
+    const actual = await sha256File(path);
+    if (actual !== entry.sha256)
+      throw new ModelError(
+        `sha256 mismatch for model file ${path}: expected ${entry.sha256}, got ${actual} (wrong or damaged file)`,
+      );
+  }
+  const [, , height, width] = m.inputs.original.shape;
+  return { ...m, dir, imageSize: { height, width }, paths };
+}

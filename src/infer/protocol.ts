@@ -1,0 +1,41 @@
+/** Messages between the Classifier (main thread) and the inference worker (worker.ts). */
+
+export type ProviderName = 'cuda' | 'cpu';
+export type Precision = 'int8' | 'fp32';
+
+export interface SessionCandidate {
+  provider: ProviderName;
+  precision: Precision;
+  modelPath: string;
+}
+
+export interface WorkerInit {
+  /** Tried in order; the first that creates a session is used. */
+  candidates: SessionCandidate[];
+  /** intraOpNumThreads, already resolved (never 0). */
+  threads: number;
+  inputNames: readonly ['original', 'segmented'];
+  outputName: string;
+  /** [channels, height, width] of one image. */
+  imageShape: readonly [number, number, number];
+  classCount: number;
+}
+
+export interface ProviderAttempt {
+  provider: ProviderName;
+  error: string;
+}
+
+export type ToWorker =
+  | { type: 'run'; id: number; original: Float32Array[]; segmented: Float32Array[] }
+  | { type: 'close' }
+  /** Test hook: the worker exits with this code, as a crash would. */
+  | { type: 'exit-for-test'; code: number };
+
+export type FromWorker =
+  | { type: 'ready'; candidate: SessionCandidate; attempts: ProviderAttempt[] }
+  | { type: 'fatal'; message: string; attempts: ProviderAttempt[] }
+  /** probabilities: N × classCount, row-major, straight from the model's softmax. */
+  | { type: 'result'; id: number; probabilities: Float32Array }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'closed' };

@@ -1,0 +1,154 @@
+/**
+ * The inference worker: owns the one onnxruntime session. session.run() blocks its thread for
+ * the whole inference (onnxruntime #26968), so it runs here and the daemon's event loop (MQTT
+ * keep-alive, HTTP, the watcher) stays responsive. The session is created once: creating and
+ * releasing sessions repeatedly leaks memory (onnxruntime #25325).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
+import type { FromWorker, ProviderAttempt, SessionCandidate, ToWorker, WorkerInit } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('src/infer/worker.ts must run as a worker thread');
+const init = workerData as WorkerInit;
+const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
+
+/**
+ * Why the CUDA provider cannot work here, or null when it may (then session creation decides).
+ * The npm package for linux/x64 lists cuda but ships its provider library only when installed
+ * with ONNXRUNTIME_NODE_INSTALL_CUDA; checking the file first avoids onnxruntime's own
+ * "Failed to load shared library" error spam on every CPU-only machine with [cuda, cpu] config.
+ */
+function cudaUnavailableReason(): string | null {
+  if (!listSupportedBackends().some((b) => b.name === 'cuda'))
+    return `this onnxruntime-node build (${process.platform}/${process.arch}) has no CUDA execution provider`;
+  if (process.platform !== 'linux') return null;
+  let root: string;
+  try {
+    root = dirname(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')));
+  } catch {
+    return null;
+  }
+  const binDir = join(root, 'bin');
+  if (!existsSync(binDir)) return null;
+  for (const napi of readdirSync(binDir)) {
+    const dir = join(binDir, napi, process.platform, process.arch);
+    if (!existsSync(join(dir, 'onnxruntime_binding.node'))) continue;
+    if (existsSync(join(dir, 'libonnxruntime_providers_cuda.so'))) return null;
+    return (
+      `libonnxruntime_providers_cuda.so is not installed next to the onnxruntime-node binding in ${dir} ` +
+      `(install with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 on x64, or a CUDA build on Jetson)`
+    );
+  }
+  return null;
+}
+
+async function createSession(): Promise<{ session: InferenceSession; candidate: SessionCandidate } | null> {
+  const attempts: ProviderAttempt[] = [];
+  for (const candidate of init.candidates) {
+    if (candidate.provider === 'cuda') {
+      const reason = cudaUnavailableReason();
+      if (reason) {
+        attempts.push({ provider: 'cuda', error: reason });
+        continue;
+      }
+    }
+    try {
+      const session = await InferenceSession.create(candidate.modelPath, {
+        executionProviders: [candidate.provider],
+        intraOpNumThreads: init.threads,
+        // One inference at a time per session; inter-op threads only help parallel branches.
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+      });
+      const missing: string[] = [...init.inputNames.filter((n) => !session.inputNames.includes(n))];
+      if (!session.outputNames.includes(init.outputName)) missing.push(init.outputName);
+      if (missing.length > 0) {
+        await session.release();
+        post({
+          type: 'fatal',
+          message:
+            `${candidate.modelPath} has inputs [${session.inputNames.join(', ')}] and outputs ` +
+            `[${session.outputNames.join(', ')}]; model.json expects ${missing.join(', ')}`,
+          attempts,
+        });
+        return null;
+      }
+      post({ type: 'ready', candidate, attempts });
+      return { session, candidate };
+    } catch (err) {
+      attempts.push({ provider: candidate.provider, error: oneLine(err) });
+    }
+  }
+  post({
+    type: 'fatal',
+    message: `no execution provider could load the model: ${attempts.map((a) => `${a.provider}: ${a.error}`).join('; ')}`,
+    attempts,
+  });
+  return null;
+}
+
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Packs N images into one contiguous [N, C, H, W] tensor (no copy for a single image). */
+function batchTensor(images: Float32Array[]): Tensor {
+  const [c, h, w] = init.imageShape;
+  const per = c * h * w;
+  const n = images.length;
+  let data: Float32Array;
+  if (n === 1) data = images[0] as Float32Array;
+  else {
+    data = new Float32Array(n * per);
+    images.forEach((img, i) => data.set(img, i * per));
+  }
+  return new Tensor('float32', data, [n, c, h, w]);
+}
+
+async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+  try {
+    const n = msg.original.length;
+    const feeds = {
+      [init.inputNames[0]]: batchTensor(msg.original),
+      [init.inputNames[1]]: batchTensor(msg.segmented),
+    };
+    const out = (await session.run(feeds))[init.outputName];
+    if (!out || out.type !== 'float32')
+      throw new Error(`output ${init.outputName} is missing or not float32`);
+    const dims = out.dims;
+    if (dims.length !== 2 || dims[0] !== n || dims[1] !== init.classCount)
+      throw new Error(
+        `output ${init.outputName} has shape [${dims.join(', ')}], expected [${n}, ${init.classCount}]`,
+      );
+    // Copy into a buffer of our own so it can be transferred, not cloned.
+    const probabilities = Float32Array.from(out.data as Float32Array);
+    post({ type: 'result', id: msg.id, probabilities }, [probabilities.buffer]);
+  } catch (err) {
+    post({ type: 'error', id: msg.id, message: oneLine(err) });
+  }
+}
+
+const ready = await createSession();
+if (ready) {
+  const { session } = ready;
+  // Runs one at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'run') queue = queue.then(() => run(session, msg));
+    else if (msg.type === 'close')
+      queue = queue.then(async () => {
+        await session.release();
+        post({ type: 'closed' });
+        port.close();
+      });
+    else if (msg.type === 'exit-for-test') process.exit(msg.code);
+  });
+} else {
+  port.close();
+}
