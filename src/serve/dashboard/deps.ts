@@ -1,0 +1,182 @@
+/**
+ * What the dashboard needs from the rest of the daemon. The plugin depends on this interface only,
+ * so it can be tested with an in-memory fixture and wired to the real store and pipeline in
+ * `deps-store.ts`. Every path to a file on disk is resolved here from the database by id: the
+ * plugin never builds a path from anything in a request.
+ */
+
+export type ResultStatus = 'pending' | 'done' | 'failed' | 'quarantined';
+/** b-all: P(B-ALL) at or above the threshold; uncertain: inside the review band; benign: below. */
+export type Flag = 'b-all' | 'uncertain' | 'benign';
+export type ImageKind = 'original' | 'thumbnail' | 'mask' | 'segmented';
+export const IMAGE_KINDS: readonly ImageKind[] = ['original', 'thumbnail', 'mask', 'segmented'];
+
+export interface ReviewView {
+  id: number;
+  resultId: number;
+  reviewer: string;
+  /** The class the reviewer settled on (equal to the model's class when confirming). */
+  class: string;
+  /** What the model said, stored with the review so the audit trail stands on its own. */
+  modelClass: string | null;
+  note: string;
+  /** ISO 8601 time the review was stored. */
+  at: string;
+}
+
+export interface ResultView {
+  id: number;
+  /** File name as shown to people (may contain anything, including markup: always escape). */
+  file: string;
+  sha256: string;
+  status: ResultStatus;
+  source: 'capture' | 'upload';
+  class: string | null;
+  /** Probability of every class by class name, null when the image failed. */
+  probabilities: Record<string, number> | null;
+  /** P(B-ALL) = 1 - P(Benign). */
+  pBall: number | null;
+  flag: Flag | null;
+  /** In the review queue: flagged or uncertain and not reviewed yet. */
+  needsReview: boolean;
+  /** The latest review, if any. */
+  review: ReviewView | null;
+  error: string | null;
+  /** Milliseconds per pipeline stage (decode, segment, infer, store, ...). */
+  timings: Record<string, number>;
+  capturedAt: string | null;
+  processedAt: string | null;
+  images: Record<ImageKind, boolean>;
+}
+
+export interface ResultDetail extends ResultView {
+  model: { name: string; version: string } | null;
+  provider: string | null;
+  width: number | null;
+  height: number | null;
+  /** Share of the image the segmentation kept as cells, and related numbers. */
+  maskStats: Record<string, number> | null;
+  /** MQTT delivery of this result's messages. */
+  delivery: { state: 'off' | 'pending' | 'sent' | 'mixed'; messages: { topic: string; sentAt: string | null }[] };
+  /** Every review ever stored for this result, oldest first (the audit history). */
+  reviews: ReviewView[];
+}
+
+export interface ResultQuery {
+  limit: number;
+  /** Only results with an id lower than this (paging backwards). */
+  before?: number;
+  flaggedOnly?: boolean;
+  needsReview?: boolean;
+  class?: string;
+  /** ISO dates (inclusive day bounds), on processed time. */
+  from?: string;
+  to?: string;
+  /** Case-insensitive substring of the file name. */
+  search?: string;
+}
+
+export interface ReviewExport {
+  resultId: number;
+  file: string;
+  sha256: string;
+  /** Where the image is stored, for a retraining script on this machine. */
+  imagePath: string | null;
+  modelClass: string | null;
+  pBall: number | null;
+  reviewedClass: string;
+  reviewer: string;
+  note: string;
+  reviewedAt: string;
+  /** How many reviews the result has had (the export holds the latest). */
+  reviewCount: number;
+}
+
+export interface StatusView {
+  deviceId: string;
+  model: { name: string; version: string } | null;
+  provider: string | null;
+  threshold: number | null;
+  uncertainBand: [number, number] | null;
+  queueDepth: number;
+  processed: number;
+  failed: number;
+  /** Images per minute over the last few minutes. */
+  throughputPerMin: number;
+  latencyMs: { p50: number | null; p95: number | null };
+  broker: { enabled: boolean; connected: boolean; url: string | null };
+  outboxBacklog: number;
+  diskFreeBytes: number | null;
+  lastImageAt: string | null;
+  startedAt: string;
+}
+
+export interface DailyCount {
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  counts: Record<string, number>;
+  failed: number;
+}
+
+export interface DashboardMeta {
+  deviceId: string;
+  /** Class names in model order, with human labels. */
+  classes: { name: string; label: string }[];
+  /** The class that means "not leukaemia" (P(B-ALL) = 1 - P(benign class)). */
+  benignClass: string;
+}
+
+export interface ResultEvents {
+  on(event: 'result', listener: (result: ResultView) => void): unknown;
+  off(event: 'result', listener: (result: ResultView) => void): unknown;
+}
+
+export interface DashboardUser {
+  name: string;
+  /** `scrypt:N:r:p:salt:hash`, made by `blastwatch hash-password`. */
+  password_hash: string;
+}
+
+export interface DashboardAuthConfig {
+  /** Shared access token (Bearer header, or typed into the login form). */
+  token: string | null;
+  users: DashboardUser[];
+  /** True when the server listens on a loopback address: no login needed. */
+  loopback: boolean;
+}
+
+export interface UploadOutcome {
+  /** Set when the same bytes were already recorded (the existing result). */
+  id?: number;
+  sha256: string;
+  duplicate: boolean;
+}
+
+export interface DashboardDeps {
+  meta(): DashboardMeta;
+  listResults(q: ResultQuery): ResultView[];
+  getResult(id: number): ResultDetail | undefined;
+  /** The file on disk for a result's image, resolved from the database; undefined when absent. */
+  imagePath(id: number, kind: ImageKind): string | undefined;
+  /** Stores a review (audit row) and returns it. Throws ReviewError for an unknown id/class. */
+  addReview(id: number, review: { reviewer: string; class: string; note: string }): ReviewView;
+  reviewQueue(limit: number): ResultView[];
+  exportReviews(): ReviewExport[];
+  /** Hands uploaded bytes to the same pipeline as captured files. */
+  ingestUpload(fileName: string, bytes: Buffer): Promise<UploadOutcome>;
+  status(): StatusView;
+  dailyCounts(days: number): DailyCount[];
+  events: ResultEvents;
+  auth: DashboardAuthConfig;
+}
+
+/** A review the store refuses (unknown result or class): the client gets a 4xx with the message. */
+export class ReviewError extends Error {
+  override readonly name = 'ReviewError';
+  constructor(
+    message: string,
+    readonly statusCode: 400 | 404 = 400,
+  ) {
+    super(message);
+  }
+}

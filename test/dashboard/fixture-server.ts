@@ -1,0 +1,50 @@
+/** TEST FIXTURE: the dashboard plugin on a bare fastify with in-memory deps (no daemon). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
+import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
+import { createMemoryDeps, type MemoryDeps } from './memory-deps.js';
+
+export interface FixtureServer {
+  app: FastifyInstance;
+  deps: MemoryDeps;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startFixtureServer(
+  opts: {
+    loopback?: boolean;
+    token?: string | null;
+    users?: DashboardUser[];
+    loginRateLimit?: { max: number; timeWindowMs: number };
+    uploadMaxBytes?: number;
+    listen?: boolean;
+  } = {},
+): Promise<FixtureServer> {
+  const workDir = mkdtempSync(join(tmpdir(), 'bw-dash-'));
+  const deps = await createMemoryDeps({
+    workDir,
+    auth: { loopback: opts.loopback ?? true, token: opts.token ?? null, users: opts.users ?? [] },
+  });
+  const app = Fastify({ logger: false });
+  await app.register(dashboardPlugin, {
+    deps,
+    uploadMaxBytes: opts.uploadMaxBytes ?? 2 * 1024 * 1024,
+    loginRateLimit: opts.loginRateLimit,
+  });
+  let url = '';
+  if (opts.listen !== false) url = await app.listen({ host: '127.0.0.1', port: 0 });
+  else await app.ready();
+  return {
+    app,
+    deps,
+    url,
+    async close() {
+      await app.close();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
