@@ -1,0 +1,90 @@
+import type { ResultRow } from '../store/index.js';
+
+/**
+ * Typed event bus: the stages and the extensions (MQTT, HTTP, dashboard live feed) talk through
+ * it instead of holding references to each other, in the spirit of Zigbee2MQTT's controller +
+ * extensions. Every topic has exactly one payload type; a typo in a topic name is a compile error.
+ */
+export interface BusEvents {
+  /** A file entered the queue. */
+  'file:queued': { path: string; relPath: string; depth: number };
+  /** A hint was dropped because the queue is full (the periodic scan picks the file up later). */
+  'file:dropped': { path: string; reason: 'queue-full' | 'disk-low' | 'stopping' };
+  /** A file already known with the same size and mtime: nothing to do. */
+  'file:skipped': { path: string; reason: string };
+  /** A retryable failure: scheduled again. */
+  'file:retry': { path: string; attempts: number; nextAttemptAt: number; error: string };
+  /** A stored result (done, failed or quarantined). `created` is false when the bytes were known. */
+  'result:stored': { result: ResultRow; created: boolean };
+  /** A new classification was committed together with its outbox rows (wakes the publisher). */
+  'outbox:added': { resultId: number; count: number };
+  /** Outbox messages the broker acknowledged. */
+  'outbox:sent': { ids: number[] };
+  'mqtt:state': { state: 'off' | 'connecting' | 'connected' | 'disconnected'; error?: string };
+  'watcher:state': { running: boolean; dirAvailable: boolean; lastError: string | null };
+  /** Disk free in data.dir crossed the configured minimum. */
+  'disk:state': { freeBytes: number; low: boolean };
+  /** Queue empty and nothing in flight. */
+  'pipeline:idle': Record<string, never>;
+}
+
+type Listener<T> = (payload: T) => void;
+
+export class EventBus<E extends object = BusEvents> {
+  private readonly listeners = new Map<keyof E, Set<Listener<never>>>();
+
+  on<K extends keyof E>(topic: K, fn: Listener<E[K]>): () => void {
+    let set = this.listeners.get(topic);
+    if (!set) this.listeners.set(topic, (set = new Set()));
+    set.add(fn as Listener<never>);
+    return () => this.off(topic, fn);
+  }
+
+  once<K extends keyof E>(topic: K, fn: Listener<E[K]>): () => void {
+    const off = this.on(topic, (p) => {
+      off();
+      fn(p);
+    });
+    return off;
+  }
+
+  off<K extends keyof E>(topic: K, fn: Listener<E[K]>): void {
+    this.listeners.get(topic)?.delete(fn as Listener<never>);
+  }
+
+  /**
+   * Calls listeners synchronously. A throwing listener is reported through `onListenerError` and
+   * never breaks the emitting stage or the other listeners (a dashboard bug must not stop
+   * results from being stored).
+   */
+  emit<K extends keyof E>(topic: K, payload: E[K]): void {
+    const set = this.listeners.get(topic);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        (fn as Listener<E[K]>)(payload);
+      } catch (err) {
+        this.onListenerError(err, String(topic));
+      }
+    }
+  }
+
+  /** Waits for the next event on a topic (tests, shutdown). */
+  next<K extends keyof E>(topic: K, filter: (p: E[K]) => boolean = () => true): Promise<E[K]> {
+    return new Promise((resolve) => {
+      const off = this.on(topic, (p) => {
+        if (!filter(p)) return;
+        off();
+        resolve(p);
+      });
+    });
+  }
+
+  listenerCount(topic: keyof E): number {
+    return this.listeners.get(topic)?.size ?? 0;
+  }
+
+  onListenerError: (err: unknown, topic: string) => void = (err, topic) => {
+    process.emitWarning(`blastwatch event listener for ${topic} threw: ${String(err)}`);
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * A small hand-written Prometheus registry (counters, gauges, histograms with fixed buckets) plus
+ * a ring buffer of recent end-to-end latencies for p50/p95 in the health message. Fixed memory,
+ * no dependency, no timers.
+ */
+type Labels = Record<string, string>;
+
+const labelKey = (labels: Labels): string =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+    .join(',');
+
+interface Metric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  render(): string[];
+}
+
+export class Counter implements Metric {
+  readonly type = 'counter';
+  private readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string[] {
+    if (this.values.size === 0) return [`${this.name} 0`];
+    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${v}`);
+  }
+}
+
+export class Gauge implements Metric {
+  readonly type = 'gauge';
+  private readonly values = new Map<string, number | (() => number)>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+  set(value: number | (() => number), labels: Labels = {}): void {
+    this.values.set(labelKey(labels), value);
+  }
+  render(): string[] {
+    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${typeof v === 'function' ? v() : v}`);
+  }
+}
+
+export class Histogram implements Metric {
+  readonly type = 'histogram';
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: number[],
+  ) {}
+  observe(value: number, labels: Labels = {}): void {
+    const k = labelKey(labels);
+    let s = this.series.get(k);
+    if (!s) this.series.set(k, (s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i]! += 1;
+    s.sum += value;
+    s.count += 1;
+  }
+  render(): string[] {
+    const out: string[] = [];
+    for (const [k, s] of this.series) {
+      const sep = k ? `${k},` : '';
+      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`));
+      out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
+      out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
+      out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
+    }
+    return out;
+  }
+}
+
+/** Fixed-size window of recent values for percentiles. */
+export class LatencyWindow {
+  private readonly values: Float64Array;
+  private next = 0;
+  private filled = 0;
+  constructor(size = 512) {
+    this.values = new Float64Array(size);
+  }
+  add(v: number): void {
+    this.values[this.next] = v;
+    this.next = (this.next + 1) % this.values.length;
+    this.filled = Math.min(this.filled + 1, this.values.length);
+  }
+  percentile(p: number): number | null {
+    if (this.filled === 0) return null;
+    const sorted = Array.from(this.values.subarray(0, this.filled)).sort((a, b) => a - b);
+    const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return sorted[idx] ?? null;
+  }
+}
+
+export class Registry {
+  private readonly metrics: Metric[] = [];
+  counter(name: string, help: string): Counter {
+    return this.add(new Counter(name, help));
+  }
+  gauge(name: string, help: string): Gauge {
+    return this.add(new Gauge(name, help));
+  }
+  histogram(name: string, help: string, buckets: number[]): Histogram {
+    return this.add(new Histogram(name, help, buckets));
+  }
+  private add<M extends Metric>(m: M): M {
+    this.metrics.push(m);
+    return m;
+  }
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string {
+    const lines: string[] = [];
+    for (const m of this.metrics) {
+      const body = m.render();
+      if (body.length === 0) continue;
+      lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...body);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+const STAGE_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+
+/** Every metric the daemon exports, in one place. */
+export function createMetrics() {
+  const registry = new Registry();
+  return {
+    registry,
+    filesProcessed: registry.counter(
+      'blastwatch_files_processed_total',
+      'Files processed, by outcome (done, duplicate, failed, quarantined, retry).',
+    ),
+    flags: registry.counter('blastwatch_flags_total', 'Results flagged as possible B-ALL.'),
+    needsReview: registry.counter('blastwatch_needs_review_total', 'Results in the uncertain band.'),
+    dropped: registry.counter('blastwatch_hints_dropped_total', 'Watcher hints dropped, by reason.'),
+    stageSeconds: registry.histogram(
+      'blastwatch_stage_duration_ms',
+      'Duration of each pipeline stage in milliseconds.',
+      STAGE_BUCKETS_MS,
+    ),
+    mqttPublished: registry.counter('blastwatch_mqtt_acked_total', 'Outbox messages acknowledged by the broker.'),
+    mqttConnects: registry.counter('blastwatch_mqtt_connects_total', 'Successful broker connections.'),
+    queueDepth: registry.gauge('blastwatch_queue_depth', 'Images waiting in the processing queue.'),
+    inFlight: registry.gauge('blastwatch_in_flight', 'Images being processed now.'),
+    outboxBacklog: registry.gauge('blastwatch_outbox_backlog', 'MQTT messages not yet acknowledged by a broker.'),
+    diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
+    mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
+    watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),
+    info: registry.gauge('blastwatch_model_info', 'Loaded model (labels) — value is always 1.'),
+    latency: new LatencyWindow(512),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,260 @@
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../log.js';
+import type { EventBus } from '../pipeline/events.js';
+import type { Metrics } from '../pipeline/metrics.js';
+import type { Store } from '../store/index.js';
+import { STATUS_OFFLINE, STATUS_ONLINE, type HealthPayload } from './payloads.js';
+
+export * from './payloads.js';
+
+export interface MqttSettings {
+  url: string;
+  username: string | null;
+  password: string | null;
+  clientId: string;
+  topicPrefix: string;
+  caFile: string | null;
+  certFile: string | null;
+  keyFile: string | null;
+  rejectUnauthorized: boolean;
+  keepaliveS: number;
+  healthIntervalS: number;
+  /** Reconnect delay (mqtt.js reconnectPeriod). */
+  reconnectMs?: number;
+}
+
+export interface OutboxPublisherOptions {
+  settings: MqttSettings;
+  store: Store;
+  bus: EventBus;
+  metrics: Metrics;
+  log: Logger;
+  health: () => HealthPayload;
+  /** Messages published and not yet acknowledged at once (order is kept within the window). */
+  window?: number;
+}
+
+/**
+ * Publishes the SQLite outbox over MQTT with at-least-once delivery. The outbox is the source of
+ * truth, not mqtt.js's in-memory store: a row is marked sent only in the PUBACK callback; after a
+ * reconnect or a restart every unsent row goes out again, in id order. Consumers dedupe on the
+ * payload's event_id.
+ */
+export class OutboxPublisher {
+  private client: MqttClient | null = null;
+  /** Outbox ids published on this connection and not yet acknowledged. */
+  private readonly inflight = new Set<number>();
+  /** Highest id handed to mqtt.js on this connection; the next query starts after it. */
+  private cursor = 0;
+  private acked: number[] = [];
+  private ackTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  /** True between our 'connect' handling and the next 'close' (mqtt.js's own resend is done). */
+  private ready = false;
+  private draining = false;
+  private drainAgain = false;
+  private stopped = false;
+  private readonly window: number;
+  private lastError: string | null = null;
+  private loggedDown = false;
+  private readonly offBus: (() => void)[] = [];
+
+  constructor(private readonly o: OutboxPublisherOptions) {
+    this.window = o.window ?? 32;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  get error(): string | null {
+    return this.lastError;
+  }
+
+  topic(suffix: string): string {
+    return `${this.o.settings.topicPrefix}/${suffix}`;
+  }
+
+  start(): void {
+    const s = this.o.settings;
+    const opts: IClientOptions = {
+      clientId: s.clientId,
+      keepalive: s.keepaliveS,
+      reconnectPeriod: s.reconnectMs ?? 2000,
+      connectTimeout: 10_000,
+      // A broker that refuses us (auth, server busy) is retried instead of giving up for good.
+      reconnectOnConnackError: true,
+      clean: true,
+      // Nothing is queued while offline: the outbox is the queue.
+      queueQoSZero: false,
+      will: { topic: this.topic('status'), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
+      rejectUnauthorized: s.rejectUnauthorized,
+    };
+    if (s.username !== null) opts.username = s.username;
+    if (s.password !== null) opts.password = s.password;
+    if (s.caFile) opts.ca = readFileSync(s.caFile);
+    if (s.certFile) opts.cert = readFileSync(s.certFile);
+    if (s.keyFile) opts.key = readFileSync(s.keyFile);
+
+    this.o.bus.emit('mqtt:state', { state: 'connecting' });
+    const client = mqtt.connect(s.url, opts);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('close', () => {
+      this.ready = false;
+      this.o.metrics.mqttConnected.set(0);
+      if (!this.stopped) {
+        if (!this.loggedDown) this.o.log.warn({ url: redactUrl(s.url), error: this.lastError }, 'MQTT broker unreachable; results wait in the outbox');
+        this.loggedDown = true;
+        this.o.bus.emit('mqtt:state', { state: 'disconnected', ...(this.lastError ? { error: this.lastError } : {}) });
+      }
+    });
+    client.on('error', (err) => {
+      this.lastError = err.message;
+      this.o.log.debug({ err: err.message }, 'mqtt error');
+    });
+    this.offBus.push(this.o.bus.on('outbox:added', () => this.drain()));
+    this.healthTimer = setInterval(() => this.publishHealth(), s.healthIntervalS * 1000);
+  }
+
+  private onConnect(): void {
+    this.lastError = null;
+    this.loggedDown = false;
+    this.o.metrics.mqttConnects.inc();
+    this.o.metrics.mqttConnected.set(1);
+    this.o.log.info({ url: redactUrl(this.o.settings.url) }, 'MQTT connected');
+    this.o.bus.emit('mqtt:state', { state: 'connected' });
+    // mqtt.js has re-sent (and seen acknowledged) what it kept from the last connection before
+    // emitting 'connect'; anything still unacknowledged is re-read from the outbox.
+    this.flushAcks();
+    this.inflight.clear();
+    this.cursor = 0;
+    this.ready = true;
+    this.client?.publish(this.topic('status'), STATUS_ONLINE, { qos: 1, retain: true });
+    this.publishHealth();
+    this.drain();
+  }
+
+  /** Publishes unsent rows in order, keeping at most `window` unacknowledged. */
+  drain(): void {
+    if (this.stopped || !this.ready || !this.connected) return;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.drainAgain = false;
+        const room = this.window - this.inflight.size;
+        if (room <= 0) break;
+        const rows = this.o.store.pendingOutbox(this.cursor, room);
+        for (const row of rows) {
+          const client = this.client;
+          if (!client?.connected) break;
+          this.inflight.add(row.id);
+          this.cursor = row.id;
+          client.publish(this.topic(row.topic), row.payload, { qos: row.qos, retain: row.retain === 1 }, (err) => {
+            this.inflight.delete(row.id);
+            if (err) return; // connection lost: re-read from the outbox on reconnect
+            this.acked.push(row.id);
+            this.scheduleAckFlush();
+            this.drain();
+          });
+        }
+        if (rows.length === room) this.drainAgain = true;
+      } while (this.drainAgain && this.connected && this.inflight.size < this.window);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** PUBACKs are written in small batches: one transaction, not one fsync per message. */
+  private scheduleAckFlush(): void {
+    if (this.acked.length >= 64) return this.flushAcks();
+    this.ackTimer ??= setTimeout(() => this.flushAcks(), 25);
+  }
+
+  private flushAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (this.acked.length === 0) return;
+    const ids = this.acked;
+    this.acked = [];
+    try {
+      this.o.store.markSent(ids);
+    } catch (err) {
+      // Not marked: they go out again later (a duplicate with the same event_id, never a loss).
+      this.o.log.warn({ err }, 'could not mark outbox messages sent');
+      return;
+    }
+    this.o.metrics.mqttPublished.inc({}, ids.length);
+    this.o.bus.emit('outbox:sent', { ids });
+  }
+
+  publishHealth(): void {
+    if (!this.connected) return;
+    try {
+      this.client?.publish(this.topic('health'), JSON.stringify(this.o.health()), { qos: 1, retain: true });
+    } catch (err) {
+      this.o.log.warn({ err }, 'health message failed');
+    }
+  }
+
+  /** Waits until the outbox is empty or `timeoutMs` passed; true when empty. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.flushAcks();
+      if (this.o.store.outboxBacklog().count === 0) return true;
+      const left = deadline - Date.now();
+      if (left <= 0 || !this.connected) return false;
+      this.drain();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, Math.min(left, 200));
+        const off = this.o.bus.on('outbox:sent', done);
+        function done() {
+          clearTimeout(t);
+          off();
+          resolve();
+        }
+      });
+    }
+  }
+
+  /** Publishes the retained `offline` and disconnects cleanly (the will is not sent). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const off of this.offBus) off();
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.flushAcks();
+    const client = this.client;
+    if (!client) return;
+    if (client.connected) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        client.publish(this.topic('status'), STATUS_OFFLINE, { qos: 1, retain: true }, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.flushAcks();
+    await client.endAsync(true).catch(() => undefined);
+    this.flushAcks();
+    this.o.bus.emit('mqtt:state', { state: 'disconnected' });
+  }
+}
+
+/** The broker URL without credentials, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}

@@ -1,0 +1,111 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { EventBus } from '../pipeline/events.js';
+import type { Metrics } from '../pipeline/metrics.js';
+import type { Pipeline } from '../pipeline/index.js';
+import type { ClassifierLike } from '../pipeline/ports.js';
+import type { HealthPayload } from '../publish/payloads.js';
+import type { ResultRow, Store } from '../store/index.js';
+import { createAuthHook, type AuthPolicy } from './auth.js';
+
+export { bearerToken, createAuthHook, secretEquals, type Authenticator, type AuthPolicy } from './auth.js';
+
+/**
+ * Everything an HTTP feature needs from the daemon; the dashboard plugin receives this object.
+ * Paths to files are always resolved from the store by id (never from a request).
+ */
+export interface ServeContext {
+  config: Config;
+  log: Logger;
+  store: Store;
+  pipeline: Pipeline;
+  bus: EventBus;
+  metrics: Metrics;
+  classifier: ClassifierLike;
+  /** The same snapshot the retained MQTT health message carries. */
+  health(): HealthPayload;
+  readiness(): { ready: boolean; reasons: string[] };
+  mqtt(): { enabled: boolean; connected: boolean; url: string | null; error: string | null };
+  /** Auth for non-loopback binds; the dashboard may push its session check into `authenticators`. */
+  auth: AuthPolicy;
+  startedAt: number;
+}
+
+/** A feature mounted on the server (the dashboard): registered after the ops routes. */
+export type ServerPlugin = (app: FastifyInstance, ctx: ServeContext) => Promise<void>;
+
+/** The public JSON shape of a result on /api/results. */
+export function resultJson(r: ResultRow) {
+  return {
+    id: r.id,
+    file: r.file,
+    sha256: r.sha256,
+    status: r.status,
+    class: r.class,
+    p_ball: r.p_ball,
+    flag: r.flag,
+    needs_review: r.needs_review,
+    error: r.error,
+    error_kind: r.error_kind,
+    probabilities: r.probabilities,
+    model: r.model_version === null ? null : { name: r.model_name, version: r.model_version },
+    captured_at: r.captured_at === null ? null : new Date(r.captured_at).toISOString(),
+    processed_at: new Date(r.processed_at).toISOString(),
+    timings: r.timings,
+    attempts: r.attempts,
+    origin: r.origin,
+    review: r.review,
+    delivery: r.delivery,
+  };
+}
+
+export async function createHttpServer(ctx: ServeContext, plugins: ServerPlugin[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ component: 'http' }),
+    disableRequestLogging: true,
+    // Small bodies only on the ops API; the dashboard raises it for its upload route.
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // Liveness: answering at all proves the event loop turns. Open on every bind (load balancers,
+  // Docker HEALTHCHECK); it reveals nothing.
+  app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000) }));
+
+  await app.register(async (ops) => {
+    ops.addHook('onRequest', createAuthHook(ctx.auth));
+
+    ops.get('/readyz', async (_req, reply) => {
+      const r = ctx.readiness();
+      return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
+    });
+
+    ops.get('/metrics', async (_req, reply) => {
+      const backlog = ctx.store.outboxBacklog();
+      ctx.metrics.outboxBacklog.set(backlog.count);
+      ctx.pipeline.diskFreeBytes();
+      return reply
+        .type('text/plain; version=0.0.4; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(ctx.metrics.registry.render());
+    });
+
+    ops.get('/api/health', async () => ctx.health());
+
+    ops.get<{ Querystring: { limit?: string; before?: string } }>('/api/results', async (req, reply) => {
+      const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        return reply.code(400).send({ error: 'bad-request', message: 'limit must be an integer from 1 to 1000' });
+      }
+      const before = req.query.before === undefined ? undefined : Number(req.query.before);
+      if (before !== undefined && (!Number.isInteger(before) || before < 1)) {
+        return reply.code(400).send({ error: 'bad-request', message: 'before must be a positive integer id' });
+      }
+      return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
+    });
+  });
+
+  for (const plugin of plugins) await plugin(app, ctx);
+  return app;
+}

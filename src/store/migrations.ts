@@ -1,0 +1,87 @@
+/**
+ * Schema migrations, applied in order by `PRAGMA user_version`. Append only: a deployed device
+ * may hold any earlier version, so an existing step is never edited, only a new one added.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: results, files, outbox, reviews.
+  `
+  -- One row per classification outcome. A successful result is keyed by the image's content hash
+  -- (same bytes twice = one result); failed/quarantined rows record why a file could not be read.
+  CREATE TABLE results (
+    id            INTEGER PRIMARY KEY,
+    status        TEXT    NOT NULL CHECK (status IN ('done', 'failed', 'quarantined')),
+    sha256        TEXT,
+    path          TEXT    NOT NULL,   -- absolute path where the image is (or was) stored
+    file          TEXT    NOT NULL,   -- path relative to the capture folder (or upload name)
+    origin        TEXT    NOT NULL DEFAULT 'capture',  -- capture | upload
+    size          INTEGER,
+    class         TEXT,
+    class_index   INTEGER,
+    p_ball        REAL,
+    flag          INTEGER,            -- 0/1, null when not classified
+    needs_review  INTEGER,
+    probabilities TEXT,               -- JSON {class: p}
+    model_name    TEXT,
+    model_version TEXT,
+    threshold     REAL,
+    error_kind    TEXT,
+    error         TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 1,
+    captured_at   INTEGER,            -- ms since epoch (file mtime)
+    processed_at  INTEGER NOT NULL,   -- ms since epoch
+    timings       TEXT,               -- JSON {decodeMs, segmentMs, tensorMs, inferMs, storeMs, totalMs, queueMs}
+    image         TEXT,               -- JSON {format, width, height, bytes}
+    mask_stats    TEXT,               -- JSON segmentation statistics
+    media         INTEGER NOT NULL DEFAULT 0  -- 1 when thumbnail/mask/segmented files exist
+  );
+  CREATE UNIQUE INDEX results_sha256_done ON results (sha256) WHERE status = 'done';
+  CREATE INDEX results_processed_at ON results (processed_at);
+  CREATE INDEX results_flag ON results (flag, processed_at) WHERE flag = 1;
+
+  -- What the daemon knows about each path in the capture folder: a known, unchanged file costs
+  -- one indexed lookup and no hashing on every reconciliation scan.
+  CREATE TABLE files (
+    path            TEXT    PRIMARY KEY,
+    size            INTEGER NOT NULL,
+    mtime_ms        REAL    NOT NULL,
+    sha256          TEXT,
+    status          TEXT    NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'quarantined')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    error_kind      TEXT,
+    error           TEXT,
+    result_id       INTEGER REFERENCES results (id) ON DELETE SET NULL,
+    updated_at      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX files_pending ON files (next_attempt_at) WHERE status = 'pending';
+
+  -- Transactional outbox: written in the same transaction as the result, marked sent on PUBACK.
+  CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id   TEXT    NOT NULL,
+    result_id  INTEGER,
+    topic      TEXT    NOT NULL,      -- suffix under the prefix: result | alert
+    payload    TEXT    NOT NULL,
+    qos        INTEGER NOT NULL DEFAULT 1,
+    retain     INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    sent_at    INTEGER,
+    attempts   INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
+  CREATE INDEX outbox_result ON outbox (result_id);
+
+  -- Hematologist reviews: an audit history, never updated in place. The latest row per result
+  -- is the current review.
+  CREATE TABLE reviews (
+    id         INTEGER PRIMARY KEY,
+    result_id  INTEGER NOT NULL REFERENCES results (id) ON DELETE CASCADE,
+    reviewer   TEXT    NOT NULL,
+    class      TEXT    NOT NULL,
+    agrees     INTEGER NOT NULL,      -- 1 when the reviewer confirmed the model's class
+    note       TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX reviews_result ON reviews (result_id, id);
+  `,
+];

@@ -1,0 +1,183 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import t from 'tap';
+import { openStore, Store, type NewResult } from '../../src/store/index.js';
+
+function tempDir(t: Tap.Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-store-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const done = (sha: string, over: Partial<NewResult> = {}): NewResult => ({
+  status: 'done',
+  sha256: sha,
+  path: `/captures/${sha}.jpg`,
+  file: `${sha}.jpg`,
+  origin: 'capture',
+  size: 100,
+  className: 'Pro-B',
+  classIndex: 3,
+  pBall: 0.9,
+  flag: true,
+  needsReview: false,
+  probabilities: { Benign: 0.1, 'Pro-B': 0.9 },
+  modelName: 'm',
+  modelVersion: '1',
+  threshold: 0.5,
+  capturedAt: 1,
+  processedAt: Date.now(),
+  ...over,
+});
+
+t.test('opens with WAL, synchronous=FULL and the current schema version', async (t) => {
+  const dir = tempDir(t);
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => store.close());
+  t.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(store.db.pragma('synchronous', { simple: true }), 2, 'FULL = 2');
+  t.equal(store.db.pragma('user_version', { simple: true }), Store.schemaVersion);
+  t.equal(store.integrityCheck(), 'ok');
+});
+
+t.test('migrations are idempotent: reopening keeps data and does not re-run', async (t) => {
+  const dir = tempDir(t);
+  const a = openStore({ dataDir: dir });
+  a.commitResult(done('aa'), null, () => []);
+  a.close();
+  const b = openStore({ dataDir: dir });
+  t.teardown(() => b.close());
+  t.equal(b.listResults().length, 1, 'row survived reopening');
+  t.equal(b.db.pragma('user_version', { simple: true }), Store.schemaVersion);
+});
+
+t.test('a database from a newer blastwatch is refused with a clear message', async (t) => {
+  const dir = tempDir(t);
+  openStore({ dataDir: dir }).close();
+  const raw = new Database(join(dir, 'blastwatch.db'));
+  raw.pragma(`user_version = ${Store.schemaVersion + 5}`);
+  raw.close();
+  t.throws(() => openStore({ dataDir: dir }), /newer than this blastwatch/);
+});
+
+t.test('same bytes twice are recorded once; same name with new bytes is a new result', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  const outbox = () => [{ eventId: 'e', topic: 'result', payload: '{}' }];
+  const first = store.commitResult(done('sha-1'), { path: '/c/a.jpg', size: 1, mtimeMs: 1, sha256: 'sha-1', status: 'done', attempts: 1 }, outbox);
+  const again = store.commitResult(
+    done('sha-1', { path: '/c/copy.jpg', file: 'copy.jpg' }),
+    { path: '/c/copy.jpg', size: 1, mtimeMs: 2, sha256: 'sha-1', status: 'done', attempts: 1 },
+    outbox,
+  );
+  t.equal(first.created, true);
+  t.equal(again.created, false);
+  t.equal(again.id, first.id, 'the existing result is returned');
+  t.equal(store.fileState('/c/copy.jpg')?.result_id, first.id, 'the copy is linked to it');
+  t.equal(store.outboxBacklog().count, 1, 'no second outbox message for known bytes');
+  const renamed = store.commitResult(
+    done('sha-2', { path: '/c/a.jpg', file: 'a.jpg' }),
+    { path: '/c/a.jpg', size: 2, mtimeMs: 3, sha256: 'sha-2', status: 'done', attempts: 1 },
+    outbox,
+  );
+  t.not(renamed.id, first.id, 'reused name with new bytes → new result');
+  t.equal(store.listResults().length, 2);
+  t.equal(store.fileState('/c/a.jpg')?.sha256, 'sha-2');
+});
+
+t.test('failed rows keep their reason and do not block a later success for the same bytes', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  store.commitResult(
+    { status: 'failed', sha256: 'x', path: '/c/x', file: 'x', origin: 'capture', size: 0, errorKind: 'empty', error: 'zero bytes', capturedAt: null, processedAt: 1 },
+    null,
+    () => [],
+  );
+  store.commitResult({ status: 'quarantined', sha256: 'x', path: '/c/x', file: 'x', origin: 'capture', size: 0, errorKind: 'truncated', error: 't', capturedAt: null, processedAt: 2 }, null, () => []);
+  const ok = store.commitResult(done('x'), null, () => []);
+  t.equal(ok.created, true);
+  const rows = store.listResults();
+  t.same(rows.map((r) => r.status), ['done', 'quarantined', 'failed'], 'newest first');
+  t.equal(rows[2]?.error_kind, 'empty');
+  t.equal(store.doneResultBySha('x'), ok.id);
+});
+
+t.test('outbox is read in insertion order and marked sent in a batch', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 5; i++) {
+    store.commitResult(done(`s${i}`), null, (id) => [
+      { eventId: `r${i}`, topic: 'result', payload: JSON.stringify({ id }) },
+      { eventId: `a${i}`, topic: 'alert', payload: JSON.stringify({ id }) },
+    ]);
+  }
+  const all = store.pendingOutbox(0, 100);
+  t.same(all.map((r) => r.event_id), ['r0', 'a0', 'r1', 'a1', 'r2', 'a2', 'r3', 'a3', 'r4', 'a4']);
+  t.same(store.pendingOutbox(all[3]!.id, 2).map((r) => r.event_id), ['r2', 'a2'], 'after a cursor');
+  store.markSent([all[0]!.id, all[1]!.id, all[2]!.id]);
+  t.equal(store.outboxBacklog().count, 7);
+  t.equal(store.pendingOutbox(0, 1)[0]?.event_id, 'a1', 'oldest unsent first');
+  const r0 = store.getResult(Number(JSON.parse(all[0]!.payload).id));
+  t.same(r0?.delivery, { queued: 2, sent: 2 });
+});
+
+t.test('a failing outbox builder rolls the result back (one transaction)', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  t.throws(() =>
+    store.commitResult(done('boom'), { path: '/c/b', size: 1, mtimeMs: 1, sha256: 'boom', status: 'done', attempts: 1 }, () => {
+      throw new Error('payload bug');
+    }),
+  );
+  t.equal(store.listResults().length, 0, 'no result without its outbox rows');
+  t.equal(store.fileState('/c/b'), undefined, 'file not marked done');
+});
+
+t.test('retention by age and by rows keeps unsent messages and file rows', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const old = store.commitResult(done('old', { processedAt: now - 40 * 86_400_000 }), { path: '/c/old', size: 1, mtimeMs: 1, sha256: 'old', status: 'done', attempts: 1 }, () => [
+    { eventId: 'o', topic: 'result', payload: '{}' },
+  ]);
+  store.addReview({ resultId: old.id, reviewer: 'dr', className: 'Benign' });
+  const ids: number[] = [];
+  for (let i = 0; i < 4; i++) ids.push(store.commitResult(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
+  const removed = store.applyRetention({ days: 30, maxRows: 0, now });
+  t.same(removed, [old.id]);
+  t.equal(store.getResult(old.id), undefined);
+  t.equal(store.outboxBacklog().count, 1, 'unsent message survives retention');
+  t.equal(store.fileState('/c/old')?.status, 'done', 'file row stays: the image is not classified again');
+  t.equal(store.fileState('/c/old')?.result_id, null);
+  t.equal(store.reviewsFor(old.id).length, 0, 'reviews go with the result');
+  const removed2 = store.applyRetention({ days: 0, maxRows: 2, now });
+  t.same(removed2.sort(), ids.slice(0, 2).sort(), 'oldest rows beyond the limit');
+  t.equal(store.listResults().length, 2);
+});
+
+t.test('reviews are an audit history', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  const { id } = store.commitResult(done('r'), null, () => []);
+  store.addReview({ resultId: id, reviewer: 'dr-a', className: 'Pro-B' });
+  store.addReview({ resultId: id, reviewer: 'dr-b', className: 'Benign', note: 'hematogone' });
+  const hist = store.reviewsFor(id);
+  t.same(hist.map((r) => [r.reviewer, r.class, r.agrees]), [
+    ['dr-a', 'Pro-B', true],
+    ['dr-b', 'Benign', false],
+  ]);
+  t.equal(store.getResult(id)?.review?.reviewer, 'dr-b', 'latest review is current');
+  t.throws(() => store.addReview({ resultId: 9999, reviewer: 'x', className: 'Benign' }), /no result/);
+  t.equal(store.allReviews().length, 2);
+});
+
+t.test('checkpoint truncates the WAL', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 50; i++) store.commitResult(done(`w${i}`), null, () => []);
+  t.ok(store.fileSizes().wal > 0);
+  store.checkpoint();
+  t.equal(store.fileSizes().wal, 0);
+});
