@@ -43,7 +43,9 @@ export async function startFixtureServer(
     deps,
     url,
     async close() {
+      deps.dispose();
       await app.close();
+      await deps.settled().catch(() => undefined);
       rmSync(workDir, { recursive: true, force: true });
     },
   };

@@ -26,6 +26,8 @@ export interface MemoryDeps extends DashboardDeps {
   addResult(r: { file: string; className: string; pBall: number; imagePath: string; source?: 'capture' | 'upload' }): ResultView;
   addFailure(file: string, error: string): ResultView;
   uploads: { fileName: string; bytes: number }[];
+  /** Stops the fake pipeline's timers. */
+  dispose(): void;
   /** Resolves when every result's media files are written. */
   settled(): Promise<void>;
   /** Emits a result on the live feed (after its media exist), as the pipeline's event bus would. */
@@ -39,6 +41,7 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
   const reviews: ReviewView[] = [];
   const uploads: { fileName: string; bytes: number }[] = [];
   const pending: Promise<void>[] = [];
+  const timers = new Set<NodeJS.Timeout>();
   let nextReviewId = 1;
   mkdirSync(opts.workDir, { recursive: true });
 
@@ -202,12 +205,14 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
       const path = join(opts.workDir, `upload-${sha256.slice(0, 12)}${fileName.slice(fileName.lastIndexOf('.'))}`);
       writeFileSync(path, bytes);
       // The "pipeline" classifies a moment later and the result arrives on the live feed.
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
         const r = deps.addResult({ file: fileName, className: 'Pre', pBall: 0.93, imagePath: path, source: 'upload' });
         const full = results.find((x) => x.id === r.id)!;
         full.sha256 = sha256;
         void deps.publish(view(full));
       }, 50);
+      timers.add(timer);
       return { sha256, duplicate: false };
     },
     status: () => ({
@@ -242,6 +247,10 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
       off: (e, l) => emitter.off(e, l),
     },
     auth: opts.auth,
+    dispose() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
     async settled() {
       await Promise.all(pending);
     },
