@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
-import { relative, resolve, sep } from 'node:path';
+import { basename, relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
 import { createNameFilter, type NameFilter } from './filter.js';
@@ -30,6 +30,16 @@ const REMEMBER_EMITTED = 20_000;
 const DEFAULT_PROBE_CAP_MS = 5000;
 
 type ProbeOutcome = 'unavailable' | 'same' | 'rearmed';
+
+/**
+ * What makes "the same folder". ext4 hands a folder deleted and recreated at once the same inode
+ * number, so the birth time (statx; 0 where the filesystem has none) is part of it.
+ */
+interface FolderIdentity {
+  dev: number;
+  ino: number;
+  birthtimeMs: number;
+}
 
 /**
  * Watches the capture folder and offers stable image files to the pipeline.
@@ -64,7 +74,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
   private outageLogged = false;
 
   private root: string | null = null;
-  private rootId: { dev: number; ino: number } | null = null;
+  private rootId: FolderIdentity | null = null;
   private fsw: FSWatcher | null = null;
   private abortReady: (() => void) | null = null;
 
@@ -203,7 +213,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
    */
   private async probe(): Promise<ProbeOutcome> {
     let real: string;
-    let id: { dev: number; ino: number };
+    let id: FolderIdentity;
     try {
       real = await realpath(this.dir);
       const st = await stat(real);
@@ -212,7 +222,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
       }
       // As root this always passes; for the daemon's own user it catches "permissions removed".
       await access(real, constants.R_OK | constants.X_OK);
-      id = { dev: st.dev, ino: st.ino };
+      id = { dev: st.dev, ino: st.ino, birthtimeMs: st.birthtimeMs };
     } catch (err) {
       await this.markUnavailable(err as Error);
       return 'unavailable';
@@ -222,7 +232,8 @@ class CaptureWatcherImpl implements CaptureWatcher {
       this.fsw !== null &&
       this.root === real &&
       this.rootId?.dev === id.dev &&
-      this.rootId.ino === id.ino;
+      this.rootId.ino === id.ino &&
+      this.rootId.birthtimeMs === id.birthtimeMs;
     if (same) return 'same';
     if (this.outageLogged) this.log.info({ dir: this.dir }, 'capture folder is available again');
     else if (this.rootId)
@@ -307,6 +318,14 @@ class CaptureWatcherImpl implements CaptureWatcher {
     fsw.on('unlinkDir', (path: string) => {
       // The folder itself vanished: probe now instead of at the next tick.
       if (this.fsw === fsw && path === root) this.requestProbe();
+    });
+    fsw.on('raw', (event: string, name: string, details: unknown) => {
+      // inotify reports the watched folder's own deletion only as a raw 'rename' of its name;
+      // chokidar emits nothing and its watcher is dead from then on.
+      const watchedPath = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      if (this.fsw === fsw && event === 'rename' && watchedPath === root && name === basename(root)) {
+        this.requestProbe();
+      }
     });
     fsw.on('error', (err: unknown) => {
       if (this.fsw !== fsw) return;
