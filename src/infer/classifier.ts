@@ -125,7 +125,11 @@ export const MAX_CONSECUTIVE_RESTARTS = 3;
  */
 function spawnWorker(init: WorkerInit): Worker {
   if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    return new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: init,
+      // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for a file.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    });
   const entry = new URL('./worker.ts', import.meta.url).href;
   // Absolute, so the worker finds tsx whatever the current directory is.
   const tsx = import.meta.resolve('tsx/esm/api');

@@ -1,0 +1,99 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import t from 'tap';
+import { loadModelManifest, ModelError, sha256File } from '../../src/infer/index.js';
+import { tinyModelCopy, tinyModelDir } from './helpers.js';
+
+t.test('loads and verifies the tiny model manifest', async (t) => {
+  const m = await loadModelManifest(tinyModelDir);
+  t.same(m.classes, ['Benign', 'Early Pre-B', 'Pre-B', 'Pro-B']);
+  t.same(m.folders, ['Benign', 'Early', 'Pre', 'Pro']);
+  t.same(m.imageSize, { height: 224, width: 224 });
+  t.ok(isAbsolute(m.paths.int8) && m.paths.int8.endsWith('tiny-int8.onnx'));
+  t.equal(await sha256File(m.paths.fp32), m.files.fp32.sha256);
+  t.equal(m.temperature, 1.5);
+});
+
+t.test('missing model.json names the folder', async (t) => {
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  await rm(join(copy.dir, 'model.json'));
+  await t.rejects(loadModelManifest(copy.dir), {
+    name: 'ModelError',
+    message: new RegExp(`no model.json in ${copy.dir}`),
+  });
+});
+
+t.test('missing model file names the file and the key', async (t) => {
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  await rm(join(copy.dir, 'tiny-int8.onnx'));
+  await t.rejects(loadModelManifest(copy.dir), {
+    message: /model file missing: .*tiny-int8\.onnx \(files\.int8\.path in .*model\.json\)/,
+  });
+});
+
+t.test('a changed byte is a sha256 mismatch naming the file and both hashes', async (t) => {
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  const path = join(copy.dir, 'tiny-fp32.onnx');
+  const bytes = await readFile(path);
+  const last = bytes.length - 1;
+  bytes.writeUInt8(bytes.readUInt8(last) ^ 0xff, last); // same size, different content
+  await writeFile(path, bytes);
+  const expected = (await loadModelManifest(tinyModelDir)).files.fp32.sha256;
+  const actual = await sha256File(path);
+  t.not(actual, expected);
+  const err = await loadModelManifest(copy.dir).catch((e: unknown) => e);
+  t.type(err, ModelError);
+  t.match(
+    (err as Error).message,
+    `sha256 mismatch for model file ${path}: expected ${expected}, got ${actual}`,
+  );
+});
+
+t.test('a different size is reported before hashing', async (t) => {
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  await writeFile(join(copy.dir, 'tiny-fp32.onnx'), 'not a model');
+  await t.rejects(loadModelManifest(copy.dir), {
+    message: /tiny-fp32\.onnx has 11 bytes, model\.json says \d+/,
+  });
+});
+
+t.test('bad fields are refused with their key path', async (t) => {
+  const cases: Array<[string, (m: Record<string, unknown>) => void, RegExp]> = [
+    ['threshold out of range', (m) => (m.threshold = 2), /model\.json: threshold: /],
+    ['malignant length', (m) => (m.malignant = [false, true]), /malignant: expected 4 entries/],
+    ['band reversed', (m) => (m.uncertain_band = [0.8, 0.2]), /uncertain_band: low must not exceed high/],
+    ['no benign class', (m) => (m.malignant = [true, true, true, true]), /malignant: needs at least one/],
+    [
+      'bad sha256',
+      (m) => ((m.files as { int8: { sha256: string } }).int8.sha256 = 'abc'),
+      /files\.int8\.sha256: /,
+    ],
+    ['missing temperature', (m) => delete m.temperature, /temperature: /],
+    [
+      'wrong layout',
+      (m) => ((m.inputs as { original: { layout: string } }).original.layout = 'NHWC'),
+      /inputs\.original\.layout/,
+    ],
+    [
+      'path outside the folder',
+      (m) => ((m.files as { int8: { path: string } }).int8.path = '../x.onnx'),
+      /files\.int8\.path: '\.\.\/x\.onnx' must be a path inside the model folder/,
+    ],
+  ];
+  for (const [name, edit, message] of cases) {
+    const copy = await tinyModelCopy(edit);
+    await t.rejects(loadModelManifest(copy.dir), { name: 'ModelError', message }, name);
+    await copy.cleanup();
+  }
+});
+
+t.test('not JSON', async (t) => {
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  await writeFile(join(copy.dir, 'model.json'), '{ nope');
+  await t.rejects(loadModelManifest(copy.dir), { message: /model\.json: not valid JSON/ });
+});
