@@ -202,14 +202,14 @@ export class OutboxPublisher {
     }
   }
 
-  /** Waits until the outbox is empty or `timeoutMs` passed; true when empty. */
+  /** Waits until the outbox is empty or `timeoutMs` passed (broker down included); true when empty. */
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.flushAcks();
       if (this.o.store.outboxBacklog().count === 0) return true;
       const left = deadline - Date.now();
-      if (left <= 0 || !this.connected) return false;
+      if (left <= 0 || this.stopped) return false;
       this.drain();
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.min(left, 200));

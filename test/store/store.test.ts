@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { openStore, Store, type NewResult } from '../../src/store/index.js';
 
-function tempDir(t: Tap.Test): string {
+function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'bw-store-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
