@@ -1,0 +1,76 @@
+/**
+ * Writes perturbed copies of data-set images, for the model's robustness evaluation.
+ *
+ *   npx tsx scripts/perturb-images.ts --data DIR --out DIR --kind KIND [--files LIST]
+ *
+ * KIND: brightness+10 | brightness-10 (exposure x1.10 / x0.90 on every channel), hue+10 (hue
+ * rotated 10 degrees), saturation-15 (saturation x0.85), blur1 (Gaussian, sigma 1 px), jpeg70
+ * (re-encoded as JPEG quality 70). LIST holds paths relative to --data, one per line
+ * (e.g. `Benign/WBC-Benign-001.jpg`); without it every image under --data is used.
+ * Output keeps the class folders. Every kind but jpeg70 is written as PNG, so the only change
+ * is the one asked for; the daemon's `preprocess-dataset` then reads the folder like any other.
+ */
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+
+const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
+  'brightness+10': (img) => img.linear(1.1, 0),
+  'brightness-10': (img) => img.linear(0.9, 0),
+  'hue+10': (img) => img.modulate({ hue: 10 }),
+  'saturation-15': (img) => img.modulate({ saturation: 0.85 }),
+  blur1: (img) => img.blur(1),
+  jpeg70: (img) => img,
+};
+
+async function listImages(dataDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const cls of (await readdir(dataDir, { withFileTypes: true })).filter((d) => d.isDirectory())) {
+    for (const f of await readdir(join(dataDir, cls.name))) {
+      if (/\.(jpe?g|png|tiff?|bmp|webp)$/i.test(f)) out.push(`${cls.name}/${f}`);
+    }
+  }
+  return out.sort();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      kind: { type: 'string' },
+      files: { type: 'string' },
+    },
+  });
+  const { data, out, kind } = values;
+  if (!data || !out || !kind) {
+    throw new Error('usage: perturb-images.ts --data DIR --out DIR --kind KIND [--files LIST]');
+  }
+  const apply = KINDS[kind];
+  if (!apply) throw new Error(`unknown --kind ${kind}; one of ${Object.keys(KINDS).join(', ')}`);
+  const files = values.files
+    ? (await readFile(values.files, 'utf8'))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0)
+    : await listImages(data);
+  sharp.cache(false);
+  let written = 0;
+  for (const rel of files) {
+    const src = join(data, rel);
+    const stem = basename(rel, extname(rel));
+    const dir = join(out, dirname(rel));
+    await mkdir(dir, { recursive: true });
+    const img = apply(sharp(src, { failOn: 'error' }).removeAlpha());
+    if (kind === 'jpeg70') await img.jpeg({ quality: 70 }).toFile(join(dir, `${stem}.jpg`));
+    else await img.png().toFile(join(dir, `${stem}.png`));
+    written += 1;
+  }
+  process.stdout.write(`${kind}: wrote ${written} images to ${out}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`perturb-images: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

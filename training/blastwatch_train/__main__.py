@@ -1,0 +1,74 @@
+"""Command line: `python -m blastwatch_train <stage> ...` (training/reproduce.sh runs the stages)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", required=True, help="preprocess-dataset output folder")
+    p.add_argument("--split", required=True, help="split.json")
+    p.add_argument("--work", required=True, help="folder for checkpoints, ONNX files and results")
+    p.add_argument("--smoke", action="store_true", help="tiny budget (CI): 1 step, tiny width")
+
+
+def main(argv: list[str] | None = None) -> int:
+    torch.set_num_threads(2)
+    ap = argparse.ArgumentParser(prog="blastwatch_train")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("split", help="dedupe, group near-duplicates, stratified split -> split.json")
+    p.add_argument("--cache", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--phash-threshold", type=int, default=10)
+
+    p = sub.add_parser("test-files", help="write the test split's relative paths, one per line")
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("ablation", help="train every variant on the same split and small budget")
+    _common(p)
+    p.add_argument("--epochs", type=int, default=3)
+
+    p = sub.add_parser("final", help="train the shipped variant, calibrate on val, export, quantize")
+    _common(p)
+    p.add_argument("--epochs", type=int, default=20)
+
+    p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
+    _common(p)
+    p.add_argument("--perturbed", default=None, help="folder of perturbed caches, one per kind")
+    p.add_argument("--models", required=True, help="output folder for the shipped files")
+    p.add_argument("--command", default="training/reproduce.sh")
+    p.add_argument("--total-seconds", type=float, default=None)
+    args = ap.parse_args(argv)
+
+    from . import pipeline
+
+    t0 = time.time()
+    if args.cmd == "split":
+        pipeline.run_split(Path(args.cache), Path(args.out), args.seed, args.phash_threshold)
+    elif args.cmd == "test-files":
+        split = json.loads(Path(args.split).read_text())
+        Path(args.out).write_text("".join(e["path"] + "\n" for e in split["splits"]["test"]))
+    elif args.cmd == "ablation":
+        pipeline.run_ablation(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke)
+    elif args.cmd == "final":
+        pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke)
+    elif args.cmd == "report":
+        pipeline.run_report(
+            Path(args.cache), Path(args.split), Path(args.work), Path(args.models),
+            Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
+        )
+    print(f"[blastwatch_train {args.cmd}] {time.time() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The reproduce stages: split -> ablation -> final (train, calibrate, export, quantize) -> report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import CLASS_FOLDERS, CLASS_NAMES, MALIGNANT
+from .baseline import ColourBaseline
+from .cache import Cache, load_cache
+from .evaluate import (
+    OrtModel,
+    calibrate_probs,
+    choose_threshold,
+    ece,
+    latency_ms,
+    metrics,
+    uncertain_band,
+)
+from .export import export_onnx, quantize_int8
+from .models import count_params
+from .split import make_split, split_indices, write_split
+from .train import TrainConfig, load_checkpoint, save_checkpoint, train
+
+SEED = 0
+# Table rows: which inputs (MobileNetV2), then which backbone (with the fusion that ships).
+# torchvision has no NASNet-Mobile; MobileNetV3-Large (platform-aware NAS + NetAdapt) stands in.
+ABLATION = [
+    ("original", "mobilenet_v2", 1.0),
+    ("segmented", "mobilenet_v2", 1.0),
+    ("early", "mobilenet_v2", 1.0),
+    ("late", "mobilenet_v2", 0.5),
+    ("early", "efficientnet_b0", 1.0),
+    ("early", "mobilenet_v3_large", 1.0),
+]
+FINAL = ("early", "mobilenet_v2", 1.0)
+SMOKE_ABLATION = [("original", "mobilenet_v2", 0.25), ("late", "mobilenet_v2", 0.25)]
+SMOKE_FINAL = ("early", "mobilenet_v2", 0.25)
+CALIBRATION_IMAGES = 256
+PERTURBATIONS = ["brightness+10", "brightness-10", "hue+10", "saturation-15", "blur1", "jpeg70"]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(cache_dir: Path, split_path: Path) -> tuple[Cache, dict, dict[str, np.ndarray]]:
+    cache = load_cache(cache_dir)
+    if cache.classes != CLASS_FOLDERS:
+        raise ValueError(f"cache classes {cache.classes} != {CLASS_FOLDERS}")
+    split = json.loads(split_path.read_text())
+    return cache, split, split_indices(split, cache)
+
+
+def _calibration_indices(cache: Cache, train_idx: np.ndarray, n: int) -> np.ndarray:
+    """A seeded, class-stratified sample of training images for INT8 calibration."""
+    rng = np.random.default_rng(SEED)
+    labels = cache.labels[train_idx]
+    picks = []
+    for c in range(len(CLASS_FOLDERS)):
+        pool = train_idx[labels == c]
+        k = min(len(pool), int(round(n * len(pool) / len(train_idx))) + 1)
+        picks.append(rng.choice(pool, size=k, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def _json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def run_split(cache_dir: Path, out: Path, seed: int, threshold: int) -> None:
+    cache = load_cache(cache_dir)
+    split = make_split(cache, seed=seed, phash_threshold=threshold)
+    digest = write_split(split, out)
+    print(json.dumps({"split": str(out), "sha256": digest, "counts": split["counts"],
+                      "dedupe": split["dedupe"]["exact_duplicates_dropped"],
+                      "near_duplicates": {k: v for k, v in split["near_duplicates"].items() if k != "method"}}))
+
+
+def _train_config(variant, backbone, width, epochs, smoke) -> TrainConfig:
+    cfg = TrainConfig(variant=variant, backbone=backbone, width=width, epochs=epochs, seed=SEED)
+    if smoke:
+        cfg.max_steps, cfg.batch_size, cfg.epochs = 1, 4, 1
+    return cfg
+
+
+def _subset(idx: np.ndarray, smoke: bool, n: int = 8) -> np.ndarray:
+    return idx[:n] if smoke else idx
+
+
+def _export_and_measure(net, cache, ix, work: Path, stem: str, smoke: bool) -> dict:
+    fp32 = work / f"{stem}-fp32.onnx"
+    int8 = work / f"{stem}-int8.onnx"
+    export_onnx(net, fp32, cache.size)
+    calib = _subset(_calibration_indices(cache, ix["train"], CALIBRATION_IMAGES), smoke)
+    quant = quantize_int8(fp32, int8, cache, calib)
+    runs = 3 if smoke else 100
+    return {
+        "fp32": {"path": fp32.name, "bytes": fp32.stat().st_size, "latency": latency_ms(fp32, cache.size, runs=runs)},
+        "int8": {"path": int8.name, "bytes": int8.stat().st_size, "latency": latency_ms(int8, cache.size, runs=runs)},
+        "quantization": quant,
+    }
+
+
+def run_ablation(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool) -> None:
+    cache, _, ix = _load(cache_dir, split_path)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    train_idx = _subset(ix["train"], smoke, 16)
+    val_idx, test_idx = _subset(ix["val"], smoke), _subset(ix["test"], smoke)
+    for variant, backbone, width in SMOKE_ABLATION if smoke else ABLATION:
+        stem = f"ablation-{variant}-{backbone}-w{width}"
+        print(f"[ablation] {stem}", flush=True)
+        cfg = _train_config(variant, backbone, width, epochs, smoke)
+        net, info = train(cfg, cache, train_idx, val_idx, log_path=work / f"{stem}.log.jsonl")
+        files = _export_and_measure(net, cache, ix, work, stem, smoke)
+        row = {"variant": variant, "backbone": backbone, "width": width, "compute_size": cfg.compute_size,
+               "epochs": cfg.epochs, "train_seconds": info["seconds"], "params": count_params(net), **files}
+        for name, path in (("fp32", work / files["fp32"]["path"]), ("int8", work / files["int8"]["path"])):
+            model = OrtModel(path)
+            for split_name, idx in (("val", val_idx), ("test", test_idx)):
+                m = metrics(cache.labels[idx], model.predict(cache, idx), CLASS_NAMES)
+                row[f"{name}_{split_name}"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        rows.append(row)
+        _json(work / "ablation.json", {"epochs": epochs, "seed": SEED, "rows": rows})
+        print(json.dumps({k: row[k] for k in ("variant", "backbone", "width", "params", "fp32_val", "int8_val")}),
+              flush=True)
+
+
+def run_final(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool) -> None:
+    cache, _, ix = _load(cache_dir, split_path)
+    work.mkdir(parents=True, exist_ok=True)
+    variant, backbone, width = SMOKE_FINAL if smoke else FINAL
+    cfg = _train_config(variant, backbone, width, epochs, smoke)
+    train_idx = _subset(ix["train"], smoke, 16)
+    val_idx = _subset(ix["val"], smoke)
+    net, info = train(cfg, cache, train_idx, val_idx, log_path=work / "final.log.jsonl")
+    save_checkpoint(net, info, work / "final.pt")
+    files = _export_and_measure(net, cache, ix, work, "final", smoke)
+    y_val = cache.labels[val_idx]
+    probs_raw = {
+        name: OrtModel(work / files[name]["path"]).predict(cache, val_idx) for name in ("fp32", "int8")
+    }
+    from .evaluate import fit_temperature
+
+    # Temperature on validation logits of the shipped INT8 graph (log of its float softmax).
+    temperature = fit_temperature(np.log(np.clip(probs_raw["int8"], 1e-30, 1)), y_val)
+    thresholds = {}
+    for name, p in probs_raw.items():
+        cal = calibrate_probs(p, temperature)
+        thresholds[name] = choose_threshold(1 - cal[:, 0], MALIGNANT_ARR[y_val])
+    threshold = min(thresholds.values())
+    result = {
+        "variant": variant, "backbone": backbone, "width": width, "compute_size": cfg.compute_size,
+        "params": count_params(net), "train": info, "files": files,
+        "temperature": temperature, "threshold": threshold, "thresholds_by_precision": thresholds,
+        "uncertain_band": uncertain_band(threshold), "val_indices": len(val_idx),
+    }
+    _json(work / "final.json", result)
+    print(json.dumps({k: result[k] for k in ("temperature", "threshold", "uncertain_band")}), flush=True)
+
+
+MALIGNANT_ARR = np.array(MALIGNANT)
+
+
+def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, perturbed: Path | None,
+               command: str, total_seconds: float | None, smoke: bool) -> None:
+    from .report import write_card
+
+    cache, split, ix = _load(cache_dir, split_path)
+    final = json.loads((work / "final.json").read_text())
+    ablation = json.loads((work / "ablation.json").read_text()) if (work / "ablation.json").exists() else None
+    T, thr = final["temperature"], final["threshold"]
+    val_idx, test_idx = _subset(ix["val"], smoke), _subset(ix["test"], smoke)
+    paths = {name: work / final["files"][name]["path"] for name in ("fp32", "int8")}
+    models = {name: OrtModel(p) for name, p in paths.items()}
+    ev: dict = {}
+    raw: dict = {}
+    for name, m in models.items():
+        for split_name, idx in (("val", val_idx), ("test", test_idx)):
+            p = m.predict(cache, idx)
+            raw[(name, split_name)] = p
+            y = cache.labels[idx]
+            cal = calibrate_probs(p, T)
+            ev[f"{name}_{split_name}"] = {
+                **metrics(y, cal, CLASS_NAMES, thr),
+                "ece_before_temperature": ece(y, p),
+                "ece_after_temperature": ece(y, cal),
+                "in_uncertain_band": float(np.mean((1 - cal[:, 0] >= final["uncertain_band"][0])
+                                                   & (1 - cal[:, 0] <= final["uncertain_band"][1]))),
+            }
+    agreement = {
+        s: float(np.mean(raw[("fp32", s)].argmax(1) == raw[("int8", s)].argmax(1))) for s in ("val", "test")
+    }
+    max_abs_prob_diff = float(np.abs(raw[("fp32", "test")] - raw[("int8", "test")]).max())
+    # colour baseline, same split
+    baseline = ColourBaseline(SEED).fit(cache, _subset(ix["train"], smoke, 16))
+    base = {"test": metrics(cache.labels[test_idx], baseline.predict_proba(cache, test_idx), CLASS_NAMES)}
+    robustness = []
+    if perturbed is not None and perturbed.exists():
+        for kind_dir in sorted(p for p in perturbed.iterdir() if (p / "manifest.json").exists()):
+            pc = load_cache(kind_dir)
+            idx = np.arange(len(pc))
+            y = pc.labels
+            p_int8 = calibrate_probs(models["int8"].predict(pc, idx), T)
+            m = metrics(y, p_int8, CLASS_NAMES, thr)
+            b = metrics(y, baseline.predict_proba(pc, idx), CLASS_NAMES)
+            robustness.append({
+                "kind": kind_dir.name, "n": m["n"], "failed": len(pc.manifest.get("failed", [])),
+                "int8_accuracy": m["accuracy"], "int8_macro_f1": m["macro_f1"],
+                "int8_sensitivity": m["malignant"]["sensitivity"],
+                "int8_specificity": m["malignant"]["specificity"],
+                "baseline_accuracy": b["accuracy"], "baseline_macro_f1": b["macro_f1"],
+            })
+    runs = 3 if smoke else 200
+    latency = {
+        f"{name}_{th}thread": latency_ms(p, cache.size, runs=runs, threads=th)
+        for name, p in paths.items() for th in (1, 2)
+    }
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shipped = {}
+    for name, fname in (("int8", "blastwatch-int8.onnx"), ("fp32", "blastwatch-fp32.onnx")):
+        shutil.copyfile(paths[name], models_dir / fname)
+        shipped[name] = {"path": fname, "sha256": sha256_file(models_dir / fname),
+                         "bytes": (models_dir / fname).stat().st_size}
+    split_sha = sha256_file(split_path)
+    manifest_extra = {k: v for k, v in cache.manifest.items() if k not in ("items", "failed", "count", "format")}
+    model_json = {
+        "name": "blastwatch-" + "-".join([final["backbone"], final["variant"] + "-fusion"]),
+        "version": time.strftime("%Y.%m.%d", time.gmtime()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "classes": CLASS_NAMES,
+        "folders": CLASS_FOLDERS,
+        "malignant": MALIGNANT,
+        "inputs": {n: {"shape": [-1, 3, cache.size, cache.size], "layout": "NCHW", "scale": "[0,1] = byte/255"}
+                   for n in ("original", "segmented")},
+        "output": "probabilities",
+        "output_note": "uncalibrated softmax; calibrated p = p_i^(1/T) / sum_j p_j^(1/T) == softmax(logits/T)",
+        "files": shipped,
+        "split": {"file": "training/split.json", "sha256": split_sha},
+        "temperature": T,
+        "threshold": thr,
+        "threshold_rule": "P(B-ALL) = 1 - P(Benign) after temperature; chosen on val for sensitivity >= 99.5% "
+                          "(largest passing value, halved as a margin, capped at 0.5)",
+        "uncertain_band": final["uncertain_band"],
+        "preprocessing": {**manifest_extra, "size": cache.size, "cache_format": cache.manifest["format"]},
+        "architecture": {k: final[k] for k in ("variant", "backbone", "width", "compute_size", "params")},
+        "metrics": {
+            "test_int8": _short(ev["int8_test"]), "test_fp32": _short(ev["fp32_test"]),
+            "val_int8": _short(ev["int8_val"]),
+            "int8_fp32_agreement_test": agreement["test"],
+            "robustness_int8_accuracy": {r["kind"]: r["int8_accuracy"] for r in robustness},
+            "latency_ms_batch1": {k: v["median_ms"] for k, v in latency.items()},
+        },
+        "training": {
+            "command": command, "seconds": total_seconds, "final_train_seconds": final["train"]["seconds"],
+            "epochs": final["train"]["config"]["epochs"], "torch": torch.__version__, "seed": SEED,
+            "smoke": smoke,
+        },
+    }
+    _json(models_dir / "model.json", model_json)
+    report = {"model": model_json, "final": final, "eval": ev, "agreement": agreement,
+              "max_abs_prob_diff_test": max_abs_prob_diff, "baseline": base, "robustness": robustness,
+              "latency": latency, "ablation": ablation, "split": {k: split[k] for k in
+              ("seed", "fractions", "counts", "near_duplicates")} | {"dedupe": {
+                  k: v for k, v in split["dedupe"].items() if k != "duplicates"}, "sha256": split_sha}}
+    _json(work / "report.json", report)
+    write_card(report, models_dir / "MODEL_CARD.md")
+    print(json.dumps({"test_int8": _short(ev["int8_test"]), "agreement": agreement,
+                      "robustness": [(r["kind"], r["int8_accuracy"], r["baseline_accuracy"]) for r in robustness]}))
+
+
+def _short(m: dict) -> dict:
+    return {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            "sensitivity": m["malignant"]["sensitivity"], "specificity": m["malignant"]["specificity"],
+            "ece_before_temperature": m["ece_before_temperature"], "ece_after_temperature": m["ece_after_temperature"]}

@@ -1,0 +1,137 @@
+"""Training loop (one model, one split), in the spirit of torchvision's reference train.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .augment import AugmentConfig, augment_pair
+from .cache import Cache, to_float
+from .models import BlastNet
+
+
+@dataclass
+class TrainConfig:
+    variant: str = "early"
+    backbone: str = "mobilenet_v2"
+    width: float = 1.0
+    compute_size: int = 112
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.02
+    warmup_epochs: float = 0.5
+    label_smoothing: float = 0.05
+    seed: int = 0
+    max_steps: int | None = None  # smoke mode: stop after this many optimizer steps
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@torch.no_grad()
+def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int = 64) -> np.ndarray:
+    net.eval()
+    out = []
+    for start in range(0, len(indices), batch):
+        o, s = cache.tensors(indices[start : start + batch])
+        out.append(net(to_float(o), to_float(s)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
+
+
+def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray,
+          log_path: Path | None = None) -> tuple[BlastNet, dict]:
+    g = seed_everything(cfg.seed)
+    net = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size)
+    labels = torch.from_numpy(cache.labels)
+    steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    decay, no_decay = [], []
+    for p in net.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)),
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    history = []
+    step = 0
+    t0 = time.time()
+    log = open(log_path, "a") if log_path else None
+    for epoch in range(cfg.epochs):
+        net.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+        running, seen, correct = 0.0, 0, 0
+        for b in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = np.sort(perm[b * cfg.batch_size : (b + 1) * cfg.batch_size])  # sorted: faster memmap reads
+            o, s = cache.tensors(idx)
+            with torch.no_grad():
+                o, s = net.downsample_inputs(to_float(o), to_float(s))
+            o, s = augment_pair(o, s, cfg.augment, g, pixel_scale=cache.size / cfg.compute_size)
+            y = labels[idx]
+            logits = net.forward_downsampled(o, s)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running += float(loss) * len(idx)
+            seen += len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+        val_logits = predict_logits(net, cache, val_idx)
+        val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
+        rec = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": running / max(1, seen),
+            "train_acc": correct / max(1, seen),
+            "val_acc": val_acc,
+            "seconds": round(time.time() - t0, 1),
+        }
+        history.append(rec)
+        line = json.dumps(rec)
+        print(line, flush=True)
+        if log:
+            log.write(line + "\n")
+            log.flush()
+        if step >= total:
+            break
+    if log:
+        log.close()
+    info = {"config": asdict(cfg), "history": history, "seconds": round(time.time() - t0, 1), "steps": step}
+    return net, info
+
+
+def save_checkpoint(net: BlastNet, info: dict, path: Path) -> None:
+    torch.save({"model_config": net.config, "state_dict": net.state_dict(), "info": info}, path)
+
+
+def load_checkpoint(path: Path) -> tuple[BlastNet, dict]:
+    ckpt = torch.load(path, map_location="cpu")
+    cfg = ckpt["model_config"]
+    net = BlastNet(cfg["variant"], cfg["backbone"], cfg["width"], cfg["compute_size"], cfg["input_size"],
+                   cfg["num_classes"], cfg["dropout"])
+    net.load_state_dict(ckpt["state_dict"])
+    net.eval()
+    return net, ckpt["info"]

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Reproduces the shipped model from the data set on a CPU machine, end to end:
+#   preprocess-dataset (TypeScript, the daemon's own code) -> split -> ablation -> final training
+#   (+ temperature, threshold, ONNX export, INT8 quantization) -> perturbed test copies
+#   (scripts/perturb-images.ts + preprocess-dataset) -> evaluation -> models/ + MODEL_CARD.md
+#
+#   training/reproduce.sh            full run, writes models/ and training/split.json
+#   training/reproduce.sh --smoke    seconds-long run of the same code on a few images, in a temp dir
+#
+# Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
+# when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
+# ABLATION_EPOCHS (3), FINAL_EPOCHS (see below), SKIP_ABLATION=1.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+start=$(date +%s)
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+
+bash training/setup.sh >/dev/null
+py="$repo/training/.venv/bin/python"
+export PYTHONPATH="$repo/training${PYTHONPATH:+:$PYTHONPATH}"
+cli=(node --import tsx src/cli.ts)
+log() { echo "[reproduce $(($(date +%s) - start))s] $*" >&2; }
+
+if [ "$smoke" = 1 ]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  DATA_ALL="${DATA:-$repo/../shared/data/all-smears}"
+  data="$tmp/data"
+  # a few real images per class: the committed samples if present, else the data set
+  src="$repo/test/fixtures/samples"
+  [ -d "$src/Benign" ] || src="$DATA_ALL"
+  for c in Benign Early Pre Pro; do
+    mkdir -p "$data/$c"
+    find "$src/$c" -maxdepth 1 -type f | sort | head -n 4 | while read -r f; do cp "$f" "$data/$c/"; done
+  done
+  cache="$tmp/cache"; work="$tmp/work"; models="$tmp/models"; split="$tmp/split.json"
+  flag=(--smoke)
+else
+  data="${DATA:-$repo/../shared/data/all-smears}"
+  cache="${CACHE:-/work/cache/all-smears}"
+  work="${WORK:-$repo/training/runs/reproduce}"
+  models="$repo/models"; split="$repo/training/split.json"
+  flag=()
+fi
+mkdir -p "$work"
+
+if [ "$smoke" = 1 ] || [ "${REBUILD_CACHE:-0}" = 1 ] || [ ! -f "$cache/manifest.json" ]; then
+  log "preprocess-dataset $data -> $cache"
+  "${cli[@]}" preprocess-dataset --data "$data" --out "$cache"
+fi
+
+log "split"
+"$py" -m blastwatch_train split --cache "$cache" --out "$split"
+
+if [ "${SKIP_ABLATION:-0}" != 1 ]; then
+  log "ablation"
+  "$py" -m blastwatch_train ablation --cache "$cache" --split "$split" --work "$work" \
+    --epochs "${ABLATION_EPOCHS:-3}" "${flag[@]}"
+fi
+
+log "final training + calibration + export + INT8"
+"$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
+  --epochs "${FINAL_EPOCHS:-16}" "${flag[@]}"
+
+log "robustness: perturbed copies of the test split through the daemon's preprocessing"
+"$py" -m blastwatch_train test-files --split "$split" --out "$work/test-files.txt"
+kinds=(brightness+10 brightness-10 hue+10 saturation-15 blur1 jpeg70)
+[ "$smoke" = 1 ] && kinds=(brightness+10)
+rm -rf "$work/perturbed" "$work/perturbed-cache"
+for kind in "${kinds[@]}"; do
+  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/perturbed/$kind" --kind "$kind" \
+    --files "$work/test-files.txt"
+  "${cli[@]}" preprocess-dataset --data "$work/perturbed/$kind" --out "$work/perturbed-cache/$kind"
+done
+
+log "report"
+cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
+"$py" -m blastwatch_train report --cache "$cache" --split "$split" --work "$work" --models "$models" \
+  --perturbed "$work/perturbed-cache" --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
+log "done in $(($(date +%s) - start)) s; model files in $models"
