@@ -143,6 +143,8 @@ export interface ResultQuery {
   flagged?: boolean;
   /** Needs review and not yet reviewed. */
   needsReview?: boolean;
+  /** The dashboard's review queue: classified, flagged or uncertain, not yet reviewed. */
+  reviewQueue?: boolean;
   className?: string;
   from?: number;
   to?: number;
@@ -485,6 +487,7 @@ export class Store {
     if (q.status) (where.push('r.status = ?'), params.push(q.status));
     if (q.flagged !== undefined) where.push(q.flagged ? 'r.flag = 1' : '(r.flag = 0 OR r.flag IS NULL)');
     if (q.needsReview) where.push('r.needs_review = 1 AND v.id IS NULL');
+    if (q.reviewQueue) where.push("r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1) AND v.id IS NULL");
     if (q.className) (where.push('r.class = ?'), params.push(q.className));
     if (q.from !== undefined) (where.push('r.processed_at >= ?'), params.push(q.from));
     if (q.to !== undefined) (where.push('r.processed_at < ?'), params.push(q.to));

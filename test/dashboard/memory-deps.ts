@@ -23,7 +23,13 @@ export const CLASSES = ['Benign', 'Early', 'Pre', 'Pro'];
 
 export interface MemoryDeps extends DashboardDeps {
   /** Adds a classified result as the pipeline would, and emits it on the live feed. */
-  addResult(r: { file: string; className: string; pBall: number; imagePath: string; source?: 'capture' | 'upload' }): ResultView;
+  addResult(r: {
+    file: string;
+    className: string;
+    pBall: number;
+    imagePath: string;
+    source?: 'capture' | 'upload';
+  }): ResultView;
   addFailure(file: string, error: string): ResultView;
   uploads: { fileName: string; bytes: number }[];
   /** Stops the fake pipeline's timers. */
@@ -34,7 +40,10 @@ export interface MemoryDeps extends DashboardDeps {
   publish(r: ResultView): Promise<void>;
 }
 
-export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDir: string }): Promise<MemoryDeps> {
+export async function createMemoryDeps(opts: {
+  auth: DashboardAuthConfig;
+  workDir: string;
+}): Promise<MemoryDeps> {
   const emitter = new EventEmitter();
   const results: ResultDetail[] = [];
   const paths = new Map<number, Record<ImageKind, string>>();
@@ -58,7 +67,16 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
   }
 
   const view = (r: ResultDetail): ResultView => {
-    const { model: _m, provider: _p, width: _w, height: _h, maskStats: _s, delivery: _d, reviews: _r, ...v } = r;
+    const {
+      model: _m,
+      provider: _p,
+      width: _w,
+      height: _h,
+      maskStats: _s,
+      delivery: _d,
+      reviews: _r,
+      ...v
+    } = r;
     return v;
   };
 
@@ -85,12 +103,15 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
       const others = CLASSES.filter((c) => c !== className);
       const pClass = className === 'Benign' ? 1 - pBall : Math.max(pBall - 0.02, 0);
       probs[className] = pClass;
-      for (const c of others) probs[c] = c === 'Benign' ? 1 - pBall : (1 - pClass - (className === 'Benign' ? 0 : 1 - pBall)) / 2;
+      for (const c of others)
+        probs[c] = c === 'Benign' ? 1 - pBall : (1 - pClass - (className === 'Benign' ? 0 : 1 - pBall)) / 2;
       const flag = pBall >= 0.6 ? 'b-all' : pBall >= 0.4 ? 'uncertain' : 'benign';
       const now = new Date().toISOString();
       const r = insert({
         file,
-        sha256: createHash('sha256').update(file + results.length).digest('hex'),
+        sha256: createHash('sha256')
+          .update(file + results.length)
+          .digest('hex'),
         status: 'done',
         source: source ?? 'capture',
         class: className,
@@ -108,8 +129,8 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
         provider: 'cpu',
         width: 224,
         height: 224,
-        maskStats: { foregroundFraction: 0.31, objects: 2 },
-        delivery: { state: 'off', messages: [] },
+        maskStats: { foregroundFraction: 0.31, componentCount: 2, aStarThreshold: 141 },
+        delivery: { state: 'off', queued: 0, sent: 0 },
         reviews: [],
       });
       pending.push(makeMedia(r.id, imagePath).then((p) => void paths.set(r.id, p)));
@@ -138,7 +159,7 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
         width: null,
         height: null,
         maskStats: null,
-        delivery: { state: 'off', messages: [] },
+        delivery: { state: 'off', queued: 0, sent: 0 },
         reviews: [],
       });
       return view(r);
@@ -151,7 +172,7 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
         .filter((r) => (q.class ? r.class === q.class : true))
         .filter((r) => (q.search ? r.file.toLowerCase().includes(q.search.toLowerCase()) : true))
         .filter((r) => (q.from ? (r.processedAt ?? '') >= q.from : true))
-        .filter((r) => (q.to ? (r.processedAt ?? '').slice(0, 10) <= q.to : true))
+        .filter((r) => (q.to ? (r.processedAt ?? '') < q.to : true))
         .reverse()
         .slice(0, q.limit)
         .map(view);
@@ -202,12 +223,21 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
     async ingestUpload(fileName, bytes) {
       uploads.push({ fileName, bytes: bytes.length });
       const sha256 = createHash('sha256').update(bytes).digest('hex');
-      const path = join(opts.workDir, `upload-${sha256.slice(0, 12)}${fileName.slice(fileName.lastIndexOf('.'))}`);
+      const path = join(
+        opts.workDir,
+        `upload-${sha256.slice(0, 12)}${fileName.slice(fileName.lastIndexOf('.'))}`,
+      );
       writeFileSync(path, bytes);
       // The "pipeline" classifies a moment later and the result arrives on the live feed.
       const timer = setTimeout(() => {
         timers.delete(timer);
-        const r = deps.addResult({ file: fileName, className: 'Pre', pBall: 0.93, imagePath: path, source: 'upload' });
+        const r = deps.addResult({
+          file: fileName,
+          className: 'Pre',
+          pBall: 0.93,
+          imagePath: path,
+          source: 'upload',
+        });
         const full = results.find((x) => x.id === r.id)!;
         full.sha256 = sha256;
         void deps.publish(view(full));
@@ -231,14 +261,20 @@ export async function createMemoryDeps(opts: { auth: DashboardAuthConfig; workDi
       diskFreeBytes: 12 * 1024 ** 3,
       lastImageAt: results.at(-1)?.processedAt ?? null,
       startedAt: new Date().toISOString(),
+      problems: [],
     }),
     dailyCounts(days) {
       const out = [];
       for (let i = days - 1; i >= 0; i--) {
         const day = new Date(Date.now() - i * 86400_000).toISOString().slice(0, 10);
         const counts: Record<string, number> = {};
-        for (const c of CLASSES) counts[c] = results.filter((r) => r.class === c && r.processedAt?.startsWith(day)).length;
-        out.push({ day, counts, failed: results.filter((r) => r.status === 'failed' && r.processedAt?.startsWith(day)).length });
+        for (const c of CLASSES)
+          counts[c] = results.filter((r) => r.class === c && r.processedAt?.startsWith(day)).length;
+        out.push({
+          day,
+          counts,
+          failed: results.filter((r) => r.status === 'failed' && r.processedAt?.startsWith(day)).length,
+        });
       }
       return out;
     },

@@ -29,7 +29,12 @@ t.test('password hashes: scrypt, salted, verified', async (t) => {
 t.test('LAN mode: every dashboard route needs a login', async (t) => {
   const s = await startFixtureServer({ loopback: false, token: TOKEN, listen: false });
   t.teardown(() => s.close());
-  s.deps.addResult({ file: 'a.jpg', className: 'Pro', pBall: 0.97, imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-001.jpg` });
+  s.deps.addResult({
+    file: 'a.jpg',
+    className: 'Pro',
+    pBall: 0.97,
+    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-001.jpg`,
+  });
   await s.deps.settled();
   for (const url of [
     '/api/dashboard/results',
@@ -49,9 +54,15 @@ t.test('LAN mode: every dashboard route needs a login', async (t) => {
   const page = await s.app.inject({ url: '/' });
   t.equal(page.statusCode, 302);
   t.equal(page.headers.location, '/login');
-  const wrong = await s.app.inject({ url: '/api/dashboard/results', headers: { authorization: 'Bearer wrong-token-xxxxxxxx' } });
+  const wrong = await s.app.inject({
+    url: '/api/dashboard/results',
+    headers: { authorization: 'Bearer wrong-token-xxxxxxxx' },
+  });
   t.equal(wrong.statusCode, 401, 'wrong token');
-  const ok = await s.app.inject({ url: '/api/dashboard/results', headers: { authorization: `Bearer ${TOKEN}` } });
+  const ok = await s.app.inject({
+    url: '/api/dashboard/results',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   t.equal(ok.statusCode, 200, 'token works');
   t.equal(ok.json()[0].file, 'a.jpg');
   const login = await s.app.inject({ url: '/login' });
@@ -59,42 +70,62 @@ t.test('LAN mode: every dashboard route needs a login', async (t) => {
   t.equal((await s.app.inject({ url: '/assets/login.js' })).statusCode, 200, 'its script too');
 });
 
-t.test('login: user/password session with a SameSite=Strict HttpOnly cookie; brute force gets 429', async (t) => {
-  const hash = await hashPassword('s3cret-pass');
-  const s = await startFixtureServer({
-    loopback: false,
-    token: null,
-    users: [{ name: 'dr-lee', password_hash: hash }],
-    loginRateLimit: { max: 5, timeWindowMs: 60_000 },
-    listen: false,
-  });
-  t.teardown(() => s.close());
-  const good = await s.app.inject({ method: 'POST', url: '/login', payload: { user: 'dr-lee', password: 's3cret-pass' } });
-  t.equal(good.statusCode, 200);
-  const setCookie = String(good.headers['set-cookie']);
-  t.match(setCookie, /HttpOnly/i);
-  t.match(setCookie, /SameSite=Strict/i);
-  const cookie = cookieFrom(good);
-  const session = await s.app.inject({ url: '/api/dashboard/session', headers: { cookie } });
-  t.equal(session.statusCode, 200);
-  t.equal(session.json().user, 'dr-lee');
-  t.ok(session.json().csrfToken, 'a CSRF token comes with the session');
+t.test(
+  'login: user/password session with a SameSite=Strict HttpOnly cookie; brute force gets 429',
+  async (t) => {
+    const hash = await hashPassword('s3cret-pass');
+    const s = await startFixtureServer({
+      loopback: false,
+      token: null,
+      users: [{ name: 'dr-lee', password_hash: hash }],
+      loginRateLimit: { max: 5, timeWindowMs: 60_000 },
+      listen: false,
+    });
+    t.teardown(() => s.close());
+    const good = await s.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: { user: 'dr-lee', password: 's3cret-pass' },
+    });
+    t.equal(good.statusCode, 200);
+    const setCookie = String(good.headers['set-cookie']);
+    t.match(setCookie, /HttpOnly/i);
+    t.match(setCookie, /SameSite=Strict/i);
+    const cookie = cookieFrom(good);
+    const session = await s.app.inject({ url: '/api/dashboard/session', headers: { cookie } });
+    t.equal(session.statusCode, 200);
+    t.equal(session.json().user, 'dr-lee');
+    t.ok(session.json().csrfToken, 'a CSRF token comes with the session');
 
-  const codes: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    const res = await s.app.inject({ method: 'POST', url: '/login', payload: { user: 'dr-lee', password: `guess${i}` } });
-    codes.push(res.statusCode);
-  }
-  t.same(codes.slice(0, 4), [401, 401, 401, 401], 'wrong passwords are refused');
-  t.equal(codes.at(-1), 429, 'then the address is rate-limited');
-  const blocked = await s.app.inject({ method: 'POST', url: '/login', payload: { user: 'dr-lee', password: 's3cret-pass' } });
-  t.equal(blocked.statusCode, 429, 'even the right password waits out the window');
-});
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await s.app.inject({
+        method: 'POST',
+        url: '/login',
+        payload: { user: 'dr-lee', password: `guess${i}` },
+      });
+      codes.push(res.statusCode);
+    }
+    t.same(codes.slice(0, 4), [401, 401, 401, 401], 'wrong passwords are refused');
+    t.equal(codes.at(-1), 429, 'then the address is rate-limited');
+    const blocked = await s.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: { user: 'dr-lee', password: 's3cret-pass' },
+    });
+    t.equal(blocked.statusCode, 429, 'even the right password waits out the window');
+  },
+);
 
 t.test('writes: CSRF token, Origin and Sec-Fetch-Site are checked, even on loopback', async (t) => {
   const s = await startFixtureServer({ loopback: true, listen: false });
   t.teardown(() => s.close());
-  s.deps.addResult({ file: 'b.jpg', className: 'Early', pBall: 0.55, imagePath: `${SAMPLES}/Early/WBC-Malignant-Early-001.jpg` });
+  s.deps.addResult({
+    file: 'b.jpg',
+    className: 'Early',
+    pBall: 0.55,
+    imagePath: `${SAMPLES}/Early/WBC-Malignant-Early-001.jpg`,
+  });
   await s.deps.settled();
   const host = 'localhost:8080';
   const sessionRes = await s.app.inject({ url: '/api/dashboard/session', headers: { host } });
@@ -102,7 +133,12 @@ t.test('writes: CSRF token, Origin and Sec-Fetch-Site are checked, even on loopb
   const csrf = sessionRes.json().csrfToken as string;
   const review = { reviewer: 'Dr Who', class: 'Benign', note: 'hematogones' };
   const post = (headers: Record<string, string>, payload: unknown = review) =>
-    s.app.inject({ method: 'POST', url: '/api/dashboard/results/1/review', headers: { host, ...headers }, payload: payload as object });
+    s.app.inject({
+      method: 'POST',
+      url: '/api/dashboard/results/1/review',
+      headers: { host, ...headers },
+      payload: payload as object,
+    });
 
   t.equal((await post({})).statusCode, 403, 'no cookie, no token: refused');
   t.equal((await post({ cookie })).statusCode, 403, 'cookie without CSRF token: refused');
@@ -121,13 +157,26 @@ t.test('writes: CSRF token, Origin and Sec-Fetch-Site are checked, even on loopb
   const forged = await s.app.inject({
     method: 'POST',
     url: '/api/dashboard/results/1/review',
-    headers: { host, cookie, origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      host,
+      cookie,
+      origin: 'http://evil.example',
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     payload: 'reviewer=x&class=Benign',
   });
-  t.ok(forged.statusCode >= 400 && forged.statusCode < 500, `forged form post refused (${forged.statusCode})`);
+  t.ok(
+    forged.statusCode >= 400 && forged.statusCode < 500,
+    `forged form post refused (${forged.statusCode})`,
+  );
   t.equal(s.deps.getResult(1)!.reviews.length, 0, 'no review was stored by any refused request');
 
-  const ok = await post({ cookie, 'x-csrf-token': csrf, origin: `http://${host}`, 'sec-fetch-site': 'same-origin' });
+  const ok = await post({
+    cookie,
+    'x-csrf-token': csrf,
+    origin: `http://${host}`,
+    'sec-fetch-site': 'same-origin',
+  });
   t.equal(ok.statusCode, 200, 'same-origin request with the token: stored');
   t.equal(s.deps.getResult(1)!.reviews.length, 1);
 
@@ -147,16 +196,40 @@ t.test('writes: CSRF token, Origin and Sec-Fetch-Site are checked, even on loopb
 
 t.test('reviews: validation, named users sign their own, CSV export neutralises formulas', async (t) => {
   const hash = await hashPassword('pw-for-test');
-  const s = await startFixtureServer({ loopback: false, token: TOKEN, users: [{ name: 'dr-lee', password_hash: hash }], listen: false });
+  const s = await startFixtureServer({
+    loopback: false,
+    token: TOKEN,
+    users: [{ name: 'dr-lee', password_hash: hash }],
+    listen: false,
+  });
   t.teardown(() => s.close());
-  s.deps.addResult({ file: '=cmd.jpg', className: 'Pro', pBall: 0.9, imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-002.jpg` });
-  const login = await s.app.inject({ method: 'POST', url: '/login', payload: { user: 'dr-lee', password: 'pw-for-test' } });
+  s.deps.addResult({
+    file: '=cmd.jpg',
+    className: 'Pro',
+    pBall: 0.9,
+    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-002.jpg`,
+  });
+  const login = await s.app.inject({
+    method: 'POST',
+    url: '/login',
+    payload: { user: 'dr-lee', password: 'pw-for-test' },
+  });
   const cookie = cookieFrom(login);
   const csrf = (await s.app.inject({ url: '/api/dashboard/session', headers: { cookie } })).json().csrfToken;
   const headers = { cookie, 'x-csrf-token': csrf };
-  const bad = await s.app.inject({ method: 'POST', url: '/api/dashboard/results/1/review', headers, payload: { class: 'Nope' } });
+  const bad = await s.app.inject({
+    method: 'POST',
+    url: '/api/dashboard/results/1/review',
+    headers,
+    payload: { class: 'Nope' },
+  });
   t.equal(bad.statusCode, 400);
-  const missing = await s.app.inject({ method: 'POST', url: '/api/dashboard/results/99/review', headers, payload: { class: 'Pro' } });
+  const missing = await s.app.inject({
+    method: 'POST',
+    url: '/api/dashboard/results/99/review',
+    headers,
+    payload: { class: 'Pro' },
+  });
   t.equal(missing.statusCode, 404);
   const ok = await s.app.inject({
     method: 'POST',
@@ -166,12 +239,21 @@ t.test('reviews: validation, named users sign their own, CSV export neutralises 
   });
   t.equal(ok.statusCode, 200);
   t.equal(ok.json().reviewer, 'dr-lee', 'a named account signs its own reviews');
-  const csv = await s.app.inject({ url: '/api/dashboard/reviews/export?format=csv', headers: { authorization: `Bearer ${TOKEN}` } });
+  const csv = await s.app.inject({
+    url: '/api/dashboard/reviews/export?format=csv',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   t.equal(csv.statusCode, 200);
-  t.match(csv.headers['content-disposition'], /attachment; filename="blastwatch-reviews-\d{4}-\d{2}-\d{2}\.csv"/);
+  t.match(
+    csv.headers['content-disposition'],
+    /attachment; filename="blastwatch-reviews-\d{4}-\d{2}-\d{2}\.csv"/,
+  );
   t.match(csv.body, /"'=cmd\.jpg"/, 'file name cannot run as a formula');
   t.match(csv.body, /"'=HYPERLINK\(""http:\/\/x""\)"/, 'note cannot run as a formula');
-  const json = await s.app.inject({ url: '/api/dashboard/reviews/export?format=json', headers: { authorization: `Bearer ${TOKEN}` } });
+  const json = await s.app.inject({
+    url: '/api/dashboard/reviews/export?format=json',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   t.equal(json.json()[0].reviewedClass, 'Pre');
   t.equal(reviewsToCsv([]).trim().split(',')[0], 'result_id');
 });
@@ -179,7 +261,12 @@ t.test('reviews: validation, named users sign their own, CSV export neutralises 
 t.test('traversal probes read nothing outside', async (t) => {
   const s = await startFixtureServer({ loopback: true, listen: false });
   t.teardown(() => s.close());
-  s.deps.addResult({ file: 'c.jpg', className: 'Pro', pBall: 0.9, imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-003.jpg` });
+  s.deps.addResult({
+    file: 'c.jpg',
+    className: 'Pro',
+    pBall: 0.9,
+    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-003.jpg`,
+  });
   await s.deps.settled();
   const probes = [
     '/assets/..%2f..%2f..%2f..%2fpackage.json',
@@ -202,7 +289,10 @@ t.test('traversal probes read nothing outside', async (t) => {
     t.ok(res.statusCode === 404 || res.statusCode === 400, `${url} -> ${res.statusCode}`);
     t.notMatch(res.body, /root:x:0|"name": "blastwatch"|devDependencies/, `${url} leaks no file`);
   }
-  const real = await s.app.inject({ url: '/api/dashboard/results/1/image/original', headers: { host: 'localhost' } });
+  const real = await s.app.inject({
+    url: '/api/dashboard/results/1/image/original',
+    headers: { host: 'localhost' },
+  });
   t.equal(real.statusCode, 200, 'the image itself is served by id');
   t.equal(real.headers['content-type'], 'image/jpeg');
   t.equal(real.rawPayload.length, readFileSync(`${SAMPLES}/Pro/WBC-Malignant-Pro-003.jpg`).length);
@@ -228,7 +318,11 @@ t.test('uploads: type sniffed from content, size limited, name cleaned', async (
   t.teardown(() => s.close());
   const host = 'localhost';
   const sessionRes = await s.app.inject({ url: '/api/dashboard/session', headers: { host } });
-  const headers = { host, cookie: cookieFrom(sessionRes), 'x-csrf-token': sessionRes.json().csrfToken as string };
+  const headers = {
+    host,
+    cookie: cookieFrom(sessionRes),
+    'x-csrf-token': sessionRes.json().csrfToken as string,
+  };
   const send = (name: string, bytes: Buffer, type?: string) => {
     const m = multipartBody(name, bytes, type);
     return s.app.inject({
@@ -245,7 +339,11 @@ t.test('uploads: type sniffed from content, size limited, name cleaned', async (
   t.equal(s.deps.uploads.length, 0, 'nothing reached the pipeline');
   const ok = await send('..\\..\\etc/<b onclick=x>smear.jpg', jpeg);
   t.equal(ok.statusCode, 202);
-  t.equal(ok.json().file, '<b onclick=x>smear.jpg', 'directories stripped; markup kept as text, escaped on display');
+  t.equal(
+    ok.json().file,
+    '<b onclick=x>smear.jpg',
+    'directories stripped; markup kept as text, escaped on display',
+  );
   const noExt = await send('photo', jpeg);
   t.equal(noExt.json().file, 'photo.jpg', 'extension follows the content');
   t.equal(s.deps.uploads.length, 2);

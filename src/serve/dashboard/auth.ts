@@ -33,9 +33,7 @@ export interface Session {
 }
 
 export type Identity =
-  | { kind: 'bearer'; user: string }
-  | { kind: 'session'; session: Session }
-  | { kind: 'anonymous-loopback' };
+  { kind: 'bearer'; user: string } | { kind: 'session'; session: Session } | { kind: 'anonymous-loopback' };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -157,14 +155,21 @@ export class DashboardAuth {
     if (identity.kind === 'bearer') return null;
     if (identity.kind === 'anonymous-loopback') return 'missing session (reload the page)';
     const sent = request.headers[CSRF_HEADER];
-    if (typeof sent !== 'string' || !secretsEqual(sent, identity.session.csrf)) return 'missing or wrong CSRF token';
+    if (typeof sent !== 'string' || !secretsEqual(sent, identity.session.csrf))
+      return 'missing or wrong CSRF token';
     return null;
   }
 
   /** Checks a login; returns the identity to open a session for, or null. */
-  async checkLogin(body: { user?: string; password?: string; token?: string }): Promise<{ user: string; named: boolean } | null> {
+  async checkLogin(body: {
+    user?: string;
+    password?: string;
+    token?: string;
+  }): Promise<{ user: string; named: boolean } | null> {
     if (body.token) {
-      return this.config.token && secretsEqual(body.token, this.config.token) ? { user: 'token', named: false } : null;
+      return this.config.token && secretsEqual(body.token, this.config.token)
+        ? { user: 'token', named: false }
+        : null;
     }
     if (!body.user || !body.password) return null;
     const account = this.config.users.find((u) => u.name === body.user);
@@ -173,7 +178,9 @@ export class DashboardAuth {
       await verifyPassword(body.password, await this.dummyHash);
       return null;
     }
-    return (await verifyPassword(body.password, account.password_hash)) ? { user: account.name, named: true } : null;
+    return (await verifyPassword(body.password, account.password_hash))
+      ? { user: account.name, named: true }
+      : null;
   }
 
   setSessionCookie(request: FastifyRequest, reply: FastifyReply, session: Session): void {

@@ -57,7 +57,7 @@ export interface ResultDetail extends ResultView {
   /** Share of the image the segmentation kept as cells, and related numbers. */
   maskStats: Record<string, number> | null;
   /** MQTT delivery of this result's messages. */
-  delivery: { state: 'off' | 'pending' | 'sent' | 'mixed'; messages: { topic: string; sentAt: string | null }[] };
+  delivery: { state: 'off' | 'pending' | 'sent' | 'partial'; queued: number; sent: number };
   /** Every review ever stored for this result, oldest first (the audit history). */
   reviews: ReviewView[];
 }
@@ -69,7 +69,7 @@ export interface ResultQuery {
   flaggedOnly?: boolean;
   needsReview?: boolean;
   class?: string;
-  /** ISO dates (inclusive day bounds), on processed time. */
+  /** Processed-time bounds as ISO instants: from inclusive, to exclusive. */
   from?: string;
   to?: string;
   /** Case-insensitive substring of the file name. */
@@ -109,6 +109,8 @@ export interface StatusView {
   diskFreeBytes: number | null;
   lastImageAt: string | null;
   startedAt: string;
+  /** Plain-language problems (capture folder missing, disk nearly full, ...); empty when healthy. */
+  problems: string[];
 }
 
 export interface DailyCount {

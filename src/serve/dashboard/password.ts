@@ -8,7 +8,12 @@ import { randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
 const KEY_LENGTH = 32;
 const DEFAULT_COST = { N: 16384, r: 8, p: 1 };
 
-function scryptAsync(password: string, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number }) {
+function scryptAsync(
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  opts: { N: number; r: number; p: number },
+) {
   return new Promise<Buffer>((resolve, reject) => {
     // maxmem: 128 * N * r * 2 leaves room for the parameters stored in the hash.
     scrypt(password, salt, keylen, { ...opts, maxmem: 256 * opts.N * opts.r + 1024 * 1024 }, (err, key) =>

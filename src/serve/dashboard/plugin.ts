@@ -8,8 +8,15 @@ import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
-import { DashboardAuth, type Identity } from './auth.js';
-import { IMAGE_KINDS, ReviewError, type DashboardDeps, type ImageKind, type ResultQuery, type ReviewExport } from './deps.js';
+import { DashboardAuth, SESSION_COOKIE, type Identity } from './auth.js';
+import {
+  IMAGE_KINDS,
+  ReviewError,
+  type DashboardDeps,
+  type ImageKind,
+  type ResultQuery,
+  type ReviewExport,
+} from './deps.js';
 
 export interface DashboardOptions {
   deps: DashboardDeps;
@@ -20,6 +27,8 @@ export interface DashboardOptions {
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
+  /** Receives a check that accepts a request carrying a live dashboard session (for the ops API's hook). */
+  onAuth?: (authenticate: (request: FastifyRequest) => boolean) => void;
 }
 
 declare module 'fastify' {
@@ -71,7 +80,11 @@ function loadAssets(dir: string): Map<string, Asset> {
     const type = ASSET_TYPES[extname(name)];
     if (!type || !statSync(join(dir, name)).isFile()) continue;
     const body = readFileSync(join(dir, name));
-    assets.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+    assets.set(name, {
+      body,
+      type,
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`,
+    });
   }
   return assets;
 }
@@ -83,9 +96,15 @@ export function defaultPublicDir(): string {
 /** What a file's first bytes say it is; uploads are accepted by content, not by name or header. */
 export function sniffImageType(bytes: Buffer): '.jpg' | '.png' | '.tif' | '.bmp' | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return '.jpg';
-  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+  if (
+    bytes.length >= 8 &&
+    bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+  )
     return '.png';
-  if (bytes.length >= 4 && (bytes.subarray(0, 4).equals(Buffer.from('II*\0')) || bytes.subarray(0, 4).equals(Buffer.from('MM\0*'))))
+  if (
+    bytes.length >= 4 &&
+    (bytes.subarray(0, 4).equals(Buffer.from('II*\0')) || bytes.subarray(0, 4).equals(Buffer.from('MM\0*')))
+  )
     return '.tif';
   if (bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) return '.bmp';
   return null;
@@ -149,6 +168,16 @@ export function reviewsToCsv(rows: ReviewExport[]): string {
   return lines.join('\r\n') + '\r\n';
 }
 
+/** The session id from a raw Cookie header (the ops API's scope has no cookie parser). */
+function sessionIdFromHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
 const ID_RE = /^[1-9][0-9]{0,14}$/;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -181,8 +210,11 @@ function parseQuery(q: Record<string, string | undefined>, classes: Set<string>)
   for (const key of ['from', 'to'] as const) {
     const v = q[key];
     if (v) {
-      if (!DAY_RE.test(v) || Number.isNaN(Date.parse(v))) throw new BadRequest(`${key} must be a date YYYY-MM-DD`);
-      out[key] = v;
+      // A day (UTC) or an instant; the browser sends the local midnight as an instant.
+      const t = Date.parse(v);
+      if (v.length > 40 || Number.isNaN(t)) throw new BadRequest(`${key} must be a date or an ISO time`);
+      out[key] =
+        DAY_RE.test(v) && key === 'to' ? new Date(t + 86_400_000).toISOString() : new Date(t).toISOString();
     }
   }
   if (q.q) {
@@ -233,6 +265,7 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   });
 
   app.decorateRequest('dashboardIdentity', null);
+  opts.onAuth?.((request) => auth.sessions.get(sessionIdFromHeader(request.headers.cookie)) !== undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     if (!auth.hostAllowed(request)) {
@@ -269,7 +302,11 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     const asset = assets.get(name);
     if (!asset) return reply.code(404).send({ error: 'not found' });
     if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
-    return reply.header('cache-control', 'no-cache').header('etag', asset.etag).type(asset.type).send(asset.body);
+    return reply
+      .header('cache-control', 'no-cache')
+      .header('etag', asset.etag)
+      .type(asset.type)
+      .send(asset.body);
   }
 
   // ---- pages and assets ----
@@ -284,11 +321,16 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     if (!auth.loginRequired) return reply.redirect('/');
     return sendAsset(reply, request, 'login.html');
   });
-  app.get<{ Params: { name: string } }>('/assets/:name', { config: { dashboardPublic: true } }, async (request, reply) => {
-    const name = request.params.name;
-    if (!request.dashboardIdentity && !PUBLIC_ASSETS.has(name)) return reply.code(401).send({ error: 'login required' });
-    return sendAsset(reply, request, name);
-  });
+  app.get<{ Params: { name: string } }>(
+    '/assets/:name',
+    { config: { dashboardPublic: true } },
+    async (request, reply) => {
+      const name = request.params.name;
+      if (!request.dashboardIdentity && !PUBLIC_ASSETS.has(name))
+        return reply.code(401).send({ error: 'login required' });
+      return sendAsset(reply, request, name);
+    },
+  );
 
   // ---- login / logout ----
   const loginLimit = opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
@@ -308,7 +350,11 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
       }
       const body = (request.body ?? {}) as Record<string, unknown>;
       const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 512 ? v : undefined);
-      const who = await auth.checkLogin({ user: str(body.user), password: str(body.password), token: str(body.token) });
+      const who = await auth.checkLogin({
+        user: str(body.user),
+        password: str(body.password),
+        token: str(body.token),
+      });
       if (!who) {
         request.log.warn({ user: str(body.user) ?? '(token)' }, 'dashboard login failed');
         return reply.code(401).send({ error: 'Wrong name, password or token.' });
@@ -345,10 +391,13 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     };
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/dashboard/results', async (request, reply) => {
-    reply.header('cache-control', 'no-store');
-    return deps.listResults(parseQuery(request.query, classNames));
-  });
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/api/dashboard/results',
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return deps.listResults(parseQuery(request.query, classNames));
+    },
+  );
 
   app.get<{ Params: { id: string } }>('/api/dashboard/results/:id', async (request, reply) => {
     const id = parseId(request.params.id);
@@ -358,27 +407,30 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     return result;
   });
 
-  app.get<{ Params: { id: string; kind: string } }>('/api/dashboard/results/:id/image/:kind', async (request, reply) => {
-    const id = parseId(request.params.id);
-    const kind = request.params.kind as ImageKind;
-    if (id === null || !IMAGE_KINDS.includes(kind)) return reply.code(404).send({ error: 'not found' });
-    const path = deps.imagePath(id, kind);
-    const type = path ? IMAGE_TYPES[extname(path).toLowerCase()] : undefined;
-    if (!path || !type) return reply.code(404).send({ error: 'no such image' });
-    let size: number;
-    try {
-      const st = statSync(path);
-      if (!st.isFile()) throw new Error('not a file');
-      size = st.size;
-    } catch {
-      return reply.code(404).send({ error: 'image no longer on disk' });
-    }
-    return reply
-      .type(type)
-      .header('content-length', size)
-      .header('cache-control', 'private, max-age=3600')
-      .send(createReadStream(path));
-  });
+  app.get<{ Params: { id: string; kind: string } }>(
+    '/api/dashboard/results/:id/image/:kind',
+    async (request, reply) => {
+      const id = parseId(request.params.id);
+      const kind = request.params.kind as ImageKind;
+      if (id === null || !IMAGE_KINDS.includes(kind)) return reply.code(404).send({ error: 'not found' });
+      const path = deps.imagePath(id, kind);
+      const type = path ? IMAGE_TYPES[extname(path).toLowerCase()] : undefined;
+      if (!path || !type) return reply.code(404).send({ error: 'no such image' });
+      let size: number;
+      try {
+        const st = statSync(path);
+        if (!st.isFile()) throw new Error('not a file');
+        size = st.size;
+      } catch {
+        return reply.code(404).send({ error: 'image no longer on disk' });
+      }
+      return reply
+        .type(type)
+        .header('content-length', size)
+        .header('cache-control', 'private, max-age=3600')
+        .send(createReadStream(path));
+    },
+  );
 
   app.post<{ Params: { id: string }; Body: unknown }>(
     '/api/dashboard/results/:id/review',
@@ -397,7 +449,8 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
             : '';
       const cls = typeof body.class === 'string' ? body.class : '';
       const note = typeof body.note === 'string' ? body.note.trim() : '';
-      if (!reviewer || reviewer.length > 80) return reply.code(400).send({ error: 'reviewer name: 1 to 80 characters' });
+      if (!reviewer || reviewer.length > 80)
+        return reply.code(400).send({ error: 'reviewer name: 1 to 80 characters' });
       if (!classNames.has(cls)) return reply.code(400).send({ error: 'unknown class' });
       if (note.length > 2000) return reply.code(400).send({ error: 'note: at most 2000 characters' });
       const review = deps.addReview(id, { reviewer, class: cls, note });

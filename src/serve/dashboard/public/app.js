@@ -126,7 +126,10 @@ function imageUrl(id, kind) {
 
 function flagBadge(r) {
   if (r.status !== 'done') {
-    return el('span', { class: 'badge failed', text: r.status === 'quarantined' ? 'Quarantined' : 'Could not be read' });
+    return el('span', {
+      class: 'badge failed',
+      text: r.status === 'quarantined' ? 'Quarantined' : 'Could not be read',
+    });
   }
   return el('span', { class: `badge ${r.flag}`, text: FLAG_TEXT[r.flag] || r.flag || '' });
 }
@@ -181,11 +184,20 @@ function resultCard(r) {
     'data-sha': r.sha256 || '',
   });
   const kind = r.images && r.images[state.overlay] ? state.overlay : 'thumbnail';
-  const picture = el('a', { class: 'picture', href: `#/result/${r.id}`, 'aria-label': 'Open details' }, pictureFor(r, kind));
+  const picture = el(
+    'a',
+    { class: 'picture', href: `#/result/${r.id}`, 'aria-label': 'Open details' },
+    pictureFor(r, kind),
+  );
   const body = el(
     'div',
     { class: 'card-body' },
-    el('div', { class: 'card-head' }, flagBadge(r), r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null),
+    el(
+      'div',
+      { class: 'card-head' },
+      flagBadge(r),
+      r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null,
+    ),
     el('a', { class: 'file', href: `#/result/${r.id}`, text: r.file }),
     r.status === 'done'
       ? el(
@@ -196,7 +208,10 @@ function resultCard(r) {
         )
       : el('p', { class: 'error', text: r.error || 'Failed' }),
     r.review
-      ? el('p', { class: 'review-line', text: `Reviewed as ${classLabel(r.review.class)} by ${r.review.reviewer}` })
+      ? el('p', {
+          class: 'review-line',
+          text: `Reviewed as ${classLabel(r.review.class)} by ${r.review.reviewer}`,
+        })
       : null,
     r.status === 'done' ? probabilityBars(r) : null,
     el('p', { class: 'meta', text: `${when(r.processedAt)}${r.source === 'upload' ? ' · uploaded' : ''}` }),
@@ -210,12 +225,19 @@ function resultCard(r) {
 
 function readFilters() {
   const form = new FormData($('filters'));
+  // Date inputs are local days; the server filters on instants (from inclusive, to exclusive).
+  const localMidnight = (day, addDays) => {
+    if (!day) return '';
+    const d = new Date(`${day}T00:00:00`);
+    d.setDate(d.getDate() + addDays);
+    return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+  };
   return {
     flagged: form.get('flagged') ? '1' : '',
     review: form.get('review') ? '1' : '',
     class: form.get('class') || '',
-    from: form.get('from') || '',
-    to: form.get('to') || '',
+    from: localMidnight(form.get('from'), 0),
+    to: localMidnight(form.get('to'), 1),
     q: String(form.get('q') || '').trim(),
   };
 }
@@ -225,9 +247,9 @@ function matchesFilters(r, f) {
   if (f.review && !r.needsReview) return false;
   if (f.class && r.class !== f.class) return false;
   if (f.q && !r.file.toLowerCase().includes(f.q.toLowerCase())) return false;
-  const day = (r.processedAt || '').slice(0, 10);
-  if (f.from && day < f.from) return false;
-  if (f.to && day > f.to) return false;
+  const t = r.processedAt || '';
+  if (f.from && t < f.from) return false;
+  if (f.to && t >= f.to) return false;
   return true;
 }
 
@@ -349,13 +371,23 @@ function dl(pairs) {
 
 function deliveryText(d) {
   if (!d) return '—';
-  const labels = {
-    off: 'MQTT is off on this station',
-    pending: 'Waiting for the broker',
-    sent: 'Delivered to the broker',
-    mixed: 'Partly delivered',
-  };
-  return labels[d.state] || d.state;
+  if (d.state === 'off') return 'MQTT is off on this station';
+  if (d.state === 'sent') return `Delivered to the broker (${d.sent} of ${d.queued} messages)`;
+  if (d.state === 'partial') return `Partly delivered (${d.sent} of ${d.queued} messages)`;
+  return 'Waiting for the broker';
+}
+
+const MASK_STAT_TEXT = {
+  foregroundFraction: (v) => `cells cover ${pct(v)} of the picture`,
+  componentCount: (v) => `${v} cell region${v === 1 ? '' : 's'}`,
+  aStarThreshold: (v) => `stain cut-off a* ${v}`,
+};
+
+function maskStatsText(stats) {
+  if (!stats) return null;
+  return Object.entries(stats)
+    .map(([k, v]) => (MASK_STAT_TEXT[k] ? MASK_STAT_TEXT[k](v) : `${k} ${v}`))
+    .join(' · ');
 }
 
 function reviewForm(r) {
@@ -373,14 +405,34 @@ function reviewForm(r) {
   });
   form.append(
     el('h2', { text: 'Your review' }),
-    el('label', {}, 'Class seen by the reviewer ', el('select', { name: 'class', id: 'review-class' }, options)),
+    el(
+      'label',
+      {},
+      'Class seen by the reviewer ',
+      el('select', { name: 'class', id: 'review-class' }, options),
+    ),
     el('label', {}, 'Note (optional) ', el('textarea', { name: 'note', rows: 3, maxlength: 2000 })),
-    named ? el('p', { class: 'meta', text: `Signed as ${state.session.user}` }) : el('label', {}, 'Your name ', reviewer),
+    named
+      ? el('p', { class: 'meta', text: `Signed as ${state.session.user}` })
+      : el('label', {}, 'Your name ', reviewer),
     el(
       'div',
       { class: 'actions' },
-      r.class ? el('button', { type: 'submit', name: 'action', value: 'confirm', text: `Confirm: ${classLabel(r.class)}` }) : null,
-      el('button', { type: 'submit', name: 'action', value: 'save', class: 'secondary', text: 'Save selected class' }),
+      r.class
+        ? el('button', {
+            type: 'submit',
+            name: 'action',
+            value: 'confirm',
+            text: `Confirm: ${classLabel(r.class)}`,
+          })
+        : null,
+      el('button', {
+        type: 'submit',
+        name: 'action',
+        value: 'save',
+        class: 'secondary',
+        text: 'Save selected class',
+      }),
     ),
   );
   form.addEventListener('submit', async (event) => {
@@ -422,7 +474,9 @@ function historyTable(reviews) {
         el('td', { text: when(v.at) }),
         el('td', { text: v.reviewer }),
         el('td', { text: classLabel(v.class) }),
-        el('td', { text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}` }),
+        el('td', {
+          text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`,
+        }),
         el('td', { text: v.note || '' }),
       ),
     );
@@ -433,7 +487,11 @@ function historyTable(reviews) {
     el(
       'table',
       { class: 'history' },
-      el('thead', {}, el('tr', {}, ...['When', 'Reviewer', 'Class', 'Change', 'Note'].map((h) => el('th', { text: h })))),
+      el(
+        'thead',
+        {},
+        el('tr', {}, ...['When', 'Reviewer', 'Class', 'Change', 'Note'].map((h) => el('th', { text: h }))),
+      ),
       body,
     ),
   );
@@ -460,7 +518,12 @@ async function showDetail(id) {
     img.removeAttribute('height');
     img.loading = 'eager';
   }
-  const toggle = el('div', { class: 'seg', role: 'group', 'aria-label': 'Picture shown', id: 'detail-overlay' });
+  const toggle = el('div', {
+    class: 'seg',
+    role: 'group',
+    'aria-label': 'Picture shown',
+    id: 'detail-overlay',
+  });
   for (const [kind, label] of kinds) {
     toggle.append(
       el('button', {
@@ -475,15 +538,16 @@ async function showDetail(id) {
       }),
     );
   }
-  const maskStats = r.maskStats
-    ? Object.entries(r.maskStats)
-        .map(([k, v]) => `${k}: ${typeof v === 'number' && v < 1 && v > 0 ? pct(v) : v}`)
-        .join(' · ')
-    : null;
+  const maskStats = maskStatsText(r.maskStats);
   const info = el(
     'div',
     { class: 'detail-info' },
-    el('div', { class: 'card-head' }, flagBadge(r), r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null),
+    el(
+      'div',
+      { class: 'card-head' },
+      flagBadge(r),
+      r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null,
+    ),
     el('h1', { class: 'file', text: r.file }),
     r.status === 'done'
       ? el(
@@ -535,7 +599,16 @@ function uploadFiles(files) {
 
 async function uploadOne(file) {
   const max = state.session?.meta?.uploadMaxBytes;
-  const card = el('article', { class: 'card pending' }, el('div', { class: 'card-body' }, el('p', { class: 'file', text: file.name }), el('p', { class: 'meta', text: 'Uploading…' })));
+  const card = el(
+    'article',
+    { class: 'card pending' },
+    el(
+      'div',
+      { class: 'card-body' },
+      el('p', { class: 'file', text: file.name }),
+      el('p', { class: 'meta', text: 'Uploading…' }),
+    ),
+  );
   $('upload-list').prepend(card);
   const status = card.querySelector('.meta');
   if (max && file.size > max) {
@@ -548,7 +621,7 @@ async function uploadOne(file) {
   try {
     const res = await api('/api/dashboard/upload', { method: 'POST', body: form });
     if (res.id) {
-      status.textContent = 'Already analysed (same image as before):';
+      status.textContent = res.duplicate ? 'Already analysed (the same image was sent before):' : 'Analysed:';
       card.after(resultCard(await api(`/api/dashboard/results/${res.id}`)));
       return;
     }
@@ -604,7 +677,9 @@ async function loadStatus() {
     item('Throughput', `${s.throughputPerMin.toFixed(1)} images/min`),
     item(
       'Time per image',
-      s.latencyMs.p50 === null ? '—' : `typical ${Math.round(s.latencyMs.p50)} ms, slow ${Math.round(s.latencyMs.p95)} ms (p95)`,
+      s.latencyMs.p50 === null
+        ? '—'
+        : `typical ${Math.round(s.latencyMs.p50)} ms, slow ${Math.round(s.latencyMs.p95)} ms (p95)`,
     ),
     item(
       'MQTT broker',
@@ -615,6 +690,9 @@ async function loadStatus() {
     item('Free disk', bytes(s.diskFreeBytes)),
     item('Last image', when(s.lastImageAt)),
   );
+  const problems = $('status-problems');
+  problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
+  problems.hidden = !s.problems || s.problems.length === 0;
   $('daily-chart').replaceChildren(dailyChart(data.daily));
 }
 
@@ -651,14 +729,25 @@ function dailyChart(days) {
       if (!n) continue;
       const h = (n / top) * plotH;
       y -= h;
-      const rect = svg('rect', { x, y, width: barW, height: h, fill: name === 'failed' ? '#9ca3af' : classColour(name) });
+      const rect = svg('rect', {
+        x,
+        y,
+        width: barW,
+        height: h,
+        fill: name === 'failed' ? '#9ca3af' : classColour(name),
+      });
       const tip = svg('title');
       tip.textContent = `${d.day}: ${n} ${name === 'failed' ? 'unreadable' : classLabel(name)}`;
       rect.append(tip);
       chart.append(rect);
     }
     if (days.length <= 16 || i % 2 === 0) {
-      const label = svg('text', { x: x + barW / 2, y: height - pad.bottom + 16, 'text-anchor': 'middle', class: 'axis' });
+      const label = svg('text', {
+        x: x + barW / 2,
+        y: height - pad.bottom + 16,
+        'text-anchor': 'middle',
+        class: 'axis',
+      });
       label.textContent = d.day.slice(5);
       chart.append(label);
     }
@@ -732,7 +821,8 @@ async function start() {
   });
   $('filters').addEventListener('submit', (event) => event.preventDefault());
   $('feed-more').addEventListener('click', () => void loadFeed(true));
-  for (const b of $('feed-overlay').querySelectorAll('button')) b.addEventListener('click', () => setOverlay(b.dataset.kind));
+  for (const b of $('feed-overlay').querySelectorAll('button'))
+    b.addEventListener('click', () => setOverlay(b.dataset.kind));
   setUpUpload();
   window.addEventListener('hashchange', () => void route());
   connectLive();

@@ -1,0 +1,22 @@
+import type { ServerPlugin } from '../index.js';
+import { createStoreDeps } from './deps-store.js';
+import { dashboardPlugin } from './plugin.js';
+
+/**
+ * The daemon's entry point for the dashboard (src/app.ts loads it when present): builds the
+ * store-backed deps and mounts the plugin in its own encapsulated context. The dashboard's login
+ * session is also accepted by the ops API's auth hook (/api/results, /metrics) so a logged-in
+ * browser can open them.
+ */
+export const registerDashboard: ServerPlugin = async (app, ctx) => {
+  const deps = createStoreDeps(ctx);
+  await app.register(async (scope) => {
+    await dashboardPlugin(scope, {
+      deps,
+      uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
+      onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),
+    });
+  });
+};
+
+export default registerDashboard;

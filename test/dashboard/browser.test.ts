@@ -1,0 +1,181 @@
+// The dashboard in a real headless Chromium against the real daemon (tiny model, temp folders):
+// live arrival, overlay toggle, review queue, upload, phone layout, and a hostile file name.
+import t from 'tap';
+import type { Page } from 'playwright-core';
+import { launchBrowser } from './browser.js';
+import { startHarness, type DashboardHarness } from './harness.js';
+
+const SAMPLES = '/work/shared/data/all-smears';
+const sample = (cls: string, n: number) =>
+  `${SAMPLES}/${cls}/WBC-${cls === 'Benign' ? 'Benign' : `Malignant-${cls}`}-${String(n).padStart(3, '0')}.jpg`;
+const XSS_NAME = '<img src=x onerror=alert(1)>.jpg';
+
+let harness: DashboardHarness;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
+const dialogs: string[] = [];
+const pageErrors: string[] = [];
+
+t.before(async () => {
+  harness = await startHarness();
+  // Something in the feed and in the review queue before the page opens.
+  await harness.drop(sample('Pro', 1), 'seed-pro-001.jpg');
+  await harness.drop(sample('Pre', 1), 'seed-pre-001.jpg');
+  await harness.drop(sample('Benign', 1), 'seed-benign-001.jpg');
+  browser = await launchBrowser();
+});
+t.teardown(async () => {
+  await browser?.close();
+  await harness?.close();
+});
+
+async function open(page: Page, hash: string, view: string): Promise<void> {
+  await page.evaluate(() => delete document.body.dataset.ready).catch(() => undefined);
+  await page.goto(`${harness.url}/${hash}`);
+  await page.waitForSelector(`body[data-ready="${view}"]`);
+}
+
+async function newPage(): Promise<Page> {
+  const page = await browser.context.newPage();
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  return page;
+}
+
+t.test('a new image appears live, and a hostile file name is shown as text', async (t) => {
+  const page = await newPage();
+  await open(page, '#/', 'feed');
+  await page.waitForSelector('#live-state.on');
+  t.match(await page.textContent('.disclaimer'), /Screening aid — not a diagnosis/);
+  const before = await page.locator('#feed-list .card').count();
+
+  await harness.drop(sample('Pro', 2), 'live-arrival.jpg');
+  const card = page.locator('#feed-list .card', { hasText: 'live-arrival.jpg' });
+  await card.waitFor({ timeout: 20_000 });
+  t.equal(await page.locator('#feed-list .card').count(), before + 1, 'one more card, without a reload');
+  t.equal(
+    await page.locator('#feed-list .card').first().locator('.file').textContent(),
+    'live-arrival.jpg',
+    'newest first',
+  );
+  t.match(await card.textContent(), /Chance of B-ALL: \d/, 'P(B-ALL) shown');
+  t.equal(await card.locator('.bars li').count(), 4, 'a bar per class');
+
+  await harness.drop(sample('Pre', 3), XSS_NAME);
+  const xss = page.locator('#feed-list .card .file', { hasText: XSS_NAME });
+  await xss.waitFor({ timeout: 20_000 });
+  t.equal(await xss.textContent(), XSS_NAME, 'the name is visible as text');
+  t.equal(await page.locator('img[src="x"]').count(), 0, 'no element was made from the name');
+  // Open its detail page too: the name lands in a heading and the history there.
+  await xss.click();
+  await page.waitForSelector('body[data-ready="detail"]');
+  t.equal(await page.textContent('#view-detail h1.file'), XSS_NAME);
+  await page.waitForTimeout(300);
+  t.same(dialogs, [], 'no script ran (no alert dialog)');
+  await page.close();
+});
+
+t.test('the overlay toggles between original, mask and segmented', async (t) => {
+  const page = await newPage();
+  await open(page, '#/', 'feed');
+  const firstImg = page.locator('#feed-list .card .picture img').first();
+  t.match(await firstImg.getAttribute('src'), /\/image\/thumbnail$/);
+  await page.click('#feed-overlay button[data-kind="mask"]');
+  t.match(await firstImg.getAttribute('src'), /\/image\/mask$/);
+  await page.waitForFunction(() => {
+    const img = document.querySelector<HTMLImageElement>('#feed-list .card .picture img');
+    return img !== null && img.complete && img.naturalWidth > 0;
+  });
+  await page.click('#feed-overlay button[data-kind="segmented"]');
+  t.match(await firstImg.getAttribute('src'), /\/image\/segmented$/);
+  t.equal(await page.getAttribute('#feed-overlay button[data-kind="segmented"]', 'aria-pressed'), 'true');
+
+  // Detail page: full-size original, then the segmented image.
+  await firstImg.click();
+  await page.waitForSelector('body[data-ready="detail"]');
+  const big = page.locator('.big-picture img');
+  t.match(await big.getAttribute('src'), /\/image\/original$/);
+  await page.click('#detail-overlay button[data-kind="segmented"]');
+  t.match(await big.getAttribute('src'), /\/image\/segmented$/);
+  await page.waitForFunction(() => {
+    const img = document.querySelector<HTMLImageElement>('.big-picture img');
+    return img !== null && img.complete && img.naturalWidth > 0 && img.src.endsWith('/segmented');
+  });
+  t.match(await page.textContent('#view-detail .facts'), /Model/);
+  await page.close();
+});
+
+t.test('a review takes the image out of the queue and keeps its history', async (t) => {
+  const page = await newPage();
+  await open(page, '#/review', 'review');
+  const cards = page.locator('#review-list .card');
+  const before = await cards.count();
+  t.ok(before >= 1, `queue has ${before} images`);
+  const name = await cards.first().locator('.file').textContent();
+  await cards.first().locator('.file').click();
+  await page.waitForSelector('body[data-ready="detail"]');
+  await page.fill('#review-form input[name="reviewer"]', 'Dr Test');
+  await page.fill('#review-form textarea[name="note"]', 'lymphoblasts, fine chromatin');
+  await page.click('#review-form button[value="confirm"]');
+  await page.waitForSelector('table.history tbody tr');
+  t.match(await page.textContent('table.history'), /Dr Test.*confirmed.*lymphoblasts, fine chromatin/s);
+  await open(page, '#/review', 'review');
+  t.equal(await cards.count(), before - 1, 'the queue shrank by one');
+  t.equal(
+    await page.locator('#review-list .card .file', { hasText: name ?? '' }).count(),
+    0,
+    'the reviewed image left it',
+  );
+  t.equal(await page.textContent('#queue-count'), before - 1 > 0 ? String(before - 1) : '');
+  // The export holds the review.
+  const exported = await page.evaluate(async () =>
+    (await fetch('/api/dashboard/reviews/export?format=json')).json(),
+  );
+  t.ok(
+    (exported as { reviewer: string; note: string }[]).some(
+      (r) => r.reviewer === 'Dr Test' && r.note.includes('chromatin'),
+    ),
+  );
+  await page.close();
+});
+
+t.test('an uploaded image goes through the pipeline and shows its result', async (t) => {
+  const page = await newPage();
+  await open(page, '#/upload', 'upload');
+  t.equal(await page.getAttribute('#upload-camera', 'capture'), 'environment');
+  t.equal(await page.getAttribute('#upload-camera', 'accept'), 'image/*');
+  await page.setInputFiles('#upload-file', sample('Early', 5));
+  const result = page.locator('#upload-list .card .verdict');
+  await result.waitFor({ timeout: 30_000 });
+  t.match(await page.textContent('#upload-list'), /WBC-Malignant-Early-005\.jpg/);
+  t.match(await result.textContent(), /Most likely/);
+  await page.close();
+});
+
+t.test('phone viewport: no horizontal scrolling', async (t) => {
+  const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, isMobile: true });
+  t.teardown(() => phone.close());
+  const page = await phone.context.newPage();
+  for (const [hash, view] of [
+    ['#/', 'feed'],
+    ['#/review', 'review'],
+    ['#/upload', 'upload'],
+    ['#/status', 'status'],
+    ['#/result/1', 'detail'],
+  ] as const) {
+    await page.goto(`${harness.url}/${hash}`);
+    await page.waitForSelector(`body[data-ready="${view}"]`);
+    const [scrollWidth, clientWidth] = await page.evaluate(() => [
+      document.scrollingElement!.scrollWidth,
+      document.scrollingElement!.clientWidth,
+    ]);
+    t.ok(scrollWidth <= clientWidth, `${view}: scrollWidth ${scrollWidth} <= clientWidth ${clientWidth}`);
+    await page.evaluate(() => delete document.body.dataset.ready);
+  }
+});
+
+t.test('no script errors on any page', async (t) => {
+  t.same(pageErrors, []);
+});

@@ -1,0 +1,102 @@
+/**
+ * What the browser tests drive: the REAL daemon (src/app.ts with the tiny test model, temporary
+ * capture and data folders, MQTT off) or, for the plugin alone, the in-memory fixture.
+ * `drop()` delivers an image the way the microscope does: a file appearing in the capture folder.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
+import { startFixtureServer } from './fixture-server.js';
+
+export const TINY_MODEL = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
+
+export interface DashboardHarness {
+  kind: 'daemon' | 'fixture';
+  url: string;
+  /** Puts an image into the capture folder under `name`; resolves when its result is stored. */
+  drop(samplePath: string, name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  host?: string;
+  token?: string | null;
+  users?: DashboardUser[];
+}
+
+export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
+  const { loadConfig } = await import('../../src/config/load.js');
+  const { createApp } = await import('../../src/app.js');
+  const { createLogger } = await import('../../src/log.js');
+  const root = mkdtempSync(join(tmpdir(), 'bw-dash-daemon-'));
+  const capture = join(root, 'captures');
+  const staging = join(root, 'staging');
+  mkdirSync(capture);
+  mkdirSync(staging);
+  const { config } = loadConfig(null, {
+    BLASTWATCH_CAPTURE_DIR: capture,
+    BLASTWATCH_DATA_DIR: join(root, 'data'),
+    BLASTWATCH_MODEL_DIR: TINY_MODEL,
+    BLASTWATCH_HTTP_HOST: opts.host ?? '127.0.0.1',
+    BLASTWATCH_HTTP_PORT: '0',
+    BLASTWATCH_DEVICE_ID: 'test-scope',
+  });
+  config.capture.stability_ms = 150;
+  config.capture.rescan_interval_s = 2;
+  config.http.auth_token = opts.token ?? null;
+  config.http.users = opts.users ?? [];
+  config.model.threads = 1;
+  const log = createLogger({ level: process.env.BLASTWATCH_TEST_LOG ?? 'warn', pretty: false });
+  const app = await createApp(config, log);
+  await app.start();
+  return {
+    kind: 'daemon',
+    url: app.url,
+    async drop(samplePath, name) {
+      const stored = app.bus.next('result:stored', ({ result }) => basename(result.file) === name);
+      // Written elsewhere, then renamed in: the watcher sees a complete file, as from a camera.
+      const tmp = join(staging, name);
+      mkdirSync(dirname(tmp), { recursive: true });
+      copyFileSync(samplePath, tmp);
+      renameSync(tmp, join(capture, name));
+      await stored;
+    },
+    async close() {
+      await app.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The plugin alone over in-memory deps; class and P(B-ALL) follow the sample's folder. */
+export async function startFixtureHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
+  const s = await startFixtureServer({
+    loopback: (opts.host ?? '127.0.0.1') === '127.0.0.1',
+    token: opts.token ?? null,
+    users: opts.users ?? [],
+  });
+  return {
+    kind: 'fixture',
+    url: s.url,
+    async drop(samplePath, name) {
+      const folder = basename(dirname(samplePath));
+      const className = ['Benign', 'Early', 'Pre', 'Pro'].includes(folder) ? folder : 'Pre';
+      const r = s.deps.addResult({
+        file: name,
+        className,
+        pBall: className === 'Benign' ? 0.1 : 0.92,
+        imagePath: samplePath,
+      });
+      await s.deps.publish(r);
+    },
+    close: () => s.close(),
+  };
+}
+
+/** The daemon when it can start here; BLASTWATCH_DASHBOARD_HARNESS=fixture forces the fixture. */
+export async function startHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
+  if (process.env.BLASTWATCH_DASHBOARD_HARNESS === 'fixture') return startFixtureHarness(opts);
+  return startDaemonHarness(opts);
+}
