@@ -29,6 +29,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "evaluate the model on a class-per-folder image set through the daemon's exact path",
     load: async () => (await import('./commands/evaluate.js')).default,
   },
+  'hash-password': {
+    summary: 'make a password hash for a dashboard user (http.users in the config)',
+    load: async () => (await import('./commands/hash-password.js')).default,
+  },
   demo: {
     summary: 'show the whole flow in one command: temp folders, in-process broker, sample images',
     load: async () => (await import('./commands/demo.js')).default,
