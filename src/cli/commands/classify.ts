@@ -1,13 +1,96 @@
+import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UserError } from '../command.js';
+import { UsageError, UserError } from '../command.js';
+import {
+  classifyFile,
+  cliLogger,
+  describeFailure,
+  isUserFacing,
+  openModel,
+} from '../../infer/cli-support.js';
 
-// Placeholder until the issue that owns this command lands.
+const fmt = (p: number): string => p.toFixed(4);
+
 const command: Command = {
   name: 'classify',
-  summary: '',
-  usage: 'blastwatch classify',
-  async run() {
-    throw new UserError('blastwatch classify is not implemented yet');
+  summary: 'classify images with the bundled model and print per-class probabilities',
+  usage: `usage: blastwatch classify <image>... [--json] [--model DIR] [--config FILE]
+
+Runs each image through the daemon's path (decode, segment, model, decision) and prints the
+predicted class, P(B-ALL) = 1 - P(Benign), the flag (P(B-ALL) >= threshold), whether it needs
+review (P(B-ALL) inside the uncertain band) and every class probability.
+A screening aid: a flag means "a person should look at this", not a diagnosis.
+  --json          one JSON object per image and line on stdout
+  --model DIR     folder with model.json (default: model.dir from the config, else the bundled model)
+  --config FILE   config file merged over config/default.yaml (default: $BLASTWATCH_CONFIG)
+Exit 0 when every image was classified, 1 if any failed (the others are still printed).`,
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { json: { type: 'boolean' }, model: { type: 'string' }, config: { type: 'string' } },
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const files = parsed.positionals;
+    if (files.length === 0) throw new UsageError('give at least one image');
+    const json = parsed.values.json === true;
+    const log = cliLogger();
+    let opened;
+    try {
+      opened = await openModel({ configFile: parsed.values.config, modelDir: parsed.values.model, log });
+    } catch (err) {
+      if (isUserFacing(err)) throw new UserError(err.message);
+      throw err;
+    }
+    const info = opened.classifier.info;
+    let failed = 0;
+    try {
+      for (const file of files) {
+        try {
+          const { prediction: p, decision: d } = await classifyFile(opened, file);
+          if (json) {
+            process.stdout.write(
+              `${JSON.stringify({
+                file,
+                class: p.className,
+                class_index: p.classIndex,
+                p_ball: p.pBall,
+                flag: d.flag,
+                needs_review: d.needsReview,
+                label: d.label,
+                probabilities: p.byClass,
+                threshold: info.threshold,
+                model: { name: info.name, version: info.version, execution_provider: info.executionProvider },
+              })}\n`,
+            );
+          } else {
+            const flag = d.flag ? 'FLAG (suspicious for B-ALL)' : 'not flagged';
+            const review = d.needsReview ? ', needs review' : '';
+            const probs = info.classes.map((c) => `${c} ${fmt(p.byClass[c] as number)}`).join('  ');
+            process.stdout.write(
+              `${file}: ${p.className}  P(B-ALL) ${fmt(p.pBall)}  ${flag}${review}\n  ${probs}\n`,
+            );
+          }
+        } catch (err) {
+          failed++;
+          const { kind, message } = describeFailure(err);
+          if (json) process.stdout.write(`${JSON.stringify({ file, error: message, kind })}\n`);
+          else process.stderr.write(`${file}: error (${kind}): ${message}\n`);
+        }
+      }
+    } finally {
+      await opened.classifier.close();
+    }
+    if (!json)
+      process.stderr.write(
+        `model ${info.name} ${info.version} (${info.precision} on ${info.executionProvider}), ` +
+          `threshold ${info.threshold}, review band [${info.uncertainBand.join(', ')}]\n`,
+      );
+    return failed > 0 ? 1 : 0;
   },
 };
 export default command;

@@ -1,0 +1,116 @@
+/**
+ * What `blastwatch classify` and `blastwatch evaluate` share: config + model loading and the
+ * daemon's per-image path (read bytes → prepareImage with the config's limits and segmentation
+ * → classify one image → decide), so that the CLI numbers are the daemon's numbers.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { PrepareImage } from '../pipeline/ports.js';
+import { createClassifier, type Classifier, type Prediction } from './classifier.js';
+import { decide, type Decision } from './decision.js';
+import { ModelError } from './errors.js';
+import { loadModelManifest } from './manifest.js';
+
+export interface OpenedModel {
+  config: Config;
+  classifier: Classifier;
+  prepareImage: PrepareImage;
+  prepareOptions: Parameters<PrepareImage>[1];
+}
+
+/** Logs go to stderr so that stdout stays clean for --json; warnings (CUDA fallback) show. */
+export function cliLogger(): Logger {
+  return pino({ name: 'blastwatch', level: process.env.BLASTWATCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+}
+
+/** The preprocessing module is loaded lazily, like every heavy stage of the CLI. */
+async function loadPrepareImage(): Promise<PrepareImage> {
+  // A variable specifier until src/preprocess lands in the tree (then: a static path).
+  const specifier = '../preprocess/index.js';
+  const mod = (await import(specifier)) as { prepareImage: PrepareImage };
+  return mod.prepareImage;
+}
+
+/**
+ * Loads the config (default + file + environment), the model (hash-checked) and the
+ * preprocessing. `modelDir` (--model) overrides model.dir. Throws ConfigError or ModelError.
+ */
+export async function openModel(opts: {
+  configFile?: string | undefined;
+  modelDir?: string | undefined;
+  log: Logger;
+}): Promise<OpenedModel> {
+  const { config } = loadConfig(opts.configFile);
+  if (opts.modelDir) config.model.dir = opts.modelDir;
+  const modelDir = config.model.dir as string;
+  const manifest = await loadModelManifest(modelDir);
+  const prepareImage = await loadPrepareImage();
+  const classifier = await createClassifier({
+    modelDir,
+    manifest,
+    executionProviders: config.model.execution_providers,
+    threads: config.model.threads,
+    threshold: config.model.threshold,
+    uncertainBand: config.model.uncertain_band,
+    log: opts.log,
+  });
+  return {
+    config,
+    classifier,
+    prepareImage,
+    prepareOptions: {
+      size: manifest.imageSize.width,
+      limitInputPixels: config.image.max_input_pixels,
+      segment: {
+        k: config.segment.k,
+        threshold: config.segment.threshold,
+        minObjectArea: config.segment.min_object_area,
+        minHoleArea: config.segment.min_hole_area,
+      },
+    },
+  };
+}
+
+export const isUserFacing = (err: unknown): err is Error =>
+  err instanceof ConfigError || err instanceof ModelError;
+
+export interface ImageOutcome {
+  prediction: Prediction;
+  decision: Decision;
+  sha256: string;
+}
+
+/** One image through the daemon's path. Throws the underlying error (DecodeError, ENOENT…). */
+export async function classifyFile(opened: OpenedModel, path: string): Promise<ImageOutcome> {
+  const bytes = await readFile(path);
+  // Same limit and unit as the daemon (src/app.ts).
+  const maxFileBytes = Math.round(opened.config.image.max_file_mb * 1024 * 1024);
+  if (bytes.length > maxFileBytes)
+    throw Object.assign(new Error(`file is ${bytes.length} bytes, above image.max_file_mb`), {
+      kind: 'too-large',
+    });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const prepared = await opened.prepareImage(bytes, opened.prepareOptions);
+  const [prediction] = await opened.classifier.classify([
+    { original: prepared.original, segmented: prepared.segmented },
+  ]);
+  if (!prediction) throw new ModelError('classifier returned no prediction');
+  const { threshold, uncertainBand } = opened.classifier.info;
+  return { prediction, decision: decide(prediction.pBall, threshold, uncertainBand), sha256 };
+}
+
+/** One line for a per-image failure: the error's message, with its kind for decode errors. */
+export function describeFailure(err: unknown): { kind: string; message: string } {
+  const e = err as Partial<NodeJS.ErrnoException & { kind: string }>;
+  if (e?.name === 'DecodeError' && typeof e.kind === 'string')
+    return { kind: e.kind, message: String(e.message) };
+  if (e?.code === 'ENOENT') return { kind: 'not-found', message: 'no such file' };
+  if (e?.code === 'EISDIR') return { kind: 'unreadable', message: 'is a directory' };
+  if (e?.code === 'EACCES') return { kind: 'unreadable', message: 'permission denied' };
+  if (err instanceof ModelError) return { kind: 'inference', message: err.message };
+  if (typeof e?.kind === 'string') return { kind: e.kind, message: String(e.message) };
+  return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+}
