@@ -53,7 +53,8 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
   await app.start();
   return {
     kind: 'daemon',
-    url: app.url,
+    // Bound to every address for the LAN tests: the browser still dials loopback.
+    url: app.url.replace('://0.0.0.0:', '://127.0.0.1:'),
     async drop(samplePath, name) {
       const stored = app.bus.next('result:stored', ({ result }) => basename(result.file) === name);
       // Written elsewhere, then renamed in: the watcher sees a complete file, as from a camera.

@@ -1,0 +1,113 @@
+// LAN mode in a real browser: login page, session, logout, and a forged cross-site POST from a
+// hostile page on another port (same site for cookies, so only the CSRF defences stand).
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { launchBrowser } from './browser.js';
+import { startHarness, type DashboardHarness } from './harness.js';
+
+const SAMPLE = '/work/shared/data/all-smears/Pro/WBC-Malignant-Pro-010.jpg';
+const TOKEN = 'browser-lan-token-0123456789';
+
+let harness: DashboardHarness;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
+let evil: Server;
+let evilUrl = '';
+
+t.before(async () => {
+  harness = await startHarness({
+    host: '0.0.0.0',
+    token: TOKEN,
+    users: [{ name: 'dr-lee', password_hash: await hashPassword('microscope-42') }],
+  });
+  await harness.drop(SAMPLE, 'lan-target.jpg');
+  // The attacker's page: a form posted to the dashboard and a credentialed "simple" fetch.
+  const target = `${harness.url}/api/dashboard/results/1/review`;
+  // multipart/form-data is a CORS "simple" type: this upload reaches the server unless CSRF checks stop it.
+  const jpegB64 = readFileSync(SAMPLE).toString('base64');
+  const uploadTarget = `${harness.url}/api/dashboard/upload`;
+  const html = `<!doctype html><html><body>
+    <form id="f" method="POST" action="${target}" enctype="text/plain" target="sink">
+      <input name='{"reviewer":"attacker","class":"Benign","note":"x' value='"}'>
+    </form>
+    <iframe name="sink"></iframe>
+    <script>
+      fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', credentials: 'include',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ reviewer: 'attacker', class: 'Benign', note: 'fetch' }) })
+        .finally(() => {
+          const bytes = Uint8Array.from(atob('${jpegB64}'), (c) => c.charCodeAt(0));
+          const form = new FormData();
+          form.append('file', new Blob([bytes], { type: 'image/jpeg' }), 'forged-upload.jpg');
+          return fetch(${JSON.stringify(uploadTarget)}, { method: 'POST', mode: 'no-cors', credentials: 'include', body: form });
+        })
+        .finally(() => { document.getElementById('f').submit(); setTimeout(() => document.title = 'done', 800); });
+    </script></body></html>`;
+  evil = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
+  await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+  evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`;
+  browser = await launchBrowser();
+});
+t.teardown(async () => {
+  await browser?.close();
+  await new Promise((resolve) => evil?.close(resolve));
+  await harness?.close();
+});
+
+t.test('login required; wrong password refused; right one opens the dashboard', async (t) => {
+  const page = await browser.context.newPage();
+  await page.goto(`${harness.url}/`);
+  await page.waitForURL(/\/login$/);
+  await page.fill('#login-user input[name="user"]', 'dr-lee');
+  await page.fill('#login-user input[name="password"]', 'wrong-password');
+  await page.click('#login-user button[type="submit"]');
+  await page.waitForSelector('#login-error:not([hidden])');
+  t.match(await page.textContent('#login-error'), /Wrong name, password or token/);
+  await page.fill('#login-user input[name="password"]', 'microscope-42');
+  await page.click('#login-user button[type="submit"]');
+  await page.waitForSelector('body[data-ready="feed"]');
+  t.equal(await page.textContent('#user-name'), 'dr-lee');
+  t.equal(await page.locator('#feed-list .card', { hasText: 'lan-target.jpg' }).count(), 1);
+  await page.close();
+});
+
+t.test('a hostile page on another origin cannot post a review with the victim session', async (t) => {
+  const page = await browser.context.newPage();
+  await page.goto(evilUrl);
+  await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 15_000 });
+  await page.waitForTimeout(300);
+  const check = await browser.context.newPage();
+  await check.goto(`${harness.url}/#/result/1`);
+  await check.waitForSelector('body[data-ready="detail"]');
+  t.equal(await check.locator('table.history tbody tr').count(), 0, 'no review was stored');
+  const names = await check.evaluate(async () =>
+    ((await (await fetch('/api/dashboard/results?limit=50')).json()) as { file: string }[]).map(
+      (r) => r.file,
+    ),
+  );
+  t.notOk(
+    names.some((n) => n.includes('forged-upload')),
+    'the forged upload reached no pipeline',
+  );
+  t.match(await check.textContent('#view-detail'), /No reviews yet/);
+  // The same form from the dashboard itself works (the session is live).
+  await check.selectOption('#review-class', { index: 0 });
+  await check.click('#review-form button[value="save"]');
+  await check.waitForSelector('table.history tbody tr');
+  t.match(await check.textContent('table.history'), /dr-lee/, 'a named user signs the review');
+  await check.close();
+  await page.close();
+});
+
+t.test('logging out ends the session', async (t) => {
+  const page = await browser.context.newPage();
+  await page.goto(`${harness.url}/`);
+  await page.waitForSelector('body[data-ready="feed"]');
+  await page.click('#logout');
+  await page.waitForURL(/\/login$/);
+  const status = await page.evaluate(async () => (await fetch('/api/dashboard/results')).status);
+  t.equal(status, 401);
+  await page.close();
+});
