@@ -1,0 +1,102 @@
+/**
+ * THE preprocessing path: file bytes → decoded size×size RGB → segmentation → two NCHW float32
+ * tensors (`original`, `segmented`) in [0, 1]. The daemon, `classify`/`evaluate` and the
+ * training cache (`preprocess-dataset`) all call prepareImage(), so a model is always served
+ * exactly the inputs it was trained on.
+ */
+import { decodeImage } from '../decode/index.js';
+import type { DecodedImage } from '../decode/index.js';
+import { createSegmentScratch, segmentImage } from '../segment/index.js';
+import type { Segmentation, SegmentParams, SegmentScratch } from '../segment/index.js';
+
+/**
+ * byte / 255 as float32, computed as a division (NOT × 1/255): Python's training side does
+ * `torch.from_numpy(u8).float() / 255`, and the two must be bit-identical (checked for all 256
+ * values in test/preprocess). A table makes the hot loop a look-up.
+ */
+const BYTE_TO_UNIT: Float32Array = (() => {
+  const t = new Float32Array(256);
+  for (let i = 0; i < 256; i++) t[i] = i / 255;
+  return t;
+})();
+
+/** HWC RGB bytes → CHW float32 (batch of one, so NCHW), value = byte / 255. */
+export function toTensorNCHW(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  out?: Float32Array,
+): Float32Array {
+  const plane = width * height;
+  if (rgb.length < plane * 3)
+    throw new RangeError(`toTensorNCHW: expected ${plane * 3} bytes, got ${rgb.length}`);
+  const tensor = out ?? new Float32Array(plane * 3);
+  if (tensor.length < plane * 3)
+    throw new RangeError(`toTensorNCHW: output holds ${tensor.length} < ${plane * 3} floats`);
+  for (let i = 0, o = 0; i < plane; i++, o += 3) {
+    tensor[i] = BYTE_TO_UNIT[rgb[o]!]!;
+    tensor[plane + i] = BYTE_TO_UNIT[rgb[o + 1]!]!;
+    tensor[2 * plane + i] = BYTE_TO_UNIT[rgb[o + 2]!]!;
+  }
+  return tensor;
+}
+
+/** HWC RGB bytes → CHW bytes (the cache's on-disk layout; model input = byte / 255). */
+export function toPlanarBytes(rgb: Uint8Array, width: number, height: number, out?: Uint8Array): Uint8Array {
+  const plane = width * height;
+  const planar = out ?? new Uint8Array(plane * 3);
+  for (let i = 0, o = 0; i < plane; i++, o += 3) {
+    planar[i] = rgb[o]!;
+    planar[plane + i] = rgb[o + 1]!;
+    planar[2 * plane + i] = rgb[o + 2]!;
+  }
+  return planar;
+}
+
+export interface PrepareOptions {
+  size: number;
+  limitInputPixels: number;
+  segment?: Partial<SegmentParams>;
+}
+
+export interface PreparedImage {
+  decoded: DecodedImage;
+  segmentation: Segmentation;
+  /** NCHW float32 [1, 3, size, size], value = byte / 255. */
+  original: Float32Array;
+  /** Same layout, background pixels 0. */
+  segmented: Float32Array;
+  timings: { decodeMs: number; segmentMs: number; tensorMs: number };
+}
+
+// One scratch per pixel count: segmentation buffers are reused across calls (single-threaded JS,
+// and segmentImage never yields, so sharing is safe).
+const scratchBySize = new Map<number, SegmentScratch>();
+function scratchFor(pixelCount: number): SegmentScratch {
+  let s = scratchBySize.get(pixelCount);
+  if (!s) {
+    s = createSegmentScratch(pixelCount);
+    scratchBySize.set(pixelCount, s);
+  }
+  return s;
+}
+
+/** Decode, segment and tensorise one image. Throws DecodeError for bad input. */
+export async function prepareImage(input: string | Buffer, opts: PrepareOptions): Promise<PreparedImage> {
+  const t0 = performance.now();
+  const decoded = await decodeImage(input, { size: opts.size, limitInputPixels: opts.limitInputPixels });
+  const t1 = performance.now();
+  const { width, height } = decoded;
+  const segmentation = segmentImage(decoded.rgb, width, height, opts.segment, scratchFor(width * height));
+  const t2 = performance.now();
+  const original = toTensorNCHW(decoded.rgb, width, height);
+  const segmented = toTensorNCHW(segmentation.segmented, width, height);
+  const t3 = performance.now();
+  return {
+    decoded,
+    segmentation,
+    original,
+    segmented,
+    timings: { decodeMs: t1 - t0, segmentMs: t2 - t1, tensorMs: t3 - t2 },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * The seed paper's segmentation (Hosseini et al. 2023), as its authors' code runs it:
+ *   RGB → CIELAB (OpenCV 8-bit) → a* → K-means (K=7) on a*, each pixel replaced by its cluster
+ *   centre, truncated to a byte → threshold (> 141) → fill holes → remove objects < 200 px →
+ *   fill holes < 250 px → mask applied to the RGB image.
+ * One implementation, used by the daemon, the CLI and the training cache alike. Areas are given
+ * for a 224×224 image and scale with the pixel count.
+ */
+import { kmeansBytes, createKMeansScratch } from './kmeans1d.js';
+import type { KMeansScratch } from './kmeans1d.js';
+import { createMorphologyScratch, fillHoles, removeSmallRegions } from './morphology.js';
+import type { MorphologyScratch } from './morphology.js';
+import { rgbToAStar8 } from './lab.js';
+
+export { rgbToLab8, rgbToAStar8 } from './lab.js';
+export { kmeansBytes } from './kmeans1d.js';
+export { fillHoles, removeSmallRegions, forEachComponent } from './morphology.js';
+
+export interface SegmentParams {
+  /** Number of K-means clusters on a*. */
+  k: number;
+  /** A pixel is foreground when its cluster centre, truncated to a byte, is > threshold. */
+  threshold: number;
+  /** Foreground components smaller than this (at referenceSize²) are removed. */
+  minObjectArea: number;
+  /** Background components smaller than this (at referenceSize²) are filled. */
+  minHoleArea: number;
+  /** Side of the square image the two areas were chosen for. */
+  referenceSize: number;
+  /** Lloyd iterations per K-means run (sklearn max_iter). */
+  maxIterations: number;
+  /** K-means restarts; the lowest-inertia run wins (sklearn n_init; 10 in the authors' sklearn). */
+  nInit: number;
+  /** numpy RandomState seed of the k-means++ initialisation (sklearn random_state; authors: 0). */
+  seed?: number;
+}
+
+export const DEFAULT_SEGMENT_PARAMS: Readonly<SegmentParams> = Object.freeze({
+  k: 7,
+  threshold: 141,
+  minObjectArea: 200,
+  minHoleArea: 250,
+  referenceSize: 224,
+  maxIterations: 300,
+  nInit: 10,
+  seed: 0,
+});
+
+export interface SegmentationStats {
+  /** Share of pixels in the final mask, 0..1. */
+  foregroundFraction: number;
+  /** 4-connected foreground components in the final mask. */
+  componentCount: number;
+  /** Smallest a* byte that lands in a foreground cluster (256 when none does). */
+  aStarThreshold: number;
+  /** K-means centres on the a* byte scale, ascending. */
+  clusterCentres: number[];
+}
+
+export interface Segmentation {
+  /** 0 or 255 per pixel, width*height. */
+  mask: Uint8Array;
+  /** RGB HWC, background pixels set to 0. */
+  segmented: Uint8Array;
+  stats: SegmentationStats;
+}
+
+/** Reusable buffers: pass the same scratch to segment many images without allocating. */
+export interface SegmentScratch {
+  pixelCount: number;
+  aStar: Uint8Array;
+  binary: Uint8Array;
+  histogram: Uint32Array;
+  centreOfValue: Float64Array;
+  kmeans: KMeansScratch;
+  morphology: MorphologyScratch;
+}
+
+export function createSegmentScratch(pixelCount: number): SegmentScratch {
+  return {
+    pixelCount,
+    aStar: new Uint8Array(pixelCount),
+    binary: new Uint8Array(pixelCount),
+    histogram: new Uint32Array(256),
+    centreOfValue: new Float64Array(256),
+    kmeans: createKMeansScratch(pixelCount),
+    morphology: createMorphologyScratch(pixelCount),
+  };
+}
+
+export function resolveSegmentParams(params?: Partial<SegmentParams>): SegmentParams {
+  const p: SegmentParams = { ...DEFAULT_SEGMENT_PARAMS, ...stripUndefined(params ?? {}) };
+  if (!Number.isInteger(p.k) || p.k < 1 || p.k > 256)
+    throw new RangeError(`segment k must be an integer 1..256, got ${p.k}`);
+  if (!(p.threshold >= 0 && p.threshold <= 255))
+    throw new RangeError(`segment threshold must be 0..255, got ${p.threshold}`);
+  if (!(p.minObjectArea >= 0) || !(p.minHoleArea >= 0)) throw new RangeError('segment areas must be >= 0');
+  if (!(p.referenceSize > 0)) throw new RangeError('segment referenceSize must be > 0');
+  if (!Number.isInteger(p.maxIterations) || p.maxIterations < 1)
+    throw new RangeError('segment maxIterations must be an integer >= 1');
+  if (!Number.isInteger(p.nInit) || p.nInit < 1)
+    throw new RangeError('segment nInit must be an integer >= 1');
+  if (p.seed !== undefined && (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > 0xffffffff))
+    throw new RangeError('segment seed must be an integer 0..2^32-1');
+  return p;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [key, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[key] = v;
+  return out;
+}
+
+/**
+ * Segments one RGB image (HWC bytes, width*height*3). Deterministic: the same pixels always
+ * give the same mask. `scratch` (from createSegmentScratch) avoids per-call allocation of the
+ * working buffers; the returned mask and segmented image are always fresh arrays.
+ */
+export function segmentImage(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  params?: Partial<SegmentParams>,
+  scratch?: SegmentScratch,
+): Segmentation {
+  const p = resolveSegmentParams(params);
+  const n = width * height;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new RangeError(`segmentImage: bad size ${width}x${height}`);
+  }
+  if (rgb.length < n * 3)
+    throw new RangeError(`segmentImage: expected ${n * 3} RGB bytes, got ${rgb.length}`);
+  const s = scratch && scratch.pixelCount >= n ? scratch : createSegmentScratch(n);
+
+  // 1. a* byte of OpenCV's 8-bit CIELAB, and its histogram.
+  const aStar = rgbToAStar8(rgb, n, s.aStar);
+  const hist = s.histogram;
+  hist.fill(0);
+  for (let i = 0; i < n; i++) hist[aStar[i]!] = hist[aStar[i]!]! + 1;
+
+  // 2. K-means on a*; a value is foreground when trunc(its cluster centre) > threshold
+  //    (the authors cast the float centres with astype(np.uint8), which truncates).
+  const { centres, centreOfValue } = kmeansBytes(
+    aStar,
+    n,
+    hist,
+    { k: p.k, nInit: p.nInit, maxIterations: p.maxIterations, seed: p.seed ?? 0 },
+    s.kmeans,
+    s.centreOfValue,
+  );
+  const foregroundOfValue = new Uint8Array(256);
+  let aStarThreshold = 256;
+  for (let v = 0; v < 256; v++) {
+    const c = centreOfValue[v]!;
+    if (!Number.isNaN(c) && Math.trunc(c) > p.threshold) {
+      foregroundOfValue[v] = 1;
+      if (v < aStarThreshold) aStarThreshold = v;
+    }
+  }
+  const binary = s.binary;
+  for (let i = 0; i < n; i++) binary[i] = foregroundOfValue[aStar[i]!]!;
+
+  // 3. Clean-up, in the authors' order, with areas scaled to this resolution.
+  const areaScale = n / (p.referenceSize * p.referenceSize);
+  const minObject = Math.round(p.minObjectArea * areaScale);
+  const minHole = Math.round(p.minHoleArea * areaScale);
+  fillHoles(binary, width, height, s.morphology);
+  removeSmallRegions(binary, width, height, 1, minObject, 0, s.morphology);
+  removeSmallRegions(binary, width, height, 0, minHole, 1, s.morphology);
+  const componentCount = removeSmallRegions(binary, width, height, 1, 0, 1, s.morphology);
+
+  // 4. Mask (0/255) and the mask applied to the RGB image.
+  const mask = new Uint8Array(n);
+  const segmented = new Uint8Array(n * 3);
+  let foreground = 0;
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    if (binary[i] === 1) {
+      mask[i] = 255;
+      segmented[o] = rgb[o]!;
+      segmented[o + 1] = rgb[o + 1]!;
+      segmented[o + 2] = rgb[o + 2]!;
+      foreground++;
+    }
+  }
+  return {
+    mask,
+    segmented,
+    stats: {
+      foregroundFraction: foreground / n,
+      componentCount,
+      aStarThreshold,
+      clusterCentres: Array.from(centres).sort((a, b) => a - b),
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * sRGB → CIELAB exactly as OpenCV's 8-bit `cv2.cvtColor(img, cv2.COLOR_RGB2LAB)` computes it
+ * (the seed paper's authors segmented with it, and the threshold 141 only means something on
+ * OpenCV's a* byte). OpenCV's 8-bit path is fixed-point, not "float formula then round":
+ *  - sRGB gamma through a 256-entry table scaled by 2^3 (gamma_shift),
+ *  - RGB→XYZ with 12-bit integer coefficients already divided by the D65 white point,
+ *  - f(t) = t^(1/3) (or the linear toe 7.787 t + 16/116) from a table scaled by 2^15,
+ *  - L = 116 f(Y) − 16 scaled to 0..255, a = 500 (f(X) − f(Y)) + 128, b = 200 (f(Y) − f(Z)) + 128,
+ *    each descaled with round-half-up shifts and saturated to a byte.
+ * The test suite checks this against cv2 on all 2^24 colours when the dump is available and
+ * against published CIELAB values always.
+ */
+
+const LAB_SHIFT = 12; // xyz_shift
+const GAMMA_SHIFT = 3;
+const LAB_SHIFT2 = LAB_SHIFT + GAMMA_SHIFT;
+const CBRT_TABLE_SIZE = ((256 * 3) / 2) * (1 << GAMMA_SHIFT);
+
+/** OpenCV's sRGB→XYZ (D65) matrix and white point (double constants in OpenCV 4.x). */
+const SRGB_TO_XYZ_D65 = [
+  0.412453, 0.35758, 0.180423, 0.212671, 0.71516, 0.072169, 0.019334, 0.119193, 0.950227,
+];
+const D65_WHITE = [0.950456, 1.0, 1.088754];
+
+const f64 = new DataView(new ArrayBuffer(8));
+function f64FromRaw(hex: string): number {
+  f64.setBigUint64(0, BigInt(hex));
+  return f64.getFloat64(0);
+}
+const CBRT_A = [
+  '0x4046a09e6653ba70',
+  '0x406808f46c6116e0',
+  '0x405dca97439cae14',
+  '0x402add70d2827500',
+  '0x3fc4f15f83f55d2d',
+  '0x402d9e20660edb21',
+  '0x4062ff15c0285815',
+  '0x406510d06a8112ce',
+  '0x4040fecbc9e2c375',
+].map(f64FromRaw) as [number, number, number, number, number, number, number, number, number];
+
+/**
+ * OpenCV's softfloat `cbrt` (Ken Turkowski's rational approximation, evaluated in double, then
+ * the mantissa TRUNCATED to float32). It is not the correctly rounded cube root, and the
+ * difference flips LabCbrtTab_b entries (e.g. index 324), so it is reproduced bit for bit.
+ */
+function opencvCbrtF32(x: number): number {
+  f64.setFloat32(0, x);
+  const bits = f64.getUint32(0);
+  if ((bits & 0x7fffffff) === 0) return 0;
+  const sign = bits >>> 31;
+  let ex = ((bits >>> 23) & 0xff) - 127;
+  let shx = ex % 3;
+  shx -= shx >= 0 ? 3 : 0;
+  ex = (ex - shx) / 3 - 1;
+  const frac = bits & 0x7fffff;
+  let fr = (1 + frac / 0x800000) * Math.pow(2, shx);
+  const [a1, a2, a3, a4, a5, a6, a7, a8, a9] = CBRT_A;
+  fr = ((((a1 * fr + a2) * fr + a3) * fr + a4) * fr + a5) / ((((a6 * fr + a7) * fr + a8) * fr + a9) * fr + 1);
+  f64.setFloat64(0, fr);
+  const mantissa = Number((f64.getBigUint64(0) & 0xfffffffffffffn) >> 29n);
+  f64.setUint32(0, ((sign << 31) | ((ex + 127) << 23) | mantissa) >>> 0);
+  return f64.getFloat32(0);
+}
+
+/** C's lrint / cvRound: round half to even. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function saturateU16(x: number): number {
+  const r = roundHalfEven(x);
+  return r < 0 ? 0 : r > 65535 ? 65535 : r;
+}
+
+/** OpenCV 4.x applyGamma: evaluated in double, result rounded to float. */
+function srgbToLinear(x: number): number {
+  return Math.fround(x <= 809 / 20000 ? x / (323 / 25) : Math.pow((x + 11 / 200) / (1 + 11 / 200), 12 / 5));
+}
+
+/** 8-bit sRGB → linear light × 255 × 2^3 (OpenCV sRGBGammaTab_b). */
+export const SRGB_GAMMA_TABLE: Uint16Array = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    const x = Math.fround(i / 255);
+    table[i] = saturateU16(Math.fround(255 * (1 << GAMMA_SHIFT) * srgbToLinear(x)));
+  }
+  return table;
+})();
+
+/** f(t) of CIELAB × 2^15 for t = i / (255 × 2^3) (OpenCV LabCbrtTab_b). */
+export const LAB_CBRT_TABLE: Uint16Array = (() => {
+  const table = new Uint16Array(CBRT_TABLE_SIZE);
+  // OpenCV 4.x computes this table in (soft)float32 with exact-ratio constants.
+  const step = Math.fround(1 / (255 * (1 << GAMMA_SHIFT)));
+  const threshold = Math.fround(216 / 24389); // (6/29)^3
+  const slope = Math.fround(841 / 108); // (29/3)^3 / (29*4)
+  const bias = Math.fround(16 / 116);
+  for (let i = 0; i < CBRT_TABLE_SIZE; i++) {
+    const x = Math.fround(i * step);
+    const f = x < threshold ? Math.fround(x * slope + bias) : opencvCbrtF32(x);
+    table[i] = saturateU16((1 << LAB_SHIFT2) * f);
+  }
+  return table;
+})();
+
+/** XYZ rows (X/Xn, Y, Z/Zn) as 12-bit integer coefficients for R, G, B. */
+const XYZ_COEFFS: Int32Array = (() => {
+  const coeffs = new Int32Array(9);
+  for (let row = 0; row < 3; row++) {
+    for (let col = 0; col < 3; col++) {
+      coeffs[row * 3 + col] = roundHalfEven(
+        ((1 << LAB_SHIFT) * (SRGB_TO_XYZ_D65[row * 3 + col] ?? 0)) / (D65_WHITE[row] ?? 1),
+      );
+    }
+  }
+  return coeffs;
+})();
+
+const C0 = XYZ_COEFFS[0] ?? 0;
+const C1 = XYZ_COEFFS[1] ?? 0;
+const C2 = XYZ_COEFFS[2] ?? 0;
+const C3 = XYZ_COEFFS[3] ?? 0;
+const C4 = XYZ_COEFFS[4] ?? 0;
+const C5 = XYZ_COEFFS[5] ?? 0;
+const C6 = XYZ_COEFFS[6] ?? 0;
+const C7 = XYZ_COEFFS[7] ?? 0;
+const C8 = XYZ_COEFFS[8] ?? 0;
+const ROUND_LAB = 1 << (LAB_SHIFT - 1);
+const ROUND_LAB2 = 1 << (LAB_SHIFT2 - 1);
+const L_SCALE = Math.trunc((116 * 255 + 50) / 100);
+const L_SHIFT = -Math.trunc((16 * 255 * (1 << LAB_SHIFT2) + 50) / 100);
+const AB_OFFSET = 128 * (1 << LAB_SHIFT2);
+
+function clampByte(v: number): number {
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/**
+ * Converts `pixelCount` RGB pixels (HWC bytes) into OpenCV 8-bit L*, a*, b* bytes
+ * (L×255/100, a+128, b+128), written interleaved into `out`.
+ */
+export function rgbToLab8(
+  rgb: Uint8Array,
+  pixelCount: number,
+  out: Uint8Array = new Uint8Array(pixelCount * 3),
+): Uint8Array {
+  const gamma = SRGB_GAMMA_TABLE;
+  const cbrt = LAB_CBRT_TABLE;
+  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
+    const r = gamma[rgb[o]!]!;
+    const g = gamma[rgb[o + 1]!]!;
+    const b = gamma[rgb[o + 2]!]!;
+    const fX = cbrt[(r * C0 + g * C1 + b * C2 + ROUND_LAB) >> LAB_SHIFT]!;
+    const fY = cbrt[(r * C3 + g * C4 + b * C5 + ROUND_LAB) >> LAB_SHIFT]!;
+    const fZ = cbrt[(r * C6 + g * C7 + b * C8 + ROUND_LAB) >> LAB_SHIFT]!;
+    out[o] = clampByte((L_SCALE * fY + L_SHIFT + ROUND_LAB2) >> LAB_SHIFT2);
+    out[o + 1] = clampByte((500 * (fX - fY) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
+    out[o + 2] = clampByte((200 * (fY - fZ) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
+  }
+  return out;
+}
+
+/**
+ * Only the a* byte of `rgbToLab8` (the segmentation needs nothing else), one per pixel.
+ * Hot path: table look-ups and integer arithmetic, no allocation.
+ */
+export function rgbToAStar8(
+  rgb: Uint8Array,
+  pixelCount: number,
+  out: Uint8Array = new Uint8Array(pixelCount),
+): Uint8Array {
+  const gamma = SRGB_GAMMA_TABLE;
+  const cbrt = LAB_CBRT_TABLE;
+  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
+    const r = gamma[rgb[o]!]!;
+    const g = gamma[rgb[o + 1]!]!;
+    const b = gamma[rgb[o + 2]!]!;
+    const fX = cbrt[(r * C0 + g * C1 + b * C2 + ROUND_LAB) >> LAB_SHIFT]!;
+    const fY = cbrt[(r * C3 + g * C4 + b * C5 + ROUND_LAB) >> LAB_SHIFT]!;
+    out[p] = clampByte((500 * (fX - fY) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
+  }
+  return out;
+}
