@@ -1,0 +1,86 @@
+import t from 'tap';
+import { fillHoles, removeSmallRegions, forEachComponent } from '../../src/segment/index.js';
+import { createMorphologyScratch } from '../../src/segment/morphology.js';
+
+const W = 40;
+const H = 30;
+
+function blank(): Uint8Array {
+  return new Uint8Array(W * H);
+}
+function rect(mask: Uint8Array, x0: number, y0: number, w: number, h: number, v = 1): void {
+  for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) mask[y * W + x] = v;
+}
+function count(mask: Uint8Array, v = 1): number {
+  let n = 0;
+  for (const x of mask) if (x === v) n++;
+  return n;
+}
+
+t.test('fillHoles fills enclosed background, not background touching the border', async (t) => {
+  const m = blank();
+  rect(m, 5, 5, 10, 10); // ring with a 4×4 hole
+  rect(m, 8, 8, 4, 4, 0);
+  rect(m, 0, 20, 10, 10); // block at the border with a notch open to the border
+  rect(m, 0, 24, 3, 2, 0);
+  fillHoles(m, W, H, createMorphologyScratch(W * H));
+  t.equal(m[10 * W + 10], 1, 'enclosed hole filled');
+  t.equal(m[24 * W + 0], 0, 'notch open to the border stays background');
+});
+
+t.test('fillHoles uses 4-connectivity for the background (diagonal gaps do not leak)', async (t) => {
+  const m = blank();
+  // A diamond-ish outline whose only openings are diagonal: background inside is enclosed for
+  // 4-connectivity, exactly as scipy's default structure treats it.
+  for (const [x, y] of [
+    [10, 5], [11, 6], [12, 7], [11, 8], [10, 9], [9, 8], [8, 7], [9, 6],
+  ] as const) m[y * W + x] = 1;
+  fillHoles(m, W, H, createMorphologyScratch(W * H));
+  t.equal(m[7 * W + 10], 1, 'centre pixel filled');
+});
+
+t.test('removeSmallRegions(1 → 0) removes objects smaller than the minimum, keeps larger', async (t) => {
+  const m = blank();
+  rect(m, 2, 2, 5, 5); // 25 px
+  rect(m, 20, 2, 6, 5); // 30 px
+  rect(m, 2, 15, 3, 3); // 9 px
+  m[20 * W + 30] = 1; // 1 px
+  m[21 * W + 31] = 1; // diagonal neighbour: a separate 4-connected object
+  const kept = removeSmallRegions(m, W, H, 1, 26, 0, createMorphologyScratch(W * H));
+  t.equal(kept, 1);
+  t.equal(count(m), 30);
+  t.equal(m[4 * W + 22], 1, 'large object kept');
+  t.equal(m[4 * W + 4], 0, '25 px object (< 26) removed');
+});
+
+t.test('an object of exactly the minimum size is kept (skimage: size < min_size removed)', async (t) => {
+  const m = blank();
+  rect(m, 2, 2, 5, 5);
+  removeSmallRegions(m, W, H, 1, 25, 0, createMorphologyScratch(W * H));
+  t.equal(count(m), 25);
+});
+
+t.test('removeSmallRegions(0 → 1) fills small holes, including ones at the border (skimage semantics)', async (t) => {
+  const m = blank();
+  m.fill(1);
+  rect(m, 10, 10, 3, 3, 0); // 9 px interior hole
+  rect(m, 0, 0, 2, 2, 0); // 4 px corner gap touching the border
+  rect(m, 20, 0, 20, 30, 0); // big background area
+  removeSmallRegions(m, W, H, 0, 10, 1, createMorphologyScratch(W * H));
+  t.equal(m[11 * W + 11], 1, 'small interior hole filled');
+  t.equal(m[0], 1, 'small border-touching background filled as well');
+  t.equal(m[15 * W + 30], 0, 'large background kept');
+});
+
+t.test('forEachComponent reports sizes and border contact', async (t) => {
+  const m = blank();
+  rect(m, 0, 0, 3, 3);
+  rect(m, 10, 10, 4, 2);
+  const seen: [number, boolean][] = [];
+  const n = forEachComponent(m, W, H, 1, createMorphologyScratch(W * H), (s, e, border) => seen.push([e - s, border]));
+  t.equal(n, 2);
+  t.same(seen, [
+    [9, true],
+    [8, false],
+  ]);
+});
