@@ -5,7 +5,7 @@ import { basename, dirname, extname, join, relative } from 'node:path';
 import type { Logger } from '../log.js';
 import { decide } from '../infer/decision.js';
 import { eventId, resultPayload, type ClassificationPayloadInput } from '../publish/payloads.js';
-import type { FileRow, OutboxDraft, ResultRow, StageTimings, Store } from '../store/index.js';
+import type { FileRow, OutboxDraft, StageTimings, Store } from '../store/index.js';
 import { writeMedia } from '../store/media.js';
 import type { EventBus } from './events.js';
 import type { Metrics } from './metrics.js';
@@ -145,10 +145,13 @@ export class Pipeline {
     const dir = join(this.o.dataDir, 'uploads', new Date().toISOString().slice(0, 10));
     await mkdir(dir, { recursive: true });
     // The stored name is ours (hash + a safe extension); the user's name is only a label.
-    const ext = (extname(fileName).toLowerCase().match(/^\.[a-z0-9]{1,5}$/) ?? ['.img'])[0];
+    const ext = (extname(fileName)
+      .toLowerCase()
+      .match(/^\.[a-z0-9]{1,5}$/) ?? ['.img'])[0];
     const path = join(dir, `${sha256.slice(0, 16)}-${randomBytes(3).toString('hex')}${ext}`);
     await writeFile(path, bytes, { flag: 'wx' });
     const st = await stat(path);
+    // eslint-disable-next-line no-control-regex -- control characters are what we strip
     const label = `upload/${basename(fileName).replace(/[\0-\x1f]/g, '_') || 'image'}`;
     return new Promise((resolve) => {
       const outcome = this.offer({
@@ -159,7 +162,8 @@ export class Pipeline {
         origin: 'upload',
         settle: (o) => resolve({ ...o, sha256 }),
       });
-      if (outcome !== 'queued') resolve({ resultId: null, sha256, duplicate: false, error: `not accepted: ${outcome}` });
+      if (outcome !== 'queued')
+        resolve({ resultId: null, sha256, duplicate: false, error: `not accepted: ${outcome}` });
     });
   }
 
@@ -191,7 +195,11 @@ export class Pipeline {
         const low = free < this.o.minFreeDiskBytes;
         if (low !== wasLow) {
           this.o.bus.emit('disk:state', { freeBytes: free, low });
-          if (low) this.o.log.warn({ freeBytes: free }, 'data disk nearly full: new images wait until space is freed');
+          if (low)
+            this.o.log.warn(
+              { freeBytes: free },
+              'data disk nearly full: new images wait until space is freed',
+            );
         }
         this.o.metrics.diskFree.set(free);
       } catch {
@@ -245,7 +253,15 @@ export class Pipeline {
       bytes = await readFile(item.path);
       sha256 = createHash('sha256').update(bytes).digest('hex');
     } catch (err) {
-      this.recordAttemptFailure(item, base, null, previousAttempts, 'unreadable', `cannot read: ${(err as Error).message}`, true);
+      this.recordAttemptFailure(
+        item,
+        base,
+        null,
+        previousAttempts,
+        'unreadable',
+        `cannot read: ${(err as Error).message}`,
+        true,
+      );
       return;
     }
     timings.readMs = performance.now() - t0;
@@ -253,7 +269,15 @@ export class Pipeline {
     // Same bytes as a stored result (a copy, a re-save under a new name): link, do not classify twice.
     const existing = this.o.store.doneResultBySha(sha256);
     if (existing !== undefined) {
-      this.o.store.putFile({ path: item.path, size, mtimeMs, sha256, status: 'done', attempts: previousAttempts + 1, resultId: existing });
+      this.o.store.putFile({
+        path: item.path,
+        size,
+        mtimeMs,
+        sha256,
+        status: 'done',
+        attempts: previousAttempts + 1,
+        resultId: existing,
+      });
       this.o.metrics.filesProcessed.inc({ outcome: 'duplicate' });
       this.o.bus.emit('file:skipped', { path: item.path, reason: `same bytes as result ${existing}` });
       await this.moveAfter(item, existing, this.o.moveProcessedTo);
@@ -270,10 +294,19 @@ export class Pipeline {
       });
     } catch (err) {
       if (isDecodeError(err)) {
-        if (err.retryable) this.recordAttemptFailure(item, base, sha256, previousAttempts, err.kind, err.message, false);
+        if (err.retryable)
+          this.recordAttemptFailure(item, base, sha256, previousAttempts, err.kind, err.message, false);
         else this.recordFinal(item, base, sha256, err.kind, err.message, previousAttempts + 1);
       } else {
-        this.recordAttemptFailure(item, base, sha256, previousAttempts, 'internal', `preprocessing failed: ${String(err)}`, false);
+        this.recordAttemptFailure(
+          item,
+          base,
+          sha256,
+          previousAttempts,
+          'internal',
+          `preprocessing failed: ${String(err)}`,
+          false,
+        );
       }
       return;
     }
@@ -290,15 +323,26 @@ export class Pipeline {
     const t1 = performance.now();
     try {
       // Transfer the float tensors to the worker (no copy); media files use the 8-bit buffers.
-      const [p] = await this.o.classifier.classify([{ original: prepared.original, segmented: prepared.segmented }], {
-        transfer: true,
-      });
+      const [p] = await this.o.classifier.classify(
+        [{ original: prepared.original, segmented: prepared.segmented }],
+        {
+          transfer: true,
+        },
+      );
       if (!p) throw new Error('classifier returned no prediction');
       prediction = p;
     } catch (err) {
       // Not the file's fault (worker crash): retry later; does not count toward quarantine, or a
       // broken model would quarantine every good image.
-      this.recordAttemptFailure(item, base, sha256, previousAttempts, 'inference', `inference failed: ${(err as Error).message}`, false);
+      this.recordAttemptFailure(
+        item,
+        base,
+        sha256,
+        previousAttempts,
+        'inference',
+        `inference failed: ${(err as Error).message}`,
+        false,
+      );
       return;
     }
     timings.inferMs = performance.now() - t1;
@@ -333,7 +377,11 @@ export class Pipeline {
           attempts: previousAttempts + 1,
           processedAt,
           timings,
-          image: { ...prepared.decoded.source, executionProvider: info.executionProvider, precision: info.precision },
+          image: {
+            ...prepared.decoded.source,
+            executionProvider: info.executionProvider,
+            precision: info.precision,
+          },
           maskStats: prepared.segmentation.stats as Record<string, unknown>,
         },
         { path: item.path, size, mtimeMs, sha256, status: 'done', attempts: previousAttempts + 1 },
@@ -357,7 +405,11 @@ export class Pipeline {
             timings,
           };
           const drafts: OutboxDraft[] = [
-            { eventId: eventId(sha256, info.version, 'result'), topic: 'result', payload: JSON.stringify(resultPayload(input, 'result')) },
+            {
+              eventId: eventId(sha256, info.version, 'result'),
+              topic: 'result',
+              payload: JSON.stringify(resultPayload(input, 'result')),
+            },
           ];
           if (decision.flag) {
             drafts.push({
@@ -380,7 +432,8 @@ export class Pipeline {
     this.o.metrics.latency.add(timings.totalMs);
 
     if (committed.created) {
-      if (this.o.publish) this.o.bus.emit('outbox:added', { resultId: committed.id, count: decision.flag ? 2 : 1 });
+      if (this.o.publish)
+        this.o.bus.emit('outbox:added', { resultId: committed.id, count: decision.flag ? 2 : 1 });
       try {
         await writeMedia(this.o.dataDir, committed.id, {
           rgb: prepared.decoded.rgb,
@@ -445,7 +498,16 @@ export class Pipeline {
     try {
       ({ id } = this.o.store.commitResult(
         { status, sha256, ...base, errorKind: kind, error: message, attempts, processedAt: Date.now() },
-        { path: item.path, size: base.size, mtimeMs: base.capturedAt, sha256, status, attempts, errorKind: kind, error: message },
+        {
+          path: item.path,
+          size: base.size,
+          mtimeMs: base.capturedAt,
+          sha256,
+          status,
+          attempts,
+          errorKind: kind,
+          error: message,
+        },
         () => [],
       ));
       this.storeError = null;
@@ -455,7 +517,10 @@ export class Pipeline {
     }
     this.processed += 1;
     this.o.metrics.filesProcessed.inc({ outcome: status });
-    this.o.log.warn({ file: item.relPath, id, reason: kind, error: message, attempts }, `image ${status}: ${kind}`);
+    this.o.log.warn(
+      { file: item.relPath, id, reason: kind, error: message, attempts },
+      `image ${status}: ${kind}`,
+    );
     const row = this.o.store.getResult(id);
     if (row) this.o.bus.emit('result:stored', { result: row, created: true });
     const settle = () => item.settle?.({ resultId: id, duplicate: false, error: `${kind}: ${message}` });
@@ -476,7 +541,15 @@ export class Pipeline {
     const counts = kind !== 'inference';
     const attempts = counts ? previousAttempts + 1 : previousAttempts;
     if (counts && attempts >= this.o.maxAttempts) {
-      this.recordOutcome(item, base, sha256, 'quarantined', kind, `${message} (after ${attempts} attempts)`, attempts);
+      this.recordOutcome(
+        item,
+        base,
+        sha256,
+        'quarantined',
+        kind,
+        `${message} (after ${attempts} attempts)`,
+        attempts,
+      );
       return;
     }
     const delay = Math.min(MAX_BACKOFF_MS, this.o.retryBackoffMs * 2 ** Math.max(0, attempts - 1));
@@ -499,9 +572,17 @@ export class Pipeline {
       return;
     }
     this.o.metrics.filesProcessed.inc({ outcome: 'retry' });
-    this.o.log.info({ file: item.relPath, reason: kind, attempts, retryInMs: delay }, 'image not readable yet, will retry');
+    this.o.log.info(
+      { file: item.relPath, reason: kind, attempts, retryInMs: delay },
+      'image not readable yet, will retry',
+    );
     this.o.bus.emit('file:retry', { path: item.path, attempts, nextAttemptAt, error: message });
-    this.scheduleRetry({ ...update, next_attempt_at: nextAttemptAt, relPath: item.relPath, origin: item.origin });
+    this.scheduleRetry({
+      ...update,
+      next_attempt_at: nextAttemptAt,
+      relPath: item.relPath,
+      origin: item.origin,
+    });
     item.settle?.({ resultId: null, duplicate: false, error: `${kind}: ${message} (will retry)` });
   }
 
@@ -514,7 +595,11 @@ export class Pipeline {
   }
 
   private scheduleRetry(
-    row: Pick<FileRow, 'path'> & { next_attempt_at: number | null; relPath?: string; origin?: 'capture' | 'upload' | undefined },
+    row: Pick<FileRow, 'path'> & {
+      next_attempt_at: number | null;
+      relPath?: string;
+      origin?: 'capture' | 'upload' | undefined;
+    },
   ): void {
     if (this.stopping) return;
     const prev = this.retryTimers.get(row.path);

@@ -8,7 +8,9 @@ type Labels = Record<string, string>;
 const labelKey = (labels: Labels): string =>
   Object.keys(labels)
     .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+    .map(
+      (k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+    )
     .join(',');
 
 interface Metric {
@@ -49,7 +51,9 @@ export class Gauge implements Metric {
     this.values.set(labelKey(labels), value);
   }
   render(): string[] {
-    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${typeof v === 'function' ? v() : v}`);
+    return [...this.values].map(
+      ([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${typeof v === 'function' ? v() : v}`,
+    );
   }
 }
 
@@ -64,7 +68,8 @@ export class Histogram implements Metric {
   observe(value: number, labels: Labels = {}): void {
     const k = labelKey(labels);
     let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    if (!s)
+      this.series.set(k, (s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
     for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i]! += 1;
     s.sum += value;
     s.count += 1;
@@ -149,11 +154,17 @@ export function createMetrics() {
       'Duration of each pipeline stage in milliseconds.',
       STAGE_BUCKETS_MS,
     ),
-    mqttPublished: registry.counter('blastwatch_mqtt_acked_total', 'Outbox messages acknowledged by the broker.'),
+    mqttPublished: registry.counter(
+      'blastwatch_mqtt_acked_total',
+      'Outbox messages acknowledged by the broker.',
+    ),
     mqttConnects: registry.counter('blastwatch_mqtt_connects_total', 'Successful broker connections.'),
     queueDepth: registry.gauge('blastwatch_queue_depth', 'Images waiting in the processing queue.'),
     inFlight: registry.gauge('blastwatch_in_flight', 'Images being processed now.'),
-    outboxBacklog: registry.gauge('blastwatch_outbox_backlog', 'MQTT messages not yet acknowledged by a broker.'),
+    outboxBacklog: registry.gauge(
+      'blastwatch_outbox_backlog',
+      'MQTT messages not yet acknowledged by a broker.',
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

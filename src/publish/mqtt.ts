@@ -105,9 +105,16 @@ export class OutboxPublisher {
       this.ready = false;
       this.o.metrics.mqttConnected.set(0);
       if (!this.stopped) {
-        if (!this.loggedDown) this.o.log.warn({ url: redactUrl(s.url), error: this.lastError }, 'MQTT broker unreachable; results wait in the outbox');
+        if (!this.loggedDown)
+          this.o.log.warn(
+            { url: redactUrl(s.url), error: this.lastError },
+            'MQTT broker unreachable; results wait in the outbox',
+          );
         this.loggedDown = true;
-        this.o.bus.emit('mqtt:state', { state: 'disconnected', ...(this.lastError ? { error: this.lastError } : {}) });
+        this.o.bus.emit('mqtt:state', {
+          state: 'disconnected',
+          ...(this.lastError ? { error: this.lastError } : {}),
+        });
       }
     });
     client.on('error', (err) => {
@@ -155,13 +162,18 @@ export class OutboxPublisher {
           if (!client?.connected) break;
           this.inflight.add(row.id);
           this.cursor = row.id;
-          client.publish(this.topic(row.topic), row.payload, { qos: row.qos, retain: row.retain === 1 }, (err) => {
-            this.inflight.delete(row.id);
-            if (err) return; // connection lost: re-read from the outbox on reconnect
-            this.acked.push(row.id);
-            this.scheduleAckFlush();
-            this.drain();
-          });
+          client.publish(
+            this.topic(row.topic),
+            row.payload,
+            { qos: row.qos, retain: row.retain === 1 },
+            (err) => {
+              this.inflight.delete(row.id);
+              if (err) return; // connection lost: re-read from the outbox on reconnect
+              this.acked.push(row.id);
+              this.scheduleAckFlush();
+              this.drain();
+            },
+          );
         }
         if (rows.length === room) this.drainAgain = true;
       } while (this.drainAgain && this.connected && this.inflight.size < this.window);

@@ -106,6 +106,11 @@ export interface HealthPayload {
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;
   last_image_at: string | null;
-  watcher: { running: boolean; dir_available: boolean; last_scan_at: string | null; last_error: string | null };
+  watcher: {
+    running: boolean;
+    dir_available: boolean;
+    last_scan_at: string | null;
+    last_error: string | null;
+  };
   at: string;
 }

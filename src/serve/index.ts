@@ -60,7 +60,10 @@ export function resultJson(r: ResultRow) {
   };
 }
 
-export async function createHttpServer(ctx: ServeContext, plugins: ServerPlugin[] = []): Promise<FastifyInstance> {
+export async function createHttpServer(
+  ctx: ServeContext,
+  plugins: ServerPlugin[] = [],
+): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ component: 'http' }),
     disableRequestLogging: true,
@@ -71,7 +74,10 @@ export async function createHttpServer(ctx: ServeContext, plugins: ServerPlugin[
 
   // Liveness: answering at all proves the event loop turns. Open on every bind (load balancers,
   // Docker HEALTHCHECK); it reveals nothing.
-  app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000) }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
+  }));
 
   await app.register(async (ops) => {
     ops.addHook('onRequest', createAuthHook(ctx.auth));
@@ -96,11 +102,15 @@ export async function createHttpServer(ctx: ServeContext, plugins: ServerPlugin[
     ops.get<{ Querystring: { limit?: string; before?: string } }>('/api/results', async (req, reply) => {
       const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        return reply.code(400).send({ error: 'bad-request', message: 'limit must be an integer from 1 to 1000' });
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: 'limit must be an integer from 1 to 1000' });
       }
       const before = req.query.before === undefined ? undefined : Number(req.query.before);
       if (before !== undefined && (!Number.isInteger(before) || before < 1)) {
-        return reply.code(400).send({ error: 'bad-request', message: 'before must be a positive integer id' });
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: 'before must be a positive integer id' });
       }
       return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
     });

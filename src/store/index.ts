@@ -351,9 +351,7 @@ export class Store {
       reviewInsert: db.prepare(
         `INSERT INTO reviews (result_id, reviewer, class, agrees, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      reviewsFor: db.prepare<[number], RawReview>(
-        'SELECT * FROM reviews WHERE result_id = ? ORDER BY id',
-      ),
+      reviewsFor: db.prepare<[number], RawReview>('SELECT * FROM reviews WHERE result_id = ? ORDER BY id'),
       counts: db.prepare<[], { status: string; n: number; flagged: number }>(
         'SELECT status, count(*) AS n, sum(flag = 1) AS flagged FROM results GROUP BY status',
       ),
@@ -483,15 +481,34 @@ export class Store {
   listResults(q: ResultQuery = {}): ResultRow[] {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.before !== undefined) (where.push('r.id < ?'), params.push(q.before));
-    if (q.status) (where.push('r.status = ?'), params.push(q.status));
+    if (q.before !== undefined) {
+      where.push('r.id < ?');
+      params.push(q.before);
+    }
+    if (q.status) {
+      where.push('r.status = ?');
+      params.push(q.status);
+    }
     if (q.flagged !== undefined) where.push(q.flagged ? 'r.flag = 1' : '(r.flag = 0 OR r.flag IS NULL)');
     if (q.needsReview) where.push('r.needs_review = 1 AND v.id IS NULL');
-    if (q.reviewQueue) where.push("r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1) AND v.id IS NULL");
-    if (q.className) (where.push('r.class = ?'), params.push(q.className));
-    if (q.from !== undefined) (where.push('r.processed_at >= ?'), params.push(q.from));
-    if (q.to !== undefined) (where.push('r.processed_at < ?'), params.push(q.to));
-    if (q.search) (where.push("r.file LIKE ? ESCAPE '\\'"), params.push(`%${q.search.replace(/[\\%_]/g, '\\$&')}%`));
+    if (q.reviewQueue)
+      where.push("r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1) AND v.id IS NULL");
+    if (q.className) {
+      where.push('r.class = ?');
+      params.push(q.className);
+    }
+    if (q.from !== undefined) {
+      where.push('r.processed_at >= ?');
+      params.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('r.processed_at < ?');
+      params.push(q.to);
+    }
+    if (q.search) {
+      where.push("r.file LIKE ? ESCAPE '\\'");
+      params.push(`%${q.search.replace(/[\\%_]/g, '\\$&')}%`);
+    }
     const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
     const sql = `${RESULT_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id DESC LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...params) as RawResult[]).map(toResultRow);
@@ -501,7 +518,8 @@ export class Store {
   counts(): { done: number; failed: number; quarantined: number; flagged: number } {
     const out = { done: 0, failed: 0, quarantined: 0, flagged: 0 };
     for (const row of this.stmts.counts.all()) {
-      if (row.status === 'done' || row.status === 'failed' || row.status === 'quarantined') out[row.status] = row.n;
+      if (row.status === 'done' || row.status === 'failed' || row.status === 'quarantined')
+        out[row.status] = row.n;
       out.flagged += row.flagged ?? 0;
     }
     return out;
@@ -530,7 +548,14 @@ export class Store {
     if (!result) throw new Error(`no result ${r.resultId}`);
     const now = Date.now();
     const agrees = result.class === r.className;
-    const info = this.stmts.reviewInsert.run(r.resultId, r.reviewer, r.className, agrees ? 1 : 0, r.note ?? null, now);
+    const info = this.stmts.reviewInsert.run(
+      r.resultId,
+      r.reviewer,
+      r.className,
+      agrees ? 1 : 0,
+      r.note ?? null,
+      now,
+    );
     return {
       id: Number(info.lastInsertRowid),
       result_id: r.resultId,
@@ -547,14 +572,24 @@ export class Store {
   }
 
   /** Every review with its result (for CSV/JSON export), oldest first. */
-  allReviews(): (ReviewRow & { file: string; sha256: string | null; model_class: string | null; path: string })[] {
+  allReviews(): (ReviewRow & {
+    file: string;
+    sha256: string | null;
+    model_class: string | null;
+    path: string;
+  })[] {
     return (
       this.db
         .prepare(
           `SELECT v.*, r.file, r.sha256, r.class AS model_class, r.path FROM reviews v
            JOIN results r ON r.id = v.result_id ORDER BY v.id`,
         )
-        .all() as (RawReview & { file: string; sha256: string | null; model_class: string | null; path: string })[]
+        .all() as (RawReview & {
+        file: string;
+        sha256: string | null;
+        model_class: string | null;
+        path: string;
+      })[]
     ).map((r) => ({ ...r, agrees: Boolean(r.agrees) }));
   }
 
@@ -621,7 +656,11 @@ export class Store {
 
   /** Truncating checkpoint: folds the WAL into the database and shrinks the WAL file. */
   checkpoint(): { busy: number; log: number; checkpointed: number } {
-    const row = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    const row = this.db.pragma('wal_checkpoint(TRUNCATE)') as {
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }[];
     return row[0] ?? { busy: 0, log: 0, checkpointed: 0 };
   }
 

@@ -1,4 +1,10 @@
 /** Shared helpers for the daemon, publish and serve tests: an in-process aedes broker and a subscriber. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -85,7 +91,11 @@ export interface Subscriber {
 }
 
 /** A QoS 1 subscriber to `<prefix>/#` that keeps every message. It reconnects by itself. */
-export async function subscribe(url: string, prefix: string, clientId = `test-sub-${process.pid}-${Math.random().toString(16).slice(2)}`): Promise<Subscriber> {
+export async function subscribe(
+  url: string,
+  prefix: string,
+  clientId = `test-sub-${process.pid}-${Math.random().toString(16).slice(2)}`,
+): Promise<Subscriber> {
   const client = mqtt.connect(url, { clientId, reconnectPeriod: 200, clean: false });
   const messages: Received[] = [];
   const waiters = new Set<() => void>();
@@ -140,7 +150,8 @@ export async function subscribe(url: string, prefix: string, clientId = `test-su
 /** Distinct event ids received on one topic suffix. */
 export function eventIds(msgs: Received[], suffix: string): Set<string> {
   const out = new Set<string>();
-  for (const m of msgs) if (m.topic.endsWith(`/${suffix}`) && typeof m.json?.event_id === 'string') out.add(m.json.event_id);
+  for (const m of msgs)
+    if (m.topic.endsWith(`/${suffix}`) && typeof m.json?.event_id === 'string') out.add(m.json.event_id);
   return out;
 }
 
@@ -149,10 +160,153 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `fn` until it returns true (for state outside our control: files, databases). */
-export async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition', everyMs = 50): Promise<void> {
+export async function until(
+  fn: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+  what = 'condition',
+  everyMs = 50,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+// ---- the daemon as a child process -------------------------------------------------------------
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const cliEntry = join(repoRoot, 'src/cli.ts');
+export const tinyModelDir = join(repoRoot, 'test/fixtures/tiny-model');
+
+/** Real smear images: the committed samples, else the shared data set on the dev machine. */
+export function sampleImages(): string[] {
+  const roots = [join(repoRoot, 'test/fixtures/samples'), '/work/shared/data/all-smears'];
+  for (const root of roots) {
+    if (!existsSync(root)) continue;
+    const out: string[] = [];
+    for (const cls of readdirSync(root).sort()) {
+      const dir = join(root, cls);
+      let names: string[];
+      try {
+        names = readdirSync(dir)
+          .filter((n) => /\.jpe?g$/i.test(n))
+          .sort();
+      } catch {
+        continue;
+      }
+      out.push(...names.slice(0, 12).map((n) => join(dir, n)));
+    }
+    if (out.length > 0) return out;
+  }
+  throw new Error('no sample images: expected test/fixtures/samples/<Class>/*.jpg');
+}
+
+export interface TestDirs {
+  root: string;
+  capture: string;
+  data: string;
+  config: string;
+}
+
+/** Temp capture + data folders and a config file for the daemon. */
+export function makeDirs(prefix = 'bw-e2e-'): TestDirs {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const capture = join(root, 'captures');
+  const data = join(root, 'var');
+  mkdirSync(capture);
+  mkdirSync(data);
+  return { root, capture, data, config: join(root, 'config.yaml') };
+}
+
+/**
+ * The same image with different bytes (a JPEG comment segment after SOI): a new sha256, the same
+ * pixels. Lets tests and the soak script feed thousands of distinct files from a few samples.
+ */
+export function jpegVariant(jpeg: Buffer, tag: string): Buffer {
+  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new Error('not a JPEG');
+  const text = Buffer.from(`blastwatch-variant:${tag}`);
+  const seg = Buffer.alloc(4);
+  seg.writeUInt16BE(0xfffe, 0);
+  seg.writeUInt16BE(text.length + 2, 2);
+  return Buffer.concat([jpeg.subarray(0, 2), seg, text, jpeg.subarray(2)]);
+}
+
+/** Test settings: fast stability/rescan/retry, the tiny model, one device id. */
+export function writeConfig(
+  dirs: TestDirs,
+  over: { mqttUrl: string | null; httpPort: number; extra?: Record<string, Record<string, unknown>> },
+): void {
+  const cfg: Record<string, Record<string, unknown> | string> = {
+    device_id: 'e2e-scope',
+    log: { level: 'info', pretty: false },
+    capture: {
+      dir: dirs.capture,
+      stability_ms: 150,
+      rescan_interval_s: 1,
+      retry_backoff_ms: 150,
+      max_attempts: 4,
+      ...over.extra?.capture,
+    },
+    data: { dir: dirs.data, min_free_disk_mb: 1, ...over.extra?.data },
+    model: { dir: tinyModelDir, threads: 1, ...over.extra?.model },
+    pipeline: { concurrency: 2, ...over.extra?.pipeline },
+    mqtt: {
+      url: over.mqttUrl,
+      keepalive_s: 5,
+      health_interval_s: 5,
+      shutdown_flush_ms: 3000,
+      ...over.extra?.mqtt,
+    },
+    http: { host: '127.0.0.1', port: over.httpPort, ...over.extra?.http },
+  };
+  if (over.extra?.image) cfg.image = over.extra.image;
+  writeFileSync(dirs.config, stringify(cfg));
+}
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  /** Waits until /readyz answers 200. */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+/** Starts `blastwatch run --config FILE` through tsx. */
+export function startDaemon(config: string, httpPort: number, env: NodeJS.ProcessEnv = {}): DaemonProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, 'run', '--config', config], {
+    cwd: repoRoot,
+    env: { ...process.env, BLASTWATCH_CONFIG: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  let gone = false;
+  void exited.then(() => (gone = true));
+  return {
+    child,
+    output: () => out,
+    exited,
+    async ready(timeoutMs = 60_000) {
+      await until(
+        async () => {
+          if (gone) throw new Error(`daemon exited during start-up:\n${out.slice(-3000)}`);
+          try {
+            const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+            return res.status === 200;
+          } catch {
+            return false;
+          }
+        },
+        timeoutMs,
+        'daemon ready',
+        100,
+      );
+    },
+  };
 }

@@ -26,11 +26,32 @@ function tempStore(t: { teardown(fn: () => void): void }): Store {
 function addResult(store: Store, bus: EventBus, n: number, flag: boolean): void {
   const sha = `sha-${n}`;
   const { id } = store.commitResult(
-    { status: 'done', sha256: sha, path: `/c/${n}.jpg`, file: `${n}.jpg`, origin: 'capture', size: 1, capturedAt: 1, processedAt: Date.now(), flag },
+    {
+      status: 'done',
+      sha256: sha,
+      path: `/c/${n}.jpg`,
+      file: `${n}.jpg`,
+      origin: 'capture',
+      size: 1,
+      capturedAt: 1,
+      processedAt: Date.now(),
+      flag,
+    },
     null,
     (resultId) => {
-      const drafts = [{ eventId: eventId(sha, '1', 'result'), topic: 'result', payload: JSON.stringify({ event_id: eventId(sha, '1', 'result'), n, resultId }) }];
-      if (flag) drafts.push({ eventId: eventId(sha, '1', 'alert'), topic: 'alert', payload: JSON.stringify({ event_id: eventId(sha, '1', 'alert'), n, resultId }) });
+      const drafts = [
+        {
+          eventId: eventId(sha, '1', 'result'),
+          topic: 'result',
+          payload: JSON.stringify({ event_id: eventId(sha, '1', 'result'), n, resultId }),
+        },
+      ];
+      if (flag)
+        drafts.push({
+          eventId: eventId(sha, '1', 'alert'),
+          topic: 'alert',
+          payload: JSON.stringify({ event_id: eventId(sha, '1', 'alert'), n, resultId }),
+        });
       return drafts;
     },
   );
@@ -64,27 +85,42 @@ function makePublisher(store: Store, bus: EventBus, url: string, clientId = 'bw-
   });
 }
 
-t.test('messages written while the broker is down go out in order once it is up; marked sent on PUBACK', async (t) => {
-  const store = tempStore(t);
-  const bus = new EventBus();
-  const port = await freePort();
-  const pub = makePublisher(store, bus, `mqtt://127.0.0.1:${port}`);
-  pub.start();
-  t.teardown(() => pub.stop());
-  for (let i = 0; i < 10; i++) addResult(store, bus, i, i % 3 === 0);
-  t.equal(store.outboxBacklog().count, 14, 'all waiting in the outbox');
+t.test(
+  'messages written while the broker is down go out in order once it is up; marked sent on PUBACK',
+  async (t) => {
+    const store = tempStore(t);
+    const bus = new EventBus();
+    const port = await freePort();
+    const pub = makePublisher(store, bus, `mqtt://127.0.0.1:${port}`);
+    pub.start();
+    t.teardown(() => pub.stop());
+    for (let i = 0; i < 10; i++) addResult(store, bus, i, i % 3 === 0);
+    t.equal(store.outboxBacklog().count, 14, 'all waiting in the outbox');
 
-  const broker = await startBroker(port);
-  t.teardown(() => broker.close());
-  const sub = await subscribe(broker.url, PREFIX);
-  t.teardown(() => sub.close());
-  await until(() => store.outboxBacklog().count === 0, 20_000, 'outbox drained');
-  await sub.waitFor((m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === 4, 10_000);
-  const order = sub.messages.filter((m) => m.topic.endsWith('/result')).map((m) => m.json?.n);
-  t.same(order, [...new Set(order)].sort((a, b) => Number(a) - Number(b)), 'results arrive in outbox order');
-  t.equal(sub.messages.find((m) => m.topic === `${PREFIX}/status`)?.payload, 'online', 'retained status online');
-  t.equal(sub.messages.find((m) => m.topic === `${PREFIX}/health`)?.json?.schema, HEALTH_SCHEMA, 'health published');
-});
+    const broker = await startBroker(port);
+    t.teardown(() => broker.close());
+    const sub = await subscribe(broker.url, PREFIX);
+    t.teardown(() => sub.close());
+    await until(() => store.outboxBacklog().count === 0, 20_000, 'outbox drained');
+    await sub.waitFor((m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === 4, 10_000);
+    const order = sub.messages.filter((m) => m.topic.endsWith('/result')).map((m) => m.json?.n);
+    t.same(
+      order,
+      [...new Set(order)].sort((a, b) => Number(a) - Number(b)),
+      'results arrive in outbox order',
+    );
+    t.equal(
+      sub.messages.find((m) => m.topic === `${PREFIX}/status`)?.payload,
+      'online',
+      'retained status online',
+    );
+    t.equal(
+      sub.messages.find((m) => m.topic === `${PREFIX}/health`)?.json?.schema,
+      HEALTH_SCHEMA,
+      'health published',
+    );
+  },
+);
 
 t.test('an outage mid-stream loses nothing: unacknowledged rows are re-read after reconnect', async (t) => {
   const store = tempStore(t);
@@ -110,50 +146,68 @@ t.test('an outage mid-stream loses nothing: unacknowledged rows are re-read afte
   t.equal(eventIds(sub.messages, 'result').size, 40);
 });
 
-t.test('a restart (new publisher, same database) sends what the last one never got acknowledged', async (t) => {
-  const store = tempStore(t);
-  const bus = new EventBus();
-  const port = await freePort();
-  const first = makePublisher(store, bus, `mqtt://127.0.0.1:${port}`, 'bw-first');
-  first.start();
-  for (let i = 0; i < 5; i++) addResult(store, bus, i, true);
-  await first.stop(); // never connected: nothing acknowledged
-  t.equal(store.outboxBacklog().count, 10);
+t.test(
+  'a restart (new publisher, same database) sends what the last one never got acknowledged',
+  async (t) => {
+    const store = tempStore(t);
+    const bus = new EventBus();
+    const port = await freePort();
+    const first = makePublisher(store, bus, `mqtt://127.0.0.1:${port}`, 'bw-first');
+    first.start();
+    for (let i = 0; i < 5; i++) addResult(store, bus, i, true);
+    await first.stop(); // never connected: nothing acknowledged
+    t.equal(store.outboxBacklog().count, 10);
 
-  const broker = await startBroker(port);
-  const sub = await subscribe(broker.url, PREFIX);
-  const second = makePublisher(store, new EventBus(), broker.url, 'bw-second');
-  second.start();
-  t.teardown(async () => {
-    await second.stop();
-    await sub.close();
-    await broker.close();
-  });
-  t.ok(await second.flush(15_000), 'flush reports an empty outbox');
-  await sub.waitFor((m) => eventIds(m, 'alert').size === 5, 10_000);
-  t.pass('all alerts delivered by the restarted publisher');
-});
+    const broker = await startBroker(port);
+    const sub = await subscribe(broker.url, PREFIX);
+    const second = makePublisher(store, new EventBus(), broker.url, 'bw-second');
+    second.start();
+    t.teardown(async () => {
+      await second.stop();
+      await sub.close();
+      await broker.close();
+    });
+    t.ok(await second.flush(15_000), 'flush reports an empty outbox');
+    await sub.waitFor((m) => eventIds(m, 'alert').size === 5, 10_000);
+    t.pass('all alerts delivered by the restarted publisher');
+  },
+);
 
-t.test('graceful stop publishes retained offline; a dropped connection triggers the retained will', async (t) => {
-  const broker = await startBroker();
-  t.teardown(() => broker.close());
-  const store = tempStore(t);
-  const pub = makePublisher(store, new EventBus(), broker.url, 'bw-will');
-  pub.start();
-  await until(() => pub.connected, 10_000, 'connected');
-  await pub.stop();
-  const late = await subscribe(broker.url, PREFIX, 'late-sub');
-  t.teardown(() => late.close());
-  await late.waitFor((m) => m.some((x) => x.topic === `${PREFIX}/status`), 5000, 'retained status');
-  t.equal(late.messages.find((m) => m.topic === `${PREFIX}/status`)?.payload, 'offline', 'retained offline after stop');
+t.test(
+  'graceful stop publishes retained offline; a dropped connection triggers the retained will',
+  async (t) => {
+    const broker = await startBroker();
+    t.teardown(() => broker.close());
+    const store = tempStore(t);
+    const pub = makePublisher(store, new EventBus(), broker.url, 'bw-will');
+    pub.start();
+    await until(() => pub.connected, 10_000, 'connected');
+    await pub.stop();
+    const late = await subscribe(broker.url, PREFIX, 'late-sub');
+    t.teardown(() => late.close());
+    await late.waitFor((m) => m.some((x) => x.topic === `${PREFIX}/status`), 5000, 'retained status');
+    t.equal(
+      late.messages.find((m) => m.topic === `${PREFIX}/status`)?.payload,
+      'offline',
+      'retained offline after stop',
+    );
 
-  const pub2 = makePublisher(store, new EventBus(), broker.url, 'bw-will-2');
-  pub2.start();
-  await until(() => pub2.connected, 10_000, 'connected again');
-  await late.waitFor((m) => m.filter((x) => x.topic === `${PREFIX}/status`).at(-1)?.payload === 'online', 5000, 'online');
-  // Kill the socket without DISCONNECT: the broker publishes the last will.
-  (pub2 as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
-  await late.waitFor((m) => m.filter((x) => x.topic === `${PREFIX}/status`).at(-1)?.payload === 'offline', 10_000, 'will');
-  t.pass('last will offline delivered');
-  await pub2.stop();
-});
+    const pub2 = makePublisher(store, new EventBus(), broker.url, 'bw-will-2');
+    pub2.start();
+    await until(() => pub2.connected, 10_000, 'connected again');
+    await late.waitFor(
+      (m) => m.filter((x) => x.topic === `${PREFIX}/status`).at(-1)?.payload === 'online',
+      5000,
+      'online',
+    );
+    // Kill the socket without DISCONNECT: the broker publishes the last will.
+    (pub2 as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+    await late.waitFor(
+      (m) => m.filter((x) => x.topic === `${PREFIX}/status`).at(-1)?.payload === 'offline',
+      10_000,
+      'will',
+    );
+    t.pass('last will offline delivered');
+    await pub2.stop();
+  },
+);

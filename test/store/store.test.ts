@@ -66,7 +66,11 @@ t.test('same bytes twice are recorded once; same name with new bytes is a new re
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   const outbox = () => [{ eventId: 'e', topic: 'result', payload: '{}' }];
-  const first = store.commitResult(done('sha-1'), { path: '/c/a.jpg', size: 1, mtimeMs: 1, sha256: 'sha-1', status: 'done', attempts: 1 }, outbox);
+  const first = store.commitResult(
+    done('sha-1'),
+    { path: '/c/a.jpg', size: 1, mtimeMs: 1, sha256: 'sha-1', status: 'done', attempts: 1 },
+    outbox,
+  );
   const again = store.commitResult(
     done('sha-1', { path: '/c/copy.jpg', file: 'copy.jpg' }),
     { path: '/c/copy.jpg', size: 1, mtimeMs: 2, sha256: 'sha-1', status: 'done', attempts: 1 },
@@ -91,15 +95,45 @@ t.test('failed rows keep their reason and do not block a later success for the s
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   store.commitResult(
-    { status: 'failed', sha256: 'x', path: '/c/x', file: 'x', origin: 'capture', size: 0, errorKind: 'empty', error: 'zero bytes', capturedAt: null, processedAt: 1 },
+    {
+      status: 'failed',
+      sha256: 'x',
+      path: '/c/x',
+      file: 'x',
+      origin: 'capture',
+      size: 0,
+      errorKind: 'empty',
+      error: 'zero bytes',
+      capturedAt: null,
+      processedAt: 1,
+    },
     null,
     () => [],
   );
-  store.commitResult({ status: 'quarantined', sha256: 'x', path: '/c/x', file: 'x', origin: 'capture', size: 0, errorKind: 'truncated', error: 't', capturedAt: null, processedAt: 2 }, null, () => []);
+  store.commitResult(
+    {
+      status: 'quarantined',
+      sha256: 'x',
+      path: '/c/x',
+      file: 'x',
+      origin: 'capture',
+      size: 0,
+      errorKind: 'truncated',
+      error: 't',
+      capturedAt: null,
+      processedAt: 2,
+    },
+    null,
+    () => [],
+  );
   const ok = store.commitResult(done('x'), null, () => []);
   t.equal(ok.created, true);
   const rows = store.listResults();
-  t.same(rows.map((r) => r.status), ['done', 'quarantined', 'failed'], 'newest first');
+  t.same(
+    rows.map((r) => r.status),
+    ['done', 'quarantined', 'failed'],
+    'newest first',
+  );
   t.equal(rows[2]?.error_kind, 'empty');
   t.equal(store.doneResultBySha('x'), ok.id);
 });
@@ -114,8 +148,15 @@ t.test('outbox is read in insertion order and marked sent in a batch', async (t)
     ]);
   }
   const all = store.pendingOutbox(0, 100);
-  t.same(all.map((r) => r.event_id), ['r0', 'a0', 'r1', 'a1', 'r2', 'a2', 'r3', 'a3', 'r4', 'a4']);
-  t.same(store.pendingOutbox(all[3]!.id, 2).map((r) => r.event_id), ['r2', 'a2'], 'after a cursor');
+  t.same(
+    all.map((r) => r.event_id),
+    ['r0', 'a0', 'r1', 'a1', 'r2', 'a2', 'r3', 'a3', 'r4', 'a4'],
+  );
+  t.same(
+    store.pendingOutbox(all[3]!.id, 2).map((r) => r.event_id),
+    ['r2', 'a2'],
+    'after a cursor',
+  );
   store.markSent([all[0]!.id, all[1]!.id, all[2]!.id]);
   t.equal(store.outboxBacklog().count, 7);
   t.equal(store.pendingOutbox(0, 1)[0]?.event_id, 'a1', 'oldest unsent first');
@@ -127,9 +168,13 @@ t.test('a failing outbox builder rolls the result back (one transaction)', async
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   t.throws(() =>
-    store.commitResult(done('boom'), { path: '/c/b', size: 1, mtimeMs: 1, sha256: 'boom', status: 'done', attempts: 1 }, () => {
-      throw new Error('payload bug');
-    }),
+    store.commitResult(
+      done('boom'),
+      { path: '/c/b', size: 1, mtimeMs: 1, sha256: 'boom', status: 'done', attempts: 1 },
+      () => {
+        throw new Error('payload bug');
+      },
+    ),
   );
   t.equal(store.listResults().length, 0, 'no result without its outbox rows');
   t.equal(store.fileState('/c/b'), undefined, 'file not marked done');
@@ -139,12 +184,15 @@ t.test('retention by age and by rows keeps unsent messages and file rows', async
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   const now = Date.now();
-  const old = store.commitResult(done('old', { processedAt: now - 40 * 86_400_000 }), { path: '/c/old', size: 1, mtimeMs: 1, sha256: 'old', status: 'done', attempts: 1 }, () => [
-    { eventId: 'o', topic: 'result', payload: '{}' },
-  ]);
+  const old = store.commitResult(
+    done('old', { processedAt: now - 40 * 86_400_000 }),
+    { path: '/c/old', size: 1, mtimeMs: 1, sha256: 'old', status: 'done', attempts: 1 },
+    () => [{ eventId: 'o', topic: 'result', payload: '{}' }],
+  );
   store.addReview({ resultId: old.id, reviewer: 'dr', className: 'Benign' });
   const ids: number[] = [];
-  for (let i = 0; i < 4; i++) ids.push(store.commitResult(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
+  for (let i = 0; i < 4; i++)
+    ids.push(store.commitResult(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
   const removed = store.applyRetention({ days: 30, maxRows: 0, now });
   t.same(removed, [old.id]);
   t.equal(store.getResult(old.id), undefined);
@@ -164,10 +212,13 @@ t.test('reviews are an audit history', async (t) => {
   store.addReview({ resultId: id, reviewer: 'dr-a', className: 'Pro-B' });
   store.addReview({ resultId: id, reviewer: 'dr-b', className: 'Benign', note: 'hematogone' });
   const hist = store.reviewsFor(id);
-  t.same(hist.map((r) => [r.reviewer, r.class, r.agrees]), [
-    ['dr-a', 'Pro-B', true],
-    ['dr-b', 'Benign', false],
-  ]);
+  t.same(
+    hist.map((r) => [r.reviewer, r.class, r.agrees]),
+    [
+      ['dr-a', 'Pro-B', true],
+      ['dr-b', 'Benign', false],
+    ],
+  );
   t.equal(store.getResult(id)?.review?.reviewer, 'dr-b', 'latest review is current');
   t.throws(() => store.addReview({ resultId: 9999, reviewer: 'x', className: 'Benign' }), /no result/);
   t.equal(store.allReviews().length, 2);

@@ -1,0 +1,276 @@
+/**
+ * End to end, in one process: real capture folder, real SQLite file, the tiny ONNX model in its
+ * worker, the real watcher, fastify on a free port and an aedes broker. Images dropped into the
+ * folder must show up in the database, on /api/results and on MQTT (result + alert topics).
+ */
+import { copyFileSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { pino } from 'pino';
+import sharp from 'sharp';
+import t from 'tap';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { mediaPath } from '../../src/store/media.js';
+import {
+  eventIds,
+  freePort,
+  makeDirs,
+  sampleImages,
+  startBroker,
+  subscribe,
+  until,
+  writeConfig,
+} from './helpers.js';
+
+const log = pino({ level: process.env.BW_TEST_LOG ?? 'silent' });
+const PREFIX = 'blastwatch/e2e-scope';
+
+t.test('images dropped → results in the DB, on /api/results and on MQTT', async (t) => {
+  const dirs = makeDirs();
+  const broker = await startBroker();
+  const sub = await subscribe(broker.url, PREFIX);
+  const httpPort = await freePort();
+  writeConfig(dirs, { mqttUrl: broker.url, httpPort });
+  const { config } = loadConfig(dirs.config, {});
+  const app = await createApp(config, log, { plugins: [], mqttReconnectMs: 200, dirProbeIntervalMs: 200 });
+  let stopped = false;
+  t.teardown(async () => {
+    if (!stopped) await app.stop();
+    await sub.close();
+    await broker.close();
+    rmSync(dirs.root, { recursive: true, force: true });
+  });
+  await app.start();
+
+  const images = sampleImages()
+    .filter((_, i) => i % 2 === 0)
+    .slice(0, 6);
+  t.ok(images.length >= 4, 'have sample images');
+  for (const src of images) {
+    // Write under a temp name then rename, like a camera's save: the watcher ignores *.part.
+    const dest = join(dirs.capture, basename(src));
+    copyFileSync(src, `${dest}.part`);
+    renameSync(`${dest}.part`, dest);
+  }
+  await until(() => app.store.counts().done === images.length, 60_000, 'all images classified');
+
+  // Database
+  const rows = app.store.listResults({ limit: 100 });
+  t.equal(rows.length, images.length, 'one row per image');
+  for (const r of rows) {
+    t.equal(r.status, 'done');
+    t.match(r.sha256, /^[0-9a-f]{64}$/);
+    t.ok(r.class && r.probabilities && typeof r.p_ball === 'number', `classified: ${r.file}`);
+    t.ok(r.timings?.decodeMs !== undefined && r.timings?.inferMs !== undefined, 'stage timings recorded');
+  }
+  await until(() => app.store.listResults({ limit: 100 }).every((r) => r.media), 10_000, 'media written');
+  const first = rows[0]!;
+  t.ok(readFileSync(mediaPath(config.data.dir, first.id, 'thumb')).length > 100, 'thumbnail on disk');
+  t.ok(
+    readFileSync(mediaPath(config.data.dir, first.id, 'mask'))
+      .subarray(1, 4)
+      .toString() === 'PNG',
+    'mask is a PNG',
+  );
+
+  // HTTP
+  const api = (await (await fetch(`${app.url}/api/results?limit=100`)).json()) as Record<string, unknown>[];
+  t.equal(api.length, images.length, '/api/results lists every image');
+  t.same(
+    api.map((r) => r.id),
+    rows.map((r) => r.id),
+    'newest first',
+  );
+  for (const key of [
+    'id',
+    'file',
+    'sha256',
+    'status',
+    'class',
+    'p_ball',
+    'flag',
+    'error',
+    'probabilities',
+    'processed_at',
+  ])
+    t.ok(key in api[0]!, `result has ${key}`);
+  t.equal((await fetch(`${app.url}/healthz`)).status, 200, '/healthz 200');
+  t.equal((await fetch(`${app.url}/readyz`)).status, 200, '/readyz 200');
+  t.equal((await fetch(`${app.url}/api/results?limit=0`)).status, 400, 'bad limit refused');
+  const metrics = await (await fetch(`${app.url}/metrics`)).text();
+  t.match(metrics, new RegExp(`blastwatch_files_processed_total\\{outcome="done"\\} ${images.length}`));
+  t.match(metrics, /blastwatch_stage_duration_ms_bucket\{stage="infer",le="\+Inf"\}/);
+  t.match(metrics, /blastwatch_model_info\{.*execution_provider="cpu"/);
+
+  // MQTT
+  const flagged = rows.filter((r) => r.flag).length;
+  await sub.waitFor(
+    (m) => eventIds(m, 'result').size === images.length && eventIds(m, 'alert').size === flagged,
+    20_000,
+    'results and alerts',
+  );
+  const result = sub.messages.find((m) => m.topic === `${PREFIX}/result`)!.json!;
+  t.equal(result.schema, 'blastwatch/result/1');
+  t.equal(result.device_id, 'e2e-scope');
+  for (const key of [
+    'event_id',
+    'file',
+    'sha256',
+    'class',
+    'probabilities',
+    'p_ball',
+    'flag',
+    'needs_review',
+    'model',
+    'captured_at',
+    'processed_at',
+    'timings_ms',
+  ])
+    t.ok(key in result, `payload has ${key}`);
+  const alerts = sub.messages.filter((m) => m.topic === `${PREFIX}/alert`);
+  t.ok(
+    alerts.every((a) => a.json?.flag === true),
+    'alerts carry flags only',
+  );
+  t.equal(sub.messages.filter((m) => m.topic === `${PREFIX}/status`).at(-1)?.payload, 'online');
+  t.ok(
+    sub.messages.some((m) => m.topic === `${PREFIX}/health` && m.json?.schema === 'blastwatch/health/1'),
+    'health published',
+  );
+  await until(() => app.store.outboxBacklog().count === 0, 10_000, 'outbox empty');
+
+  // Same bytes under a new name: linked, not classified again, nothing new published.
+  const before = sub.messages.length;
+  copyFileSync(images[0]!, join(dirs.capture, 'copy-of-first.jpg'));
+  await until(
+    () => app.store.fileState(join(dirs.capture, 'copy-of-first.jpg'))?.status === 'done',
+    20_000,
+    'copy recorded',
+  );
+  t.equal(app.store.counts().done, images.length, 'same bytes → still one result');
+  // A known name with new bytes: a new result.
+  writeFileSync(
+    join(dirs.capture, basename(images[1]!)),
+    readFileSync(images[images.length - 1]!).subarray(0),
+  );
+  const other = sampleImages().filter((_, i) => i % 2 === 1)[0]!;
+  copyFileSync(other, join(dirs.capture, basename(images[2]!)));
+  await until(
+    () => app.store.counts().done === images.length + 1,
+    20_000,
+    'reused name with new bytes classified',
+  );
+  t.pass('a reused file name with new bytes gets a new result');
+  t.ok(sub.messages.length >= before, 'broker still receiving');
+
+  await app.stop();
+  stopped = true;
+  await sub.waitFor(
+    (m) => m.filter((x) => x.topic === `${PREFIX}/status`).at(-1)?.payload === 'offline',
+    5000,
+    'offline',
+  );
+  t.pass('retained offline published on stop');
+});
+
+t.test(
+  'bad files are recorded with their reason, the daemon keeps going, a completed file is processed',
+  async (t) => {
+    const dirs = makeDirs();
+    const httpPort = await freePort();
+    writeConfig(dirs, {
+      mqttUrl: null,
+      httpPort,
+      extra: {
+        image: { max_file_mb: 1, max_input_pixels: 4_000_000 },
+        capture: { max_attempts: 3, retry_backoff_ms: 100 },
+      },
+    });
+    const { config } = loadConfig(dirs.config, {});
+    const app = await createApp(config, log, { plugins: [], dirProbeIntervalMs: 200 });
+    t.teardown(async () => {
+      await app.stop();
+      rmSync(dirs.root, { recursive: true, force: true });
+    });
+    await app.start();
+    const images = sampleImages();
+    const good = readFileSync(images[0]!);
+    const later = readFileSync(images[images.length - 1]!);
+    const c = (name: string) => join(dirs.capture, name);
+
+    writeFileSync(c('zero.jpg'), Buffer.alloc(0));
+    writeFileSync(
+      c('random.jpg'),
+      Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919 + 13) % 251)),
+    );
+    writeFileSync(c('huge-file.jpg'), Buffer.concat([good, Buffer.alloc(1_200_000, 7)]));
+    // A PNG header claiming 100000 x 100000 pixels (a decompression bomb): refused before decoding.
+    const bomb = Buffer.from(
+      await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+    );
+    bomb.writeUInt32BE(100_000, 16); // IHDR width
+    bomb.writeUInt32BE(100_000, 20); // IHDR height
+    bomb.writeUInt32BE(crc32(bomb.subarray(12, 29)), 29); // IHDR CRC
+    writeFileSync(c('bomb.png'), bomb);
+    writeFileSync(c('stays-truncated.jpg'), good.subarray(0, Math.floor(good.length / 2)));
+    writeFileSync(c('completed-later.jpg'), later.subarray(0, Math.floor(later.length / 3)));
+    writeFileSync(c('fine.jpg'), good);
+
+    // Newest row per file name (listResults is newest first).
+    const byFile = () =>
+      new Map(
+        app.store
+          .listResults({ limit: 100 })
+          .reverse()
+          .map((r) => [r.file, r]),
+      );
+    await until(() => byFile().size >= 6, 30_000, 'bad files recorded');
+    await until(
+      () => byFile().get('stays-truncated.jpg')?.status === 'quarantined',
+      30_000,
+      'truncated file quarantined',
+    );
+    const r = byFile();
+    t.equal(r.get('zero.jpg')?.error_kind, 'empty', 'zero bytes → empty');
+    t.equal(r.get('random.jpg')?.status, 'failed');
+    t.match(r.get('random.jpg')?.error_kind, /unsupported|unreadable/, 'random bytes → unsupported');
+    t.equal(r.get('huge-file.jpg')?.error_kind, 'too-large', 'file over image.max_file_mb');
+    t.equal(r.get('bomb.png')?.error_kind, 'too-large', 'pixel bomb refused');
+    t.equal(r.get('stays-truncated.jpg')?.error_kind, 'truncated');
+    t.match(r.get('stays-truncated.jpg')?.error, /after 3 attempts/, 'quarantined after max_attempts');
+    t.equal(r.get('fine.jpg')?.status, 'done', 'a good image among bad ones is classified');
+    t.ok(r.get('zero.jpg')?.error, 'reason text recorded');
+
+    // The camera finishes writing: new size and mtime → tried again and classified.
+    writeFileSync(c('completed-later.jpg'), later);
+    await until(
+      () => byFile().get('completed-later.jpg')?.status === 'done',
+      30_000,
+      'completed file classified',
+    );
+    t.pass('a truncated file completed later is processed');
+    // Same for a quarantined one.
+    writeFileSync(c('stays-truncated.jpg'), readFileSync(images[1]!));
+    await until(
+      () =>
+        app.store
+          .listResults({ limit: 100 })
+          .some((x) => x.file === 'stays-truncated.jpg' && x.status === 'done'),
+      30_000,
+      'quarantined file replaced and classified',
+    );
+    t.pass('a quarantined file that changes is tried again');
+    const api = (await (await fetch(`${app.url}/api/results?limit=100`)).json()) as {
+      status: string;
+      error: string | null;
+    }[];
+    t.ok(
+      api.some((x) => x.status === 'failed' && x.error),
+      '/api/results shows failures with their reason',
+    );
+    t.equal((await fetch(`${app.url}/readyz`)).status, 200, 'still ready');
+  },
+);
