@@ -28,10 +28,8 @@ export function cliLogger(): Logger {
 
 /** The preprocessing module is loaded lazily, like every heavy stage of the CLI. */
 async function loadPrepareImage(): Promise<PrepareImage> {
-  // A variable specifier until src/preprocess lands in the tree (then: a static path).
-  const specifier = '../preprocess/index.js';
-  const mod = (await import(specifier)) as { prepareImage: PrepareImage };
-  return mod.prepareImage;
+  const { prepareImage } = await import('../preprocess/index.js');
+  return prepareImage;
 }
 
 /**
