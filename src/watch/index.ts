@@ -102,7 +102,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
     this.tracker = new StabilityTracker(
       {
         stabilityMs: this.opts.stabilityMs,
-        maxPending: MAX_PENDING,
+        maxPending: this.opts.maxPendingStability ?? MAX_PENDING,
         statConcurrency: STAT_CONCURRENCY,
         rememberEmitted: REMEMBER_EMITTED,
       },
@@ -368,6 +368,8 @@ class CaptureWatcherImpl implements CaptureWatcher {
 
   private async onEvent(root: string, path: string): Promise<void> {
     if (!this.running || !isInside(root, path)) return;
+    // A file being written fires a change per chunk; while it is pending its re-stat covers them.
+    if (this.tracker?.has(path)) return;
     const o = await inspectPath(this.inspectContext(root), path);
     const tracker = this.tracker;
     if (!o || !tracker || !this.running) return;

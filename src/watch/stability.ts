@@ -64,6 +64,10 @@ export class StabilityTracker {
     return this.pending.size;
   }
 
+  has(path: string): boolean {
+    return this.pending.has(path);
+  }
+
   get full(): boolean {
     return this.pending.size >= this.opts.maxPending;
   }

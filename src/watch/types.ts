@@ -24,6 +24,11 @@ export interface CaptureWatcherOptions {
    * default, min(rescanIntervalS, 5 s), is right for production; tests shorten it.
    */
   dirProbeIntervalMs?: number;
+  /**
+   * Files waiting out their stability window before a scan pauses for the queue to drain; bounds
+   * memory on huge backlogs. Not in the config (default 4096); tests lower it.
+   */
+  maxPendingStability?: number;
 }
 
 export interface CandidateFile {

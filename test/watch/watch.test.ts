@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -334,3 +334,62 @@ t.test('stop() emits nothing more and leaves no handles: the process exits by it
   t.match(out, /candidates-after-stop 0\n/);
   t.match(out, /running false\n/);
 });
+
+t.test(
+  'permissions removed and restored: unavailable, then everything created meanwhile is offered',
+  async (t) => {
+    // The daemon runs as its own user; as root nothing is ever "permission denied", so when the test
+    // runs as root the watcher runs in a child process as `nobody`.
+    const asRoot = process.getuid?.() === 0;
+    const parent = await tempDir();
+    t.teardown(() => rm(parent, { recursive: true, force: true }));
+    await chmod(parent, 0o755);
+    const dir = join(parent, 'captures');
+    await mkdir(dir, { mode: 0o755 });
+    await chmod(dir, 0o755);
+    await writeFile(join(dir, 'before.jpg'), 'b');
+    const script = fileURLToPath(new URL('./fixtures/watch-child.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, dir], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    t.teardown(() => {
+      child.kill('SIGKILL');
+    });
+    const lastStatus = (): { dirAvailable: boolean; lastError: string | null } | null => {
+      const lines = out.split('\n').filter((l) => l.startsWith('S '));
+      const last = lines.at(-1);
+      return last ? (JSON.parse(last.slice(2)) as { dirAvailable: boolean; lastError: string | null }) : null;
+    };
+    const waitStatus = async (what: string, ok: (s: { dirAvailable: boolean }) => boolean): Promise<void> => {
+      await waitFor(what, () => {
+        child.stdin.write('s\n');
+        const s = lastStatus();
+        return s !== null && ok(s);
+      });
+    };
+    await waitFor(`child ready (stderr: ${err})`, () => out.includes('READY\n'), 30_000);
+    await waitFor('before.jpg', () => out.includes('C before.jpg 1\n'));
+
+    await chmod(dir, 0o700); // owner root: the watcher's user can no longer read it
+    await writeFile(join(dir, 'during.jpg'), 'dd');
+    if (asRoot || process.getuid?.() !== 0) {
+      await waitStatus('unavailable', (s) => !s.dirAvailable);
+      t.match(lastStatus()?.lastError, /EACCES|permission/i, 'the error names the cause');
+    }
+    await chmod(dir, 0o755);
+    await waitStatus('available again', (s) => s.dirAvailable);
+    await waitFor('during.jpg', () => out.includes('C during.jpg 2\n'));
+    await writeFile(join(dir, 'after.jpg'), 'aaa');
+    await waitFor('after.jpg', () => out.includes('C after.jpg 3\n'));
+    child.stdin.end('q\n');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    t.equal(code, 0, 'the child stopped cleanly');
+    t.equal(err.match(/unavailable/g)?.length, 1, 'one warning for the outage');
+  },
+);
