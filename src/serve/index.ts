@@ -65,8 +65,8 @@ export async function createHttpServer(
   plugins: ServerPlugin[] = [],
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: ctx.log.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // Request lines at info would flood journald (the dashboard polls); errors still get through.
+    loggerInstance: ctx.log.child({ component: 'http' }, { level: 'warn' }),
     // Small bodies only on the ops API; the dashboard raises it for its upload route.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
