@@ -306,6 +306,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
       },
     });
     this.fsw = fsw;
+    const watcherErrors = new OnceLog(100);
     const onPath = (path: string): void => {
       if (this.fsw !== fsw) return;
       void this.onEvent(root, path);
@@ -331,7 +332,10 @@ class CaptureWatcherImpl implements CaptureWatcher {
       if (this.fsw !== fsw) return;
       const e = err as NodeJS.ErrnoException;
       // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still covers.
-      this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
+      // It comes once per file past the limit, so one line per kind of error per watcher.
+      if (watcherErrors.first(e.code ?? e.message)) {
+        this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
+      }
       this.lastError = `watcher: ${e.message}`;
       this.requestProbe();
     });
