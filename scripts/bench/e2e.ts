@@ -1,0 +1,388 @@
+/**
+ * End to end through the real daemon (`blastwatch run`, a separate process): a file renamed
+ * into the capture folder → watcher → read/hash → decode → segment → tensors → inference worker
+ * → SQLite (result + outbox) → MQTT QoS 1 → the result message arriving at a subscriber here.
+ * Latency = rename → message received. The daemon's RSS is read from outside (/proc) while it runs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  readdirSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import sharp from 'sharp';
+import { stringify } from 'yaml';
+import { freePort } from './broker.js';
+import { uniqueJpeg, type BenchImage } from './images.js';
+import { RssSampler, percentile, round, slope, summarize, type LatencySummary } from './stats.js';
+
+export interface DaemonOptions {
+  repoRoot: string;
+  modelDir: string;
+  brokerUrl: string;
+  /** model.threads (0 = all cores). */
+  threads: number;
+  /** pipeline.concurrency. */
+  concurrency: number;
+  progress: (msg: string) => void;
+}
+
+export interface E2ePhase extends LatencySummary {
+  phase: string;
+  /** Images in flight at once (closed loop). */
+  in_flight: number;
+  /**
+   * Medians of the daemon's own per-stage timings (timings_ms in the result payloads), plus
+   * detectMs (rename → pipeline start) and deliverMs (inference done → message received).
+   */
+  daemon_stage_median_ms: Record<string, number>;
+}
+
+/**
+ * Where the time outside the pipeline's own work goes, from the payload's wall-clock stamps
+ * (millisecond resolution): processed_at is taken right after inference, timings_ms.totalMs
+ * runs from the pipeline taking the file to that moment.
+ */
+export interface Split {
+  /** rename → the pipeline starts on the file (watcher event, stat, queue hand-off). */
+  detectMs: number;
+  /** inference done → result message received (store transaction, outbox, MQTT round trip). */
+  deliverMs: number;
+}
+
+function splitLatency(payload: Record<string, unknown>, dropWall: number, receiptWall: number): Split | null {
+  const processed = typeof payload.processed_at === 'string' ? Date.parse(payload.processed_at) : Number.NaN;
+  const total = (payload.timings_ms as Record<string, number> | undefined)?.totalMs;
+  if (Number.isNaN(processed) || typeof total !== 'number') return null;
+  return { detectMs: processed - total - dropWall, deliverMs: receiptWall - processed };
+}
+
+interface Waiter {
+  resolve: (payload: Record<string, unknown>) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** The entry the daemon runs from: dist/cli.js when it is built and newer than every source file, else src/cli.ts via tsx. */
+function daemonArgs(repoRoot: string): { args: string[]; entry: string } {
+  const dist = join(repoRoot, 'dist/cli.js');
+  if (existsSync(dist)) {
+    const builtAt = statSync(dist).mtimeMs;
+    let newest = 0;
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+      }
+    };
+    walk(join(repoRoot, 'src'));
+    if (newest <= builtAt) return { args: [dist], entry: 'dist/cli.js (built)' };
+  }
+  return {
+    args: ['--import', 'tsx', join(repoRoot, 'src/cli.ts')],
+    entry: 'src/cli.ts via tsx (dist/ missing or older than src/)',
+  };
+}
+
+export class DaemonUnderTest {
+  readonly root = mkdtempSync(join(tmpdir(), 'bw-bench-daemon-'));
+  readonly capture = join(this.root, 'captures');
+  readonly data = join(this.root, 'var');
+  entry = '';
+  child: ChildProcess | null = null;
+  sub: MqttClient | null = null;
+  sampler: RssSampler | null = null;
+  private output = '';
+  private waiters = new Map<string, Waiter>();
+  private seq = 0;
+
+  constructor(private readonly o: DaemonOptions) {
+    mkdirSync(this.capture);
+    mkdirSync(this.data);
+  }
+
+  async start(): Promise<void> {
+    const httpPort = await freePort();
+    const config = join(this.root, 'config.yaml');
+    writeFileSync(
+      config,
+      stringify({
+        device_id: 'bench',
+        log: { level: 'warn', pretty: false },
+        // stability_ms 0: files arrive by rename (complete at once), so the camera-write wait
+        // (1500 ms by default, a deliberate delay) is not counted as processing time.
+        capture: { dir: this.capture, recursive: false, stability_ms: 0, rescan_interval_s: 3600 },
+        data: { dir: this.data, min_free_disk_mb: 1 },
+        model: { dir: this.o.modelDir, threads: this.o.threads, execution_providers: ['cpu'] },
+        pipeline: { concurrency: this.o.concurrency },
+        mqtt: { url: this.o.brokerUrl, health_interval_s: 60 },
+        http: { host: '127.0.0.1', port: httpPort },
+      }),
+    );
+    const { args, entry } = daemonArgs(this.o.repoRoot);
+    this.entry = entry;
+    this.sub = await mqtt.connectAsync(this.o.brokerUrl, {
+      clientId: `bw-bench-sub-${process.pid}`,
+      reconnectPeriod: 500,
+    });
+    this.sub.on('message', (_topic, payload) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(payload.toString()) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const file = typeof msg.file === 'string' ? msg.file : '';
+      const w = this.waiters.get(file);
+      if (w) {
+        this.waiters.delete(file);
+        clearTimeout(w.timer);
+        w.resolve(msg);
+      }
+    });
+    await this.sub.subscribeAsync('blastwatch/bench/result', { qos: 1 });
+    const child = spawn(process.execPath, [...args, 'run', '--config', config], {
+      cwd: this.o.repoRoot,
+      env: { ...process.env, BLASTWATCH_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stdout
+      ?.setEncoding('utf8')
+      .on('data', (d: string) => (this.output = (this.output + d).slice(-20000)));
+    child.stderr
+      ?.setEncoding('utf8')
+      .on('data', (d: string) => (this.output = (this.output + d).slice(-20000)));
+    const end = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`daemon exited during start-up (${child.exitCode}):\n${this.output.slice(-3000)}`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > end) throw new Error(`daemon not ready after 120 s:\n${this.output.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.sampler = new RssSampler(child.pid!, 250).begin();
+  }
+
+  /**
+   * Writes `bytes` as NAME.part and renames it to NAME (as a camera's save-then-rename does),
+   * then waits for the result message. Resolves with the latency in ms and the payload.
+   */
+  async drop(
+    bytes: Buffer,
+    ext = '.jpg',
+    timeoutMs = 120_000,
+  ): Promise<{ ms: number; payload: Record<string, unknown>; split: Split | null }> {
+    const name = `img-${String(++this.seq).padStart(7, '0')}${ext}`;
+    const final = join(this.capture, name);
+    const part = `${final}.part`;
+    writeFileSync(part, bytes);
+    const got = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(name);
+        reject(
+          new Error(
+            `no result for ${name} after ${timeoutMs} ms; daemon output:\n${this.output.slice(-3000)}`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.set(name, { resolve, reject, timer });
+    });
+    const wall0 = Date.now();
+    const t0 = performance.now();
+    renameSync(part, final);
+    const payload = await got;
+    const ms = performance.now() - t0;
+    const wall1 = Date.now();
+    if (this.sampler) this.sampler.done++;
+    // Keep the folder small, as move_processed_to would: the rescan and watcher stay cheap.
+    try {
+      unlinkSync(final);
+    } catch {
+      /* already gone */
+    }
+    return { ms, payload, split: splitLatency(payload, wall0, wall1) };
+  }
+
+  async stop(): Promise<void> {
+    this.sampler?.end();
+    for (const w of this.waiters.values()) clearTimeout(w.timer);
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    }
+    await this.sub?.endAsync(true);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** JPEG bytes for the daemon: re-encodes other formats once (quality 95) so uniqueJpeg applies. */
+export async function asJpeg(images: BenchImage[]): Promise<Buffer[]> {
+  return Promise.all(
+    images.map(async (img) =>
+      img.bytes[0] === 0xff && img.bytes[1] === 0xd8
+        ? img.bytes
+        : sharp(img.bytes).jpeg({ quality: 95 }).toBuffer(),
+    ),
+  );
+}
+
+function stageMedians(payloads: Record<string, unknown>[]): Record<string, number> {
+  const byKey = new Map<string, number[]>();
+  for (const p of payloads) {
+    const t = p.timings_ms as Record<string, number> | undefined;
+    if (!t) continue;
+    for (const [k, v] of Object.entries(t))
+      if (typeof v === 'number') byKey.set(k, [...(byKey.get(k) ?? []), v]);
+  }
+  const out: Record<string, number> = {};
+  for (const [k, vs] of byKey)
+    out[k] = round(
+      percentile(
+        vs.sort((a, b) => a - b),
+        50,
+      ),
+      3,
+    );
+  return out;
+}
+
+/**
+ * Runs `count` unique images through the daemon with `inFlight` outstanding at a time (1 = each
+ * image dropped after the previous result arrived). Wall time runs from the first drop to the
+ * last result.
+ */
+export async function runPhase(
+  daemon: DaemonUnderTest,
+  phase: string,
+  jpegs: Buffer[],
+  count: number,
+  inFlight: number,
+  tagBase: string,
+): Promise<E2ePhase> {
+  const samples: number[] = [];
+  const payloads: Record<string, unknown>[] = [];
+  let next = 0;
+  const start = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const bytes = uniqueJpeg(jpegs[i % jpegs.length]!, `${tagBase}-${i}-${process.pid}-${Date.now()}`);
+      const { ms, payload, split } = await daemon.drop(bytes);
+      samples.push(ms);
+      payloads.push(
+        split
+          ? {
+              ...payload,
+              timings_ms: {
+                ...(payload.timings_ms as object),
+                detectMs: split.detectMs,
+                deliverMs: split.deliverMs,
+              },
+            }
+          : payload,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, () => worker()));
+  const wallMs = performance.now() - start;
+  return {
+    phase,
+    in_flight: inFlight,
+    ...summarize(samples, wallMs),
+    daemon_stage_median_ms: stageMedians(payloads),
+  };
+}
+
+export interface SoakResult {
+  images: number;
+  in_flight: number;
+  wall_s: number;
+  rss_start_mb: number;
+  rss_end_mb: number;
+  rss_peak_mb: number;
+  /** RSS after the first 10% of images vs after the last 10% (medians of the samples there). */
+  rss_growth_mb: number;
+  /** Least-squares slope of RSS over images done, second half of the run. */
+  rss_slope_mb_per_1000_images: number;
+  latency: LatencySummary;
+}
+
+export async function runSoak(
+  daemon: DaemonUnderTest,
+  jpegs: Buffer[],
+  count: number,
+  inFlight: number,
+  progress: (m: string) => void,
+): Promise<SoakResult> {
+  const sampler = daemon.sampler!;
+  const firstSample = sampler.samples.length;
+  const samples: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  let lastReport = start;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const { ms } = await daemon.drop(
+        uniqueJpeg(jpegs[i % jpegs.length]!, `soak-${i}-${process.pid}-${Date.now()}`),
+      );
+      samples.push(ms);
+      if (performance.now() - lastReport > 15_000) {
+        lastReport = performance.now();
+        const rss = sampler.samples.at(-1)?.rssMb ?? 0;
+        progress(`soak ${samples.length}/${count} images, daemon RSS ${rss.toFixed(1)} MB`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, () => worker()));
+  const wallMs = performance.now() - start;
+  sampler.sample();
+  const run = sampler.samples.slice(firstSample);
+  const medianRss = (from: number, to: number): number => {
+    const part = run
+      .filter((s) => s.done >= from && s.done <= to)
+      .map((s) => s.rssMb)
+      .sort((a, b) => a - b);
+    return percentile(part, 50);
+  };
+  const tenth = Math.max(1, Math.floor(count / 10));
+  const early = medianRss(0, tenth);
+  const late = medianRss(count - tenth, count);
+  const secondHalf = run.filter((s) => s.done >= count / 2);
+  return {
+    images: count,
+    in_flight: inFlight,
+    wall_s: round(wallMs / 1000, 1),
+    rss_start_mb: round(run[0]?.rssMb ?? Number.NaN, 1),
+    rss_end_mb: round(run.at(-1)?.rssMb ?? Number.NaN, 1),
+    rss_peak_mb: round(Math.max(...run.map((s) => s.rssMb)), 1),
+    rss_growth_mb: round(late - early, 1),
+    rss_slope_mb_per_1000_images: round(
+      slope(
+        secondHalf.map((s) => s.done),
+        secondHalf.map((s) => s.rssMb),
+      ) * 1000,
+      2,
+    ),
+    latency: summarize(samples, wallMs),
+  };
+}
