@@ -8,6 +8,23 @@ import { hashPassword } from '../../src/serve/dashboard/password.js';
 import { launchBrowser } from './browser.js';
 import { startHarness, type DashboardHarness } from './harness.js';
 
+// Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
+// typings for the few DOM members they touch (the project compiles without the DOM lib).
+interface PageImage {
+  complete: boolean;
+  naturalWidth: number;
+  src: string;
+  getClientRects(): { length: number };
+  getBoundingClientRect(): { top: number };
+}
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  querySelector(selector: string): PageImage | null;
+  scrollingElement: { scrollWidth: number; clientWidth: number };
+  title: string;
+  images: ArrayLike<PageImage> & Iterable<PageImage>;
+};
+
 const SAMPLE = '/work/shared/data/all-smears/Pro/WBC-Malignant-Pro-010.jpg';
 const TOKEN = 'browser-lan-token-0123456789';
 
@@ -105,9 +122,17 @@ t.test('logging out ends the session', async (t) => {
   const page = await browser.context.newPage();
   await page.goto(`${harness.url}/`);
   await page.waitForSelector('body[data-ready="feed"]');
+  if (harness.kind === 'daemon') {
+    const ops = await page.evaluate(async () => (await fetch('/api/results?limit=1')).status);
+    t.equal(ops, 200, "the ops API accepts the dashboard's session");
+  }
   await page.click('#logout');
   await page.waitForURL(/\/login$/);
   const status = await page.evaluate(async () => (await fetch('/api/dashboard/results')).status);
   t.equal(status, 401);
+  if (harness.kind === 'daemon') {
+    const ops = await page.evaluate(async () => (await fetch('/api/results?limit=1')).status);
+    t.equal(ops, 401, 'nor the ops API');
+  }
   await page.close();
 });

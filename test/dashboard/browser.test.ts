@@ -5,6 +5,23 @@ import type { Page } from 'playwright-core';
 import { launchBrowser } from './browser.js';
 import { startHarness, type DashboardHarness } from './harness.js';
 
+// Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
+// typings for the few DOM members they touch (the project compiles without the DOM lib).
+interface PageImage {
+  complete: boolean;
+  naturalWidth: number;
+  src: string;
+  getClientRects(): { length: number };
+  getBoundingClientRect(): { top: number };
+}
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  querySelector(selector: string): PageImage | null;
+  scrollingElement: { scrollWidth: number; clientWidth: number };
+  title: string;
+  images: ArrayLike<PageImage> & Iterable<PageImage>;
+};
+
 const SAMPLES = '/work/shared/data/all-smears';
 const sample = (cls: string, n: number) =>
   `${SAMPLES}/${cls}/WBC-${cls === 'Benign' ? 'Benign' : `Malignant-${cls}`}-${String(n).padStart(3, '0')}.jpg`;
@@ -85,7 +102,7 @@ t.test('the overlay toggles between original, mask and segmented', async (t) => 
   await page.click('#feed-overlay button[data-kind="mask"]');
   t.match(await firstImg.getAttribute('src'), /\/image\/mask$/);
   await page.waitForFunction(() => {
-    const img = document.querySelector<HTMLImageElement>('#feed-list .card .picture img');
+    const img = document.querySelector('#feed-list .card .picture img');
     return img !== null && img.complete && img.naturalWidth > 0;
   });
   await page.click('#feed-overlay button[data-kind="segmented"]');
@@ -100,7 +117,7 @@ t.test('the overlay toggles between original, mask and segmented', async (t) => 
   await page.click('#detail-overlay button[data-kind="segmented"]');
   t.match(await big.getAttribute('src'), /\/image\/segmented$/);
   await page.waitForFunction(() => {
-    const img = document.querySelector<HTMLImageElement>('.big-picture img');
+    const img = document.querySelector('.big-picture img');
     return img !== null && img.complete && img.naturalWidth > 0 && img.src.endsWith('/segmented');
   });
   t.match(await page.textContent('#view-detail .facts'), /Model/);
@@ -168,8 +185,8 @@ t.test('phone viewport: no horizontal scrolling', async (t) => {
     await page.goto(`${harness.url}/${hash}`);
     await page.waitForSelector(`body[data-ready="${view}"]`);
     const [scrollWidth, clientWidth] = await page.evaluate(() => [
-      document.scrollingElement!.scrollWidth,
-      document.scrollingElement!.clientWidth,
+      document.scrollingElement.scrollWidth,
+      document.scrollingElement.clientWidth,
     ]);
     t.ok(scrollWidth <= clientWidth, `${view}: scrollWidth ${scrollWidth} <= clientWidth ${clientWidth}`);
     await page.evaluate(() => delete document.body.dataset.ready);

@@ -206,7 +206,7 @@ function resultCard(r) {
           el('span', { class: 'pball' }, 'Chance of B-ALL: ', el('strong', { text: pct(r.pBall) })),
           el('span', { class: 'cls' }, 'Most likely: ', el('strong', { text: classLabel(r.class) })),
         )
-      : el('p', { class: 'error', text: r.error || 'Failed' }),
+      : el('p', { class: 'error', text: `Could not read this image: ${r.error || 'unknown error'}` }),
     r.review
       ? el('p', {
           class: 'review-line',
@@ -556,7 +556,7 @@ async function showDetail(id) {
           el('span', { class: 'pball' }, 'Chance of B-ALL: ', el('strong', { text: pct(r.pBall) })),
           el('span', { class: 'cls' }, 'Most likely: ', el('strong', { text: classLabel(r.class) })),
         )
-      : el('p', { class: 'error', text: r.error || 'Failed' }),
+      : el('p', { class: 'error', text: `Could not read this image: ${r.error || 'unknown error'}` }),
     r.status === 'done' ? probabilityBars(r) : null,
     dl([
       ['Captured', when(r.capturedAt)],
@@ -578,10 +578,10 @@ async function showDetail(id) {
     el('h2', { text: 'Review history' }),
     historyTable(r.reviews || []),
   );
+  info.append(reviewBlock);
   view.replaceChildren(
     el('p', {}, el('a', { href: '#/', class: 'back', onclick: backClick, text: '← Back' })),
     el('div', { class: 'detail' }, el('div', { class: 'detail-picture' }, toggle, picture), info),
-    reviewBlock,
   );
 }
 
@@ -811,6 +811,8 @@ async function start() {
   });
   $('upload-max').textContent = String(Math.round((state.meta.uploadMaxBytes || 0) / 1048576));
   for (const c of state.meta.classes) $('filter-class').append(el('option', { value: c.name }, c.label));
+  // On a phone the filters start folded: the feed is what matters at the microscope.
+  if (window.matchMedia('(max-width: 700px)').matches) $('filter-box').open = false;
   let debounce = null;
   $('filters').addEventListener('input', () => {
     clearTimeout(debounce);

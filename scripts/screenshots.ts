@@ -1,0 +1,193 @@
+/**
+ * Screenshots of the dashboard's main views for docs/dashboard.md, taken from the real daemon:
+ * temporary capture and data folders, the bundled model in models/ (or the tiny test model when
+ * none is built yet), sample smear images dropped one by one, a few reviews, one unreadable file.
+ *
+ *   node --import tsx scripts/screenshots.ts [--out docs/img] [--images 12]
+ *
+ * Needs Debian's chromium (/usr/bin/chromium, or BLASTWATCH_CHROMIUM).
+ */
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium, type Page } from 'playwright-core';
+import { loadConfig } from '../src/config/load.js';
+import { createApp } from '../src/app.js';
+import { createLogger } from '../src/log.js';
+
+// Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
+// typings for the few DOM members they touch (the project compiles without the DOM lib).
+interface PageImage {
+  complete: boolean;
+  naturalWidth: number;
+  src: string;
+  getClientRects(): { length: number };
+  getBoundingClientRect(): { top: number };
+}
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  querySelector(selector: string): PageImage | null;
+  scrollingElement: { scrollWidth: number; clientWidth: number };
+  title: string;
+  images: ArrayLike<PageImage> & Iterable<PageImage>;
+};
+declare const window: { innerHeight: number };
+
+const repo = fileURLToPath(new URL('../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: join(repo, 'docs/img') },
+    images: { type: 'string', default: '12' },
+  },
+});
+const outDir = resolve(values.out as string);
+const imageCount = Number(values.images);
+const SAMPLES = process.env.BLASTWATCH_SAMPLES ?? '/work/shared/data/all-smears';
+const CHROMIUM = process.env.BLASTWATCH_CHROMIUM ?? '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) throw new Error(`install chromium: ${CHROMIUM} not found`);
+
+const modelDir = existsSync(join(repo, 'models/model.json'))
+  ? join(repo, 'models')
+  : join(repo, 'test/fixtures/tiny-model');
+const root = mkdtempSync(join(tmpdir(), 'bw-shots-'));
+const capture = join(root, 'captures');
+const staging = join(root, 'staging');
+mkdirSync(capture);
+mkdirSync(staging);
+mkdirSync(outDir, { recursive: true });
+
+const { config } = loadConfig(null, {
+  BLASTWATCH_CAPTURE_DIR: capture,
+  BLASTWATCH_DATA_DIR: join(root, 'data'),
+  BLASTWATCH_MODEL_DIR: modelDir,
+  BLASTWATCH_HTTP_HOST: '127.0.0.1',
+  BLASTWATCH_HTTP_PORT: '0',
+  BLASTWATCH_DEVICE_ID: 'scope-lab-2',
+});
+config.capture.stability_ms = 150;
+config.capture.max_attempts = 1;
+const log = createLogger({ level: 'warn', pretty: false });
+const app = await createApp(config, log);
+await app.start();
+console.log(`daemon at ${app.url} (model ${modelDir})`);
+
+async function drop(src: string, name: string): Promise<void> {
+  const stored = app.bus.next('result:stored', ({ result }) => result.file === name);
+  copyFileSync(src, join(staging, name));
+  renameSync(join(staging, name), join(capture, name));
+  await stored;
+}
+
+// A realistic morning: images from every class, in an interleaved order.
+const classes = ['Benign', 'Early', 'Pre', 'Pro'];
+const perClass = classes.map((c) =>
+  readdirSync(join(SAMPLES, c))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort(),
+);
+for (let i = 0; i < imageCount; i++) {
+  const files = perClass[i % 4] as string[];
+  const file = files[(i * 7) % files.length] as string;
+  await drop(join(SAMPLES, classes[i % 4] as string, file), `smear-${String(i + 1).padStart(3, '0')}.jpg`);
+}
+// One truncated file: shows how a failed image looks.
+const truncated = join(staging, 'smear-broken.jpg');
+writeFileSync(truncated, readFileSync(join(SAMPLES, 'Pro', perClass[3]![0]!)).subarray(0, 3000));
+const failed = app.bus.next('result:stored', ({ result }) => result.file === 'smear-broken.jpg');
+renameSync(truncated, join(capture, 'smear-broken.jpg'));
+await failed;
+
+// Two reviews so the history and the export have content.
+const queue = app.store.listResults({ limit: 50, reviewQueue: true });
+const info = app.context.classifier.info;
+if (queue[0])
+  app.store.addReview({
+    resultId: queue[0].id,
+    reviewer: 'Dr M. Rahimi',
+    className: queue[0].class ?? info.classes[0]!,
+    note: 'Blasts with fine chromatin; agree.',
+  });
+if (queue[1])
+  app.store.addReview({
+    resultId: queue[1].id,
+    reviewer: 'Dr M. Rahimi',
+    className: info.classes[0]!,
+    note: 'Hematogones; regenerating marrow.',
+  });
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+async function shot(page: Page, hash: string, view: string, file: string, fullPage = true): Promise<void> {
+  await page.evaluate(() => delete document.body.dataset.ready).catch(() => undefined);
+  await page.goto(`${app.url}/${hash}`);
+  await page.waitForSelector(`body[data-ready="${view}"]`);
+  // Lazy images below the fold never load in a viewport-only shot: wait for the visible ones.
+  await page.waitForFunction(() =>
+    [...document.images].every(
+      (i) =>
+        i.complete || i.getClientRects().length === 0 || i.getBoundingClientRect().top > window.innerHeight,
+    ),
+  );
+  await page.waitForTimeout(1300); // let the "new" highlight fade
+  await page.screenshot({ path: join(outDir, file), fullPage });
+  console.log(`wrote ${join(outDir, file)}`);
+}
+
+const desktop = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+await shot(desktop, '#/', 'feed', 'feed.png', false);
+const flagged =
+  app.store.listResults({ limit: 50, flagged: true }).find((r) => r.review === null) ??
+  app.store.listResults({ limit: 1 })[0];
+await shot(desktop, `#/result/${flagged!.id}`, 'detail', 'detail.png');
+await desktop.click('#detail-overlay button[data-kind="segmented"]');
+await desktop.waitForFunction(() => {
+  const img = document.querySelector('.big-picture img');
+  return img !== null && img.complete && img.src.endsWith('/segmented');
+});
+await desktop.screenshot({
+  path: join(outDir, 'detail-segmented.png'),
+  clip: { x: 0, y: 0, width: 1280, height: 760 },
+});
+console.log(`wrote ${join(outDir, 'detail-segmented.png')}`);
+const reviewed = queue[0];
+if (reviewed) await shot(desktop, `#/result/${reviewed.id}`, 'detail', 'review-history.png');
+await shot(desktop, '#/review', 'review', 'review.png', false);
+await shot(desktop, '#/status', 'status', 'status.png');
+await shot(desktop, '#/upload', 'upload', 'upload.png', false);
+
+const phone = await browser.newPage({
+  viewport: { width: 390, height: 844 },
+  isMobile: true,
+  hasTouch: true,
+  deviceScaleFactor: 2,
+});
+await shot(phone, '#/', 'feed', 'phone-feed.png', false);
+await shot(phone, `#/result/${flagged!.id}`, 'detail', 'phone-detail.png', false);
+
+await browser.close();
+await app.stop();
+rmSync(root, { recursive: true, force: true });
