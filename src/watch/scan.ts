@@ -109,7 +109,9 @@ export async function scanTree(
     } catch (err) {
       if (dirPath === ctx.root) throw err;
       result.unreadableDirs++;
-      ctx.log.warn(
+      // A sub-folder removed since it was listed is normal; one we may not read is worth a warning.
+      const level = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'debug' : 'warn';
+      ctx.log[level](
         { dir: dirPath, err: (err as Error).message },
         'cannot read a sub-folder of the capture folder',
       );
