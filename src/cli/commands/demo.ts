@@ -1,13 +1,202 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UserError } from '../command.js';
+import { UsageError, UserError } from '../command.js';
+import { BUNDLED_MODEL_DIR, loadConfig } from '../../config/load.js';
+import { createLogger } from '../../log.js';
 
-// Placeholder until the issue that owns this command lands.
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const SAMPLES = join(REPO, 'test/fixtures/samples');
+const TINY_MODEL = join(REPO, 'test/fixtures/tiny-model');
+
+function listImages(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (/\.(jpe?g|png|tiff?)$/i.test(e.name)) out.push(join(d, e.name));
+    }
+  };
+  walk(dir);
+  // Interleave classes so the demo shows a mix early on.
+  return out.sort((a, b) => basename(a).replace(/\D/g, '').localeCompare(basename(b).replace(/\D/g, '')));
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
 const command: Command = {
   name: 'demo',
-  summary: '',
-  usage: 'blastwatch demo',
-  async run() {
-    throw new UserError('blastwatch demo is not implemented yet');
+  summary: 'show the whole flow in one command: temp folders, in-process broker, sample images',
+  usage: `usage: blastwatch demo [--images DIR] [--model DIR] [--interval MS] [--port N] [--once]
+
+Starts everything in one process with temporary folders: an MQTT broker (aedes) on a free port,
+the daemon watching a temporary capture folder, and the dashboard. Sample images are dropped
+into the folder one by one; alerts are printed as they arrive over MQTT. Ctrl-C stops and
+removes the temporary folders.
+  --images DIR    images to drop (default: the bundled samples, test/fixtures/samples)
+  --model DIR     model folder (default: models/, else the tiny test model: meaningless results)
+  --interval MS   pause between two images (default 1500)
+  --port N        dashboard port (default: a free port)
+  --once          exit after every image is processed (for scripts and tests)`,
+  async run(argv) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          images: { type: 'string' },
+          model: { type: 'string' },
+          interval: { type: 'string' },
+          port: { type: 'string' },
+          once: { type: 'boolean' },
+        },
+      }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const interval = values.interval === undefined ? 1500 : Number(values.interval);
+    if (!Number.isFinite(interval) || interval < 0) throw new UsageError('--interval must be a number of ms');
+    const imagesDir = resolve(values.images ?? SAMPLES);
+    if (!existsSync(imagesDir)) throw new UserError(`no images in ${imagesDir}: pass --images DIR`);
+    const images = listImages(imagesDir);
+    if (images.length === 0) throw new UserError(`no .jpg/.png/.tif images in ${imagesDir}`);
+    let modelDir = values.model ? resolve(values.model) : BUNDLED_MODEL_DIR;
+    let tinyModel = false;
+    if (!values.model && !existsSync(join(modelDir, 'model.json'))) {
+      if (!existsSync(join(TINY_MODEL, 'model.json')))
+        throw new UserError(`no model in ${modelDir}: train one (training/) or pass --model DIR`);
+      modelDir = TINY_MODEL;
+      tinyModel = true;
+    }
+
+    const root = mkdtempSync(join(tmpdir(), 'blastwatch-demo-'));
+    const cleanup = () => rmSync(root, { recursive: true, force: true });
+    const { Aedes } = await import('aedes');
+    const broker = await Aedes.createBroker();
+    const brokerServer = createServer(broker.handle);
+    const mqttPort = await freePort();
+    await new Promise<void>((r) => brokerServer.listen(mqttPort, '127.0.0.1', r));
+
+    const { config } = loadConfig(null, {});
+    config.device_id = 'demo-scope';
+    config.log.level = 'warn';
+    config.capture.dir = join(root, 'captures');
+    config.capture.stability_ms = 300;
+    config.capture.rescan_interval_s = 5;
+    config.data.dir = join(root, 'var');
+    config.data.min_free_disk_mb = 1;
+    config.model.dir = modelDir;
+    config.mqtt.url = `mqtt://127.0.0.1:${mqttPort}`;
+    config.mqtt.client_id = 'blastwatch-demo-scope';
+    config.mqtt.topic_prefix = 'blastwatch/demo-scope';
+    config.mqtt.health_interval_s = 10;
+    config.http.host = '127.0.0.1';
+    config.http.port = values.port ? Number(values.port) : await freePort();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(config.capture.dir, { recursive: true });
+
+    const log = createLogger({ level: 'warn', pretty: false });
+    const { createApp } = await import('../../app.js');
+    const { ModelError } = await import('../../infer/index.js');
+    let app;
+    try {
+      app = await createApp(config, log);
+    } catch (err) {
+      brokerServer.close();
+      broker.close();
+      cleanup();
+      if (err instanceof ModelError) throw new UserError(err.message);
+      throw err;
+    }
+    await app.start();
+
+    const out = (s: string) => process.stdout.write(`${s}\n`);
+    out(`blastwatch demo — a screening aid, not a diagnosis`);
+    out(`  dashboard:  ${app.url}/`);
+    out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
+    out(`  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health}`);
+    out(`  capture:    ${config.capture.dir}`);
+    out(
+      `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${modelDir})`,
+    );
+    if (tinyModel)
+      out(`  NOTE: no trained model in models/: using the tiny TEST model, its flags are meaningless`);
+    out(`Dropping ${images.length} images, one every ${interval} ms. Ctrl-C to stop.\n`);
+
+    const mqtt = (await import('mqtt')).default;
+    const sub = mqtt.connect(config.mqtt.url, { clientId: 'demo-console' });
+    let results = 0;
+    sub.on('connect', () => sub.subscribe(`${config.mqtt.topic_prefix}/+`, { qos: 1 }));
+    sub.on('message', (topic, payload) => {
+      if (!topic.endsWith('/result') && !topic.endsWith('/alert')) return;
+      const p = JSON.parse(payload.toString()) as {
+        file: string;
+        class: string;
+        p_ball: number;
+        needs_review: boolean;
+      };
+      const pct = `${(p.p_ball * 100).toFixed(1)}%`.padStart(6);
+      if (topic.endsWith('/alert'))
+        out(`  ALERT   ${p.file}  class ${p.class}  P(B-ALL) ${pct}  → a hematologist should look`);
+      else {
+        results += 1;
+        out(
+          `  result  ${p.file}  class ${p.class}  P(B-ALL) ${pct}${p.needs_review ? '  (uncertain: review)' : ''}`,
+        );
+      }
+    });
+    const failures = () => app.store.counts().failed + app.store.counts().quarantined;
+
+    let stopping = false;
+    const shutdown = async () => {
+      if (stopping) return;
+      stopping = true;
+      await app.stop();
+      await sub.endAsync(true).catch(() => undefined);
+      await new Promise<void>((r) => broker.close(() => r()));
+      brokerServer.close();
+      cleanup();
+    };
+    const done = new Promise<void>((resolveDone) => {
+      const onSignal = () => {
+        out('\nstopping, removing the temporary folders…');
+        void shutdown().then(resolveDone);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      void (async () => {
+        for (const [i, src] of images.entries()) {
+          if (stopping) return;
+          writeFileSync(
+            join(config.capture.dir, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
+            readFileSync(src),
+          );
+          await new Promise((r) => setTimeout(r, interval));
+        }
+        if (values.once) {
+          const deadline = Date.now() + 120_000;
+          while (results + failures() < images.length && Date.now() < deadline && !stopping)
+            await new Promise((r) => setTimeout(r, 200));
+          out(`\n${results} results, ${app.store.counts().flagged} flagged.`);
+          await shutdown();
+          resolveDone();
+        } else {
+          out(`\nAll ${images.length} images dropped. Open ${app.url}/ — Ctrl-C to stop.`);
+        }
+      })();
+    });
+    await done;
+    return 0;
   },
 };
 export default command;
