@@ -21,9 +21,34 @@ export interface OpenedModel {
   prepareOptions: Parameters<PrepareImage>[1];
 }
 
-/** Logs go to stderr so that stdout stays clean for --json; warnings (CUDA fallback) show. */
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warning',
+  50: 'error',
+  60: 'fatal',
+};
+
+/**
+ * Logs go to stderr so that stdout stays clean for --json, as one readable line each
+ * ("blastwatch: warning: execution provider cuda unavailable; …"); warnings and errors only
+ * unless BLASTWATCH_LOG_LEVEL says otherwise.
+ */
 export function cliLogger(): Logger {
-  return pino({ name: 'blastwatch', level: process.env.BLASTWATCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const stream = {
+    write(line: string): void {
+      try {
+        const rec = JSON.parse(line) as { level: number; msg?: string };
+        process.stderr.write(
+          `blastwatch: ${LEVEL_NAMES[rec.level] ?? rec.level}: ${rec.msg ?? line.trim()}\n`,
+        );
+      } catch {
+        process.stderr.write(line);
+      }
+    },
+  };
+  return pino({ name: 'blastwatch', level: process.env.BLASTWATCH_LOG_LEVEL ?? 'warn' }, stream);
 }
 
 /** The preprocessing module is loaded lazily, like every heavy stage of the CLI. */

@@ -3,14 +3,14 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { runCli } from '../helpers/cli.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
 import { tinyModelDir } from './helpers.js';
 
 /**
- * classify / evaluate through the real CLI, on real images of the data set, with the tiny model
+ * classify / evaluate through the real CLI, on the committed sample images, with the tiny model
  * (its classes are meaningless: these tests check the mechanics and the output contract).
  */
-const DATA = '/work/shared/data/all-smears';
+const DATA = join(repoRoot, 'test', 'fixtures', 'samples');
 const FOLDERS = ['Benign', 'Early', 'Pre', 'Pro'];
 const firstImages = (folder: string, n: number): string[] =>
   readdirSync(join(DATA, folder))
@@ -65,6 +65,23 @@ t.test('classify text output and a missing model', async (t) => {
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stdout, /: (Benign|Early Pre-B|Pre-B|Pro-B) {2}P\(B-ALL\) \d\.\d{4} {2}(FLAG|not flagged)/);
   t.match(ok.stdout, /Benign \d\.\d{4} {2}Early Pre-B \d\.\d{4} {2}Pre-B \d\.\d{4} {2}Pro-B \d\.\d{4}/);
+  // The Jetson config on this CUDA-less machine: one readable warning on stderr, CPU used.
+  const jetson = await runCli([
+    'classify',
+    '--config',
+    join(repoRoot, 'config', 'jetson.yaml'),
+    '--model',
+    tinyModelDir,
+    image,
+  ]);
+  t.equal(jetson.code, 0, jetson.stderr);
+  t.equal(
+    jetson.stderr.match(
+      /^blastwatch: warning: execution provider cuda unavailable; running the INT8 model on cpu/gm,
+    )?.length,
+    1,
+  );
+  t.match(jetson.stderr, /\(int8 on cpu\)/);
   const empty = await mkdtemp(join(tmpdir(), 'blastwatch-nomodel-'));
   t.teardown(() => rm(empty, { recursive: true, force: true }));
   const missing = await runCli(['classify', '--model', empty, image]);
