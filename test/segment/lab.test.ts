@@ -20,7 +20,10 @@ for (const [name, rgb, lab] of published) {
     const out = rgbToLab8(new Uint8Array(rgb), 1);
     const expected = [(lab[0] * 255) / 100, lab[1] + 128, lab[2] + 128];
     for (let c = 0; c < 3; c++) {
-      t.ok(Math.abs(out[c]! - expected[c]!) <= 1, `channel ${'Lab'[c]}: got ${out[c]}, published ${expected[c]!.toFixed(2)}`);
+      t.ok(
+        Math.abs(out[c]! - expected[c]!) <= 1,
+        `channel ${'Lab'[c]}: got ${out[c]}, published ${expected[c]!.toFixed(2)}`,
+      );
     }
   });
 }

@@ -33,8 +33,16 @@ t.test('fillHoles uses 4-connectivity for the background (diagonal gaps do not l
   // A diamond-ish outline whose only openings are diagonal: background inside is enclosed for
   // 4-connectivity, exactly as scipy's default structure treats it.
   for (const [x, y] of [
-    [10, 5], [11, 6], [12, 7], [11, 8], [10, 9], [9, 8], [8, 7], [9, 6],
-  ] as const) m[y * W + x] = 1;
+    [10, 5],
+    [11, 6],
+    [12, 7],
+    [11, 8],
+    [10, 9],
+    [9, 8],
+    [8, 7],
+    [9, 6],
+  ] as const)
+    m[y * W + x] = 1;
   fillHoles(m, W, H, createMorphologyScratch(W * H));
   t.equal(m[7 * W + 10], 1, 'centre pixel filled');
 });
@@ -60,24 +68,29 @@ t.test('an object of exactly the minimum size is kept (skimage: size < min_size 
   t.equal(count(m), 25);
 });
 
-t.test('removeSmallRegions(0 → 1) fills small holes, including ones at the border (skimage semantics)', async (t) => {
-  const m = blank();
-  m.fill(1);
-  rect(m, 10, 10, 3, 3, 0); // 9 px interior hole
-  rect(m, 0, 0, 2, 2, 0); // 4 px corner gap touching the border
-  rect(m, 20, 0, 20, 30, 0); // big background area
-  removeSmallRegions(m, W, H, 0, 10, 1, createMorphologyScratch(W * H));
-  t.equal(m[11 * W + 11], 1, 'small interior hole filled');
-  t.equal(m[0], 1, 'small border-touching background filled as well');
-  t.equal(m[15 * W + 30], 0, 'large background kept');
-});
+t.test(
+  'removeSmallRegions(0 → 1) fills small holes, including ones at the border (skimage semantics)',
+  async (t) => {
+    const m = blank();
+    m.fill(1);
+    rect(m, 10, 10, 3, 3, 0); // 9 px interior hole
+    rect(m, 0, 0, 2, 2, 0); // 4 px corner gap touching the border
+    rect(m, 20, 0, 20, 30, 0); // big background area
+    removeSmallRegions(m, W, H, 0, 10, 1, createMorphologyScratch(W * H));
+    t.equal(m[11 * W + 11], 1, 'small interior hole filled');
+    t.equal(m[0], 1, 'small border-touching background filled as well');
+    t.equal(m[15 * W + 30], 0, 'large background kept');
+  },
+);
 
 t.test('forEachComponent reports sizes and border contact', async (t) => {
   const m = blank();
   rect(m, 0, 0, 3, 3);
   rect(m, 10, 10, 4, 2);
   const seen: [number, boolean][] = [];
-  const n = forEachComponent(m, W, H, 1, createMorphologyScratch(W * H), (s, e, border) => seen.push([e - s, border]));
+  const n = forEachComponent(m, W, H, 1, createMorphologyScratch(W * H), (s, e, border) =>
+    seen.push([e - s, border]),
+  );
   t.equal(n, 2);
   t.same(seen, [
     [9, true],

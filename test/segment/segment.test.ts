@@ -12,7 +12,13 @@ const sample = fileURLToPath(new URL('../fixtures/samples/Pre/WBC-Malignant-Pre-
 const opts = { size: 224, limitInputPixels: 10_000_000 };
 
 t.test('defaults are the paper constants', async (t) => {
-  t.match(DEFAULT_SEGMENT_PARAMS, { k: 7, threshold: 141, minObjectArea: 200, minHoleArea: 250, referenceSize: 224 });
+  t.match(DEFAULT_SEGMENT_PARAMS, {
+    k: 7,
+    threshold: 141,
+    minObjectArea: 200,
+    minHoleArea: 250,
+    referenceSize: 224,
+  });
 });
 
 t.test('mask is 0/255 and the segmented image is the RGB image under the mask, 0 elsewhere', async (t) => {
@@ -44,7 +50,10 @@ t.test('deterministic, and a reused scratch gives identical results', async (t) 
   const { rgb } = await decodeImage(sample, opts);
   const scratch = createSegmentScratch(224 * 224);
   const a = segmentImage(rgb, 224, 224, undefined, scratch);
-  const other = await decodeImage(fileURLToPath(new URL('../fixtures/samples/Benign/WBC-Benign-001.jpg', import.meta.url)), opts);
+  const other = await decodeImage(
+    fileURLToPath(new URL('../fixtures/samples/Benign/WBC-Benign-001.jpg', import.meta.url)),
+    opts,
+  );
   segmentImage(other.rgb, 224, 224, undefined, scratch);
   const b = segmentImage(rgb, 224, 224, undefined, scratch);
   t.same(Buffer.from(a.mask), Buffer.from(b.mask));
@@ -58,20 +67,23 @@ t.test('a uniform image has no foreground', async (t) => {
   t.equal(seg.stats.componentCount, 0);
 });
 
-t.test('areas scale with the pixel count: a small object survives at 2× size only if big enough', async (t) => {
-  // 448×448 image, one magenta disc of ~600 px on white: at 448² the minimum object area is
-  // 4 × 200 = 800 px, so the disc is removed; at 224² (same disc) it is kept.
-  const make = (size: number): Uint8Array => {
-    const rgb = new Uint8Array(size * size * 3).fill(235);
-    const r = Math.sqrt(600 / Math.PI);
-    for (let y = 0; y < size; y++)
-      for (let x = 0; x < size; x++)
-        if ((x - size / 2) ** 2 + (y - size / 2) ** 2 <= r * r) rgb.set([160, 40, 170], (y * size + x) * 3);
-    return rgb;
-  };
-  t.ok(segmentImage(make(224), 224, 224).stats.foregroundFraction > 0, 'kept at 224²');
-  t.equal(segmentImage(make(448), 448, 448).stats.foregroundFraction, 0, 'removed at 448²');
-});
+t.test(
+  'areas scale with the pixel count: a small object survives at 2× size only if big enough',
+  async (t) => {
+    // 448×448 image, one magenta disc of ~600 px on white: at 448² the minimum object area is
+    // 4 × 200 = 800 px, so the disc is removed; at 224² (same disc) it is kept.
+    const make = (size: number): Uint8Array => {
+      const rgb = new Uint8Array(size * size * 3).fill(235);
+      const r = Math.sqrt(600 / Math.PI);
+      for (let y = 0; y < size; y++)
+        for (let x = 0; x < size; x++)
+          if ((x - size / 2) ** 2 + (y - size / 2) ** 2 <= r * r) rgb.set([160, 40, 170], (y * size + x) * 3);
+      return rgb;
+    };
+    t.ok(segmentImage(make(224), 224, 224).stats.foregroundFraction > 0, 'kept at 224²');
+    t.equal(segmentImage(make(448), 448, 448).stats.foregroundFraction, 0, 'removed at 448²');
+  },
+);
 
 t.test('bad parameters are refused with a clear message', async (t) => {
   t.throws(() => resolveSegmentParams({ k: 0 }), /k must be/);

@@ -1,13 +1,154 @@
+/**
+ * `blastwatch segment <image|dir>... --out DIR`: runs the daemon's decode + segmentation on
+ * files and writes, per image, `<stem>.mask.png` (8-bit 0/255 at the working resolution) and
+ * `<stem>.segmented.png`, printing one JSON line per image. Handles folders of hundreds of
+ * images in one process (one scratch buffer, images processed one at a time).
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UserError } from '../command.js';
+import { UsageError, UserError } from '../command.js';
 
-// Placeholder until the issue that owns this command lands.
+const IMAGE_EXTENSIONS = new Set([
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.tif',
+  '.tiff',
+  '.bmp',
+  '.webp',
+]);
+const DEFAULT_LIMIT_INPUT_PIXELS = 50_000_000;
+
+const usage = `usage: blastwatch segment <image|dir>... --out DIR [--size 224] [--limit-input-pixels N]
+
+  Writes <stem>.mask.png (0/255) and <stem>.segmented.png for each image (folders: their image
+  files, not recursive, sorted) and prints one JSON line per image:
+  {"file", "ok", "stats" | "error", "ms"}. Exit code 1 if any image failed.`;
+
+function expandInputs(inputs: string[]): string[] {
+  const files: string[] = [];
+  for (const input of inputs) {
+    let st;
+    try {
+      st = statSync(input);
+    } catch {
+      throw new UserError(`no such file or directory: ${input}`);
+    }
+    if (st.isDirectory()) {
+      const names = readdirSync(input, { withFileTypes: true })
+        .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+        .map((e) => e.name)
+        .sort();
+      files.push(...names.map((n) => path.join(input, n)));
+    } else {
+      files.push(input);
+    }
+  }
+  return files;
+}
+
 const command: Command = {
   name: 'segment',
-  summary: '',
-  usage: 'blastwatch segment',
-  async run() {
-    throw new UserError('blastwatch segment is not implemented yet');
+  summary: 'segment images (LAB a* K-means) and write masks and segmented images',
+  usage,
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        options: {
+          out: { type: 'string' },
+          size: { type: 'string' },
+          'limit-input-pixels': { type: 'string' },
+        },
+        strict: true,
+        allowPositionals: true,
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+    if (!values.out) throw new UsageError('--out DIR is required');
+    const size = values.size === undefined ? 224 : Number(values.size);
+    if (!Number.isInteger(size) || size <= 0)
+      throw new UsageError(`--size must be a positive integer, got '${values.size}'`);
+    const limitRaw = values['limit-input-pixels'];
+    const limitInputPixels = limitRaw === undefined ? DEFAULT_LIMIT_INPUT_PIXELS : Number(limitRaw);
+    if (!Number.isInteger(limitInputPixels) || limitInputPixels <= 0) {
+      throw new UsageError(`--limit-input-pixels must be a positive integer, got '${limitRaw}'`);
+    }
+    const files = expandInputs(positionals);
+    if (files.length === 0) throw new UserError('no image files found in the given folders');
+    const outDir = path.resolve(values.out);
+    mkdirSync(outDir, { recursive: true });
+
+    const { default: sharp } = await import('sharp');
+    const { prepareImage } = await import('../../preprocess/index.js');
+    const { DecodeError } = await import('../../decode/index.js');
+
+    let failures = 0;
+    const usedStems = new Map<string, number>();
+    for (const file of files) {
+      const started = performance.now();
+      try {
+        const prepared = await prepareImage(file, { size, limitInputPixels });
+        const { segmentation, decoded } = prepared;
+        // Two inputs with the same stem (a.jpg, a.png) must not overwrite each other.
+        let stem = path.parse(file).name;
+        const seen = usedStems.get(stem) ?? 0;
+        usedStems.set(stem, seen + 1);
+        if (seen > 0) stem = `${stem}-${seen + 1}`;
+        const maskPath = path.join(outDir, `${stem}.mask.png`);
+        const segmentedPath = path.join(outDir, `${stem}.segmented.png`);
+        await sharp(
+          Buffer.from(segmentation.mask.buffer, segmentation.mask.byteOffset, segmentation.mask.length),
+          {
+            raw: { width: decoded.width, height: decoded.height, channels: 1 },
+          },
+        )
+          .toColourspace('b-w') // stay a 1-channel 8-bit PNG (sharp would otherwise write RGB)
+          .png()
+          .toFile(maskPath);
+        await sharp(
+          Buffer.from(
+            segmentation.segmented.buffer,
+            segmentation.segmented.byteOffset,
+            segmentation.segmented.length,
+          ),
+          {
+            raw: { width: decoded.width, height: decoded.height, channels: 3 },
+          },
+        )
+          .png()
+          .toFile(segmentedPath);
+        const ms = performance.now() - started;
+        process.stdout.write(
+          `${JSON.stringify({
+            file,
+            ok: true,
+            mask: maskPath,
+            segmented: segmentedPath,
+            stats: segmentation.stats,
+            ms: Number(ms.toFixed(2)),
+            timings: prepared.timings,
+          })}\n`,
+        );
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        failures++;
+        const ms = performance.now() - started;
+        process.stdout.write(
+          `${JSON.stringify({ file, ok: false, error: { kind: err.kind, retryable: err.retryable, message: err.message }, ms: Number(ms.toFixed(2)) })}\n`,
+        );
+      }
+    }
+    return failures > 0 ? 1 : 0;
   },
 };
+
 export default command;
