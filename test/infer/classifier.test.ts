@@ -193,6 +193,42 @@ t.test('a crashed worker rejects, is reported, and restarts on the next call', a
   t.equal(c.info.executionProvider, 'cpu');
 });
 
+t.test('a failing run rejects only that call; the worker stays up', async (t) => {
+  const { log } = captureLogger();
+  // model.json claims 112x112 inputs; the ONNX graph takes 224x224: onnxruntime refuses the run.
+  const copy = await tinyModelCopy((m) => {
+    const inputs = m.inputs as Record<string, { shape: number[] }>;
+    for (const k of ['original', 'segmented']) (inputs[k] as { shape: number[] }).shape = [-1, 3, 112, 112];
+  });
+  t.teardown(copy.cleanup);
+  const c = await createClassifier({ modelDir: copy.dir, executionProviders: ['cpu'], threads: 1, log });
+  t.teardown(() => c.close());
+  const small = () => ({
+    original: new Float32Array(3 * 112 * 112),
+    segmented: new Float32Array(3 * 112 * 112),
+  });
+  await t.rejects(c.classify([small()]), {
+    name: 'ModelError',
+    message: /^inference failed: .*(dimension|shape)/i,
+  });
+  await t.rejects(c.classify([small()]), { name: 'ModelError', message: /^inference failed: / });
+  t.match(c.health(), { state: 'ready', restarts: 0 });
+});
+
+t.test('a call in flight when the worker dies is rejected', async (t) => {
+  const { log } = captureLogger();
+  const c = await createClassifier({ modelDir: tinyModelDir, executionProviders: ['cpu'], threads: 1, log });
+  t.teardown(() => c.close());
+  // The exit request reaches the worker before the run: the run can never answer.
+  crashWorkerForTest(c, 7);
+  await t.rejects(c.classify([fakePair(1)]), {
+    name: 'ModelError',
+    message: 'inference worker crashed: exited with code 7',
+  });
+  const [p] = await c.classify([fakePair(1)]);
+  t.ok(p, 'the next call restarts the worker');
+});
+
 t.test('a worker that cannot restart leaves the classifier failed, with the reason', async (t) => {
   const { log } = captureLogger();
   const copy = await tinyModelCopy();
