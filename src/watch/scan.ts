@@ -77,7 +77,20 @@ export async function inspectPath(
   } catch (err) {
     // Vanished between readdir and stat, a dangling link, or unreadable: not a candidate now; the
     // next event or scan looks again.
-    ctx.log.debug({ path: absPath, err: (err as Error).message }, 'skipping an entry that cannot be stat-ed');
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && absPath.includes('\uFFFD') && ctx.escapes.first(absPath)) {
+      // Node decodes names as UTF-8; a name with other bytes comes back with U+FFFD and no longer
+      // names the file. It cannot be opened through a string path: say so once instead of silently.
+      ctx.log.warn(
+        { path: absPath },
+        'ignoring a file whose name is not valid UTF-8 (rename it to process it)',
+      );
+    } else {
+      ctx.log.debug(
+        { path: absPath, err: (err as Error).message },
+        'skipping an entry that cannot be stat-ed',
+      );
+    }
     return null;
   }
 }

@@ -394,3 +394,31 @@ t.test(
     t.equal(err.match(/unavailable/g)?.length, 1, 'one warning for the outage');
   },
 );
+
+t.test(
+  'odd file names: quotes, HTML and newlines are offered; a non-UTF-8 name is reported once',
+  async (t) => {
+    const h = await harness();
+    t.teardown(h.cleanup);
+    const odd = [
+      'a "quoted" \'name\'.jpg',
+      '<img src=x onerror=alert(1)>.jpg',
+      'line\nbreak.jpg',
+      'ünï cödé.jpg',
+    ];
+    for (const n of odd) await writeFile(join(h.dir, n), n);
+    const root = await realpath(h.dir);
+    // f, 0xff, .jpg: not UTF-8.
+    await writeFile(Buffer.concat([Buffer.from(root + '/f'), Buffer.from([0xff]), Buffer.from('.jpg')]), 'x');
+    await h.watcher.start();
+    await waitFor('odd names', () => h.candidates.length >= odd.length);
+    await h.watcher.rescan();
+    await settle();
+    t.same([...new Set(h.candidates.map((c) => c.relPath))].sort(), [...odd].sort());
+    t.equal(
+      h.logs.filter((l) => l.msg.includes('not valid UTF-8')).length,
+      1,
+      'one warning across two scans',
+    );
+  },
+);
