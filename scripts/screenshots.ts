@@ -54,7 +54,11 @@ const { values } = parseArgs({
 });
 const outDir = resolve(values.out as string);
 const imageCount = Number(values.images);
-const SAMPLES = process.env.BLASTWATCH_SAMPLES ?? '/work/shared/data/all-smears';
+const SAMPLES =
+  process.env.BLASTWATCH_SAMPLES ??
+  (existsSync('/work/shared/data/all-smears')
+    ? '/work/shared/data/all-smears'
+    : join(repo, 'test/fixtures/samples'));
 const CHROMIUM = process.env.BLASTWATCH_CHROMIUM ?? '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) throw new Error(`install chromium: ${CHROMIUM} not found`);
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { hashPassword } from '../../src/serve/dashboard/password.js';
 import { launchBrowser } from './browser.js';
 import { startHarness, type DashboardHarness } from './harness.js';
+import { sample } from './memory-deps.js';
 
 // Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
 // typings for the few DOM members they touch (the project compiles without the DOM lib).
@@ -25,7 +26,7 @@ declare const document: {
   images: ArrayLike<PageImage> & Iterable<PageImage>;
 };
 
-const SAMPLE = '/work/shared/data/all-smears/Pro/WBC-Malignant-Pro-010.jpg';
+const SAMPLE = sample('Pro', 2);
 const TOKEN = 'browser-lan-token-0123456789';
 
 let harness: DashboardHarness;

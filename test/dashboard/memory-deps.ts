@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import {
@@ -18,7 +19,18 @@ import {
   type ReviewView,
 } from '../../src/serve/dashboard/deps.js';
 
-export const SAMPLES = '/work/shared/data/all-smears';
+/** Real smear images committed with the repository (3 per class; see test/fixtures/samples/README.md). */
+export const SAMPLES = fileURLToPath(new URL('../fixtures/samples', import.meta.url));
+
+/** The i-th sample image (sorted by name) of a class folder: Benign, Early, Pre or Pro. */
+export function sample(cls: string, i: number): string {
+  const names = readdirSync(join(SAMPLES, cls))
+    .filter((n) => n.endsWith('.jpg'))
+    .sort();
+  const name = names[i];
+  if (!name) throw new Error(`no sample ${i} in ${cls}`);
+  return join(SAMPLES, cls, name);
+}
 export const CLASSES = ['Benign', 'Early', 'Pre', 'Pro'];
 
 export interface MemoryDeps extends DashboardDeps {

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { hashPassword, verifyPassword } from '../../src/serve/dashboard/password.js';
 import { reviewsToCsv } from '../../src/serve/dashboard/plugin.js';
 import { startFixtureServer } from './fixture-server.js';
-import { SAMPLES } from './memory-deps.js';
+import { sample } from './memory-deps.js';
 import { multipartBody } from './multipart.js';
 
 const TOKEN = 'lan-token-0123456789abcdef';
-const jpeg = readFileSync(`${SAMPLES}/Pro/WBC-Malignant-Pro-001.jpg`);
+const jpeg = readFileSync(sample('Pro', 0));
 
 function cookieFrom(res: { headers: Record<string, unknown> }): string {
   const raw = res.headers['set-cookie'];
@@ -33,7 +33,7 @@ t.test('LAN mode: every dashboard route needs a login', async (t) => {
     file: 'a.jpg',
     className: 'Pro',
     pBall: 0.97,
-    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-001.jpg`,
+    imagePath: sample('Pro', 0),
   });
   await s.deps.settled();
   for (const url of [
@@ -124,7 +124,7 @@ t.test('writes: CSRF token, Origin and Sec-Fetch-Site are checked, even on loopb
     file: 'b.jpg',
     className: 'Early',
     pBall: 0.55,
-    imagePath: `${SAMPLES}/Early/WBC-Malignant-Early-001.jpg`,
+    imagePath: sample('Early', 0),
   });
   await s.deps.settled();
   const host = 'localhost:8080';
@@ -207,7 +207,7 @@ t.test('reviews: validation, named users sign their own, CSV export neutralises 
     file: '=cmd.jpg',
     className: 'Pro',
     pBall: 0.9,
-    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-002.jpg`,
+    imagePath: sample('Pro', 1),
   });
   const login = await s.app.inject({
     method: 'POST',
@@ -265,7 +265,7 @@ t.test('traversal probes read nothing outside', async (t) => {
     file: 'c.jpg',
     className: 'Pro',
     pBall: 0.9,
-    imagePath: `${SAMPLES}/Pro/WBC-Malignant-Pro-003.jpg`,
+    imagePath: sample('Pro', 2),
   });
   await s.deps.settled();
   const probes = [
@@ -295,7 +295,7 @@ t.test('traversal probes read nothing outside', async (t) => {
   });
   t.equal(real.statusCode, 200, 'the image itself is served by id');
   t.equal(real.headers['content-type'], 'image/jpeg');
-  t.equal(real.rawPayload.length, readFileSync(`${SAMPLES}/Pro/WBC-Malignant-Pro-003.jpg`).length);
+  t.equal(real.rawPayload.length, readFileSync(sample('Pro', 2)).length);
 });
 
 t.test('headers: strict CSP without inline script, no framing, nosniff', async (t) => {
