@@ -40,7 +40,8 @@ export const manifestSchema = z
     malignant: z.array(z.boolean()).min(2),
     inputs: z.strictObject({ original: inputSchema, segmented: inputSchema }),
     output: z.string().min(1),
-    files: z.strictObject({ int8: fileSchema, fp32: fileSchema }),
+    // Further precisions (e.g. fp16) may be listed; int8 (CPU) and fp32 (CUDA) must be.
+    files: z.looseObject({ int8: fileSchema, fp32: fileSchema }),
     split: z.looseObject({ file: z.string(), sha256: z.string() }).optional(),
     temperature: z.number().positive(),
     threshold: probability,
