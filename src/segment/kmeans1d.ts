@@ -18,7 +18,7 @@
  */
 import { NumpyRandomState } from './mt19937.js';
 
-const BLOCK_SHIFT = 9; // 512-pixel blocks for the D² sampling walk
+const BLOCK_SHIFT = 8; // 256-pixel blocks for the D² sampling search
 const BLOCK = 1 << BLOCK_SHIFT;
 
 export interface KMeansScratch {
@@ -31,7 +31,8 @@ export interface KMeansScratch {
   bestTrial: Float64Array;
   distOfValue: Float64Array; // 256: D² per byte value (for the pixel-order walk)
   indexOfValue: Int32Array; // 256: distinct index per byte value, -1 if absent
-  blockHist: Uint16Array; // blocks × 256 histogram, for fast cumulative sums
+  /** (blocks + 1) × m: count of each distinct value among the pixels before block b. */
+  cumulative: Float64Array;
   blockCount: number;
   labels: Int32Array;
   labelsOld: Int32Array;
@@ -50,7 +51,7 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     bestTrial: new Float64Array(256),
     distOfValue: new Float64Array(256),
     indexOfValue: new Int32Array(256),
-    blockHist: new Uint16Array(blockCount * 256),
+    cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
     labels: new Int32Array(256),
     labelsOld: new Int32Array(256),
@@ -123,14 +124,27 @@ export function kmeansBytes(
   variance /= total;
   const tol = variance * (opts.tol ?? 1e-4);
 
-  // Per-block histograms make the cumulative-D² walk ~m operations per block, not 512.
-  const blockHist = s.blockHist;
+  // Cumulative per-block counts of each value: the cumulative D² up to any block boundary is
+  // Σ_j D²_j × count_j, so the sampling search is a binary search over blocks plus a walk
+  // inside one block instead of a pass over all pixels.
   const blocks = Math.ceil(n / BLOCK);
-  blockHist.fill(0, 0, blocks * 256);
+  const cumulative = s.cumulative;
+  cumulative.fill(0, 0, (blocks + 1) * m);
   for (let i = 0; i < n; i++) {
-    const bin = ((i >> BLOCK_SHIFT) << 8) + data[i]!;
-    blockHist[bin] = blockHist[bin]! + 1;
+    const at = ((i >> BLOCK_SHIFT) + 1) * m + indexOfValue[data[i]!]!;
+    cumulative[at] = cumulative[at]! + 1;
   }
+  for (let b = 1; b <= blocks; b++) {
+    const row = b * m;
+    const prev = row - m;
+    for (let j = 0; j < m; j++) cumulative[row + j] = cumulative[row + j]! + cumulative[prev + j]!;
+  }
+  const cumulativeDistance = (b: number): number => {
+    const row = b * m;
+    let total = 0;
+    for (let j = 0; j < m; j++) total += cumulative[row + j]! * s.closest[j]!;
+    return total;
+  };
 
   const rs = new NumpyRandomState(opts.seed);
   const trials = 2 + Math.floor(Math.log(k));
@@ -141,7 +155,6 @@ export function kmeansBytes(
   const bestCentres = new Float64Array(k);
   const randVals = new Float64Array(trials);
   const candidateIds = new Int32Array(trials);
-  const order = new Int32Array(trials);
   let bestInertia = Infinity;
   let haveBest = false;
 
@@ -157,31 +170,33 @@ export function kmeansBytes(
     }
     for (let c = 1; c < k; c++) {
       for (let t = 0; t < trials; t++) randVals[t] = rs.nextDouble() * pot;
-      // searchsorted(cumsum(closest_dist_sq in pixel order), randVals), side='left'.
-      for (let v = 0; v < 256; v++) s.distOfValue[v] = 0;
+      // searchsorted(cumsum(closest_dist_sq in pixel order), randVals), side='left':
+      // the first pixel whose cumulative D² reaches the random value.
       for (let j = 0; j < m; j++) s.distOfValue[values[j]!] = s.closest[j]!;
-      for (let t = 0; t < trials; t++) order[t] = t;
-      order.sort((a, b) => randVals[a]! - randVals[b]!);
-      let acc = 0;
-      let o = 0;
-      for (let b = 0; b < blocks && o < trials; b++) {
-        let blockSum = 0;
-        const base = b << 8;
-        for (let j = 0; j < m; j++) {
-          const cnt = blockHist[base + values[j]!]!;
-          if (cnt !== 0) blockSum += cnt * s.closest[j]!;
-        }
-        if (acc + blockSum < randVals[order[o]!]! && b < blocks - 1) {
-          acc += blockSum;
+      for (let t = 0; t < trials; t++) {
+        const target = randVals[t]!;
+        let lo = 0; // largest block boundary known to lie below target
+        let hi = blocks;
+        if (!(target > 0)) {
+          candidateIds[t] = 0;
           continue;
         }
-        const end = Math.min(n, (b + 1) << BLOCK_SHIFT);
-        for (let i = b << BLOCK_SHIFT; i < end && o < trials; i++) {
-          acc += s.distOfValue[data[i]!]!;
-          while (o < trials && acc >= randVals[order[o]!]!) candidateIds[order[o++]!] = i;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >> 1;
+          if (cumulativeDistance(mid) < target) lo = mid;
+          else hi = mid - 1;
         }
+        let acc = cumulativeDistance(lo);
+        let found = n - 1; // numerical overshoot: sklearn clips to the last index
+        for (let i = lo << BLOCK_SHIFT; i < n; i++) {
+          acc += s.distOfValue[data[i]!]!;
+          if (acc >= target) {
+            found = i;
+            break;
+          }
+        }
+        candidateIds[t] = found;
       }
-      while (o < trials) candidateIds[order[o++]!] = n - 1; // numerical overshoot: clip
       let bestPot = Infinity;
       let bestValue = 0;
       for (let t = 0; t < trials; t++) {

@@ -15,10 +15,42 @@
 export interface MorphologyScratch {
   visited: Uint8Array;
   queue: Int32Array;
+  /** Per pixel: which image edges it lies on (bit flags below), so the hot loop never divides. */
+  edges: Uint8Array;
+  edgesWidth: number;
+  edgesHeight: number;
 }
 
+const LEFT = 1;
+const RIGHT = 2;
+const TOP = 4;
+const BOTTOM = 8;
+
 export function createMorphologyScratch(pixelCount: number): MorphologyScratch {
-  return { visited: new Uint8Array(pixelCount), queue: new Int32Array(pixelCount) };
+  return {
+    visited: new Uint8Array(pixelCount),
+    queue: new Int32Array(pixelCount),
+    edges: new Uint8Array(pixelCount),
+    edgesWidth: 0,
+    edgesHeight: 0,
+  };
+}
+
+function edgeFlags(scratch: MorphologyScratch, width: number, height: number): Uint8Array {
+  if (scratch.edgesWidth === width && scratch.edgesHeight === height) return scratch.edges;
+  const edges = scratch.edges;
+  edges.fill(0, 0, width * height);
+  for (let x = 0; x < width; x++) {
+    edges[x] = edges[x]! | TOP;
+    edges[(height - 1) * width + x] = edges[(height - 1) * width + x]! | BOTTOM;
+  }
+  for (let y = 0; y < height; y++) {
+    edges[y * width] = edges[y * width]! | LEFT;
+    edges[y * width + width - 1] = edges[y * width + width - 1]! | RIGHT;
+  }
+  scratch.edgesWidth = width;
+  scratch.edgesHeight = height;
+  return edges;
 }
 
 /**
@@ -36,11 +68,10 @@ export function forEachComponent(
 ): number {
   const n = width * height;
   const { visited, queue } = scratch;
+  const edges = edgeFlags(scratch, width, height);
   visited.fill(0, 0, n);
   let tail = 0;
   let count = 0;
-  const lastX = width - 1;
-  const lastY = height - 1;
   for (let seed = 0; seed < n; seed++) {
     if (visited[seed] !== 0 || mask[seed] !== value) continue;
     const start = tail;
@@ -50,31 +81,30 @@ export function forEachComponent(
     let touchesBorder = false;
     while (head < tail) {
       const p = queue[head++]!;
-      const y = (p / width) | 0;
-      const x = p - y * width;
-      if (x === 0 || y === 0 || x === lastX || y === lastY) touchesBorder = true;
-      if (x > 0) {
+      const e = edges[p]!;
+      if (e !== 0) touchesBorder = true;
+      if ((e & LEFT) === 0) {
         const q = p - 1;
         if (visited[q] === 0 && mask[q] === value) {
           visited[q] = 1;
           queue[tail++] = q;
         }
       }
-      if (x < lastX) {
+      if ((e & RIGHT) === 0) {
         const q = p + 1;
         if (visited[q] === 0 && mask[q] === value) {
           visited[q] = 1;
           queue[tail++] = q;
         }
       }
-      if (y > 0) {
+      if ((e & TOP) === 0) {
         const q = p - width;
         if (visited[q] === 0 && mask[q] === value) {
           visited[q] = 1;
           queue[tail++] = q;
         }
       }
-      if (y < lastY) {
+      if ((e & BOTTOM) === 0) {
         const q = p + width;
         if (visited[q] === 0 && mask[q] === value) {
           visited[q] = 1;
