@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { App } from '../../src/app.js';
 import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
 import { startFixtureServer } from './fixture-server.js';
 
@@ -14,6 +15,8 @@ export const TINY_MODEL = fileURLToPath(new URL('../fixtures/tiny-model/', impor
 
 export interface DashboardHarness {
   kind: 'daemon' | 'fixture';
+  /** The daemon itself (daemon kind only). */
+  app?: App;
   url: string;
   /** Puts an image into the capture folder under `name`; resolves when its result is stored. */
   drop(samplePath: string, name: string): Promise<void>;
@@ -53,6 +56,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
   await app.start();
   return {
     kind: 'daemon',
+    app,
     // Bound to every address for the LAN tests: the browser still dials loopback.
     url: app.url.replace('://0.0.0.0:', '://127.0.0.1:'),
     async drop(samplePath, name) {

@@ -1,6 +1,8 @@
 // Security of the dashboard plugin: LAN auth, login rate limit, CSRF, traversal, headers, uploads.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { hashPassword, verifyPassword } from '../../src/serve/dashboard/password.js';
 import { reviewsToCsv } from '../../src/serve/dashboard/plugin.js';
 import { startFixtureServer } from './fixture-server.js';
@@ -346,5 +348,17 @@ t.test('uploads: type sniffed from content, size limited, name cleaned', async (
   );
   const noExt = await send('photo', jpeg);
   t.equal(noExt.json().file, 'photo.jpg', 'extension follows the content');
-  t.equal(s.deps.uploads.length, 2);
+  const bmp = await send(
+    'scan.bmp',
+    readFileSync(fileURLToPath(new URL('../fixtures/bad/sample.bmp', import.meta.url))),
+  );
+  t.equal(bmp.statusCode, 415, 'BMP: the decoder cannot read it, so it is refused at the door');
+  const png = await send(
+    'scan',
+    await sharp(jpeg).resize(64, 64).png().toBuffer(),
+    'application/octet-stream',
+  );
+  t.equal(png.statusCode, 202, 'PNG accepted whatever the declared type');
+  t.equal(png.json().file, 'scan.png');
+  t.equal(s.deps.uploads.length, 3);
 });

@@ -93,20 +93,19 @@ export function defaultPublicDir(): string {
   return fileURLToPath(new URL('./public/', import.meta.url));
 }
 
-/** What a file's first bytes say it is; uploads are accepted by content, not by name or header. */
-export function sniffImageType(bytes: Buffer): '.jpg' | '.png' | '.tif' | '.bmp' | null {
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return '.jpg';
-  if (
-    bytes.length >= 8 &&
-    bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
-  )
-    return '.png';
-  if (
-    bytes.length >= 4 &&
-    (bytes.subarray(0, 4).equals(Buffer.from('II*\0')) || bytes.subarray(0, 4).equals(Buffer.from('MM\0*')))
-  )
-    return '.tif';
-  if (bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) return '.bmp';
+/**
+ * What a file's first bytes say it is; uploads are accepted by content, not by name or header.
+ * The same formats the decoder reads (src/decode): JPEG, PNG, TIFF, WebP.
+ */
+export function sniffImageType(bytes: Buffer): '.jpg' | '.png' | '.tif' | '.webp' | null {
+  const starts = (sig: string | number[], at = 0) => {
+    const b = typeof sig === 'string' ? Buffer.from(sig, 'latin1') : Buffer.from(sig);
+    return bytes.length >= at + b.length && bytes.subarray(at, at + b.length).equals(b);
+  };
+  if (starts([0xff, 0xd8, 0xff])) return '.jpg';
+  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return '.png';
+  if (starts('II*\0') || starts('MM\0*')) return '.tif';
+  if (starts('RIFF') && starts('WEBP', 8)) return '.webp';
   return null;
 }
 
@@ -177,6 +176,8 @@ function sessionIdFromHeader(header: string | undefined): string | undefined {
   }
   return undefined;
 }
+
+const MAX_EVENT_STREAMS = 64;
 
 const ID_RE = /^[1-9][0-9]{0,14}$/;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -481,7 +482,7 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     const bytes = await file.toBuffer(); // throws 413 past uploadMaxBytes
     const sniffed = sniffImageType(bytes);
     if (!sniffed) {
-      return reply.code(415).send({ error: 'not an image: JPEG, PNG, TIFF or BMP files only' });
+      return reply.code(415).send({ error: 'not an image: JPEG, PNG, TIFF or WebP files only' });
     }
     const name = cleanUploadName(file.filename, sniffed);
     const outcome = await deps.ingestUpload(name, bytes);
@@ -496,6 +497,10 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
 
   // ---- live feed: Server-Sent Events ----
   app.get('/api/dashboard/events', async (request, reply) => {
+    // Each stream is cheap, but a small board should not hold an unbounded number of them.
+    if (openStreams.size >= MAX_EVENT_STREAMS) {
+      return reply.code(503).header('retry-after', '10').send({ error: 'too many live connections' });
+    }
     const headers = reply.getHeaders() as OutgoingHttpHeaders;
     reply.hijack();
     const res = reply.raw;
