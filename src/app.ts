@@ -51,6 +51,11 @@ export interface App {
   start(): Promise<void>;
   /** Graceful stop: intake off, in-flight finished, outbox flushed (bounded), offline, closed. */
   stop(): Promise<void>;
+  /**
+   * Called when the daemon cannot go on by itself (the inference worker failed for good): the
+   * caller should stop and exit non-zero so that systemd/Docker restarts it.
+   */
+  onFatal(listener: (reason: string) => void): void;
 }
 
 /** The dashboard plugin's module, loaded when present (it lands separately). */
@@ -100,7 +105,7 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
   let prepareImage = deps.prepareImage;
   if (!prepareImage) {
     const mod = await import('./preprocess/index.js');
-    prepareImage = mod.prepareImage as unknown as PrepareImage;
+    prepareImage = mod.prepareImage;
   }
 
   const store = openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
@@ -271,6 +276,16 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     }
   };
 
+  const fatalListeners: ((reason: string) => void)[] = [];
+  classifier.onError?.(() => {
+    const h = classifier?.health?.();
+    if (h?.state === 'failed') {
+      const reason = `inference worker failed for good: ${h.lastError ?? 'unknown error'}`;
+      log.fatal(reason);
+      for (const l of fatalListeners) l(reason);
+    }
+  });
+
   const app: App = {
     config,
     store,
@@ -281,6 +296,9 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     publisher,
     watcher,
     context,
+    onFatal(listener) {
+      fatalListeners.push(listener);
+    },
     async start() {
       if (!mqttOn) log.info('MQTT off (mqtt.url is null): results are stored and served, not published');
       else publisher?.start();

@@ -552,7 +552,10 @@ export class Pipeline {
       );
       return;
     }
-    const delay = Math.min(MAX_BACKOFF_MS, this.o.retryBackoffMs * 2 ** Math.max(0, attempts - 1));
+    // Inference failures (worker down) wait a steady few backoffs; file failures back off exponentially.
+    const delay = counts
+      ? Math.min(MAX_BACKOFF_MS, this.o.retryBackoffMs * 2 ** Math.max(0, attempts - 1))
+      : this.o.retryBackoffMs * 4;
     const nextAttemptAt = Date.now() + delay;
     const update = {
       path: item.path,

@@ -34,6 +34,7 @@ export interface ClassifierLike {
   info: ModelInfo;
   classify(batch: ImagePair[], opts?: { transfer?: boolean }): Promise<Prediction[]>;
   health?(): { state: string; restarts: number; lastError: string | null };
+  onError?(listener: (err: Error) => void): () => void;
 }
 
 /** A decode failure as src/decode throws it (duck-typed so a fake can throw one too). */

@@ -33,6 +33,8 @@ export interface OutboxPublisherOptions {
   health: () => HealthPayload;
   /** Messages published and not yet acknowledged at once (order is kept within the window). */
   window?: number;
+  /** Reconnect when nothing was acknowledged for this long with messages in flight (default 60 s). */
+  stallMs?: number;
 }
 
 /**
@@ -50,6 +52,9 @@ export class OutboxPublisher {
   private acked: number[] = [];
   private ackTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
+  /** When the last PUBACK arrived (or the window was last empty). */
+  private lastProgressAt = Date.now();
   /** True between our 'connect' handling and the next 'close' (mqtt.js's own resend is done). */
   private ready = false;
   private draining = false;
@@ -123,6 +128,28 @@ export class OutboxPublisher {
     });
     this.offBus.push(this.o.bus.on('outbox:added', () => this.drain()));
     this.healthTimer = setInterval(() => this.publishHealth(), s.healthIntervalS * 1000);
+    this.stallTimer = setInterval(() => this.checkStall(), Math.min(15_000, this.stallMs / 2));
+    this.stallTimer.unref();
+  }
+
+  /** Acknowledgements missing for this long while connected = a broker that lost them. */
+  private get stallMs(): number {
+    return this.o.stallMs ?? 60_000;
+  }
+
+  /**
+   * A broker can keep the connection up and never acknowledge (overloaded, buggy, a proxy that
+   * dropped packets). mqtt.js re-sends unacknowledged messages only after a reconnect, so force one.
+   */
+  private checkStall(): void {
+    if (this.inflight.size === 0 || !this.connected) {
+      this.lastProgressAt = Date.now();
+      return;
+    }
+    if (Date.now() - this.lastProgressAt < this.stallMs) return;
+    this.o.log.warn({ inflight: this.inflight.size }, 'no PUBACK for a while: reconnecting to re-send');
+    this.lastProgressAt = Date.now();
+    this.client?.stream?.destroy();
   }
 
   private onConnect(): void {
@@ -241,6 +268,7 @@ export class OutboxPublisher {
     this.stopped = true;
     for (const off of this.offBus) off();
     if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.stallTimer) clearInterval(this.stallTimer);
     this.flushAcks();
     const client = this.client;
     if (!client) return;

@@ -61,9 +61,15 @@ SIGTERM/SIGINT stop it cleanly (in-flight images finish, the outbox is flushed).
       stopping = app.stop();
       return stopping;
     };
+    let exitCode = 0;
     const finished = new Promise<void>((resolve) => {
       process.on('SIGTERM', () => void stop('SIGTERM').then(resolve));
       process.on('SIGINT', () => void stop('SIGINT').then(resolve));
+      // Cannot recover in-process: stop cleanly and exit non-zero so the supervisor restarts us.
+      app.onFatal(() => {
+        exitCode = 1;
+        void stop('fatal').then(resolve);
+      });
     });
     try {
       await app.start();
@@ -76,8 +82,8 @@ SIGTERM/SIGINT stop it cleanly (in-flight images finish, the outbox is flushed).
     }
     await finished;
     // Let pino flush; then leave even if a library keeps a handle open.
-    setTimeout(() => process.exit(0), 200).unref();
-    return 0;
+    setTimeout(() => process.exit(exitCode), 200).unref();
+    return exitCode;
   },
 };
 export default command;

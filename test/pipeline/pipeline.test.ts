@@ -1,0 +1,262 @@
+/**
+ * The pipeline with a real store, real files and the real decode/segment stage; the classifier is
+ * a fake so faults (worker crash, slow inference) can be injected.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import t from 'tap';
+import type { ModelInfo, Prediction } from '../../src/infer/index.js';
+import { EventBus } from '../../src/pipeline/events.js';
+import { createMetrics } from '../../src/pipeline/metrics.js';
+import { Pipeline, type WorkItem } from '../../src/pipeline/index.js';
+import type { ClassifierLike } from '../../src/pipeline/ports.js';
+import { WorkQueue } from '../../src/pipeline/queue.js';
+import { prepareImage } from '../../src/preprocess/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { sampleImages, until } from '../daemon/helpers.js';
+
+const log = pino({ level: 'silent' });
+
+const info: ModelInfo = {
+  name: 'fake',
+  version: '9',
+  classes: ['Benign', 'Early Pre-B', 'Pre-B', 'Pro-B'],
+  folders: ['Benign', 'Early', 'Pre', 'Pro'],
+  malignant: [false, true, true, true],
+  threshold: 0.5,
+  uncertainBand: [0.4, 0.6],
+  temperature: 1,
+  executionProvider: 'cpu',
+  precision: 'int8',
+  modelFile: '/dev/null',
+  modelSha256: '0'.repeat(64),
+  requestedProviders: ['cpu'],
+  fallbackReason: null,
+  imageSize: { height: 224, width: 224 },
+  threads: 1,
+};
+
+/** A classifier that fails while `failing` is true and counts its calls. */
+function fakeClassifier() {
+  const state = { failing: false, calls: 0 };
+  const classifier: ClassifierLike = {
+    info,
+    async classify(batch) {
+      state.calls += 1;
+      if (state.failing) throw new Error('inference worker exited with code 3');
+      return batch.map((): Prediction => {
+        const probabilities = [0.1, 0.1, 0.1, 0.7];
+        return {
+          probabilities,
+          byClass: { Benign: 0.1, 'Early Pre-B': 0.1, 'Pre-B': 0.1, 'Pro-B': 0.7 },
+          classIndex: 3,
+          className: 'Pro-B',
+          pBall: 0.9,
+        };
+      });
+    },
+  };
+  return { classifier, state };
+}
+
+function setup(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  over: Partial<ConstructorParameters<typeof Pipeline>[0]> = {},
+) {
+  const root = mkdtempSync(join(tmpdir(), 'bw-pipe-'));
+  const capture = join(root, 'captures');
+  const data = join(root, 'var');
+  mkdirSync(capture);
+  const store: Store = openStore({ dataDir: data });
+  const bus = new EventBus();
+  const { classifier, state } = fakeClassifier();
+  const pipeline = new Pipeline({
+    store,
+    bus,
+    metrics: createMetrics(),
+    log,
+    prepareImage,
+    classifier,
+    deviceId: 'dev',
+    dataDir: data,
+    captureDir: capture,
+    publish: true,
+    concurrency: 2,
+    queueMax: 8,
+    maxAttempts: 3,
+    retryBackoffMs: 50,
+    maxFileBytes: 10 * 1024 * 1024,
+    limitInputPixels: 50_000_000,
+    segment: { k: 7, threshold: 141, minObjectArea: 200, minHoleArea: 250 },
+    moveProcessedTo: null,
+    moveQuarantinedTo: null,
+    minFreeDiskBytes: 0,
+    ...over,
+  });
+  t.teardown(async () => {
+    await pipeline.stop();
+    store.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return { root, capture, data, store, bus, pipeline, state };
+}
+
+function item(path: string, relPath: string): WorkItem {
+  const st = statSync(path);
+  return { path, relPath, size: st.size, mtimeMs: st.mtimeMs };
+}
+
+t.test('WorkQueue: bounded, deduplicated by key, FIFO, close waits for in-flight work', async (t) => {
+  const started: string[] = [];
+  const releases: (() => void)[] = [];
+  const q = new WorkQueue<string>({
+    concurrency: 1,
+    max: 2,
+    key: (s) => s,
+    work: (s) => new Promise<void>((resolve) => (started.push(s), releases.push(resolve))),
+    onError: () => undefined,
+  });
+  t.equal(q.offer('a'), 'queued');
+  t.equal(q.offer('a'), 'duplicate', 'in flight → duplicate');
+  t.equal(q.offer('b'), 'queued');
+  t.equal(q.offer('c'), 'queued');
+  t.equal(q.offer('d'), 'full', 'backpressure instead of growth');
+  t.equal(q.depth, 2);
+  releases.shift()!();
+  await until(() => started.length === 2, 2000, 'next item');
+  t.same(started, ['a', 'b'], 'FIFO');
+  const closing = q.close();
+  t.equal(q.offer('e'), 'closed');
+  let closed = false;
+  void closing.then(() => (closed = true));
+  await new Promise((r) => setTimeout(r, 20));
+  t.notOk(closed, 'close waits for the item in flight');
+  releases.shift()!();
+  t.equal(await closing, 1, 'one waiting item dropped (the scan finds it again)');
+  t.same(started, ['a', 'b'], 'the dropped item never started');
+});
+
+t.test('EventBus: a throwing listener does not stop the others or the emitter', async (t) => {
+  const bus = new EventBus();
+  const seen: string[] = [];
+  const errors: string[] = [];
+  bus.onListenerError = (_err, topic) => errors.push(topic);
+  bus.on('file:skipped', () => {
+    throw new Error('dashboard bug');
+  });
+  bus.on('file:skipped', (p) => seen.push(p.path));
+  bus.emit('file:skipped', { path: '/x', reason: 'known' });
+  t.same(seen, ['/x']);
+  t.same(errors, ['file:skipped']);
+  const next = bus.next('pipeline:idle');
+  bus.emit('pipeline:idle', {});
+  t.same(await next, {});
+});
+
+t.test('a known unchanged file costs a lookup; the same bytes under a new name are linked', async (t) => {
+  const { capture, store, pipeline, state } = setup(t);
+  const img = readFileSync(sampleImages()[0]!);
+  writeFileSync(join(capture, 'a.jpg'), img);
+  t.equal(pipeline.offer(item(join(capture, 'a.jpg'), 'a.jpg')), 'queued');
+  await pipeline.onIdle();
+  t.equal(store.counts().done, 1);
+  t.equal(
+    pipeline.offer(item(join(capture, 'a.jpg'), 'a.jpg')),
+    'known',
+    'rescan of a processed file: no work',
+  );
+  writeFileSync(join(capture, 'b.jpg'), img);
+  pipeline.offer(item(join(capture, 'b.jpg'), 'b.jpg'));
+  await pipeline.onIdle();
+  t.equal(state.calls, 1, 'classified once');
+  t.equal(store.counts().done, 1, 'one result for the same bytes');
+  t.equal(store.outboxBacklog().count, 2, 'result + alert for the one result');
+  t.equal(
+    store.fileState(join(capture, 'b.jpg'))?.result_id,
+    store.fileState(join(capture, 'a.jpg'))?.result_id,
+  );
+});
+
+t.test('an inference crash is retried and never quarantines a good image', async (t) => {
+  const { capture, store, pipeline, state } = setup(t, { maxAttempts: 2 });
+  writeFileSync(join(capture, 'c.jpg'), readFileSync(sampleImages()[1]!));
+  state.failing = true;
+  pipeline.offer(item(join(capture, 'c.jpg'), 'c.jpg'));
+  await until(() => state.calls >= 4, 20_000, 'several failed attempts');
+  const row = store.fileState(join(capture, 'c.jpg'));
+  t.equal(row?.status, 'pending', 'still pending, not quarantined');
+  t.equal(row?.error_kind, 'inference');
+  t.equal(store.counts().quarantined, 0);
+  state.failing = false;
+  await until(() => store.counts().done === 1, 20_000, 'classified once the worker is back');
+  t.equal(store.fileState(join(capture, 'c.jpg'))?.status, 'done');
+});
+
+t.test('retries recorded before a restart are re-armed by resumeRetries', async (t) => {
+  const { capture, store, pipeline } = setup(t);
+  const path = join(capture, 'later.jpg');
+  writeFileSync(path, readFileSync(sampleImages()[2]!));
+  const st = statSync(path);
+  // As if the previous process had seen it truncated and scheduled a retry, then died.
+  store.putFile({
+    path,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    sha256: null,
+    status: 'pending',
+    attempts: 1,
+    nextAttemptAt: Date.now() + 100,
+    errorKind: 'truncated',
+    error: 'x',
+  });
+  t.equal(pipeline.offer(item(path, 'later.jpg')), 'waiting', 'not before its time');
+  pipeline.resumeRetries();
+  await until(() => store.counts().done === 1, 20_000, 'retried after restart');
+  t.equal(store.fileState(path)?.attempts, 2, 'attempt count carried over');
+});
+
+t.test('a database write failure marks nothing done and is reported', async (t) => {
+  const { capture, store, pipeline } = setup(t);
+  const path = join(capture, 'd.jpg');
+  writeFileSync(path, readFileSync(sampleImages()[3]!));
+  const original = store.commitResult.bind(store);
+  let fail = true;
+  store.commitResult = ((...args: Parameters<Store['commitResult']>) => {
+    if (fail) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    return original(...args);
+  }) as Store['commitResult'];
+  pipeline.offer(item(path, 'd.jpg'));
+  await pipeline.onIdle();
+  t.equal(store.fileState(path), undefined, 'file not recorded: the next scan tries again');
+  t.equal(store.counts().done, 0);
+  t.match(pipeline.storeError, /disk is full/, 'health can report it');
+  fail = false;
+  pipeline.offer(item(path, 'd.jpg'));
+  await pipeline.onIdle();
+  t.equal(store.counts().done, 1, 'processed once the disk has room');
+  t.equal(pipeline.storeError, null, 'cleared');
+});
+
+t.test('free-disk guard: new images wait while data.dir is below the minimum', async (t) => {
+  const { capture, pipeline } = setup(t, { minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+  const path = join(capture, 'e.jpg');
+  writeFileSync(path, readFileSync(sampleImages()[4]!));
+  t.equal(pipeline.offer(item(path, 'e.jpg')), 'disk-low');
+  t.ok(pipeline.diskLow());
+});
+
+t.test('uploads go through the same stages and resolve with their result', async (t) => {
+  const { store, pipeline } = setup(t);
+  const bytes = readFileSync(sampleImages()[5]!);
+  const first = await pipeline.ingestUpload('phone photo <1>.jpg', bytes);
+  t.ok(first.resultId, 'stored');
+  t.equal(first.duplicate, false);
+  const row = store.getResult(first.resultId!);
+  t.equal(row?.origin, 'upload');
+  t.equal(row?.file, 'upload/phone photo <1>.jpg', 'user name kept as a label only');
+  t.notMatch(row?.path, /phone photo/, 'stored under a name of our own');
+  const again = await pipeline.ingestUpload('again.jpg', bytes);
+  t.same([again.resultId, again.duplicate], [first.resultId, true], 'same bytes → existing result');
+});

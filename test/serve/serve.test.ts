@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
+import { EventBus } from '../../src/pipeline/events.js';
+import { createMetrics } from '../../src/pipeline/metrics.js';
+import type { Pipeline } from '../../src/pipeline/index.js';
+import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
+import { openStore } from '../../src/store/index.js';
+
+const TOKEN = 'a-long-enough-secret-token';
+
+function context(t: { teardown(fn: () => void): void }, over: Partial<ServeContext> = {}): ServeContext {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-serve-'));
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 3; i++)
+    store.commitResult(
+      {
+        status: 'done',
+        sha256: `${i}`.repeat(64),
+        path: `/c/${i}.jpg`,
+        file: `${i}.jpg`,
+        origin: 'capture',
+        size: 1,
+        className: 'Benign',
+        pBall: 0.1,
+        flag: false,
+        capturedAt: 1,
+        processedAt: 1000 + i,
+      },
+      null,
+      () => [],
+    );
+  const metrics = createMetrics();
+  metrics.filesProcessed.inc({ outcome: 'done' }, 3);
+  metrics.stageSeconds.observe(12, { stage: 'infer' });
+  return {
+    config: loadConfig(null, {}).config,
+    log: pino({ level: 'silent' }),
+    store,
+    pipeline: { diskFreeBytes: () => 1 } as unknown as Pipeline,
+    bus: new EventBus(),
+    metrics,
+    classifier: {} as ServeContext['classifier'],
+    health: () => ({}) as ReturnType<ServeContext['health']>,
+    readiness: () => ({ ready: true, reasons: [] }),
+    mqtt: () => ({ enabled: false, connected: false, url: null, error: null }),
+    auth: { loopback: true, token: null, authenticators: [] },
+    startedAt: Date.now(),
+    ...over,
+  };
+}
+
+t.test('ops API on loopback: open, results newest first, limit validated', async (t) => {
+  const app = await createHttpServer(context(t));
+  t.teardown(() => app.close());
+  const res = await app.inject('/api/results?limit=2');
+  t.equal(res.statusCode, 200);
+  const body = res.json() as { id: number; file: string; status: string }[];
+  t.same(
+    body.map((r) => r.file),
+    ['2.jpg', '1.jpg'],
+    'newest first, limited',
+  );
+  t.equal(body[0]?.status, 'done');
+  for (const bad of ['0', '1001', 'abc', '1.5'])
+    t.equal((await app.inject(`/api/results?limit=${bad}`)).statusCode, 400, `limit=${bad}`);
+  t.same(
+    ((await app.inject('/api/results?before=2')).json() as { file: string }[]).map((r) => r.file),
+    ['0.jpg'],
+    'paging',
+  );
+});
+
+t.test('LAN bind: everything but /healthz needs the Bearer token (or an authenticator)', async (t) => {
+  let sessionOk = false;
+  const app = await createHttpServer(
+    context(t, { auth: { loopback: false, token: TOKEN, authenticators: [() => sessionOk] } }),
+  );
+  t.teardown(() => app.close());
+  t.equal((await app.inject('/healthz')).statusCode, 200, '/healthz open');
+  for (const url of ['/api/results', '/metrics', '/readyz', '/api/health']) {
+    t.equal((await app.inject(url)).statusCode, 401, `${url} without token`);
+  }
+  const wrong = await app.inject({ url: '/api/results', headers: { authorization: `Bearer ${TOKEN}x` } });
+  t.equal(wrong.statusCode, 401, 'wrong token');
+  t.equal(wrong.headers['www-authenticate'], 'Bearer realm="blastwatch"');
+  const short = await app.inject({ url: '/api/results', headers: { authorization: 'Bearer a' } });
+  t.equal(short.statusCode, 401, 'a prefix of the token is not enough');
+  const ok = await app.inject({ url: '/api/results', headers: { authorization: `Bearer ${TOKEN}` } });
+  t.equal(ok.statusCode, 200, 'right token');
+  sessionOk = true;
+  t.equal((await app.inject('/api/results')).statusCode, 200, 'dashboard session accepted');
+});
+
+t.test('/readyz: 503 with reasons; /metrics: Prometheus text', async (t) => {
+  const app = await createHttpServer(
+    context(t, { readiness: () => ({ ready: false, reasons: ['watcher not running', 'database closed'] }) }),
+  );
+  t.teardown(() => app.close());
+  const ready = await app.inject('/readyz');
+  t.equal(ready.statusCode, 503);
+  t.same(ready.json(), { ready: false, reasons: ['watcher not running', 'database closed'] });
+  const m = await app.inject('/metrics');
+  t.equal(m.statusCode, 200);
+  t.match(m.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+  t.match(
+    m.body,
+    /# TYPE blastwatch_files_processed_total counter\nblastwatch_files_processed_total\{outcome="done"\} 3/,
+  );
+  t.match(m.body, /blastwatch_stage_duration_ms_bucket\{stage="infer",le="25"\} 1/);
+  t.match(m.body, /blastwatch_stage_duration_ms_count\{stage="infer"\} 1/);
+  t.match(m.body, /blastwatch_outbox_backlog 0/);
+});
