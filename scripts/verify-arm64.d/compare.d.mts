@@ -24,6 +24,7 @@ export function compareProbe(
   arm: unknown,
 ): ComparisonResult & {
   images: number;
+  compared: number;
   sameDecode: number;
   sameCamera: number;
   maxDiff: { int8: number; fp32: number };
@@ -34,3 +35,13 @@ export function compareMessages(
   expectedDoc: unknown,
   expected: number,
 ): ComparisonResult & { results: number; checkedAgainstEvaluate: number; topics: string[] };
+export function compareMetrics(
+  host: unknown,
+  arm: unknown,
+): ComparisonResult & {
+  images: number;
+  accuracy: { x86: number | undefined; arm64: number | undefined };
+  eceDiff: number;
+  executionProvider: string | undefined;
+  precision: string | undefined;
+};

@@ -4,7 +4,8 @@
  * Pure functions (exported for test/arm64) plus a small CLI:
  *
  *   node compare.mjs probe <host.json> <arm64.json>
- *   node compare.mjs predictions <host.json> <arm64.json>
+ *   node compare.mjs metrics <host evaluate.json> <arm64 evaluate.json>
+ *   node compare.mjs predictions <host classify.jsonl> <arm64 classify.jsonl>
  *   node compare.mjs messages <messages.jsonl> <arm64-predictions.json> <expected count>
  *
  * Prints a human summary, then one line `RESULT {json}`; exits 1 on any mismatch.
@@ -107,6 +108,36 @@ export function comparePredictions(hostDoc, armDoc) {
   return { ok: problems.length === 0, images: host.size, maxProbDiff: maxDiff, maxDiffFile, problems };
 }
 
+/**
+ * `blastwatch evaluate --json` from both machines: the same images counted, the same confusion
+ * matrix (so the same class for every image in aggregate), no failures, accuracy difference.
+ */
+export function compareMetrics(host, arm) {
+  const problems = [];
+  if (typeof host?.n !== 'number') problems.push('host evaluate output has no image count');
+  if (host?.n !== arm?.n) problems.push(`evaluated ${host?.n} images on x86, ${arm?.n} on arm64`);
+  if (JSON.stringify(host?.confusion) !== JSON.stringify(arm?.confusion)) {
+    problems.push(
+      `confusion matrices differ: x86 ${JSON.stringify(host?.confusion)}, arm64 ${JSON.stringify(arm?.confusion)}`,
+    );
+  }
+  for (const [side, doc] of [
+    ['x86', host],
+    ['arm64', arm],
+  ]) {
+    for (const f of doc?.failed ?? []) problems.push(`${side}: ${f.file} failed (${f.kind}): ${f.error}`);
+  }
+  return {
+    ok: problems.length === 0,
+    images: host?.n ?? 0,
+    accuracy: { x86: host?.accuracy, arm64: arm?.accuracy },
+    eceDiff: Math.abs((host?.ece ?? 0) - (arm?.ece ?? 0)),
+    executionProvider: arm?.model?.executionProvider,
+    precision: arm?.model?.precision,
+    problems,
+  };
+}
+
 /** Probe outputs (probe.mjs): native modules load, same class from both models, diffs. */
 export function compareProbe(host, arm) {
   const problems = [];
@@ -145,10 +176,16 @@ export function compareProbe(host, arm) {
   }
   const n = host.images?.length ?? 0;
   if (n === 0) problems.push('the probe ran on no images');
-  if (sameDecode < n)
-    notes.push(`decoded pixels differ between x86 and arm64 on ${n - sameDecode}/${n} images`);
-  if (sameCamera < n) notes.push(`camera-size resize path differs on ${n - sameCamera}/${n} images`);
-  return { ok: problems.length === 0, images: n, sameDecode, sameCamera, maxDiff, problems, notes };
+  // Pixel hashes are notes, not failures: what must agree is the class (checked above).
+  const compared = (host.images ?? []).filter((h) => {
+    const a = armByFile.get(h.file);
+    return a && !a.error && !h.error;
+  }).length;
+  if (sameDecode < compared)
+    notes.push(`decoded pixels differ between x86 and arm64 on ${compared - sameDecode}/${compared} images`);
+  if (sameCamera < compared)
+    notes.push(`camera-size resize path differs on ${compared - sameCamera}/${compared} images`);
+  return { ok: problems.length === 0, images: n, compared, sameDecode, sameCamera, maxDiff, problems, notes };
 }
 
 /**
@@ -192,15 +229,27 @@ export function compareMessages(lines, expectedDoc, expected) {
 
 function main(argv) {
   const [mode, a, b, c] = argv;
-  const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
+  // A JSON document, or JSON lines (classify --json prints one object per image).
+  const readJson = (p) => {
+    const text = readFileSync(p, 'utf8');
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l));
+    }
+  };
   let result;
   if (mode === 'probe') result = compareProbe(readJson(a), readJson(b));
+  else if (mode === 'metrics') result = compareMetrics(readJson(a), readJson(b));
   else if (mode === 'predictions') result = comparePredictions(readJson(a), readJson(b));
   else if (mode === 'messages') {
     const lines = readFileSync(a, 'utf8').split('\n');
     result = compareMessages(lines, b && b !== '-' ? readJson(b) : undefined, Number(c ?? 1));
   } else {
-    process.stderr.write('usage: compare.mjs probe|predictions|messages <files>\n');
+    process.stderr.write('usage: compare.mjs probe|metrics|predictions|messages <files>\n');
     return 2;
   }
   for (const p of result.problems) process.stdout.write(`  MISMATCH ${p}\n`);
