@@ -4,14 +4,17 @@
  * → SQLite (result + outbox) → MQTT QoS 1 → the result message arriving at a subscriber here.
  * Latency = rename → message received. The daemon's RSS is read from outside (/proc) while it runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
+  appendFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
   readdirSync,
@@ -23,7 +26,15 @@ import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { freePort } from './broker.js';
 import { uniqueJpeg, type BenchImage } from './images.js';
-import { RssSampler, percentile, round, slope, summarize, type LatencySummary } from './stats.js';
+import {
+  RssSampler,
+  percentile,
+  processCpuMs,
+  round,
+  slope,
+  summarize,
+  type LatencySummary,
+} from './stats.js';
 
 export interface DaemonOptions {
   repoRoot: string;
@@ -34,12 +45,20 @@ export interface DaemonOptions {
   /** pipeline.concurrency. */
   concurrency: number;
   progress: (msg: string) => void;
+  /** A daemon config to start from (e.g. config/pi.yaml); the benchmark's own keys go on top. */
+  baseConfig?: Record<string, unknown>;
+  /** model.execution_providers; default: the base config's, else [cpu]. */
+  providers?: string[];
+  /** Run the daemon with node --cpu-prof, profiles written here when it exits. */
+  cpuProfDir?: string;
 }
 
 export interface E2ePhase extends LatencySummary {
   phase: string;
   /** Images in flight at once (closed loop). */
   in_flight: number;
+  /** The daemon's CPU time (all its threads) per image over the phase; insensitive to other load. */
+  daemon_cpu_ms_per_image: number | null;
   /**
    * Medians of the daemon's own per-stage timings (timings_ms in the result payloads), plus
    * detectMs (rename → pipeline start) and deliverMs (inference done → message received).
@@ -72,26 +91,66 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** The entry the daemon runs from: dist/cli.js when it is built and newer than every source file, else src/cli.ts via tsx. */
-function daemonArgs(repoRoot: string): { args: string[]; entry: string } {
-  const dist = join(repoRoot, 'dist/cli.js');
-  if (existsSync(dist)) {
-    const builtAt = statSync(dist).mtimeMs;
-    let newest = 0;
-    const walk = (d: string): void => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-      }
-    };
-    walk(join(repoRoot, 'src'));
-    if (newest <= builtAt) return { args: [dist], entry: 'dist/cli.js (built)' };
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Where the benchmark's own build of the daemon goes (`--build`), beside its results. */
+export const privateBuildDir = (repoRoot: string): string => join(repoRoot, 'var/benchmark/build');
+
+/**
+ * The daemon as production runs it is compiled JavaScript (dist/cli.js): it is used when it is
+ * newer than every file under src/, then the benchmark's own build (--build), else src/cli.ts
+ * through tsx (which costs start-up time and some memory: the JSON says which one ran).
+ */
+export function daemonArgs(repoRoot: string): { args: string[]; entry: string } {
+  const newest = newestSource(join(repoRoot, 'src'));
+  for (const [rel, label] of [
+    ['dist/cli.js', 'dist/cli.js (npm run build)'],
+    ['var/benchmark/build/dist/cli.js', 'var/benchmark/build/dist/cli.js (scripts/benchmark --build)'],
+  ] as const) {
+    const entry = join(repoRoot, rel);
+    if (existsSync(entry) && statSync(entry).mtimeMs >= newest) return { args: [entry], entry: label };
   }
   return {
     args: ['--import', 'tsx', join(repoRoot, 'src/cli.ts')],
-    entry: 'src/cli.ts via tsx (dist/ missing or older than src/)',
+    entry: 'src/cli.ts via tsx (no up-to-date build: see --build)',
   };
+}
+
+/**
+ * Compiles src/ into var/benchmark/build/dist (not dist/, which other tools own) unless it is up
+ * to date. The build finds config/, models/ and package.json one level above its dist/, as the
+ * real dist/ does: symlinks to the repository's.
+ */
+export function buildPrivate(repoRoot: string, say: (m: string) => void): void {
+  const root = privateBuildDir(repoRoot);
+  const out = join(root, 'dist');
+  const entry = join(out, 'cli.js');
+  if (existsSync(entry) && statSync(entry).mtimeMs >= newestSource(join(repoRoot, 'src'))) return;
+  say(`compiling the daemon into ${out}`);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  for (const name of ['config', 'models', 'package.json'])
+    symlinkSync(join(repoRoot, name), join(root, name));
+  const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+  const res = spawnSync(
+    process.execPath,
+    [tsc, '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', out],
+    {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    },
+  );
+  if (res.status !== 0) throw new Error(`tsc failed:\n${(res.stdout + res.stderr).slice(-3000)}`);
+  const pub = join(repoRoot, 'src/serve/dashboard/public');
+  if (existsSync(pub)) cpSync(pub, join(out, 'serve/dashboard/public'), { recursive: true });
 }
 
 export class DaemonUnderTest {
@@ -114,23 +173,40 @@ export class DaemonUnderTest {
   async start(): Promise<void> {
     const httpPort = await freePort();
     const config = join(this.root, 'config.yaml');
+    const base = this.o.baseConfig ?? {};
+    const section = (k: string): Record<string, unknown> =>
+      (base[k] as Record<string, unknown> | undefined) ?? {};
     writeFileSync(
       config,
       stringify({
+        ...base,
         device_id: 'bench',
         log: { level: 'warn', pretty: false },
         // stability_ms 0: files arrive by rename (complete at once), so the camera-write wait
         // (1500 ms by default, a deliberate delay) is not counted as processing time.
-        capture: { dir: this.capture, recursive: false, stability_ms: 0, rescan_interval_s: 3600 },
-        data: { dir: this.data, min_free_disk_mb: 1 },
-        model: { dir: this.o.modelDir, threads: this.o.threads, execution_providers: ['cpu'] },
-        pipeline: { concurrency: this.o.concurrency },
+        capture: {
+          ...section('capture'),
+          dir: this.capture,
+          recursive: false,
+          stability_ms: 0,
+          rescan_interval_s: 3600,
+          use_polling: false,
+        },
+        data: { ...section('data'), dir: this.data, min_free_disk_mb: 1 },
+        model: {
+          ...section('model'),
+          dir: this.o.modelDir,
+          threads: this.o.threads,
+          execution_providers: this.o.providers ?? section('model').execution_providers ?? ['cpu'],
+        },
+        pipeline: { ...section('pipeline'), concurrency: this.o.concurrency },
         mqtt: { url: this.o.brokerUrl, health_interval_s: 60 },
         http: { host: '127.0.0.1', port: httpPort },
       }),
     );
     const { args, entry } = daemonArgs(this.o.repoRoot);
     this.entry = entry;
+    const prof = this.o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.cpuProfDir] : [];
     this.sub = await mqtt.connectAsync(this.o.brokerUrl, {
       clientId: `bw-bench-sub-${process.pid}`,
       reconnectPeriod: 500,
@@ -151,7 +227,7 @@ export class DaemonUnderTest {
       }
     });
     await this.sub.subscribeAsync('blastwatch/bench/result', { qos: 1 });
-    const child = spawn(process.execPath, [...args, 'run', '--config', config], {
+    const child = spawn(process.execPath, [...prof, ...args, 'run', '--config', config], {
       cwd: this.o.repoRoot,
       env: { ...process.env, BLASTWATCH_CONFIG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,6 +357,8 @@ export async function runPhase(
   const samples: number[] = [];
   const payloads: Record<string, unknown>[] = [];
   let next = 0;
+  const pid = daemon.child?.pid;
+  const cpu0 = pid === undefined ? null : processCpuMs(pid);
   const start = performance.now();
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -304,10 +382,12 @@ export async function runPhase(
   };
   await Promise.all(Array.from({ length: inFlight }, () => worker()));
   const wallMs = performance.now() - start;
+  const cpu1 = pid === undefined ? null : processCpuMs(pid);
   return {
     phase,
     in_flight: inFlight,
     ...summarize(samples, wallMs),
+    daemon_cpu_ms_per_image: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / count, 2),
     daemon_stage_median_ms: stageMedians(payloads),
   };
 }
@@ -326,12 +406,17 @@ export interface SoakResult {
   latency: LatencySummary;
 }
 
+/**
+ * `count` images through the daemon, `inFlight` at a time. Every 15 s a line {done, rss_mb, t_s}
+ * is appended to `progressFile`, so an interrupted soak still leaves its RSS curve.
+ */
 export async function runSoak(
   daemon: DaemonUnderTest,
   jpegs: Buffer[],
   count: number,
   inFlight: number,
   progress: (m: string) => void,
+  progressFile: string,
 ): Promise<SoakResult> {
   const sampler = daemon.sampler!;
   const firstSample = sampler.samples.length;
@@ -350,6 +435,14 @@ export async function runSoak(
         lastReport = performance.now();
         const rss = sampler.samples.at(-1)?.rssMb ?? 0;
         progress(`soak ${samples.length}/${count} images, daemon RSS ${rss.toFixed(1)} MB`);
+        appendFileSync(
+          progressFile,
+          JSON.stringify({
+            done: samples.length,
+            rss_mb: round(rss, 1),
+            t_s: round((lastReport - start) / 1000, 1),
+          }) + '\n',
+        );
       }
     }
   };

@@ -11,9 +11,19 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { parse as parseYaml } from 'yaml';
 import { loadModelManifest, type ModelManifest } from '../../src/infer/index.js';
 import { startLocalBroker, type LocalBroker } from './broker.js';
-import { asJpeg, DaemonUnderTest, runPhase, runSoak, type E2ePhase, type SoakResult } from './e2e.js';
+import {
+  asJpeg,
+  buildPrivate,
+  DaemonUnderTest,
+  runPhase,
+  runSoak,
+  type E2ePhase,
+  type SoakResult,
+} from './e2e.js';
+import { profileInference, summarizeCpuProfiles, type OpProfile } from './profile.js';
 import { loadImages, toCameraSize, type BenchImage } from './images.js';
 import { svgChart, table, type Row } from './report.js';
 import {
@@ -43,11 +53,20 @@ end to end (capture folder -> MQTT), its memory, and the paper's Python pipeline
   --json              print one JSON object to stdout (the table goes to stderr)
   --out DIR           where the JSON and SVG go (default var/benchmark)
   --soak N            also run N images through the daemon and report RSS growth (e.g. 10000)
-  --daemon-threads N  model.threads of the daemon (default 0 = all cores)
-  --daemon-concurrency N  pipeline.concurrency of the daemon (default 2, the config default)
+  --daemon-config FILE  start the daemon from this config (e.g. config/pi.yaml, config/jetson.yaml);
+                      the benchmark sets only folders, broker, HTTP port and model.dir on top
+  --daemon-threads N  model.threads of the daemon (default: the config's, else 0 = all cores)
+  --daemon-concurrency N  pipeline.concurrency of the daemon (default: the config's, else 2)
+  --cuda              also time the FP32 model on the CUDA provider, and run the daemon with
+                      execution_providers [cuda, cpu] (Jetson / NVIDIA; needs a CUDA-enabled
+                      onnxruntime-node)
   --python PATH       Python for the reference (default training/.venv/bin/python, else python3)
   --no-reference      skip the Python reference pipeline
   --no-daemon         skip the end-to-end daemon runs
+  --build             compile the daemon into var/benchmark/build first (when dist/ is stale), so
+                      the daemon runs as compiled JavaScript, as in production
+  --profile           also write onnxruntime per-operator profiles (INT8 vs FP32, 1 thread) and
+                      run the daemon under node --cpu-prof (top functions in the JSON)
   -h, --help          this text`;
 
 interface Counts {
@@ -208,6 +227,15 @@ function pickPython(explicit: string | undefined): string {
 const ratio = (a: number | undefined | null, b: number | undefined | null, digits = 3): number | null =>
   a === undefined || a === null || b === undefined || b === null || !(b > 0) ? null : round(a / b, digits);
 
+/** Children to stop when the run is interrupted (Ctrl-C): the daemon, the broker. */
+const cleanups = new Set<() => Promise<void>>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`[benchmark] ${sig}: stopping the daemon and the broker\n`);
+    void Promise.allSettled([...cleanups].map((c) => c())).then(() => process.exit(130));
+  });
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -222,10 +250,14 @@ async function main(): Promise<void> {
         out: { type: 'string' },
         soak: { type: 'string' },
         'daemon-threads': { type: 'string' },
+        'daemon-config': { type: 'string' },
+        cuda: { type: 'boolean', default: false },
         'daemon-concurrency': { type: 'string' },
         python: { type: 'string' },
         'no-reference': { type: 'boolean', default: false },
         'no-daemon': { type: 'boolean', default: false },
+        build: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -242,8 +274,27 @@ async function main(): Promise<void> {
   counts.images = positiveInt('--images', o.images, counts.images);
   const soak = o.soak === undefined ? 0 : positiveInt('--soak', o.soak, 0);
   const cores = availableParallelism();
-  const daemonThreads = positiveInt('--daemon-threads', o['daemon-threads'], 0, 0);
-  const daemonConcurrency = positiveInt('--daemon-concurrency', o['daemon-concurrency'], 2);
+  let baseConfig: Record<string, unknown> | undefined;
+  if (o['daemon-config']) {
+    try {
+      baseConfig =
+        (parseYaml(readFileSync(o['daemon-config'], 'utf8')) as Record<string, unknown> | null) ?? {};
+    } catch (err) {
+      process.stderr.write(
+        `scripts/benchmark: --daemon-config ${o['daemon-config']}: ${(err as Error).message}\n`,
+      );
+      process.exit(2);
+    }
+  }
+  const baseModel = (baseConfig?.model ?? {}) as { threads?: number; execution_providers?: string[] };
+  const basePipeline = (baseConfig?.pipeline ?? {}) as { concurrency?: number };
+  const daemonThreads = positiveInt('--daemon-threads', o['daemon-threads'], baseModel.threads ?? 0, 0);
+  const daemonConcurrency = positiveInt(
+    '--daemon-concurrency',
+    o['daemon-concurrency'],
+    basePipeline.concurrency ?? 2,
+  );
+  const daemonProviders = o.cuda ? ['cuda', 'cpu'] : (baseModel.execution_providers ?? ['cpu']);
   const dataDir = resolve(o.data ?? join(repoRoot, 'test/fixtures/samples'));
   const modelDir = resolve(o.model ?? join(repoRoot, 'models'));
   const outDir = resolve(o.out ?? join(repoRoot, 'var/benchmark'));
@@ -293,7 +344,7 @@ async function main(): Promise<void> {
   const threadCounts = [...new Set([1, 2, cores])]
     .filter((t) => t <= Math.max(2, cores))
     .sort((a, b) => a - b);
-  const infer = await benchInfer(
+  const { runs: infer, cudaError } = await benchInfer(
     manifest,
     ten.originals,
     ten.segmenteds,
@@ -301,8 +352,19 @@ async function main(): Promise<void> {
     counts.inferIterations,
     counts.inferWarmup,
     say,
+    o.cuda,
   );
   say('store (SQLite transaction)');
+  let opProfile: OpProfile[] | null = null;
+  let cpuProfDir: string | null = null;
+  mkdirSync(outDir, { recursive: true });
+  if (o.profile) {
+    say('onnxruntime per-operator profile, INT8 and FP32 at 1 thread');
+    opProfile = await profileInference(manifest, ten.originals[0]!, ten.segmenteds[0]!, outDir);
+    cpuProfDir = join(outDir, `cpu-profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    mkdirSync(cpuProfDir, { recursive: true });
+  }
+  if (o.build && !o['no-daemon']) buildPrivate(repoRoot, say);
   const store = await benchStore(seg.segmentations, counts.store, Math.min(20, counts.store));
   const rssStagesMb = round(readRss()?.rssMb ?? Number.NaN, 1);
 
@@ -315,6 +377,9 @@ async function main(): Promise<void> {
   let soakResult: SoakResult | null = null;
   try {
     broker = await startLocalBroker();
+    const brokerRef = broker;
+    const closeBroker = (): Promise<void> => brokerRef.close();
+    cleanups.add(closeBroker);
     brokerKind = broker.kind;
     say(`publish (QoS 1) to ${broker.kind}`);
     publish = await benchPublish(broker.url, counts.publish, Math.min(20, counts.publish));
@@ -329,8 +394,13 @@ async function main(): Promise<void> {
         brokerUrl: broker.url,
         threads: daemonThreads,
         concurrency: daemonConcurrency,
+        providers: daemonProviders,
+        ...(baseConfig ? { baseConfig } : {}),
         progress: say,
+        ...(cpuProfDir ? { cpuProfDir } : {}),
       });
+      const stopDaemon = (): Promise<void> => daemon.stop();
+      cleanups.add(stopDaemon);
       try {
         say('starting the daemon');
         await daemon.start();
@@ -356,15 +426,23 @@ async function main(): Promise<void> {
         };
         if (soak > 0) {
           say(`soak: ${soak} images through the daemon`);
-          soakResult = await runSoak(daemon, jpegs, soak, Math.max(2, cores), say);
+          const progressFile = join(
+            outDir,
+            `soak-progress-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
+          );
+          say(`soak progress (done, RSS) every 15 s in ${progressFile}`);
+          soakResult = await runSoak(daemon, jpegs, soak, Math.max(4, cores * 2), say, progressFile);
         }
       } finally {
+        cleanups.delete(stopDaemon);
         await daemon.stop();
       }
     }
   } finally {
     await broker?.close();
+    cleanups.clear();
   }
+  const daemonProfile = cpuProfDir ? summarizeCpuProfiles(cpuProfDir) : null;
 
   // ---- the paper's pipeline in Python ----------------------------------------------------------
   let reference: Record<string, unknown> | null = null;
@@ -425,7 +503,7 @@ async function main(): Promise<void> {
 
   // ---- summary ---------------------------------------------------------------------------------
   const inferAt = (p: 'int8' | 'fp32', t: number): InferRun | undefined =>
-    infer.find((r) => r.precision === p && r.threads === t);
+    infer.find((r) => r.provider === 'cpu' && r.precision === p && r.threads === t);
   const daemonT = daemonThreads > 0 ? daemonThreads : cores;
   const int8Daemon = inferAt('int8', daemonT) ?? inferAt('int8', cores);
   const e2eSerial = e2e[0];
@@ -513,32 +591,47 @@ async function main(): Promise<void> {
       store,
       ...(publish ? [publish] : []),
     ],
+    cuda: o.cuda
+      ? { error: cudaError, fp32: infer.find((r) => r.provider === 'cuda')?.result ?? null }
+      : null,
     stages_note:
       "each stage alone in the benchmark process on the daemon's code; inference = onnxruntime-node, batch 1, in this thread",
     rss_benchmark_process_mb: rssStagesMb,
     e2e: {
       broker: brokerKind,
       daemon_entry: daemonEntry,
-      daemon_config: { threads: daemonThreads, concurrency: daemonConcurrency, stability_ms: 0 },
+      daemon_config: {
+        base: o['daemon-config'] ?? 'config/default.yaml',
+        threads: daemonThreads,
+        concurrency: daemonConcurrency,
+        execution_providers: daemonProviders,
+        stability_ms: 0,
+      },
       note: 'latency = rename into the capture folder -> result message received over MQTT (QoS 1); stability_ms 0 because files arrive complete by rename (the default 1500 ms camera-write wait is a deliberate delay, not processing)',
       phases: e2e,
       rss_daemon: rssDaemon,
       soak: soakResult,
     },
+    profile: o.profile ? { onnxruntime_ops_1_thread: opProfile, daemon_cpu: daemonProfile } : null,
     reference: reference ? { ...reference, stages: refStages, camera_stages: refCamera } : null,
     wall_s: round((Date.now() - t0) / 1000, 1),
   };
 
   // ---- output ------------------------------------------------------------------------------------
   const rows: Row[] = [
-    { label: dec.result.stage, s: dec.result },
-    { label: decCam.result.stage, s: decCam.result },
-    { label: 'segment (LAB a* + K-means + morph.)', s: seg.result },
-    { label: 'tensor (2 x NCHW float)', s: ten.result },
-    ...infer.map((r) => ({ label: r.result.stage, s: r.result })),
-    { label: 'store', s: store, note: 'SQLite result+outbox txn, FULL sync' },
+    { label: dec.result.stage, s: dec.result, cpu: dec.result.cpu_ms ?? null },
+    { label: decCam.result.stage, s: decCam.result, cpu: decCam.result.cpu_ms ?? null },
+    { label: 'segment (a* K-means + morphology)', s: seg.result, cpu: seg.result.cpu_ms ?? null },
+    { label: 'tensor (2 x NCHW float)', s: ten.result, cpu: ten.result.cpu_ms ?? null },
+    ...infer.map((r) => ({ label: r.result.stage, s: r.result, cpu: r.result.cpu_ms ?? null })),
+    { label: 'store', s: store, cpu: store.cpu_ms ?? null, note: 'SQLite result+outbox txn, FULL sync' },
     ...(publish ? [{ label: 'publish', s: publish, note: `QoS 1 PUBACK, ${brokerKind}` }] : []),
-    ...e2e.map((p) => ({ label: p.phase, s: p as LatencySummary, note: 'file drop -> MQTT result' })),
+    ...e2e.map((p) => ({
+      label: p.phase,
+      s: p as LatencySummary,
+      cpu: p.daemon_cpu_ms_per_image,
+      note: 'file drop -> MQTT result (cpu: whole daemon)',
+    })),
     ...Object.entries(refStages).map(([k, v]) => ({
       label: `reference ${k}`,
       s: v,
@@ -562,6 +655,33 @@ async function main(): Promise<void> {
           `${'soak'.padEnd(36)} ${soakResult.images} images, RSS ${soakResult.rss_start_mb} -> ${soakResult.rss_end_mb} MB, growth ${soakResult.rss_growth_mb} MB, slope ${soakResult.rss_slope_mb_per_1000_images} MB/1000 img`,
         ]
       : []),
+    ...(opProfile
+      ? [
+          '== onnxruntime operators, 1 thread (ms per image, share)',
+          ...opProfile.map(
+            (p) =>
+              `${p.precision}: kernels ${p.kernel_ms_per_run} ms | ` +
+              p.ops
+                .slice(0, 6)
+                .map((x) => `${x.op} ${x.ms_per_run} (${Math.round(x.share * 100)}%)`)
+                .join(', '),
+          ),
+        ]
+      : []),
+    ...(daemonProfile
+      ? [
+          '== daemon CPU profile, top self time (one file per thread)',
+          ...daemonProfile.flatMap((p) => [
+            `${p.file} (${p.total_ms} ms sampled)`,
+            ...p.top
+              .slice(0, 8)
+              .map(
+                (x) =>
+                  `  ${String(x.self_ms).padStart(9)} ms ${String(Math.round(x.share * 100)).padStart(3)}%  ${x.fn}`,
+              ),
+          ]),
+        ]
+      : []),
     '== targets',
     ...Object.entries(targets).map(
       ([k, v]) => `${k.padEnd(40)} ${v === null ? 'not measured' : v ? 'met' : 'MISSED'}`,
@@ -570,7 +690,6 @@ async function main(): Promise<void> {
   const header = `blastwatch benchmark ${result.date} | ${machine.cpu_model as string}, ${cores} cores | ${machine.os as string} | node ${process.version} | onnxruntime-node ${machine.onnxruntime_node as string} | model ${manifest.name} ${manifest.version}${isFixture ? ' (TEST FIXTURE)' : ''} | load ${loadBefore[0]!.toFixed(2)} -> ${loadAfter[0]!.toFixed(2)}`;
   const text = [header, table('latency', rows), ...summaryLines].join('\n') + '\n';
 
-  mkdirSync(outDir, { recursive: true });
   const stamp = result.date.replace(/[:.]/g, '-');
   const jsonPath = join(outDir, `benchmark-${stamp}.json`);
   const svgPath = join(outDir, `benchmark-${stamp}.svg`);

@@ -4,6 +4,8 @@ import type { LatencySummary } from './stats.js';
 export interface Row {
   label: string;
   s: LatencySummary | null;
+  /** CPU ms per image (all threads of the process doing the work). */
+  cpu?: number | null;
   note?: string;
 }
 
@@ -11,7 +13,7 @@ const fmt = (v: number | undefined | null, digits = 2): string =>
   v === undefined || v === null || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(digits);
 
 export function table(title: string, rows: Row[]): string {
-  const head = ['', 'n', 'median ms', 'p95 ms', 'p99 ms', 'img/s', ''];
+  const head = ['', 'n', 'median ms', 'p95 ms', 'p99 ms', 'img/s', 'cpu ms/img', ''];
   const body = rows.map((r) => [
     r.label,
     r.s ? String(r.s.n) : '-',
@@ -19,6 +21,7 @@ export function table(title: string, rows: Row[]): string {
     fmt(r.s?.p95_ms, 3),
     fmt(r.s?.p99_ms, 3),
     fmt(r.s?.throughput_per_s, 1),
+    fmt(r.cpu, 2),
     r.note ?? '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -38,11 +41,11 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
  */
 export function svgChart(title: string, subtitle: string, rows: Row[]): string {
   const data = rows.filter((r) => r.s && r.s.median_ms > 0);
-  const labelW = 230;
+  const labelW = 270;
   const plotW = 520;
   const rowH = 22;
   const top = 54;
-  const width = labelW + plotW + 90;
+  const width = labelW + plotW + 110;
   const height = top + data.length * rowH + 40;
   const values = data.flatMap((r) => [r.s!.median_ms, r.s!.p95_ms]);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-3, Math.min(...values)))));
@@ -80,7 +83,7 @@ export function svgChart(title: string, subtitle: string, rows: Row[]): string {
     );
   });
   out.push(
-    `<text x="${labelW}" y="${height - 6}" fill="#555">bar: median, outline: p95 (log scale). green: stages alone, blue: through the daemon, orange: Python reference</text>`,
+    `<text x="10" y="${height - 6}" fill="#555">bar: median, outline: p95 (log scale). green: stages alone, blue: through the daemon, orange: Python reference</text>`,
   );
   out.push('</svg>');
   return out.join('\n') + '\n';

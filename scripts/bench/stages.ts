@@ -16,10 +16,12 @@ import { eventId, resultPayload } from '../../src/publish/payloads.js';
 import { createSegmentScratch, segmentImage, type Segmentation } from '../../src/segment/index.js';
 import { openStore } from '../../src/store/index.js';
 import type { BenchImage } from './images.js';
-import { summarize, timeLoop, type LatencySummary } from './stats.js';
+import { round, summarize, timeLoop, type LatencySummary } from './stats.js';
 
 export interface StageResult extends LatencySummary {
   stage: string;
+  /** Process CPU time per image (all threads), ms. */
+  cpu_ms?: number;
   note?: string;
 }
 
@@ -43,10 +45,13 @@ export async function benchDecode(
   for (const img of images)
     decoded.push(await decodeImage(img.bytes, { size, limitInputPixels: LIMIT_INPUT_PIXELS }));
   const n = images.length * rounds;
-  const { samples, wallMs } = await timeLoop(n, 0, (i) =>
+  const { samples, wallMs, cpuMsPerIteration } = await timeLoop(n, 0, (i) =>
     decodeImage(images[i % images.length]!.bytes, { size, limitInputPixels: LIMIT_INPUT_PIXELS }),
   );
-  return { result: { stage: label, ...summarize(samples, wallMs) }, decoded };
+  return {
+    result: { stage: label, ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) },
+    decoded,
+  };
 }
 
 export async function benchSegment(
@@ -56,11 +61,18 @@ export async function benchSegment(
   const first = decoded[0]!;
   const scratch = createSegmentScratch(first.width * first.height);
   const segmentations = decoded.map((d) => segmentImage(d.rgb, d.width, d.height, undefined, scratch));
-  const { samples, wallMs } = await timeLoop(decoded.length * rounds, decoded.length, (i) => {
-    const d = decoded[i % decoded.length]!;
-    segmentImage(d.rgb, d.width, d.height, undefined, scratch);
-  });
-  return { result: { stage: 'segment', ...summarize(samples, wallMs) }, segmentations };
+  const { samples, wallMs, cpuMsPerIteration } = await timeLoop(
+    decoded.length * rounds,
+    decoded.length,
+    (i) => {
+      const d = decoded[i % decoded.length]!;
+      segmentImage(d.rgb, d.width, d.height, undefined, scratch);
+    },
+  );
+  return {
+    result: { stage: 'segment', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) },
+    segmentations,
+  };
 }
 
 /** Both model inputs of one image: two HWC→NCHW float conversions. */
@@ -71,17 +83,26 @@ export async function benchTensor(
 ): Promise<{ result: StageResult; originals: Float32Array[]; segmenteds: Float32Array[] }> {
   const originals = decoded.map((d) => toTensorNCHW(d.rgb, d.width, d.height));
   const segmenteds = decoded.map((d, i) => toTensorNCHW(segs[i]!.segmented, d.width, d.height));
-  const { samples, wallMs } = await timeLoop(decoded.length * rounds, decoded.length, (i) => {
-    const k = i % decoded.length;
-    const d = decoded[k]!;
-    // Fresh arrays, as prepareImage allocates them (they are transferred to the worker).
-    toTensorNCHW(d.rgb, d.width, d.height);
-    toTensorNCHW(segs[k]!.segmented, d.width, d.height);
-  });
-  return { result: { stage: 'tensor', ...summarize(samples, wallMs) }, originals, segmenteds };
+  const { samples, wallMs, cpuMsPerIteration } = await timeLoop(
+    decoded.length * rounds,
+    decoded.length,
+    (i) => {
+      const k = i % decoded.length;
+      const d = decoded[k]!;
+      // Fresh arrays, as prepareImage allocates them (they are transferred to the worker).
+      toTensorNCHW(d.rgb, d.width, d.height);
+      toTensorNCHW(segs[k]!.segmented, d.width, d.height);
+    },
+  );
+  return {
+    result: { stage: 'tensor', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) },
+    originals,
+    segmenteds,
+  };
 }
 
 export interface InferRun {
+  provider: 'cpu' | 'cuda';
   precision: 'int8' | 'fp32';
   threads: number;
   result: StageResult;
@@ -101,41 +122,65 @@ export async function benchInfer(
   iterations: number,
   warmup: number,
   progress: (msg: string) => void,
-): Promise<InferRun[]> {
+  cuda = false,
+): Promise<{ runs: InferRun[]; cudaError: string | null }> {
   const { height, width } = manifest.imageSize;
   const dims = [1, 3, height, width];
   const outputName = manifest.output;
   const runs: InferRun[] = [];
-  for (const precision of ['int8', 'fp32'] as const) {
-    for (const threads of threadCounts) {
-      progress(`inference ${precision} threads=${threads}`);
+  let cudaError: string | null = null;
+  // CUDA has no INT8 kernels: it runs the FP32 file (threads only serve nodes left on the CPU).
+  const plan: { provider: 'cpu' | 'cuda'; precision: 'int8' | 'fp32'; threads: number }[] = [
+    ...(['int8', 'fp32'] as const).flatMap((precision) =>
+      threadCounts.map((threads) => ({ provider: 'cpu' as const, precision, threads })),
+    ),
+    ...(cuda
+      ? [{ provider: 'cuda' as const, precision: 'fp32' as const, threads: Math.max(...threadCounts) }]
+      : []),
+  ];
+  for (const { provider, precision, threads } of plan) {
+    {
+      progress(`inference ${precision} ${provider} threads=${threads}`);
       const c0 = performance.now();
-      const session = await InferenceSession.create(manifest.paths[precision], {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        executionMode: 'sequential',
-      });
+      let session: InferenceSession;
+      try {
+        session = await InferenceSession.create(manifest.paths[precision], {
+          executionProviders: [provider],
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          graphOptimizationLevel: 'all',
+          executionMode: 'sequential',
+        });
+      } catch (err) {
+        if (provider !== 'cuda') throw err;
+        cudaError = (err as Error).message.split('\n')[0] ?? 'unknown error';
+        progress(`CUDA provider unavailable: ${cudaError}`);
+        continue;
+      }
       const sessionCreateMs = performance.now() - c0;
       const feeds = originals.map((o, i) => ({
         original: new Tensor('float32', o, dims),
         segmented: new Tensor('float32', segmenteds[i]!, dims),
       }));
-      const { samples, wallMs } = await timeLoop(iterations, warmup, async (i) => {
+      const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, async (i) => {
         const out = await session.run(feeds[i % feeds.length]!, [outputName]);
         if (!out[outputName]) throw new Error(`model gave no ${outputName}`);
       });
       await session.release();
       runs.push({
+        provider,
         precision,
         threads,
         sessionCreateMs: Math.round(sessionCreateMs),
-        result: { stage: `infer ${precision} t=${threads}`, ...summarize(samples, wallMs) },
+        result: {
+          stage: provider === 'cuda' ? `infer ${precision} cuda` : `infer ${precision} t=${threads}`,
+          ...summarize(samples, wallMs),
+          cpu_ms: round(cpuMsPerIteration, 3),
+        },
       });
     }
   }
-  return runs;
+  return { runs, cudaError };
 }
 
 function fakeSha(i: number): string {
@@ -155,7 +200,7 @@ export async function benchStore(
   const dir = mkdtempSync(join(tmpdir(), 'bw-bench-store-'));
   const store = openStore({ dataDir: dir });
   try {
-    const { samples, wallMs } = await timeLoop(iterations, warmup, (i) => {
+    const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, (i) => {
       const sha = fakeSha(i);
       const seg = segs[i % segs.length]!;
       const now = Date.now();
@@ -204,6 +249,7 @@ export async function benchStore(
     return {
       stage: 'store',
       ...summarize(samples, wallMs),
+      cpu_ms: round(cpuMsPerIteration, 3),
       note: 'result+outbox+file row, one transaction, WAL, synchronous=FULL',
     };
   } finally {
@@ -248,11 +294,16 @@ export async function benchPublish(
     reconnectPeriod: 0,
   });
   try {
-    const { samples, wallMs } = await timeLoop(iterations, warmup, async (i) => {
+    const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, async (i) => {
       const payload = JSON.stringify(benchPayload(i, fakeSha(i)));
       await client.publishAsync('blastwatch/bench-publish/result', payload, { qos: 1 });
     });
-    return { stage: 'publish', ...summarize(samples, wallMs), note: 'QoS 1, PUBACK round trip' };
+    return {
+      stage: 'publish',
+      ...summarize(samples, wallMs),
+      cpu_ms: round(cpuMsPerIteration, 3),
+      note: 'QoS 1, PUBACK round trip',
+    };
   } finally {
     await client.endAsync(true);
   }

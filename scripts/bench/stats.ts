@@ -43,21 +43,28 @@ export function summarize(samplesMs: readonly number[], wallMs?: number): Latenc
   };
 }
 
-/** Times `fn` `iterations` times after `warmup` untimed calls; returns the samples in ms. */
+/**
+ * Times `fn` `iterations` times after `warmup` untimed calls; returns the samples in ms and the
+ * process CPU time per call (all threads: libvips', onnxruntime's). CPU time barely moves when
+ * other work competes for the cores, so it is the figure to trust on a busy machine.
+ */
 export async function timeLoop(
   iterations: number,
   warmup: number,
   fn: (i: number) => unknown,
-): Promise<{ samples: number[]; wallMs: number }> {
+): Promise<{ samples: number[]; wallMs: number; cpuMsPerIteration: number }> {
   for (let i = 0; i < warmup; i++) await fn(i);
   const samples: number[] = new Array<number>(iterations);
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < iterations; i++) {
     const t0 = performance.now();
     await fn(i);
     samples[i] = performance.now() - t0;
   }
-  return { samples, wallMs: performance.now() - start };
+  const wallMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  return { samples, wallMs, cpuMsPerIteration: (cpu.user + cpu.system) / 1000 / iterations };
 }
 
 export interface RssReading {
@@ -170,3 +177,26 @@ export const round = (v: number, digits = 2): number => {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 };
+
+let clockTicks: number | null = null;
+
+/** CPU time (user + system, all threads) another process has used so far, ms; null off Linux. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    if (clockTicks === null) {
+      try {
+        clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+      } catch {
+        clockTicks = 100;
+      }
+    }
+    return ((utime + stime) * 1000) / clockTicks;
+  } catch {
+    return null;
+  }
+}
