@@ -8,13 +8,23 @@
  *  - `removeSmallRegions(mask, 0, n, 1)` = skimage remove_small_holes(area_threshold=n): fills
  *                           background components smaller than n, INCLUDING ones that touch the
  *                           border (skimage inverts the mask and removes small objects).
- * Components are found by flood fill with an explicit Int32Array queue: no recursion, no
- * per-pixel allocation; the queue doubles as the list of each component's pixels.
+ * The clean-up steps label components on runs (horizontal spans) with union-find: one pass over
+ * the pixels to find the runs, then work proportional to the number of runs — several times
+ * faster than a per-pixel flood fill. `forEachComponent` (per-pixel flood fill with an explicit
+ * queue) gives the same components pixel by pixel; the tests check the two agree.
  */
 
 export interface MorphologyScratch {
   visited: Uint8Array;
   queue: Int32Array;
+  /** Runs of the labelled value: row, first column, one past the last column; union-find parent. */
+  runRow: Int32Array;
+  runStart: Int32Array;
+  runEnd: Int32Array;
+  runParent: Int32Array;
+  /** Per root run: component size and whether it touches the image border. */
+  rootSize: Int32Array;
+  rootBorder: Uint8Array;
   /** Per pixel: which image edges it lies on (bit flags below), so the hot loop never divides. */
   edges: Uint8Array;
   edgesWidth: number;
@@ -27,9 +37,16 @@ const TOP = 4;
 const BOTTOM = 8;
 
 export function createMorphologyScratch(pixelCount: number): MorphologyScratch {
+  const maxRuns = pixelCount + 1; // a run has at least one pixel
   return {
     visited: new Uint8Array(pixelCount),
     queue: new Int32Array(pixelCount),
+    runRow: new Int32Array(maxRuns),
+    runStart: new Int32Array(maxRuns),
+    runEnd: new Int32Array(maxRuns),
+    runParent: new Int32Array(maxRuns),
+    rootSize: new Int32Array(maxRuns),
+    rootBorder: new Uint8Array(maxRuns),
     edges: new Uint8Array(pixelCount),
     edgesWidth: 0,
     edgesHeight: 0,
@@ -118,13 +135,90 @@ export function forEachComponent(
   return count;
 }
 
+function findRoot(parent: Int32Array, i: number): number {
+  let root = i;
+  while (parent[root] !== root) root = parent[root]!;
+  while (parent[i] !== root) {
+    const next = parent[i]!;
+    parent[i] = root;
+    i = next;
+  }
+  return root;
+}
+
+/**
+ * Labels the 4-connected components of pixels equal to `value` on runs. Afterwards, for every
+ * run r < returned count, `findRoot(runParent, r)` is its component's root, and rootSize /
+ * rootBorder hold each root's pixel count and border contact.
+ */
+function labelRuns(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  value: number,
+  s: MorphologyScratch,
+): number {
+  const { runRow, runStart, runEnd, runParent, rootSize, rootBorder } = s;
+  let runs = 0;
+  let prevFirst = 0; // runs of the previous row: [prevFirst, rowFirst)
+  for (let y = 0; y < height; y++) {
+    const rowFirst = runs;
+    const base = y * width;
+    let x = 0;
+    while (x < width) {
+      if (mask[base + x] !== value) {
+        x++;
+        continue;
+      }
+      const start = x;
+      while (x < width && mask[base + x] === value) x++;
+      runRow[runs] = y;
+      runStart[runs] = start;
+      runEnd[runs] = x;
+      runParent[runs] = runs;
+      runs++;
+    }
+    // Join with overlapping runs of the previous row (4-connectivity: shared columns).
+    let p = prevFirst;
+    for (let r = rowFirst; r < runs; r++) {
+      const rs = runStart[r]!;
+      const re = runEnd[r]!;
+      while (p < rowFirst && runEnd[p]! <= rs) p++;
+      for (let q = p; q < rowFirst && runStart[q]! < re; q++) {
+        const a = findRoot(runParent, r);
+        const b = findRoot(runParent, q);
+        if (a !== b) {
+          if (a < b) runParent[b] = a;
+          else runParent[a] = b;
+        }
+      }
+    }
+    prevFirst = rowFirst;
+  }
+  for (let r = 0; r < runs; r++) {
+    rootSize[r] = 0;
+    rootBorder[r] = 0;
+  }
+  const lastRow = height - 1;
+  for (let r = 0; r < runs; r++) {
+    const root = findRoot(runParent, r);
+    rootSize[root] = rootSize[root]! + runEnd[r]! - runStart[r]!;
+    const y = runRow[r]!;
+    if (y === 0 || y === lastRow || runStart[r] === 0 || runEnd[r] === width) rootBorder[root] = 1;
+  }
+  return runs;
+}
+
 /** scipy.ndimage.binary_fill_holes: 0-regions not touching the border become 1. */
 export function fillHoles(mask: Uint8Array, width: number, height: number, scratch: MorphologyScratch): void {
-  const queue = scratch.queue;
-  forEachComponent(mask, width, height, 0, scratch, (start, end, touchesBorder) => {
-    if (touchesBorder) return;
-    for (let i = start; i < end; i++) mask[queue[i]!] = 1;
-  });
+  const runs = labelRuns(mask, width, height, 0, scratch);
+  const { runParent, runRow, runStart, runEnd, rootBorder } = scratch;
+  for (let r = 0; r < runs; r++) {
+    if (rootBorder[findRoot(runParent, r)] === 0) {
+      const base = runRow[r]! * width;
+      mask.fill(1, base + runStart[r]!, base + runEnd[r]!);
+    }
+  }
 }
 
 /**
@@ -140,14 +234,17 @@ export function removeSmallRegions(
   replacement: number,
   scratch: MorphologyScratch,
 ): number {
-  const queue = scratch.queue;
+  const runs = labelRuns(mask, width, height, value, scratch);
+  const { runParent, runRow, runStart, runEnd, rootSize } = scratch;
   let kept = 0;
-  forEachComponent(mask, width, height, value, scratch, (start, end) => {
-    if (end - start >= minSize) {
-      kept++;
-      return;
+  for (let r = 0; r < runs; r++) {
+    const root = findRoot(runParent, r);
+    if (rootSize[root]! >= minSize) {
+      if (root === r) kept++;
+      continue;
     }
-    for (let i = start; i < end; i++) mask[queue[i]!] = replacement;
-  });
+    const base = runRow[r]! * width;
+    mask.fill(replacement, base + runStart[r]!, base + runEnd[r]!);
+  }
   return kept;
 }
