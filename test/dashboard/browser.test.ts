@@ -18,6 +18,9 @@ interface PageImage {
 declare const document: {
   body: { dataset: Record<string, string | undefined> };
   querySelector(selector: string): PageImage | null;
+  querySelectorAll(
+    selector: string,
+  ): ArrayLike<{ textContent: string | null }> & Iterable<{ textContent: string | null }>;
   scrollingElement: { scrollWidth: number; clientWidth: number };
   title: string;
   images: ArrayLike<PageImage> & Iterable<PageImage>;
@@ -169,10 +172,39 @@ t.test('an uploaded image goes through the pipeline and shows its result', async
   await page.close();
 });
 
+t.test('filters and search narrow the feed; the status panel shows the daemon', async (t) => {
+  const page = await newPage();
+  await open(page, '#/', 'feed');
+  const total = await page.locator('#feed-list .card').count();
+  await page.fill('#filters input[name="q"]', 'seed-');
+  await page.waitForFunction(() => {
+    const files = [...document.querySelectorAll('#feed-list .card .file')].map((e) => e.textContent ?? '');
+    return files.length === 3 && files.every((f) => f.startsWith('seed-'));
+  });
+  t.pass('search by file name leaves the three seed images');
+  await page.fill('#filters input[name="q"]', '');
+  await page.check('#filters input[name="flagged"]');
+  await page.waitForFunction((n) => {
+    const count = document.querySelectorAll('#feed-list .card').length;
+    return count > 0 && count < n;
+  }, total);
+  t.equal(
+    await page.locator('#feed-list .card .badge', { hasText: 'Looks benign' }).count(),
+    0,
+    'flagged only',
+  );
+  t.equal(await page.locator('#feed-list .card .badge', { hasText: 'Could not be read' }).count(), 0);
+
+  await open(page, '#/status', 'status');
+  t.match(await page.textContent('#status-grid'), /tiny/);
+  t.ok((await page.locator('#daily-chart svg rect').count()) >= 1, 'the day chart has bars');
+  await page.close();
+});
+
 t.test('phone viewport: no horizontal scrolling', async (t) => {
-  const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const phone = await browser.phone();
   t.teardown(() => phone.close());
-  const page = await phone.context.newPage();
+  const page = await phone.newPage();
   for (const [hash, view] of [
     ['#/', 'feed'],
     ['#/review', 'review'],

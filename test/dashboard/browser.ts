@@ -1,8 +1,6 @@
 /** Launching Debian's Chromium for the dashboard's browser tests (never skipped: CI installs it). */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env.BLASTWATCH_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -16,26 +14,32 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** A fresh persistent profile per run (no state leaks between runs). */
-export async function launchBrowser(
-  opts: { viewport?: { width: number; height: number }; isMobile?: boolean } = {},
-): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export interface TestBrowser {
+  browser: Browser;
+  /** The desktop context (1280×900). */
+  context: BrowserContext;
+  /** A phone-sized context (390×844, touch, mobile). */
+  phone(): Promise<BrowserContext>;
+  close(): Promise<void>;
+}
+
+/** One Chromium per test file; playwright gives each launch a fresh temporary profile. */
+export async function launchBrowser(): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`install chromium: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
   }
-  const profile = mkdtempSync(join(tmpdir(), 'bw-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    headless: true,
-    viewport: opts.viewport ?? { width: 1280, height: 900 },
-    ...(opts.isMobile ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
-  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   return {
+    browser,
     context,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
+    phone: () =>
+      browser.newContext({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+        deviceScaleFactor: 2,
+      }),
+    close: () => browser.close(),
   };
 }
