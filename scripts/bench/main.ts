@@ -25,7 +25,7 @@ import {
 } from './e2e.js';
 import { profileInference, summarizeCpuProfiles, type OpProfile } from './profile.js';
 import { loadImages, toCameraSize, type BenchImage } from './images.js';
-import { svgChart, table, type Row } from './report.js';
+import { markdownTable, svgChart, table, type Row } from './report.js';
 import {
   benchDecode,
   benchInfer,
@@ -702,6 +702,17 @@ async function main(): Promise<void> {
   );
   writeFileSync(svgPath, svg);
   writeFileSync(join(outDir, 'latest.svg'), svg);
+  const md = [
+    `${header}\n`,
+    `Command: \`${result.command}\`\n`,
+    markdownTable(rows),
+    '```',
+    ...summaryLines,
+    '```',
+    '',
+  ].join('\n');
+  writeFileSync(join(outDir, `benchmark-${stamp}.md`), md);
+  writeFileSync(join(outDir, 'latest.md'), md);
   if (o.json) {
     process.stderr.write(text);
     process.stdout.write(JSON.stringify({ ...result, json_file: jsonPath, svg_file: svgPath }) + '\n');

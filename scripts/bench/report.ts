@@ -88,3 +88,16 @@ export function svgChart(title: string, subtitle: string, rows: Row[]): string {
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** The same rows as a Markdown table (for docs and issue comments). */
+export function markdownTable(rows: Row[]): string {
+  const lines = [
+    '| | n | median ms | p95 ms | p99 ms | img/s | CPU ms/img | |',
+    '|---|--:|--:|--:|--:|--:|--:|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.s ? r.s.n : '-'} | ${fmt(r.s?.median_ms, 3)} | ${fmt(r.s?.p95_ms, 3)} | ${fmt(r.s?.p99_ms, 3)} | ${fmt(r.s?.throughput_per_s, 1)} | ${fmt(r.cpu, 2)} | ${r.note ?? ''} |`,
+    ),
+  ];
+  return lines.join('\n') + '\n';
+}
