@@ -9,6 +9,7 @@
  * Stages know nothing about each other beyond the typed event bus and the store.
  */
 import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { isLoopbackHost } from './config/load.js';
@@ -266,8 +267,9 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
         days: config.data.retention_days,
         maxRows: config.data.retention_max_rows,
       });
-      for (const id of removed) void removeMedia(config.data.dir, id);
-      if (removed.length) log.info({ removed: removed.length }, 'retention: old results removed');
+      for (const id of removed.ids) void removeMedia(config.data.dir, id);
+      for (const path of removed.uploadPaths) void rm(path, { force: true });
+      if (removed.ids.length) log.info({ removed: removed.ids.length }, 'retention: old results removed');
       const cp = store.checkpoint();
       if (cp.busy) log.debug({ cp }, 'checkpoint could not finish (readers active)');
       pipeline.diskFreeBytes();

@@ -618,9 +618,13 @@ export class Store {
   /**
    * Deletes results older than `days` and beyond `maxRows` (0 = no limit for either), their
    * reviews and sent outbox rows (file rows stay, unlinked, so old images are not re-classified). Unsent outbox rows are kept: delivery beats
-   * retention. Returns the deleted result ids so the caller can remove their media files.
+   * retention. Returns the deleted result ids (to remove their media files) and the uploaded
+   * images that expired with them.
    */
-  applyRetention(opts: { days: number; maxRows: number; now?: number }): number[] {
+  applyRetention(opts: { days: number; maxRows: number; now?: number }): {
+    ids: number[];
+    uploadPaths: string[];
+  } {
     const now = opts.now ?? Date.now();
     return this.db.transaction(() => {
       const ids: number[] = [];
@@ -638,19 +642,26 @@ export class Store {
           ids.push(r.id);
       }
       const unique = [...new Set(ids)];
+      const uploadPaths: string[] = [];
+      const getUpload = this.db.prepare<[number], { path: string }>(
+        "SELECT path FROM results WHERE id = ? AND origin = 'upload'",
+      );
       const delOutbox = this.db.prepare('DELETE FROM outbox WHERE result_id = ? AND sent_at IS NOT NULL');
       const delResult = this.db.prepare('DELETE FROM results WHERE id = ?');
       const detachOutbox = this.db.prepare('UPDATE outbox SET result_id = NULL WHERE result_id = ?');
       for (const id of unique) {
         // The file row stays (result_id becomes NULL through the foreign key): an old image still
         // in the capture folder must not be classified again after its result expired.
+        const upload = getUpload.get(id);
+        // Uploaded images live in data.dir/uploads (ours): they expire with their result.
+        if (upload && upload.path.startsWith(join(this.dataDir, 'uploads'))) uploadPaths.push(upload.path);
         delOutbox.run(id);
         detachOutbox.run(id);
         delResult.run(id);
       }
       // Sent messages are kept a week for the dashboard's delivery state, then dropped.
       this.stmts.outboxPruneSent.run(now - 7 * 86_400_000);
-      return unique;
+      return { ids: unique, uploadPaths };
     })();
   }
 

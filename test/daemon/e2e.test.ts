@@ -6,6 +6,8 @@
 import { copyFileSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import t from 'tap';
@@ -16,6 +18,7 @@ import {
   eventIds,
   freePort,
   makeDirs,
+  repoRoot,
   sampleImages,
   startBroker,
   subscribe,
@@ -112,6 +115,23 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
   );
   const result = sub.messages.find((m) => m.topic === `${PREFIX}/result`)!.json!;
   t.equal(result.schema, 'blastwatch/result/1');
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+  const schemaFile = (n: string) =>
+    JSON.parse(readFileSync(join(repoRoot, `schemas/mqtt/${n}.schema.json`), 'utf8')) as object;
+  const validators = {
+    result: ajv.compile(schemaFile('result')),
+    alert: ajv.compile(schemaFile('alert')),
+    health: ajv.compile(schemaFile('health')),
+  };
+  for (const m of sub.messages) {
+    const kind = m.topic.slice(PREFIX.length + 1) as keyof typeof validators;
+    if (!(kind in validators)) continue;
+    t.ok(
+      validators[kind](m.json),
+      `${kind} payload matches schemas/mqtt/${kind}.schema.json ${JSON.stringify(validators[kind].errors)}`,
+    );
+  }
   t.equal(result.device_id, 'e2e-scope');
   for (const key of [
     'event_id',

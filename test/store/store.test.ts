@@ -193,14 +193,14 @@ t.test('retention by age and by rows keeps unsent messages and file rows', async
   const ids: number[] = [];
   for (let i = 0; i < 4; i++)
     ids.push(store.commitResult(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
-  const removed = store.applyRetention({ days: 30, maxRows: 0, now });
+  const removed = store.applyRetention({ days: 30, maxRows: 0, now }).ids;
   t.same(removed, [old.id]);
   t.equal(store.getResult(old.id), undefined);
   t.equal(store.outboxBacklog().count, 1, 'unsent message survives retention');
   t.equal(store.fileState('/c/old')?.status, 'done', 'file row stays: the image is not classified again');
   t.equal(store.fileState('/c/old')?.result_id, null);
   t.equal(store.reviewsFor(old.id).length, 0, 'reviews go with the result');
-  const removed2 = store.applyRetention({ days: 0, maxRows: 2, now });
+  const removed2 = store.applyRetention({ days: 0, maxRows: 2, now }).ids;
   t.same(removed2.sort(), ids.slice(0, 2).sort(), 'oldest rows beyond the limit');
   t.equal(store.listResults().length, 2);
 });
