@@ -166,7 +166,15 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
   } catch (err) {
     if (err instanceof DecodeError) throw err;
     const message = err instanceof Error ? err.message : String(err);
-    const kind = classifySharpError(message, sniffed);
+    let kind = classifySharpError(message, sniffed);
+    // A PNG cut short can fail as "end of stream" or a failOn warning instead of a read error:
+    // without its closing IEND chunk it is a file still being written (retryable), not a bad one.
+    if (
+      kind === 'unreadable' &&
+      sniffed === 'png' &&
+      bytes.toString('latin1', bytes.length - 8, bytes.length - 4) !== 'IEND'
+    )
+      kind = 'truncated';
     throw new DecodeError(kind, `${label}: ${kind} (${message.trim()})`, { cause: err });
   }
 }
