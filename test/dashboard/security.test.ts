@@ -362,3 +362,32 @@ t.test('uploads: type sniffed from content, size limited, name cleaned', async (
   t.equal(png.json().file, 'scan.png');
   t.equal(s.deps.uploads.length, 3);
 });
+
+t.test('live feed: a result is pushed to an open stream, and shutdown ends the stream', async (t) => {
+  const s = await startFixtureServer({ loopback: true });
+  const res = await fetch(`${s.url}/api/dashboard/events`);
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const readUntil = async (pattern: RegExp) => {
+    while (!pattern.test(text)) {
+      const { done, value } = await reader.read();
+      if (done) return false;
+      text += decoder.decode(value);
+    }
+    return true;
+  };
+  t.ok(await readUntil(/retry: 3000/));
+  await s.deps.publish(
+    s.deps.addResult({ file: 'pushed.jpg', className: 'Pro', pBall: 0.9, imagePath: sample('Pro', 0) }),
+  );
+  t.ok(
+    await readUntil(/event: result\ndata: \{.*"file":"pushed\.jpg"/),
+    'the result arrives as an SSE event',
+  );
+  // A tab left open must not keep the daemon from stopping (it would hang until SIGKILL).
+  await s.close();
+  t.equal(await readUntil(/never/), false, 'the stream ended when the server closed');
+});

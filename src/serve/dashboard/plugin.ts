@@ -294,7 +294,9 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     return reply.code(status).send({ error: error.message });
   });
 
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: the server waits for open responses before onClose hooks run, and a
+  // live-feed stream never ends by itself, so a shutdown with a dashboard tab open would hang.
+  app.addHook('preClose', async () => {
     for (const res of openStreams) res.end();
     openStreams.clear();
   });
