@@ -55,6 +55,11 @@ async function main(): Promise<void> {
         .map((l) => l.trim())
         .filter((l) => l.length > 0)
     : await listImages(data);
+  // Every class folder of --data exists in the output, even when no listed file falls in it,
+  // so preprocess-dataset reads the result like any class-per-folder set.
+  for (const d of await readdir(data, { withFileTypes: true })) {
+    if (d.isDirectory()) await mkdir(join(out, d.name), { recursive: true });
+  }
   sharp.cache(false);
   let written = 0;
   for (const rel of files) {

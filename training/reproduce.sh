@@ -33,7 +33,7 @@ if [ "$smoke" = 1 ]; then
   [ -d "$src/Benign" ] || src="$DATA_ALL"
   for c in Benign Early Pre Pro; do
     mkdir -p "$data/$c"
-    find "$src/$c" -maxdepth 1 -type f | sort | head -n 4 | while read -r f; do cp "$f" "$data/$c/"; done
+    find "$src/$c" -maxdepth 1 -type f | sort | head -n 6 | while read -r f; do cp "$f" "$data/$c/"; done
   done
   cache="$tmp/cache"; work="$tmp/work"; models="$tmp/models"; split="$tmp/split.json"
   flag=(--smoke)

@@ -51,8 +51,8 @@ def write_card(r: dict, path: Path) -> None:
     w(f"- `{model['name']}`: torchvision `{arch['backbone']}` (width {arch['width']}, trained from scratch, "
       f"no pretrained weights), **{arch['variant']} fusion** of the two inputs, {arch['params']:,} parameters.")
     w(f"- ONNX inputs `original` and `segmented`: float32 NCHW, shape [-1, 3, 224, 224], value = byte/255. "
-      f"The graph average-pools 2x first, so convolutions run at {arch['compute_size']} px, and normalises "
-      "inside. Output `probabilities`: uncalibrated softmax over " + ", ".join(model["classes"]) + ".")
+      f"The graph average-pools {224 // arch['compute_size']}x first, so convolutions run at "
+      f"{arch['compute_size']} px, and normalises inside. Output `probabilities`: uncalibrated softmax over " + ", ".join(model["classes"]) + ".")
     w(f"- Calibration: temperature T = {model['temperature']:.4f} fitted on the validation split "
       "(p_i^(1/T), renormalised). Decision: P(B-ALL) = 1 - P(Benign) >= threshold "
       f"{model['threshold']:.4f} (chosen on validation for >= 99.5% sensitivity); uncertain band "
@@ -126,7 +126,7 @@ def write_card(r: dict, path: Path) -> None:
         ab = r["ablation"]
         w("## Ablation (same split, same small budget)\n")
         w(f"Every row: trained from scratch for {ab['epochs']} epochs with the same augmentation, seed, optimiser "
-          "and 112-px compute size; exported to ONNX, quantized like the shipped model; accuracy/macro-F1 from "
+          f"and {ab['rows'][0]['compute_size']}-px compute size; exported to ONNX, quantized like the shipped model; accuracy/macro-F1 from "
           "onnxruntime on the validation and test splits (argmax, no temperature); latency = median of batch-1 "
           "runs, onnxruntime CPU, 1 intra-op thread, on this machine while other jobs shared it. This short "
           "budget ranks the variants; it is not their converged accuracy.\n")

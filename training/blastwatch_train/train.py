@@ -99,6 +99,9 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
             running += float(loss) * len(idx)
             seen += len(idx)
             correct += int((logits.argmax(1) == y).sum())
+            if step % 20 == 0:
+                print(f"  step {step}/{total} loss {running / seen:.3f} acc {correct / seen:.3f} "
+                      f"{time.time() - t0:.0f}s", flush=True)
         val_logits = predict_logits(net, cache, val_idx)
         val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
         rec = {

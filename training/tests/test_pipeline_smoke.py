@@ -1,0 +1,32 @@
+"""End to end on a synthetic cache: split -> final (1 step) -> INT8 -> report writes model.json + card."""
+
+import json
+import shutil
+
+from blastwatch_train import pipeline
+
+
+def test_final_and_report_write_a_loadable_model(synthetic_cache, tmp_path):
+    split = tmp_path / "split.json"
+    work = tmp_path / "work"
+    models = tmp_path / "models"
+    pipeline.run_split(synthetic_cache, split, seed=0, threshold=10)
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True)
+    final = json.loads((work / "final.json").read_text())
+    assert final["temperature"] > 0 and 0 <= final["threshold"] <= 0.5
+    perturbed = tmp_path / "perturbed"
+    shutil.copytree(synthetic_cache, perturbed / "blur1")
+    pipeline.run_report(synthetic_cache, split, work, models, perturbed, "test", 1.0, smoke=True)
+    m = json.loads((models / "model.json").read_text())
+    assert m["classes"] == ["Benign", "Early Pre-B", "Pre-B", "Pro-B"]
+    assert m["folders"] == ["Benign", "Early", "Pre", "Pro"] and m["malignant"] == [False, True, True, True]
+    assert m["output"] == "probabilities" and set(m["inputs"]) == {"original", "segmented"}
+    for name in ("int8", "fp32"):
+        f = m["files"][name]
+        assert (models / f["path"]).stat().st_size == f["bytes"]
+        assert pipeline.sha256_file(models / f["path"]) == f["sha256"]
+    assert m["split"]["sha256"] == pipeline.sha256_file(split)
+    assert m["uncertain_band"][0] <= m["uncertain_band"][1]
+    assert "blur1" in m["metrics"]["robustness_int8_accuracy"]
+    card = (models / "MODEL_CARD.md").read_text()
+    assert "SMOKE RUN" in card and "Robustness" in card and "not a diagnosis" in card
