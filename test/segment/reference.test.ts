@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,9 @@ function pythonReady(): string | undefined {
 t.setTimeout(900_000);
 
 const missing = pythonReady();
-if (missing !== undefined) {
+if (!existsSync(dataDir)) {
+  t.fail(`data set not found at ${dataDir}: set BLASTWATCH_DATA to the all-smears folder`);
+} else if (missing !== undefined) {
   t.fail(
     `${PYTHON} cannot import cv2/sklearn/scipy/skimage (${missing}); install Debian's ` +
       'python3-opencv python3-sklearn python3-skimage to run the reference comparison',
