@@ -77,6 +77,13 @@ def timed(fn, *args):
     return out, (time.perf_counter() - t0) * 1000.0
 
 
+def timed_cpu(fn, *args):
+    """Wall and process CPU time (all threads: sklearn's OpenMP, onnxruntime's) in ms."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - t0) * 1000.0, (time.process_time() - c0) * 1000.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
@@ -99,6 +106,7 @@ def main():
         "onnxruntime": ort.__version__ if ort else None,
     }
     samples = {"decode": [], "segment": [], "tensor": [], "infer": [], "total": []}
+    cpu = {"segment": [], "infer": []}
     # One untimed pass first (imports, caches, sklearn's first-call set-up).
     prepared = []
     for path in args.images:
@@ -106,7 +114,8 @@ def main():
         prepared.append((rgb, segment(rgb)))
     for path in args.images:
         rgb, d_ms = timed(decode, path, args.size)
-        seg, s_ms = timed(segment, rgb)
+        seg, s_ms, s_cpu = timed_cpu(segment, rgb)
+        cpu["segment"].append(s_cpu)
         _tensors, t_ms = timed(lambda: (tensor(rgb), tensor(seg)))
         samples["decode"].append(d_ms)
         samples["segment"].append(s_ms)
@@ -124,8 +133,9 @@ def main():
         for i in range(args.warmup):
             sess.run(None, feeds[i % len(feeds)])
         for i in range(args.iterations):
-            _out, ms = timed(sess.run, None, feeds[i % len(feeds)])
+            _out, ms, ms_cpu = timed_cpu(sess.run, None, feeds[i % len(feeds)])
             samples["infer"].append(ms)
+            cpu["infer"].append(ms_cpu)
         # Whole per-image pipeline, as a script would run it: decode, segment, tensors, model.
         for path in args.images:
             t0 = time.perf_counter()
@@ -136,7 +146,7 @@ def main():
     else:
         infer_note = "onnxruntime (Python) not importable: reference inference skipped"
 
-    print(json.dumps({"versions": info, "threads": args.threads, "samples": samples, "note": infer_note}))
+    print(json.dumps({"versions": info, "threads": args.threads, "samples": samples, "cpu_ms": cpu, "note": infer_note}))
     return 0
 
 
