@@ -181,7 +181,13 @@ const reviewed = queue[0];
 if (reviewed) await shot(desktop, `#/result/${reviewed.id}`, 'detail', 'review-history.png');
 await shot(desktop, '#/review', 'review', 'review.png', false);
 await shot(desktop, '#/status', 'status', 'status.png');
-await shot(desktop, '#/upload', 'upload', 'upload.png', false);
+await desktop.goto(`${app.url}/#/upload`);
+await desktop.waitForSelector('body[data-ready="upload"]');
+await desktop.setInputFiles('#upload-file', join(SAMPLES, 'Early', perClass[1]!.at(-1)!));
+await desktop.waitForSelector('#upload-list .card .verdict');
+await desktop.waitForTimeout(1300);
+await desktop.screenshot({ path: join(outDir, 'upload.png') });
+console.log(`wrote ${join(outDir, 'upload.png')}`);
 
 const phone = await browser.newPage({
   viewport: { width: 390, height: 844 },

@@ -606,7 +606,7 @@ async function uploadOne(file) {
       'div',
       { class: 'card-body' },
       el('p', { class: 'file', text: file.name }),
-      el('p', { class: 'meta', text: 'Uploading…' }),
+      el('p', { class: 'meta', text: 'Uploading and analysing…' }),
     ),
   );
   $('upload-list').prepend(card);
@@ -621,8 +621,13 @@ async function uploadOne(file) {
   try {
     const res = await api('/api/dashboard/upload', { method: 'POST', body: form });
     if (res.id) {
-      status.textContent = res.duplicate ? 'Already analysed (the same image was sent before):' : 'Analysed:';
-      card.after(resultCard(await api(`/api/dashboard/results/${res.id}`)));
+      const done = resultCard(await api(`/api/dashboard/results/${res.id}`));
+      if (res.duplicate) {
+        done
+          .querySelector('.card-body')
+          .prepend(el('p', { class: 'meta', text: 'Already analysed: the same image was sent before.' }));
+      }
+      card.replaceWith(done);
       return;
     }
     status.textContent = 'Uploaded. Analysing…';
