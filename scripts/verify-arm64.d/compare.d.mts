@@ -4,6 +4,7 @@ export interface Prediction {
   cls: string | undefined;
   probs: Record<string, number> | undefined;
   pBall: number | undefined;
+  flag: boolean | undefined;
 }
 export interface ComparisonResult {
   ok: boolean;

@@ -47,7 +47,13 @@ function predictionOf(obj) {
     cls = names[argmax(names.map((n) => probs[n]))];
   }
   if (cls === undefined && !probs) return undefined;
-  return { file: obj[fileKey], cls, probs, pBall: typeof obj.p_ball === 'number' ? obj.p_ball : undefined };
+  return {
+    file: obj[fileKey],
+    cls,
+    probs,
+    pBall: typeof obj.p_ball === 'number' ? obj.p_ball : undefined,
+    flag: typeof obj.flag === 'boolean' ? obj.flag : undefined,
+  };
 }
 
 /** Every per-image prediction found anywhere in a JSON document, keyed by file base name. */
@@ -95,6 +101,11 @@ export function comparePredictions(hostDoc, armDoc) {
       continue;
     }
     if (h.cls !== a.cls) problems.push(`${file}: class ${h.cls} on x86, ${a.cls} on arm64`);
+    if (h.flag !== undefined && a.flag !== undefined && h.flag !== a.flag) {
+      problems.push(
+        `${file}: B-ALL flag ${h.flag} on x86, ${a.flag} on arm64 (P(B-ALL) ${h.pBall} vs ${a.pBall})`,
+      );
+    }
     const d = Math.max(
       maxProbDiff(h.probs, a.probs),
       h.pBall !== undefined && a.pBall !== undefined ? Math.abs(h.pBall - a.pBall) : 0,

@@ -70,6 +70,11 @@ t.test('comparePredictions fails on a class flip, a missing image, or an empty h
   t.notOk(missing.ok);
   t.match(missing.problems.join('\n'), /b\.jpg: missing from the arm64 output/);
   t.notOk(comparePredictions({}, {}).ok);
+  // Same class, but P(B-ALL) crossed the threshold on one machine: the flag differs.
+  const flagged = (flag: boolean, pBall: number) => [{ file: 'c.jpg', class: 'Pre-B', p_ball: pBall, flag }];
+  const flagFlip = comparePredictions(flagged(true, 0.51), flagged(false, 0.49));
+  t.notOk(flagFlip.ok);
+  t.match(flagFlip.problems[0], /c\.jpg: B-ALL flag true on x86, false on arm64/);
 });
 
 t.test('compareProbe fails when a native module failed or the arm64 run was not arm64', async (t) => {
