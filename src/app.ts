@@ -109,7 +109,15 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     prepareImage = mod.prepareImage;
   }
 
-  const store = openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
+  let store: Store;
+  try {
+    store = openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
+  } catch (err) {
+    // The classifier's worker thread would keep the process alive after the one-line error
+    // (read-only or unwritable data dir): `blastwatch run` printed it and then never exited.
+    if (!deps.classifier) await classifier.close?.().catch(() => undefined);
+    throw err;
+  }
   const mqttOn = config.mqtt.url !== null;
   const pipeline = new Pipeline({
     store,
