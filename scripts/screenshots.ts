@@ -167,9 +167,19 @@ const flagged =
   app.store.listResults({ limit: 50, flagged: true }).find((r) => r.review === null) ??
   app.store.listResults({ limit: 1 })[0];
 await shot(desktop, `#/result/${flagged!.id}`, 'detail', 'detail.png');
+await desktop.click('#detail-overlay button[data-kind="overlay"]');
+await desktop.waitForFunction(() => {
+  const layer = document.querySelector('.big-picture .mask-layer');
+  return layer !== null && layer.complete && layer.naturalWidth > 0;
+});
+await desktop.screenshot({
+  path: join(outDir, 'detail-overlay.png'),
+  clip: { x: 0, y: 0, width: 1280, height: 760 },
+});
+console.log(`wrote ${join(outDir, 'detail-overlay.png')}`);
 await desktop.click('#detail-overlay button[data-kind="segmented"]');
 await desktop.waitForFunction(() => {
-  const img = document.querySelector('.big-picture img');
+  const img = document.querySelector('.big-picture img:not(.mask-layer)');
   return img !== null && img.complete && img.src.endsWith('/segmented');
 });
 await desktop.screenshot({

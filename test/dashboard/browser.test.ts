@@ -113,12 +113,20 @@ t.test('the overlay toggles between original, mask and segmented', async (t) => 
   // Detail page: full-size original, then the segmented image.
   await firstImg.click();
   await page.waitForSelector('body[data-ready="detail"]');
-  const big = page.locator('.big-picture img');
+  const big = page.locator('.big-picture img:not(.mask-layer)');
   t.match(await big.getAttribute('src'), /\/image\/original$/);
+  await page.click('#detail-overlay button[data-kind="overlay"]');
+  t.match(await big.getAttribute('src'), /\/image\/original$/);
+  t.ok(
+    await page.locator('.big-picture .mask-layer').isVisible(),
+    'overlay: the mask lies over the original',
+  );
+  t.match(await page.getAttribute('.big-picture .mask-layer', 'src'), /\/image\/mask$/);
   await page.click('#detail-overlay button[data-kind="segmented"]');
   t.match(await big.getAttribute('src'), /\/image\/segmented$/);
+  t.notOk(await page.locator('.big-picture .mask-layer').isVisible(), 'no overlay on the segmented view');
   await page.waitForFunction(() => {
-    const img = document.querySelector('.big-picture img');
+    const img = document.querySelector('.big-picture img:not(.mask-layer)');
     return img !== null && img.complete && img.naturalWidth > 0 && img.src.endsWith('/segmented');
   });
   t.match(await page.textContent('#view-detail .facts'), /Model/);

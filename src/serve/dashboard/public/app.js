@@ -508,15 +508,21 @@ async function showDetail(id) {
   }
   const kinds = [
     ['original', 'Original'],
+    ['overlay', 'Overlay'],
     ['mask', 'Cell mask'],
     ['segmented', 'Segmented'],
-  ].filter(([k]) => r.images[k]);
+  ].filter(([k]) => (k === 'overlay' ? r.images.original && r.images.mask : r.images[k]));
   const picture = el('div', { class: 'big-picture' }, pictureFor(r, kinds[0] ? kinds[0][0] : 'original'));
   const img = picture.querySelector('img');
+  // Overlay: the cell mask laid over the original (multiply darkens everything the segmentation
+  // did not keep). The mask was computed on the image squashed to a square, so stretching it over
+  // the displayed original lines it up whatever the camera's aspect ratio.
+  const maskLayer = el('img', { class: 'mask-layer', alt: '', hidden: true });
   if (img) {
     img.removeAttribute('width');
     img.removeAttribute('height');
     img.loading = 'eager';
+    picture.append(maskLayer);
   }
   const toggle = el('div', {
     class: 'seg',
@@ -532,7 +538,9 @@ async function showDetail(id) {
         'aria-pressed': String(kind === kinds[0][0]),
         text: label,
         onclick: () => {
-          if (img) img.src = imageUrl(r.id, kind);
+          if (img) img.src = imageUrl(r.id, kind === 'overlay' ? 'original' : kind);
+          if (kind === 'overlay') maskLayer.src = imageUrl(r.id, 'mask');
+          maskLayer.hidden = kind !== 'overlay';
           for (const b of toggle.children) b.setAttribute('aria-pressed', String(b.dataset.kind === kind));
         },
       }),
