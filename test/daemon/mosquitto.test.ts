@@ -105,12 +105,18 @@ t.test('the daemon publishes to a real mosquitto and survives its restart', asyn
   await until(() => app.store.counts().done === 10, 60_000, 'classified while mosquitto is down');
   t.ok(app.store.outboxBacklog().count > 0, 'messages wait in the outbox');
   mosq = await startMosquitto(conf, port);
-  await until(() => app.store.outboxBacklog().count === 0, 30_000, 'outbox drained after the restart');
+  await until(() => app.store.outboxBacklog().count === 0, 60_000, 'outbox drained after the restart');
   const flagged = app.store.listResults({ limit: 100, flagged: true }).length;
-  await sub.waitFor(
-    (m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === flagged,
-    30_000,
-    'every result and alert after the broker restart',
-  );
+  await sub
+    .waitFor(
+      (m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === flagged,
+      60_000,
+      'every result and alert after the broker restart',
+    )
+    .catch((err: Error) => {
+      throw new Error(
+        `${err.message}: ${sub.messages.map((m) => `${m.topic}:${String(m.json?.file ?? m.payload.slice(0, 10))}`).join(', ')}`,
+      );
+    });
   t.pass(`10 results and ${flagged} alerts delivered across a mosquitto restart`);
 });
