@@ -4,7 +4,7 @@
  * the scale switch, an in-process app with an optionally slowed classifier, database readers that
  * work while the daemon runs (or after it was killed), and RSS/fd probes.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
@@ -46,6 +46,8 @@ export async function slowClassifier(
     calls: 0,
     async classify(...args: Parameters<ClassifierLike['classify']>) {
       wrapped.calls++;
+      // Fault injection to prove the soak can fail: BW_INJECT_FD_LEAK=1 leaks one fd per call.
+      if (process.env.BW_INJECT_FD_LEAK === '1') openSync('/dev/null', 'r');
       // A timer, not a busy wait: the real model runs in a worker and does not block the loop either.
       await new Promise((r) => setTimeout(r, delayMs));
       return real.classify(...args);
