@@ -259,7 +259,10 @@ function queryString(f, extra) {
   return params.toString();
 }
 
+let feedRequest = 0;
 async function loadFeed(append) {
+  // Filters change quickly while typing: only the latest request may fill the list.
+  const mine = ++feedRequest;
   state.filters = readFilters();
   const extra = { limit: '40' };
   if (append && state.oldestId) extra.before = String(state.oldestId);
@@ -270,6 +273,7 @@ async function loadFeed(append) {
     toast(`Could not load results: ${err.message}`, true);
     return;
   }
+  if (mine !== feedRequest) return;
   const list = $('feed-list');
   if (!append) list.replaceChildren();
   for (const r of rows) list.append(resultCard(r));
