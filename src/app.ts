@@ -164,7 +164,17 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     log,
   );
   let watcherStarted = false;
-  const watchStatus = (): WatchStatus => watcher.status();
+  let lastWatch = '';
+  /** The watcher's status; a change is announced on the bus (dashboard, logs) when observed. */
+  const watchStatus = (): WatchStatus => {
+    const w = watcher.status();
+    const key = `${w.running}|${w.dirAvailable}|${w.lastError ?? ''}`;
+    if (key !== lastWatch) {
+      lastWatch = key;
+      bus.emit('watcher:state', { running: w.running, dirAvailable: w.dirAvailable, lastError: w.lastError });
+    }
+    return w;
+  };
 
   let publisher: OutboxPublisher | null = null;
   const health = (): HealthPayload => {
@@ -322,8 +332,7 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
       pipeline.resumeRetries();
       await watcher.start();
       watcherStarted = true;
-      const w = watcher.status();
-      bus.emit('watcher:state', { running: w.running, dirAvailable: w.dirAvailable, lastError: w.lastError });
+      watchStatus();
       log.info(
         {
           capture: config.capture.dir,

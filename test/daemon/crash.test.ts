@@ -61,7 +61,7 @@ t.test('SIGKILL mid-batch, restart: one result per image, every flag reached the
   });
 
   const samples = sampleImages();
-  const N = 36;
+  const N = 24;
   const shas = new Set<string>();
   const files: { name: string; bytes: Buffer }[] = [];
   for (let i = 0; i < N; i++) {

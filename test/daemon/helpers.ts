@@ -178,6 +178,16 @@ export async function until(
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const cliEntry = join(repoRoot, 'src/cli.ts');
 export const tinyModelDir = join(repoRoot, 'test/fixtures/tiny-model');
+/**
+ * The model the daemon tests run: the trained model in models/ when it exists (what ships),
+ * else the tiny test model (arbitrary but deterministic flags: enough for the mechanics).
+ * BW_TEST_MODEL=tiny forces the tiny one, BW_TEST_MODEL=<dir> picks a folder.
+ */
+export const testModelDir =
+  process.env.BW_TEST_MODEL === 'tiny'
+    ? tinyModelDir
+    : (process.env.BW_TEST_MODEL ??
+      (existsSync(join(repoRoot, 'models/model.json')) ? join(repoRoot, 'models') : tinyModelDir));
 
 /** Real smear images: the committed samples, else the shared data set on the dev machine. */
 export function sampleImages(): string[] {
@@ -249,7 +259,7 @@ export function writeConfig(
       ...over.extra?.capture,
     },
     data: { dir: dirs.data, min_free_disk_mb: 1, ...over.extra?.data },
-    model: { dir: tinyModelDir, threads: 1, ...over.extra?.model },
+    model: { dir: testModelDir, threads: 1, ...over.extra?.model },
     pipeline: { concurrency: 2, ...over.extra?.pipeline },
     mqtt: {
       url: over.mqttUrl,

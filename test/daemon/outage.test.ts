@@ -71,16 +71,16 @@ t.test(
     );
 
     await broker.pause();
-    drop(0, 12);
-    await until(() => results(dirs.data).length === 12, 60_000, 'first batch classified during the outage');
+    drop(0, 8);
+    await until(() => results(dirs.data).length === 8, 60_000, 'first batch classified during the outage');
     first.child.kill('SIGTERM');
     t.equal(await first.exited, 0, 'clean exit with the broker down');
 
     const second = startDaemon(dirs.config, httpPort);
     t.teardown(() => second.child.kill('SIGKILL'));
     await second.ready();
-    drop(12, 24);
-    await until(() => results(dirs.data).length === 24, 60_000, 'second batch classified during the outage');
+    drop(8, 16);
+    await until(() => results(dirs.data).length === 16, 60_000, 'second batch classified during the outage');
     t.notOk(eventIds(sub.messages, 'alert').size, 'nothing delivered while the broker was down');
 
     await broker.resume();
@@ -95,7 +95,7 @@ t.test(
     );
     t.pass(`all ${expected.size} alerts arrived after the outage`);
     t.equal(eventIds(sub.messages, 'alert').size, expected.size, 'no unexpected alerts');
-    t.equal(eventIds(sub.messages, 'result').size, 24, 'every result delivered');
+    t.equal(eventIds(sub.messages, 'result').size, 16, 'every result delivered');
     second.child.kill('SIGTERM');
     t.equal(await second.exited, 0);
   },
