@@ -63,8 +63,14 @@ async function startMosquitto(bin: string): Promise<LocalBroker> {
     kind: `mosquitto ${version} (separate process)`,
     url: `mqtt://127.0.0.1:${port}`,
     async close() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        // mosquitto notices SIGTERM only when its event loop wakes: do not wait on it for long.
+        const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(t);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
