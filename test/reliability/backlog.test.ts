@@ -26,6 +26,8 @@ import {
 } from './harness.js';
 
 const N = scale('BW_BACKLOG', 500, 5000);
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(N * 1000 + 300_000);
 
 /** Samples the child's RSS until stopped; returns the peak. */
 function watchRss(d: DaemonProcess): { stop(): number; baseline: () => number } {

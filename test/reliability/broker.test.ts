@@ -31,6 +31,9 @@ import {
 } from './harness.js';
 import { startMqttProxy } from './mqtt-proxy.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout((scale('BW_OUTAGE_S', 30, 180) + 600) * 1000);
+
 const images = sampleImages().map((p) => readFileSync(p));
 let counter = 0;
 function drop(dir: string, count: number): void {

@@ -22,6 +22,9 @@ import {
   until,
 } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 t.test('capture folder deleted, vanished, unmounted: alert while gone, nothing lost', async (t) => {
   const dirs = makeDirs('bw-folder-');
   const d = await startInProcess(dirs, { mqttUrl: null, httpPort: await freePort() });

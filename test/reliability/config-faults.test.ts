@@ -10,6 +10,9 @@ import { stringify } from 'yaml';
 import { runCli } from '../helpers/cli.js';
 import { freePort, makeDirs, tinyModelDir, writeConfig } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 const dirs = makeDirs('bw-cfg-');
 t.teardown(() => rmSync(dirs.root, { recursive: true, force: true }));
 

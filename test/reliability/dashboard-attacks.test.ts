@@ -12,6 +12,9 @@ import { startDaemonHarness } from '../dashboard/harness.js';
 import { multipartBody } from '../dashboard/multipart.js';
 import { readResults, sampleImages } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 const TOKEN = 'reliability-lan-token-0123456789';
 
 t.test('LAN bind: the assembled daemon refuses attacks and keeps its data', async (t) => {

@@ -22,6 +22,9 @@ import {
   until,
 } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 t.test('hostile images: each recorded with a reason or classified, daemon unharmed', async (t) => {
   const dirs = makeDirs('bw-hostile-');
   const outside = join(dirs.root, 'outside');

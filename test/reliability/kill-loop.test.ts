@@ -30,6 +30,8 @@ import {
 } from './harness.js';
 
 const KILLS = scale('BW_KILLS', 12, 200);
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(KILLS * 60_000 + 300_000);
 
 t.test(`kill loop: ${KILLS} SIGKILLs while images arrive, nothing lost or doubled`, async (t) => {
   t.setTimeout(KILLS * 60_000 + 120_000);

@@ -29,6 +29,9 @@ import {
   until,
 } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 t.test('every prefix of a JPEG or PNG is "truncated" (retryable), never a final failure', async (t) => {

@@ -12,6 +12,9 @@ import t from 'tap';
 import { FULL, scale } from './harness.js';
 import { runSoak } from './soak-core.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout((scale('BW_SOAK_S', 75, 3600) + 600) * 1000);
+
 t.test('soak: event-loop delay, RSS, fds, WAL flat; /healthz answers; nothing lost', async (t) => {
   const durationS = scale('BW_SOAK_S', 75, 3600);
   t.setTimeout((durationS + 400) * 1000);

@@ -32,6 +32,9 @@ import {
   type TestDirs,
 } from './harness.js';
 
+// The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
+t.setTimeout(900_000);
+
 const images = sampleImages().map((p) => readFileSync(p));
 let counter = 0;
 function drop(dir: string, count: number): string[] {
