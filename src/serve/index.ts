@@ -70,6 +70,8 @@ export async function createHttpServer(
     // Small bodies only on the ops API; the dashboard raises it for its upload route.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // Live-feed (SSE) connections never go idle: close them on shutdown instead of waiting.
+    forceCloseConnections: true,
   }) as unknown as FastifyInstance;
 
   // Liveness: answering at all proves the event loop turns. Open on every bind (load balancers,
