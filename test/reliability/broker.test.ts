@@ -18,6 +18,7 @@ import {
   readResults,
   sampleImages,
   scale,
+  FULL,
   sleep,
   startBroker,
   startDaemon,
@@ -194,3 +195,43 @@ t.test('a long outage with a SIGKILL restart inside it: no alert lost', async (t
   second.child.kill('SIGTERM');
   t.equal(await second.exited, 0, 'clean stop');
 });
+
+// A broker that keeps the connection up but never acknowledges: only the publisher's stall
+// detector (no PUBACK for 60 s → reconnect → re-send) gets the alerts out. 60-75 s of waiting,
+// so it runs at full scale only (BLASTWATCH_RELIABILITY_FULL=1 or BW_STALL=1).
+t.test(
+  'PUBACKs dropped on a live connection: the stall detector reconnects and re-sends',
+  { skip: FULL || process.env.BW_STALL === '1' ? false : 'full scale only (BW_STALL=1)' },
+  async (t) => {
+    const dirs = makeDirs('bw-stall-');
+    const broker = await startBroker();
+    const proxy = await startMqttProxy(broker.port);
+    const sub = await subscribe(broker.url, PREFIX, 'rel-sub-stall');
+    const d = await startInProcess(dirs, { mqttUrl: proxy.url, httpPort: await freePort() });
+    t.teardown(async () => {
+      await d.stop();
+      await sub.close();
+      await proxy.close();
+      await broker.close();
+      rmSync(dirs.root, { recursive: true, force: true });
+    });
+    await until(() => d.app.publisher?.connected === true, 20_000, 'daemon connected through the proxy');
+    proxy.dropPubacks = true;
+    drop(dirs.capture, 6);
+    await until(() => readResults(dirs.data).length >= 6, 60_000, 'classified');
+    await until(() => proxy.dropped >= 12, 60_000, 'PUBACKs dropped');
+    t.ok(d.app.store.outboxBacklog().count > 0, `unacknowledged (${d.app.store.outboxBacklog().count})`);
+    // From here on the broker acknowledges again (health, status), but the dropped ones stay
+    // unacknowledged: mqtt.js re-sends only after a reconnect, which the stall detector forces.
+    proxy.dropPubacks = false;
+    const t0 = Date.now();
+    await until(
+      () => d.app.store.outboxBacklog().count === 0,
+      150_000,
+      'outbox empty after the stall detector',
+      500,
+    );
+    t.comment(`outbox empty ${Math.round((Date.now() - t0) / 1000)} s after the PUBACKs came back`);
+    await assertAlerts(t, dirs, sub, 30_000);
+  },
+);
