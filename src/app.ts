@@ -333,6 +333,8 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
       await watcher.start();
       watcherStarted = true;
       watchStatus();
+      // The health sent on connect may predate the watcher: refresh the retained one now.
+      publisher?.publishHealth();
       log.info(
         {
           capture: config.capture.dir,
