@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--phash-threshold", type=int, default=10)
+    p.add_argument("--smoke", action="store_true", help="thirds, so a few images still fill every split")
 
     p = sub.add_parser("test-files", help="write the test split's relative paths, one per line")
     p.add_argument("--split", required=True)
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     if args.cmd == "split":
-        pipeline.run_split(Path(args.cache), Path(args.out), args.seed, args.phash_threshold)
+        pipeline.run_split(Path(args.cache), Path(args.out), args.seed, args.phash_threshold,
+                           (1 / 3, 1 / 3, 1 / 3) if args.smoke else (0.70, 0.15, 0.15))
     elif args.cmd == "test-files":
         split = json.loads(Path(args.split).read_text())
         Path(args.out).write_text("".join(e["path"] + "\n" for e in split["splits"]["test"]))

@@ -69,6 +69,11 @@ class CacheCalibrationReader:
     def rewind(self) -> None:
         self.pos = 0
 
+    def __iter__(self):
+        self.rewind()
+        while (batch := self.get_next()) is not None:
+            yield batch
+
 
 def quantize_int8(fp32_path: Path, int8_path: Path, cache: Cache, calib_indices: np.ndarray,
                   reduce_range: bool = True, per_channel: bool = True) -> dict:

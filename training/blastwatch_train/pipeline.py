@@ -81,9 +81,9 @@ def _json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1) + "\n")
 
 
-def run_split(cache_dir: Path, out: Path, seed: int, threshold: int) -> None:
+def run_split(cache_dir: Path, out: Path, seed: int, threshold: int, fractions=(0.70, 0.15, 0.15)) -> None:
     cache = load_cache(cache_dir)
-    split = make_split(cache, seed=seed, phash_threshold=threshold)
+    split = make_split(cache, seed=seed, fractions=fractions, phash_threshold=threshold)
     digest = write_split(split, out)
     print(json.dumps({"split": str(out), "sha256": digest, "counts": split["counts"],
                       "dedupe": split["dedupe"]["exact_duplicates_dropped"],
@@ -212,6 +212,15 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
         s: float(np.mean(raw[("fp32", s)].argmax(1) == raw[("int8", s)].argmax(1))) for s in ("val", "test")
     }
     max_abs_prob_diff = float(np.abs(raw[("fp32", "test")] - raw[("int8", "test")]).max())
+    layer_error = None
+    if agreement["val"] < 0.99 or ev["int8_val"]["accuracy"] < ev["fp32_val"]["accuracy"] - 0.005:
+        # INT8 drifts: find where (validation images only; never tuned on test)
+        from .layer_error import per_layer_error
+
+        try:
+            layer_error = per_layer_error(paths["fp32"], paths["int8"], cache, val_idx[: 8 if smoke else 64])
+        except Exception as err:  # diagnostic only: never lose the report over it
+            layer_error = [{"error": f"{type(err).__name__}: {err}"}]
     # colour baseline, same split
     baseline = ColourBaseline(SEED).fit(cache, _subset(ix["train"], smoke, 16))
     base = {"test": metrics(cache.labels[test_idx], baseline.predict_proba(cache, test_idx), CLASS_NAMES)}
@@ -279,7 +288,8 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
     }
     _json(models_dir / "model.json", model_json)
     report = {"model": model_json, "final": final, "eval": ev, "agreement": agreement,
-              "max_abs_prob_diff_test": max_abs_prob_diff, "baseline": base, "robustness": robustness,
+              "max_abs_prob_diff_test": max_abs_prob_diff,
+              "layer_error": layer_error, "baseline": base, "robustness": robustness,
               "latency": latency, "ablation": ablation, "split": {k: split[k] for k in
               ("seed", "fractions", "counts", "near_duplicates")} | {"dedupe": {
                   k: v for k, v in split["dedupe"].items() if k != "duplicates"}, "sha256": split_sha}}

@@ -77,6 +77,7 @@ def test_split_drops_duplicates_keeps_groups_together_and_is_stratified(tmp_path
 def test_split_indices_refuses_changed_file(synthetic_cache):
     cache = load_cache(synthetic_cache)
     split = make_split(cache)
-    split["splits"]["test"][0]["sha256"] = "0" * 64
+    assert split["splits"]["train"]
+    split["splits"]["train"][0]["sha256"] = "f" * 64  # no synthetic item has this hash
     with pytest.raises(ValueError, match="sha256"):
         split_indices(split, cache)
