@@ -3,11 +3,23 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'training/', 'coverage/', '.tap/', 'models/', 'src/serve/dashboard/public/vendor/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'training/',
+      'coverage/',
+      '.tap/',
+      'models/',
+      'src/serve/dashboard/public/vendor/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
