@@ -164,6 +164,18 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     log,
   );
   let watcherStarted = false;
+  // Backpressure drops hints; when the queue has drained, scan again at once instead of waiting
+  // for the next periodic scan, so a large backlog is worked through at full speed.
+  let hintsDropped = false;
+  bus.on('file:dropped', () => (hintsDropped = true));
+  bus.on('pipeline:idle', () => {
+    if (!hintsDropped || !watcherStarted) return;
+    hintsDropped = false;
+    void watcher.rescan().catch((err: unknown) => log.warn({ err }, 'rescan failed'));
+  });
+  bus.on('disk:state', ({ low }) => {
+    if (!low && watcherStarted) void watcher.rescan().catch(() => undefined);
+  });
   let lastWatch = '';
   /** The watcher's status; a change is announced on the bus (dashboard, logs) when observed. */
   const watchStatus = (): WatchStatus => {

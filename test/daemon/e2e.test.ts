@@ -17,6 +17,7 @@ import { mediaPath } from '../../src/store/media.js';
 import {
   eventIds,
   freePort,
+  jpegVariant,
   makeDirs,
   repoRoot,
   sampleImages,
@@ -292,5 +293,33 @@ t.test(
       '/api/results shows failures with their reason',
     );
     t.equal((await fetch(`${app.url}/readyz`)).status, 200, 'still ready');
+  },
+);
+
+t.test(
+  'a backlog larger than the queue is worked through without waiting for the periodic scan',
+  async (t) => {
+    const dirs = makeDirs();
+    const samples = sampleImages();
+    const N = 20;
+    for (let i = 0; i < N; i++)
+      writeFileSync(
+        join(dirs.capture, `backlog-${i}.jpg`),
+        jpegVariant(readFileSync(samples[i % samples.length]!), `bl-${i}`),
+      );
+    writeConfig(dirs, {
+      mqttUrl: null,
+      httpPort: await freePort(),
+      extra: { pipeline: { queue_max: 3 }, capture: { rescan_interval_s: 3600 } },
+    });
+    const { config } = loadConfig(dirs.config, {});
+    const app = await createApp(config, log, { plugins: [] });
+    t.teardown(async () => {
+      await app.stop();
+      rmSync(dirs.root, { recursive: true, force: true });
+    });
+    await app.start();
+    await until(() => app.store.counts().done === N, 60_000, 'whole backlog classified');
+    t.equal(app.store.counts().done, N, 'every file once, though the queue holds only 3');
   },
 );
