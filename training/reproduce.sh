@@ -9,7 +9,7 @@
 #
 # Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
 # when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
-# ABLATION_EPOCHS (3), FINAL_EPOCHS (see below), SKIP_ABLATION=1.
+# ABLATION_EPOCHS (2), FINAL_EPOCHS (24), SKIP_ABLATION=1.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -52,17 +52,17 @@ if [ "$smoke" = 1 ] || [ "${REBUILD_CACHE:-0}" = 1 ] || [ ! -f "$cache/manifest.
 fi
 
 log "split"
-"$py" -m blastwatch_train split --cache "$cache" --out "$split"
+"$py" -m blastwatch_train split --cache "$cache" --out "$split" "${flag[@]}"
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"
   "$py" -m blastwatch_train ablation --cache "$cache" --split "$split" --work "$work" \
-    --epochs "${ABLATION_EPOCHS:-3}" "${flag[@]}"
+    --epochs "${ABLATION_EPOCHS:-2}" "${flag[@]}"
 fi
 
 log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
-  --epochs "${FINAL_EPOCHS:-16}" "${flag[@]}"
+  --epochs "${FINAL_EPOCHS:-24}" "${flag[@]}"
 
 log "robustness: perturbed copies of the test split through the daemon's preprocessing"
 "$py" -m blastwatch_train test-files --split "$split" --out "$work/test-files.txt"

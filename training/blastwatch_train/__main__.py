@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", required=True, help="output folder for the shipped files")
     p.add_argument("--command", default="training/reproduce.sh")
     p.add_argument("--total-seconds", type=float, default=None)
+    p.add_argument("--timing-note", default=None, help="how --total-seconds was measured")
     args = ap.parse_args(argv)
 
     from . import pipeline
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),
             Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
+            args.timing_note,
         )
     print(f"[blastwatch_train {args.cmd}] {time.time() - t0:.1f} s", file=sys.stderr)
     return 0

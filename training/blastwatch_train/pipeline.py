@@ -183,7 +183,7 @@ MALIGNANT_ARR = np.array(MALIGNANT)
 
 
 def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, perturbed: Path | None,
-               command: str, total_seconds: float | None, smoke: bool) -> None:
+               command: str, total_seconds: float | None, smoke: bool, timing_note: str | None = None) -> None:
     from .report import write_card
 
     cache, split, ix = _load(cache_dir, split_path)
@@ -281,7 +281,8 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
             "latency_ms_batch1": {k: v["median_ms"] for k, v in latency.items()},
         },
         "training": {
-            "command": command, "seconds": total_seconds, "final_train_seconds": final["train"]["seconds"],
+            "command": command, "seconds": total_seconds, "seconds_note": timing_note
+            or "wall time of the run up to the report step", "final_train_seconds": final["train"]["seconds"],
             "epochs": final["train"]["config"]["epochs"], "torch": torch.__version__, "seed": SEED,
             "smoke": smoke,
         },
