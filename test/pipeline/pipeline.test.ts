@@ -200,18 +200,19 @@ t.test('retries recorded before a restart are re-armed by resumeRetries', async 
   writeFileSync(path, readFileSync(sampleImages()[2]!));
   const st = statSync(path);
   // As if the previous process had seen it truncated and scheduled a retry, then died.
-  store.putFile({
+  const pending = {
     path,
     size: st.size,
     mtimeMs: st.mtimeMs,
     sha256: null,
-    status: 'pending',
+    status: 'pending' as const,
     attempts: 1,
-    nextAttemptAt: Date.now() + 100,
     errorKind: 'truncated',
     error: 'x',
-  });
-  t.equal(pipeline.offer(item(path, 'later.jpg')), 'waiting', 'not before its time');
+  };
+  store.putFile({ ...pending, nextAttemptAt: Date.now() + 600_000 });
+  t.equal(pipeline.offer(item(path, 'later.jpg')), 'waiting', 'a rescan does not retry before its time');
+  store.putFile({ ...pending, nextAttemptAt: Date.now() + 100 });
   pipeline.resumeRetries();
   await until(() => store.counts().done === 1, 20_000, 'retried after restart');
   t.equal(store.fileState(path)?.attempts, 2, 'attempt count carried over');
