@@ -51,6 +51,30 @@ def write_card(r: dict, path: Path) -> None:
       "B-lymphoblastic leukaemia (B-ALL) precursors (Early Pre-B, Pre-B, Pro-B) versus benign haematogones, "
       "so that a haematologist looks at them first. It is **not a diagnosis**, it never rules B-ALL out on its "
       "own, and it has not been validated outside the single centre its data come from.\n")
+    w("## Targets (from the issue) vs measured on the test split\n")
+    mi, lat = ev["int8_test"], r["latency"]
+    ratio = lat["int8_1thread"]["median_ms"] / lat["fp32_1thread"]["median_ms"]
+    worst = min(r["robustness"], key=lambda row: row["int8_accuracy"]) if r["robustness"] else None
+    base_worst = max((row["baseline_accuracy"] for row in r["robustness"]), default=float("nan"))
+    targets = [
+        ("INT8 4-class accuracy >= 99%", _pct(mi["accuracy"]), mi["accuracy"] >= 0.99),
+        ("INT8 B-ALL sensitivity >= 99.5%", _pct(mi["malignant"]["sensitivity"]),
+         mi["malignant"]["sensitivity"] >= 0.995),
+        ("INT8/FP32 agreement >= 99%", _pct(r["agreement"]["test"]), r["agreement"]["test"] >= 0.99),
+        ("INT8 >= 97% under each perturbation",
+         f"worst {worst['kind']} {_pct(worst['int8_accuracy'])}" if worst else "n/a",
+         bool(worst) and worst["int8_accuracy"] >= 0.97),
+        ("clearly above the colour baseline under perturbation",
+         f"{sum(row['int8_accuracy'] > row['baseline_accuracy'] for row in r['robustness'])}/"
+         f"{len(r['robustness'])} perturbations above it (baseline best {_pct(base_worst)})",
+         bool(r["robustness"]) and all(row["int8_accuracy"] > row["baseline_accuracy"] for row in r["robustness"])),
+        ("INT8 file <= 5 MB", f"{model['files']['int8']['bytes'] / 1e6:.2f} MB", model["files"]["int8"]["bytes"] <= 5e6),
+        ("INT8 1-thread latency <= 0.6x FP32", f"{ratio:.2f}x", ratio <= 0.6),
+    ]
+    w("| target | measured | met |\n|---|---|---|")
+    for name, value, ok in targets:
+        w(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    w("")
     w("## Model\n")
     w(f"- `{model['name']}`: torchvision `{arch['backbone']}` (width {arch['width']}, trained from scratch, "
       f"no pretrained weights), **{arch['variant']} fusion** of the two inputs, {arch['params']:,} parameters.")
