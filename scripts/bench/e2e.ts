@@ -33,6 +33,8 @@ import {
   round,
   slope,
   summarize,
+  threadCpuDelta,
+  threadCpuMs,
   type LatencySummary,
 } from './stats.js';
 
@@ -59,6 +61,8 @@ export interface E2ePhase extends LatencySummary {
   in_flight: number;
   /** The daemon's CPU time (all its threads) per image over the phase; insensitive to other load. */
   daemon_cpu_ms_per_image: number | null;
+  /** The same split by thread name (node main thread, libuv pool, inference worker, onnxruntime pool…). */
+  daemon_cpu_ms_per_image_by_thread: Record<string, number>;
   /**
    * Medians of the daemon's own per-stage timings (timings_ms in the result payloads), plus
    * detectMs (rename → pipeline start) and deliverMs (inference done → message received).
@@ -359,6 +363,7 @@ export async function runPhase(
   let next = 0;
   const pid = daemon.child?.pid;
   const cpu0 = pid === undefined ? null : processCpuMs(pid);
+  const threads0 = pid === undefined ? null : threadCpuMs(pid);
   const start = performance.now();
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -383,11 +388,13 @@ export async function runPhase(
   await Promise.all(Array.from({ length: inFlight }, () => worker()));
   const wallMs = performance.now() - start;
   const cpu1 = pid === undefined ? null : processCpuMs(pid);
+  const threads1 = pid === undefined ? null : threadCpuMs(pid);
   return {
     phase,
     in_flight: inFlight,
     ...summarize(samples, wallMs),
     daemon_cpu_ms_per_image: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / count, 2),
+    daemon_cpu_ms_per_image_by_thread: threadCpuDelta(threads0, threads1, count),
     daemon_stage_median_ms: stageMedians(payloads),
   };
 }

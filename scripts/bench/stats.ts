@@ -3,7 +3,7 @@
  * method on the sorted samples (no interpolation): p99 of 100 samples is the 99th value, so a
  * reported figure is always a latency that really happened.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 export interface LatencySummary {
@@ -181,9 +181,9 @@ export const round = (v: number, digits = 2): number => {
 let clockTicks: number | null = null;
 
 /** CPU time (user + system, all threads) another process has used so far, ms; null off Linux. */
-export function processCpuMs(pid: number): number | null {
+export function processCpuMs(pid: number, statPath = `/proc/${pid}/stat`): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statPath, 'utf8');
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
@@ -199,4 +199,47 @@ export function processCpuMs(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** CPU ms used so far by each thread of a process, summed per thread name (/proc/PID/task/TID/comm). */
+export function threadCpuMs(pid: number): Map<string, number> | null {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  for (const tid of tids) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      // Node names every thread "node": tell the event loop apart from the others.
+      const name =
+        Number(tid) === pid
+          ? 'main thread'
+          : comm === 'node'
+            ? 'other node threads (worker, onnxruntime, V8, libuv)'
+            : comm;
+      const ms = processCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      if (ms !== null) out.set(name, (out.get(name) ?? 0) + ms);
+    } catch {
+      /* thread ended */
+    }
+  }
+  return out;
+}
+
+/** Per-thread-name CPU difference between two threadCpuMs readings, ms per image. */
+export function threadCpuDelta(
+  before: Map<string, number> | null,
+  after: Map<string, number> | null,
+  images: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!before || !after) return out;
+  for (const [name, ms] of after) {
+    const d = (ms - (before.get(name) ?? 0)) / images;
+    if (d >= 0.05) out[name] = round(d, 2);
+  }
+  return out;
 }
