@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
@@ -69,6 +70,9 @@ t.test('the daemon publishes to a real mosquitto and survives its restart', asyn
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
       'persistence true',
+      // Run as root, mosquitto drops to the `mosquitto` user and could not save its persistence
+      // file in our temp dir (sessions would be lost across the restart): stay who we are.
+      `user ${userInfo().username}`,
       `persistence_location ${dirs.root}/`,
       'log_dest stderr',
       'log_type error',
@@ -101,6 +105,7 @@ t.test('the daemon publishes to a real mosquitto and survives its restart', asyn
   t.pass('results delivered through mosquitto');
 
   await stopMosquitto(mosq);
+  t.ok(existsSync(join(dirs.root, 'mosquitto.db')), 'mosquitto saved its sessions (persistence) on stop');
   drop(4, 10);
   await until(() => app.store.counts().done === 10, 60_000, 'classified while mosquitto is down');
   t.ok(app.store.outboxBacklog().count > 0, 'messages wait in the outbox');
