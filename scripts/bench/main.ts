@@ -522,6 +522,8 @@ async function main(): Promise<void> {
       inferAt('int8', 1)?.result.median_ms,
       inferAt('fp32', 1)?.result.median_ms,
     ),
+    /** The same in CPU time per inference (all threads): the figure to trust on a loaded machine. */
+    int8_vs_fp32_cpu_ratio: ratio(inferAt('int8', 1)?.result.cpu_ms, inferAt('fp32', 1)?.result.cpu_ms),
     int8_vs_fp32_latency_ratio_by_threads: Object.fromEntries(
       threadCounts.map((t) => [
         String(t),
