@@ -64,6 +64,9 @@ async function createSession(): Promise<{ session: InferenceSession; candidate: 
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
+        // Images arrive one at a time, milliseconds apart: spinning intra-op threads between runs
+        // burned ~25-30 ms of CPU per image that decode and segmentation needed (docs/benchmark.md).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       const missing: string[] = [...init.inputNames.filter((n) => !session.inputNames.includes(n))];
       if (!session.outputNames.includes(init.outputName)) missing.push(init.outputName);
