@@ -26,6 +26,8 @@ import { chromium, type Page } from 'playwright-core';
 import { loadConfig } from '../src/config/load.js';
 import { createApp } from '../src/app.js';
 import { createLogger } from '../src/log.js';
+// The same Chromium binary and flags as the browser tests (closed network: no background traffic).
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/dashboard/browser.js';
 
 // Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
 // typings for the few DOM members they touch (the project compiles without the DOM lib).
@@ -59,7 +61,6 @@ const SAMPLES =
   (existsSync('/work/shared/data/all-smears')
     ? '/work/shared/data/all-smears'
     : join(repo, 'test/fixtures/samples'));
-const CHROMIUM = process.env.BLASTWATCH_CHROMIUM ?? '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) throw new Error(`install chromium: ${CHROMIUM} not found`);
 
 const modelDir = existsSync(join(repo, 'models/model.json'))
@@ -133,16 +134,7 @@ if (queue[1])
 
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
+  args: CHROMIUM_ARGS,
 });
 
 async function shot(page: Page, hash: string, view: string, file: string, fullPage = true): Promise<void> {
