@@ -15,6 +15,21 @@ import sharp from 'sharp';
 // One pass per image: libvips' operation cache only costs memory here.
 sharp.cache(false);
 
+/** File extensions the offline commands (segment, preprocess-dataset) treat as images. */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.tif',
+  '.tiff',
+  '.bmp',
+  '.webp',
+]);
+/** Default decompression-bomb guard of the offline commands (the daemon reads image.max_input_pixels). */
+export const DEFAULT_LIMIT_INPUT_PIXELS = 50_000_000;
+
 export type DecodeErrorKind = 'empty' | 'unsupported' | 'truncated' | 'too-large' | 'unreadable';
 
 export class DecodeError extends Error {

@@ -25,21 +25,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
+import { DEFAULT_LIMIT_INPUT_PIXELS, IMAGE_EXTENSIONS } from '../../decode/index.js';
 
 export const DATASET_CLASSES = ['Benign', 'Early', 'Pre', 'Pro'] as const;
 export const CACHE_FORMAT = 'blastwatch-cache/1';
-const IMAGE_EXTENSIONS = new Set([
-  '.jpg',
-  '.jpeg',
-  '.jpe',
-  '.jfif',
-  '.png',
-  '.tif',
-  '.tiff',
-  '.bmp',
-  '.webp',
-]);
-const DEFAULT_LIMIT_INPUT_PIXELS = 50_000_000;
 const PREFETCH = 3; // decodes in flight (libuv threadpool) while the main thread segments
 
 const usage = `usage: blastwatch preprocess-dataset --data DIR --out DIR [--limit N] [--size 224]

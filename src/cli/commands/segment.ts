@@ -9,19 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
-
-const IMAGE_EXTENSIONS = new Set([
-  '.jpg',
-  '.jpeg',
-  '.jpe',
-  '.jfif',
-  '.png',
-  '.tif',
-  '.tiff',
-  '.bmp',
-  '.webp',
-]);
-const DEFAULT_LIMIT_INPUT_PIXELS = 50_000_000;
+import { DEFAULT_LIMIT_INPUT_PIXELS, IMAGE_EXTENSIONS } from '../../decode/index.js';
 
 const usage = `usage: blastwatch segment <image|dir>... --out DIR [--size 224] [--limit-input-pixels N]
 
