@@ -85,6 +85,16 @@ function sniffFormat(bytes: Buffer): string | undefined {
   return undefined;
 }
 
+/** True for a PNG without its IEND chunk or a JPEG without its EOI marker at the end. */
+function lacksEndMarker(bytes: Buffer, sniffed: string | undefined): boolean {
+  if (sniffed === 'png') return bytes.toString('latin1', bytes.length - 8, bytes.length - 4) !== 'IEND';
+  if (sniffed === 'jpeg') {
+    // EOI is FF D9; some writers pad a few bytes after it, so look at the last 16 bytes.
+    return bytes.subarray(Math.max(0, bytes.length - 16)).indexOf(Buffer.from([0xff, 0xd9])) === -1;
+  }
+  return false;
+}
+
 /** Maps a libvips/sharp failure message to a kind. Messages checked against real bad files (test/decode). */
 export function classifySharpError(message: string, sniffed: string | undefined): DecodeErrorKind {
   const m = message.toLowerCase();
@@ -182,14 +192,10 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
     if (err instanceof DecodeError) throw err;
     const message = err instanceof Error ? err.message : String(err);
     let kind = classifySharpError(message, sniffed);
-    // A PNG cut short can fail as "end of stream" or a failOn warning instead of a read error:
-    // without its closing IEND chunk it is a file still being written (retryable), not a bad one.
-    if (
-      kind === 'unreadable' &&
-      sniffed === 'png' &&
-      bytes.toString('latin1', bytes.length - 8, bytes.length - 4) !== 'IEND'
-    )
-      kind = 'truncated';
+    // A file cut short can fail with another message than a read error (e.g. "end of stream", a
+    // failOn warning, or — with two decodes failing at once — libvips' shared error text). Without
+    // its closing marker (PNG IEND chunk, JPEG EOI) it is a file still being written: retryable.
+    if (kind === 'unreadable' && lacksEndMarker(bytes, sniffed)) kind = 'truncated';
     throw new DecodeError(kind, `${label}: ${kind} (${message.trim()})`, { cause: err });
   }
 }

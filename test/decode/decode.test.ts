@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { DecodeError, decodeImage } from '../../src/decode/index.js';
 
@@ -148,4 +149,32 @@ t.test('any size is squashed to size×size (aspect ratio not kept, like the data
   t.equal(d.width, 224);
   t.equal(d.height, 224);
   t.same([d.source.width, d.source.height], [1024, 768]);
+});
+
+t.test('truncated JPEGs and PNGs decoded at the same time stay "truncated" (retryable)', async (t) => {
+  // libvips keeps one error buffer per process: when two decodes fail at once, a JPEG may report
+  // only "Warning treated as error due to failOn setting" or the PNG's text. Seen in the
+  // reliability suite as half-written JPEGs recorded as final failures; the missing end marker
+  // (JPEG EOI, PNG IEND) is what marks a file still being written.
+  const samplesDir = fileURLToPath(new URL('../fixtures/samples/Pro', import.meta.url));
+  const jpeg = readFileSync(join(samplesDir, readdirSync(samplesDir).sort()[0]!));
+  const png = await sharp(jpeg).png().toBuffer();
+  const kinds = new Map<string, number>();
+  const attempt = async (bytes: Buffer, format: string) => {
+    try {
+      await decodeImage(bytes, { size: 224, limitInputPixels: 50_000_000 });
+      kinds.set(`${format}:decoded`, (kinds.get(`${format}:decoded`) ?? 0) + 1);
+    } catch (err) {
+      const key = `${format}:${(err as DecodeError).kind}`;
+      kinds.set(key, (kinds.get(key) ?? 0) + 1);
+    }
+  };
+  for (let round = 0; round < 200; round++) {
+    const fraction = (1 + (round % 5)) / 6;
+    await Promise.all([
+      attempt(jpeg.subarray(0, Math.ceil(jpeg.length * fraction)), 'jpeg'),
+      attempt(png.subarray(0, Math.ceil(png.length * fraction)), 'png'),
+    ]);
+  }
+  t.same(Object.fromEntries(kinds), { 'jpeg:truncated': 200, 'png:truncated': 200 });
 });
