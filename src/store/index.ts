@@ -152,28 +152,25 @@ export interface ResultQuery {
   search?: string;
 }
 
-interface RawResult {
-  id: number;
-  status: ResultStatus;
-  sha256: string | null;
-  path: string;
-  file: string;
-  origin: string;
-  size: number | null;
-  class: string | null;
-  class_index: number | null;
-  p_ball: number | null;
+/**
+ * A result row as SQLite returns it: the same columns as ResultRow, with booleans as 0/1, JSON
+ * as text, and the latest review and the outbox counts as joined columns.
+ */
+type RawResult = Omit<
+  ResultRow,
+  | 'flag'
+  | 'needs_review'
+  | 'probabilities'
+  | 'timings'
+  | 'image'
+  | 'mask_stats'
+  | 'media'
+  | 'review'
+  | 'delivery'
+> & {
   flag: number | null;
   needs_review: number | null;
   probabilities: string | null;
-  model_name: string | null;
-  model_version: string | null;
-  threshold: number | null;
-  error_kind: string | null;
-  error: string | null;
-  attempts: number;
-  captured_at: number | null;
-  processed_at: number;
   timings: string | null;
   image: string | null;
   mask_stats: string | null;
@@ -186,7 +183,7 @@ interface RawResult {
   review_created_at: number | null;
   outbox_queued: number;
   outbox_sent: number;
-}
+};
 
 const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 const bool = (v: number | null): boolean | null => (v === null ? null : v !== 0);
