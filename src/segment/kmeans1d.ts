@@ -34,6 +34,10 @@ export interface KMeansScratch {
   /** (blocks + 1) × m: count of each distinct value among the pixels before block b. */
   cumulative: Float64Array;
   blockCount: number;
+  blockCounter: Int32Array; // 256: per-value count inside the block being built (kept zeroed)
+  /** Results of searchThree: per trial, the block boundary the walk starts at and its D² sum. */
+  searchLo: Int32Array;
+  searchAcc: Float64Array;
   labels: Int32Array;
   labelsOld: Int32Array;
   bestLabels: Int32Array;
@@ -53,6 +57,9 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     indexOfValue: new Int32Array(256),
     cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
+    blockCounter: new Int32Array(256),
+    searchLo: new Int32Array(3),
+    searchAcc: new Float64Array(3),
     labels: new Int32Array(256),
     labelsOld: new Int32Array(256),
     bestLabels: new Int32Array(256),
@@ -126,25 +133,26 @@ export function kmeansBytes(
 
   // Cumulative per-block counts of each value: the cumulative D² up to any block boundary is
   // Σ_j D²_j × count_j, so the sampling search is a binary search over blocks plus a walk
-  // inside one block instead of a pass over all pixels.
+  // inside one block instead of a pass over all pixels. Built one block at a time with a
+  // value-indexed counter (no per-pixel index translation), rows of m counts.
   const blocks = Math.ceil(n / BLOCK);
   const cumulative = s.cumulative;
-  cumulative.fill(0, 0, (blocks + 1) * m);
-  for (let i = 0; i < n; i++) {
-    const at = ((i >> BLOCK_SHIFT) + 1) * m + indexOfValue[data[i]!]!;
-    cumulative[at] = cumulative[at]! + 1;
-  }
-  for (let b = 1; b <= blocks; b++) {
-    const row = b * m;
+  const blockCounter = s.blockCounter;
+  for (let j = 0; j < m; j++) cumulative[j] = 0;
+  for (let b = 0; b < blocks; b++) {
+    const end = Math.min(n, (b + 1) << BLOCK_SHIFT);
+    for (let i = b << BLOCK_SHIFT; i < end; i++) {
+      const v = data[i]!;
+      blockCounter[v] = blockCounter[v]! + 1;
+    }
+    const row = (b + 1) * m;
     const prev = row - m;
-    for (let j = 0; j < m; j++) cumulative[row + j] = cumulative[row + j]! + cumulative[prev + j]!;
+    for (let j = 0; j < m; j++) {
+      const v = values[j]!;
+      cumulative[row + j] = cumulative[prev + j]! + blockCounter[v]!;
+      blockCounter[v] = 0;
+    }
   }
-  const cumulativeDistance = (b: number): number => {
-    const row = b * m;
-    let total = 0;
-    for (let j = 0; j < m; j++) total += cumulative[row + j]! * s.closest[j]!;
-    return total;
-  };
 
   const rs = new NumpyRandomState(opts.seed);
   const trials = 2 + Math.floor(Math.log(k));
@@ -155,6 +163,8 @@ export function kmeansBytes(
   const bestCentres = new Float64Array(k);
   const randVals = new Float64Array(trials);
   const candidateIds = new Int32Array(trials);
+  const closest = s.closest;
+  const distOfValue = s.distOfValue;
   let bestInertia = Infinity;
   let haveBest = false;
 
@@ -165,37 +175,36 @@ export function kmeansBytes(
     let pot = 0;
     for (let j = 0; j < m; j++) {
       const d = sqDistance(x[firstIndex]!, xx[firstIndex]!, x[j]!, xx[j]!);
-      s.closest[j] = d;
+      closest[j] = d;
       pot += counts[j]! * d;
     }
     for (let c = 1; c < k; c++) {
       for (let t = 0; t < trials; t++) randVals[t] = rs.nextDouble() * pot;
       // searchsorted(cumsum(closest_dist_sq in pixel order), randVals), side='left':
       // the first pixel whose cumulative D² reaches the random value.
-      for (let j = 0; j < m; j++) s.distOfValue[values[j]!] = s.closest[j]!;
-      for (let t = 0; t < trials; t++) {
-        const target = randVals[t]!;
-        let lo = 0; // largest block boundary known to lie below target
-        let hi = blocks;
-        if (!(target > 0)) {
-          candidateIds[t] = 0;
-          continue;
-        }
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (cumulativeDistance(mid) < target) lo = mid;
-          else hi = mid - 1;
-        }
-        let acc = cumulativeDistance(lo);
-        let found = n - 1; // numerical overshoot: sklearn clips to the last index
-        for (let i = lo << BLOCK_SHIFT; i < n; i++) {
-          acc += s.distOfValue[data[i]!]!;
-          if (acc >= target) {
-            found = i;
-            break;
+      for (let j = 0; j < m; j++) distOfValue[values[j]!] = closest[j]!;
+      // The trials' searches run three at a time in lockstep so that their dot products
+      // (each summed in the same order as a lone search would) overlap in the CPU.
+      for (let t0 = 0; t0 < trials; t0 += 3) {
+        searchThree(s, m, blocks, randVals, t0, Math.min(trials, t0 + 3));
+        for (let t = t0; t < trials && t < t0 + 3; t++) {
+          const target = randVals[t]!;
+          if (!(target > 0)) {
+            candidateIds[t] = 0;
+            continue;
           }
+          const lo = s.searchLo[t - t0]!;
+          let acc = s.searchAcc[t - t0]!;
+          let found = n - 1; // numerical overshoot: sklearn clips to the last index
+          for (let i = lo << BLOCK_SHIFT; i < n; i++) {
+            acc += distOfValue[data[i]!]!;
+            if (acc >= target) {
+              found = i;
+              break;
+            }
+          }
+          candidateIds[t] = found;
         }
-        candidateIds[t] = found;
       }
       let bestPot = Infinity;
       let bestValue = 0;
@@ -204,18 +213,18 @@ export function kmeansBytes(
         let candPot = 0;
         for (let j = 0; j < m; j++) {
           const d = sqDistance(x[cand]!, xx[cand]!, x[j]!, xx[j]!);
-          const dd = d < s.closest[j]! ? d : s.closest[j]!;
+          const dd = d < closest[j]! ? d : closest[j]!;
           s.trial[j] = dd;
           candPot += counts[j]! * dd;
         }
         if (candPot < bestPot) {
           bestPot = candPot;
           bestValue = x[cand]!;
-          s.bestTrial.set(s.trial.subarray(0, m));
+          for (let j = 0; j < m; j++) s.bestTrial[j] = s.trial[j]!;
         }
       }
       pot = bestPot;
-      s.closest.set(s.bestTrial.subarray(0, m));
+      for (let j = 0; j < m; j++) closest[j] = s.bestTrial[j]!;
       centres[c] = bestValue;
     }
 
@@ -273,6 +282,79 @@ export function kmeansBytes(
   for (let c = 0; c < k; c++) bestCentres[c] = bestCentres[c]! + mean;
   for (let j = 0; j < m; j++) centreOfValue[values[j]!] = bestCentres[s.bestLabels[j]!]!;
   return { centres: bestCentres, centreOfValue, inertia: bestInertia };
+}
+
+/**
+ * For up to three sampling targets (targets[t0..t1)), the largest block boundary b whose
+ * cumulative D² (Σ_j cumulative[b][j] × closest[j], summed in j order) is below the target, and
+ * that sum (0 at b = 0): the binary search of a lone trial, three run in lockstep. The sums are
+ * monotone in b, so the boundary found does not depend on the search order. Targets ≤ 0 are
+ * left at b = 0 (the caller picks pixel 0 for them).
+ */
+function searchThree(
+  s: KMeansScratch,
+  m: number,
+  blocks: number,
+  targets: Float64Array,
+  t0: number,
+  t1: number,
+): void {
+  const cumulative = s.cumulative;
+  const closest = s.closest;
+  const tA = targets[t0]!;
+  const tB = t0 + 1 < t1 ? targets[t0 + 1]! : 0;
+  const tC = t0 + 2 < t1 ? targets[t0 + 2]! : 0;
+  let loA = 0;
+  let loB = 0;
+  let loC = 0;
+  let hiA = tA > 0 ? blocks : 0;
+  let hiB = tB > 0 ? blocks : 0;
+  let hiC = tC > 0 ? blocks : 0;
+  let accA = 0;
+  let accB = 0;
+  let accC = 0;
+  while (loA < hiA || loB < hiB || loC < hiC) {
+    // A finished search keeps evaluating its own boundary (harmless, keeps the loop simple).
+    const midA = loA < hiA ? (loA + hiA + 1) >> 1 : loA;
+    const midB = loB < hiB ? (loB + hiB + 1) >> 1 : loB;
+    const midC = loC < hiC ? (loC + hiC + 1) >> 1 : loC;
+    const rowA = midA * m;
+    const rowB = midB * m;
+    const rowC = midC * m;
+    let sumA = 0;
+    let sumB = 0;
+    let sumC = 0;
+    for (let j = 0; j < m; j++) {
+      const d = closest[j]!;
+      sumA += cumulative[rowA + j]! * d;
+      sumB += cumulative[rowB + j]! * d;
+      sumC += cumulative[rowC + j]! * d;
+    }
+    if (loA < hiA) {
+      if (sumA < tA) {
+        loA = midA;
+        accA = sumA;
+      } else hiA = midA - 1;
+    }
+    if (loB < hiB) {
+      if (sumB < tB) {
+        loB = midB;
+        accB = sumB;
+      } else hiB = midB - 1;
+    }
+    if (loC < hiC) {
+      if (sumC < tC) {
+        loC = midC;
+        accC = sumC;
+      } else hiC = midC - 1;
+    }
+  }
+  s.searchLo[0] = loA;
+  s.searchLo[1] = loB;
+  s.searchLo[2] = loC;
+  s.searchAcc[0] = accA;
+  s.searchAcc[1] = accB;
+  s.searchAcc[2] = accC;
 }
 
 /** sklearn _euclidean_distances(..., squared=True) for one feature: −2·a·b + ||a||² + ||b||², ≥ 0. */
