@@ -8,7 +8,7 @@
  */
 import { kmeansBytes, createKMeansScratch } from './kmeans1d.js';
 import type { KMeansScratch } from './kmeans1d.js';
-import { createMorphologyScratch, fillHoles, removeSmallRegions } from './morphology.js';
+import { cleanUpRuns, createMorphologyScratch, runsFromBytes } from './morphology.js';
 import type { MorphologyScratch } from './morphology.js';
 import { rgbToAStar8 } from './lab.js';
 
@@ -69,7 +69,7 @@ export interface Segmentation {
 export interface SegmentScratch {
   pixelCount: number;
   aStar: Uint8Array;
-  binary: Uint8Array;
+  foregroundOfValue: Uint8Array;
   histogram: Uint32Array;
   centreOfValue: Float64Array;
   kmeans: KMeansScratch;
@@ -80,7 +80,7 @@ export function createSegmentScratch(pixelCount: number): SegmentScratch {
   return {
     pixelCount,
     aStar: new Uint8Array(pixelCount),
-    binary: new Uint8Array(pixelCount),
+    foregroundOfValue: new Uint8Array(256),
     histogram: new Uint32Array(256),
     centreOfValue: new Float64Array(256),
     kmeans: createKMeansScratch(pixelCount),
@@ -148,38 +148,43 @@ export function segmentImage(
     s.kmeans,
     s.centreOfValue,
   );
-  const foregroundOfValue = new Uint8Array(256);
+  const foregroundOfValue = s.foregroundOfValue;
   let aStarThreshold = 256;
   for (let v = 0; v < 256; v++) {
     const c = centreOfValue[v]!;
-    if (!Number.isNaN(c) && Math.trunc(c) > p.threshold) {
-      foregroundOfValue[v] = 1;
-      if (v < aStarThreshold) aStarThreshold = v;
-    }
+    const foreground = !Number.isNaN(c) && Math.trunc(c) > p.threshold;
+    foregroundOfValue[v] = foreground ? 1 : 0;
+    if (foreground && v < aStarThreshold) aStarThreshold = v;
   }
-  const binary = s.binary;
-  for (let i = 0; i < n; i++) binary[i] = foregroundOfValue[aStar[i]!]!;
 
-  // 3. Clean-up, in the authors' order, with areas scaled to this resolution.
+  // 3. Clean-up, in the authors' order, with areas scaled to this resolution, on runs of the
+  //    binary image (one pass over the pixels; the steps themselves only touch runs).
   const areaScale = n / (p.referenceSize * p.referenceSize);
   const minObject = Math.round(p.minObjectArea * areaScale);
   const minHole = Math.round(p.minHoleArea * areaScale);
-  fillHoles(binary, width, height, s.morphology);
-  removeSmallRegions(binary, width, height, 1, minObject, 0, s.morphology);
-  removeSmallRegions(binary, width, height, 0, minHole, 1, s.morphology);
-  const componentCount = removeSmallRegions(binary, width, height, 1, 0, 1, s.morphology);
+  const runs = runsFromBytes(aStar, foregroundOfValue, width, height, s.morphology);
+  const componentCount = cleanUpRuns(runs, width, height, minObject, minHole);
 
-  // 4. Mask (0/255) and the mask applied to the RGB image.
+  // 4. Mask (0/255) and the mask applied to the RGB image, written run by run with native
+  //    fills: the segmented image starts as a copy of the RGB bytes and background runs are
+  //    zeroed.
   const mask = new Uint8Array(n);
   const segmented = new Uint8Array(n * 3);
+  // set(), not slice(): a Node Buffer's slice() is a view and would zero the caller's pixels.
+  segmented.set(rgb.length === n * 3 ? rgb : rgb.subarray(0, n * 3));
   let foreground = 0;
-  for (let i = 0, o = 0; i < n; i++, o += 3) {
-    if (binary[i] === 1) {
-      mask[i] = 255;
-      segmented[o] = rgb[o]!;
-      segmented[o + 1] = rgb[o + 1]!;
-      segmented[o + 2] = rgb[o + 2]!;
-      foreground++;
+  const { rowFirst, start, end, value } = runs;
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    for (let r = rowFirst[y]!, last = rowFirst[y + 1]!; r < last; r++) {
+      const from = base + start[r]!;
+      const to = base + end[r]!;
+      if (value[r] === 1) {
+        mask.fill(255, from, to);
+        foreground += to - from;
+      } else {
+        segmented.fill(0, from * 3, to * 3);
+      }
     }
   }
   return {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { fillHoles, removeSmallRegions, forEachComponent } from '../../src/segment/index.js';
-import { createMorphologyScratch } from '../../src/segment/morphology.js';
+import { cleanUpRuns, createMorphologyScratch, runsFromBytes } from '../../src/segment/morphology.js';
 
 const W = 40;
 const H = 30;
@@ -147,4 +147,55 @@ t.test('run-based clean-up equals a per-pixel flood fill on random masks', async
     if (keptA !== keptB || !Buffer.from(a).equals(Buffer.from(b))) mismatches++;
   }
   t.equal(mismatches, 0);
+});
+
+t.test('run-level clean-up (segmentImage) equals the three pixel steps on random masks', async (t) => {
+  let seed = 4242;
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const identity = Uint8Array.from({ length: 256 }, (_, v) => (v === 1 ? 1 : 0));
+  let mismatches = 0;
+  let filled = 0;
+  let removed = 0;
+  for (let trial = 0; trial < 300; trial++) {
+    const w = 1 + Math.floor(rand() * 70);
+    const h = 1 + Math.floor(rand() * 50);
+    const density = 0.2 + rand() * 0.6;
+    // Blobs rather than salt-and-pepper now and then, so holes and large components occur.
+    const blobby = rand() < 0.5;
+    const base = new Uint8Array(w * h);
+    for (let i = 0; i < base.length; i++) {
+      base[i] = blobby && i > w && rand() < 0.7 ? base[i - w]! : rand() < density ? 1 : 0;
+    }
+    const minObj = Math.floor(rand() * 15);
+    const minHole = Math.floor(rand() * 15);
+    const expected = base.slice();
+    const scratch = createMorphologyScratch(w * h);
+    fillHoles(expected, w, h, scratch);
+    removeSmallRegions(expected, w, h, 1, minObj, 0, scratch);
+    removeSmallRegions(expected, w, h, 0, minHole, 1, scratch);
+    const expectedCount = removeSmallRegions(expected.slice(), w, h, 1, 0, 1, scratch);
+
+    const runs = runsFromBytes(base, identity, w, h, createMorphologyScratch(w * h));
+    const count = cleanUpRuns(runs, w, h, minObj, minHole);
+    const actual = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let r = runs.rowFirst[y]!; r < runs.rowFirst[y + 1]!; r++) {
+        if (r > runs.rowFirst[y]! && runs.value[r] === runs.value[r - 1]) mismatches++; // not merged
+        actual.fill(runs.value[r]!, y * w + runs.start[r]!, y * w + runs.end[r]!);
+      }
+    }
+    if (count !== expectedCount || !Buffer.from(actual).equals(Buffer.from(expected))) mismatches++;
+    for (let i = 0; i < base.length; i++) {
+      if (base[i] === 0 && expected[i] === 1) filled++;
+      if (base[i] === 1 && expected[i] === 0) removed++;
+    }
+  }
+  t.equal(mismatches, 0);
+  t.ok(
+    filled > 0 && removed > 0,
+    `the masks exercised both directions (${filled} filled, ${removed} removed)`,
+  );
 });
