@@ -5,10 +5,18 @@
  *
  * KIND: brightness+10 | brightness-10 (exposure x1.10 / x0.90 on every channel), hue+10 (hue
  * rotated 10 degrees), saturation-15 (saturation x0.85), blur1 (Gaussian, sigma 1 px), jpeg70
- * (re-encoded as JPEG quality 70). LIST holds paths relative to --data, one per line
+ * (re-encoded as JPEG quality 70), stain (training augmentation, see below). LIST holds paths relative to --data, one per line
  * (e.g. `Benign/WBC-Benign-001.jpg`); without it every image under --data is used.
  * Output keeps the class folders. Every kind but jpeg70 is written as PNG, so the only change
  * is the one asked for; the daemon's `preprocess-dataset` then reads the folder like any other.
+ *
+ * stain [--seed N]: a random stain/illumination change per image, as training augmentation:
+ * exposure x U(0.85, 1.15), saturation x U(0.75, 1.25), hue rotated U(-20, 20) degrees (whole
+ * degrees), drawn from a PRNG seeded by (N, relative path), so a variant set is reproducible and
+ * independent of file order. It exists because a colour change moves the a* channel and with it
+ * the segmentation mask: augmenting tensors in Python would keep the old mask, so the model
+ * would never see the masks a differently stained slide really produces. Running the change
+ * through the daemon's own preprocessing keeps one preprocessing implementation.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
@@ -23,6 +31,49 @@ const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   blur1: (img) => img.blur(1),
   jpeg70: (img) => img,
 };
+
+/** FNV-1a of a string: a 32-bit seed from (seed, path). */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** mulberry32: a small, well-mixed 32-bit PRNG; uniform floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface StainChange {
+  exposure: number;
+  saturation: number;
+  hue: number;
+}
+
+/** The random stain change of one image in variant set `seed` (deterministic). */
+function stainChange(seed: number, rel: string): StainChange {
+  const rand = mulberry32(fnv1a(`${seed}:${rel}`));
+  const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
+  return {
+    exposure: uniform(0.85, 1.15),
+    saturation: uniform(0.75, 1.25),
+    hue: Math.round(uniform(-20, 20)),
+  };
+}
+
+function applyStain(img: sharp.Sharp, change: StainChange): sharp.Sharp {
+  return img.linear(change.exposure, 0).modulate({ saturation: change.saturation, hue: change.hue });
+}
 
 async function listImages(dataDir: string): Promise<string[]> {
   const out: string[] = [];
@@ -41,14 +92,21 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       kind: { type: 'string' },
       files: { type: 'string' },
+      seed: { type: 'string', default: '1' },
     },
   });
   const { data, out, kind } = values;
   if (!data || !out || !kind) {
-    throw new Error('usage: perturb-images.ts --data DIR --out DIR --kind KIND [--files LIST]');
+    throw new Error('usage: perturb-images.ts --data DIR --out DIR --kind KIND [--files LIST] [--seed N]');
   }
-  const apply = KINDS[kind];
-  if (!apply) throw new Error(`unknown --kind ${kind}; one of ${Object.keys(KINDS).join(', ')}`);
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const fixed = KINDS[kind];
+  if (!fixed && kind !== 'stain') {
+    throw new Error(`unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain'].join(', ')}`);
+  }
+  const apply = (img: sharp.Sharp, rel: string): sharp.Sharp =>
+    fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
   const files = values.files
     ? (await readFile(values.files, 'utf8'))
         .split('\n')
@@ -67,7 +125,7 @@ async function main(): Promise<void> {
     const stem = basename(rel, extname(rel));
     const dir = join(out, dirname(rel));
     await mkdir(dir, { recursive: true });
-    const img = apply(sharp(src, { failOn: 'error' }).removeAlpha());
+    const img = apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
     // PNG level 1: lossless like any level, and several times faster to write than the default 6.
     if (kind === 'jpeg70') await img.jpeg({ quality: 70 }).toFile(join(dir, `${stem}.jpg`));
     else await img.png({ compressionLevel: 1 }).toFile(join(dir, `${stem}.png`));

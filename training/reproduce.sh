@@ -9,7 +9,8 @@
 #
 # Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
 # when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
-# ABLATION_EPOCHS (2), FINAL_EPOCHS (24), SKIP_ABLATION=1.
+# ABLATION_EPOCHS (2), FINAL_EPOCHS (32), STAIN_SETS (4 re-stained copies of each training image),
+# SKIP_ABLATION=1.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -37,12 +38,14 @@ if [ "$smoke" = 1 ]; then
   done
   cache="$tmp/cache"; work="$tmp/work"; models="$tmp/models"; split="$tmp/split.json"
   flag=(--smoke)
+  variant_sets=1
 else
   data="${DATA:-$repo/../shared/data/all-smears}"
   cache="${CACHE:-/work/cache/all-smears}"
   work="${WORK:-$repo/training/runs/reproduce}"
   models="$repo/models"; split="$repo/training/split.json"
   flag=()
+  variant_sets="${STAIN_SETS:-4}"
 fi
 mkdir -p "$work"
 
@@ -54,15 +57,29 @@ fi
 log "split"
 "$py" -m blastwatch_train split --cache "$cache" --out "$split" "${flag[@]}"
 
+# Stain variants: re-stained copies of the training images (exposure, saturation, hue), run
+# through the daemon's own preprocessing so each copy carries the segmentation mask that stain
+# really produces. Training draws each sample from the original or one copy.
+log "stain variants of the training split ($variant_sets sets) through preprocess-dataset"
+"$py" -m blastwatch_train test-files --split "$split" --subset train --out "$work/train-files.txt"
+rm -rf "$work/stain-images" "$work/stain-variants"
+for n in $(seq 1 "$variant_sets"); do
+  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/stain-images/stain-$n" --kind stain \
+    --seed "$n" --files "$work/train-files.txt"
+  "${cli[@]}" preprocess-dataset --data "$work/stain-images/stain-$n" --out "$work/stain-variants/stain-$n"
+  rm -rf "$work/stain-images/stain-$n"
+done
+
+# The shipped model first, so an interrupted run still leaves it; the ablation table after.
+log "final training + calibration + export + INT8"
+"$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
+  --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-32}" "${flag[@]}"
+
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"
   "$py" -m blastwatch_train ablation --cache "$cache" --split "$split" --work "$work" \
-    --epochs "${ABLATION_EPOCHS:-2}" "${flag[@]}"
+    --variants "$work/stain-variants" --epochs "${ABLATION_EPOCHS:-2}" "${flag[@]}"
 fi
-
-log "final training + calibration + export + INT8"
-"$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
-  --epochs "${FINAL_EPOCHS:-24}" "${flag[@]}"
 
 log "robustness: perturbed copies of the test split through the daemon's preprocessing"
 "$py" -m blastwatch_train test-files --split "$split" --out "$work/test-files.txt"

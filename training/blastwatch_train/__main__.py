@@ -22,6 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", required=True, help="split.json")
     p.add_argument("--work", required=True, help="folder for checkpoints, ONNX files and results")
     p.add_argument("--smoke", action="store_true", help="tiny budget (CI): 1 step, tiny width")
+    p.add_argument("--variants", default=None,
+                   help="folder of stain-variant caches of the training images (ablation, final)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phash-threshold", type=int, default=10)
     p.add_argument("--smoke", action="store_true", help="thirds, so a few images still fill every split")
 
-    p = sub.add_parser("test-files", help="write the test split's relative paths, one per line")
+    p = sub.add_parser("test-files", help="write one split's relative paths (default: test), one per line")
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--subset", default="test", choices=["train", "val", "test"])
 
     p = sub.add_parser("ablation", help="train every variant on the same split and small budget")
     _common(p)
@@ -66,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                            (1 / 3, 1 / 3, 1 / 3) if args.smoke else (0.70, 0.15, 0.15))
     elif args.cmd == "test-files":
         split = json.loads(Path(args.split).read_text())
-        Path(args.out).write_text("".join(e["path"] + "\n" for e in split["splits"]["test"]))
+        Path(args.out).write_text("".join(e["path"] + "\n" for e in split["splits"][args.subset]))
     elif args.cmd == "ablation":
-        pipeline.run_ablation(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke)
+        pipeline.run_ablation(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke,
+                              Path(args.variants) if args.variants else None)
     elif args.cmd == "final":
-        pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume)
+        pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
+                           Path(args.variants) if args.variants else None)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

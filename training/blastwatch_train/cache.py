@@ -57,6 +57,70 @@ class Cache:
         )
 
 
+class StainVariants:
+    """Re-stained copies of training images, each set a cache of its own.
+
+    `scripts/perturb-images.ts --kind stain --seed N` changes exposure, saturation and hue of each
+    training image, and `blastwatch preprocess-dataset` runs the copies through the daemon's own
+    decode and segmentation, so a variant's `segmented` tensor carries the mask that stain really
+    produces (a colour change moves a*, and with it the K-means threshold). Augmenting tensors in
+    Python could only recolour the old mask. Items are matched to the base cache by class folder and
+    file stem (the copies are PNGs of JPEG originals).
+    """
+
+    def __init__(self, base: Cache, sets: list[Cache]) -> None:
+        by_stem = {_stem(it["path"]): it["index"] for it in base.items}
+        self.sets = sets
+        # table[v, base_index] = index in sets[v], or -1 when that set lacks the image
+        self.table = np.full((len(sets), len(base)), -1, dtype=np.int64)
+        for v, c in enumerate(sets):
+            if c.size != base.size or c.classes != base.classes:
+                raise CacheError(f"{c.root}: size/classes differ from the base cache {base.root}")
+            for it in c.items:
+                b = by_stem.get(_stem(it["path"]))
+                if b is None:
+                    raise CacheError(f"{c.root}: {it['path']} has no original in {base.root}")
+                if base.items[b]["label"] != it["label"]:
+                    raise CacheError(f"{c.root}: {it['path']} has another label than its original")
+                self.table[v, b] = it["index"]
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    def coverage(self, indices: np.ndarray) -> float:
+        """Share of (set, image) pairs present for these base indices."""
+        return float((self.table[:, indices] >= 0).mean()) if len(self.sets) else 0.0
+
+    def tensors(self, base: Cache, indices: np.ndarray, choice: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 tensors: image i from the base cache when choice[i] == 0, else from set choice[i]-1
+        (falling back to the base when that set lacks it)."""
+        o, s = base.tensors(indices)
+        for i, (b, v) in enumerate(zip(indices, choice)):
+            if v <= 0:
+                continue
+            j = self.table[v - 1, b]
+            if j >= 0:
+                c = self.sets[v - 1]
+                o[i] = torch.from_numpy(np.ascontiguousarray(c.original[j]))
+                s[i] = torch.from_numpy(np.ascontiguousarray(c.segmented[j]))
+        return o, s
+
+
+def _stem(rel: str) -> str:
+    return rel.rsplit(".", 1)[0]
+
+
+def load_stain_variants(base: Cache, root: str | Path | None) -> StainVariants | None:
+    """Every cache directly under `root` (e.g. stain-1, stain-2, ...), in name order; None without root."""
+    if root is None:
+        return None
+    root = Path(root)
+    dirs = sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
+    if not dirs:
+        raise CacheError(f"{root}: no variant caches (folders with manifest.json) found")
+    return StainVariants(base, [load_cache(d) for d in dirs])
+
+
 def to_float(u8: torch.Tensor) -> torch.Tensor:
     """The one and only byte -> model-input conversion (the parity test checks it)."""
     return u8.float() / 255

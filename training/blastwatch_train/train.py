@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .augment import AugmentConfig, augment_pair
-from .cache import Cache, to_float
+from .cache import Cache, StainVariants, to_float
 from .models import BlastNet
 
 
@@ -31,6 +31,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     seed: int = 0
     max_steps: int | None = None  # smoke mode: stop after this many optimizer steps
+    stain_variants: int = 0  # re-stained copies per training image (recorded; set by the pipeline)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -51,7 +52,9 @@ def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int
 
 
 def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray,
-          log_path: Path | None = None) -> tuple[BlastNet, dict]:
+          log_path: Path | None = None, variants: StainVariants | None = None) -> tuple[BlastNet, dict]:
+    """variants: re-stained, re-segmented copies of the training images; each sample of a batch
+    comes from the original or one of the copies, uniformly."""
     g = seed_everything(cfg.seed)
     net = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size)
     labels = torch.from_numpy(cache.labels)
@@ -84,7 +87,11 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
             if step >= total:
                 break
             idx = np.sort(perm[b * cfg.batch_size : (b + 1) * cfg.batch_size])  # sorted: faster memmap reads
-            o, s = cache.tensors(idx)
+            if variants is not None and len(variants):
+                choice = torch.randint(0, len(variants) + 1, (len(idx),), generator=g).numpy()
+                o, s = variants.tensors(cache, idx, choice)
+            else:
+                o, s = cache.tensors(idx)
             with torch.no_grad():
                 o, s = net.downsample_inputs(to_float(o), to_float(s))
             o, s = augment_pair(o, s, cfg.augment, g, pixel_scale=cache.size / cfg.compute_size)

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from blastwatch_train import CLASS_FOLDERS
 from blastwatch_train.cache import CacheError, load_cache, to_float, write_cache
@@ -81,3 +82,43 @@ def test_split_indices_refuses_changed_file(synthetic_cache):
     split["splits"]["train"][0]["sha256"] = "f" * 64  # no synthetic item has this hash
     with pytest.raises(ValueError, match="sha256"):
         split_indices(split, cache)
+
+
+def _variant_set(tmp_path, name, picks, relabel=None):
+    """A variant cache holding PNG copies of some base images, with a recognisable pixel change."""
+    o, s, items = synthetic_images(12)
+    sel = [items[i] for i in picks]
+    vo = (255 - o[picks]).astype(np.uint8)
+    vs = (255 - s[picks]).astype(np.uint8)
+    vitems = [{**it, "index": j, "path": it["path"].rsplit(".", 1)[0] + ".png"} for j, it in enumerate(sel)]
+    if relabel is not None:
+        vitems[0]["label"] = relabel
+    root = tmp_path / "variants" / name
+    write_cache(root, vo, vs, vitems, CLASS_FOLDERS)
+    return root, vo, vs
+
+
+def test_stain_variants_map_by_stem_and_fall_back_to_the_original(synthetic_cache, tmp_path):
+    from blastwatch_train.cache import load_cache, load_stain_variants
+
+    base = load_cache(synthetic_cache)
+    _, vo, vs = _variant_set(tmp_path, "stain-1", [0, 5, 20])
+    variants = load_stain_variants(base, tmp_path / "variants")
+    assert len(variants) == 1
+    assert variants.coverage(np.array([0, 5, 20])) == 1.0
+    assert variants.coverage(np.array([0, 1])) == 0.5
+    idx = np.array([0, 1, 20])
+    o, s = variants.tensors(base, idx, np.array([1, 1, 0]))
+    bo, bs = base.tensors(idx)
+    assert torch.equal(o[0], torch.from_numpy(vo[0])) and torch.equal(s[0], torch.from_numpy(vs[0]))
+    assert torch.equal(o[1], bo[1])  # no copy of image 1: the original is used
+    assert torch.equal(o[2], bo[2]) and torch.equal(s[2], bs[2])  # choice 0: the original
+
+
+def test_stain_variants_refuse_a_copy_with_another_label(synthetic_cache, tmp_path):
+    from blastwatch_train.cache import CacheError, load_cache, load_stain_variants
+
+    base = load_cache(synthetic_cache)
+    _variant_set(tmp_path, "stain-1", [0, 5], relabel=3)
+    with pytest.raises(CacheError, match="another label"):
+        load_stain_variants(base, tmp_path / "variants")
