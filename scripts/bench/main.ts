@@ -48,6 +48,8 @@ end to end (capture folder -> MQTT), its memory, and the paper's Python pipeline
 
   --data DIR          images to use (class sub-folders or flat; default test/fixtures/samples)
   --images N          how many images from DIR (default 12; --quick 4)
+  --e2e-images N      images per end-to-end phase at one in flight and in the burst (default 100;
+                      --quick 8); the camera-size phase gets half
   --model DIR         folder with model.json (default models/)
   --quick             small counts: finishes in under a minute
   --json              print one JSON object to stdout (the table goes to stderr)
@@ -246,6 +248,7 @@ async function main(): Promise<void> {
       options: {
         data: { type: 'string' },
         images: { type: 'string' },
+        'e2e-images': { type: 'string' },
         model: { type: 'string' },
         quick: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
@@ -274,6 +277,10 @@ async function main(): Promise<void> {
   }
   const counts: Counts = { ...(o.quick ? QUICK : FULL) };
   counts.images = positiveInt('--images', o.images, counts.images);
+  if (o['e2e-images'] !== undefined) {
+    counts.e2eSerial = counts.e2eParallel = positiveInt('--e2e-images', o['e2e-images'], counts.e2eSerial);
+    counts.e2eCamera = Math.max(1, Math.floor(counts.e2eSerial / 2));
+  }
   const soak = o.soak === undefined ? 0 : positiveInt('--soak', o.soak, 0);
   const cores = availableParallelism();
   let baseConfig: Record<string, unknown> | undefined;
