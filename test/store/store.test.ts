@@ -164,6 +164,31 @@ t.test('outbox is read in insertion order and marked sent in a batch', async (t)
   t.same(r0?.delivery, { queued: 2, sent: 2 });
 });
 
+t.test(
+  'sent marks and the media flag are committed (another connection sees them) and leave synchronous=FULL',
+  async (t) => {
+    const dir = tempDir(t);
+    const store = openStore({ dataDir: dir });
+    t.teardown(() => store.close());
+    const { id } = store.commitResult(done('m1'), null, (rid) => [
+      { eventId: 'e1', topic: 'result', payload: JSON.stringify({ id: rid }) },
+    ]);
+    const [row] = store.pendingOutbox(0, 10);
+    store.markSent([row!.id]);
+    store.setMedia(id, true);
+    t.equal(store.db.pragma('synchronous', { simple: true }), 2, 'back to FULL for the next result');
+    const other = new Database(join(dir, 'blastwatch.db'), { readonly: true });
+    t.teardown(() => other.close());
+    t.equal(
+      (other.prepare('SELECT sent_at FROM outbox WHERE id = ?').get(row!.id) as { sent_at: number | null })
+        .sent_at !== null,
+      true,
+      'sent mark committed',
+    );
+    t.equal((other.prepare('SELECT media FROM results WHERE id = ?').get(id) as { media: number }).media, 1);
+  },
+);
+
 t.test('a failing outbox builder rolls the result back (one transaction)', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
