@@ -50,6 +50,8 @@ export class StabilityTracker {
   private readonly emitted = new Map<string, Signature>();
   private timer: NodeJS.Timeout | null = null;
   private timerDueAt = Number.POSITIVE_INFINITY;
+  /** A run already due (no window, or a window that has passed): setImmediate, not a 1 ms timer. */
+  private immediate: NodeJS.Immediate | null = null;
   private processing = false;
   private closed = false;
   private roomWaiters: Array<() => void> = [];
@@ -106,6 +108,8 @@ export class StabilityTracker {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
     this.pending.clear();
     this.emitted.clear();
     this.releaseWaiters(true);
@@ -120,21 +124,32 @@ export class StabilityTracker {
   }
 
   private schedule(): void {
-    if (this.closed || this.processing) return;
+    if (this.closed || this.processing || this.immediate) return;
     const head = this.pending.values().next();
     if (head.done) return;
     const dueAt = head.value.dueAt;
+    const delay = Math.max(0, Math.ceil(dueAt - performance.now()));
+    if (delay === 0) {
+      // setTimeout(0) waits at least 1 ms; with stability_ms 0 (files renamed into place) that
+      // would be added to every image's latency.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.timerDueAt = Number.POSITIVE_INFINITY;
+      this.immediate = setImmediate(() => {
+        this.immediate = null;
+        void this.processDue();
+      });
+      this.immediate.unref();
+      return;
+    }
     if (this.timer && this.timerDueAt <= dueAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDueAt = dueAt;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.timerDueAt = Number.POSITIVE_INFINITY;
-        void this.processDue();
-      },
-      Math.max(0, Math.ceil(dueAt - performance.now())),
-    );
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerDueAt = Number.POSITIVE_INFINITY;
+      void this.processDue();
+    }, delay);
     // The daemon's server and chokidar keep the process alive; this timer alone must not.
     this.timer.unref();
   }
