@@ -85,7 +85,9 @@ export interface KMeansResult {
 
 /**
  * Clusters the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
- * in sklearn). `histogram` must be the 256-bin histogram of those bytes.
+ * in sklearn). `histogram` must be the 256-bin histogram of those bytes. `blockCounts`, when
+ * given, must hold the histogram of each block of 256 bytes (block b at [256·b, 256·b + 256),
+ * as rgbToAStar8Counted counts them); without it they are counted here from `data`.
  */
 export function kmeansBytes(
   data: Uint8Array,
@@ -94,6 +96,7 @@ export function kmeansBytes(
   opts: KMeansOptions,
   scratch: KMeansScratch = createKMeansScratch(n),
   centreOfValue: Float64Array = new Float64Array(256),
+  blockCounts?: Uint32Array,
 ): KMeansResult {
   const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
   const { values, counts, indexOfValue } = s;
@@ -140,13 +143,20 @@ export function kmeansBytes(
   const blockCounter = s.blockCounter;
   for (let j = 0; j < m; j++) cumulative[j] = 0;
   for (let b = 0; b < blocks; b++) {
+    const row = (b + 1) * m;
+    const prev = row - m;
+    if (blockCounts !== undefined) {
+      const counted = b << 8;
+      for (let j = 0; j < m; j++) {
+        cumulative[row + j] = cumulative[prev + j]! + blockCounts[counted + values[j]!]!;
+      }
+      continue;
+    }
     const end = Math.min(n, (b + 1) << BLOCK_SHIFT);
     for (let i = b << BLOCK_SHIFT; i < end; i++) {
       const v = data[i]!;
       blockCounter[v] = blockCounter[v]! + 1;
     }
-    const row = (b + 1) * m;
-    const prev = row - m;
     for (let j = 0; j < m; j++) {
       const v = values[j]!;
       cumulative[row + j] = cumulative[prev + j]! + blockCounter[v]!;

@@ -163,6 +163,35 @@ export function rgbToLab8(
 }
 
 /**
+ * The a* path folded into tables: X/Xn and Y rows of the fixed-point XYZ sum as per-channel
+ * terms (gamma[v] × coefficient, the rounding constant folded into the R terms), and the final
+ * descale-and-saturate of 500 (f(X) − f(Y)) as a table over the difference. Integer arithmetic
+ * is exact, so the result equals rgbToLab8's a* for every colour (the test suite checks all
+ * 2^24); it saves the multiplications and the clamp per pixel.
+ */
+const A_TERMS: Int32Array = (() => {
+  const t = new Int32Array(6 * 256);
+  for (let v = 0; v < 256; v++) {
+    const g = SRGB_GAMMA_TABLE[v]!;
+    t[v] = g * C0 + ROUND_LAB;
+    t[256 + v] = g * C1;
+    t[512 + v] = g * C2;
+    t[768 + v] = g * C3 + ROUND_LAB;
+    t[1024 + v] = g * C4;
+    t[1280 + v] = g * C5;
+  }
+  return t;
+})();
+const CBRT_MAX = 1 << 16; // LAB_CBRT_TABLE entries are uint16, so |f(X) − f(Y)| < 2^16
+const A_OF_DIFFERENCE: Uint8Array = (() => {
+  const t = new Uint8Array(2 * CBRT_MAX + 1);
+  for (let d = -CBRT_MAX; d <= CBRT_MAX; d++) {
+    t[d + CBRT_MAX] = clampByte((500 * d + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
+  }
+  return t;
+})();
+
+/**
  * Only the a* byte of `rgbToLab8` (the segmentation needs nothing else), one per pixel.
  * Hot path: table look-ups and integer arithmetic, no allocation.
  */
@@ -171,15 +200,51 @@ export function rgbToAStar8(
   pixelCount: number,
   out: Uint8Array = new Uint8Array(pixelCount),
 ): Uint8Array {
-  const gamma = SRGB_GAMMA_TABLE;
+  const terms = A_TERMS;
   const cbrt = LAB_CBRT_TABLE;
+  const aOf = A_OF_DIFFERENCE;
   for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
-    const r = gamma[rgb[o]!]!;
-    const g = gamma[rgb[o + 1]!]!;
-    const b = gamma[rgb[o + 2]!]!;
-    const fX = cbrt[(r * C0 + g * C1 + b * C2 + ROUND_LAB) >> LAB_SHIFT]!;
-    const fY = cbrt[(r * C3 + g * C4 + b * C5 + ROUND_LAB) >> LAB_SHIFT]!;
-    out[p] = clampByte((500 * (fX - fY) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
+    const r = rgb[o]!;
+    const g = rgb[o + 1]!;
+    const b = rgb[o + 2]!;
+    const fX = cbrt[(terms[r]! + terms[256 + g]! + terms[512 + b]!) >> LAB_SHIFT]!;
+    const fY = cbrt[(terms[768 + r]! + terms[1024 + g]! + terms[1280 + b]!) >> LAB_SHIFT]!;
+    out[p] = aOf[fX - fY + CBRT_MAX]!;
   }
   return out;
+}
+
+/**
+ * `rgbToAStar8` that also counts each a* value per block of 256 pixels into `blockCounts`
+ * (256 entries per block, ⌈pixelCount / 256⌉ blocks, zeroed by the caller): the K-means
+ * sampling search needs those counts, and counting here saves a second pass over the pixels.
+ * Returns the smallest a* | (largest a* << 8), so callers can skip the values that never occur.
+ */
+export function rgbToAStar8Counted(
+  rgb: Uint8Array,
+  pixelCount: number,
+  out: Uint8Array,
+  blockCounts: Uint32Array,
+): number {
+  const terms = A_TERMS;
+  const cbrt = LAB_CBRT_TABLE;
+  const aOf = A_OF_DIFFERENCE;
+  let lowest = 255;
+  let highest = 0;
+  for (let first = 0, row = 0; first < pixelCount; first += 256, row += 256) {
+    const last = Math.min(pixelCount, first + 256);
+    for (let p = first, o = first * 3; p < last; p++, o += 3) {
+      const r = rgb[o]!;
+      const g = rgb[o + 1]!;
+      const b = rgb[o + 2]!;
+      const fX = cbrt[(terms[r]! + terms[256 + g]! + terms[512 + b]!) >> LAB_SHIFT]!;
+      const fY = cbrt[(terms[768 + r]! + terms[1024 + g]! + terms[1280 + b]!) >> LAB_SHIFT]!;
+      const a = aOf[fX - fY + CBRT_MAX]!;
+      out[p] = a;
+      blockCounts[row + a] = blockCounts[row + a]! + 1;
+      if (a < lowest) lowest = a;
+      if (a > highest) highest = a;
+    }
+  }
+  return pixelCount > 0 ? lowest | (highest << 8) : 0;
 }

@@ -78,3 +78,21 @@ t.test('deterministic: the same bytes give the same centres', async (t) => {
   t.same(Array.from(a.centres), Array.from(b.centres));
   t.equal(a.centres.length, 7);
 });
+
+t.test('precomputed block counts give the same result as counting from the data', async (t) => {
+  const values: number[] = [];
+  for (let i = 0; i < 3000; i++) values.push(120 + Math.round(40 * Math.sin(i * 0.13) * Math.cos(i * 0.007)));
+  const data = shuffled(values, 5);
+  const n = data.length;
+  const blockCounts = new Uint32Array(Math.ceil(n / 256) * 256);
+  for (let i = 0; i < n; i++) blockCounts[(i >> 8) * 256 + data[i]!]!++;
+  const opts = { k: 7, nInit: 10, maxIterations: 300, seed: 0 };
+  const a = kmeansBytes(data, n, histogramOf(data), opts);
+  const b = kmeansBytes(data, n, histogramOf(data), opts, undefined, undefined, blockCounts);
+  t.same(Array.from(b.centres), Array.from(a.centres));
+  t.equal(b.inertia, a.inertia);
+  // A wrong count must change the sampling (so the test above can fail).
+  blockCounts[data[0]!] = blockCounts[data[0]!]! + 500;
+  const c = kmeansBytes(data, n, histogramOf(data), opts, undefined, undefined, blockCounts);
+  t.not(Array.from(c.centres).join(), Array.from(a.centres).join());
+});

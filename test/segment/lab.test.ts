@@ -1,5 +1,5 @@
 import t from 'tap';
-import { rgbToLab8, rgbToAStar8 } from '../../src/segment/index.js';
+import { rgbToLab8, rgbToAStar8, rgbToAStar8Counted } from '../../src/segment/index.js';
 
 /**
  * Published CIELAB (D65) values of sRGB primaries, white and black (e.g. Lindbloom's calculator,
@@ -41,4 +41,52 @@ t.test('a*-only path equals the a* of the full conversion', async (t) => {
   let mismatches = 0;
   for (let i = 0; i < n; i++) if (a[i] !== lab[i * 3 + 1]) mismatches++;
   t.equal(mismatches, 0);
+});
+
+t.test('a*-only paths equal the full conversion on all 2^24 colours, with exact block counts', async (t) => {
+  // rgbToAStar8 folds the fixed-point steps into tables; this pins it to rgbToLab8, which
+  // reference.test.ts checks against cv2 on the same 2^24 colours.
+  const n = 1 << 24;
+  const rgb = new Uint8Array(n * 3);
+  for (let v = 0; v < n; v++) {
+    rgb[v * 3] = v >> 16;
+    rgb[v * 3 + 1] = (v >> 8) & 255;
+    rgb[v * 3 + 2] = v & 255;
+  }
+  const lab = rgbToLab8(rgb, n);
+  const plain = rgbToAStar8(rgb, n);
+  const counted = new Uint8Array(n);
+  const blockCounts = new Uint32Array((n / 256) * 256);
+  const range = rgbToAStar8Counted(rgb, n, counted, blockCounts);
+  let mismatches = 0;
+  let lowest = 255;
+  let highest = 0;
+  for (let i = 0; i < n; i++) {
+    const a = lab[i * 3 + 1]!;
+    if (plain[i] !== a || counted[i] !== a) mismatches++;
+    lowest = Math.min(lowest, a);
+    highest = Math.max(highest, a);
+  }
+  t.equal(mismatches, 0, 'a* identical for every colour');
+  t.equal(range, lowest | (highest << 8), 'reported a* range');
+  let countMismatches = 0;
+  const expected = new Uint32Array(256);
+  for (let block = 0; block < n / 256; block++) {
+    expected.fill(0);
+    for (let i = block * 256; i < block * 256 + 256; i++) expected[counted[i]!]!++;
+    for (let v = 0; v < 256; v++) if (blockCounts[block * 256 + v] !== expected[v]) countMismatches++;
+  }
+  t.equal(countMismatches, 0, 'per-block a* histograms');
+});
+
+t.test('block counts of a partial last block', async (t) => {
+  const n = 300; // one full block and 44 pixels
+  const rgb = Uint8Array.from({ length: n * 3 }, (_, i) => (i * 37) & 255);
+  const out = new Uint8Array(n);
+  const blockCounts = new Uint32Array(512);
+  rgbToAStar8Counted(rgb, n, out, blockCounts);
+  const sum = (from: number, to: number): number => blockCounts.subarray(from, to).reduce((s, v) => s + v, 0);
+  t.equal(sum(0, 256), 256);
+  t.equal(sum(256, 512), 44);
+  t.same(out, rgbToAStar8(rgb, n));
 });
