@@ -1,9 +1,10 @@
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { basename, relative, resolve, sep } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { watch } from 'chokidar';
 import type { Logger } from '../log.js';
 import { createNameFilter, type NameFilter } from './filter.js';
+import { FolderEvents } from './folder-events.js';
 import { inspectPath, isInside, OnceLog, scanTree, type InspectContext } from './scan.js';
 import { StabilityTracker } from './stability.js';
 import type {
@@ -44,11 +45,12 @@ interface FolderIdentity {
 /**
  * Watches the capture folder and offers stable image files to the pipeline.
  *
- * chokidar is only a hint (it misses events under load, after the folder is recreated, and on
- * shares without inotify). The truth is the reconciliation scan at start, every rescanIntervalS
- * and on demand; both feed one stability tracker. A cheap probe (stat + access of the folder)
- * runs more often to notice the folder disappearing, coming back or being replaced, and then
- * re-creates the chokidar watcher and scans at once. All folder work (probe, re-arm, scan) runs on
+ * Events (fs.watch per folder through FolderEvents, or chokidar when polling) are only a hint
+ * (they miss events under load, after the folder is recreated, and on shares without inotify).
+ * The truth is the reconciliation scan at start, every rescanIntervalS and on demand; both feed
+ * one stability tracker. A cheap probe (stat + access of the folder) runs more often to notice
+ * the folder disappearing, coming back or being replaced, and then re-creates the watcher and
+ * scans at once. All folder work (probe, re-arm, scan) runs on
  * one serial chain so two of them never race on the watcher.
  */
 export function createCaptureWatcher(
@@ -75,7 +77,8 @@ class CaptureWatcherImpl implements CaptureWatcher {
 
   private root: string | null = null;
   private rootId: FolderIdentity | null = null;
-  private fsw: FSWatcher | null = null;
+  /** The event source armed on the current root: chokidar when polling, else FolderEvents. */
+  private hints: { close(): Promise<void> } | null = null;
   private abortReady: (() => void) | null = null;
 
   private chain: Promise<unknown> = Promise.resolve();
@@ -208,8 +211,8 @@ class CaptureWatcherImpl implements CaptureWatcher {
   }
 
   /**
-   * Checks that the folder exists, is a readable directory and is still the one chokidar watches
-   * (same real path, device and inode). Re-creates the chokidar watcher when it is not.
+   * Checks that the folder exists, is a readable directory and is still the one being watched
+   * (same real path, device and inode). Re-creates the watcher when it is not.
    */
   private async probe(): Promise<ProbeOutcome> {
     let real: string;
@@ -229,7 +232,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
     }
     const same =
       this.dirAvailable &&
-      this.fsw !== null &&
+      this.hints !== null &&
       this.root === real &&
       this.rootId?.dev === id.dev &&
       this.rootId.ino === id.ino &&
@@ -275,6 +278,48 @@ class CaptureWatcherImpl implements CaptureWatcher {
   private async arm(root: string): Promise<void> {
     await this.disarm();
     if (!this.running) return;
+    if (this.opts.usePolling) await this.armChokidar(root);
+    else await this.armFolderEvents(root);
+  }
+
+  /** inotify through fs.watch: each event costs a stat or two, whatever the folder holds. */
+  private async armFolderEvents(root: string): Promise<void> {
+    const watcherErrors = new OnceLog(100);
+    const events: FolderEvents = new FolderEvents(root, this.opts.recursive, this.filter, {
+      onPath: (path) => {
+        if (this.hints === hints) void this.onEvent(root, path);
+      },
+      onGone: (path) => {
+        if (this.hints === hints) this.tracker?.forget(path);
+      },
+      onRootGone: () => {
+        if (this.hints === hints) this.requestProbe();
+      },
+      onOverflow: () => {
+        if (this.hints === hints) void this.rescan();
+      },
+      onError: (e) => {
+        if (this.hints !== hints) return;
+        // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still
+        // covers. One line per kind of error per watcher.
+        if (watcherErrors.first(e.code ?? e.message)) {
+          this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
+        }
+        this.lastError = `watcher: ${e.message}`;
+        this.requestProbe();
+      },
+    });
+    const hints = {
+      close: async () => {
+        events.close();
+      },
+    };
+    this.hints = hints;
+    await events.start();
+  }
+
+  /** chokidar, for polling (network shares): it stats on its own timer anyway. */
+  private async armChokidar(root: string): Promise<void> {
     const filter = this.filter;
     const recursive = this.opts.recursive;
     const fsw = watch(root, {
@@ -305,31 +350,32 @@ class CaptureWatcherImpl implements CaptureWatcher {
         return name.startsWith('.');
       },
     });
-    this.fsw = fsw;
+    const hints = { close: () => fsw.close() };
+    this.hints = hints;
     const watcherErrors = new OnceLog(100);
     const onPath = (path: string): void => {
-      if (this.fsw !== fsw) return;
+      if (this.hints !== hints) return;
       void this.onEvent(root, path);
     };
     fsw.on('add', onPath);
     fsw.on('change', onPath);
     fsw.on('unlink', (path: string) => {
-      if (this.fsw === fsw) this.tracker?.forget(path);
+      if (this.hints === hints) this.tracker?.forget(path);
     });
     fsw.on('unlinkDir', (path: string) => {
       // The folder itself vanished: probe now instead of at the next tick.
-      if (this.fsw === fsw && path === root) this.requestProbe();
+      if (this.hints === hints && path === root) this.requestProbe();
     });
     fsw.on('raw', (event: string, name: string, details: unknown) => {
       // inotify reports the watched folder's own deletion only as a raw 'rename' of its name;
       // chokidar emits nothing and its watcher is dead from then on.
       const watchedPath = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      if (this.fsw === fsw && event === 'rename' && watchedPath === root && name === basename(root)) {
+      if (this.hints === hints && event === 'rename' && watchedPath === root && name === basename(root)) {
         this.requestProbe();
       }
     });
     fsw.on('error', (err: unknown) => {
-      if (this.fsw !== fsw) return;
+      if (this.hints !== hints) return;
       const e = err as NodeJS.ErrnoException;
       // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still covers.
       // It comes once per file past the limit, so one line per kind of error per watcher.
@@ -359,12 +405,12 @@ class CaptureWatcherImpl implements CaptureWatcher {
   }
 
   private async disarm(): Promise<void> {
-    const fsw = this.fsw;
-    this.fsw = null;
+    const hints = this.hints;
+    this.hints = null;
     this.abortReady?.();
-    if (!fsw) return;
+    if (!hints) return;
     try {
-      await fsw.close();
+      await hints.close();
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'closing the file watcher failed');
     }

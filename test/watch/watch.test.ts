@@ -154,6 +154,31 @@ t.test('recursive on: sub-folders, created before and after start', async (t) =>
   t.same(h.candidates.map((c) => c.relPath).sort(), ['a/b/deep.jpg', 'day2/p1/new.png']);
 });
 
+t.test(
+  'a folder moved in with images, and one moved out: offered without a scan, then forgotten',
+  async (t) => {
+    const h = await harness({ recursive: true });
+    t.teardown(h.cleanup);
+    const outside = await tempDir('bw-watch-outside-');
+    t.teardown(() => rm(outside, { recursive: true, force: true }));
+    await h.watcher.start();
+    // Made elsewhere, then moved in: inotify reports only the folder, never the files inside it.
+    await mkdir(join(outside, 'day3', 'p2'), { recursive: true });
+    await writeFile(join(outside, 'day3', 'a.jpg'), 'x');
+    await writeFile(join(outside, 'day3', 'p2', 'b.jpg'), 'xy');
+    await rename(join(outside, 'day3'), join(h.dir, 'day3'));
+    await waitFor('files of the moved folder', () => h.candidates.length >= 2);
+    // The moved-in folder is watched: a file written into it later arrives by event.
+    await writeFile(join(h.dir, 'day3', 'p2', 'c.jpg'), 'xyz');
+    await waitFor('a new file in it', () => h.candidates.length >= 3);
+    await rename(join(h.dir, 'day3'), join(outside, 'day3-back'));
+    await writeFile(join(outside, 'day3-back', 'gone.jpg'), 'x');
+    await settle();
+    t.same(h.candidates.map((c) => c.relPath).sort(), ['day3/a.jpg', 'day3/p2/b.jpg', 'day3/p2/c.jpg']);
+    t.equal(h.watcher.status().lastError, null, 'no watcher error');
+  },
+);
+
 t.test('symlinks: one leaving the folder is ignored and logged once, one inside is followed', async (t) => {
   const outside = await tempDir('bw-outside-');
   t.teardown(() => rm(outside, { recursive: true, force: true }));
