@@ -53,6 +53,11 @@ export interface DaemonOptions {
   providers?: string[];
   /** Run the daemon with node --cpu-prof, profiles written here when it exits. */
   cpuProfDir?: string;
+  /**
+   * Leave each image in the capture folder after its result, as the default config does
+   * (move_processed_to: null): the folder grows during the run, as it does in a lab.
+   */
+  keepFiles?: boolean;
 }
 
 export interface E2ePhase extends LatencySummary {
@@ -289,11 +294,13 @@ export class DaemonUnderTest {
     const ms = performance.now() - t0;
     const wall1 = Date.now();
     if (this.sampler) this.sampler.done++;
-    // Keep the folder small, as move_processed_to would: the rescan and watcher stay cheap.
-    try {
-      unlinkSync(final);
-    } catch {
-      /* already gone */
+    // Keep the folder small, as move_processed_to would (unless --keep-files).
+    if (!this.o.keepFiles) {
+      try {
+        unlinkSync(final);
+      } catch {
+        /* already gone */
+      }
     }
     return { ms, payload, split: splitLatency(payload, wall0, wall1) };
   }

@@ -65,6 +65,8 @@ end to end (capture folder -> MQTT), its memory, and the paper's Python pipeline
   --python PATH       Python for the reference (default training/.venv/bin/python, else python3)
   --no-reference      skip the Python reference pipeline
   --no-daemon         skip the end-to-end daemon runs
+  --keep-files        leave processed images in the capture folder, as the default config does
+                      (move_processed_to: null); by default each is deleted once its result is in
   --build             compile the daemon into var/benchmark/build first (when dist/ is stale), so
                       the daemon runs as compiled JavaScript, as in production
   --profile           also write onnxruntime per-operator profiles (INT8 vs FP32, 1 thread) and
@@ -261,6 +263,7 @@ async function main(): Promise<void> {
         python: { type: 'string' },
         'no-reference': { type: 'boolean', default: false },
         'no-daemon': { type: 'boolean', default: false },
+        'keep-files': { type: 'boolean', default: false },
         build: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -407,6 +410,7 @@ async function main(): Promise<void> {
         ...(baseConfig ? { baseConfig } : {}),
         progress: say,
         ...(cpuProfDir ? { cpuProfDir } : {}),
+        keepFiles: o['keep-files'],
       });
       const stopDaemon = (): Promise<void> => daemon.stop();
       cleanups.add(stopDaemon);
@@ -622,6 +626,7 @@ async function main(): Promise<void> {
         concurrency: daemonConcurrency,
         execution_providers: daemonProviders,
         stability_ms: 0,
+        processed_files_kept_in_capture_folder: o['keep-files'],
       },
       note: 'latency = rename into the capture folder -> result message received over MQTT (QoS 1); stability_ms 0 because files arrive complete by rename (the default 1500 ms camera-write wait is a deliberate delay, not processing)',
       phases: e2e,
