@@ -176,7 +176,20 @@ export function segmentImage(
   const areaScale = n / (p.referenceSize * p.referenceSize);
   const minObject = Math.round(p.minObjectArea * areaScale);
   const minHole = Math.round(p.minHoleArea * areaScale);
-  const runs = runsFromBytes(aStar, foregroundOfValue, width, height, s.morphology);
+  // K-means clusters on a line are intervals, so the foreground values that occur are usually
+  // exactly those ≥ aStarThreshold; then a compare replaces the table look-up per pixel.
+  let isThreshold = true;
+  for (let v = lowest; v <= highest; v++) {
+    if (hist[v]! > 0 && foregroundOfValue[v] !== (v >= aStarThreshold ? 1 : 0)) isThreshold = false;
+  }
+  const runs = runsFromBytes(
+    aStar,
+    foregroundOfValue,
+    width,
+    height,
+    s.morphology,
+    isThreshold ? aStarThreshold : undefined,
+  );
   const componentCount = cleanUpRuns(runs, width, height, minObject, minHole);
 
   // 4. Mask (0/255) and the mask applied to the RGB image, written run by run with native

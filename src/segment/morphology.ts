@@ -278,7 +278,9 @@ export function removeSmallRegions(
 
 /**
  * Splits `bytes` (width×height) into runs of `binaryOf[byte]` (0 or 1) per row. This is the
- * only per-pixel pass of the clean-up; `cleanUpRuns` then works on runs alone.
+ * only per-pixel pass of the clean-up; `cleanUpRuns` then works on runs alone. When
+ * `threshold` is given the caller guarantees binaryOf[byte] === (byte >= threshold ? 1 : 0)
+ * for every byte that occurs, and the compare replaces the table look-up.
  */
 export function runsFromBytes(
   bytes: Uint8Array,
@@ -286,6 +288,7 @@ export function runsFromBytes(
   width: number,
   height: number,
   scratch: MorphologyScratch,
+  threshold?: number,
 ): RunMask {
   const runs = scratch.runs;
   const { rowFirst, start, end, value } = runs;
@@ -295,15 +298,29 @@ export function runsFromBytes(
     const base = y * width;
     let current = binaryOf[bytes[base]!]!;
     let from = 0;
-    for (let x = 1; x < width; x++) {
-      const v = binaryOf[bytes[base + x]!]!;
-      if (v !== current) {
-        start[count] = from;
-        end[count] = x;
-        value[count] = current;
-        count++;
-        current = v;
-        from = x;
+    if (threshold !== undefined) {
+      for (let x = 1; x < width; x++) {
+        const v = bytes[base + x]! >= threshold ? 1 : 0;
+        if (v !== current) {
+          start[count] = from;
+          end[count] = x;
+          value[count] = current;
+          count++;
+          current = v;
+          from = x;
+        }
+      }
+    } else {
+      for (let x = 1; x < width; x++) {
+        const v = binaryOf[bytes[base + x]!]!;
+        if (v !== current) {
+          start[count] = from;
+          end[count] = x;
+          value[count] = current;
+          count++;
+          current = v;
+          from = x;
+        }
       }
     }
     start[count] = from;

@@ -199,3 +199,23 @@ t.test('run-level clean-up (segmentImage) equals the three pixel steps on random
     `the masks exercised both directions (${filled} filled, ${removed} removed)`,
   );
 });
+
+t.test('runsFromBytes: a threshold gives the same runs as the equivalent table', async (t) => {
+  let seed = 7;
+  const w = 61;
+  const h = 23;
+  const bytes = Uint8Array.from({ length: w * h }, () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return 120 + (seed >>> 27); // 120..151, clustered so runs are long and short
+  });
+  const threshold = 137;
+  const table = Uint8Array.from({ length: 256 }, (_, v) => (v >= threshold ? 1 : 0));
+  const a = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h));
+  const b = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h), threshold);
+  t.ok(a.count > h, `${a.count} runs`);
+  t.equal(b.count, a.count);
+  t.same(b.start.subarray(0, b.count), a.start.subarray(0, a.count));
+  t.same(b.end.subarray(0, b.count), a.end.subarray(0, a.count));
+  t.same(b.value.subarray(0, b.count), a.value.subarray(0, a.count));
+  t.same(b.rowFirst.subarray(0, h + 1), a.rowFirst.subarray(0, h + 1));
+});
