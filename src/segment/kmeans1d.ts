@@ -27,7 +27,8 @@ export interface KMeansScratch {
   centred: Float64Array; // value − data mean (sklearn's X − X_mean)
   centredSq: Float64Array;
   closest: Float64Array; // per distinct value: D² to the nearest chosen centre
-  trial: Float64Array; // per distinct value: candidate D²
+  trial: Float64Array; // 3 × 256: per candidate of a group of three, per distinct value: new D²
+  candidatePot: Float64Array; // per candidate of the group: its potential
   bestTrial: Float64Array;
   distOfValue: Float64Array; // 256: D² per byte value (for the pixel-order walk)
   indexOfValue: Int32Array; // 256: distinct index per byte value, -1 if absent
@@ -51,7 +52,8 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     centred: new Float64Array(256),
     centredSq: new Float64Array(256),
     closest: new Float64Array(256),
-    trial: new Float64Array(256),
+    trial: new Float64Array(3 * 256),
+    candidatePot: new Float64Array(3),
     bestTrial: new Float64Array(256),
     distOfValue: new Float64Array(256),
     indexOfValue: new Int32Array(256),
@@ -216,25 +218,37 @@ export function kmeansBytes(
           candidateIds[t] = found;
         }
       }
+      // Each candidate's potential Σ count × min(D², D²_to_candidate), three candidates per
+      // pass (same per-candidate summation order); the lowest wins, the first on a tie.
       let bestPot = Infinity;
       let bestValue = 0;
-      for (let t = 0; t < trials; t++) {
-        const cand = indexOfValue[data[candidateIds[t]!]!]!;
-        let candPot = 0;
-        for (let j = 0; j < m; j++) {
-          const d = sqDistance(x[cand]!, xx[cand]!, x[j]!, xx[j]!);
-          const dd = d < closest[j]! ? d : closest[j]!;
-          s.trial[j] = dd;
-          candPot += counts[j]! * dd;
-        }
-        if (candPot < bestPot) {
-          bestPot = candPot;
-          bestValue = x[cand]!;
-          for (let j = 0; j < m; j++) s.bestTrial[j] = s.trial[j]!;
+      let bestOffset = -1; // in s.trial, or -1: in s.bestTrial
+      for (let t0 = 0; t0 < trials; t0 += 3) {
+        const t1 = Math.min(trials, t0 + 3);
+        potentialsOfThree(s, m, candidateIds, t0, t1, data);
+        for (let t = t0; t < t1; t++) {
+          const candPot = s.candidatePot[t - t0]!;
+          if (candPot < bestPot) {
+            bestPot = candPot;
+            bestValue = x[indexOfValue[data[candidateIds[t]!]!]!]!;
+            bestOffset = t - t0;
+            // A later group overwrites the trial buffers: keep the winner.
+            if (t1 < trials) {
+              const trial = s.trial;
+              const keep = s.bestTrial;
+              for (let j = 0; j < m; j++) keep[j] = trial[bestOffset * 256 + j]!;
+              bestOffset = -1;
+            }
+          }
         }
       }
       pot = bestPot;
-      for (let j = 0; j < m; j++) closest[j] = s.bestTrial[j]!;
+      if (bestOffset < 0) {
+        for (let j = 0; j < m; j++) closest[j] = s.bestTrial[j]!;
+      } else {
+        const from = bestOffset * 256;
+        for (let j = 0; j < m; j++) closest[j] = s.trial[from + j]!;
+      }
       centres[c] = bestValue;
     }
 
@@ -365,6 +379,56 @@ function searchThree(
   s.searchAcc[0] = accA;
   s.searchAcc[1] = accB;
   s.searchAcc[2] = accC;
+}
+
+/**
+ * For the candidates candidateIds[t0..t1) (at most three): per distinct value the D² it would
+ * have with the candidate added (min of its current D² and its D² to the candidate) into
+ * s.trial[256·(t − t0) + j], and the candidate's potential Σ_j count_j × that, summed in j
+ * order, into s.candidatePot[t − t0]. Three in one pass so the three sums overlap in the CPU.
+ */
+function potentialsOfThree(
+  s: KMeansScratch,
+  m: number,
+  candidateIds: Int32Array,
+  t0: number,
+  t1: number,
+  data: Uint8Array,
+): void {
+  const { centred: x, centredSq: xx, counts, closest, trial, indexOfValue } = s;
+  const a = indexOfValue[data[candidateIds[t0]!]!]!;
+  const b = t0 + 1 < t1 ? indexOfValue[data[candidateIds[t0 + 1]!]!]! : a;
+  const c = t0 + 2 < t1 ? indexOfValue[data[candidateIds[t0 + 2]!]!]! : a;
+  const xa = x[a]!;
+  const xxa = xx[a]!;
+  const xb = x[b]!;
+  const xxb = xx[b]!;
+  const xc = x[c]!;
+  const xxc = xx[c]!;
+  let potA = 0;
+  let potB = 0;
+  let potC = 0;
+  for (let j = 0; j < m; j++) {
+    const xj = x[j]!;
+    const xxj = xx[j]!;
+    const current = closest[j]!;
+    const count = counts[j]!;
+    const dA = sqDistance(xa, xxa, xj, xxj);
+    const dB = sqDistance(xb, xxb, xj, xxj);
+    const dC = sqDistance(xc, xxc, xj, xxj);
+    const ddA = dA < current ? dA : current;
+    const ddB = dB < current ? dB : current;
+    const ddC = dC < current ? dC : current;
+    trial[j] = ddA;
+    trial[256 + j] = ddB;
+    trial[512 + j] = ddC;
+    potA += count * ddA;
+    potB += count * ddB;
+    potC += count * ddC;
+  }
+  s.candidatePot[0] = potA;
+  s.candidatePot[1] = potB;
+  s.candidatePot[2] = potC;
 }
 
 /** sklearn _euclidean_distances(..., squared=True) for one feature: −2·a·b + ||a||² + ||b||², ≥ 0. */
