@@ -152,6 +152,9 @@ export async function benchInfer(
           interOpNumThreads: 1,
           graphOptimizationLevel: 'all',
           executionMode: 'sequential',
+          // As the daemon's worker (src/infer/worker.ts): without it the pool spins between runs
+          // and the t>1 rows measured a CPU cost (and a latency) the daemon does not have.
+          extra: { session: { intra_op: { allow_spinning: '0' } } },
         });
       } catch (err) {
         if (provider !== 'cuda') throw err;
