@@ -6,14 +6,14 @@
  * One implementation, used by the daemon, the CLI and the training cache alike. Areas are given
  * for a 224×224 image and scale with the pixel count.
  */
-import { kmeansBytes, createKMeansScratch } from './kmeans1d.js';
+import { kmeansBlocks, createKMeansScratch } from './kmeans1d.js';
 import type { KMeansScratch } from './kmeans1d.js';
 import { cleanUpRuns, createMorphologyScratch, runsFromBytes } from './morphology.js';
 import type { MorphologyScratch } from './morphology.js';
 import { rgbToAStar8Counted } from './lab.js';
 
 export { rgbToLab8, rgbToAStar8, rgbToAStar8Counted } from './lab.js';
-export { kmeansBytes } from './kmeans1d.js';
+export { kmeansBytes, kmeansBlocks } from './kmeans1d.js';
 export { fillHoles, removeSmallRegions, forEachComponent } from './morphology.js';
 
 export interface SegmentParams {
@@ -71,7 +71,7 @@ export interface SegmentScratch {
   aStar: Uint8Array;
   foregroundOfValue: Uint8Array;
   histogram: Uint32Array;
-  /** a* histogram of each block of 256 pixels, 256 entries per block. */
+  /** a* counts per block of 256 pixels, rgbToAStar8Counted's layout (512 entries per block). */
   blockCounts: Uint32Array;
   centreOfValue: Float64Array;
   kmeans: KMeansScratch;
@@ -84,7 +84,7 @@ export function createSegmentScratch(pixelCount: number): SegmentScratch {
     aStar: new Uint8Array(pixelCount),
     foregroundOfValue: new Uint8Array(256),
     histogram: new Uint32Array(256),
-    blockCounts: new Uint32Array(Math.ceil(pixelCount / 256) * 256),
+    blockCounts: new Uint32Array(Math.ceil(pixelCount / 256) * 512),
     centreOfValue: new Float64Array(256),
     kmeans: createKMeansScratch(pixelCount),
     morphology: createMorphologyScratch(pixelCount),
@@ -135,32 +135,28 @@ export function segmentImage(
     throw new RangeError(`segmentImage: expected ${n * 3} RGB bytes, got ${rgb.length}`);
   const s = scratch && scratch.pixelCount >= n ? scratch : createSegmentScratch(n);
 
-  // 1. a* byte of OpenCV's 8-bit CIELAB, its histogram per block of 256 pixels (for the
-  //    K-means sampling search) and over the image.
-  const blocks = Math.ceil(n / 256);
+  // 1. a* byte of OpenCV's 8-bit CIELAB, counted per block of 256 pixels (for the K-means
+  //    sampling search; the image histogram follows from those counts).
   const blockCounts = s.blockCounts;
-  blockCounts.fill(0, 0, blocks * 256);
+  blockCounts.fill(0, 0, Math.ceil(n / 256) * 512);
   const aStar = s.aStar;
   const range = rgbToAStar8Counted(rgb, n, aStar, blockCounts);
   const lowest = range & 255;
   const highest = range >> 8;
   const hist = s.histogram;
-  hist.fill(0);
-  for (let b = 0; b < blocks; b++) {
-    const row = b * 256;
-    for (let v = lowest; v <= highest; v++) hist[v] = hist[v]! + blockCounts[row + v]!;
-  }
 
   // 2. K-means on a*; a value is foreground when trunc(its cluster centre) > threshold
   //    (the authors cast the float centres with astype(np.uint8), which truncates).
-  const { centres, centreOfValue } = kmeansBytes(
+  const { centres, centreOfValue } = kmeansBlocks(
     aStar,
     n,
-    hist,
+    blockCounts,
+    lowest,
+    highest,
     { k: p.k, nInit: p.nInit, maxIterations: p.maxIterations, seed: p.seed ?? 0 },
     s.kmeans,
     s.centreOfValue,
-    blockCounts,
+    hist,
   );
   const foregroundOfValue = s.foregroundOfValue;
   let aStarThreshold = 256;

@@ -35,7 +35,8 @@ export interface KMeansScratch {
   /** (blocks + 1) × m: count of each distinct value among the pixels before block b. */
   cumulative: Float64Array;
   blockCount: number;
-  blockCounter: Int32Array; // 256: per-value count inside the block being built (kept zeroed)
+  /** kmeansBytes' per-block counts (kmeansBlocks' layout). */
+  ownBlockCounts: Uint32Array;
   /** Results of searchThree: per trial, the block boundary the walk starts at and its D² sum. */
   searchLo: Int32Array;
   searchAcc: Float64Array;
@@ -59,7 +60,7 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     indexOfValue: new Int32Array(256),
     cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
-    blockCounter: new Int32Array(256),
+    ownBlockCounts: new Uint32Array(blockCount * 2 * BLOCK),
     searchLo: new Int32Array(3),
     searchAcc: new Float64Array(3),
     labels: new Int32Array(256),
@@ -87,9 +88,7 @@ export interface KMeansResult {
 
 /**
  * Clusters the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
- * in sklearn). `histogram` must be the 256-bin histogram of those bytes. `blockCounts`, when
- * given, must hold the histogram of each block of 256 bytes (block b at [256·b, 256·b + 256),
- * as rgbToAStar8Counted counts them); without it they are counted here from `data`.
+ * in sklearn). `histogram` must be the 256-bin histogram of those bytes.
  */
 export function kmeansBytes(
   data: Uint8Array,
@@ -98,17 +97,71 @@ export function kmeansBytes(
   opts: KMeansOptions,
   scratch: KMeansScratch = createKMeansScratch(n),
   centreOfValue: Float64Array = new Float64Array(256),
-  blockCounts?: Uint32Array,
+): KMeansResult {
+  const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
+  let lowest = 0;
+  while (lowest < 255 && histogram[lowest] === 0) lowest++;
+  let highest = 255;
+  while (highest > lowest && histogram[highest] === 0) highest--;
+  // The per-block counts kmeansBlocks expects (all in the first of the two tables).
+  const blocks = Math.ceil(n / BLOCK);
+  const blockCounts = s.ownBlockCounts;
+  blockCounts.fill(0, 0, blocks * 2 * BLOCK);
+  for (let i = 0; i < n; i++) {
+    const at = (i >> BLOCK_SHIFT) * 2 * BLOCK + data[i]!;
+    blockCounts[at] = blockCounts[at]! + 1;
+  }
+  return kmeansBlocks(data, n, blockCounts, lowest, highest, opts, s, centreOfValue);
+}
+
+/**
+ * `kmeansBytes` for callers that counted the bytes per block of 256 while producing them
+ * (rgbToAStar8Counted's layout: 512 entries per block, a value's count in block b is
+ * blockCounts[512·b + v] + blockCounts[512·b + 256 + v]); every byte lies in
+ * [lowest, highest]. The image histogram is derived from the counts and, when `histogramOut`
+ * is given, written there.
+ */
+export function kmeansBlocks(
+  data: Uint8Array,
+  n: number,
+  blockCounts: Uint32Array,
+  lowest: number,
+  highest: number,
+  opts: KMeansOptions,
+  scratch: KMeansScratch = createKMeansScratch(n),
+  centreOfValue: Float64Array = new Float64Array(256),
+  histogramOut?: Uint32Array,
 ): KMeansResult {
   const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
   const { values, counts, indexOfValue } = s;
   const k = opts.k;
+
+  // Cumulative per-block counts of each value: the cumulative D² up to any block boundary is
+  // Σ_v D²_v × count_v, so the sampling search is a binary search over blocks plus a walk
+  // inside one block instead of a pass over all pixels. Rows cover the values lowest..highest
+  // (width w); the last row is the image histogram.
+  const blocks = Math.ceil(n / BLOCK);
+  const w = highest - lowest + 1;
+  const cumulative = s.cumulative;
+  for (let v = 0; v < w; v++) cumulative[v] = 0;
+  for (let b = 0; b < blocks; b++) {
+    const row = (b + 1) * w;
+    const prev = row - w;
+    const even = b * 2 * BLOCK + lowest;
+    const odd = even + BLOCK;
+    for (let v = 0; v < w; v++) {
+      cumulative[row + v] = cumulative[prev + v]! + blockCounts[even + v]! + blockCounts[odd + v]!;
+    }
+  }
+  const totals = blocks * w;
+
   let m = 0;
   let total = 0;
   let sum = 0;
   indexOfValue.fill(-1);
-  for (let v = 0; v < 256; v++) {
-    const c = histogram[v]!;
+  if (histogramOut !== undefined) histogramOut.fill(0);
+  for (let v = lowest; v <= highest; v++) {
+    const c = n > 0 ? cumulative[totals + v - lowest]! : 0;
     if (c > 0) {
       values[m] = v;
       counts[m] = c;
@@ -116,6 +169,7 @@ export function kmeansBytes(
       m++;
       total += c;
       sum += c * v;
+      if (histogramOut !== undefined) histogramOut[v] = c;
     }
   }
   centreOfValue.fill(NaN);
@@ -135,36 +189,10 @@ export function kmeansBytes(
   for (let j = 0; j < m; j++) variance += counts[j]! * xx[j]!;
   variance /= total;
   const tol = variance * (opts.tol ?? 1e-4);
-
-  // Cumulative per-block counts of each value: the cumulative D² up to any block boundary is
-  // Σ_j D²_j × count_j, so the sampling search is a binary search over blocks plus a walk
-  // inside one block instead of a pass over all pixels. Built one block at a time with a
-  // value-indexed counter (no per-pixel index translation), rows of m counts.
-  const blocks = Math.ceil(n / BLOCK);
-  const cumulative = s.cumulative;
-  const blockCounter = s.blockCounter;
-  for (let j = 0; j < m; j++) cumulative[j] = 0;
-  for (let b = 0; b < blocks; b++) {
-    const row = (b + 1) * m;
-    const prev = row - m;
-    if (blockCounts !== undefined) {
-      const counted = b << 8;
-      for (let j = 0; j < m; j++) {
-        cumulative[row + j] = cumulative[prev + j]! + blockCounts[counted + values[j]!]!;
-      }
-      continue;
-    }
-    const end = Math.min(n, (b + 1) << BLOCK_SHIFT);
-    for (let i = b << BLOCK_SHIFT; i < end; i++) {
-      const v = data[i]!;
-      blockCounter[v] = blockCounter[v]! + 1;
-    }
-    for (let j = 0; j < m; j++) {
-      const v = values[j]!;
-      cumulative[row + j] = cumulative[prev + j]! + blockCounter[v]!;
-      blockCounter[v] = 0;
-    }
-  }
+  // D² per byte value for the search and the walk; values that do not occur stay 0, so in the
+  // search's sums over lowest..highest they add exact zeros (the sums over the occurring
+  // values, in ascending order, are unchanged).
+  s.distOfValue.fill(0);
 
   const rs = new NumpyRandomState(opts.seed);
   const trials = 2 + Math.floor(Math.log(k));
@@ -198,7 +226,7 @@ export function kmeansBytes(
       // The trials' searches run three at a time in lockstep so that their dot products
       // (each summed in the same order as a lone search would) overlap in the CPU.
       for (let t0 = 0; t0 < trials; t0 += 3) {
-        searchThree(s, m, blocks, randVals, t0, Math.min(trials, t0 + 3));
+        searchThree(s, w, lowest, blocks, randVals, t0, Math.min(trials, t0 + 3));
         for (let t = t0; t < trials && t < t0 + 3; t++) {
           const target = randVals[t]!;
           if (!(target > 0)) {
@@ -310,21 +338,23 @@ export function kmeansBytes(
 
 /**
  * For up to three sampling targets (targets[t0..t1)), the largest block boundary b whose
- * cumulative D² (Σ_j cumulative[b][j] × closest[j], summed in j order) is below the target, and
+ * cumulative D² (Σ_v cumulative[b][v] × D²_v over v = lowest..highest, in that order) is below
+ * the target, and
  * that sum (0 at b = 0): the binary search of a lone trial, three run in lockstep. The sums are
  * monotone in b, so the boundary found does not depend on the search order. Targets ≤ 0 are
  * left at b = 0 (the caller picks pixel 0 for them).
  */
 function searchThree(
   s: KMeansScratch,
-  m: number,
+  w: number,
+  lowest: number,
   blocks: number,
   targets: Float64Array,
   t0: number,
   t1: number,
 ): void {
   const cumulative = s.cumulative;
-  const closest = s.closest;
+  const dist = s.distOfValue;
   const tA = targets[t0]!;
   const tB = t0 + 1 < t1 ? targets[t0 + 1]! : 0;
   const tC = t0 + 2 < t1 ? targets[t0 + 2]! : 0;
@@ -342,17 +372,17 @@ function searchThree(
     const midA = loA < hiA ? (loA + hiA + 1) >> 1 : loA;
     const midB = loB < hiB ? (loB + hiB + 1) >> 1 : loB;
     const midC = loC < hiC ? (loC + hiC + 1) >> 1 : loC;
-    const rowA = midA * m;
-    const rowB = midB * m;
-    const rowC = midC * m;
+    const rowA = midA * w;
+    const rowB = midB * w;
+    const rowC = midC * w;
     let sumA = 0;
     let sumB = 0;
     let sumC = 0;
-    for (let j = 0; j < m; j++) {
-      const d = closest[j]!;
-      sumA += cumulative[rowA + j]! * d;
-      sumB += cumulative[rowB + j]! * d;
-      sumC += cumulative[rowC + j]! * d;
+    for (let v = 0; v < w; v++) {
+      const d = dist[lowest + v]!;
+      sumA += cumulative[rowA + v]! * d;
+      sumB += cumulative[rowB + v]! * d;
+      sumC += cumulative[rowC + v]! * d;
     }
     if (loA < hiA) {
       if (sumA < tA) {

@@ -215,9 +215,13 @@ export function rgbToAStar8(
 }
 
 /**
- * `rgbToAStar8` that also counts each a* value per block of 256 pixels into `blockCounts`
- * (256 entries per block, ⌈pixelCount / 256⌉ blocks, zeroed by the caller): the K-means
- * sampling search needs those counts, and counting here saves a second pass over the pixels.
+ * `rgbToAStar8` that also counts each a* value per block of 256 pixels into `blockCounts`:
+ * the K-means sampling search needs those counts, and counting here saves a second pass over
+ * the pixels. Layout: 512 entries per block (⌈pixelCount / 256⌉ blocks, zeroed by the caller),
+ * even pixels counted in the first 256, odd pixels in the second — neighbouring pixels often
+ * share an a* value, and two tables keep their increments from waiting on each other (it made
+ * the counting about three times cheaper). A value's count in block b is therefore
+ * blockCounts[512·b + v] + blockCounts[512·b + 256 + v].
  * Returns the smallest a* | (largest a* << 8), so callers can skip the values that never occur.
  */
 export function rgbToAStar8Counted(
@@ -231,9 +235,31 @@ export function rgbToAStar8Counted(
   const aOf = A_OF_DIFFERENCE;
   let lowest = 255;
   let highest = 0;
-  for (let first = 0, row = 0; first < pixelCount; first += 256, row += 256) {
+  for (let first = 0, row = 0; first < pixelCount; first += 256, row += 512) {
     const last = Math.min(pixelCount, first + 256);
-    for (let p = first, o = first * 3; p < last; p++, o += 3) {
+    let p = first;
+    let o = first * 3;
+    for (; p + 1 < last; p += 2, o += 6) {
+      const r = rgb[o]!;
+      const g = rgb[o + 1]!;
+      const b = rgb[o + 2]!;
+      const r2 = rgb[o + 3]!;
+      const g2 = rgb[o + 4]!;
+      const b2 = rgb[o + 5]!;
+      const fX = cbrt[(terms[r]! + terms[256 + g]! + terms[512 + b]!) >> LAB_SHIFT]!;
+      const fY = cbrt[(terms[768 + r]! + terms[1024 + g]! + terms[1280 + b]!) >> LAB_SHIFT]!;
+      const fX2 = cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]!;
+      const fY2 = cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]!;
+      const a = aOf[fX - fY + CBRT_MAX]!;
+      const a2 = aOf[fX2 - fY2 + CBRT_MAX]!;
+      out[p] = a;
+      out[p + 1] = a2;
+      blockCounts[row + a] = blockCounts[row + a]! + 1;
+      blockCounts[row + 256 + a2] = blockCounts[row + 256 + a2]! + 1;
+      lowest = Math.min(lowest, a, a2);
+      highest = Math.max(highest, a, a2);
+    }
+    if (p < last) {
       const r = rgb[o]!;
       const g = rgb[o + 1]!;
       const b = rgb[o + 2]!;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { kmeansBytes } from '../../src/segment/index.js';
+import { kmeansBlocks, kmeansBytes } from '../../src/segment/index.js';
 import { NumpyRandomState } from '../../src/segment/mt19937.js';
 
 function histogramOf(data: Uint8Array): Uint32Array {
@@ -79,20 +79,26 @@ t.test('deterministic: the same bytes give the same centres', async (t) => {
   t.equal(a.centres.length, 7);
 });
 
-t.test('precomputed block counts give the same result as counting from the data', async (t) => {
+t.test('kmeansBlocks on split per-block counts equals kmeansBytes, and reports the histogram', async (t) => {
   const values: number[] = [];
-  for (let i = 0; i < 3000; i++) values.push(120 + Math.round(40 * Math.sin(i * 0.13) * Math.cos(i * 0.007)));
+  for (let i = 0; i < 3001; i++) values.push(120 + Math.round(40 * Math.sin(i * 0.13) * Math.cos(i * 0.007)));
   const data = shuffled(values, 5);
-  const n = data.length;
-  const blockCounts = new Uint32Array(Math.ceil(n / 256) * 256);
-  for (let i = 0; i < n; i++) blockCounts[(i >> 8) * 256 + data[i]!]!++;
+  const n = data.length; // 3001: a partial last block
+  // rgbToAStar8Counted's layout: even pixels in the first 256 of a block's 512, odd in the second.
+  const blockCounts = new Uint32Array(Math.ceil(n / 256) * 512);
+  for (let i = 0; i < n; i++) blockCounts[(i >> 8) * 512 + (i & 1) * 256 + data[i]!]!++;
+  const hist = histogramOf(data);
+  const lowest = hist.findIndex((c) => c > 0);
+  const highest = 255 - [...hist].reverse().findIndex((c) => c > 0);
   const opts = { k: 7, nInit: 10, maxIterations: 300, seed: 0 };
-  const a = kmeansBytes(data, n, histogramOf(data), opts);
-  const b = kmeansBytes(data, n, histogramOf(data), opts, undefined, undefined, blockCounts);
+  const a = kmeansBytes(data, n, hist, opts);
+  const histOut = new Uint32Array(256).fill(9);
+  const b = kmeansBlocks(data, n, blockCounts, lowest, highest, opts, undefined, undefined, histOut);
   t.same(Array.from(b.centres), Array.from(a.centres));
   t.equal(b.inertia, a.inertia);
+  t.same(histOut, hist);
   // A wrong count must change the sampling (so the test above can fail).
-  blockCounts[data[0]!] = blockCounts[data[0]!]! + 500;
-  const c = kmeansBytes(data, n, histogramOf(data), opts, undefined, undefined, blockCounts);
+  blockCounts[256 + data[1]!] = blockCounts[256 + data[1]!]! + 500;
+  const c = kmeansBlocks(data, n, blockCounts, lowest, highest, opts);
   t.not(Array.from(c.centres).join(), Array.from(a.centres).join());
 });

@@ -56,7 +56,7 @@ t.test('a*-only paths equal the full conversion on all 2^24 colours, with exact 
   const lab = rgbToLab8(rgb, n);
   const plain = rgbToAStar8(rgb, n);
   const counted = new Uint8Array(n);
-  const blockCounts = new Uint32Array((n / 256) * 256);
+  const blockCounts = new Uint32Array((n / 256) * 512);
   const range = rgbToAStar8Counted(rgb, n, counted, blockCounts);
   let mismatches = 0;
   let lowest = 255;
@@ -72,21 +72,28 @@ t.test('a*-only paths equal the full conversion on all 2^24 colours, with exact 
   let countMismatches = 0;
   const expected = new Uint32Array(256);
   for (let block = 0; block < n / 256; block++) {
-    expected.fill(0);
-    for (let i = block * 256; i < block * 256 + 256; i++) expected[counted[i]!]!++;
-    for (let v = 0; v < 256; v++) if (blockCounts[block * 256 + v] !== expected[v]) countMismatches++;
+    // Even pixels in the first 256 entries of the block's 512, odd pixels in the second.
+    for (const lane of [0, 1]) {
+      expected.fill(0);
+      for (let i = block * 256 + lane; i < block * 256 + 256; i += 2) expected[counted[i]!]!++;
+      for (let v = 0; v < 256; v++) {
+        if (blockCounts[block * 512 + lane * 256 + v] !== expected[v]) countMismatches++;
+      }
+    }
   }
   t.equal(countMismatches, 0, 'per-block a* histograms');
 });
 
 t.test('block counts of a partial last block', async (t) => {
-  const n = 300; // one full block and 44 pixels
+  const n = 301; // one full block and 45 pixels (an odd count: the last pixel has no pair)
   const rgb = Uint8Array.from({ length: n * 3 }, (_, i) => (i * 37) & 255);
   const out = new Uint8Array(n);
-  const blockCounts = new Uint32Array(512);
+  const blockCounts = new Uint32Array(1024);
   rgbToAStar8Counted(rgb, n, out, blockCounts);
   const sum = (from: number, to: number): number => blockCounts.subarray(from, to).reduce((s, v) => s + v, 0);
-  t.equal(sum(0, 256), 256);
-  t.equal(sum(256, 512), 44);
+  t.equal(sum(0, 256), 128);
+  t.equal(sum(256, 512), 128);
+  t.equal(sum(512, 768), 23);
+  t.equal(sum(768, 1024), 22);
   t.same(out, rgbToAStar8(rgb, n));
 });
