@@ -88,8 +88,12 @@ export class FolderEvents {
     try {
       w = watch(dir, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
     } catch (err) {
-      // ENOSPC: past the inotify watch limit; ENOENT: gone already. The scans cover both.
-      this.on.onError(err as NodeJS.ErrnoException);
+      const e = err as NodeJS.ErrnoException;
+      // Gone already, or a sub-folder we may not read (the scan warns about that one, as
+      // chokidar's ignorePermissionErrors did): nothing to watch. Anything else (ENOSPC: past
+      // the inotify watch limit) is reported; the scans cover what events would have shown.
+      const quiet = e.code === 'ENOENT' || (dir !== this.root && (e.code === 'EACCES' || e.code === 'EPERM'));
+      if (!quiet) this.on.onError(e);
       return false;
     }
     w.on('error', (err: NodeJS.ErrnoException) => {
