@@ -15,6 +15,11 @@
  * E-step, empty-cluster relocation, and the best-inertia selection across runs.
  * What is not bit-exact: float rounding order (sklearn centres the data and sums in threads);
  * it can only matter for values exactly half-way between centres or centres exactly on an integer.
+ *
+ * Cost: per image, one count per pixel (done by the caller's a* pass for kmeansBlocks), then
+ * work per distinct value and per 256-pixel block; the only other per-pixel work is the
+ * sampling walk inside one block per draw. Every sum keeps the order of the first
+ * implementation, so results are bit-identical to it (checked on all 2797 data set images).
  */
 import { NumpyRandomState } from './mt19937.js';
 

@@ -10,8 +10,11 @@
  *                           border (skimage inverts the mask and removes small objects).
  * The clean-up steps label components on runs (horizontal spans) with union-find: one pass over
  * the pixels to find the runs, then work proportional to the number of runs — several times
- * faster than a per-pixel flood fill. `forEachComponent` (per-pixel flood fill with an explicit
- * queue) gives the same components pixel by pixel; the tests check the two agree.
+ * faster than a per-pixel flood fill. segmentImage goes further with `runsFromBytes` +
+ * `cleanUpRuns`: the pixels are split into runs once and all three steps (and the component
+ * count) work on that run-length image, never touching pixels again. `forEachComponent`
+ * (per-pixel flood fill with an explicit queue) gives the same components pixel by pixel; the
+ * tests check all three paths agree.
  */
 
 export interface MorphologyScratch {
