@@ -23,8 +23,9 @@ export interface FolderEventHandlers {
  * chokidar (still used for polling, where it polls anyway) answers every event in a folder by
  * listing the whole folder and lstat-ing each entry (readdirp with alwaysStat), twice per burst:
  * with the default move_processed_to null the capture folder keeps every image, so each new image
- * cost O(files in the folder). Measured: 2 000 files in the folder → about 90 ms of CPU and 100 ms
- * of latency per new image; here it stays a few stats whatever the folder holds.
+ * cost O(files in the folder). Measured (scripts/bench/watch-latency.ts 2000, load 5): 72 ms of CPU
+ * and 56 ms median latency per new image with 2 000 files in the folder; here 0.9 ms and 1.8 ms,
+ * a few stats whatever the folder holds.
  *
  * Like chokidar, this is only a hint: missed events (overflow, a watch that could not be added,
  * ENOSPC past the inotify limit) are covered by the reconciliation scans.
