@@ -202,20 +202,38 @@ t.test('run-level clean-up (segmentImage) equals the three pixel steps on random
 
 t.test('runsFromBytes: a threshold gives the same runs as the equivalent table', async (t) => {
   let seed = 7;
-  const w = 61;
-  const h = 23;
-  const bytes = Uint8Array.from({ length: w * h }, () => {
+  const next = (): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return 120 + (seed >>> 27); // 120..151, clustered so runs are long and short
-  });
-  const threshold = 137;
-  const table = Uint8Array.from({ length: 256 }, (_, v) => (v >= threshold ? 1 : 0));
-  const a = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h));
-  const b = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h), threshold);
-  t.ok(a.count > h, `${a.count} runs`);
-  t.equal(b.count, a.count);
-  t.same(b.start.subarray(0, b.count), a.start.subarray(0, a.count));
-  t.same(b.end.subarray(0, b.count), a.end.subarray(0, a.count));
-  t.same(b.value.subarray(0, b.count), a.value.subarray(0, a.count));
-  t.same(b.rowFirst.subarray(0, h + 1), a.rowFirst.subarray(0, h + 1));
+    return seed >>> 24;
+  };
+  let cases = 0;
+  // Widths that allow the four-pixels-per-step path (multiple of 4) and one that does not;
+  // thresholds at the ends of the byte range and where the top bit flips; long and short runs.
+  for (const w of [61, 64, 224]) {
+    for (const threshold of [1, 127, 128, 129, 137, 255]) {
+      for (const runny of [false, true]) {
+        const h = 23;
+        const bytes = new Uint8Array(w * h);
+        for (let i = 0; i < bytes.length; i++) {
+          bytes[i] = runny && i > 0 && next() < 230 ? bytes[i - 1]! : next();
+        }
+        const table = Uint8Array.from({ length: 256 }, (_, v) => (v >= threshold ? 1 : 0));
+        const a = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h));
+        const b = runsFromBytes(bytes, table, w, h, createMorphologyScratch(w * h), threshold);
+        // A view that does not start on a word boundary takes the byte path.
+        const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+        shifted.set(bytes);
+        const c = runsFromBytes(shifted, table, w, h, createMorphologyScratch(w * h), threshold);
+        for (const r of [b, c]) {
+          t.equal(r.count, a.count, `w ${w}, threshold ${threshold}: run count`);
+          t.same(r.start.subarray(0, r.count), a.start.subarray(0, a.count));
+          t.same(r.end.subarray(0, r.count), a.end.subarray(0, a.count));
+          t.same(r.value.subarray(0, r.count), a.value.subarray(0, a.count));
+          t.same(r.rowFirst.subarray(0, h + 1), a.rowFirst.subarray(0, h + 1));
+        }
+        cases++;
+      }
+    }
+  }
+  t.equal(cases, 36);
 });
