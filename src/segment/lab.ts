@@ -182,6 +182,7 @@ const A_TERMS: Int32Array = (() => {
   }
   return t;
 })();
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const CBRT_MAX = 1 << 16; // LAB_CBRT_TABLE entries are uint16, so |f(X) − f(Y)| < 2^16
 const A_OF_DIFFERENCE: Uint8Array = (() => {
   const t = new Uint8Array(2 * CBRT_MAX + 1);
@@ -235,7 +236,68 @@ export function rgbToAStar8Counted(
   const aOf = A_OF_DIFFERENCE;
   let lowest = 255;
   let highest = 0;
-  for (let first = 0, row = 0; first < pixelCount; first += 256, row += 512) {
+  let first = 0;
+  let row = 0;
+  if (LITTLE_ENDIAN && rgb.byteOffset % 4 === 0) {
+    // Whole blocks four pixels (three 32-bit words) at a time: a third of the loads.
+    const fullBlocks = pixelCount >> 8;
+    const words = new Uint32Array(rgb.buffer, rgb.byteOffset, fullBlocks * 192);
+    for (; first < fullBlocks * 256; first += 256, row += 512) {
+      for (let p = first, q = (first * 3) >> 2; p < first + 256; p += 4, q += 3) {
+        const w0 = words[q]!;
+        const w1 = words[q + 1]!;
+        const w2 = words[q + 2]!;
+        const r0 = w0 & 255;
+        const g0 = (w0 >>> 8) & 255;
+        const b0 = (w0 >>> 16) & 255;
+        const r1 = w0 >>> 24;
+        const g1 = w1 & 255;
+        const b1 = (w1 >>> 8) & 255;
+        const r2 = (w1 >>> 16) & 255;
+        const g2 = w1 >>> 24;
+        const b2 = w2 & 255;
+        const r3 = (w2 >>> 8) & 255;
+        const g3 = (w2 >>> 16) & 255;
+        const b3 = w2 >>> 24;
+        const a0 =
+          aOf[
+            cbrt[(terms[r0]! + terms[256 + g0]! + terms[512 + b0]!) >> LAB_SHIFT]! -
+              cbrt[(terms[768 + r0]! + terms[1024 + g0]! + terms[1280 + b0]!) >> LAB_SHIFT]! +
+              CBRT_MAX
+          ]!;
+        const a1 =
+          aOf[
+            cbrt[(terms[r1]! + terms[256 + g1]! + terms[512 + b1]!) >> LAB_SHIFT]! -
+              cbrt[(terms[768 + r1]! + terms[1024 + g1]! + terms[1280 + b1]!) >> LAB_SHIFT]! +
+              CBRT_MAX
+          ]!;
+        const a2 =
+          aOf[
+            cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]! -
+              cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]! +
+              CBRT_MAX
+          ]!;
+        const a3 =
+          aOf[
+            cbrt[(terms[r3]! + terms[256 + g3]! + terms[512 + b3]!) >> LAB_SHIFT]! -
+              cbrt[(terms[768 + r3]! + terms[1024 + g3]! + terms[1280 + b3]!) >> LAB_SHIFT]! +
+              CBRT_MAX
+          ]!;
+        out[p] = a0;
+        out[p + 1] = a1;
+        out[p + 2] = a2;
+        out[p + 3] = a3;
+        blockCounts[row + a0] = blockCounts[row + a0]! + 1;
+        blockCounts[row + 256 + a1] = blockCounts[row + 256 + a1]! + 1;
+        blockCounts[row + a2] = blockCounts[row + a2]! + 1;
+        blockCounts[row + 256 + a3] = blockCounts[row + 256 + a3]! + 1;
+        lowest = Math.min(lowest, a0, a1, a2, a3);
+        highest = Math.max(highest, a0, a1, a2, a3);
+      }
+    }
+  }
+  // The rest (everything when the bytes are not word-aligned): two pixels at a time.
+  for (; first < pixelCount; first += 256, row += 512) {
     const last = Math.min(pixelCount, first + 256);
     let p = first;
     let o = first * 3;

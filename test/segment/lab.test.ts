@@ -96,4 +96,15 @@ t.test('block counts of a partial last block', async (t) => {
   t.equal(sum(512, 768), 23);
   t.equal(sum(768, 1024), 22);
   t.same(out, rgbToAStar8(rgb, n));
+  // A view that does not start on a 4-byte boundary takes the byte path: same results.
+  const unaligned = new Uint8Array(n * 3 + 1).subarray(1);
+  unaligned.set(rgb);
+  const out2 = new Uint8Array(n);
+  const blockCounts2 = new Uint32Array(1024);
+  t.equal(
+    rgbToAStar8Counted(unaligned, n, out2, blockCounts2),
+    rgbToAStar8Counted(rgb, n, out, blockCounts.fill(0)),
+  );
+  t.same(out2, out);
+  t.same(blockCounts2, blockCounts);
 });
