@@ -72,7 +72,7 @@ export interface SegmentScratch {
   foregroundOfValue: Uint8Array;
   histogram: Uint32Array;
   /** a* counts per block of 256 pixels, rgbToAStar8Counted's layout (512 entries per block). */
-  blockCounts: Uint32Array;
+  blockCounts: Uint8Array;
   centreOfValue: Float64Array;
   kmeans: KMeansScratch;
   morphology: MorphologyScratch;
@@ -84,7 +84,7 @@ export function createSegmentScratch(pixelCount: number): SegmentScratch {
     aStar: new Uint8Array(pixelCount),
     foregroundOfValue: new Uint8Array(256),
     histogram: new Uint32Array(256),
-    blockCounts: new Uint32Array(Math.ceil(pixelCount / 256) * 512),
+    blockCounts: new Uint8Array(Math.ceil(pixelCount / 256) * 512),
     centreOfValue: new Float64Array(256),
     kmeans: createKMeansScratch(pixelCount),
     morphology: createMorphologyScratch(pixelCount),

@@ -41,7 +41,7 @@ export interface KMeansScratch {
   cumulative: Float64Array;
   blockCount: number;
   /** kmeansBytes' per-block counts (kmeansBlocks' layout). */
-  ownBlockCounts: Uint32Array;
+  ownBlockCounts: Uint8Array;
   /** Results of searchThree: per trial, the block boundary the walk starts at and its D² sum. */
   searchLo: Int32Array;
   searchAcc: Float64Array;
@@ -65,7 +65,7 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     indexOfValue: new Int32Array(256),
     cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
-    ownBlockCounts: new Uint32Array(blockCount * 2 * BLOCK),
+    ownBlockCounts: new Uint8Array(blockCount * 2 * BLOCK),
     searchLo: new Int32Array(3),
     searchAcc: new Float64Array(3),
     labels: new Int32Array(256),
@@ -108,12 +108,12 @@ export function kmeansBytes(
   while (lowest < 255 && histogram[lowest] === 0) lowest++;
   let highest = 255;
   while (highest > lowest && histogram[highest] === 0) highest--;
-  // The per-block counts kmeansBlocks expects (all in the first of the two tables).
+  // The per-block counts kmeansBlocks expects (even pixels in the first table, odd in the second).
   const blocks = Math.ceil(n / BLOCK);
   const blockCounts = s.ownBlockCounts;
   blockCounts.fill(0, 0, blocks * 2 * BLOCK);
   for (let i = 0; i < n; i++) {
-    const at = (i >> BLOCK_SHIFT) * 2 * BLOCK + data[i]!;
+    const at = (i >> BLOCK_SHIFT) * 2 * BLOCK + (i & 1) * BLOCK + data[i]!;
     blockCounts[at] = blockCounts[at]! + 1;
   }
   return kmeansBlocks(data, n, blockCounts, lowest, highest, opts, s, centreOfValue);
@@ -129,7 +129,7 @@ export function kmeansBytes(
 export function kmeansBlocks(
   data: Uint8Array,
   n: number,
-  blockCounts: Uint32Array,
+  blockCounts: Uint8Array,
   lowest: number,
   highest: number,
   opts: KMeansOptions,
