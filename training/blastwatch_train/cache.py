@@ -101,8 +101,9 @@ class StainVariants:
             j = self.table[v - 1, b]
             if j >= 0:
                 c = self.sets[v - 1]
-                o[i] = torch.from_numpy(np.ascontiguousarray(c.original[j]))
-                s[i] = torch.from_numpy(np.ascontiguousarray(c.segmented[j]))
+                # np.array copies out of the read-only memory map (torch warns on a read-only view)
+                o[i] = torch.from_numpy(np.array(c.original[j]))
+                s[i] = torch.from_numpy(np.array(c.segmented[j]))
         return o, s
 
 
