@@ -23,6 +23,9 @@ export interface WorkItem {
   relPath: string;
   size: number;
   mtimeMs: number;
+  /** Inode and change time from the watcher's stat; without them a hint matches on size + mtime. */
+  ino?: number;
+  ctimeMs?: number;
   origin?: 'capture' | 'upload';
   /** Called once the item is settled (uploads wait for their result). */
   settle?: (outcome: { resultId: number | null; duplicate: boolean; error?: string }) => void;
@@ -50,6 +53,33 @@ export interface PipelineOptions {
   moveProcessedTo: string | null;
   moveQuarantinedTo: string | null;
   minFreeDiskBytes: number;
+}
+
+/** What a result and the file row are recorded with. */
+type RecordBase = {
+  path: string;
+  file: string;
+  origin: 'capture' | 'upload';
+  size: number;
+  capturedAt: number;
+  ino: number;
+  ctimeMs: number;
+};
+
+/**
+ * Whether a files row still describes the file on disk. Path + size + mtime is not enough: a copy
+ * tool that keeps the timestamp (rsync -t, cp -p) can put new bytes of the same size in place; the
+ * inode (new on a rename into place) and the ctime (which utimes cannot set) tell. Rows written
+ * before schema 2 have neither and match on size + mtime, so an upgrade reprocesses nothing.
+ */
+function sameFile(
+  row: FileRow,
+  f: { size: number; mtimeMs: number; ino?: number | undefined; ctimeMs?: number | undefined },
+): boolean {
+  if (row.size !== f.size || row.mtime_ms !== f.mtimeMs) return false;
+  if (row.ino === null || row.ctime_ms === null || f.ino === undefined || f.ctimeMs === undefined)
+    return true;
+  return row.ino === f.ino && row.ctime_ms === f.ctimeMs;
 }
 
 /** Longest retry delay, whatever the attempt count: a file still being written is checked at least this often. */
@@ -109,7 +139,9 @@ export class Pipeline {
   offer(item: WorkItem): 'queued' | 'known' | 'duplicate' | 'full' | 'closed' | 'disk-low' | 'waiting' {
     if (this.stopping) return 'closed';
     const known = this.o.store.fileState(item.path);
-    if (known && known.size === item.size && known.mtime_ms === item.mtimeMs) {
+    if (known && sameFile(known, item)) {
+      if (known.ino === null && item.ino !== undefined && item.ctimeMs !== undefined)
+        this.o.store.adoptFileIdentity(item.path, item.size, item.mtimeMs, item.ino, item.ctimeMs);
       if (known.status !== 'pending') return 'known';
       if ((known.next_attempt_at ?? 0) > Date.now()) {
         if (!this.retryTimers.has(item.path)) this.scheduleRetry(known);
@@ -159,6 +191,8 @@ export class Pipeline {
         relPath: label,
         size: st.size,
         mtimeMs: st.mtimeMs,
+        ino: st.ino,
+        ctimeMs: st.ctimeMs,
         origin: 'upload',
         settle: (o) => resolve({ ...o, sha256 }),
       });
@@ -230,15 +264,26 @@ export class Pipeline {
     }
     const size = st.size;
     const mtimeMs = st.mtimeMs;
+    const ident = { size, mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs };
     const known = this.o.store.fileState(item.path);
-    const unchanged = known !== undefined && known.size === size && known.mtime_ms === mtimeMs;
+    const unchanged = known !== undefined && sameFile(known, ident);
     if (unchanged && known.status !== 'pending') {
+      if (known.ino === null)
+        this.o.store.adoptFileIdentity(item.path, size, mtimeMs, ident.ino, ident.ctimeMs);
       item.settle?.({ resultId: known.result_id, duplicate: true });
       return;
     }
     // A changed file starts over: a truncated file that was completed gets a fresh count.
     const previousAttempts = unchanged ? known.attempts : 0;
-    const base = { path: item.path, file: item.relPath, origin, size, capturedAt: mtimeMs } as const;
+    const base: RecordBase = {
+      path: item.path,
+      file: item.relPath,
+      origin,
+      size,
+      capturedAt: mtimeMs,
+      ino: st.ino,
+      ctimeMs: st.ctimeMs,
+    };
     const timings: StageTimings = { queueMs };
 
     if (size > this.o.maxFileBytes) {
@@ -266,6 +311,30 @@ export class Pipeline {
     }
     timings.readMs = performance.now() - t0;
 
+    // Only the inode or ctime changed (chmod, a copy of the same bytes over it): the bytes already
+    // have their outcome. Record the new identity and keep that outcome, so a failed file does not
+    // get a second failure row.
+    if (known && known.status !== 'pending' && known.sha256 === sha256) {
+      this.o.store.putFile({
+        path: item.path,
+        size,
+        mtimeMs,
+        ino: st.ino,
+        ctimeMs: st.ctimeMs,
+        sha256,
+        status: known.status,
+        attempts: known.attempts,
+        errorKind: known.error_kind,
+        error: known.error,
+        resultId: known.result_id,
+      });
+      this.o.bus.emit('file:skipped', { path: item.path, reason: 'same bytes as before' });
+      if (known.status === 'done' && known.result_id !== null)
+        await this.moveAfter(item, known.result_id, this.o.moveProcessedTo);
+      item.settle?.({ resultId: known.result_id, duplicate: true });
+      return;
+    }
+
     // Same bytes as a stored result (a copy, a re-save under a new name): link, do not classify twice.
     const existing = this.o.store.doneResultBySha(sha256);
     if (existing !== undefined) {
@@ -273,6 +342,8 @@ export class Pipeline {
         path: item.path,
         size,
         mtimeMs,
+        ino: st.ino,
+        ctimeMs: st.ctimeMs,
         sha256,
         status: 'done',
         attempts: previousAttempts + 1,
@@ -384,7 +455,16 @@ export class Pipeline {
           },
           maskStats: prepared.segmentation.stats as Record<string, unknown>,
         },
-        { path: item.path, size, mtimeMs, sha256, status: 'done', attempts: previousAttempts + 1 },
+        {
+          path: item.path,
+          size,
+          mtimeMs,
+          ino: st.ino,
+          ctimeMs: st.ctimeMs,
+          sha256,
+          status: 'done',
+          attempts: previousAttempts + 1,
+        },
         (resultId) => {
           if (!this.o.publish) return [];
           const input: ClassificationPayloadInput = {
@@ -476,7 +556,7 @@ export class Pipeline {
   /** A final failure (empty, unsupported, too large, unreadable): recorded, not retried unless the file changes. */
   private recordFinal(
     item: WorkItem,
-    base: { path: string; file: string; origin: 'capture' | 'upload'; size: number; capturedAt: number },
+    base: RecordBase,
     sha256: string | null,
     kind: string,
     message: string,
@@ -487,7 +567,7 @@ export class Pipeline {
 
   private recordOutcome(
     item: WorkItem,
-    base: { path: string; file: string; origin: 'capture' | 'upload'; size: number; capturedAt: number },
+    base: RecordBase,
     sha256: string | null,
     status: 'failed' | 'quarantined',
     kind: string,
@@ -502,6 +582,8 @@ export class Pipeline {
           path: item.path,
           size: base.size,
           mtimeMs: base.capturedAt,
+          ino: base.ino,
+          ctimeMs: base.ctimeMs,
           sha256,
           status,
           attempts,
@@ -531,7 +613,7 @@ export class Pipeline {
   /** A retryable failure: backoff, or quarantine once max_attempts is reached. */
   private recordAttemptFailure(
     item: WorkItem,
-    base: { path: string; file: string; origin: 'capture' | 'upload'; size: number; capturedAt: number },
+    base: RecordBase,
     sha256: string | null,
     previousAttempts: number,
     kind: string,
@@ -561,6 +643,8 @@ export class Pipeline {
       path: item.path,
       size: base.size,
       mtimeMs: base.capturedAt,
+      ino: base.ino,
+      ctimeMs: base.ctimeMs,
       sha256,
       status: 'pending' as const,
       attempts,
@@ -617,6 +701,8 @@ export class Pipeline {
             relPath: row.relPath ?? relative(this.o.captureDir, row.path),
             size: st.size,
             mtimeMs: st.mtimeMs,
+            ino: st.ino,
+            ctimeMs: st.ctimeMs,
             origin: row.origin ?? 'capture',
           }),
         () => this.o.store.forgetFile(row.path),

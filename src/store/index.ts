@@ -82,6 +82,9 @@ export interface FileRow {
   path: string;
   size: number;
   mtime_ms: number;
+  /** NULL on rows written before schema 2 (see migrations). */
+  ino: number | null;
+  ctime_ms: number | null;
   sha256: string | null;
   status: FileStatus;
   attempts: number;
@@ -95,6 +98,9 @@ export interface FileUpdate {
   path: string;
   size: number;
   mtimeMs: number;
+  /** Absent for uploads' bookkeeping paths and old callers: stored as NULL (matched on size + mtime). */
+  ino?: number | null;
+  ctimeMs?: number | null;
   sha256: string | null;
   status: FileStatus;
   attempts: number;
@@ -260,6 +266,7 @@ export class Store {
   readonly dataDir: string;
   private readonly stmts;
   private readonly log: Logger | undefined;
+  private identityBacklog: [number, number, string, number, number][] = [];
 
   constructor(opts: StoreOptions) {
     this.dataDir = opts.dataDir;
@@ -307,14 +314,18 @@ export class Store {
     return {
       fileGet: db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
       fileUpsert: db.prepare(
-        `INSERT INTO files (path, size, mtime_ms, sha256, status, attempts, next_attempt_at, error_kind, error, result_id, updated_at)
-         VALUES (@path, @size, @mtimeMs, @sha256, @status, @attempts, @nextAttemptAt, @errorKind, @error, @resultId, @now)
-         ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, sha256 = excluded.sha256,
+        `INSERT INTO files (path, size, mtime_ms, ino, ctime_ms, sha256, status, attempts, next_attempt_at, error_kind, error, result_id, updated_at)
+         VALUES (@path, @size, @mtimeMs, @ino, @ctimeMs, @sha256, @status, @attempts, @nextAttemptAt, @errorKind, @error, @resultId, @now)
+         ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, ino = excluded.ino,
+           ctime_ms = excluded.ctime_ms, sha256 = excluded.sha256,
            status = excluded.status, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
            error_kind = excluded.error_kind, error = excluded.error, result_id = excluded.result_id,
            updated_at = excluded.updated_at`,
       ),
       fileDelete: db.prepare('DELETE FROM files WHERE path = ?'),
+      fileAdoptIdentity: db.prepare(
+        'UPDATE files SET ino = ?, ctime_ms = ? WHERE path = ? AND ino IS NULL AND size = ? AND mtime_ms = ?',
+      ),
       filesPending: db.prepare<[], FileRow>(
         "SELECT * FROM files WHERE status = 'pending' ORDER BY next_attempt_at",
       ),
@@ -370,6 +381,30 @@ export class Store {
     this.stmts.fileUpsert.run(this.fileParams(update));
   }
 
+  /**
+   * Gives a row written before schema 2 (no inode/ctime) the identity of the file it still
+   * matches on size + mtime. Batched into one transaction per tick: the first scan after an
+   * upgrade meets every old file at once, and a commit each would fsync thousands of times.
+   */
+  adoptFileIdentity(path: string, size: number, mtimeMs: number, ino: number, ctimeMs: number): void {
+    this.identityBacklog.push([ino, ctimeMs, path, size, mtimeMs]);
+    if (this.identityBacklog.length === 1) setImmediate(() => this.flushIdentities());
+  }
+
+  private flushIdentities(): void {
+    const batch = this.identityBacklog;
+    this.identityBacklog = [];
+    if (batch.length === 0 || !this.db.open) return;
+    try {
+      this.db.transaction(() => {
+        for (const args of batch) this.stmts.fileAdoptIdentity.run(...args);
+      })();
+    } catch (err) {
+      // Harmless: the rows stay without identity and are adopted at the next sighting.
+      this.log?.warn({ err: (err as Error).message }, 'could not record file identities');
+    }
+  }
+
   forgetFile(path: string): void {
     this.stmts.fileDelete.run(path);
   }
@@ -384,6 +419,8 @@ export class Store {
       path: u.path,
       size: u.size,
       mtimeMs: u.mtimeMs,
+      ino: u.ino ?? null,
+      ctimeMs: u.ctimeMs ?? null,
       sha256: u.sha256,
       status: u.status,
       attempts: u.attempts,
@@ -717,6 +754,7 @@ export class Store {
 
   close(): void {
     if (!this.db.open) return;
+    this.flushIdentities();
     try {
       this.checkpoint();
     } catch (err) {

@@ -84,4 +84,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reviews_result ON reviews (result_id, id);
   `,
+  // 2: inode and change time complete a file's identity (path + size + mtime missed a replacement
+  // with the same size by a tool that keeps the mtime). NULL on rows written before: those are
+  // matched on size + mtime once more and adopt the identity then, so an upgrade reprocesses nothing.
+  `
+  ALTER TABLE files ADD COLUMN ino INTEGER;
+  ALTER TABLE files ADD COLUMN ctime_ms REAL;
+  `,
 ];

@@ -36,7 +36,14 @@ export interface InspectContext {
 }
 
 function observation(root: string, path: string, st: Stats): Observation {
-  return { path, relPath: relative(root, path), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  return {
+    path,
+    relPath: relative(root, path),
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ino: st.ino,
+    ctimeMs: st.ctimeMs,
+  };
 }
 
 /**

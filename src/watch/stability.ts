@@ -11,6 +11,8 @@ export interface Observation {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** Change time: a tool that restores the mtime (cp -p, rsync -t) cannot restore this. */
+  ctimeMs: number;
 }
 
 /** Where an observation came from: a scan always re-emits; an event for unchanged bytes does not. */
@@ -25,6 +27,7 @@ interface Signature {
   size: number;
   mtimeMs: number;
   ino: number;
+  ctimeMs: number;
 }
 
 export interface StabilityTrackerOptions {
@@ -38,7 +41,7 @@ export interface StabilityTrackerOptions {
 }
 
 /**
- * Emits a file once its size, mtime and inode are the same at two stats `stabilityMs` apart.
+ * Emits a file once its size, mtime, inode and ctime are the same at two stats `stabilityMs` apart.
  *
  * Every pending file gets the same window, so insertion order in the Map is due-time order: one
  * timer at the head of the queue serves all of them (no timer per file, no polling loop), and a
@@ -188,13 +191,19 @@ export class StabilityTracker {
     if (this.closed || this.pending.get(entry.path) !== entry) return;
     this.pending.delete(entry.path);
     if (!st.isFile()) return;
-    if (st.size !== entry.size || st.mtimeMs !== entry.mtimeMs || st.ino !== entry.ino) {
+    if (
+      st.size !== entry.size ||
+      st.mtimeMs !== entry.mtimeMs ||
+      st.ino !== entry.ino ||
+      st.ctimeMs !== entry.ctimeMs
+    ) {
       // Still being written: a new window from this stat, at the tail of the queue.
       this.pending.set(entry.path, {
         ...entry,
         size: st.size,
         mtimeMs: st.mtimeMs,
         ino: st.ino,
+        ctimeMs: st.ctimeMs,
         dueAt: performance.now() + this.opts.stabilityMs,
       });
       return;
@@ -204,11 +213,19 @@ export class StabilityTracker {
       previous !== undefined &&
       previous.size === st.size &&
       previous.mtimeMs === st.mtimeMs &&
-      previous.ino === st.ino;
+      previous.ino === st.ino &&
+      previous.ctimeMs === st.ctimeMs;
     if (entry.source === 'event' && unchangedSinceEmit) return;
-    this.remember(entry.path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+    this.remember(entry.path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs });
     try {
-      this.emit({ path: entry.path, relPath: entry.relPath, size: st.size, mtimeMs: st.mtimeMs });
+      this.emit({
+        path: entry.path,
+        relPath: entry.relPath,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ino: st.ino,
+        ctimeMs: st.ctimeMs,
+      });
     } catch (err) {
       this.log.error({ path: entry.path, err }, 'candidate sink threw; the next scan offers the file again');
     }

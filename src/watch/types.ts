@@ -15,7 +15,7 @@ export interface CaptureWatcherOptions {
   /** Poll instead of inotify: required for SMB/NFS shares, which deliver no events. */
   usePolling: boolean;
   pollIntervalMs: number;
-  /** A file is a candidate once size, mtime and inode are unchanged across this window. */
+  /** A file is a candidate once size, mtime, inode and ctime are unchanged across this window. */
   stabilityMs: number;
   /** Full reconciliation scan period. */
   rescanIntervalS: number;
@@ -38,6 +38,13 @@ export interface CandidateFile {
   relPath: string;
   size: number;
   mtimeMs: number;
+  /**
+   * Inode and change time complete the identity: a file replaced with the same size by a tool that
+   * keeps the mtime (rsync -t, cp -p) still changes the ctime (utimes cannot set it back), and
+   * gets a new inode when renamed into place.
+   */
+  ino: number;
+  ctimeMs: number;
 }
 
 export interface CandidateSink {

@@ -2,7 +2,17 @@
  * The pipeline with a real store, real files and the real decode/segment stage; the classifier is
  * a fake so faults (worker crash, slow inference) can be injected.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -15,7 +25,7 @@ import type { ClassifierLike } from '../../src/pipeline/ports.js';
 import { WorkQueue } from '../../src/pipeline/queue.js';
 import { prepareImage } from '../../src/preprocess/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { sampleImages, until } from '../daemon/helpers.js';
+import { jpegVariant, sampleImages, until } from '../daemon/helpers.js';
 
 const log = pino({ level: 'silent' });
 
@@ -105,7 +115,7 @@ function setup(
 
 function item(path: string, relPath: string): WorkItem {
   const st = statSync(path);
-  return { path, relPath, size: st.size, mtimeMs: st.mtimeMs };
+  return { path, relPath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs };
 }
 
 t.test('WorkQueue: bounded, deduplicated by key, FIFO, close waits for in-flight work', async (t) => {
@@ -177,6 +187,68 @@ t.test('a known unchanged file costs a lookup; the same bytes under a new name a
     store.fileState(join(capture, 'b.jpg'))?.result_id,
     store.fileState(join(capture, 'a.jpg'))?.result_id,
   );
+});
+
+t.test('a replacement with the same size and mtime is a new image; same bytes are not', async (t) => {
+  // What rsync -t / cp -p do: new bytes of the same size, the old timestamp restored. Without the
+  // inode and ctime in the identity the pipeline answered 'known' and never classified them.
+  const { capture, store, pipeline, state } = setup(t);
+  const src = readFileSync(sampleImages()[1]!);
+  const [v1, v2, v3] = ['same-size-1', 'same-size-2', 'same-size-3'].map((tag) => jpegVariant(src, tag));
+  const path = join(capture, 'kept.jpg');
+  // Whole seconds: utimes cannot restore a sub-millisecond mtime exactly.
+  const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  writeFileSync(path, v1!);
+  utimesSync(path, when, when);
+  const first = statSync(path);
+  t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued');
+  await pipeline.onIdle();
+  t.equal(store.counts().done, 1);
+
+  // Renamed into place (a new inode).
+  writeFileSync(`${path}.part`, v2!);
+  utimesSync(`${path}.part`, when, when);
+  renameSync(`${path}.part`, path);
+  const second = statSync(path);
+  t.same([second.size, second.mtimeMs], [first.size, first.mtimeMs], 'same size and mtime');
+  t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued', 'renamed into place: not "known"');
+  await pipeline.onIdle();
+  t.equal(store.counts().done, 2, 'the renamed-in replacement is a new result');
+
+  // Written over in place (same inode, only the ctime tells).
+  writeFileSync(path, v3!);
+  utimesSync(path, when, when);
+  const third = statSync(path);
+  t.same([third.ino, third.size, third.mtimeMs], [second.ino, second.size, second.mtimeMs]);
+  t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued', 'overwritten in place: not "known"');
+  await pipeline.onIdle();
+  t.equal(store.counts().done, 3, 'the in-place replacement is a new result');
+  t.equal(state.calls, 3);
+  const outbox = store.outboxBacklog().count;
+
+  // Only the ctime changes (chmod): read and hashed again, but one result, no second message.
+  chmodSync(path, 0o600);
+  t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued');
+  await pipeline.onIdle();
+  t.equal(state.calls, 3, 'same bytes: not classified again');
+  t.equal(store.counts().done, 3, 'no second result');
+  t.equal(store.outboxBacklog().count, outbox, 'no second result or alert message');
+  t.equal(pipeline.offer(item(path, 'kept.jpg')), 'known', 'the new identity is recorded');
+});
+
+t.test('rows from before the inode/ctime migration are not reprocessed and adopt the identity', async (t) => {
+  const { capture, store, pipeline, state } = setup(t);
+  const path = join(capture, 'old.jpg');
+  writeFileSync(path, readFileSync(sampleImages()[2]!));
+  pipeline.offer(item(path, 'old.jpg'));
+  await pipeline.onIdle();
+  // What an upgraded database holds for a file processed by the previous version.
+  store.db.prepare('UPDATE files SET ino = NULL, ctime_ms = NULL WHERE path = ?').run(path);
+  t.equal(pipeline.offer(item(path, 'old.jpg')), 'known', 'matched on size + mtime: nothing reprocessed');
+  await until(() => store.fileState(path)?.ino !== null, 5000, 'identity adopted');
+  const st = statSync(path);
+  t.same([store.fileState(path)?.ino, store.fileState(path)?.ctime_ms], [st.ino, st.ctimeMs]);
+  t.equal(state.calls, 1);
 });
 
 t.test('an inference crash is retried and never quarantines a good image', async (t) => {

@@ -140,53 +140,62 @@ t.test('slow writers, a file truncated forever, a file replaced under its name',
   );
 });
 
-// KNOWN LIMITATION (todo, does not fail CI): a known path is skipped when its size and mtime are
+// Was a known limitation (a todo): a known path was skipped when its size and mtime were
 // unchanged, so a different image copied over it with the same size by a tool that keeps the
-// timestamp (rsync -t, cp -p; likely with fixed-size TIFF/BMP and a reset file counter) is never
-// classified. Fix: add ctime (or inode) to the file identity in src/watch, src/pipeline and
-// src/store. Run with BW_TODO=0 to see it fail.
-t.test(
-  'a replacement with the same size and the same mtime is a new image',
-  { todo: process.env.BW_TODO === '0' ? false : 'identity is path+size+mtime (docs/reliability.md)' },
-  async (t) => {
-    const dirs = makeDirs('bw-mtime-');
-    const d = await startInProcess(dirs, { mqttUrl: null, httpPort: await freePort() });
-    t.teardown(async () => {
-      await d.stop();
-      rmSync(dirs.root, { recursive: true, force: true });
-    });
-    const samples = sampleImages();
-    const c = (n: string) => join(dirs.capture, n);
-    const rowsFor = (name: string) => readResults(dirs.data).filter((r) => r.file === name);
-    // Replaced by a copy tool that keeps the timestamp (rsync -t, cp -p) with the same size: the
-    // path, size and mtime match the old file; only the content differs.
-    // Same pixels, a comment tag of the same length: same size, different bytes.
-    const c1 = jpegVariant(readFileSync(samples[6]!), 'same-size-1');
-    const c2 = jpegVariant(readFileSync(samples[6]!), 'same-size-2');
-    // Whole seconds: utimes cannot restore a sub-millisecond mtime exactly.
-    const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-    const placeKeepingMtime = (bytes: Buffer) => {
-      writeFileSync(c('kept-mtime.jpg.part'), bytes);
-      utimesSync(c('kept-mtime.jpg.part'), when, when);
-      renameSync(c('kept-mtime.jpg.part'), c('kept-mtime.jpg'));
-    };
-    placeKeepingMtime(c1);
-    const st = statSync(c('kept-mtime.jpg'));
-    await until(() => rowsFor('kept-mtime.jpg').length === 1, 30_000, 'first same-size version');
-    placeKeepingMtime(c2);
-    t.equal(statSync(c('kept-mtime.jpg')).size, st.size, 'same size');
-    t.equal(statSync(c('kept-mtime.jpg')).mtimeMs, st.mtimeMs, 'same mtime');
-    await until(
-      () => rowsFor('kept-mtime.jpg').length === 2,
-      15_000,
-      'same size+mtime replacement classified',
-    );
-    t.same(
-      rowsFor('kept-mtime.jpg')
-        .map((r) => r.sha256)
-        .sort(),
-      [sha(c1), sha(c2)].sort(),
-      'a replacement with the same size and mtime is still a new image',
-    );
-  },
-);
+// timestamp (rsync -t, cp -p; likely with fixed-size TIFF/BMP and a reset file counter) was never
+// classified. The identity now includes the inode and the ctime (src/watch, src/pipeline,
+// src/store schema 2). Failed before that fix: "timed out waiting for same size+mtime replacement".
+t.test('a replacement with the same size and the same mtime is a new image', async (t) => {
+  const dirs = makeDirs('bw-mtime-');
+  const d = await startInProcess(dirs, { mqttUrl: null, httpPort: await freePort() });
+  t.teardown(async () => {
+    await d.stop();
+    rmSync(dirs.root, { recursive: true, force: true });
+  });
+  const samples = sampleImages();
+  const c = (n: string) => join(dirs.capture, n);
+  const rowsFor = (name: string) => readResults(dirs.data).filter((r) => r.file === name);
+  // Replaced by a copy tool that keeps the timestamp (rsync -t, cp -p) with the same size: the
+  // path, size and mtime match the old file; only the content differs.
+  // Same pixels, a comment tag of the same length: same size, different bytes.
+  const c1 = jpegVariant(readFileSync(samples[6]!), 'same-size-1');
+  const c2 = jpegVariant(readFileSync(samples[6]!), 'same-size-2');
+  // Whole seconds: utimes cannot restore a sub-millisecond mtime exactly.
+  const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  const placeKeepingMtime = (bytes: Buffer) => {
+    writeFileSync(c('kept-mtime.jpg.part'), bytes);
+    utimesSync(c('kept-mtime.jpg.part'), when, when);
+    renameSync(c('kept-mtime.jpg.part'), c('kept-mtime.jpg'));
+  };
+  placeKeepingMtime(c1);
+  const st = statSync(c('kept-mtime.jpg'));
+  await until(() => rowsFor('kept-mtime.jpg').length === 1, 30_000, 'first same-size version');
+  placeKeepingMtime(c2);
+  t.equal(statSync(c('kept-mtime.jpg')).size, st.size, 'same size');
+  t.equal(statSync(c('kept-mtime.jpg')).mtimeMs, st.mtimeMs, 'same mtime');
+  await until(() => rowsFor('kept-mtime.jpg').length === 2, 15_000, 'same size+mtime replacement classified');
+  t.same(
+    rowsFor('kept-mtime.jpg')
+      .map((r) => r.sha256)
+      .sort(),
+    [sha(c1), sha(c2)].sort(),
+    'a replacement with the same size and mtime is still a new image',
+  );
+  // cp -p over the old file: the same inode, only the ctime differs.
+  const c3 = jpegVariant(readFileSync(samples[6]!), 'same-size-3');
+  writeFileSync(c('kept-mtime.jpg'), c3);
+  utimesSync(c('kept-mtime.jpg'), when, when);
+  t.equal(statSync(c('kept-mtime.jpg')).mtimeMs, st.mtimeMs, 'same mtime again');
+  await until(
+    () => rowsFor('kept-mtime.jpg').length === 3,
+    15_000,
+    'same size+mtime overwrite in place classified',
+  );
+  t.same(
+    rowsFor('kept-mtime.jpg')
+      .map((r) => r.sha256)
+      .sort(),
+    [sha(c1), sha(c2), sha(c3)].sort(),
+    'an overwrite in place with the same size and mtime is a new image, recorded once',
+  );
+});

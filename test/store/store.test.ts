@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { openStore, Store, type NewResult } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'bw-store-'));
@@ -51,6 +52,42 @@ t.test('migrations are idempotent: reopening keeps data and does not re-run', as
   t.teardown(() => b.close());
   t.equal(b.listResults().length, 1, 'row survived reopening');
   t.equal(b.db.pragma('user_version', { simple: true }), Store.schemaVersion);
+});
+
+t.test('schema 1 → 2 keeps file rows (no inode/ctime) and later records both', async (t) => {
+  const dir = tempDir(t);
+  // A database as the previous version left it: schema 1 and a processed file.
+  const raw = new Database(join(dir, 'blastwatch.db'));
+  raw.exec(MIGRATIONS[0]!);
+  raw.pragma('user_version = 1');
+  raw
+    .prepare(
+      "INSERT INTO files (path, size, mtime_ms, sha256, status, attempts, updated_at) VALUES ('/c/a.jpg', 10, 1000.5, 'aa', 'done', 1, 1)",
+    )
+    .run();
+  raw.close();
+  const store = openStore({ dataDir: dir });
+  t.equal(store.db.pragma('user_version', { simple: true }), Store.schemaVersion);
+  const row = store.fileState('/c/a.jpg');
+  t.match(row, { size: 10, mtime_ms: 1000.5, status: 'done', ino: null, ctime_ms: null }, 'row kept');
+  store.adoptFileIdentity('/c/a.jpg', 10, 1000.5, 42, 2000.25);
+  // A row that no longer matches on size + mtime is left alone (the file changed: reprocess it).
+  store.adoptFileIdentity('/c/a.jpg', 11, 1000.5, 43, 3000);
+  store.close();
+  const again = openStore({ dataDir: dir });
+  t.teardown(() => again.close());
+  t.match(again.fileState('/c/a.jpg'), { ino: 42, ctime_ms: 2000.25 }, 'adopted, flushed on close');
+  again.putFile({
+    path: '/c/b.jpg',
+    size: 5,
+    mtimeMs: 7,
+    ino: 9,
+    ctimeMs: 8.5,
+    sha256: null,
+    status: 'failed',
+    attempts: 1,
+  });
+  t.match(again.fileState('/c/b.jpg'), { ino: 9, ctime_ms: 8.5 });
 });
 
 t.test('a database from a newer blastwatch is refused with a clear message', async (t) => {
