@@ -158,6 +158,7 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
       pollIntervalMs: config.capture.poll_interval_ms,
       stabilityMs: config.capture.stability_ms,
       rescanIntervalS: config.capture.rescan_interval_s,
+      requireMount: config.capture.require_mount,
       ...(deps.dirProbeIntervalMs !== undefined ? { dirProbeIntervalMs: deps.dirProbeIntervalMs } : {}),
     },
     { onCandidate: (file) => void pipeline.offer({ ...file, origin: 'capture' }) },

@@ -30,6 +30,7 @@ export const configSchema = z.strictObject({
     ignore: z.array(z.string().min(1)),
     use_polling: z.boolean(),
     poll_interval_ms: positiveInt,
+    require_mount: z.boolean(),
     stability_ms: nonNegativeInt,
     rescan_interval_s: positiveInt,
     retry_backoff_ms: positiveInt,

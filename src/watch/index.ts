@@ -5,6 +5,7 @@ import { watch } from 'chokidar';
 import type { Logger } from '../log.js';
 import { createNameFilter, type NameFilter } from './filter.js';
 import { FolderEvents } from './folder-events.js';
+import { isMountPoint } from './mount.js';
 import { inspectPath, isInside, OnceLog, scanTree, type InspectContext } from './scan.js';
 import { StabilityTracker } from './stability.js';
 import type {
@@ -31,6 +32,9 @@ const REMEMBER_EMITTED = 20_000;
 const DEFAULT_PROBE_CAP_MS = 5000;
 
 type ProbeOutcome = 'unavailable' | 'same' | 'rearmed';
+
+/** A folder that is there but is not the mounted share: its message is the whole story. */
+class NotMountedError extends Error {}
 
 /**
  * What makes "the same folder". ext4 hands a folder deleted and recreated at once the same inode
@@ -225,6 +229,9 @@ class CaptureWatcherImpl implements CaptureWatcher {
       }
       // As root this always passes; for the daemon's own user it catches "permissions removed".
       await access(real, constants.R_OK | constants.X_OK);
+      if (this.opts.requireMount && !(await (this.opts.isMountPoint ?? isMountPoint)(real))) {
+        throw new NotMountedError(`capture.dir ${this.dir} is not a mount point (share not mounted?)`);
+      }
       id = { dev: st.dev, ino: st.ino, birthtimeMs: st.birthtimeMs };
     } catch (err) {
       await this.markUnavailable(err as Error);
@@ -252,7 +259,10 @@ class CaptureWatcherImpl implements CaptureWatcher {
 
   private async markUnavailable(err: Error): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
-    this.lastError = `capture folder ${this.dir} unavailable: ${code ? `${code} ` : ''}${err.message}`;
+    this.lastError =
+      err instanceof NotMountedError
+        ? err.message
+        : `capture folder ${this.dir} unavailable: ${code ? `${code} ` : ''}${err.message}`;
     this.dirAvailable = false;
     if (!this.outageLogged) {
       this.outageLogged = true;

@@ -20,6 +20,13 @@ export interface CaptureWatcherOptions {
   /** Full reconciliation scan period. */
   rescanIntervalS: number;
   /**
+   * The folder must be a mount point (capture.require_mount): when it is not (a share not mounted,
+   * or unmounted at run time) it is unavailable like a missing folder instead of looking empty.
+   */
+  requireMount?: boolean;
+  /** The mount-point check (default: isMountPoint in mount.ts); tests inject one. */
+  isMountPoint?: (realDir: string) => Promise<boolean>;
+  /**
    * How often the folder itself is checked (exists, readable, same inode). Not in the config: the
    * default, min(rescanIntervalS, 5 s), is right for production; tests shorten it.
    */
@@ -54,7 +61,7 @@ export interface CandidateSink {
 
 export interface WatchStatus {
   running: boolean;
-  /** The folder exists, is a directory and is readable. */
+  /** The folder exists, is a directory and is readable (and is a mount point when required). */
   dirAvailable: boolean;
   /** Epoch ms of the last completed reconciliation scan. */
   lastScanAt: number | null;

@@ -139,3 +139,78 @@ t.test('capture folder deleted, vanished, unmounted: alert while gone, nothing l
     'all done',
   );
 });
+
+// Was a known limitation: an unmounted share is an ordinary empty folder and /readyz stayed 200.
+// With capture.require_mount the folder must be a mount point: otherwise it is unavailable.
+t.test('capture.require_mount: an unmounted share is unavailable, not empty', async (t) => {
+  const dirs = makeDirs('bw-mount-');
+  const shareDir = join(dirs.root, 'nas');
+  mkdirSync(shareDir);
+  const d = await startInProcess(dirs, {
+    mqttUrl: null,
+    httpPort: await freePort(),
+    extra: { capture: { require_mount: true } },
+  });
+  t.teardown(async () => {
+    await d.stop();
+    try {
+      execFileSync('umount', ['-l', dirs.capture], { stdio: 'ignore' });
+    } catch {
+      /* not mounted */
+    }
+    rmSync(dirs.root, { recursive: true, force: true });
+  });
+  const readyz = async () => {
+    const res = await fetch(`${d.app.url}/readyz`);
+    return { status: res.status, body: await res.text() };
+  };
+  const notMounted = `capture.dir ${dirs.capture} is not a mount point (share not mounted?)`;
+  const images = sampleImages().map((p) => readFileSync(p));
+  let n = 0;
+  const drop = (dir: string, count: number): string[] => {
+    const names: string[] = [];
+    for (let i = 0; i < count; i++, n++) {
+      const name = `m-${n}.jpg`;
+      writeFileSync(join(dir, name), jpegVariant(images[n % images.length]!, `mount-${n}`));
+      names.push(name);
+    }
+    return names;
+  };
+  const allDone = (names: string[]) => () => {
+    const done = new Set(
+      readResults(dirs.data)
+        .filter((r) => r.status === 'done')
+        .map((r) => r.file),
+    );
+    return names.every((x) => done.has(x));
+  };
+
+  // Not mounted at start (a plain folder): unavailable, with the reason.
+  const before = await readyz();
+  t.equal(before.status, 503, 'readyz 503 while the share is not mounted');
+  t.ok(before.body.includes(notMounted), `names the cause: ${before.body}`);
+  t.equal((await fetch(`${d.app.url}/healthz`)).status, 200, 'alive');
+
+  let mounted = false;
+  try {
+    execFileSync('mount', ['--bind', shareDir, dirs.capture], { stdio: 'pipe' });
+    mounted = true;
+  } catch (err) {
+    t.comment(`bind mount not possible here (${(err as Error).message.split('\n')[0]}): mount cases skipped`);
+  }
+  if (!mounted) return;
+  // A bind mount of a folder on the same file system: same device, only mountinfo tells.
+  await until(async () => (await readyz()).status === 200, 10_000, 'ready once mounted');
+  const onShare = drop(dirs.capture, 2);
+  await until(allDone(onShare), 30_000, 'images on the mounted share');
+
+  execFileSync('umount', ['-l', dirs.capture]);
+  await until(async () => (await readyz()).status === 503, 10_000, 'readyz 503 once unmounted');
+  t.ok((await readyz()).body.includes(notMounted), 'unmounted: names the cause');
+  const whileUnmounted = drop(shareDir, 2);
+  execFileSync('mount', ['--bind', shareDir, dirs.capture]);
+  await until(async () => (await readyz()).status === 200, 10_000, 'ready once mounted again');
+  await until(allDone(whileUnmounted), 30_000, 'images written to the share while unmounted');
+  const rows = readResults(dirs.data);
+  t.equal(rows.length, n, `one result per image (${n}), none lost, none doubled`);
+});
