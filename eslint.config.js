@@ -9,6 +9,8 @@ export default tseslint.config(
       'node_modules/',
       'training/',
       'coverage/',
+      // benchmark output (var/benchmark/build holds the benchmark's compiled copy of src/)
+      'var/',
       '.tap/',
       'models/',
       'src/serve/dashboard/public/vendor/',
