@@ -460,40 +460,38 @@ export function cleanUpRuns(
   minObject: number,
   minHole: number,
 ): number {
-  const { parent, size, border, value } = runs;
   // binary_fill_holes: background components that do not touch the border become foreground.
-  labelRunComponents(runs, width, height, 0);
+  flipComponents(runs, width, height, 0, Infinity, true);
+  // remove_small_objects: foreground components smaller than minObject become background.
+  if (minObject > 0) flipComponents(runs, width, height, 1, minObject, false);
+  // remove_small_holes: background components smaller than minHole (border or not) are filled.
+  if (minHole > 0) flipComponents(runs, width, height, 0, minHole, false);
+  return labelRunComponents(runs, width, height, 1);
+}
+
+/**
+ * Labels the components of runs with value `v` and flips every run of a component smaller than
+ * `minArea` (and, with `interiorOnly`, not touching the border) to the other value; merges the
+ * runs again when any changed.
+ */
+function flipComponents(
+  runs: RunMask,
+  width: number,
+  height: number,
+  v: 0 | 1,
+  minArea: number,
+  interiorOnly: boolean,
+): void {
+  const { parent, size, border, value } = runs;
+  labelRunComponents(runs, width, height, v);
   let changed = false;
   for (let r = 0; r < runs.count; r++) {
-    if (value[r] === 0 && border[findRoot(parent, r)] === 0) {
-      value[r] = 1;
+    if (value[r] !== v) continue;
+    const root = findRoot(parent, r);
+    if (size[root]! < minArea && (!interiorOnly || border[root] === 0)) {
+      value[r] = 1 - v;
       changed = true;
     }
   }
   if (changed) mergeRuns(runs, height);
-  // remove_small_objects: foreground components smaller than minObject become background.
-  changed = false;
-  if (minObject > 0) {
-    labelRunComponents(runs, width, height, 1);
-    for (let r = 0; r < runs.count; r++) {
-      if (value[r] === 1 && size[findRoot(parent, r)]! < minObject) {
-        value[r] = 0;
-        changed = true;
-      }
-    }
-    if (changed) mergeRuns(runs, height);
-  }
-  // remove_small_holes: background components smaller than minHole (border or not) are filled.
-  changed = false;
-  if (minHole > 0) {
-    labelRunComponents(runs, width, height, 0);
-    for (let r = 0; r < runs.count; r++) {
-      if (value[r] === 0 && size[findRoot(parent, r)]! < minHole) {
-        value[r] = 1;
-        changed = true;
-      }
-    }
-    if (changed) mergeRuns(runs, height);
-  }
-  return labelRunComponents(runs, width, height, 1);
 }
