@@ -66,6 +66,17 @@ type RecordBase = {
   ctimeMs: number;
 };
 
+/** The files-table identity of a record (capturedAt is the file's mtime). */
+function fileIdentity(base: RecordBase) {
+  return {
+    path: base.path,
+    size: base.size,
+    mtimeMs: base.capturedAt,
+    ino: base.ino,
+    ctimeMs: base.ctimeMs,
+  };
+}
+
 /**
  * Whether a files row still describes the file on disk. Path + size + mtime is not enough: a copy
  * tool that keeps the timestamp (rsync -t, cp -p) can put new bytes of the same size in place; the
@@ -316,11 +327,7 @@ export class Pipeline {
     // get a second failure row.
     if (known && known.status !== 'pending' && known.sha256 === sha256) {
       this.o.store.putFile({
-        path: item.path,
-        size,
-        mtimeMs,
-        ino: st.ino,
-        ctimeMs: st.ctimeMs,
+        ...fileIdentity(base),
         sha256,
         status: known.status,
         attempts: known.attempts,
@@ -339,11 +346,7 @@ export class Pipeline {
     const existing = this.o.store.doneResultBySha(sha256);
     if (existing !== undefined) {
       this.o.store.putFile({
-        path: item.path,
-        size,
-        mtimeMs,
-        ino: st.ino,
-        ctimeMs: st.ctimeMs,
+        ...fileIdentity(base),
         sha256,
         status: 'done',
         attempts: previousAttempts + 1,
@@ -456,11 +459,7 @@ export class Pipeline {
           maskStats: prepared.segmentation.stats as Record<string, unknown>,
         },
         {
-          path: item.path,
-          size,
-          mtimeMs,
-          ino: st.ino,
-          ctimeMs: st.ctimeMs,
+          ...fileIdentity(base),
           sha256,
           status: 'done',
           attempts: previousAttempts + 1,
@@ -579,11 +578,7 @@ export class Pipeline {
       ({ id } = this.o.store.commitResult(
         { status, sha256, ...base, errorKind: kind, error: message, attempts, processedAt: Date.now() },
         {
-          path: item.path,
-          size: base.size,
-          mtimeMs: base.capturedAt,
-          ino: base.ino,
-          ctimeMs: base.ctimeMs,
+          ...fileIdentity(base),
           sha256,
           status,
           attempts,
@@ -640,11 +635,7 @@ export class Pipeline {
       : this.o.retryBackoffMs * 4;
     const nextAttemptAt = Date.now() + delay;
     const update = {
-      path: item.path,
-      size: base.size,
-      mtimeMs: base.capturedAt,
-      ino: base.ino,
-      ctimeMs: base.ctimeMs,
+      ...fileIdentity(base),
       sha256,
       status: 'pending' as const,
       attempts,
