@@ -309,14 +309,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
         if (this.hints === hints) void this.rescan();
       },
       onError: (e) => {
-        if (this.hints !== hints) return;
-        // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still
-        // covers. One line per kind of error per watcher.
-        if (watcherErrors.first(e.code ?? e.message)) {
-          this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
-        }
-        this.lastError = `watcher: ${e.message}`;
-        this.requestProbe();
+        if (this.hints === hints) this.onWatcherError(e, watcherErrors);
       },
     });
     const hints = {
@@ -385,15 +378,7 @@ class CaptureWatcherImpl implements CaptureWatcher {
       }
     });
     fsw.on('error', (err: unknown) => {
-      if (this.hints !== hints) return;
-      const e = err as NodeJS.ErrnoException;
-      // ENOSPC here means the inotify watch limit: events are partial, the periodic scan still covers.
-      // It comes once per file past the limit, so one line per kind of error per watcher.
-      if (watcherErrors.first(e.code ?? e.message)) {
-        this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
-      }
-      this.lastError = `watcher: ${e.message}`;
-      this.requestProbe();
+      if (this.hints === hints) this.onWatcherError(err as NodeJS.ErrnoException, watcherErrors);
     });
     // Events before 'ready' are swallowed by ignoreInitial, so the scan that follows must start
     // after it. Bounded wait: a watcher that never gets ready (a hung share) must not stall the
@@ -412,6 +397,19 @@ class CaptureWatcherImpl implements CaptureWatcher {
       this.abortReady = done;
       fsw.once('ready', done);
     });
+  }
+
+  /**
+   * An error from either event source. ENOSPC means the inotify watch limit: events are partial,
+   * the periodic scan still covers. It comes once per file past the limit, so one line per kind
+   * of error per watcher.
+   */
+  private onWatcherError(e: NodeJS.ErrnoException, seen: OnceLog): void {
+    if (seen.first(e.code ?? e.message)) {
+      this.log.warn({ err: e.message, code: e.code }, 'file watcher error; relying on the periodic scan');
+    }
+    this.lastError = `watcher: ${e.message}`;
+    this.requestProbe();
   }
 
   private async disarm(): Promise<void> {
