@@ -59,6 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", default="training/reproduce.sh")
     p.add_argument("--total-seconds", type=float, default=None)
     p.add_argument("--timing-note", default=None, help="how --total-seconds was measured")
+
+    p = sub.add_parser("sweep-pack", help="compact copy of a cache for a GPU machine (see sweep.py)")
+    p.add_argument("--cache", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--quality", type=int, default=90)
+
+    p = sub.add_parser("sweep", help="train many configs at once on a GPU, one process each (see sweep.py)")
+    p.add_argument("--pack", default=None, help="sweep-pack output, unpacked into --cache first")
+    p.add_argument("--cache", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--configs", required=True, help="JSON list of {name, TrainConfig fields, aug}")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--jobs", type=int, default=8)
+
+    p = sub.add_parser("sweep-one", help="(internal) one sweep config")
+    p.add_argument("--cache", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cuda")
     args = ap.parse_args(argv)
 
     from . import pipeline
@@ -82,6 +103,19 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
             args.timing_note,
         )
+    elif args.cmd == "sweep-pack":
+        from . import sweep
+
+        print(json.dumps(sweep.pack(Path(args.cache), Path(args.out), args.quality)))
+    elif args.cmd == "sweep":
+        from . import sweep
+
+        sweep.run_sweep(Path(args.pack) if args.pack else None, Path(args.cache), Path(args.split),
+                        Path(args.configs), Path(args.out), args.device, args.jobs)
+    elif args.cmd == "sweep-one":
+        from . import sweep
+
+        sweep.run_one(Path(args.cache), Path(args.split), json.loads(args.spec), Path(args.out), args.device)
     print(f"[blastwatch_train {args.cmd}] {time.time() - t0:.1f} s", file=sys.stderr)
     return 0
 

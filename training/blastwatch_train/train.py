@@ -32,6 +32,9 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None  # smoke mode: stop after this many optimizer steps
     stain_variants: int = 0  # re-stained copies per training image (recorded; set by the pipeline)
+    # with stain variants: the probability a sample is the original image (the rest spread evenly
+    # over the copies); None = uniform over original + copies
+    original_share: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -42,21 +45,27 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int = 64,
+                   device: str = "cpu") -> np.ndarray:
     net.eval()
     out = []
     for start in range(0, len(indices), batch):
         o, s = cache.tensors(indices[start : start + batch])
-        out.append(net(to_float(o), to_float(s)).numpy())
+        out.append(net(to_float(o).to(device), to_float(s).to(device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
 
 
 def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray,
-          log_path: Path | None = None, variants: StainVariants | None = None) -> tuple[BlastNet, dict]:
+          log_path: Path | None = None, variants: StainVariants | None = None,
+          device: str = "cpu") -> tuple[BlastNet, dict]:
     """variants: re-stained, re-segmented copies of the training images; each sample of a batch
-    comes from the original or one of the copies, uniformly."""
+    comes from the original or one of the copies (cfg.original_share).
+
+    device: where the network runs ("cuda" when a GPU is lent). Sampling and augmentation stay on
+    the CPU with the same seeded generator, so a GPU run sees the very batches a CPU run sees; only
+    floating-point summation order differs. The returned network is on the CPU."""
     g = seed_everything(cfg.seed)
-    net = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size)
+    net = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size).to(device)
     labels = torch.from_numpy(cache.labels)
     steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -88,15 +97,23 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
                 break
             idx = np.sort(perm[b * cfg.batch_size : (b + 1) * cfg.batch_size])  # sorted: faster memmap reads
             if variants is not None and len(variants):
-                choice = torch.randint(0, len(variants) + 1, (len(idx),), generator=g).numpy()
+                if cfg.original_share is None:
+                    choice = torch.randint(0, len(variants) + 1, (len(idx),), generator=g).numpy()
+                else:
+                    copy = torch.rand(len(idx), generator=g) >= cfg.original_share
+                    which = torch.randint(1, len(variants) + 1, (len(idx),), generator=g)
+                    choice = (which * copy).numpy()
                 o, s = variants.tensors(cache, idx, choice)
             else:
                 o, s = cache.tensors(idx)
             with torch.no_grad():
-                o, s = net.downsample_inputs(to_float(o), to_float(s))
+                # the byte -> float and 2x pool are the costliest CPU steps of a batch (~70 ms on
+                # one core): on a GPU they run there, and only the pooled tensors come back
+                o, s = net.downsample_inputs(to_float(o.to(device)), to_float(s.to(device)))
+                o, s = o.cpu(), s.cpu()
             o, s = augment_pair(o, s, cfg.augment, g, pixel_scale=cache.size / cfg.compute_size)
-            y = labels[idx]
-            logits = net.forward_downsampled(o, s)
+            y = labels[idx].to(device)
+            logits = net.forward_downsampled(o.to(device), s.to(device))
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,7 +126,7 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
             if step % 20 == 0:
                 print(f"  step {step}/{total} loss {running / seen:.3f} acc {correct / seen:.3f} "
                       f"{time.time() - t0:.0f}s", flush=True)
-        val_logits = predict_logits(net, cache, val_idx)
+        val_logits = predict_logits(net, cache, val_idx, device=device)
         val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
         rec = {
             "epoch": epoch + 1,
@@ -129,8 +146,9 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
             break
     if log:
         log.close()
-    info = {"config": asdict(cfg), "history": history, "seconds": round(time.time() - t0, 1), "steps": step}
-    return net, info
+    info = {"config": asdict(cfg), "history": history, "seconds": round(time.time() - t0, 1), "steps": step,
+            "device": device}
+    return net.cpu(), info
 
 
 def save_checkpoint(net: BlastNet, info: dict, path: Path) -> None:
