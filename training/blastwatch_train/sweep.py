@@ -153,7 +153,9 @@ def run_sweep(pack_dir: Path | None, cache_dir: Path, split_path: Path, configs_
     for s in specs:
         make_config(s)  # fail before starting anything
     pending, running = list(specs), []
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    package_root = str(Path(__file__).resolve().parents[1])  # so `-m blastwatch_train` resolves
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     while pending or running:
         while pending and len(running) < jobs:
             s = pending.pop(0)
