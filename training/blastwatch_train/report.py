@@ -11,6 +11,14 @@ _VARIANT_WORDS = {"original": "original-only", "segmented": "segmented-only", "e
                   "late": "late fusion"}
 
 
+def _sampling(tr: dict) -> str:
+    share = tr.get("original_share")
+    if share is None:
+        return "each training sample is the original or one copy, uniformly"
+    return (f"each training sample is the original with probability {share:g}, else one of the copies "
+            "(uniformly)")
+
+
 def _pct(x) -> str:
     return "n/a" if x is None or x != x else f"{100 * x:.2f}%"
 
@@ -94,14 +102,16 @@ def write_card(r: dict, path: Path) -> None:
     tr = final["train"]["config"]
     w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine), "
       f"weight decay {tr['weight_decay']}, label smoothing {tr['label_smoothing']}, seed {tr['seed']}, "
-      f"{final['train']['seconds']:.0f} s on this machine's 2 CPU cores.")
+      f"{final['train']['seconds']:.0f} s on this machine's 2 CPU cores. Recipe (light colour jitter, "
+      "epochs, share of originals) chosen by a sweep of 22 recipes on a lent GPU, ranked on validation: "
+      "`training/README.md`, \"A lent GPU: the recipe sweep\".")
     if tr.get("stain_variants"):
         aug = tr["augment"]
         w(f"- Augmentation: **{tr['stain_variants']} re-stained copies of every training image** "
           "(`scripts/perturb-images.ts --kind stain`: exposure x0.85-1.15, saturation x0.75-1.25, hue "
           "-20..+20 degrees, seeded per image) that went through the daemon's own decode and segmentation, "
           "so each copy carries the mask that stain really produces (a colour change moves a* and with it "
-          "the K-means threshold); each training sample is the original or one copy, uniformly. On top, "
+          f"the K-means threshold); {_sampling(tr)}. On top, "
           f"on both inputs: exposure +-{aug['brightness']:.0%}, contrast +-{aug['contrast']:.0%}, gamma "
           f"+-{aug['gamma']:.0%}, saturation +-{aug['saturation']:.0%}, Gaussian defocus blur (p "
           f"{aug['blur_prob']}), JPEG re-encoding q{aug['jpeg_quality'][0]}-{aug['jpeg_quality'][1]} "
