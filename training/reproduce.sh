@@ -9,7 +9,7 @@
 #
 # Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
 # when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
-# ABLATION_EPOCHS (2), FINAL_EPOCHS (64), STAIN_SETS (4 re-stained copies of each training image),
+# ABLATION_EPOCHS (2), FINAL_EPOCHS (80), STAIN_SETS (4 re-stained copies of each training image),
 # SKIP_ABLATION=1.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,7 +73,7 @@ done
 # The shipped model first, so an interrupted run still leaves it; the ablation table after.
 log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
-  --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-64}" "${flag[@]}"
+  --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}"
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"

@@ -98,10 +98,12 @@ def run_split(cache_dir: Path, out: Path, seed: int, threshold: int, fractions=(
 # (AugmentConfig defaults) on clean images: 32 epochs, validation 97.8-98.3% with it, 99.3% with
 # this light one; 48-64 epochs with this one reached 99.5-99.8%.
 VARIANT_AUGMENT = AugmentConfig(brightness=0.05, saturation=0.05, hue_degrees=0.0, contrast=0.1, gamma=0.1)
-# Half the samples are the original image, half one of the re-stained copies: the copies teach
+# Three in four samples are the original image, one in four a re-stained copy: the copies teach
 # stain invariance (hue +-20 deg, which the robustness checks need), the originals keep the model
-# fitted to the distribution it is tested and used on.
-ORIGINAL_SHARE = 0.5
+# fitted to the distribution it is tested and used on. Measured with 64 epochs at 0.5: INT8 test
+# 98.56%, validation 98.56% (FP32) against 99.5-99.8% for the sweep's copy-free runs; worst
+# perturbation brightness+10 97.36%.
+ORIGINAL_SHARE = 0.75
 
 
 def _train_config(variant, backbone, width, epochs, smoke, variants: StainVariants | None = None) -> TrainConfig:
