@@ -44,6 +44,17 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def sample_sources(n: int, n_variants: int, original_share: float | None, g: torch.Generator) -> np.ndarray:
+    """Per sample: 0 = the original image, v = stain-variant set v (1..n_variants). With
+    original_share None every source is equally likely; else the original has that probability and
+    the copies share the rest evenly."""
+    if original_share is None:
+        return torch.randint(0, n_variants + 1, (n,), generator=g).numpy()
+    copy = torch.rand(n, generator=g) >= original_share
+    which = torch.randint(1, n_variants + 1, (n,), generator=g)
+    return (which * copy).numpy()
+
+
 @torch.no_grad()
 def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int = 64,
                    device: str = "cpu") -> np.ndarray:
@@ -97,12 +108,7 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
                 break
             idx = np.sort(perm[b * cfg.batch_size : (b + 1) * cfg.batch_size])  # sorted: faster memmap reads
             if variants is not None and len(variants):
-                if cfg.original_share is None:
-                    choice = torch.randint(0, len(variants) + 1, (len(idx),), generator=g).numpy()
-                else:
-                    copy = torch.rand(len(idx), generator=g) >= cfg.original_share
-                    which = torch.randint(1, len(variants) + 1, (len(idx),), generator=g)
-                    choice = (which * copy).numpy()
+                choice = sample_sources(len(idx), len(variants), cfg.original_share, g)
                 o, s = variants.tensors(cache, idx, choice)
             else:
                 o, s = cache.tensors(idx)

@@ -111,3 +111,18 @@ def test_temperature_and_threshold():
     p_ball = 1 - softmax(over, t)[:, 0]
     thr = choose_threshold(p_ball, y > 0, 0.995)
     assert (p_ball[y > 0] >= thr).mean() >= 0.995
+
+
+def test_sample_sources_honours_the_original_share_and_is_seeded():
+    from blastwatch_train.train import sample_sources
+
+    n = 20000
+    half = sample_sources(n, 4, 0.5, torch.Generator().manual_seed(0))
+    assert abs((half == 0).mean() - 0.5) < 0.02
+    counts = np.bincount(half, minlength=5)[1:]
+    assert counts.min() > 0.9 * counts.mean() and set(np.unique(half)) == {0, 1, 2, 3, 4}
+    uniform = sample_sources(n, 4, None, torch.Generator().manual_seed(0))
+    assert abs((uniform == 0).mean() - 0.2) < 0.02
+    assert (sample_sources(n, 4, 1.0, torch.Generator().manual_seed(0)) == 0).all()
+    again = sample_sources(n, 4, 0.5, torch.Generator().manual_seed(0))
+    assert np.array_equal(half, again)
