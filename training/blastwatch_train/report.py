@@ -19,6 +19,12 @@ def _sampling(tr: dict) -> str:
             "(uniformly)")
 
 
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
 def _pct(x) -> str:
     return "n/a" if x is None or x != x else f"{100 * x:.2f}%"
 
@@ -77,11 +83,16 @@ def write_card(r: dict, path: Path) -> None:
          f"{len(r['robustness'])} perturbations above it (baseline best {_pct(base_worst)})",
          bool(r["robustness"]) and all(row["int8_accuracy"] > row["baseline_accuracy"] for row in r["robustness"])),
         ("INT8 file <= 5 MB", f"{model['files']['int8']['bytes'] / 1e6:.2f} MB", model["files"]["int8"]["bytes"] <= 5e6),
-        ("INT8 1-thread latency <= 0.6x FP32", f"{ratio:.2f}x", ratio <= 0.6),
+        # The daemon runs onnxruntime-node, whose FP32 kernels are faster than the training venv's
+        # onnxruntime: the ratio that counts is scripts/benchmark's, which this step cannot run.
+        ("INT8 1-thread latency <= 0.6x FP32 (the daemon's runtime)",
+         f"{ratio:.2f}x in Python onnxruntime {_ort_version()}; onnxruntime-node: `scripts/benchmark`, "
+         "docs/benchmark.md", None),
     ]
     w("| target | measured | met |\n|---|---|---|")
     for name, value, ok in targets:
-        w(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+        verdict = "see docs/benchmark.md" if ok is None else "yes" if ok else "**no**"
+        w(f"| {name} | {value} | {verdict} |")
     w("")
     w("## Model\n")
     w(f"- `{model['name']}`: torchvision `{arch['backbone']}` (width {arch['width']}, trained from scratch, "
