@@ -59,7 +59,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load(cache_dir: Path, split_path: Path) -> tuple[Cache, dict, dict[str, np.ndarray]]:
+def load_with_split(cache_dir: Path, split_path: Path) -> tuple[Cache, dict, dict[str, np.ndarray]]:
     cache = load_cache(cache_dir)
     if cache.classes != CLASS_FOLDERS:
         raise ValueError(f"cache classes {cache.classes} != {CLASS_FOLDERS}")
@@ -94,7 +94,7 @@ def run_split(cache_dir: Path, out: Path, seed: int, threshold: int, fractions=(
 
 # With stain variants (re-stained copies that went through the daemon's segmentation), Python's
 # colour jitter would only recolour a fixed mask; it shrinks to what the variants do not cover.
-# The GPU recipe sweep (training/README.md, "Recipe sweep") measured the cost of the strong jitter
+# The GPU recipe sweep (training/README.md, "A lent GPU: the recipe sweep") measured the cost of the strong jitter
 # (AugmentConfig defaults) on clean images: 32 epochs, validation 97.8-98.3% with it, 99.3% with
 # this light one; 48-64 epochs with this one reached 99.5-99.8%.
 VARIANT_AUGMENT = AugmentConfig(brightness=0.05, saturation=0.05, hue_degrees=0.0, contrast=0.1, gamma=0.1)
@@ -138,7 +138,7 @@ def _export_and_measure(net, cache, ix, work: Path, stem: str, smoke: bool) -> d
 
 def run_ablation(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool,
                  variants_dir: Path | None = None) -> None:
-    cache, _, ix = _load(cache_dir, split_path)
+    cache, _, ix = load_with_split(cache_dir, split_path)
     variants = load_stain_variants(cache, variants_dir)
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -165,7 +165,7 @@ def run_ablation(cache_dir: Path, split_path: Path, work: Path, epochs: int, smo
 
 def run_final(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool, resume: bool = False,
               variants_dir: Path | None = None) -> None:
-    cache, _, ix = _load(cache_dir, split_path)
+    cache, _, ix = load_with_split(cache_dir, split_path)
     variants = load_stain_variants(cache, variants_dir)
     work.mkdir(parents=True, exist_ok=True)
     variant, backbone, width = SMOKE_FINAL if smoke else FINAL
@@ -212,7 +212,7 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
                command: str, total_seconds: float | None, smoke: bool, timing_note: str | None = None) -> None:
     from .report import write_card
 
-    cache, split, ix = _load(cache_dir, split_path)
+    cache, split, ix = load_with_split(cache_dir, split_path)
     final = json.loads((work / "final.json").read_text())
     ablation = json.loads((work / "ablation.json").read_text()) if (work / "ablation.json").exists() else None
     T, thr = final["temperature"], final["threshold"]

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import CLASS_NAMES, MALIGNANT
+from . import CLASS_NAMES
 from .augment import AugmentConfig
 from .cache import load_cache, write_cache
 from .evaluate import metrics, softmax
 from .models import count_params
-from .split import split_indices
-from .train import TrainConfig, predict_logits, train
+from .pipeline import load_with_split
+from .train import TrainConfig, predict_logits, save_checkpoint, train
 
 PACK_FORMAT = "blastwatch-sweep-pack/1"
 
@@ -109,8 +109,7 @@ def run_one(cache_dir: Path, split_path: Path, spec: dict, out: Path, device: st
     torch.set_num_threads(1)
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
-    cache = load_cache(cache_dir)
-    ix = split_indices(json.loads(split_path.read_text()), cache)
+    cache, _, ix = load_with_split(cache_dir, split_path)
     cfg = make_config(spec)
     name = spec["name"]
     net, info = train(cfg, cache, ix["train"], ix["val"], log_path=out / f"{name}.log.jsonl", device=device)
@@ -119,20 +118,15 @@ def run_one(cache_dir: Path, split_path: Path, spec: dict, out: Path, device: st
               "history": info["history"]}
     for split_name in ("val", "test"):
         idx = ix[split_name]
-        probs = softmax(predict_logits(net, cache, idx, device=device))
-        m = metrics(cache.labels[idx], probs, CLASS_NAMES)
-        mal = np.array(MALIGNANT)
-        y = cache.labels[idx]
-        pred_mal = probs[:, 1:].sum(1) >= 0.5
+        m = metrics(cache.labels[idx], softmax(predict_logits(net, cache, idx, device=device)), CLASS_NAMES)
         result[split_name] = {
             "accuracy": m["accuracy"],
             "macro_f1": m["macro_f1"],
             "confusion": m["confusion"],
-            "ball_sensitivity": float(pred_mal[mal[y]].mean()),
-            "ball_specificity": float((~pred_mal[~mal[y]]).mean()),
+            "ball_sensitivity": m["malignant"]["sensitivity"],  # P(B-ALL) >= 0.5
+            "ball_specificity": m["malignant"]["specificity"],
         }
-    torch.save({"model_config": net.config, "state_dict": net.cpu().state_dict(), "info": info},
-               out / f"{name}.pt")
+    save_checkpoint(net.cpu(), info, out / f"{name}.pt")
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     return result
 
