@@ -93,9 +93,10 @@ t.test('SIGKILL mid-batch, restart: one result per image, every flag reached the
   t.ok(flagged.length > 0, `the tiny model flags some images (${flagged.length})`);
   const expectedAlerts = new Set(flagged.map((r) => eventId(r.sha256, r.model_version!, 'alert')));
   await sub.waitFor(
-    (m) => [...expectedAlerts].every((id) => eventIds(m, 'alert').has(id)),
+    (m) =>
+      [...expectedAlerts].every((id) => eventIds(m, 'alert').has(id)) && eventIds(m, 'result').size === N,
     30_000,
-    'every alert delivered',
+    'every alert and result delivered',
   );
   t.pass(`all ${expectedAlerts.size} alerts reached the broker (deduped by event_id)`);
   t.equal(eventIds(sub.messages, 'result').size, N, 'every result delivered');

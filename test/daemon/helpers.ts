@@ -14,6 +14,11 @@ export interface TestBroker {
   url: string;
   broker: Aedes;
   /**
+   * Every PUBLISH the broker accepted from a client (not its own $SYS or will messages), in
+   * order: what a publisher got into the broker, independent of delivery to subscribers.
+   */
+  accepted: Received[];
+  /**
    * An outage: stops listening and drops every connection, but keeps the broker's memory
    * (retained messages, persistent sessions of clean=false subscribers), like a restarted
    * broker with persistence.
@@ -37,6 +42,10 @@ export async function freePort(): Promise<number> {
 /** An aedes broker on `port` (0 = any), in process. */
 export async function startBroker(port = 0): Promise<TestBroker> {
   const broker = await Aedes.createBroker();
+  const accepted: Received[] = [];
+  broker.on('publish', (packet, client) => {
+    if (client) accepted.push(received(packet.topic, Buffer.from(packet.payload), packet.retain));
+  });
   const sockets = new Set<Socket>();
   let server: Server | null = null;
   const listen = async (p: number): Promise<number> => {
@@ -64,6 +73,7 @@ export async function startBroker(port = 0): Promise<TestBroker> {
     port: actual,
     url: `mqtt://127.0.0.1:${actual}`,
     broker,
+    accepted,
     pause,
     async resume() {
       await listen(actual);
@@ -90,6 +100,18 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
+function received(topic: string, payload: Buffer, retain: boolean): Received {
+  const text = payload.toString();
+  let json: Record<string, unknown> | undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v && typeof v === 'object') json = v as Record<string, unknown>;
+  } catch {
+    /* plain text (status) */
+  }
+  return { topic, payload: text, retain, ...(json ? { json } : {}) };
+}
+
 /** A QoS 1 subscriber to `<prefix>/#` that keeps every message. It reconnects by itself. */
 export async function subscribe(
   url: string,
@@ -100,15 +122,7 @@ export async function subscribe(
   const messages: Received[] = [];
   const waiters = new Set<() => void>();
   client.on('message', (topic, payload, packet) => {
-    const text = payload.toString();
-    let json: Record<string, unknown> | undefined;
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (v && typeof v === 'object') json = v as Record<string, unknown>;
-    } catch {
-      /* plain text (status) */
-    }
-    messages.push({ topic, payload: text, retain: packet.retain, ...(json ? { json } : {}) });
+    messages.push(received(topic, payload, packet.retain));
     for (const w of [...waiters]) w();
   });
   client.on('connect', () => client.subscribe(`${prefix}/#`, { qos: 1 }));

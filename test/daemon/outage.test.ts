@@ -88,10 +88,12 @@ t.test(
     const flagged = rows.filter((r) => r.flag === 1);
     t.ok(flagged.length > 0, `flags produced during the outage (${flagged.length})`);
     const expected = new Set(flagged.map((r) => eventId(r.sha256, r.model_version, 'alert')));
+    // Wait for results as well: after the subscriber's own reconnect, alerts and results are not
+    // delivered in a fixed order relative to each other.
     await sub.waitFor(
-      (m) => [...expected].every((id) => eventIds(m, 'alert').has(id)),
+      (m) => [...expected].every((id) => eventIds(m, 'alert').has(id)) && eventIds(m, 'result').size === 16,
       30_000,
-      'all alerts after the outage',
+      'all alerts and results after the outage',
     );
     t.pass(`all ${expected.size} alerts arrived after the outage`);
     t.equal(eventIds(sub.messages, 'alert').size, expected.size, 'no unexpected alerts');

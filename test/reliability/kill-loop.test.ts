@@ -127,10 +127,10 @@ t.test(`kill loop: ${KILLS} SIGKILLs while images arrive, nothing lost or double
   await sub.waitFor(
     (m) => {
       const got = eventIds(m, 'alert');
-      return expected.every((id) => got.has(id));
+      return expected.every((id) => got.has(id)) && eventIds(m, 'result').size === fed;
     },
     120_000,
-    'every alert delivered',
+    'every alert and result delivered',
   );
   t.pass(`all ${expected.length} alerts delivered`);
   const alerts = sub.messages.filter((m) => m.topic.endsWith('/alert'));
