@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import onnx
 import torch
 
 from .cache import Cache, to_float
-from .models import BlastNet, WithSoftmax
+from .models import BlastNet, WithSoftmax, fold_downsample_into_stem
 
 INPUT_NAMES = ["original", "segmented"]
 OUTPUT_NAME = "probabilities"
@@ -18,7 +19,10 @@ OPSET = 17
 
 
 def export_onnx(net: BlastNet, path: Path, size: int = 224) -> Path:
-    net.eval()
+    # A copy: folding the input pool into the stem (where the architecture allows) changes the
+    # modules but not the function, and the caller's network stays as trained.
+    net = copy.deepcopy(net).eval()
+    fold_downsample_into_stem(net)
     wrapper = WithSoftmax(net).eval()
     dummy = (torch.rand(1, 3, size, size), torch.rand(1, 3, size, size))
     torch.onnx.export(

@@ -13,7 +13,10 @@ from torch import nn
 from torchvision import models as tvm
 
 VARIANTS = ("original", "segmented", "early", "late")
-BACKBONES = ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "mnasnet")
+BACKBONES = ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "mnasnet", "resnet10", "resnet18")
+# BasicBlocks per stage: ResNet-18's layout and its one-block-per-stage "ResNet-10" cut.
+_RESNET_BLOCKS = {"resnet10": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2)}
+RESNET_BACKBONES = tuple(_RESNET_BLOCKS)
 
 # Per-channel statistics of blood-smear pixels are far from ImageNet's; a fixed centre/scale
 # is enough because BatchNorm follows the stem. Kept as buffers so ONNX carries them.
@@ -21,8 +24,48 @@ _MEAN = 0.5
 _STD = 0.25
 
 
+def _resnet(width: float, in_channels: int, blocks: tuple[int, ...] = (2, 2, 2, 2),
+            stem_kernel: int = 2) -> tuple[nn.Module, int]:
+    """A ResNet layout of torchvision's BasicBlock (`blocks` per stage) at `width` x its channels.
+
+    Every convolution is dense, which is what int8 kernels speed up on CPUs without int8 dot
+    products (AVX2, Cortex-A72): a depthwise convolution has too little arithmetic per byte to
+    gain from it. The stem is a 2x2 stride-2 patch convolution (after the 2x input pool, export
+    folds both into one 4x4 stride-4 convolution on the 224-px input: fold_downsample_into_stem)
+    and every stage halves the map, so a 112-px input ends at 4x4 like MobileNetV2's. The last
+    BatchNorm of each block starts at zero (torchvision's `zero_init_residual`), so an untrained
+    block is the identity: this trains stably from scratch.
+    """
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    widths = [max(8, int(round(64 * width))) * m for m in (1, 2, 4, 8)]
+    layers: list[nn.Module] = [
+        nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], stem_kernel, 2, (stem_kernel - 1) // 2, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
+    ]
+    c = widths[0]
+    for w, n in zip(widths, blocks):
+        for b in range(n):
+            stride = 2 if b == 0 else 1
+            down = None
+            if stride != 1 or c != w:
+                down = nn.Sequential(conv1x1(c, w, stride), nn.BatchNorm2d(w))
+            block = BasicBlock(c, w, stride, down)
+            nn.init.kaiming_normal_(block.conv1.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(block.conv2.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(block.bn2.weight)
+            layers.append(block)
+            c = w
+    return nn.Sequential(*layers), c
+
+
 def _backbone(name: str, width: float, in_channels: int) -> tuple[nn.Module, int]:
     """Returns (feature extractor producing N x C x h x w, C) for a torchvision builder."""
+    if name in _RESNET_BLOCKS:
+        return _resnet(width, in_channels, _RESNET_BLOCKS[name])
     if name == "mobilenet_v2":
         net = tvm.mobilenet_v2(weights=None, width_mult=width)
         stem = net.features[0][0]
@@ -95,6 +138,10 @@ class BlastNet(nn.Module):
         )
         factor = input_size // compute_size
         self.downsample = nn.AvgPool2d(factor) if factor > 1 else nn.Identity()
+        # The mobile nets were trained on centred inputs. The ResNet takes [0, 1] as it comes (the
+        # BatchNorm after its stem does the centring), which is what lets export fold the pool
+        # into the stem exactly (fold_downsample_into_stem).
+        self.normalize = backbone not in _RESNET_BLOCKS
         self.register_buffer("mean", torch.tensor(_MEAN))
         self.register_buffer("std", torch.tensor(_STD))
         in_ch = 6 if variant == "early" else 3
@@ -107,7 +154,7 @@ class BlastNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std if self.normalize else x
 
     def downsample_inputs(self, original: torch.Tensor, segmented: torch.Tensor):
         """The graph's first step; training augments after it (4x fewer pixels to touch)."""
@@ -136,6 +183,36 @@ class BlastNet(nn.Module):
                 1,
             )
         return self.head(f)
+
+
+def fold_downsample_into_stem(net: BlastNet) -> bool:
+    """Replaces the input average pool and the stem convolution by one equivalent convolution.
+
+    An f x f average pool followed by a k x k convolution with stride s and padding p equals one
+    (f*k) x (f*k) convolution with stride f*s and padding f*p whose weights are the old ones
+    repeated over each f x f cell and divided by f^2 (both are linear; a zero-padded pixel of the
+    pooled image is the pool of zero-padded pixels). Training keeps the pool (augmentation then
+    touches 4x fewer pixels); the exported graph starts with a convolution, which onnxruntime runs
+    in int8 on the quantised input, where a float pool before the first QuantizeLinear costs as
+    much in the INT8 model as in the FP32 one. Only for early fusion without in-graph
+    normalisation (a Sub/Div between pool and stem would break the identity at the padding).
+    Returns whether it folded; the network is changed in place.
+    """
+    if net.variant != "early" or net.normalize or isinstance(net.downsample, nn.Identity):
+        return False
+    pool = net.downsample
+    f = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
+    stem = next(m for m in net.branch_a.modules() if isinstance(m, nn.Conv2d))
+    k, s, p = stem.kernel_size[0], stem.stride[0], stem.padding[0]
+    folded = nn.Conv2d(stem.in_channels, stem.out_channels, f * k, f * s, f * p, bias=stem.bias is not None)
+    with torch.no_grad():
+        w = stem.weight.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3) / (f * f)
+        folded.weight.copy_(w)
+        if stem.bias is not None:
+            folded.bias.copy_(stem.bias)
+    _replace_module(net.branch_a, stem, folded)
+    net.downsample = nn.Identity()
+    return True
 
 
 class WithSoftmax(nn.Module):

@@ -86,6 +86,31 @@ def test_onnx_export_has_interface_and_matches_torch(tmp_path):
         np.testing.assert_allclose(p, torch.softmax(net(o, s), 1).detach().numpy(), atol=1e-4)
 
 
+def test_resnet_export_folds_the_input_pool_into_the_stem_exactly(tmp_path):
+    torch.manual_seed(0)
+    net = BlastNet("early", "resnet18", 0.25).eval()
+    # trained-looking BatchNorms: an untouched one (gamma 0 in the residual branch) would hide
+    # an error in every block
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.running_mean.uniform_(-0.2, 0.2)
+    path = export_onnx(net, tmp_path / "resnet.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "AveragePool" not in ops and "Sub" not in ops and "Div" not in ops
+    assert ops.index("Conv") > ops.index("Concat")  # the graph starts with concat -> one convolution
+    assert isinstance(net.downsample, torch.nn.AvgPool2d)  # export works on a copy
+    o, s = torch.rand(3, 3, 224, 224), torch.rand(3, 3, 224, 224)
+    p = OrtModel(path).run(o.numpy(), s.numpy())
+    np.testing.assert_allclose(p, torch.softmax(net(o, s), 1).detach().numpy(), atol=1e-5)
+
+
+def test_mobile_nets_keep_pool_and_normalisation_in_the_graph(tmp_path):
+    net = BlastNet("early", "mobilenet_v2", 0.25).eval()
+    ops = [n.op_type for n in onnx.load(str(export_onnx(net, tmp_path / "m.onnx"))).graph.node]
+    assert "AveragePool" in ops and "Sub" in ops
+
+
 def test_metrics_confusion_and_binary():
     y = np.array([0, 0, 1, 2, 3, 3])
     p = np.eye(4)[[0, 1, 1, 2, 3, 0]]
