@@ -10,7 +10,8 @@
 # Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
 # when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
 # ABLATION_EPOCHS (2), FINAL_EPOCHS (80), STAIN_SETS (4 re-stained copies of each training image),
-# SKIP_ABLATION=1.
+# SKIP_ABLATION=1; FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
+# 0.875 with FINAL_EPOCHS=60) with MODELS (default models/) so such a run does not replace the shipped files.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -43,7 +44,7 @@ else
   data="${DATA:-$repo/../shared/data/all-smears}"
   cache="${CACHE:-/work/cache/all-smears}"
   work="${WORK:-$repo/training/runs/reproduce}"
-  models="$repo/models"; split="$repo/training/split.json"
+  models="${MODELS:-$repo/models}"; split="$repo/training/split.json"
   flag=()
   variant_sets="${STAIN_SETS:-4}"
 fi
@@ -73,7 +74,8 @@ done
 # The shipped model first, so an interrupted run still leaves it; the ablation table after.
 log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
-  --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}"
+  --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}" \
+  ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"}
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"

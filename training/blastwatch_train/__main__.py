@@ -16,6 +16,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from .models import BACKBONES  # noqa: E402
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", required=True, help="preprocess-dataset output folder")
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--resume", action="store_true", help="reuse WORK/final.pt instead of training")
+    p.add_argument("--backbone", default=None, choices=BACKBONES, help="instead of pipeline.FINAL's")
+    p.add_argument("--width", type=float, default=None, help="instead of pipeline.FINAL's")
 
     p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
     _common(p)
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                               Path(args.variants) if args.variants else None)
     elif args.cmd == "final":
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
-                           Path(args.variants) if args.variants else None)
+                           Path(args.variants) if args.variants else None, args.backbone, args.width)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

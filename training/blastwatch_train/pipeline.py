@@ -45,6 +45,9 @@ ABLATION = [
     ("early", "mobilenet_v3_large", 0.5),
 ]
 FINAL = ("early", "mobilenet_v2", 0.5)
+# `final --backbone resnet10 --width 0.875` (reproduce.sh: FINAL_BACKBONE, FINAL_WIDTH) trains the
+# dense alternative built for the INT8/FP32 latency target instead; training/README.md, "INT8
+# latency: a dense ResNet-10", says what it measured and why it does not ship.
 SMOKE_ABLATION = [("original", "mobilenet_v2", 0.25), ("late", "mobilenet_v2", 0.25)]
 SMOKE_FINAL = ("early", "mobilenet_v2", 0.25)
 CALIBRATION_IMAGES = 256
@@ -164,11 +167,12 @@ def run_ablation(cache_dir: Path, split_path: Path, work: Path, epochs: int, smo
 
 
 def run_final(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool, resume: bool = False,
-              variants_dir: Path | None = None) -> None:
+              variants_dir: Path | None = None, backbone: str | None = None, width: float | None = None) -> None:
     cache, _, ix = load_with_split(cache_dir, split_path)
     variants = load_stain_variants(cache, variants_dir)
     work.mkdir(parents=True, exist_ok=True)
-    variant, backbone, width = SMOKE_FINAL if smoke else FINAL
+    variant, default_backbone, default_width = SMOKE_FINAL if smoke else FINAL
+    backbone, width = backbone or default_backbone, width or default_width
     cfg = _train_config(variant, backbone, width, epochs, smoke, variants)
     train_idx = _subset(ix["train"], smoke, 16)
     if variants is not None and variants.coverage(train_idx) < 0.99:
