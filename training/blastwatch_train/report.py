@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import CLASS_NAMES
+from .models import RESNET_BACKBONES
 
 
 _VARIANT_WORDS = {"original": "original-only", "segmented": "segmented-only", "early": "early fusion",
@@ -95,11 +96,24 @@ def write_card(r: dict, path: Path) -> None:
         w(f"| {name} | {value} | {verdict} |")
     w("")
     w("## Model\n")
-    w(f"- `{model['name']}`: torchvision `{arch['backbone']}` (width {arch['width']}, trained from scratch, "
+    dense = arch["backbone"] in RESNET_BACKBONES
+    built = (f"a {arch['backbone'].replace('resnet', 'ResNet-')} layout of torchvision `BasicBlock`s" if dense
+             else f"torchvision `{arch['backbone']}`")
+    w(f"- `{model['name']}`: {built} (width {arch['width']}, trained from scratch, "
       f"no pretrained weights), **{arch['variant']} fusion** of the two inputs, {arch['params']:,} parameters.")
+    factor = 224 // arch["compute_size"]
+    if dense:
+        front = (f"The network was trained with a {factor}x average pool in front (convolutions at "
+                 f"{arch['compute_size']} px) and a {factor}x{factor} stride-{factor} stem; the export folds "
+                 f"the two into one {factor * factor}x{factor * factor} stride-{factor * factor} convolution "
+                 "on the 224-px input (exactly the same function, tested), so the INT8 graph starts with a "
+                 "quantized convolution instead of a float pool. No normalisation in the graph (a BatchNorm "
+                 "follows the stem).")
+    else:
+        front = (f"The graph average-pools {factor}x first, so convolutions run at {arch['compute_size']} px, "
+                 "and normalises inside.")
     w(f"- ONNX inputs `original` and `segmented`: float32 NCHW, shape [-1, 3, 224, 224], value = byte/255. "
-      f"The graph average-pools {224 // arch['compute_size']}x first, so convolutions run at "
-      f"{arch['compute_size']} px, and normalises inside. Output `probabilities`: uncalibrated softmax over " + ", ".join(model["classes"]) + ".")
+      f"{front} Output `probabilities`: uncalibrated softmax over " + ", ".join(model["classes"]) + ".")
     w(f"- Calibration: temperature T = {model['temperature']:.4f} fitted on the validation split "
       "(p_i^(1/T), renormalised). Decision: P(B-ALL) = 1 - P(Benign) >= threshold "
       f"{model['threshold']:.4f} (chosen on validation for >= 99.5% sensitivity); uncertain band "
@@ -114,8 +128,9 @@ def write_card(r: dict, path: Path) -> None:
     w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine), "
       f"weight decay {tr['weight_decay']}, label smoothing {tr['label_smoothing']}, seed {tr['seed']}, "
       f"{final['train']['seconds']:.0f} s on this machine's 2 CPU cores. Recipe (light colour jitter, "
-      "epochs, share of originals) chosen by a sweep of 22 recipes on a lent GPU, ranked on validation: "
-      "`training/README.md`, \"A lent GPU: the recipe sweep\".")
+      "epochs, share of originals) chosen by a sweep of 22 recipes with MobileNetV2 on a lent GPU, ranked on "
+      "validation: `training/README.md`, \"A lent GPU: the recipe sweep\"" +
+      ("; carried over to this network without a sweep of its own." if dense else "."))
     if tr.get("stain_variants"):
         aug = tr["augment"]
         w(f"- Augmentation: **{tr['stain_variants']} re-stained copies of every training image** "
@@ -212,10 +227,15 @@ def write_card(r: dict, path: Path) -> None:
         w("Why the shipped variant: early fusion feeds both inputs (the daemon always computes both) through "
           "ONE backbone, so it costs a single-input network's time and size, whereas late fusion doubles "
           "the backbone. MobileNetV2 at width 0.5 was fixed before this table was measured: its training step "
-          "is the cheapest of the candidates here (EfficientNet-B0 costs about 3x, MobileNetV3-Large at width "
-          "0.75 about 1.5x per step), and only it fits the converged run into the 90-minute reproduce budget "
+          "is the cheapest of the mobile candidates here (EfficientNet-B0 costs about 3x, MobileNetV3-Large at "
+          "width 0.75 about 1.5x per step), and it fits the converged run into the 90-minute reproduce budget "
           "on this 2-core machine. At this short budget the accuracy columns rank learning speed, not "
           "final quality: differences of a few points are within run-to-run noise (one seed each).")
+        w("A dense ResNet-10 (width 0.875, `final --backbone resnet10`) was trained to the same recipe as the "
+          "answer to the INT8/FP32 latency target, which depthwise networks cannot meet on a CPU without "
+          "int8 dot products; it met that ratio but missed the B-ALL sensitivity target and was slower than "
+          "this model in absolute terms, INT8 against INT8. Its figures: `training/README.md`, \"INT8 "
+          "latency: a dense ResNet-10\".")
         best = max(ab["rows"], key=lambda row: row["fp32_val"]["accuracy"])
         w(f"The best validation accuracy at this budget came from {_VARIANT_WORDS[best['variant']]} / {best['backbone']} "
           f"(width {best['width']}: {_pct(best['fp32_val']['accuracy'])}, {best['params']:,} parameters, INT8 "
