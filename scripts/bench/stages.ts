@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { decodeImage, type DecodedImage } from '../../src/decode/index.js';
 import type { ModelManifest } from '../../src/infer/index.js';
+import { daemonSessionOptions } from '../../src/infer/session-options.js';
 import { toTensorNCHW } from '../../src/preprocess/index.js';
 import { eventId, resultPayload } from '../../src/publish/payloads.js';
 import { createSegmentScratch, segmentImage, type Segmentation } from '../../src/segment/index.js';
@@ -146,16 +147,12 @@ export async function benchInfer(
       const c0 = performance.now();
       let session: InferenceSession;
       try {
-        session = await InferenceSession.create(manifest.paths[precision], {
-          executionProviders: [provider],
-          intraOpNumThreads: threads,
-          interOpNumThreads: 1,
-          graphOptimizationLevel: 'all',
-          executionMode: 'sequential',
-          // As the daemon's worker (src/infer/worker.ts): without it the pool spins between runs
-          // and the t>1 rows measured a CPU cost (and a latency) the daemon does not have.
-          extra: { session: { intra_op: { allow_spinning: '0' } } },
-        });
+        // The daemon's own options: with a spinning pool the t>1 rows measured a CPU cost (and a
+        // latency) the daemon does not have.
+        session = await InferenceSession.create(
+          manifest.paths[precision],
+          daemonSessionOptions(provider, threads),
+        );
       } catch (err) {
         if (provider !== 'cuda') throw err;
         cudaError = (err as Error).message.split('\n')[0] ?? 'unknown error';

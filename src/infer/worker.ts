@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
 import type { FromWorker, ProviderAttempt, SessionCandidate, ToWorker, WorkerInit } from './protocol.js';
+import { daemonSessionOptions } from './session-options.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/infer/worker.ts must run as a worker thread');
@@ -57,17 +58,10 @@ async function createSession(): Promise<{ session: InferenceSession; candidate: 
       }
     }
     try {
-      const session = await InferenceSession.create(candidate.modelPath, {
-        executionProviders: [candidate.provider],
-        intraOpNumThreads: init.threads,
-        // One inference at a time per session; inter-op threads only help parallel branches.
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        executionMode: 'sequential',
-        // Images arrive one at a time, milliseconds apart: spinning intra-op threads between runs
-        // burned ~25-30 ms of CPU per image that decode and segmentation needed (docs/benchmark.md).
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
+      const session = await InferenceSession.create(
+        candidate.modelPath,
+        daemonSessionOptions(candidate.provider, init.threads),
+      );
       const missing: string[] = [...init.inputNames.filter((n) => !session.inputNames.includes(n))];
       if (!session.outputNames.includes(init.outputName)) missing.push(init.outputName);
       if (missing.length > 0) {

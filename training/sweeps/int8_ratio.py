@@ -4,10 +4,10 @@ Latency does not depend on what the weights learned, so each candidate is built 
 BatchNorm statistics from 128 real cached images (and non-zero BatchNorm scales, as a trained net
 has: a zero residual scale makes the exporter share all-zero weights between blocks, which
 onnxruntime then runs as float), exported and quantized by the pipeline's own functions. Then
-`int8_ratio.mjs` times them in the daemon's runtime. Run from the repo root:
+`scripts/int8-ratio.ts` times them in the daemon's runtime. Run from the repo root:
 
     PYTHONPATH=training training/.venv/bin/python training/sweeps/int8_ratio.py /tmp/int8-ratio
-    node training/sweeps/int8_ratio.mjs /tmp/int8-ratio
+    npx tsx scripts/int8-ratio.ts /tmp/int8-ratio
 """
 import sys
 from pathlib import Path
