@@ -24,8 +24,7 @@ _MEAN = 0.5
 _STD = 0.25
 
 
-def _resnet(width: float, in_channels: int, blocks: tuple[int, ...] = (2, 2, 2, 2),
-            stem_kernel: int = 2) -> tuple[nn.Module, int]:
+def _resnet(width: float, in_channels: int, blocks: tuple[int, ...]) -> tuple[nn.Module, int]:
     """A ResNet layout of torchvision's BasicBlock (`blocks` per stage) at `width` x its channels.
 
     Every convolution is dense, which is what int8 kernels speed up on CPUs without int8 dot
@@ -41,7 +40,7 @@ def _resnet(width: float, in_channels: int, blocks: tuple[int, ...] = (2, 2, 2, 
     widths = [max(8, int(round(64 * width))) * m for m in (1, 2, 4, 8)]
     layers: list[nn.Module] = [
         nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], stem_kernel, 2, (stem_kernel - 1) // 2, bias=False),
+            nn.Conv2d(in_channels, widths[0], 2, 2, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         )
@@ -141,7 +140,7 @@ class BlastNet(nn.Module):
         # The mobile nets were trained on centred inputs. The ResNet takes [0, 1] as it comes (the
         # BatchNorm after its stem does the centring), which is what lets export fold the pool
         # into the stem exactly (fold_downsample_into_stem).
-        self.normalize = backbone not in _RESNET_BLOCKS
+        self.normalize = backbone not in RESNET_BACKBONES
         self.register_buffer("mean", torch.tensor(_MEAN))
         self.register_buffer("std", torch.tensor(_STD))
         in_ch = 6 if variant == "early" else 3
