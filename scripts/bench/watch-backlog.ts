@@ -1,10 +1,11 @@
-// Capture-watcher benchmark: time to offer a backlog, rescan time, idle CPU and RSS, for inotify
-// and polling. Usage: node --import tsx scripts/bench-watch.ts [files=5000] [idleSeconds=10]
+// The capture watcher with a large folder: time to offer a backlog, rescan time, idle CPU and RSS,
+// for inotify and polling (scripts/bench/watch-latency.ts times single new files).
+// Usage: node --import tsx scripts/bench/watch-backlog.ts [files=5000] [idleSeconds=10]
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createCaptureWatcher } from '../src/watch/index.js';
+import { createCaptureWatcher } from '../../src/watch/index.js';
 
 const files = Number(process.argv[2] ?? 5000);
 const idleS = Number(process.argv[3] ?? 10);

@@ -1,6 +1,7 @@
 /**
- * Benchmark of the inference worker (not a test: no assertions, prints figures).
- *   npx tsx scripts/bench-infer.ts [--model DIR] [--threads N] [--rounds N] [--providers cpu|cuda,cpu]
+ * The inference worker alone (not a test: no assertions, prints figures). scripts/benchmark times
+ * raw onnxruntime in its own thread and the whole daemon; this measures the Classifier itself.
+ *   npx tsx scripts/bench/classifier.ts [--model DIR] [--threads N] [--rounds N] [--providers cpu|cuda,cpu]
  * On the 12 committed sample images, through prepareImage() and the Classifier:
  * 1. batch-1 classify latency (what the daemon does per image): median and p95 ms;
  * 2. batch-12 classify: ms per image;
@@ -16,9 +17,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { BUNDLED_MODEL_DIR } from '../src/config/load.js';
-import { createClassifier, type ImagePair, type ProviderName } from '../src/infer/index.js';
-import { prepareImage } from '../src/preprocess/index.js';
+import { BUNDLED_MODEL_DIR } from '../../src/config/load.js';
+import { createClassifier, type ImagePair, type ProviderName } from '../../src/infer/index.js';
+import { prepareImage } from '../../src/preprocess/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
-const samplesDir = fileURLToPath(new URL('../test/fixtures/samples', import.meta.url));
+const samplesDir = fileURLToPath(new URL('../../test/fixtures/samples', import.meta.url));
 const files = readdirSync(samplesDir, { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .flatMap((d) =>
