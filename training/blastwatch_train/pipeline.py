@@ -97,7 +97,7 @@ def run_split(cache_dir: Path, out: Path, seed: int, threshold: int, fractions=(
 
 # With stain variants (re-stained copies that went through the daemon's segmentation), Python's
 # colour jitter would only recolour a fixed mask; it shrinks to what the variants do not cover.
-# The GPU recipe sweep (training/README.md, "A lent GPU: the recipe sweep") measured the cost of the strong jitter
+# The GPU recipe sweep (training/README.md, "The recipe sweep on a GPU") measured the cost of the strong jitter
 # (AugmentConfig defaults) on clean images: 32 epochs, validation 97.8-98.3% with it, 99.3% with
 # this light one; 48-64 epochs with this one reached 99.5-99.8%.
 VARIANT_AUGMENT = AugmentConfig(brightness=0.05, saturation=0.05, hue_degrees=0.0, contrast=0.1, gamma=0.1)

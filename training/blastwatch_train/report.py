@@ -66,7 +66,7 @@ def write_card(r: dict, path: Path) -> None:
       "B-lymphoblastic leukaemia (B-ALL) precursors (Early Pre-B, Pre-B, Pro-B) versus benign haematogones, "
       "so that a haematologist looks at them first. It is **not a diagnosis**, it never rules B-ALL out on its "
       "own, and it has not been validated outside the single centre its data come from.\n")
-    w("## Targets (from the issue) vs measured on the test split\n")
+    w("## Targets vs measured on the test split\n")
     mi, lat = ev["int8_test"], r["latency"]
     ratio = lat["int8_1thread"]["median_ms"] / lat["fp32_1thread"]["median_ms"]
     worst = min(r["robustness"], key=lambda row: row["int8_accuracy"]) if r["robustness"] else None
@@ -128,8 +128,8 @@ def write_card(r: dict, path: Path) -> None:
     w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine), "
       f"weight decay {tr['weight_decay']}, label smoothing {tr['label_smoothing']}, seed {tr['seed']}, "
       f"{final['train']['seconds']:.0f} s on this machine's 2 CPU cores. Recipe (light colour jitter, "
-      "epochs, share of originals) chosen by a sweep of 22 recipes with MobileNetV2 on a lent GPU, ranked on "
-      "validation: `training/README.md`, \"A lent GPU: the recipe sweep\"" +
+      "epochs, share of originals) chosen by a sweep of 22 recipes with MobileNetV2 on a GPU, ranked on "
+      "validation: `training/README.md`, \"The recipe sweep on a GPU\"" +
       ("; carried over to this network without a sweep of its own." if dense else "."))
     if tr.get("stain_variants"):
         aug = tr["augment"]

@@ -1,11 +1,11 @@
-"""Training-recipe sweep for a lent GPU: many configurations at once, one process each.
+"""Training-recipe sweep on a GPU: many configurations at once, one process each.
 
 The shipped model is trained on the 2-core CPU by `training/reproduce.sh` (that is the budget the
-model has to fit). A GPU, when a session is lent one, answers the question that CPU time cannot:
+model has to fit). A GPU answers the question that CPU time cannot:
 which recipe (width, compute size, epochs, regularisation, augmentation) is worth those 90 minutes.
 
-The GPU machine has no Node.js, so the TypeScript cache cannot be rebuilt there, and the cache
-(842 MB) is too large to carry. `pack` stores it compactly: originals re-encoded as JPEG (lossy,
+A GPU machine need not have Node.js, so the TypeScript cache may not be buildable there, and the
+cache (842 MB) is large to copy. `pack` stores it compactly: originals re-encoded as JPEG (lossy,
 quality 90: the sweep's numbers are for ranking recipes, never for the model card) and the
 segmentation masks losslessly as packed bits; `unpack` rebuilds a cache of the same format, so the
 sweep runs the same `train()` as the pipeline. Masks are exact, so segmented = decoded original x

@@ -72,7 +72,7 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
     """variants: re-stained, re-segmented copies of the training images; each sample of a batch
     comes from the original or one of the copies (cfg.original_share).
 
-    device: where the network runs ("cuda" when a GPU is lent). Sampling and augmentation stay on
+    device: where the network runs ("cuda" on a GPU). Sampling and augmentation stay on
     the CPU with the same seeded generator, so a GPU run sees the very batches a CPU run sees; only
     floating-point summation order differs. The returned network is on the CPU."""
     g = seed_everything(cfg.seed)

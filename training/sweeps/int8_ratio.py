@@ -4,9 +4,10 @@ Latency does not depend on what the weights learned, so each candidate is built 
 BatchNorm statistics from 128 real cached images (and non-zero BatchNorm scales, as a trained net
 has: a zero residual scale makes the exporter share all-zero weights between blocks, which
 onnxruntime then runs as float), exported and quantized by the pipeline's own functions. Then
-`scripts/int8-ratio.ts` times them in the daemon's runtime. Run from the repo root:
+`scripts/int8-ratio.ts` times them in the daemon's runtime. Run from the repo root, CACHE being the
+training cache that `training/reproduce.sh` builds (`blastwatch preprocess-dataset`):
 
-    PYTHONPATH=training training/.venv/bin/python training/sweeps/int8_ratio.py /tmp/int8-ratio
+    PYTHONPATH=training training/.venv/bin/python training/sweeps/int8_ratio.py /tmp/int8-ratio CACHE
     npx tsx scripts/int8-ratio.ts /tmp/int8-ratio
 """
 import sys
@@ -31,7 +32,7 @@ CANDIDATES = [
 ]
 
 
-def main(out: Path, cache_dir: str = "/work/cache/all-smears") -> None:
+def main(out: Path, cache_dir: str) -> None:
     torch.manual_seed(0)
     cache = load_cache(cache_dir)
     idx = np.arange(0, len(cache), 13)[:128]
@@ -57,4 +58,6 @@ def main(out: Path, cache_dir: str = "/work/cache/all-smears") -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/int8-ratio"))
+    if len(sys.argv) != 3:
+        sys.exit("usage: int8_ratio.py OUT_DIR CACHE_DIR")
+    main(Path(sys.argv[1]), sys.argv[2])
