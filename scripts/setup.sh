@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything blastwatch's tests need on a fresh Debian 12 machine with Node.js 20:
+# Installs everything blastwatch's tests need on a fresh Debian 12 machine with Node.js 22
+# (or 20.19+; `npm test` also runs the native-module tests on Node 22: scripts/test-node22):
 # Debian packages (python3 + torch/OpenCV/scikit for the training pipeline and the segmentation
 # reference, mosquitto for the integration tests, chromium for the dashboard's browser tests),
 # the npm dependencies (builds dist/ through `prepare`), and the training venv.
