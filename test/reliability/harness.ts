@@ -18,7 +18,7 @@ export * from '../daemon/helpers.js';
 
 export const log = pino({ level: process.env.BW_TEST_LOG ?? 'silent' });
 
-/** BLASTWATCH_RELIABILITY_FULL=1 runs every item at the issue's scale (documented, not in CI). */
+/** BLASTWATCH_RELIABILITY_FULL=1 runs every item at full scale (documented, not in CI). */
 export const FULL = process.env.BLASTWATCH_RELIABILITY_FULL === '1';
 
 /** `ci` in .ci/run, `full` with BLASTWATCH_RELIABILITY_FULL=1; an explicit env number wins. */
