@@ -2,6 +2,7 @@
 // The stages are libraries the composition root (src/app.ts) wires together; the commands in
 // src/cli/ are leaves that only the entry point (src/cli.ts) loads. Type-only imports count too:
 // a type from another layer is still a dependency on it.
+/* global module */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
