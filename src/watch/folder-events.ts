@@ -20,7 +20,7 @@ export interface FolderEventHandlers {
  * inotify hints through fs.watch, one watcher per folder (the root, and every accepted sub-folder
  * when recursive). Each event names the entry that changed and only that entry is looked at.
  *
- * chokidar (still used for polling, where it polls anyway) answers every event in a folder by
+ * chokidar (used for polling, where it polls anyway) answers every event in a folder by
  * listing the whole folder and lstat-ing each entry (readdirp with alwaysStat), twice per burst:
  * with the default move_processed_to null the capture folder keeps every image, so each new image
  * cost O(files in the folder). Measured (scripts/bench/watch-latency.ts 2000, load 5): 72 ms of CPU
