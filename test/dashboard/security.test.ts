@@ -484,3 +484,22 @@ t.test('a broken multipart upload is a 4xx, never a 500', async (t) => {
   }
   t.equal(s.deps.uploads.length, 0, 'nothing reached the pipeline');
 });
+
+t.test('every ES module the page imports is served from /assets/, as JavaScript', async (t) => {
+  const s = await startFixtureServer({ loopback: true, listen: false });
+  t.teardown(() => s.close());
+  const page = await s.app.inject({ url: '/', headers: { host: 'localhost' } });
+  t.match(page.body, /<script type="module" src="\/assets\/app\.js"><\/script>/);
+  const seen = new Set<string>();
+  const queue = ['app.js'];
+  while (queue.length) {
+    const name = queue.shift()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const res = await s.app.inject({ url: `/assets/${name}`, headers: { host: 'localhost' } });
+    t.equal(res.statusCode, 200, `${name} is served`);
+    t.match(res.headers['content-type'], /^text\/javascript/, `${name} as JavaScript`);
+    for (const m of res.body.matchAll(/^import [^;]+ from '\.\/([\w-]+\.js)';$/gm)) queue.push(m[1]!);
+  }
+  t.ok(seen.size >= 6, `the page loads ${[...seen].join(', ')}`);
+});
