@@ -61,6 +61,63 @@ export function resultJson(r: ResultRow) {
   };
 }
 
+/**
+ * The ops API behind the auth hook (open on loopback, Bearer token or dashboard session on a LAN
+ * bind): readiness, Prometheus metrics, the health snapshot and the results.
+ */
+async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void> {
+  ops.addHook('onRequest', createAuthHook(ctx.auth));
+  ops.setErrorHandler(opsErrorHandler);
+
+  ops.get(
+    '/readyz',
+    {
+      schema: {
+        response: { 200: opsSchemas.readiness, 503: opsSchemas.readiness, '4xx': opsSchemas.error },
+      },
+    },
+    async (_req, reply) => {
+      const r = ctx.readiness();
+      return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
+    },
+  );
+
+  // Prometheus text exposition, sent as the string it is (the 200 schema documents the type).
+  ops.get(
+    '/metrics',
+    { schema: { response: { 200: { type: 'string' }, '4xx': opsSchemas.error } } },
+    async (_req, reply) => {
+      const backlog = ctx.store.outboxBacklog();
+      ctx.metrics.outboxBacklog.set(backlog.count);
+      ctx.pipeline.diskFreeBytes();
+      return reply
+        .type('text/plain; version=0.0.4; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(ctx.metrics.registry.render());
+    },
+  );
+
+  ops.get(
+    '/api/health',
+    { schema: { response: { 200: opsSchemas.health, '4xx': opsSchemas.error } } },
+    async () => ctx.health(),
+  );
+
+  ops.get<{ Querystring: { limit: number; before?: number } }>(
+    '/api/results',
+    {
+      schema: {
+        querystring: opsSchemas.resultsQuery,
+        response: { 200: opsSchemas.results, '4xx': opsSchemas.error },
+      },
+    },
+    async (req) => {
+      const { limit, before } = req.query;
+      return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
+    },
+  );
+}
+
 export async function createHttpServer(
   ctx: ServeContext,
   plugins: ServerPlugin[] = [],
@@ -82,58 +139,7 @@ export async function createHttpServer(
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
   }));
 
-  await app.register(async (ops) => {
-    ops.addHook('onRequest', createAuthHook(ctx.auth));
-    ops.setErrorHandler(opsErrorHandler);
-
-    ops.get(
-      '/readyz',
-      {
-        schema: {
-          response: { 200: opsSchemas.readiness, 503: opsSchemas.readiness, '4xx': opsSchemas.error },
-        },
-      },
-      async (_req, reply) => {
-        const r = ctx.readiness();
-        return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
-      },
-    );
-
-    // Prometheus text exposition, sent as the string it is (the 200 schema documents the type).
-    ops.get(
-      '/metrics',
-      { schema: { response: { 200: { type: 'string' }, '4xx': opsSchemas.error } } },
-      async (_req, reply) => {
-        const backlog = ctx.store.outboxBacklog();
-        ctx.metrics.outboxBacklog.set(backlog.count);
-        ctx.pipeline.diskFreeBytes();
-        return reply
-          .type('text/plain; version=0.0.4; charset=utf-8')
-          .header('cache-control', 'no-store')
-          .send(ctx.metrics.registry.render());
-      },
-    );
-
-    ops.get(
-      '/api/health',
-      { schema: { response: { 200: opsSchemas.health, '4xx': opsSchemas.error } } },
-      async () => ctx.health(),
-    );
-
-    ops.get<{ Querystring: { limit: number; before?: number } }>(
-      '/api/results',
-      {
-        schema: {
-          querystring: opsSchemas.resultsQuery,
-          response: { 200: opsSchemas.results, '4xx': opsSchemas.error },
-        },
-      },
-      async (req) => {
-        const { limit, before } = req.query;
-        return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
-      },
-    );
-  });
+  await app.register(async (ops) => opsRoutes(ops, ctx));
 
   for (const plugin of plugins) await plugin(app, ctx);
   return app;
