@@ -1,15 +1,15 @@
 // blastwatch dashboard: plain JavaScript ES modules, no build step, no external resources (the lab
 // LAN may have no internet). This module starts the page and switches between the views by the
 // URL hash; each view lives in its own module.
-/* global document, window, setTimeout, clearTimeout */
+/* global document, window */
 import { api } from './api.js';
 import { showDetail } from './detail.js';
-import { connectLive, loadFeed, setOverlay } from './feed.js';
+import { connectLive, loadFeed, setUpFeed } from './feed.js';
 import { loadQueue, refreshQueueCount } from './review.js';
 import { state } from './state.js';
 import { loadStatus } from './status.js';
 import { setUpUpload } from './upload.js';
-import { $, el, toast } from './ui.js';
+import { $, toast } from './ui.js';
 
 function currentView() {
   const hash = window.location.hash || '#/';
@@ -48,21 +48,7 @@ async function start() {
     window.location.assign('/login');
   });
   $('upload-max').textContent = String(Math.round((state.meta.uploadMaxBytes || 0) / 1048576));
-  for (const c of state.meta.classes) $('filter-class').append(el('option', { value: c.name }, c.label));
-  // On a phone the filters start folded: the feed is what matters at the microscope.
-  if (window.matchMedia('(max-width: 700px)').matches) $('filter-box').open = false;
-  let debounce = null;
-  $('filters').addEventListener('input', () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      $('feed-hint').textContent = '';
-      void loadFeed(false);
-    }, 250);
-  });
-  $('filters').addEventListener('submit', (event) => event.preventDefault());
-  $('feed-more').addEventListener('click', () => void loadFeed(true));
-  for (const b of $('feed-overlay').querySelectorAll('button'))
-    b.addEventListener('click', () => setOverlay(b.dataset.kind));
+  setUpFeed();
   setUpUpload();
   window.addEventListener('hashchange', () => void route());
   // After a dropped connection, fetch what was missed.

@@ -1,10 +1,10 @@
 // The live feed: filtered, paged list of results, and new results pushed over Server-Sent Events.
-/* global document, window, EventSource, FormData, URLSearchParams, CSS */
+/* global document, window, EventSource, FormData, URLSearchParams, CSS, setTimeout, clearTimeout */
 import { api, imageUrl } from './api.js';
 import { resultCard } from './cards.js';
 import { refreshQueueCount } from './review.js';
 import { state } from './state.js';
-import { $, toast } from './ui.js';
+import { $, el, toast } from './ui.js';
 
 function readFilters() {
   const form = new FormData($('filters'));
@@ -112,7 +112,7 @@ export function connectLive(onReconnect) {
   });
 }
 
-export function setOverlay(kind) {
+function setOverlay(kind) {
   state.overlay = kind;
   for (const b of $('feed-overlay').querySelectorAll('button')) {
     b.setAttribute('aria-pressed', String(b.dataset.kind === kind));
@@ -122,4 +122,23 @@ export function setOverlay(kind) {
     const img = card.querySelector('.picture img');
     if (img) img.src = imageUrl(id, kind);
   }
+}
+
+/** Wires the filters (class list, debounced input), "Show older results" and the picture switch. */
+export function setUpFeed() {
+  for (const c of state.meta.classes) $('filter-class').append(el('option', { value: c.name }, c.label));
+  // On a phone the filters start folded: the feed is what matters at the microscope.
+  if (window.matchMedia('(max-width: 700px)').matches) $('filter-box').open = false;
+  let debounce = null;
+  $('filters').addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      $('feed-hint').textContent = '';
+      void loadFeed(false);
+    }, 250);
+  });
+  $('filters').addEventListener('submit', (event) => event.preventDefault());
+  $('feed-more').addEventListener('click', () => void loadFeed(true));
+  for (const b of $('feed-overlay').querySelectorAll('button'))
+    b.addEventListener('click', () => setOverlay(b.dataset.kind));
 }
