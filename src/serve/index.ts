@@ -8,6 +8,7 @@ import type { ClassifierLike } from '../pipeline/ports.js';
 import type { HealthPayload } from '../publish/payloads.js';
 import type { ResultRow, Store } from '../store/index.js';
 import { createAuthHook, type AuthPolicy } from './auth.js';
+import { opsErrorHandler, opsSchemas } from './ops-schemas.js';
 
 export { bearerToken, createAuthHook, secretEquals, type Authenticator, type AuthPolicy } from './auth.js';
 
@@ -60,6 +61,63 @@ export function resultJson(r: ResultRow) {
   };
 }
 
+/**
+ * The ops API behind the auth hook (open on loopback, Bearer token or dashboard session on a LAN
+ * bind): readiness, Prometheus metrics, the health snapshot and the results.
+ */
+async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void> {
+  ops.addHook('onRequest', createAuthHook(ctx.auth));
+  ops.setErrorHandler(opsErrorHandler);
+
+  ops.get(
+    '/readyz',
+    {
+      schema: {
+        response: { 200: opsSchemas.readiness, 503: opsSchemas.readiness, '4xx': opsSchemas.error },
+      },
+    },
+    async (_req, reply) => {
+      const r = ctx.readiness();
+      return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
+    },
+  );
+
+  // Prometheus text exposition, sent as the string it is (the 200 schema documents the type).
+  ops.get(
+    '/metrics',
+    { schema: { response: { 200: { type: 'string' }, '4xx': opsSchemas.error } } },
+    async (_req, reply) => {
+      const backlog = ctx.store.outboxBacklog();
+      ctx.metrics.outboxBacklog.set(backlog.count);
+      ctx.pipeline.diskFreeBytes();
+      return reply
+        .type('text/plain; version=0.0.4; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(ctx.metrics.registry.render());
+    },
+  );
+
+  ops.get(
+    '/api/health',
+    { schema: { response: { 200: opsSchemas.health, '4xx': opsSchemas.error } } },
+    async () => ctx.health(),
+  );
+
+  ops.get<{ Querystring: { limit: number; before?: number } }>(
+    '/api/results',
+    {
+      schema: {
+        querystring: opsSchemas.resultsQuery,
+        response: { 200: opsSchemas.results, '4xx': opsSchemas.error },
+      },
+    },
+    async (req) => {
+      const { limit, before } = req.query;
+      return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
+    },
+  );
+}
+
 export async function createHttpServer(
   ctx: ServeContext,
   plugins: ServerPlugin[] = [],
@@ -76,47 +134,12 @@ export async function createHttpServer(
 
   // Liveness: answering at all proves the event loop turns. Open on every bind (load balancers,
   // Docker HEALTHCHECK); it reveals nothing.
-  app.get('/healthz', async () => ({
+  app.get('/healthz', { schema: { response: { 200: opsSchemas.liveness } } }, async () => ({
     status: 'ok',
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
   }));
 
-  await app.register(async (ops) => {
-    ops.addHook('onRequest', createAuthHook(ctx.auth));
-
-    ops.get('/readyz', async (_req, reply) => {
-      const r = ctx.readiness();
-      return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
-    });
-
-    ops.get('/metrics', async (_req, reply) => {
-      const backlog = ctx.store.outboxBacklog();
-      ctx.metrics.outboxBacklog.set(backlog.count);
-      ctx.pipeline.diskFreeBytes();
-      return reply
-        .type('text/plain; version=0.0.4; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(ctx.metrics.registry.render());
-    });
-
-    ops.get('/api/health', async () => ctx.health());
-
-    ops.get<{ Querystring: { limit?: string; before?: string } }>('/api/results', async (req, reply) => {
-      const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        return reply
-          .code(400)
-          .send({ error: 'bad-request', message: 'limit must be an integer from 1 to 1000' });
-      }
-      const before = req.query.before === undefined ? undefined : Number(req.query.before);
-      if (before !== undefined && (!Number.isInteger(before) || before < 1)) {
-        return reply
-          .code(400)
-          .send({ error: 'bad-request', message: 'before must be a positive integer id' });
-      }
-      return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
-    });
-  });
+  await app.register(async (ops) => opsRoutes(ops, ctx));
 
   for (const plugin of plugins) await plugin(app, ctx);
   return app;

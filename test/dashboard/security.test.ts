@@ -391,3 +391,115 @@ t.test('live feed: a result is pushed to an open stream, and shutdown ends the s
   await s.close();
   t.equal(await readUntil(/never/), false, 'the stream ended when the server closed');
 });
+
+t.test(
+  'requests are checked against the route schemas: a bad or repeated parameter is a 400 naming it',
+  async (t) => {
+    const s = await startFixtureServer({ loopback: true, listen: false });
+    t.teardown(() => s.close());
+    s.deps.addResult({ file: 'd.jpg', className: 'Pro', pBall: 0.9, imagePath: sample('Pro', 0) });
+    await s.deps.settled();
+    const host = 'localhost';
+    for (const [url, field] of [
+      ['/api/dashboard/results?q=a&q=b', 'q'],
+      ['/api/dashboard/results?limit=1&limit=2', 'limit'],
+      ['/api/dashboard/results?limit=0', 'limit'],
+      ['/api/dashboard/results?before=x', 'before'],
+      ['/api/dashboard/results?class=Nope', 'class'],
+      ['/api/dashboard/results?flagged=yes', 'flagged'],
+      ['/api/dashboard/results?from=yesterday', 'from'],
+      ['/api/dashboard/results?to=2026-02-31T25:00:00Z', 'to'],
+      ['/api/dashboard/results?q=' + 'x'.repeat(201), 'q'],
+      ['/api/dashboard/review-queue?limit=x', 'limit'],
+      ['/api/dashboard/reviews/export?format=xml', 'format'],
+      ['/api/dashboard/results/abc', 'id'],
+      ['/api/dashboard/results/1/image/thumb', 'kind'],
+    ] as const) {
+      const res = await s.app.inject({ url, headers: { host } });
+      t.equal(res.statusCode, 400, `${url.slice(0, 60)} -> 400`);
+      t.match(res.json().error, new RegExp(`\\b${field}\\b`), `the error names ${field}`);
+    }
+    const ok = await s.app.inject({
+      url: '/api/dashboard/results?flagged=1&class=Pro&q=d.',
+      headers: { host },
+    });
+    t.equal(ok.json().length, 1, 'valid filters still answer');
+  },
+);
+
+t.test('replies are serialized by the schemas without losing a field', async (t) => {
+  const s = await startFixtureServer({ loopback: true, listen: false });
+  t.teardown(() => s.close());
+  const r = s.deps.addResult({
+    file: 'e.jpg',
+    className: 'Early',
+    pBall: 0.5,
+    imagePath: sample('Early', 0),
+  });
+  s.deps.addFailure('broken.jpg', 'truncated JPEG');
+  await s.deps.settled();
+  const host = 'localhost';
+  const sessionRes = await s.app.inject({ url: '/api/dashboard/session', headers: { host } });
+  const headers = { host, cookie: cookieFrom(sessionRes), 'x-csrf-token': sessionRes.json().csrfToken };
+  const review = await s.app.inject({
+    method: 'POST',
+    url: `/api/dashboard/results/${r.id}/review`,
+    headers,
+    payload: { reviewer: 'Dr Who', class: 'Benign', note: 'hematogones' },
+  });
+  t.same(review.json(), s.deps.getResult(r.id)!.reviews[0], 'the stored review');
+  const json = (url: string) => s.app.inject({ url, headers: { host } }).then((res) => res.json());
+  t.same(await json('/api/dashboard/results'), s.deps.listResults({ limit: 50 }), 'the list, failures too');
+  t.same(await json(`/api/dashboard/results/${r.id}`), s.deps.getResult(r.id), 'the detail');
+  t.same(await json('/api/dashboard/review-queue'), s.deps.reviewQueue(100), 'the queue');
+  const status = await json('/api/dashboard/status');
+  // The fixture's startedAt is the time of the call: compare everything else.
+  const expected = { ...s.deps.status(), startedAt: status.status.startedAt };
+  t.same(status, { status: expected, daily: s.deps.dailyCounts(14), meta: s.deps.meta() }, 'the status');
+  t.same(sessionRes.json().meta, { ...s.deps.meta(), uploadMaxBytes: 2 * 1024 * 1024 }, 'the session');
+});
+
+t.test('a broken multipart upload is a 4xx, never a 500', async (t) => {
+  const s = await startFixtureServer({ loopback: true, listen: false });
+  t.teardown(() => s.close());
+  const host = 'localhost';
+  const sessionRes = await s.app.inject({ url: '/api/dashboard/session', headers: { host } });
+  const headers = { host, cookie: cookieFrom(sessionRes), 'x-csrf-token': sessionRes.json().csrfToken };
+  const whole = multipartBody('cut.jpg', jpeg);
+  const cases: [string, string, Buffer | string][] = [
+    ['cut off halfway', whole.contentType, whole.body.subarray(0, whole.body.length >> 1)],
+    ['no boundary', 'multipart/form-data', 'garbage'],
+    ['a boundary that never comes', 'multipart/form-data; boundary=xyz', 'garbage'],
+    ['not multipart', 'application/json', '{}'],
+  ];
+  for (const [what, contentType, payload] of cases) {
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/api/dashboard/upload',
+      headers: { ...headers, 'content-type': contentType },
+      payload,
+    });
+    t.ok(res.statusCode >= 400 && res.statusCode < 500, `${what} -> ${res.statusCode}`);
+    t.type(res.json().error, 'string', `${what}: a message for the user`);
+  }
+  t.equal(s.deps.uploads.length, 0, 'nothing reached the pipeline');
+});
+
+t.test('every ES module the page imports is served from /assets/, as JavaScript', async (t) => {
+  const s = await startFixtureServer({ loopback: true, listen: false });
+  t.teardown(() => s.close());
+  const page = await s.app.inject({ url: '/', headers: { host: 'localhost' } });
+  t.match(page.body, /<script type="module" src="\/assets\/app\.js"><\/script>/);
+  const seen = new Set<string>();
+  const queue = ['app.js'];
+  while (queue.length) {
+    const name = queue.shift()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const res = await s.app.inject({ url: `/assets/${name}`, headers: { host: 'localhost' } });
+    t.equal(res.statusCode, 200, `${name} is served`);
+    t.match(res.headers['content-type'], /^text\/javascript/, `${name} as JavaScript`);
+    for (const m of res.body.matchAll(/^import [^;]+ from '\.\/([\w-]+\.js)';$/gm)) queue.push(m[1]!);
+  }
+  t.ok(seen.size >= 6, `the page loads ${[...seen].join(', ')}`);
+});

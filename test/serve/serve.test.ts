@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { EventBus } from '../../src/pipeline/events.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
-import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
+import { createHttpServer, resultJson, type ServeContext } from '../../src/serve/index.js';
 import { openStore } from '../../src/store/index.js';
 
 const TOKEN = 'a-long-enough-secret-token';
@@ -76,6 +76,36 @@ t.test('ops API on loopback: open, results newest first, limit validated', async
     ['0.jpg'],
     'paging',
   );
+  for (const [query, field] of [
+    ['limit=1&limit=2', 'limit'],
+    ['before=1&before=2', 'before'],
+    ['before=0', 'before'],
+  ] as const) {
+    const res = await app.inject(`/api/results?${query}`);
+    t.equal(res.statusCode, 400, query);
+    t.match(
+      res.json(),
+      { error: 'bad-request', message: new RegExp(`\\b${field}\\b`) },
+      `${query}: names ${field}`,
+    );
+  }
+});
+
+t.test('/api/results: the reply schema keeps every field of the public result shape', async (t) => {
+  const ctx = context(t);
+  ctx.store.addReview({ resultId: 1, reviewer: 'Dr Who', className: 'Pre', note: 'a note' });
+  const app = await createHttpServer(ctx);
+  t.teardown(() => app.close());
+  const res = await app.inject('/api/results');
+  t.same(res.json(), ctx.store.listResults({ limit: 50 }).map(resultJson));
+  t.ok(
+    (res.json() as { review: unknown }[]).some((r) => r.review !== null),
+    'a review is among them',
+  );
+  const health = { schema: 'blastwatch/health/1', device_id: 'scope', extra: { any: 1 } };
+  const app2 = await createHttpServer(context(t, { health: () => health as never }));
+  t.teardown(() => app2.close());
+  t.same((await app2.inject('/api/health')).json(), health, '/api/health passes the snapshot on whole');
 });
 
 t.test('LAN bind: everything but /healthz needs the Bearer token (or an authenticator)', async (t) => {

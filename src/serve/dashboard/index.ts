@@ -10,12 +10,10 @@ import { dashboardPlugin } from './plugin.js';
  */
 export const registerDashboard: ServerPlugin = async (app, ctx) => {
   const deps = createStoreDeps(ctx);
-  await app.register(async (scope) => {
-    await dashboardPlugin(scope, {
-      deps,
-      uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
-      onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),
-    });
+  await app.register(dashboardPlugin, {
+    deps,
+    uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
+    onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),
   });
 };
 

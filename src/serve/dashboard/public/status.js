@@ -1,0 +1,120 @@
+// The status page: the daemon's health in plain words and results per day (inline SVG chart).
+import { api } from './api.js';
+import { state } from './state.js';
+import { $, bytes, classColour, classLabel, el, pct, svg, toast, when } from './ui.js';
+
+export async function loadStatus() {
+  let data;
+  try {
+    data = await api('/api/dashboard/status');
+  } catch (err) {
+    toast(`Could not load status: ${err.message}`, true);
+    return;
+  }
+  const s = data.status;
+  const grid = $('status-grid');
+  const item = (label, value, tone) =>
+    el('div', { class: `stat ${tone || ''}` }, el('dt', { text: label }), el('dd', { text: value }));
+  grid.replaceChildren(
+    item('Model', s.model ? `${s.model.name} ${s.model.version}` : 'not loaded', s.model ? '' : 'bad'),
+    item('Runs on', s.provider || '—'),
+    item('Flag threshold', s.threshold === null ? '—' : `P(B-ALL) ≥ ${pct(s.threshold)}`),
+    item('Review band', s.uncertainBand ? `${pct(s.uncertainBand[0])} – ${pct(s.uncertainBand[1])}` : '—'),
+    item('Waiting in queue', String(s.queueDepth)),
+    item('Analysed', `${s.processed} images${s.failed ? `, ${s.failed} unreadable` : ''}`),
+    item('Throughput', `${s.throughputPerMin.toFixed(1)} images/min`),
+    item(
+      'Time per image',
+      s.latencyMs.p50 === null
+        ? '—'
+        : `typical ${Math.round(s.latencyMs.p50)} ms, slow ${Math.round(s.latencyMs.p95)} ms (p95)`,
+    ),
+    item(
+      'MQTT broker',
+      !s.broker.enabled ? 'off (not configured)' : s.broker.connected ? 'connected' : 'NOT connected',
+      s.broker.enabled && !s.broker.connected ? 'bad' : '',
+    ),
+    item('Messages not yet delivered', String(s.outboxBacklog), s.outboxBacklog > 0 ? 'warn' : ''),
+    item('Free disk', bytes(s.diskFreeBytes)),
+    item('Last image', when(s.lastImageAt)),
+  );
+  const problems = $('status-problems');
+  problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
+  problems.hidden = !s.problems || s.problems.length === 0;
+  $('daily-chart').replaceChildren(dailyChart(data.daily));
+}
+
+/** Stacked bars per day (inline SVG: no chart library, no network). */
+function dailyChart(days) {
+  const classes = state.meta.classes.map((c) => c.name);
+  const width = 640;
+  const height = 220;
+  const pad = { left: 36, right: 8, top: 10, bottom: 36 };
+  const totals = days.map((d) => classes.reduce((s, c) => s + (d.counts[c] || 0), 0) + (d.failed || 0));
+  const max = Math.max(1, ...totals);
+  const step = niceStep(max);
+  const top = Math.ceil(max / step) * step;
+  const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'chart-svg' });
+  const title = svg('title');
+  title.textContent = 'Results per day by class';
+  chart.append(title);
+  const plotH = height - pad.top - pad.bottom;
+  const plotW = width - pad.left - pad.right;
+  for (let v = 0; v <= top; v += step) {
+    const y = pad.top + plotH - (v / top) * plotH;
+    chart.append(svg('line', { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: 'grid' }));
+    const t = svg('text', { x: pad.left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' });
+    t.textContent = String(v);
+    chart.append(t);
+  }
+  const slot = plotW / Math.max(1, days.length);
+  const barW = Math.max(4, slot * 0.7);
+  days.forEach((d, i) => {
+    let y = pad.top + plotH;
+    const x = pad.left + i * slot + (slot - barW) / 2;
+    const segments = [...classes.map((c) => [c, d.counts[c] || 0]), ['failed', d.failed || 0]];
+    for (const [name, n] of segments) {
+      if (!n) continue;
+      const h = (n / top) * plotH;
+      y -= h;
+      const rect = svg('rect', {
+        x,
+        y,
+        width: barW,
+        height: h,
+        fill: name === 'failed' ? '#9ca3af' : classColour(name),
+      });
+      const tip = svg('title');
+      tip.textContent = `${d.day}: ${n} ${name === 'failed' ? 'unreadable' : classLabel(name)}`;
+      rect.append(tip);
+      chart.append(rect);
+    }
+    if (days.length <= 16 || i % 2 === 0) {
+      const label = svg('text', {
+        x: x + barW / 2,
+        y: height - pad.bottom + 16,
+        'text-anchor': 'middle',
+        class: 'axis',
+      });
+      label.textContent = d.day.slice(5);
+      chart.append(label);
+    }
+  });
+  const legend = el('ul', { class: 'legend' });
+  for (const c of classes) {
+    const swatch = el('span', { class: 'swatch' });
+    swatch.style.backgroundColor = classColour(c);
+    legend.append(el('li', {}, swatch, classLabel(c)));
+  }
+  const failedSwatch = el('span', { class: 'swatch' });
+  failedSwatch.style.backgroundColor = '#9ca3af';
+  legend.append(el('li', {}, failedSwatch, 'Unreadable'));
+  return el('figure', {}, chart, legend);
+}
+
+function niceStep(max) {
+  const raw = max / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const n = raw / mag;
+  return Math.max(1, (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag);
+}

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { SESSION_COOKIE } from '../auth.js';
+import type { DashboardContext } from '../context.js';
+import { errorReply, loginBody, okReply, sessionReply } from '../schemas.js';
+
+interface LoginBody {
+  user?: string;
+  password?: string;
+  token?: string;
+}
+
+/** Log in (rate-limited), log out, and who the page is talking for (with the CSRF token). */
+export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
+  const { auth, meta, requireWrite } = opts;
+
+  app.post<{ Body: LoginBody }>(
+    '/login',
+    {
+      config: {
+        dashboardPublic: true,
+        rateLimit: { max: opts.loginRateLimit.max, timeWindow: opts.loginRateLimit.timeWindowMs },
+      },
+      bodyLimit: 4096,
+      schema: { body: loginBody, response: { 200: okReply, '4xx': errorReply } },
+    },
+    async (request, reply) => {
+      const site = request.headers['sec-fetch-site'];
+      if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') {
+        return reply.code(403).send({ error: 'cross-site request refused' });
+      }
+      const { user, password, token } = request.body ?? {};
+      const who = await auth.checkLogin({ user, password, token });
+      if (!who) {
+        request.log.warn({ user: user || '(token)' }, 'dashboard login failed');
+        return reply.code(401).send({ error: 'Wrong name, password or token.' });
+      }
+      const old = request.cookies?.[SESSION_COOKIE];
+      if (old) auth.sessions.delete(old);
+      auth.setSessionCookie(request, reply, auth.sessions.create(who.user, who.named));
+      request.log.info({ user: who.user }, 'dashboard login');
+      return { ok: true, user: who.user };
+    },
+  );
+
+  app.post(
+    '/logout',
+    { preValidation: requireWrite, schema: { response: { 200: okReply, '4xx': errorReply } } },
+    async (request, reply) => {
+      const id = request.dashboardIdentity;
+      if (id?.kind === 'session') auth.sessions.delete(id.session.id);
+      auth.clearSessionCookie(reply);
+      return { ok: true };
+    },
+  );
+
+  app.get(
+    '/api/dashboard/session',
+    { schema: { response: { 200: sessionReply, '4xx': errorReply } } },
+    async (request, reply) => {
+      let identity = request.dashboardIdentity;
+      if (identity?.kind === 'anonymous-loopback') {
+        const session = auth.sessions.create('local', false);
+        auth.setSessionCookie(request, reply, session);
+        identity = { kind: 'session', session };
+      }
+      reply.header('cache-control', 'no-store');
+      return {
+        user: identity?.kind === 'session' ? identity.session.user : 'token',
+        namedUser: identity?.kind === 'session' && identity.session.named,
+        csrfToken: identity?.kind === 'session' ? identity.session.csrf : null,
+        loginRequired: auth.loginRequired,
+        meta: { ...meta, uploadMaxBytes: opts.uploadMaxBytes },
+      };
+    },
+  );
+}
