@@ -84,6 +84,9 @@ export function tiffPointsPastEnd(b: Buffer): boolean {
   };
 
   let ifd = offsetAt(big ? 8 : 4);
+  // libtiff writes the header with a first-IFD offset of 0, appends the strips, writes the IFD
+  // at close and only then patches the header: 0 means "no directory yet", a file in progress.
+  if (ifd === 0) return true;
   const seen = new Set<number>();
   while (ifd !== 0 && seen.size < MAX_IFDS) {
     if (seen.has(ifd)) return false; // a loop: corrupt, not short
@@ -131,17 +134,29 @@ export function tiffPointsPastEnd(b: Buffer): boolean {
 
 /** True when a RIFF/WebP file is shorter than its RIFF header says (8 + chunk size). */
 export function riffShort(b: Buffer): boolean {
-  return b.length < 8 || b.length < 8 + b.readUInt32LE(4);
+  if (b.length < 12) return true;
+  const size = b.readUInt32LE(4);
+  // A streaming RIFF writer leaves the size 0 until it closes the file; no WebP is empty.
+  return size === 0 || b.length < 8 + size;
 }
 
 /**
- * True when a BMP is shorter than its header says: the file size field (bfSize), and the pixel
- * data offset plus the image size when the info header gives one (some writers leave bfSize 0).
+ * True when a BMP is shorter than its header says: the file size field (bfSize), the pixel data
+ * offset plus the image size, and for uncompressed pixels the row stride × height (some writers
+ * leave bfSize or biSizeImage 0). Only the 14 + 40-byte headers every Windows BMP has are read.
  */
 export function bmpShort(b: Buffer): boolean {
   if (b.length < 14) return true;
-  let declared = b.readUInt32LE(2);
-  if (b.length >= 38) declared = Math.max(declared, b.readUInt32LE(10) + b.readUInt32LE(34));
+  const pixelsAt = b.readUInt32LE(10);
+  let declared = Math.max(b.readUInt32LE(2), pixelsAt);
+  if (b.length < 38) return true; // BITMAPINFOHEADER not complete yet
+  if (b.readUInt32LE(14) < 40) return b.length < declared; // OS/2 core header: other layout
+  declared = Math.max(declared, pixelsAt + b.readUInt32LE(34));
+  // Uncompressed (BI_RGB): rows of width × bits, padded to 4 bytes, even when biSizeImage is 0.
+  if (b.readUInt32LE(30) === 0) {
+    const stride = Math.ceil((Math.abs(b.readInt32LE(18)) * b.readUInt16LE(28)) / 32) * 4;
+    declared = Math.max(declared, pixelsAt + stride * Math.abs(b.readInt32LE(22)));
+  }
   return b.length < declared;
 }
 

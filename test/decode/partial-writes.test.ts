@@ -79,6 +79,30 @@ t.test('every prefix of every accepted format is "truncated"; the whole file is 
   }
 });
 
+t.test('files in progress as their writers really lay them out', async (t) => {
+  // libtiff writes the header with first-IFD offset 0, appends the strips, writes the IFD at
+  // close and then patches the header: every state before the patch has offset 0.
+  const tiff = await sharp(SOURCE).tiff({ compression: 'lzw' }).toBuffer();
+  const kinds = new Set<string>();
+  for (const n of [...prefixLengths(tiff.length).filter((l) => l >= 8), tiff.length]) {
+    const state = Buffer.from(tiff.subarray(0, n));
+    state.writeUInt32LE(0, 4);
+    kinds.add(await kindOf(state));
+  }
+  t.same([...kinds], ['truncated'], 'libtiff order: header without an IFD yet');
+  // A streaming RIFF writer leaves the size 0 until it closes the file.
+  const webp = Buffer.from(await sharp(SOURCE).webp().toBuffer());
+  webp.writeUInt32LE(0, 4);
+  t.equal(await kindOf(webp), 'truncated', 'WebP with RIFF size 0');
+  // A BMP whose writer leaves bfSize and biSizeImage 0: the rows still say how long it is.
+  const { data, info } = await sharp(SOURCE).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const bmp = bmpFile({ data, width: info.width, height: info.height });
+  bmp.writeUInt32LE(0, 2);
+  bmp.writeUInt32LE(0, 34);
+  t.ok(bmpShort(bmp.subarray(0, bmp.length - 1)), 'BMP one byte short, sizes 0');
+  t.notOk(bmpShort(bmp), 'BMP complete, sizes 0');
+});
+
 t.test('a truncated TIFF or WebP says so, and is retryable', async (t) => {
   const tiff = await sharp(SOURCE).tiff({ compression: 'lzw' }).toBuffer();
   const err = await decodeImage(tiff.subarray(0, tiff.length - 100), opts).catch((e: unknown) => e);
@@ -124,6 +148,7 @@ t.test('structure checks on hand-made headers', async (t) => {
   const bmp = Buffer.alloc(54);
   bmp.write('BM', 0, 'latin1');
   bmp.writeUInt32LE(54, 2);
+  bmp.writeUInt32LE(40, 14); // BITMAPINFOHEADER
   t.notOk(bmpShort(bmp));
   bmp.writeUInt32LE(0, 2); // bfSize 0: the info header's image size counts
   bmp.writeUInt32LE(54, 10);
