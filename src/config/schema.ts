@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authToken, millis, passwordHash, seconds, topicPrefix } from './checks.js';
 
 /**
  * The configuration schema. Keys mirror config/default.yaml one to one (snake_case), so an error's
@@ -29,11 +30,11 @@ export const configSchema = z.strictObject({
     extensions: z.array(z.string().regex(/^\.[A-Za-z0-9]+$/, 'an extension like .jpg')).min(1),
     ignore: z.array(z.string().min(1)),
     use_polling: z.boolean(),
-    poll_interval_ms: positiveInt,
+    poll_interval_ms: millis(100, 60_000),
     require_mount: z.boolean(),
-    stability_ms: nonNegativeInt,
-    rescan_interval_s: positiveInt,
-    retry_backoff_ms: positiveInt,
+    stability_ms: millis(0, 600_000),
+    rescan_interval_s: seconds(1, 86_400),
+    retry_backoff_ms: millis(10, 600_000),
     max_attempts: positiveInt,
     move_processed_to: nullableString,
     move_quarantined_to: nullableString,
@@ -43,7 +44,7 @@ export const configSchema = z.strictObject({
     retention_days: nonNegativeInt,
     retention_max_rows: nonNegativeInt,
     min_free_disk_mb: nonNegativeInt,
-    maintenance_interval_s: positiveInt,
+    maintenance_interval_s: seconds(10, 86_400),
   }),
   image: z.strictObject({
     max_input_pixels: positiveInt,
@@ -77,26 +78,23 @@ export const configSchema = z.strictObject({
     username: nullableString,
     password: nullableString,
     client_id: nullableString,
-    topic_prefix: z
-      .string()
-      .regex(/^[^#+\s]+[^/#+\s]$/, 'a topic prefix without wildcards, spaces or a trailing slash')
-      .nullable(),
+    topic_prefix: topicPrefix.nullable(),
     ca_file: nullableString,
     cert_file: nullableString,
     key_file: nullableString,
     reject_unauthorized: z.boolean(),
-    keepalive_s: positiveInt,
-    health_interval_s: positiveInt,
-    shutdown_flush_ms: nonNegativeInt,
+    keepalive_s: seconds(1, 3600),
+    health_interval_s: seconds(1, 86_400),
+    shutdown_flush_ms: millis(0, 60_000),
   }),
   http: z.strictObject({
     host: z.string().min(1),
     port,
-    auth_token: z.string().min(16, 'at least 16 characters').nullable(),
+    auth_token: authToken.nullable(),
     users: z.array(
       z.strictObject({
         name: z.string().min(1).max(64),
-        password_hash: z.string().regex(/^scrypt:/, 'a hash made by blastwatch hash-password'),
+        password_hash: passwordHash,
       }),
     ),
     upload_max_mb: z.number().positive(),

@@ -11,6 +11,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import {
+  CHECKED_BEFORE_DECODING,
+  isSignaturePrefix,
+  lacksEndMarker,
+  structurallyIncomplete,
+} from './completeness.js';
 
 // One pass per image: libvips' operation cache only costs memory here.
 sharp.cache(false);
@@ -71,7 +77,10 @@ function sniffFormat(bytes: Buffer): string | undefined {
   if (
     bytes.length >= 4 &&
     ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2a && bytes[3] === 0) ||
-      (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 0x2a))
+      (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 0x2a) ||
+      // BigTIFF (version 43), which libvips reads as well
+      (bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2b && bytes[3] === 0) ||
+      (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 0x2b))
   )
     return 'tiff';
   if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return 'bmp';
@@ -83,16 +92,6 @@ function sniffFormat(bytes: Buffer): string | undefined {
     return 'webp';
   if (bytes.length >= 6 && bytes.toString('latin1', 0, 4) === 'GIF8') return 'gif';
   return undefined;
-}
-
-/** True for a PNG without its IEND chunk or a JPEG without its EOI marker at the end. */
-function lacksEndMarker(bytes: Buffer, sniffed: string | undefined): boolean {
-  if (sniffed === 'png') return bytes.toString('latin1', bytes.length - 8, bytes.length - 4) !== 'IEND';
-  if (sniffed === 'jpeg') {
-    // EOI is FF D9; some writers pad a few bytes after it, so look at the last 16 bytes.
-    return bytes.subarray(Math.max(0, bytes.length - 16)).indexOf(Buffer.from([0xff, 0xd9])) === -1;
-  }
-  return false;
 }
 
 /** Maps a libvips/sharp failure message to a kind. Messages checked against real bad files (test/decode). */
@@ -137,6 +136,13 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
   const label = typeof input === 'string' ? input : 'image buffer';
   if (bytes.length === 0) throw new DecodeError('empty', `${label} is empty (0 bytes)`);
   const sniffed = sniffFormat(bytes);
+  // A file still being written: only its first bytes, or a header that says more is to come.
+  if ((sniffed === undefined && isSignaturePrefix(bytes)) || structurallyIncomplete(bytes, sniffed)) {
+    throw new DecodeError(
+      'truncated',
+      `${label}: truncated (${bytes.length} bytes, shorter than its ${sniffed ?? 'image'} header says)`,
+    );
+  }
   if (sniffed === 'bmp') {
     // sharp's prebuilt libvips has no BMP loader (only via ImageMagick, which it does not ship).
     throw new DecodeError(
@@ -192,9 +198,15 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
     if (err instanceof DecodeError) throw err;
     const message = err instanceof Error ? err.message : String(err);
     let kind = classifySharpError(message, sniffed);
+    // libvips ends every TIFF failure with "read error", corrupt data included. A TIFF, WebP or
+    // GIF has passed the structure check above (all its data are in the file), so a failure
+    // here is in the bytes themselves: final, not worth retrying.
+    if (kind === 'truncated' && sniffed !== undefined && CHECKED_BEFORE_DECODING.has(sniffed))
+      kind = 'unreadable';
     // A file cut short can fail with another message than a read error (e.g. "end of stream", a
     // failOn warning, or — with two decodes failing at once — libvips' shared error text). Without
-    // its closing marker (PNG IEND chunk, JPEG EOI) it is a file still being written: retryable.
+    // its closing marker (PNG IEND chunk, JPEG EOI, GIF trailer) it is a file still being
+    // written: retryable. TIFF, WebP and BMP were checked against their headers before decoding.
     if (kind === 'unreadable' && lacksEndMarker(bytes, sniffed)) kind = 'truncated';
     throw new DecodeError(kind, `${label}: ${kind} (${message.trim()})`, { cause: err });
   }

@@ -13,6 +13,7 @@ import type {
   ToWorker,
   WorkerInit,
 } from './protocol.js';
+import { configureOrtEnvironment } from './ort-environment.js';
 
 export type { Precision, ProviderName };
 
@@ -124,6 +125,7 @@ export const MAX_CONSECUTIVE_RESTARTS = 3;
  * small bootstrap registers tsx in the worker first, then imports worker.ts.
  */
 function spawnWorker(init: WorkerInit): Worker {
+  configureOrtEnvironment();
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./worker.js', import.meta.url), {
       workerData: init,

@@ -64,6 +64,23 @@ t.test('every config or model fault is one clear line and a non-zero exit', asyn
       expect: /auth|token|password|credential/i,
     },
     {
+      // Past 2^31 ms Node's timer fires every millisecond: the daemon would spin, not rescan.
+      name: 'rescan interval too large for a timer',
+      yaml: stringify({
+        ...base(port, tinyModelDir),
+        capture: { dir: dirs.capture, rescan_interval_s: 2_200_000 },
+      }),
+      expect: /capture\.rescan_interval_s: a whole number of seconds from 1 to 86400/,
+    },
+    {
+      name: 'LAN token of spaces',
+      yaml: stringify({
+        ...base(port, tinyModelDir),
+        http: { host: '0.0.0.0', port, auth_token: ' '.repeat(16) },
+      }),
+      expect: /http\.auth_token: /,
+    },
+    {
       name: 'model folder missing',
       yaml: stringify(base(port, join(dirs.root, 'no-model'))),
       expect: /no-model/,

@@ -17,6 +17,7 @@ import {
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeImage, type DecodeError } from '../../src/decode/index.js';
+import { bmpFile, tiffFile } from '../helpers/image-writers.js';
 import t from 'tap';
 import {
   freePort,
@@ -34,28 +35,52 @@ t.setTimeout(900_000);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-t.test('every prefix of a JPEG or PNG is "truncated" (retryable), never a final failure', async (t) => {
-  // Seen failing before the fix in src/decode: ~8% of PNG prefixes were "unreadable" (end of
-  // stream / failOn warning), recorded as failed while the camera was still writing.
-  const src = readFileSync(sampleImages()[2]!);
-  for (const [fmt, bytes] of [
-    ['jpeg', src],
-    ['png', await sharp(src).png().toBuffer()],
-  ] as const) {
-    const kinds: Record<string, number> = {};
-    const step = Math.ceil(bytes.length / 97);
-    for (let n = 60; n < bytes.length; n += step) {
-      try {
-        await decodeImage(bytes.subarray(0, n), { size: 224, limitInputPixels: 4_000_000 });
-        kinds.decoded = (kinds.decoded ?? 0) + 1;
-      } catch (err) {
-        const k = (err as DecodeError).kind;
-        kinds[k] = (kinds[k] ?? 0) + 1;
+/** One file per format the daemon accepts (default capture.extensions, plus WebP and GIF). */
+async function everyFormat(src: Buffer): Promise<Array<[name: string, ext: string, bytes: Buffer]>> {
+  const { data, info } = await sharp(src).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return [
+    ['jpeg', '.jpg', src],
+    ['jpeg (.jpeg)', '.jpeg', jpegVariant(src, 'slow-jpeg-ext')],
+    ['png', '.png', await sharp(src).png().toBuffer()],
+    ['tiff (LZW, IFD last)', '.tif', await sharp(src).tiff({ compression: 'lzw' }).toBuffer()],
+    [
+      'tiff (uncompressed, IFD first)',
+      '.tiff',
+      tiffFile({ data, width: info.width, height: info.height }, { littleEndian: true, ifdFirst: true }),
+    ],
+    ['webp', '.webp', await sharp(src).webp().toBuffer()],
+    ['gif', '.gif', await sharp(src).gif().toBuffer()],
+    ['bmp', '.bmp', bmpFile({ data, width: info.width, height: info.height })],
+  ];
+}
+
+t.test(
+  'every prefix of every accepted format is "truncated" (retryable), never a final failure',
+  async (t) => {
+    // Seen failing before the fixes in src/decode: ~8% of PNG prefixes were "unreadable" (end of
+    // stream / failOn warning), recorded as failed while the camera was still writing; every TIFF
+    // and WebP prefix was "unreadable" ("unsupported image format", "corrupt header"), a BMP
+    // prefix "unsupported", and a PNG missing only its last bytes decoded.
+    const src = readFileSync(sampleImages()[2]!);
+    for (const [fmt, , bytes] of await everyFormat(src)) {
+      const kinds: Record<string, number> = {};
+      const step = Math.ceil(bytes.length / 97);
+      const lengths = [1, 2, 3, 5, 8, 13, 21, 34];
+      for (let n = 60; n < bytes.length; n += step) lengths.push(n);
+      lengths.push(bytes.length - 2, bytes.length - 1);
+      for (const n of lengths) {
+        try {
+          await decodeImage(bytes.subarray(0, n), { size: 224, limitInputPixels: 4_000_000 });
+          kinds.decoded = (kinds.decoded ?? 0) + 1;
+        } catch (err) {
+          const k = (err as DecodeError).kind;
+          kinds[k] = (kinds[k] ?? 0) + 1;
+        }
       }
+      t.same(Object.keys(kinds), ['truncated'], `${fmt} prefixes: ${JSON.stringify(kinds)}`);
     }
-    t.same(Object.keys(kinds), ['truncated'], `${fmt} prefixes: ${JSON.stringify(kinds)}`);
-  }
-});
+  },
+);
 
 t.test('slow writers, a file truncated forever, a file replaced under its name', async (t) => {
   const dirs = makeDirs('bw-slow-');
@@ -65,7 +90,15 @@ t.test('slow writers, a file truncated forever, a file replaced under its name',
   const d = await startInProcess(dirs, {
     mqttUrl: null,
     httpPort: await freePort(),
-    extra: { capture: { stability_ms: 150, retry_backoff_ms: 400, max_attempts: 4 } },
+    extra: {
+      capture: {
+        stability_ms: 150,
+        retry_backoff_ms: 400,
+        max_attempts: 4,
+        // The defaults plus the other formats decodeImage reads.
+        extensions: ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp', '.gif'],
+      },
+    },
   });
   t.teardown(async () => {
     await d.stop();
@@ -92,7 +125,14 @@ t.test('slow writers, a file truncated forever, a file replaced under its name',
   const good = readFileSync(samples[3]!);
   const truncatedForever = good.subarray(0, Math.floor(good.length * 0.6));
   writeFileSync(c('left-truncated.jpg'), truncatedForever);
-  await Promise.all([slowWrite('slow.jpg', jpeg, 6, 700), slowWrite('slow.png', png, 6, 700)]);
+  const others = (await everyFormat(readFileSync(samples[7]!))).filter(
+    ([, ext]) => ext !== '.jpg' && ext !== '.png',
+  );
+  await Promise.all([
+    slowWrite('slow.jpg', jpeg, 6, 700),
+    slowWrite('slow.png', png, 6, 700),
+    ...others.map(([, ext, bytes]) => slowWrite(`slow${ext}`, bytes, 6, 700)),
+  ]);
 
   const rowsFor = (name: string) => readResults(dirs.data).filter((r) => r.file === name);
   await until(
@@ -117,6 +157,26 @@ t.test('slow writers, a file truncated forever, a file replaced under its name',
   t.notOk(
     readResults(dirs.data).some((r) => prefixes.has(r.sha256)),
     'no partial prefix was ever recorded (done or failed)',
+  );
+  // Every other format: one result with the complete bytes (BMP: refused as unsupported, once).
+  await until(
+    () => others.every(([, ext]) => rowsFor(`slow${ext}`).length > 0),
+    60_000,
+    'every format settled',
+    100,
+  );
+  await sleep(1500); // a prefix recorded late would show up as a second row
+  for (const [fmt, ext, bytes] of others) {
+    const expected = ext === '.bmp' ? ['failed', sha(bytes), 'unsupported'] : ['done', sha(bytes), null];
+    t.same(
+      rowsFor(`slow${ext}`).map((r) => [r.status, r.sha256, r.error_kind]),
+      [expected],
+      `slow ${fmt}: one result, with its complete bytes`,
+    );
+  }
+  t.notOk(
+    readResults(dirs.data).some((r) => prefixes.has(r.sha256)),
+    'no partial prefix of any format was ever recorded',
   );
   const trunc = rowsFor('left-truncated.jpg');
   t.equal(trunc.length, 1, 'truncated forever: one row');

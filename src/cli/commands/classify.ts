@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
+import { expandImageInputs } from '../inputs.js';
 import {
   classifyFile,
   cliLogger,
@@ -14,11 +15,13 @@ const fmt = (p: number): string => p.toFixed(4);
 const command: Command = {
   name: 'classify',
   summary: 'classify images with the bundled model and print per-class probabilities',
-  usage: `usage: blastwatch classify <image>... [--json] [--model DIR] [--config FILE]
+  usage: `usage: blastwatch classify <image|folder|->... [--json] [--model DIR] [--config FILE]
 
 Runs each image through the daemon's path (decode, segment, model, decision) and prints the
 predicted class, P(B-ALL) = 1 - P(Benign), the flag (P(B-ALL) >= threshold), whether it needs
 review (P(B-ALL) inside the uncertain band) and every class probability.
+A folder stands for every image under it (recursively, capture.extensions of the config);
+'-' reads newline-separated paths from stdin (e.g. find ... | blastwatch classify -).
 A screening aid: a flag means "a person should look at this", not a diagnosis.
   --json          one JSON object per image and line on stdout
   --model DIR     folder with model.json (default: model.dir from the config, else the bundled model)
@@ -35,8 +38,8 @@ Exit 0 when every image was classified, 1 if any failed (the others are still pr
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const files = parsed.positionals;
-    if (files.length === 0) throw new UsageError('give at least one image');
+    const inputs = parsed.positionals;
+    if (inputs.length === 0) throw new UsageError('give at least one image, folder or -');
     const json = parsed.values.json === true;
     const log = cliLogger();
     let opened;
@@ -49,6 +52,13 @@ Exit 0 when every image was classified, 1 if any failed (the others are still pr
     const info = opened.classifier.info;
     let failed = 0;
     try {
+      let files: string[];
+      try {
+        files = await expandImageInputs(inputs, opened.config.capture.extensions);
+      } catch (err) {
+        throw new UserError(`cannot list the images: ${(err as Error).message}`);
+      }
+      if (files.length === 0) throw new UserError(`no images in ${inputs.join(' ')}`);
       for (const file of files) {
         try {
           const { prediction: p, decision: d } = await classifyFile(opened, file);

@@ -2,6 +2,7 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
+import { evaluationInputs } from '../inputs.js';
 import {
   classifyFile,
   cliLogger,
@@ -64,7 +65,8 @@ specificity / F1, and B-ALL (any malignant class) sensitivity / specificity at t
   --json          one JSON object: n, accuracy, macro_f1, classes, confusion, per_class,
                   malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece, model, failed
   --files LIST    only these images: a text file of paths relative to DIR (one per line) or a
-                  JSON list of paths / {path, sha256} objects
+                  JSON list of paths / {path, sha256} objects; a folder inside DIR (its images,
+                  recursively); or - (paths on stdin, one per line, relative to DIR or absolute)
   --split FILE    only the images of one split of training/split.json ...
   --subset NAME   ... this one (default: test); their sha256 is checked against the file
   --model DIR     folder with model.json (default: model.dir from the config, else the bundled model)
@@ -108,8 +110,16 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
     try {
       let items: LabelledFile[];
       try {
-        if (v.files) items = labelList(dataDir, await readFileList(v.files), info.folders);
-        else if (v.split)
+        if (v.files) {
+          const extensions = opened.config.capture.extensions;
+          let listed;
+          try {
+            listed = await evaluationInputs(v.files, dataDir, extensions);
+          } catch (err) {
+            throw new DatasetError(`--files ${v.files}: ${(err as Error).message}`);
+          }
+          items = labelList(dataDir, listed ?? (await readFileList(v.files)), info.folders);
+        } else if (v.split)
           items = labelList(dataDir, await readFileList(v.split, v.subset ?? 'test'), info.folders);
         else items = await listClassFolders(dataDir, info.folders, opened.config.capture.extensions);
       } catch (err) {
