@@ -40,8 +40,6 @@ export interface KMeansScratch {
   /** (blocks + 1) × m: count of each distinct value among the pixels before block b. */
   cumulative: Float64Array;
   blockCount: number;
-  /** kmeansBytes' per-block counts (kmeansBlocks' layout). */
-  ownBlockCounts: Uint8Array;
   /** Results of searchThree: per trial, the block boundary the walk starts at and its D² sum. */
   searchLo: Int32Array;
   searchAcc: Float64Array;
@@ -65,7 +63,6 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     indexOfValue: new Int32Array(256),
     cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
-    ownBlockCounts: new Uint8Array(blockCount * 2 * BLOCK),
     searchLo: new Int32Array(3),
     searchAcc: new Float64Array(3),
     labels: new Int32Array(256),
@@ -89,34 +86,6 @@ export interface KMeansResult {
   /** Centre of the cluster each byte value belongs to (NaN for values not present). */
   centreOfValue: Float64Array;
   inertia: number;
-}
-
-/**
- * Clusters the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
- * in sklearn). `histogram` must be the 256-bin histogram of those bytes.
- */
-export function kmeansBytes(
-  data: Uint8Array,
-  n: number,
-  histogram: Uint32Array,
-  opts: KMeansOptions,
-  scratch: KMeansScratch = createKMeansScratch(n),
-  centreOfValue: Float64Array = new Float64Array(256),
-): KMeansResult {
-  const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
-  let lowest = 0;
-  while (lowest < 255 && histogram[lowest] === 0) lowest++;
-  let highest = 255;
-  while (highest > lowest && histogram[highest] === 0) highest--;
-  // The per-block counts kmeansBlocks expects (even pixels in the first table, odd in the second).
-  const blocks = Math.ceil(n / BLOCK);
-  const blockCounts = s.ownBlockCounts;
-  blockCounts.fill(0, 0, blocks * 2 * BLOCK);
-  for (let i = 0; i < n; i++) {
-    const at = (i >> BLOCK_SHIFT) * 2 * BLOCK + (i & 1) * BLOCK + data[i]!;
-    blockCounts[at] = blockCounts[at]! + 1;
-  }
-  return kmeansBlocks(data, n, blockCounts, lowest, highest, opts, s, centreOfValue);
 }
 
 /**
