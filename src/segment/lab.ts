@@ -192,62 +192,12 @@ export function rgbToAStar8Counted(
   let first = 0;
   let row = 0;
   if (LITTLE_ENDIAN && rgb.byteOffset % 4 === 0) {
-    // Whole blocks four pixels (three 32-bit words) at a time: a third of the loads.
     const fullBlocks = pixelCount >> 8;
-    const words = new Uint32Array(rgb.buffer, rgb.byteOffset, fullBlocks * 192);
-    for (; first < fullBlocks * 256; first += 256, row += 512) {
-      for (let p = first, q = (first * 3) >> 2; p < first + 256; p += 4, q += 3) {
-        const w0 = words[q]!;
-        const w1 = words[q + 1]!;
-        const w2 = words[q + 2]!;
-        const r0 = w0 & 255;
-        const g0 = (w0 >>> 8) & 255;
-        const b0 = (w0 >>> 16) & 255;
-        const r1 = w0 >>> 24;
-        const g1 = w1 & 255;
-        const b1 = (w1 >>> 8) & 255;
-        const r2 = (w1 >>> 16) & 255;
-        const g2 = w1 >>> 24;
-        const b2 = w2 & 255;
-        const r3 = (w2 >>> 8) & 255;
-        const g3 = (w2 >>> 16) & 255;
-        const b3 = w2 >>> 24;
-        const a0 =
-          aOf[
-            cbrt[(terms[r0]! + terms[256 + g0]! + terms[512 + b0]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r0]! + terms[1024 + g0]! + terms[1280 + b0]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a1 =
-          aOf[
-            cbrt[(terms[r1]! + terms[256 + g1]! + terms[512 + b1]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r1]! + terms[1024 + g1]! + terms[1280 + b1]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a2 =
-          aOf[
-            cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a3 =
-          aOf[
-            cbrt[(terms[r3]! + terms[256 + g3]! + terms[512 + b3]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r3]! + terms[1024 + g3]! + terms[1280 + b3]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        out[p] = a0;
-        out[p + 1] = a1;
-        out[p + 2] = a2;
-        out[p + 3] = a3;
-        blockCounts[row + a0] = blockCounts[row + a0]! + 1;
-        blockCounts[row + 256 + a1] = blockCounts[row + 256 + a1]! + 1;
-        blockCounts[row + a2] = blockCounts[row + a2]! + 1;
-        blockCounts[row + 256 + a3] = blockCounts[row + 256 + a3]! + 1;
-        lowest = Math.min(lowest, a0, a1, a2, a3);
-        highest = Math.max(highest, a0, a1, a2, a3);
-      }
-    }
+    const range = aStarOfWholeBlocks(rgb, fullBlocks, out, blockCounts);
+    lowest = range & 255;
+    highest = range >> 8;
+    first = fullBlocks * 256;
+    row = fullBlocks * 512;
   }
   // The rest (everything when the bytes are not word-aligned): two pixels at a time.
   for (; first < pixelCount; first += 256, row += 512) {
@@ -288,4 +238,79 @@ export function rgbToAStar8Counted(
     }
   }
   return pixelCount > 0 ? lowest | (highest << 8) : 0;
+}
+
+/**
+ * rgbToAStar8Counted's fast path over the first `fullBlocks` whole blocks of word-aligned,
+ * little-endian RGB bytes: four pixels (three 32-bit words) at a time, a third of the loads.
+ * Returns the smallest a* | (largest a* << 8) seen (255 when there are no blocks).
+ */
+function aStarOfWholeBlocks(
+  rgb: Uint8Array,
+  fullBlocks: number,
+  out: Uint8Array,
+  blockCounts: Uint8Array,
+): number {
+  const terms = A_TERMS;
+  const cbrt = LAB_CBRT_TABLE;
+  const aOf = A_OF_DIFFERENCE;
+  let lowest = 255;
+  let highest = 0;
+  let first = 0;
+  let row = 0;
+  const words = new Uint32Array(rgb.buffer, rgb.byteOffset, fullBlocks * 192);
+  for (; first < fullBlocks * 256; first += 256, row += 512) {
+    for (let p = first, q = (first * 3) >> 2; p < first + 256; p += 4, q += 3) {
+      const w0 = words[q]!;
+      const w1 = words[q + 1]!;
+      const w2 = words[q + 2]!;
+      const r0 = w0 & 255;
+      const g0 = (w0 >>> 8) & 255;
+      const b0 = (w0 >>> 16) & 255;
+      const r1 = w0 >>> 24;
+      const g1 = w1 & 255;
+      const b1 = (w1 >>> 8) & 255;
+      const r2 = (w1 >>> 16) & 255;
+      const g2 = w1 >>> 24;
+      const b2 = w2 & 255;
+      const r3 = (w2 >>> 8) & 255;
+      const g3 = (w2 >>> 16) & 255;
+      const b3 = w2 >>> 24;
+      const a0 =
+        aOf[
+          cbrt[(terms[r0]! + terms[256 + g0]! + terms[512 + b0]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r0]! + terms[1024 + g0]! + terms[1280 + b0]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a1 =
+        aOf[
+          cbrt[(terms[r1]! + terms[256 + g1]! + terms[512 + b1]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r1]! + terms[1024 + g1]! + terms[1280 + b1]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a2 =
+        aOf[
+          cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a3 =
+        aOf[
+          cbrt[(terms[r3]! + terms[256 + g3]! + terms[512 + b3]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r3]! + terms[1024 + g3]! + terms[1280 + b3]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      out[p] = a0;
+      out[p + 1] = a1;
+      out[p + 2] = a2;
+      out[p + 3] = a3;
+      blockCounts[row + a0] = blockCounts[row + a0]! + 1;
+      blockCounts[row + 256 + a1] = blockCounts[row + 256 + a1]! + 1;
+      blockCounts[row + a2] = blockCounts[row + a2]! + 1;
+      blockCounts[row + 256 + a3] = blockCounts[row + 256 + a3]! + 1;
+      lowest = Math.min(lowest, a0, a1, a2, a3);
+      highest = Math.max(highest, a0, a1, a2, a3);
+    }
+  }
+  return lowest | (highest << 8);
 }
