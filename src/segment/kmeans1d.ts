@@ -89,7 +89,8 @@ export interface KMeansResult {
 }
 
 /**
- * `kmeansBytes` for callers that counted the bytes per block of 256 while producing them
+ * K-means on the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
+ * in sklearn), for callers that counted the bytes per block of 256 while producing them
  * (rgbToAStar8Counted's layout: 512 entries per block, a value's count in block b is
  * blockCounts[512·b + v] + blockCounts[512·b + 256 + v]); every byte lies in
  * [lowest, highest]. The image histogram is derived from the counts and, when `histogramOut`

@@ -168,9 +168,9 @@ export const A_OF_DIFFERENCE: Uint8Array = (() => {
 })();
 
 /**
- * The a* byte of `rgbToLab8` (reference.ts), one per pixel, that also counts each a* value per block of 256 pixels into `blockCounts`:
- * the K-means sampling search needs those counts, and counting here saves a second pass over
- * the pixels. Layout: 512 entries per block (⌈pixelCount / 256⌉ blocks, zeroed by the caller),
+ * The a* byte of `rgbToLab8` (reference.ts), one per pixel, counting each a* value per block
+ * of 256 pixels into `blockCounts` as it goes: the K-means sampling search needs those counts,
+ * and counting here saves a second pass over the pixels. Layout: 512 entries per block (⌈pixelCount / 256⌉ blocks, zeroed by the caller),
  * even pixels counted in the first 256, odd pixels in the second — neighbouring pixels often
  * share an a* value, and two tables keep their increments from waiting on each other (it made
  * the counting about three times cheaper). A value's count in block b is therefore

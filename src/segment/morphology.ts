@@ -227,7 +227,7 @@ function labelRunComponents(runs: RunMask, width: number, height: number, target
 /**
  * The segmentation's clean-up on a run mask, equal to
  *   fillHoles; removeSmallRegions(1, minObject, 0); removeSmallRegions(0, minHole, 1)
- * on the pixels, and returns the number of 4-connected foreground components left. Works on
+ * on the pixels (reference.ts), and returns the number of 4-connected foreground components left. Works on
  * runs only (a few thousand per image instead of tens of thousands of pixels per step).
  */
 export function cleanUpRuns(
