@@ -27,10 +27,7 @@ export interface ProviderAttempt {
 }
 
 export type ToWorker =
-  | { type: 'run'; id: number; original: Float32Array[]; segmented: Float32Array[] }
-  | { type: 'close' }
-  /** Test hook: the worker exits with this code, as a crash would. */
-  | { type: 'exit-for-test'; code: number };
+  { type: 'run'; id: number; original: Float32Array[]; segmented: Float32Array[] } | { type: 'close' };
 
 export type FromWorker =
   | { type: 'ready'; candidate: SessionCandidate; attempts: ProviderAttempt[] }

@@ -144,7 +144,6 @@ if (ready) {
         post({ type: 'closed' });
         port.close();
       });
-    else if (msg.type === 'exit-for-test') process.exit(msg.code);
   });
 } else {
   port.close();

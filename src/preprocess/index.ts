@@ -41,18 +41,6 @@ export function toTensorNCHW(
   return tensor;
 }
 
-/** HWC RGB bytes → CHW bytes (the cache's on-disk layout; model input = byte / 255). */
-export function toPlanarBytes(rgb: Uint8Array, width: number, height: number, out?: Uint8Array): Uint8Array {
-  const plane = width * height;
-  const planar = out ?? new Uint8Array(plane * 3);
-  for (let i = 0, o = 0; i < plane; i++, o += 3) {
-    planar[i] = rgb[o]!;
-    planar[plane + i] = rgb[o + 1]!;
-    planar[2 * plane + i] = rgb[o + 2]!;
-  }
-  return planar;
-}
-
 export interface PrepareOptions {
   size: number;
   limitInputPixels: number;

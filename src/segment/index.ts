@@ -9,12 +9,13 @@
 import { kmeansBlocks, createKMeansScratch } from './kmeans1d.js';
 import type { KMeansScratch } from './kmeans1d.js';
 import { cleanUpRuns, createMorphologyScratch, runsFromBytes } from './morphology.js';
-import type { MorphologyScratch } from './morphology.js';
+import type { MorphologyScratch, RunMask } from './morphology.js';
 import { rgbToAStar8Counted } from './lab.js';
 
-export { rgbToLab8, rgbToAStar8, rgbToAStar8Counted } from './lab.js';
-export { kmeansBytes, kmeansBlocks } from './kmeans1d.js';
-export { fillHoles, removeSmallRegions, forEachComponent } from './morphology.js';
+// The stages on their own; the per-pixel references the tests check them against are in
+// reference.ts, which nothing here imports.
+export { rgbToAStar8Counted } from './lab.js';
+export { kmeansBlocks } from './kmeans1d.js';
 
 export interface SegmentParams {
   /** Number of K-means clusters on a*. */
@@ -188,9 +189,31 @@ export function segmentImage(
   );
   const componentCount = cleanUpRuns(runs, width, height, minObject, minHole);
 
-  // 4. Mask (0/255) and the mask applied to the RGB image, written run by run with native
-  //    fills: the segmented image starts as a copy of the RGB bytes and background runs are
-  //    zeroed.
+  // 4. Mask (0/255) and the mask applied to the RGB image.
+  const { mask, segmented, foreground } = paintRuns(runs, rgb, width, height);
+  return {
+    mask,
+    segmented,
+    stats: {
+      foregroundFraction: foreground / n,
+      componentCount,
+      aStarThreshold,
+      clusterCentres: Array.from(centres).sort((a, b) => a - b),
+    },
+  };
+}
+
+/**
+ * The mask (0/255) and the mask applied to the RGB image, written run by run with native fills:
+ * the segmented image starts as a copy of the RGB bytes and background runs are zeroed.
+ */
+function paintRuns(
+  runs: RunMask,
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+): { mask: Uint8Array; segmented: Uint8Array; foreground: number } {
+  const n = width * height;
   const mask = new Uint8Array(n);
   const segmented = new Uint8Array(n * 3);
   // set(), not slice(): a Node Buffer's slice() is a view and would zero the caller's pixels.
@@ -210,14 +233,5 @@ export function segmentImage(
       }
     }
   }
-  return {
-    mask,
-    segmented,
-    stats: {
-      foregroundFraction: foreground / n,
-      componentCount,
-      aStarThreshold,
-      clusterCentres: Array.from(centres).sort((a, b) => a - b),
-    },
-  };
+  return { mask, segmented, foreground };
 }

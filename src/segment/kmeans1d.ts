@@ -40,8 +40,6 @@ export interface KMeansScratch {
   /** (blocks + 1) × m: count of each distinct value among the pixels before block b. */
   cumulative: Float64Array;
   blockCount: number;
-  /** kmeansBytes' per-block counts (kmeansBlocks' layout). */
-  ownBlockCounts: Uint8Array;
   /** Results of searchThree: per trial, the block boundary the walk starts at and its D² sum. */
   searchLo: Int32Array;
   searchAcc: Float64Array;
@@ -65,7 +63,6 @@ export function createKMeansScratch(pixelCount: number): KMeansScratch {
     indexOfValue: new Int32Array(256),
     cumulative: new Float64Array((blockCount + 1) * 256),
     blockCount,
-    ownBlockCounts: new Uint8Array(blockCount * 2 * BLOCK),
     searchLo: new Int32Array(3),
     searchAcc: new Float64Array(3),
     labels: new Int32Array(256),
@@ -92,35 +89,8 @@ export interface KMeansResult {
 }
 
 /**
- * Clusters the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
- * in sklearn). `histogram` must be the 256-bin histogram of those bytes.
- */
-export function kmeansBytes(
-  data: Uint8Array,
-  n: number,
-  histogram: Uint32Array,
-  opts: KMeansOptions,
-  scratch: KMeansScratch = createKMeansScratch(n),
-  centreOfValue: Float64Array = new Float64Array(256),
-): KMeansResult {
-  const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
-  let lowest = 0;
-  while (lowest < 255 && histogram[lowest] === 0) lowest++;
-  let highest = 255;
-  while (highest > lowest && histogram[highest] === 0) highest--;
-  // The per-block counts kmeansBlocks expects (even pixels in the first table, odd in the second).
-  const blocks = Math.ceil(n / BLOCK);
-  const blockCounts = s.ownBlockCounts;
-  blockCounts.fill(0, 0, blocks * 2 * BLOCK);
-  for (let i = 0; i < n; i++) {
-    const at = (i >> BLOCK_SHIFT) * 2 * BLOCK + (i & 1) * BLOCK + data[i]!;
-    blockCounts[at] = blockCounts[at]! + 1;
-  }
-  return kmeansBlocks(data, n, blockCounts, lowest, highest, opts, s, centreOfValue);
-}
-
-/**
- * `kmeansBytes` for callers that counted the bytes per block of 256 while producing them
+ * K-means on the bytes `data[0..n)` (pixel order matters for the k-means++ sampling, exactly as
+ * in sklearn), for callers that counted the bytes per block of 256 while producing them
  * (rgbToAStar8Counted's layout: 512 entries per block, a value's count in block b is
  * blockCounts[512·b + v] + blockCounts[512·b + 256 + v]); every byte lies in
  * [lowest, highest]. The image histogram is derived from the counts and, when `histogramOut`
@@ -138,7 +108,7 @@ export function kmeansBlocks(
   histogramOut?: Uint32Array,
 ): KMeansResult {
   const s = scratch.blockCount * BLOCK >= n ? scratch : createKMeansScratch(n);
-  const { values, counts, indexOfValue } = s;
+  const { values, counts } = s;
   const k = opts.k;
 
   // Cumulative per-block counts of each value: the cumulative D² up to any block boundary is
@@ -148,35 +118,10 @@ export function kmeansBlocks(
   const blocks = Math.ceil(n / BLOCK);
   const w = highest - lowest + 1;
   const cumulative = s.cumulative;
-  for (let v = 0; v < w; v++) cumulative[v] = 0;
-  for (let b = 0; b < blocks; b++) {
-    const row = (b + 1) * w;
-    const prev = row - w;
-    const even = b * 2 * BLOCK + lowest;
-    const odd = even + BLOCK;
-    for (let v = 0; v < w; v++) {
-      cumulative[row + v] = cumulative[prev + v]! + blockCounts[even + v]! + blockCounts[odd + v]!;
-    }
-  }
+  accumulateBlockCounts(cumulative, blockCounts, blocks, lowest, w);
   const totals = blocks * w;
 
-  let m = 0;
-  let total = 0;
-  let sum = 0;
-  indexOfValue.fill(-1);
-  if (histogramOut !== undefined) histogramOut.fill(0);
-  for (let v = lowest; v <= highest; v++) {
-    const c = n > 0 ? cumulative[totals + v - lowest]! : 0;
-    if (c > 0) {
-      values[m] = v;
-      counts[m] = c;
-      indexOfValue[v] = m;
-      m++;
-      total += c;
-      sum += c * v;
-      if (histogramOut !== undefined) histogramOut[v] = c;
-    }
-  }
+  const { m, total, sum } = collectValues(s, cumulative.subarray(totals), lowest, highest, n, histogramOut);
   centreOfValue.fill(NaN);
   if (m === 0 || n === 0) return { centres: new Float64Array(0), centreOfValue, inertia: 0 };
   const mean = sum / total;
@@ -200,134 +145,21 @@ export function kmeansBlocks(
   s.distOfValue.fill(0);
 
   const rs = new NumpyRandomState(opts.seed);
-  const trials = 2 + Math.floor(Math.log(k));
+  const sampling: Sampling = { data, n, w, lowest, blocks };
   const centres = new Float64Array(k);
-  const centresNew = new Float64Array(k);
-  const weights = new Float64Array(k);
-  const shift = new Float64Array(k);
+  const lloydWork = {
+    centresNew: new Float64Array(k),
+    weights: new Float64Array(k),
+    shift: new Float64Array(k),
+  };
   const bestCentres = new Float64Array(k);
-  const randVals = new Float64Array(trials);
-  const candidateIds = new Int32Array(trials);
-  const closest = s.closest;
-  const distOfValue = s.distOfValue;
   let bestInertia = Infinity;
   let haveBest = false;
 
   for (let run = 0; run < opts.nInit; run++) {
-    // ---- k-means++ (sklearn _kmeans_plusplus) ----
-    const firstIndex = indexOfValue[data[rs.randint(n)]!]!;
-    centres[0] = x[firstIndex]!;
-    let pot = 0;
-    for (let j = 0; j < m; j++) {
-      const d = sqDistance(x[firstIndex]!, xx[firstIndex]!, x[j]!, xx[j]!);
-      closest[j] = d;
-      pot += counts[j]! * d;
-    }
-    for (let c = 1; c < k; c++) {
-      for (let t = 0; t < trials; t++) randVals[t] = rs.nextDouble() * pot;
-      // searchsorted(cumsum(closest_dist_sq in pixel order), randVals), side='left':
-      // the first pixel whose cumulative D² reaches the random value.
-      for (let j = 0; j < m; j++) distOfValue[values[j]!] = closest[j]!;
-      // The trials' searches run three at a time in lockstep so that their dot products
-      // (each summed in the same order as a lone search would) overlap in the CPU.
-      for (let t0 = 0; t0 < trials; t0 += 3) {
-        searchThree(s, w, lowest, blocks, randVals, t0, Math.min(trials, t0 + 3));
-        for (let t = t0; t < trials && t < t0 + 3; t++) {
-          const target = randVals[t]!;
-          if (!(target > 0)) {
-            candidateIds[t] = 0;
-            continue;
-          }
-          const lo = s.searchLo[t - t0]!;
-          let acc = s.searchAcc[t - t0]!;
-          let found = n - 1; // numerical overshoot: sklearn clips to the last index
-          for (let i = lo << BLOCK_SHIFT; i < n; i++) {
-            acc += distOfValue[data[i]!]!;
-            if (acc >= target) {
-              found = i;
-              break;
-            }
-          }
-          candidateIds[t] = found;
-        }
-      }
-      // Each candidate's potential Σ count × min(D², D²_to_candidate), three candidates per
-      // pass (same per-candidate summation order); the lowest wins, the first on a tie.
-      let bestPot = Infinity;
-      let bestValue = 0;
-      let bestOffset = -1; // in s.trial, or -1: in s.bestTrial
-      for (let t0 = 0; t0 < trials; t0 += 3) {
-        const t1 = Math.min(trials, t0 + 3);
-        potentialsOfThree(s, m, candidateIds, t0, t1, data);
-        for (let t = t0; t < t1; t++) {
-          const candPot = s.candidatePot[t - t0]!;
-          if (candPot < bestPot) {
-            bestPot = candPot;
-            bestValue = x[indexOfValue[data[candidateIds[t]!]!]!]!;
-            bestOffset = t - t0;
-            // A later group overwrites the trial buffers: keep the winner.
-            if (t1 < trials) {
-              const trial = s.trial;
-              const keep = s.bestTrial;
-              for (let j = 0; j < m; j++) keep[j] = trial[bestOffset * 256 + j]!;
-              bestOffset = -1;
-            }
-          }
-        }
-      }
-      pot = bestPot;
-      if (bestOffset < 0) {
-        for (let j = 0; j < m; j++) closest[j] = s.bestTrial[j]!;
-      } else {
-        const from = bestOffset * 256;
-        for (let j = 0; j < m; j++) closest[j] = s.trial[from + j]!;
-      }
-      centres[c] = bestValue;
-    }
-
-    // ---- Lloyd (sklearn _kmeans_single_lloyd) ----
+    kmeansPlusPlus(s, rs, sampling, m, x, xx, k, centres);
+    const inertia = lloyd(s, x, m, centres, k, opts.maxIterations, tol, lloydWork);
     const labels = s.labels;
-    const labelsOld = s.labelsOld;
-    labelsOld.fill(-1, 0, m);
-    let strict = false;
-    for (let iter = 0; iter < opts.maxIterations; iter++) {
-      assignLabels(x, m, centres, k, labels);
-      centresNew.fill(0);
-      weights.fill(0);
-      for (let j = 0; j < m; j++) {
-        const c = labels[j]!;
-        centresNew[c] = centresNew[c]! + counts[j]! * x[j]!;
-        weights[c] = weights[c]! + counts[j]!;
-      }
-      relocateEmptyClusters(x, counts, m, centres, centresNew, weights, labels, k);
-      for (let c = 0; c < k; c++) {
-        if (weights[c]! > 0) centresNew[c] = centresNew[c]! / weights[c]!;
-        // sklearn leaves a still-empty cluster's (zeroed) centre as is.
-        shift[c] = Math.abs(centresNew[c]! - centres[c]!);
-      }
-      centres.set(centresNew);
-      let same = true;
-      for (let j = 0; j < m; j++) {
-        if (labels[j] !== labelsOld[j]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) {
-        strict = true;
-        break;
-      }
-      let shiftTotal = 0;
-      for (let c = 0; c < k; c++) shiftTotal += shift[c]! * shift[c]!;
-      if (shiftTotal <= tol) break;
-      labelsOld.set(labels.subarray(0, m));
-    }
-    if (!strict) assignLabels(x, m, centres, k, labels);
-    let inertia = 0;
-    for (let j = 0; j < m; j++) {
-      const d = x[j]! - centres[labels[j]!]!;
-      inertia += counts[j]! * d * d;
-    }
     if (!haveBest || (inertia < bestInertia && !sameClustering(labels, s.bestLabels, m, k))) {
       haveBest = true;
       bestInertia = inertia;
@@ -339,6 +171,226 @@ export function kmeansBlocks(
   for (let c = 0; c < k; c++) bestCentres[c] = bestCentres[c]! + mean;
   for (let j = 0; j < m; j++) centreOfValue[values[j]!] = bestCentres[s.bestLabels[j]!]!;
   return { centres: bestCentres, centreOfValue, inertia: bestInertia };
+}
+
+/**
+ * Row b + 1 of `cumulative` (width w, values lowest..highest) = row b + the counts of block b
+ * (both tables of rgbToAStar8Counted's layout); row 0 is zeros, the last row the histogram.
+ */
+function accumulateBlockCounts(
+  cumulative: Float64Array,
+  blockCounts: Uint8Array,
+  blocks: number,
+  lowest: number,
+  w: number,
+): void {
+  for (let v = 0; v < w; v++) cumulative[v] = 0;
+  for (let b = 0; b < blocks; b++) {
+    const row = (b + 1) * w;
+    const prev = row - w;
+    const even = b * 2 * BLOCK + lowest;
+    const odd = even + BLOCK;
+    for (let v = 0; v < w; v++) {
+      cumulative[row + v] = cumulative[prev + v]! + blockCounts[even + v]! + blockCounts[odd + v]!;
+    }
+  }
+}
+
+/**
+ * The distinct values present (ascending) into s.values / s.counts / s.indexOfValue, from the
+ * histogram row `histogram` (values lowest..highest), copied to `histogramOut` when given.
+ * Returns how many there are, their pixel total and the sum of count × value.
+ */
+function collectValues(
+  s: KMeansScratch,
+  histogram: Float64Array,
+  lowest: number,
+  highest: number,
+  n: number,
+  histogramOut: Uint32Array | undefined,
+): { m: number; total: number; sum: number } {
+  const { values, counts, indexOfValue } = s;
+  let m = 0;
+  let total = 0;
+  let sum = 0;
+  indexOfValue.fill(-1);
+  if (histogramOut !== undefined) histogramOut.fill(0);
+  for (let v = lowest; v <= highest; v++) {
+    const c = n > 0 ? histogram[v - lowest]! : 0;
+    if (c > 0) {
+      values[m] = v;
+      counts[m] = c;
+      indexOfValue[v] = m;
+      m++;
+      total += c;
+      sum += c * v;
+      if (histogramOut !== undefined) histogramOut[v] = c;
+    }
+  }
+  return { m, total, sum };
+}
+
+/** The pixels and the block grid the k-means++ sampling searches (see kmeansBlocks). */
+interface Sampling {
+  data: Uint8Array;
+  n: number;
+  /** Values lowest..highest: the width of a row of s.cumulative. */
+  w: number;
+  lowest: number;
+  blocks: number;
+}
+
+/**
+ * sklearn _kmeans_plusplus on the distinct values (centred coordinates `x`, squares `xx`,
+ * pixel counts in s.counts): writes k initial centres into `centres`, drawing from `rs`.
+ */
+function kmeansPlusPlus(
+  s: KMeansScratch,
+  rs: NumpyRandomState,
+  sampling: Sampling,
+  m: number,
+  x: Float64Array,
+  xx: Float64Array,
+  k: number,
+  centres: Float64Array,
+): void {
+  const { data, n, w, lowest, blocks } = sampling;
+  const { values, counts, indexOfValue, closest, distOfValue } = s;
+  const trials = 2 + Math.floor(Math.log(k));
+  const randVals = new Float64Array(trials);
+  const candidateIds = new Int32Array(trials);
+  const firstIndex = indexOfValue[data[rs.randint(n)]!]!;
+  centres[0] = x[firstIndex]!;
+  let pot = 0;
+  for (let j = 0; j < m; j++) {
+    const d = sqDistance(x[firstIndex]!, xx[firstIndex]!, x[j]!, xx[j]!);
+    closest[j] = d;
+    pot += counts[j]! * d;
+  }
+  for (let c = 1; c < k; c++) {
+    for (let t = 0; t < trials; t++) randVals[t] = rs.nextDouble() * pot;
+    // searchsorted(cumsum(closest_dist_sq in pixel order), randVals), side='left':
+    // the first pixel whose cumulative D² reaches the random value.
+    for (let j = 0; j < m; j++) distOfValue[values[j]!] = closest[j]!;
+    // The trials' searches run three at a time in lockstep so that their dot products
+    // (each summed in the same order as a lone search would) overlap in the CPU.
+    for (let t0 = 0; t0 < trials; t0 += 3) {
+      searchThree(s, w, lowest, blocks, randVals, t0, Math.min(trials, t0 + 3));
+      for (let t = t0; t < trials && t < t0 + 3; t++) {
+        const target = randVals[t]!;
+        if (!(target > 0)) {
+          candidateIds[t] = 0;
+          continue;
+        }
+        const lo = s.searchLo[t - t0]!;
+        let acc = s.searchAcc[t - t0]!;
+        let found = n - 1; // numerical overshoot: sklearn clips to the last index
+        for (let i = lo << BLOCK_SHIFT; i < n; i++) {
+          acc += distOfValue[data[i]!]!;
+          if (acc >= target) {
+            found = i;
+            break;
+          }
+        }
+        candidateIds[t] = found;
+      }
+    }
+    // Each candidate's potential Σ count × min(D², D²_to_candidate), three candidates per
+    // pass (same per-candidate summation order); the lowest wins, the first on a tie.
+    let bestPot = Infinity;
+    let bestValue = 0;
+    let bestOffset = -1; // in s.trial, or -1: in s.bestTrial
+    for (let t0 = 0; t0 < trials; t0 += 3) {
+      const t1 = Math.min(trials, t0 + 3);
+      potentialsOfThree(s, m, candidateIds, t0, t1, data);
+      for (let t = t0; t < t1; t++) {
+        const candPot = s.candidatePot[t - t0]!;
+        if (candPot < bestPot) {
+          bestPot = candPot;
+          bestValue = x[indexOfValue[data[candidateIds[t]!]!]!]!;
+          bestOffset = t - t0;
+          // A later group overwrites the trial buffers: keep the winner.
+          if (t1 < trials) {
+            const trial = s.trial;
+            const keep = s.bestTrial;
+            for (let j = 0; j < m; j++) keep[j] = trial[bestOffset * 256 + j]!;
+            bestOffset = -1;
+          }
+        }
+      }
+    }
+    pot = bestPot;
+    if (bestOffset < 0) {
+      for (let j = 0; j < m; j++) closest[j] = s.bestTrial[j]!;
+    } else {
+      const from = bestOffset * 256;
+      for (let j = 0; j < m; j++) closest[j] = s.trial[from + j]!;
+    }
+    centres[c] = bestValue;
+  }
+}
+
+/**
+ * sklearn _kmeans_single_lloyd from `centres` (updated in place): E- and M-steps until the
+ * labels stop changing (strict convergence) or the centres move less than `tol` in total, then
+ * the final E-step when not strict. Leaves the labels of the distinct values in s.labels and
+ * returns the inertia (Σ count × squared distance to the own centre).
+ */
+function lloyd(
+  s: KMeansScratch,
+  x: Float64Array,
+  m: number,
+  centres: Float64Array,
+  k: number,
+  maxIterations: number,
+  tol: number,
+  work: { centresNew: Float64Array; weights: Float64Array; shift: Float64Array },
+): number {
+  const { counts } = s;
+  const { centresNew, weights, shift } = work;
+  const labels = s.labels;
+  const labelsOld = s.labelsOld;
+  labelsOld.fill(-1, 0, m);
+  let strict = false;
+  for (let iter = 0; iter < maxIterations; iter++) {
+    assignLabels(x, m, centres, k, labels);
+    centresNew.fill(0);
+    weights.fill(0);
+    for (let j = 0; j < m; j++) {
+      const c = labels[j]!;
+      centresNew[c] = centresNew[c]! + counts[j]! * x[j]!;
+      weights[c] = weights[c]! + counts[j]!;
+    }
+    relocateEmptyClusters(x, counts, m, centres, centresNew, weights, labels, k);
+    for (let c = 0; c < k; c++) {
+      if (weights[c]! > 0) centresNew[c] = centresNew[c]! / weights[c]!;
+      // sklearn leaves a still-empty cluster's (zeroed) centre as is.
+      shift[c] = Math.abs(centresNew[c]! - centres[c]!);
+    }
+    centres.set(centresNew);
+    let same = true;
+    for (let j = 0; j < m; j++) {
+      if (labels[j] !== labelsOld[j]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      strict = true;
+      break;
+    }
+    let shiftTotal = 0;
+    for (let c = 0; c < k; c++) shiftTotal += shift[c]! * shift[c]!;
+    if (shiftTotal <= tol) break;
+    labelsOld.set(labels.subarray(0, m));
+  }
+  if (!strict) assignLabels(x, m, centres, k, labels);
+  let inertia = 0;
+  for (let j = 0; j < m; j++) {
+    const d = x[j]! - centres[labels[j]!]!;
+    inertia += counts[j]! * d * d;
+  }
+  return inertia;
 }
 
 /**

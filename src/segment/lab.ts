@@ -7,13 +7,15 @@
  *  - f(t) = t^(1/3) (or the linear toe 7.787 t + 16/116) from a table scaled by 2^15,
  *  - L = 116 f(Y) − 16 scaled to 0..255, a = 500 (f(X) − f(Y)) + 128, b = 200 (f(Y) − f(Z)) + 128,
  *    each descaled with round-half-up shifts and saturated to a byte.
- * The test suite checks this against cv2 on all 2^24 colours when the dump is available and
- * against published CIELAB values always.
+ * Only the a* byte is computed here (`rgbToAStar8Counted`, the segmentation's hot path); the full
+ * conversion `rgbToLab8` in reference.ts uses the same tables, and the test suite checks it
+ * against cv2 on all 2^24 colours when the dump is available and against published CIELAB values
+ * always, and this a* path against it.
  */
 
-const LAB_SHIFT = 12; // xyz_shift
+export const LAB_SHIFT = 12; // xyz_shift
 const GAMMA_SHIFT = 3;
-const LAB_SHIFT2 = LAB_SHIFT + GAMMA_SHIFT;
+export const LAB_SHIFT2 = LAB_SHIFT + GAMMA_SHIFT;
 const CBRT_TABLE_SIZE = ((256 * 3) / 2) * (1 << GAMMA_SHIFT);
 
 /** OpenCV's sRGB→XYZ (D65) matrix and white point (double constants in OpenCV 4.x). */
@@ -106,7 +108,7 @@ export const LAB_CBRT_TABLE: Uint16Array = (() => {
 })();
 
 /** XYZ rows (X/Xn, Y, Z/Zn) as 12-bit integer coefficients for R, G, B. */
-const XYZ_COEFFS: Int32Array = (() => {
+export const XYZ_COEFFS: Int32Array = (() => {
   const coeffs = new Int32Array(9);
   for (let row = 0; row < 3; row++) {
     for (let col = 0; col < 3; col++) {
@@ -118,48 +120,21 @@ const XYZ_COEFFS: Int32Array = (() => {
   return coeffs;
 })();
 
+// The a* path needs the X/Xn and Y rows only.
 const C0 = XYZ_COEFFS[0] ?? 0;
 const C1 = XYZ_COEFFS[1] ?? 0;
 const C2 = XYZ_COEFFS[2] ?? 0;
 const C3 = XYZ_COEFFS[3] ?? 0;
 const C4 = XYZ_COEFFS[4] ?? 0;
 const C5 = XYZ_COEFFS[5] ?? 0;
-const C6 = XYZ_COEFFS[6] ?? 0;
-const C7 = XYZ_COEFFS[7] ?? 0;
-const C8 = XYZ_COEFFS[8] ?? 0;
-const ROUND_LAB = 1 << (LAB_SHIFT - 1);
-const ROUND_LAB2 = 1 << (LAB_SHIFT2 - 1);
-const L_SCALE = Math.trunc((116 * 255 + 50) / 100);
-const L_SHIFT = -Math.trunc((16 * 255 * (1 << LAB_SHIFT2) + 50) / 100);
-const AB_OFFSET = 128 * (1 << LAB_SHIFT2);
+export const ROUND_LAB = 1 << (LAB_SHIFT - 1);
+export const ROUND_LAB2 = 1 << (LAB_SHIFT2 - 1);
+export const L_SCALE = Math.trunc((116 * 255 + 50) / 100);
+export const L_SHIFT = -Math.trunc((16 * 255 * (1 << LAB_SHIFT2) + 50) / 100);
+export const AB_OFFSET = 128 * (1 << LAB_SHIFT2);
 
-function clampByte(v: number): number {
+export function clampByte(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/**
- * Converts `pixelCount` RGB pixels (HWC bytes) into OpenCV 8-bit L*, a*, b* bytes
- * (L×255/100, a+128, b+128), written interleaved into `out`.
- */
-export function rgbToLab8(
-  rgb: Uint8Array,
-  pixelCount: number,
-  out: Uint8Array = new Uint8Array(pixelCount * 3),
-): Uint8Array {
-  const gamma = SRGB_GAMMA_TABLE;
-  const cbrt = LAB_CBRT_TABLE;
-  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
-    const r = gamma[rgb[o]!]!;
-    const g = gamma[rgb[o + 1]!]!;
-    const b = gamma[rgb[o + 2]!]!;
-    const fX = cbrt[(r * C0 + g * C1 + b * C2 + ROUND_LAB) >> LAB_SHIFT]!;
-    const fY = cbrt[(r * C3 + g * C4 + b * C5 + ROUND_LAB) >> LAB_SHIFT]!;
-    const fZ = cbrt[(r * C6 + g * C7 + b * C8 + ROUND_LAB) >> LAB_SHIFT]!;
-    out[o] = clampByte((L_SCALE * fY + L_SHIFT + ROUND_LAB2) >> LAB_SHIFT2);
-    out[o + 1] = clampByte((500 * (fX - fY) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
-    out[o + 2] = clampByte((200 * (fY - fZ) + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
-  }
-  return out;
 }
 
 /**
@@ -169,7 +144,7 @@ export function rgbToLab8(
  * is exact, so the result equals rgbToLab8's a* for every colour (the test suite checks all
  * 2^24); it saves the multiplications and the clamp per pixel.
  */
-const A_TERMS: Int32Array = (() => {
+export const A_TERMS: Int32Array = (() => {
   const t = new Int32Array(6 * 256);
   for (let v = 0; v < 256; v++) {
     const g = SRGB_GAMMA_TABLE[v]!;
@@ -183,8 +158,8 @@ const A_TERMS: Int32Array = (() => {
   return t;
 })();
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const CBRT_MAX = 1 << 16; // LAB_CBRT_TABLE entries are uint16, so |f(X) − f(Y)| < 2^16
-const A_OF_DIFFERENCE: Uint8Array = (() => {
+export const CBRT_MAX = 1 << 16; // LAB_CBRT_TABLE entries are uint16, so |f(X) − f(Y)| < 2^16
+export const A_OF_DIFFERENCE: Uint8Array = (() => {
   const t = new Uint8Array(2 * CBRT_MAX + 1);
   for (let d = -CBRT_MAX; d <= CBRT_MAX; d++) {
     t[d + CBRT_MAX] = clampByte((500 * d + AB_OFFSET + ROUND_LAB2) >> LAB_SHIFT2);
@@ -193,32 +168,9 @@ const A_OF_DIFFERENCE: Uint8Array = (() => {
 })();
 
 /**
- * Only the a* byte of `rgbToLab8` (the segmentation needs nothing else), one per pixel.
- * Hot path: table look-ups and integer arithmetic, no allocation.
- */
-export function rgbToAStar8(
-  rgb: Uint8Array,
-  pixelCount: number,
-  out: Uint8Array = new Uint8Array(pixelCount),
-): Uint8Array {
-  const terms = A_TERMS;
-  const cbrt = LAB_CBRT_TABLE;
-  const aOf = A_OF_DIFFERENCE;
-  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
-    const r = rgb[o]!;
-    const g = rgb[o + 1]!;
-    const b = rgb[o + 2]!;
-    const fX = cbrt[(terms[r]! + terms[256 + g]! + terms[512 + b]!) >> LAB_SHIFT]!;
-    const fY = cbrt[(terms[768 + r]! + terms[1024 + g]! + terms[1280 + b]!) >> LAB_SHIFT]!;
-    out[p] = aOf[fX - fY + CBRT_MAX]!;
-  }
-  return out;
-}
-
-/**
- * `rgbToAStar8` that also counts each a* value per block of 256 pixels into `blockCounts`:
- * the K-means sampling search needs those counts, and counting here saves a second pass over
- * the pixels. Layout: 512 entries per block (⌈pixelCount / 256⌉ blocks, zeroed by the caller),
+ * The a* byte of `rgbToLab8` (reference.ts), one per pixel, counting each a* value per block
+ * of 256 pixels into `blockCounts` as it goes: the K-means sampling search needs those counts,
+ * and counting here saves a second pass over the pixels. Layout: 512 entries per block (⌈pixelCount / 256⌉ blocks, zeroed by the caller),
  * even pixels counted in the first 256, odd pixels in the second — neighbouring pixels often
  * share an a* value, and two tables keep their increments from waiting on each other (it made
  * the counting about three times cheaper). A value's count in block b is therefore
@@ -240,62 +192,12 @@ export function rgbToAStar8Counted(
   let first = 0;
   let row = 0;
   if (LITTLE_ENDIAN && rgb.byteOffset % 4 === 0) {
-    // Whole blocks four pixels (three 32-bit words) at a time: a third of the loads.
     const fullBlocks = pixelCount >> 8;
-    const words = new Uint32Array(rgb.buffer, rgb.byteOffset, fullBlocks * 192);
-    for (; first < fullBlocks * 256; first += 256, row += 512) {
-      for (let p = first, q = (first * 3) >> 2; p < first + 256; p += 4, q += 3) {
-        const w0 = words[q]!;
-        const w1 = words[q + 1]!;
-        const w2 = words[q + 2]!;
-        const r0 = w0 & 255;
-        const g0 = (w0 >>> 8) & 255;
-        const b0 = (w0 >>> 16) & 255;
-        const r1 = w0 >>> 24;
-        const g1 = w1 & 255;
-        const b1 = (w1 >>> 8) & 255;
-        const r2 = (w1 >>> 16) & 255;
-        const g2 = w1 >>> 24;
-        const b2 = w2 & 255;
-        const r3 = (w2 >>> 8) & 255;
-        const g3 = (w2 >>> 16) & 255;
-        const b3 = w2 >>> 24;
-        const a0 =
-          aOf[
-            cbrt[(terms[r0]! + terms[256 + g0]! + terms[512 + b0]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r0]! + terms[1024 + g0]! + terms[1280 + b0]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a1 =
-          aOf[
-            cbrt[(terms[r1]! + terms[256 + g1]! + terms[512 + b1]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r1]! + terms[1024 + g1]! + terms[1280 + b1]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a2 =
-          aOf[
-            cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        const a3 =
-          aOf[
-            cbrt[(terms[r3]! + terms[256 + g3]! + terms[512 + b3]!) >> LAB_SHIFT]! -
-              cbrt[(terms[768 + r3]! + terms[1024 + g3]! + terms[1280 + b3]!) >> LAB_SHIFT]! +
-              CBRT_MAX
-          ]!;
-        out[p] = a0;
-        out[p + 1] = a1;
-        out[p + 2] = a2;
-        out[p + 3] = a3;
-        blockCounts[row + a0] = blockCounts[row + a0]! + 1;
-        blockCounts[row + 256 + a1] = blockCounts[row + 256 + a1]! + 1;
-        blockCounts[row + a2] = blockCounts[row + a2]! + 1;
-        blockCounts[row + 256 + a3] = blockCounts[row + 256 + a3]! + 1;
-        lowest = Math.min(lowest, a0, a1, a2, a3);
-        highest = Math.max(highest, a0, a1, a2, a3);
-      }
-    }
+    const range = aStarOfWholeBlocks(rgb, fullBlocks, out, blockCounts);
+    lowest = range & 255;
+    highest = range >> 8;
+    first = fullBlocks * 256;
+    row = fullBlocks * 512;
   }
   // The rest (everything when the bytes are not word-aligned): two pixels at a time.
   for (; first < pixelCount; first += 256, row += 512) {
@@ -336,4 +238,79 @@ export function rgbToAStar8Counted(
     }
   }
   return pixelCount > 0 ? lowest | (highest << 8) : 0;
+}
+
+/**
+ * rgbToAStar8Counted's fast path over the first `fullBlocks` whole blocks of word-aligned,
+ * little-endian RGB bytes: four pixels (three 32-bit words) at a time, a third of the loads.
+ * Returns the smallest a* | (largest a* << 8) seen (255 when there are no blocks).
+ */
+function aStarOfWholeBlocks(
+  rgb: Uint8Array,
+  fullBlocks: number,
+  out: Uint8Array,
+  blockCounts: Uint8Array,
+): number {
+  const terms = A_TERMS;
+  const cbrt = LAB_CBRT_TABLE;
+  const aOf = A_OF_DIFFERENCE;
+  let lowest = 255;
+  let highest = 0;
+  let first = 0;
+  let row = 0;
+  const words = new Uint32Array(rgb.buffer, rgb.byteOffset, fullBlocks * 192);
+  for (; first < fullBlocks * 256; first += 256, row += 512) {
+    for (let p = first, q = (first * 3) >> 2; p < first + 256; p += 4, q += 3) {
+      const w0 = words[q]!;
+      const w1 = words[q + 1]!;
+      const w2 = words[q + 2]!;
+      const r0 = w0 & 255;
+      const g0 = (w0 >>> 8) & 255;
+      const b0 = (w0 >>> 16) & 255;
+      const r1 = w0 >>> 24;
+      const g1 = w1 & 255;
+      const b1 = (w1 >>> 8) & 255;
+      const r2 = (w1 >>> 16) & 255;
+      const g2 = w1 >>> 24;
+      const b2 = w2 & 255;
+      const r3 = (w2 >>> 8) & 255;
+      const g3 = (w2 >>> 16) & 255;
+      const b3 = w2 >>> 24;
+      const a0 =
+        aOf[
+          cbrt[(terms[r0]! + terms[256 + g0]! + terms[512 + b0]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r0]! + terms[1024 + g0]! + terms[1280 + b0]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a1 =
+        aOf[
+          cbrt[(terms[r1]! + terms[256 + g1]! + terms[512 + b1]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r1]! + terms[1024 + g1]! + terms[1280 + b1]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a2 =
+        aOf[
+          cbrt[(terms[r2]! + terms[256 + g2]! + terms[512 + b2]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r2]! + terms[1024 + g2]! + terms[1280 + b2]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      const a3 =
+        aOf[
+          cbrt[(terms[r3]! + terms[256 + g3]! + terms[512 + b3]!) >> LAB_SHIFT]! -
+            cbrt[(terms[768 + r3]! + terms[1024 + g3]! + terms[1280 + b3]!) >> LAB_SHIFT]! +
+            CBRT_MAX
+        ]!;
+      out[p] = a0;
+      out[p + 1] = a1;
+      out[p + 2] = a2;
+      out[p + 3] = a3;
+      blockCounts[row + a0] = blockCounts[row + a0]! + 1;
+      blockCounts[row + 256 + a1] = blockCounts[row + 256 + a1]! + 1;
+      blockCounts[row + a2] = blockCounts[row + a2]! + 1;
+      blockCounts[row + 256 + a3] = blockCounts[row + 256 + a3]! + 1;
+      lowest = Math.min(lowest, a0, a1, a2, a3);
+      highest = Math.max(highest, a0, a1, a2, a3);
+    }
+  }
+  return lowest | (highest << 8);
 }

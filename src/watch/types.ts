@@ -24,16 +24,15 @@ export interface CaptureWatcherOptions {
    * or unmounted at run time) it is unavailable like a missing folder instead of looking empty.
    */
   requireMount?: boolean;
-  /** The mount-point check (default: isMountPoint in mount.ts); tests inject one. */
-  isMountPoint?: (realDir: string) => Promise<boolean>;
   /**
-   * How often the folder itself is checked (exists, readable, same inode). Not in the config: the
-   * default, min(rescanIntervalS, 5 s), is right for production; tests shorten it.
+   * How often the folder itself is checked (exists, readable, same inode, mounted when required):
+   * how soon a vanished, replaced or unmounted folder is noticed. Default min(rescanIntervalS,
+   * 5 s); each probe is a realpath, a stat and an access call, so a shorter period is cheap.
    */
   dirProbeIntervalMs?: number;
   /**
-   * Files waiting out their stability window before a scan pauses for the queue to drain; bounds
-   * memory on huge backlogs. Not in the config (default 4096); tests lower it.
+   * Files waiting out their stability window before a scan pauses for the queue to drain: bounds
+   * the watcher's memory on a huge backlog (default 4096; lower it on a small device).
    */
   maxPendingStability?: number;
 }

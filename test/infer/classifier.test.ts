@@ -7,8 +7,13 @@ import {
   MAX_CONSECUTIVE_RESTARTS,
   ModelError,
 } from '../../src/infer/index.js';
-import { crashWorkerForTest } from '../../src/infer/classifier.js';
-import { captureLogger, fakePair, tinyModelCopy, tinyModelDir } from './helpers.js';
+import {
+  captureLogger,
+  createCrashableClassifier,
+  fakePair,
+  tinyModelCopy,
+  tinyModelDir,
+} from './helpers.js';
 
 const close = (a: number, b: number, eps = 1e-6): boolean => Math.abs(a - b) <= eps;
 
@@ -175,13 +180,18 @@ t.test('model.json naming an output the model lacks fails at load', async (t) =>
 
 t.test('a crashed worker rejects, is reported, and restarts on the next call', async (t) => {
   const { log, lines } = captureLogger();
-  const c = await createClassifier({ modelDir: tinyModelDir, executionProviders: ['cpu'], threads: 1, log });
+  const { classifier: c, crash } = await createCrashableClassifier({
+    modelDir: tinyModelDir,
+    executionProviders: ['cpu'],
+    threads: 1,
+    log,
+  });
   t.teardown(() => c.close());
   const errors: ModelError[] = [];
   c.onError((e) => errors.push(e));
   const before = await c.classify([fakePair(3)], { transfer: false });
   const crashed = new Promise<void>((resolve) => c.onError(() => resolve()));
-  crashWorkerForTest(c, 3);
+  crash(3);
   await crashed;
   t.equal(errors.length, 1);
   t.match(errors[0]?.message, /inference worker crashed: exited with code 3/);
@@ -217,10 +227,15 @@ t.test('a failing run rejects only that call; the worker stays up', async (t) =>
 
 t.test('a call in flight when the worker dies is rejected', async (t) => {
   const { log } = captureLogger();
-  const c = await createClassifier({ modelDir: tinyModelDir, executionProviders: ['cpu'], threads: 1, log });
+  const { classifier: c, crash } = await createCrashableClassifier({
+    modelDir: tinyModelDir,
+    executionProviders: ['cpu'],
+    threads: 1,
+    log,
+  });
   t.teardown(() => c.close());
   // The exit request reaches the worker before the run: the run can never answer.
-  crashWorkerForTest(c, 7);
+  crash(7);
   await t.rejects(c.classify([fakePair(1)]), {
     name: 'ModelError',
     message: 'inference worker crashed: exited with code 7',
@@ -233,12 +248,17 @@ t.test('a worker that cannot restart leaves the classifier failed, with the reas
   const { log } = captureLogger();
   const copy = await tinyModelCopy();
   t.teardown(copy.cleanup);
-  const c = await createClassifier({ modelDir: copy.dir, executionProviders: ['cpu'], threads: 1, log });
+  const { classifier: c, crash } = await createCrashableClassifier({
+    modelDir: copy.dir,
+    executionProviders: ['cpu'],
+    threads: 1,
+    log,
+  });
   t.teardown(() => c.close());
   // The model file disappears while the daemon runs; then the worker crashes.
   await rm(join(copy.dir, 'tiny-int8.onnx'));
   const crashed = new Promise<void>((resolve) => c.onError(() => resolve()));
-  crashWorkerForTest(c);
+  crash();
   await crashed;
   await t.rejects(c.classify([fakePair(1)]), {
     name: 'ModelError',

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
+import { openClassifier, type Classifier, type CreateClassifierOptions } from '../../src/infer/classifier.js';
+import { spawnWorker } from '../../src/infer/worker-supervisor.js';
 
 export const tinyModelDir = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
 export const IMAGE_VALUES = 3 * 224 * 224;
@@ -54,4 +57,21 @@ export async function tinyModelCopy(
   edit(manifest);
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+const CRASHABLE_WORKER = new URL('./fixtures/crashable-worker.ts', import.meta.url);
+
+/**
+ * A classifier whose worker threads run test/infer/fixtures/crashable-worker.ts: `crash(code)`
+ * makes the current worker exit with `code`, as a crash would.
+ */
+export async function createCrashableClassifier(
+  opts: CreateClassifierOptions,
+): Promise<{ classifier: Classifier; crash: (code?: number) => void }> {
+  let current: Worker | null = null;
+  const classifier = await openClassifier(opts, (init) => (current = spawnWorker(init, CRASHABLE_WORKER)));
+  return {
+    classifier,
+    crash: (code = 3) => current?.postMessage({ type: 'exit-for-test', code }),
+  };
 }

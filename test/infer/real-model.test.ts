@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { classifyFile, openModel } from '../../src/infer/cli-support.js';
+import { classifyFile, openModel } from '../../src/evaluate/classify-file.js';
 import { repoRoot } from '../helpers/cli.js';
 import { captureLogger } from './helpers.js';
 

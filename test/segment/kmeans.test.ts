@@ -1,5 +1,6 @@
 import t from 'tap';
-import { kmeansBlocks, kmeansBytes } from '../../src/segment/index.js';
+import { kmeansBlocks } from '../../src/segment/index.js';
+import { kmeansBytes } from '../../src/segment/reference.js';
 import { NumpyRandomState } from '../../src/segment/mt19937.js';
 
 function histogramOf(data: Uint8Array): Uint32Array {

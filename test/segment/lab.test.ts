@@ -1,5 +1,6 @@
 import t from 'tap';
-import { rgbToLab8, rgbToAStar8, rgbToAStar8Counted } from '../../src/segment/index.js';
+import { rgbToAStar8Counted } from '../../src/segment/index.js';
+import { rgbToAStar8, rgbToLab8 } from '../../src/segment/reference.js';
 
 /**
  * Published CIELAB (D65) values of sRGB primaries, white and black (e.g. Lindbloom's calculator,

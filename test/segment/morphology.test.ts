@@ -1,5 +1,10 @@
 import t from 'tap';
-import { fillHoles, removeSmallRegions, forEachComponent } from '../../src/segment/index.js';
+import {
+  createPixelMorphologyScratch,
+  fillHoles,
+  forEachComponent,
+  removeSmallRegions,
+} from '../../src/segment/reference.js';
 import { cleanUpRuns, createMorphologyScratch, runsFromBytes } from '../../src/segment/morphology.js';
 
 const W = 40;
@@ -23,7 +28,7 @@ t.test('fillHoles fills enclosed background, not background touching the border'
   rect(m, 8, 8, 4, 4, 0);
   rect(m, 0, 20, 10, 10); // block at the border with a notch open to the border
   rect(m, 0, 24, 3, 2, 0);
-  fillHoles(m, W, H, createMorphologyScratch(W * H));
+  fillHoles(m, W, H, createPixelMorphologyScratch(W * H));
   t.equal(m[10 * W + 10], 1, 'enclosed hole filled');
   t.equal(m[24 * W + 0], 0, 'notch open to the border stays background');
 });
@@ -43,7 +48,7 @@ t.test('fillHoles uses 4-connectivity for the background (diagonal gaps do not l
     [9, 6],
   ] as const)
     m[y * W + x] = 1;
-  fillHoles(m, W, H, createMorphologyScratch(W * H));
+  fillHoles(m, W, H, createPixelMorphologyScratch(W * H));
   t.equal(m[7 * W + 10], 1, 'centre pixel filled');
 });
 
@@ -54,7 +59,7 @@ t.test('removeSmallRegions(1 → 0) removes objects smaller than the minimum, ke
   rect(m, 2, 15, 3, 3); // 9 px
   m[20 * W + 30] = 1; // 1 px
   m[21 * W + 31] = 1; // diagonal neighbour: a separate 4-connected object
-  const kept = removeSmallRegions(m, W, H, 1, 26, 0, createMorphologyScratch(W * H));
+  const kept = removeSmallRegions(m, W, H, 1, 26, 0, createPixelMorphologyScratch(W * H));
   t.equal(kept, 1);
   t.equal(count(m), 30);
   t.equal(m[4 * W + 22], 1, 'large object kept');
@@ -64,7 +69,7 @@ t.test('removeSmallRegions(1 → 0) removes objects smaller than the minimum, ke
 t.test('an object of exactly the minimum size is kept (skimage: size < min_size removed)', async (t) => {
   const m = blank();
   rect(m, 2, 2, 5, 5);
-  removeSmallRegions(m, W, H, 1, 25, 0, createMorphologyScratch(W * H));
+  removeSmallRegions(m, W, H, 1, 25, 0, createPixelMorphologyScratch(W * H));
   t.equal(count(m), 25);
 });
 
@@ -76,7 +81,7 @@ t.test(
     rect(m, 10, 10, 3, 3, 0); // 9 px interior hole
     rect(m, 0, 0, 2, 2, 0); // 4 px corner gap touching the border
     rect(m, 20, 0, 20, 30, 0); // big background area
-    removeSmallRegions(m, W, H, 0, 10, 1, createMorphologyScratch(W * H));
+    removeSmallRegions(m, W, H, 0, 10, 1, createPixelMorphologyScratch(W * H));
     t.equal(m[11 * W + 11], 1, 'small interior hole filled');
     t.equal(m[0], 1, 'small border-touching background filled as well');
     t.equal(m[15 * W + 30], 0, 'large background kept');
@@ -88,7 +93,7 @@ t.test('forEachComponent reports sizes and border contact', async (t) => {
   rect(m, 0, 0, 3, 3);
   rect(m, 10, 10, 4, 2);
   const seen: [number, boolean][] = [];
-  const n = forEachComponent(m, W, H, 1, createMorphologyScratch(W * H), (s, e, border) =>
+  const n = forEachComponent(m, W, H, 1, createPixelMorphologyScratch(W * H), (s, e, border) =>
     seen.push([e - s, border]),
   );
   t.equal(n, 2);
@@ -108,7 +113,7 @@ t.test('run-based clean-up equals a per-pixel flood fill on random masks', async
     min: number,
     repl: number,
   ): number => {
-    const scratch = createMorphologyScratch(w * h);
+    const scratch = createPixelMorphologyScratch(w * h);
     let kept = 0;
     forEachComponent(m, w, h, value, scratch, (s, e) => {
       if (e - s >= min) kept++;
@@ -117,7 +122,7 @@ t.test('run-based clean-up equals a per-pixel flood fill on random masks', async
     return kept;
   };
   const floodFill = (m: Uint8Array, w: number, h: number): void => {
-    const scratch = createMorphologyScratch(w * h);
+    const scratch = createPixelMorphologyScratch(w * h);
     forEachComponent(m, w, h, 0, scratch, (s, e, border) => {
       if (!border) for (let i = s; i < e; i++) m[scratch.queue[i]!] = 1;
     });
@@ -135,7 +140,7 @@ t.test('run-based clean-up equals a per-pixel flood fill on random masks', async
     const base = Uint8Array.from({ length: w * h }, () => (rand() < density ? 1 : 0));
     const a = base.slice();
     const b = base.slice();
-    const scratch = createMorphologyScratch(w * h);
+    const scratch = createPixelMorphologyScratch(w * h);
     fillHoles(a, w, h, scratch);
     floodFill(b, w, h);
     const minObj = Math.floor(rand() * 12);
@@ -172,7 +177,7 @@ t.test('run-level clean-up (segmentImage) equals the three pixel steps on random
     const minObj = Math.floor(rand() * 15);
     const minHole = Math.floor(rand() * 15);
     const expected = base.slice();
-    const scratch = createMorphologyScratch(w * h);
+    const scratch = createPixelMorphologyScratch(w * h);
     fillHoles(expected, w, h, scratch);
     removeSmallRegions(expected, w, h, 1, minObj, 0, scratch);
     removeSmallRegions(expected, w, h, 0, minHole, 1, scratch);

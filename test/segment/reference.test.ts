@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { decodeImage } from '../../src/decode/index.js';
-import { createSegmentScratch, rgbToLab8, segmentImage } from '../../src/segment/index.js';
+import { createSegmentScratch, segmentImage } from '../../src/segment/index.js';
+import { rgbToLab8 } from '../../src/segment/reference.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';

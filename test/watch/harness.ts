@@ -5,8 +5,11 @@ import { pino } from 'pino';
 import {
   createCaptureWatcher,
   type CandidateFile,
+  type CandidateSink,
+  type CaptureWatcher,
   type CaptureWatcherOptions,
 } from '../../src/watch/index.js';
+import type { Logger } from '../../src/log.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -32,7 +35,7 @@ export interface Harness {
   dir: string;
   candidates: CandidateFile[];
   logs: LogLine[];
-  watcher: ReturnType<typeof createCaptureWatcher>;
+  watcher: CaptureWatcher;
   /** Candidates for a path relative to the capture folder. */
   of(relPath: string): CandidateFile[];
   cleanup(): Promise<void>;
@@ -42,10 +45,16 @@ export async function tempDir(prefix = 'bw-watch-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** A watcher on `dir` (a fresh temp folder by default) that records candidates and log lines. */
+export type CreateWatcher = (opts: CaptureWatcherOptions, sink: CandidateSink, log: Logger) => CaptureWatcher;
+
+/**
+ * A watcher on `dir` (a fresh temp folder by default) that records candidates and log lines,
+ * made by `create` (createCaptureWatcher unless a test needs its own subclass).
+ */
 export async function harness(
   overrides: Partial<CaptureWatcherOptions> = {},
   dir?: string,
+  create: CreateWatcher = createCaptureWatcher,
 ): Promise<Harness> {
   const base = dir ?? (await tempDir());
   const candidates: CandidateFile[] = [];
@@ -54,7 +63,7 @@ export async function harness(
     { level: 'debug' },
     { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
   );
-  const watcher = createCaptureWatcher(
+  const watcher = create(
     {
       dir: base,
       recursive: true,

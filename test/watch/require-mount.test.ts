@@ -7,6 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { isMountPoint } from '../../src/watch/mount.js';
+import { CaptureWatcherImpl } from '../../src/watch/watcher.js';
 import { harness, sleep, tempDir, waitFor } from './harness.js';
 
 t.test('isMountPoint: / and /proc are, a plain temp folder is not', async (t) => {
@@ -42,9 +43,18 @@ t.test('require_mount off (the default): the same folder is available', async (t
 });
 
 t.test('share unmounted and mounted again: unavailable, then scanned, nothing lost', async (t) => {
-  // The mount check injected: mounting needs root, the watcher's handling does not.
+  // The mount check overridden: mounting needs root, the watcher's handling does not.
   let mounted = true;
-  const h = await harness({ requireMount: true, isMountPoint: async () => mounted });
+  class SwitchedShare extends CaptureWatcherImpl {
+    protected override isMountPoint(): Promise<boolean> {
+      return Promise.resolve(mounted);
+    }
+  }
+  const h = await harness(
+    { requireMount: true },
+    undefined,
+    (opts, sink, log) => new SwitchedShare(opts, sink, log),
+  );
   t.teardown(() => rm(h.dir, { recursive: true, force: true }));
   t.teardown(h.cleanup);
   await writeFile(join(h.dir, 'a.jpg'), 'a');

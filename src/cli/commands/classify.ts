@@ -2,13 +2,8 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
 import { expandImageInputs } from '../inputs.js';
-import {
-  classifyFile,
-  cliLogger,
-  describeFailure,
-  isUserFacing,
-  openModel,
-} from '../../infer/cli-support.js';
+import { cliLogger } from '../logger.js';
+import { classifyFile, describeFailure, isUserFacing, openModel } from '../../evaluate/classify-file.js';
 
 const fmt = (p: number): string => p.toFixed(4);
 

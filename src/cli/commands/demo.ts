@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -12,6 +20,7 @@ import { createLogger } from '../../log.js';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLES = join(REPO, 'test/fixtures/samples');
 const TINY_MODEL = join(REPO, 'test/fixtures/tiny-model');
+const TOPIC_PREFIX = 'blastwatch/demo-scope';
 
 function listImages(dir: string): string[] {
   const out: string[] = [];
@@ -49,61 +58,12 @@ removes the temporary folders.
   --port N        dashboard port (default: a free port)
   --once          exit after every image is processed (for scripts and tests)`,
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          images: { type: 'string' },
-          model: { type: 'string' },
-          interval: { type: 'string' },
-          port: { type: 'string' },
-          once: { type: 'boolean' },
-        },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const interval = values.interval === undefined ? 1500 : Number(values.interval);
-    if (!Number.isFinite(interval) || interval < 0) throw new UsageError('--interval must be a number of ms');
-    const imagesDir = resolve(values.images ?? SAMPLES);
-    if (!existsSync(imagesDir)) throw new UserError(`no images in ${imagesDir}: pass --images DIR`);
-    const images = listImages(imagesDir);
-    if (images.length === 0) throw new UserError(`no .jpg/.png/.tif images in ${imagesDir}`);
-    let modelDir = values.model ? resolve(values.model) : BUNDLED_MODEL_DIR;
-    let tinyModel = false;
-    if (!values.model && !existsSync(join(modelDir, 'model.json'))) {
-      if (!existsSync(join(TINY_MODEL, 'model.json')))
-        throw new UserError(`no model in ${modelDir}: train one (training/) or pass --model DIR`);
-      modelDir = TINY_MODEL;
-      tinyModel = true;
-    }
-
+    const opts = parseDemoArgs(argv);
     const root = mkdtempSync(join(tmpdir(), 'blastwatch-demo-'));
     const cleanup = () => rmSync(root, { recursive: true, force: true });
-    const { Aedes } = await import('aedes');
-    const broker = await Aedes.createBroker();
-    const brokerServer = createServer(broker.handle);
-    const mqttPort = await freePort();
-    await new Promise<void>((r) => brokerServer.listen(mqttPort, '127.0.0.1', r));
-
-    const { config } = loadConfig(null, {});
-    config.device_id = 'demo-scope';
-    config.log.level = 'warn';
-    config.capture.dir = join(root, 'captures');
-    config.capture.stability_ms = 300;
-    config.capture.rescan_interval_s = 5;
-    config.data.dir = join(root, 'var');
-    config.data.min_free_disk_mb = 1;
-    config.model.dir = modelDir;
-    config.mqtt.url = `mqtt://127.0.0.1:${mqttPort}`;
-    config.mqtt.client_id = 'blastwatch-demo-scope';
-    config.mqtt.topic_prefix = 'blastwatch/demo-scope';
-    config.mqtt.health_interval_s = 10;
-    config.http.host = '127.0.0.1';
-    config.http.port = values.port ? Number(values.port) : await freePort();
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(config.capture.dir, { recursive: true });
+    const broker = await startBroker();
+    const mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
+    const config = await demoConfig(root, opts.modelDir, mqttUrl, opts.port);
 
     const log = createLogger({ level: 'warn', pretty: false });
     const { createApp } = await import('../../app.js');
@@ -112,8 +72,8 @@ removes the temporary folders.
     try {
       app = await createApp(config, log);
     } catch (err) {
-      brokerServer.close();
-      broker.close();
+      broker.server.close();
+      broker.broker.close();
       cleanup();
       if (err instanceof ModelError) throw new UserError(err.message);
       throw err;
@@ -127,34 +87,13 @@ removes the temporary folders.
     out(`  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health}`);
     out(`  capture:    ${config.capture.dir}`);
     out(
-      `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${modelDir})`,
+      `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${opts.modelDir})`,
     );
-    if (tinyModel)
+    if (opts.tinyModel)
       out(`  NOTE: no trained model in models/: using the tiny TEST model, its flags are meaningless`);
-    out(`Dropping ${images.length} images, one every ${interval} ms. Ctrl-C to stop.\n`);
+    out(`Dropping ${opts.images.length} images, one every ${opts.interval} ms. Ctrl-C to stop.\n`);
 
-    const mqtt = (await import('mqtt')).default;
-    const sub = mqtt.connect(config.mqtt.url, { clientId: 'demo-console' });
-    let results = 0;
-    sub.on('connect', () => sub.subscribe(`${config.mqtt.topic_prefix}/+`, { qos: 1 }));
-    sub.on('message', (topic, payload) => {
-      if (!topic.endsWith('/result') && !topic.endsWith('/alert')) return;
-      const p = JSON.parse(payload.toString()) as {
-        file: string;
-        class: string;
-        p_ball: number;
-        needs_review: boolean;
-      };
-      const pct = `${(p.p_ball * 100).toFixed(1)}%`.padStart(6);
-      if (topic.endsWith('/alert'))
-        out(`  ALERT   ${p.file}  class ${p.class}  P(B-ALL) ${pct}  → a hematologist should look`);
-      else {
-        results += 1;
-        out(
-          `  result  ${p.file}  class ${p.class}  P(B-ALL) ${pct}${p.needs_review ? '  (uncertain: review)' : ''}`,
-        );
-      }
-    });
+    const sub = await printResults(mqttUrl, TOPIC_PREFIX, out);
     const failures = () => app.store.counts().failed + app.store.counts().quarantined;
 
     let stopping = false;
@@ -162,9 +101,9 @@ removes the temporary folders.
       if (stopping) return;
       stopping = true;
       await app.stop();
-      await sub.endAsync(true).catch(() => undefined);
-      await new Promise<void>((r) => broker.close(() => r()));
-      brokerServer.close();
+      await sub.client.endAsync(true).catch(() => undefined);
+      await new Promise<void>((r) => broker.broker.close(() => r()));
+      broker.server.close();
       cleanup();
     };
     const done = new Promise<void>((resolveDone) => {
@@ -175,23 +114,23 @@ removes the temporary folders.
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       void (async () => {
-        for (const [i, src] of images.entries()) {
+        for (const [i, src] of opts.images.entries()) {
           if (stopping) return;
           writeFileSync(
             join(config.capture.dir, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
             readFileSync(src),
           );
-          await new Promise((r) => setTimeout(r, interval));
+          await new Promise((r) => setTimeout(r, opts.interval));
         }
-        if (values.once) {
+        if (opts.once) {
           const deadline = Date.now() + 120_000;
-          while (results + failures() < images.length && Date.now() < deadline && !stopping)
+          while (sub.results() + failures() < opts.images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
-          out(`\n${results} results, ${app.store.counts().flagged} flagged.`);
+          out(`\n${sub.results()} results, ${app.store.counts().flagged} flagged.`);
           await shutdown();
           resolveDone();
         } else {
-          out(`\nAll ${images.length} images dropped. Open ${app.url}/ — Ctrl-C to stop.`);
+          out(`\nAll ${opts.images.length} images dropped. Open ${app.url}/ — Ctrl-C to stop.`);
         }
       })();
     });
@@ -199,4 +138,113 @@ removes the temporary folders.
     return 0;
   },
 };
+
+interface DemoOptions {
+  images: string[];
+  modelDir: string;
+  /** No trained model in models/: the tiny test model stands in. */
+  tinyModel: boolean;
+  interval: number;
+  port: number | undefined;
+  once: boolean;
+}
+
+function parseDemoArgs(argv: string[]): DemoOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        images: { type: 'string' },
+        model: { type: 'string' },
+        interval: { type: 'string' },
+        port: { type: 'string' },
+        once: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const interval = values.interval === undefined ? 1500 : Number(values.interval);
+  if (!Number.isFinite(interval) || interval < 0) throw new UsageError('--interval must be a number of ms');
+  const imagesDir = resolve(values.images ?? SAMPLES);
+  if (!existsSync(imagesDir)) throw new UserError(`no images in ${imagesDir}: pass --images DIR`);
+  const images = listImages(imagesDir);
+  if (images.length === 0) throw new UserError(`no .jpg/.png/.tif images in ${imagesDir}`);
+  let modelDir = values.model ? resolve(values.model) : BUNDLED_MODEL_DIR;
+  let tinyModel = false;
+  if (!values.model && !existsSync(join(modelDir, 'model.json'))) {
+    if (!existsSync(join(TINY_MODEL, 'model.json')))
+      throw new UserError(`no model in ${modelDir}: train one (training/) or pass --model DIR`);
+    modelDir = TINY_MODEL;
+    tinyModel = true;
+  }
+  return {
+    images,
+    modelDir,
+    tinyModel,
+    interval,
+    port: values.port ? Number(values.port) : undefined,
+    once: values.once === true,
+  };
+}
+
+/** An in-process MQTT broker (aedes) on a free loopback port. */
+async function startBroker() {
+  const { Aedes } = await import('aedes');
+  const broker = await Aedes.createBroker();
+  const server = createServer(broker.handle);
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return { broker, server, port };
+}
+
+/** The default config pointed at the demo's temporary folders, broker and model. */
+async function demoConfig(root: string, modelDir: string, mqttUrl: string, httpPort: number | undefined) {
+  const { config } = loadConfig(null, {});
+  config.device_id = 'demo-scope';
+  config.log.level = 'warn';
+  config.capture.dir = join(root, 'captures');
+  config.capture.stability_ms = 300;
+  config.capture.rescan_interval_s = 5;
+  config.data.dir = join(root, 'var');
+  config.data.min_free_disk_mb = 1;
+  config.model.dir = modelDir;
+  config.mqtt.url = mqttUrl;
+  config.mqtt.client_id = 'blastwatch-demo-scope';
+  config.mqtt.topic_prefix = TOPIC_PREFIX;
+  config.mqtt.health_interval_s = 10;
+  config.http.host = '127.0.0.1';
+  config.http.port = httpPort ?? (await freePort());
+  mkdirSync(config.capture.dir, { recursive: true });
+  return config;
+}
+
+/** Subscribes to the demo's topics and prints each result and alert; counts the results. */
+async function printResults(url: string, prefix: string, out: (s: string) => void) {
+  const mqtt = (await import('mqtt')).default;
+  const client = mqtt.connect(url, { clientId: 'demo-console' });
+  let results = 0;
+  client.on('connect', () => client.subscribe(`${prefix}/+`, { qos: 1 }));
+  client.on('message', (topic, payload) => {
+    if (!topic.endsWith('/result') && !topic.endsWith('/alert')) return;
+    const p = JSON.parse(payload.toString()) as {
+      file: string;
+      class: string;
+      p_ball: number;
+      needs_review: boolean;
+    };
+    const pct = `${(p.p_ball * 100).toFixed(1)}%`.padStart(6);
+    if (topic.endsWith('/alert'))
+      out(`  ALERT   ${p.file}  class ${p.class}  P(B-ALL) ${pct}  → a hematologist should look`);
+    else {
+      results += 1;
+      out(
+        `  result  ${p.file}  class ${p.class}  P(B-ALL) ${pct}${p.needs_review ? '  (uncertain: review)' : ''}`,
+      );
+    }
+  });
+  return { client, results: () => results };
+}
+
 export default command;

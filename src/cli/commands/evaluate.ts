@@ -3,21 +3,16 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
 import { evaluationInputs } from '../inputs.js';
-import {
-  classifyFile,
-  cliLogger,
-  describeFailure,
-  isUserFacing,
-  openModel,
-} from '../../infer/cli-support.js';
+import { cliLogger } from '../logger.js';
+import { classifyFile, describeFailure, isUserFacing, openModel } from '../../evaluate/classify-file.js';
 import {
   DatasetError,
   labelList,
   listClassFolders,
   readFileList,
   type LabelledFile,
-} from '../../infer/dataset.js';
-import { computeMetrics, type EvaluationMetrics, type Scored } from '../../infer/metrics.js';
+} from '../../evaluate/dataset.js';
+import { computeMetrics, type EvaluationMetrics, type Scored } from '../../evaluate/metrics.js';
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
 

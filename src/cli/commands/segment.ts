@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, IMAGE_EXTENSIONS } from '../../decode/index.js';
+import type { PreparedImage } from '../../preprocess/index.js';
 
 const usage = `usage: blastwatch segment <image|dir>... --out DIR [--size 224] [--limit-input-pixels N]
 
@@ -39,43 +40,78 @@ function expandInputs(inputs: string[]): string[] {
   return files;
 }
 
+function parseSegmentArgs(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        out: { type: 'string' },
+        size: { type: 'string' },
+        'limit-input-pixels': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+  if (!values.out) throw new UsageError('--out DIR is required');
+  const size = values.size === undefined ? 224 : Number(values.size);
+  if (!Number.isInteger(size) || size <= 0)
+    throw new UsageError(`--size must be a positive integer, got '${values.size}'`);
+  const limitRaw = values['limit-input-pixels'];
+  const limitInputPixels = limitRaw === undefined ? DEFAULT_LIMIT_INPUT_PIXELS : Number(limitRaw);
+  if (!Number.isInteger(limitInputPixels) || limitInputPixels <= 0) {
+    throw new UsageError(`--limit-input-pixels must be a positive integer, got '${limitRaw}'`);
+  }
+  return { inputs: positionals, out: values.out, size, limitInputPixels };
+}
+
+/** Writes `<stem>.mask.png` (1-channel 0/255) and `<stem>.segmented.png` (RGB) into `outDir`. */
+async function writePngs(
+  prepared: PreparedImage,
+  outDir: string,
+  stem: string,
+): Promise<{ maskPath: string; segmentedPath: string }> {
+  const { default: sharp } = await import('sharp');
+  const { segmentation, decoded } = prepared;
+  const maskPath = path.join(outDir, `${stem}.mask.png`);
+  const segmentedPath = path.join(outDir, `${stem}.segmented.png`);
+  await sharp(Buffer.from(segmentation.mask.buffer, segmentation.mask.byteOffset, segmentation.mask.length), {
+    raw: { width: decoded.width, height: decoded.height, channels: 1 },
+  })
+    .toColourspace('b-w') // stay a 1-channel 8-bit PNG (sharp would otherwise write RGB)
+    .png()
+    .toFile(maskPath);
+  await sharp(
+    Buffer.from(
+      segmentation.segmented.buffer,
+      segmentation.segmented.byteOffset,
+      segmentation.segmented.length,
+    ),
+    {
+      raw: { width: decoded.width, height: decoded.height, channels: 3 },
+    },
+  )
+    .png()
+    .toFile(segmentedPath);
+  return { maskPath, segmentedPath };
+}
+
 const command: Command = {
   name: 'segment',
   summary: 'segment images (LAB a* K-means) and write masks and segmented images',
   usage,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: {
-          out: { type: 'string' },
-          size: { type: 'string' },
-          'limit-input-pixels': { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: true,
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const { values, positionals } = parsed;
-    if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    if (!values.out) throw new UsageError('--out DIR is required');
-    const size = values.size === undefined ? 224 : Number(values.size);
-    if (!Number.isInteger(size) || size <= 0)
-      throw new UsageError(`--size must be a positive integer, got '${values.size}'`);
-    const limitRaw = values['limit-input-pixels'];
-    const limitInputPixels = limitRaw === undefined ? DEFAULT_LIMIT_INPUT_PIXELS : Number(limitRaw);
-    if (!Number.isInteger(limitInputPixels) || limitInputPixels <= 0) {
-      throw new UsageError(`--limit-input-pixels must be a positive integer, got '${limitRaw}'`);
-    }
-    const files = expandInputs(positionals);
+    const { inputs, out, size, limitInputPixels } = parseSegmentArgs(argv);
+    const files = expandInputs(inputs);
     if (files.length === 0) throw new UserError('no image files found in the given folders');
-    const outDir = path.resolve(values.out);
+    const outDir = path.resolve(out);
     mkdirSync(outDir, { recursive: true });
 
-    const { default: sharp } = await import('sharp');
     const { prepareImage } = await import('../../preprocess/index.js');
     const { DecodeError } = await import('../../decode/index.js');
 
@@ -85,35 +121,12 @@ const command: Command = {
       const started = performance.now();
       try {
         const prepared = await prepareImage(file, { size, limitInputPixels });
-        const { segmentation, decoded } = prepared;
         // Two inputs with the same stem (a.jpg, a.png) must not overwrite each other.
         let stem = path.parse(file).name;
         const seen = usedStems.get(stem) ?? 0;
         usedStems.set(stem, seen + 1);
         if (seen > 0) stem = `${stem}-${seen + 1}`;
-        const maskPath = path.join(outDir, `${stem}.mask.png`);
-        const segmentedPath = path.join(outDir, `${stem}.segmented.png`);
-        await sharp(
-          Buffer.from(segmentation.mask.buffer, segmentation.mask.byteOffset, segmentation.mask.length),
-          {
-            raw: { width: decoded.width, height: decoded.height, channels: 1 },
-          },
-        )
-          .toColourspace('b-w') // stay a 1-channel 8-bit PNG (sharp would otherwise write RGB)
-          .png()
-          .toFile(maskPath);
-        await sharp(
-          Buffer.from(
-            segmentation.segmented.buffer,
-            segmentation.segmented.byteOffset,
-            segmentation.segmented.length,
-          ),
-          {
-            raw: { width: decoded.width, height: decoded.height, channels: 3 },
-          },
-        )
-          .png()
-          .toFile(segmentedPath);
+        const { maskPath, segmentedPath } = await writePngs(prepared, outDir, stem);
         const ms = performance.now() - started;
         process.stdout.write(
           `${JSON.stringify({
@@ -121,7 +134,7 @@ const command: Command = {
             ok: true,
             mask: maskPath,
             segmented: segmentedPath,
-            stats: segmentation.stats,
+            stats: prepared.segmentation.stats,
             ms: Number(ms.toFixed(2)),
             timings: prepared.timings,
           })}\n`,

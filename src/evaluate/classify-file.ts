@@ -1,54 +1,30 @@
 /**
  * What `blastwatch classify` and `blastwatch evaluate` share: config + model loading and the
  * daemon's per-image path (read bytes → prepareImage with the config's limits and segmentation
- * → classify one image → decide), so that the CLI numbers are the daemon's numbers.
+ * → classify one image → decide), so that the CLI numbers are the daemon's numbers. Offline
+ * only: the daemon wires the same stages in src/app.ts.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { PrepareImage } from '../pipeline/ports.js';
-import { createClassifier, type Classifier, type Prediction } from './classifier.js';
-import { decide, type Decision } from './decision.js';
-import { ModelError } from './errors.js';
-import { loadModelManifest } from './manifest.js';
+import {
+  createClassifier,
+  decide,
+  loadModelManifest,
+  ModelError,
+  type Classifier,
+  type Decision,
+  type Prediction,
+} from '../infer/index.js';
 
 export interface OpenedModel {
   config: Config;
   classifier: Classifier;
   prepareImage: PrepareImage;
   prepareOptions: Parameters<PrepareImage>[1];
-}
-
-const LEVEL_NAMES: Record<number, string> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warning',
-  50: 'error',
-  60: 'fatal',
-};
-
-/**
- * Logs go to stderr so that stdout stays clean for --json, as one readable line each
- * ("blastwatch: warning: execution provider cuda unavailable; …"); warnings and errors only
- * unless BLASTWATCH_LOG_LEVEL says otherwise.
- */
-export function cliLogger(): Logger {
-  const stream = {
-    write(line: string): void {
-      try {
-        const rec = JSON.parse(line) as { level: number; msg?: string };
-        process.stderr.write(
-          `blastwatch: ${LEVEL_NAMES[rec.level] ?? rec.level}: ${rec.msg ?? line.trim()}\n`,
-        );
-      } catch {
-        process.stderr.write(line);
-      }
-    },
-  };
-  return pino({ name: 'blastwatch', level: process.env.BLASTWATCH_LOG_LEVEL ?? 'warn' }, stream);
 }
 
 /** The preprocessing module is loaded lazily, like every heavy stage of the CLI. */

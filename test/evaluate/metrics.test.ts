@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { labelList, listClassFolders, readFileList } from '../../src/infer/dataset.js';
-import { computeMetrics, expectedCalibrationError } from '../../src/infer/metrics.js';
+import { labelList, listClassFolders, readFileList } from '../../src/evaluate/dataset.js';
+import { computeMetrics, expectedCalibrationError } from '../../src/evaluate/metrics.js';
 
 const classes = ['Benign', 'Early Pre-B', 'Pre-B', 'Pro-B'];
 const malignant = [false, true, true, true];
