@@ -37,6 +37,7 @@ export const configSchema = z.strictObject({
     max_attempts: positiveInt,
     move_processed_to: nullableString,
     move_quarantined_to: nullableString,
+    dir_probe_interval_ms: z.number().int().min(50).max(600_000).nullable(),
   }),
   data: z.strictObject({
     dir: z.string().min(1),
@@ -88,6 +89,7 @@ export const configSchema = z.strictObject({
     keepalive_s: positiveInt,
     health_interval_s: positiveInt,
     shutdown_flush_ms: nonNegativeInt,
+    reconnect_ms: z.number().int().min(50).max(300_000),
   }),
   http: z.strictObject({
     host: z.string().min(1),

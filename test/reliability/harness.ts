@@ -78,12 +78,9 @@ export async function startInProcess(
 ): Promise<InProcess> {
   writeConfig(dirs, over);
   const { config } = loadConfig(dirs.config, {});
-  const app = await createApp(config, logger, {
-    plugins: [],
-    mqttReconnectMs: 200,
-    dirProbeIntervalMs: 200,
-    ...deps,
-  });
+  config.mqtt.reconnect_ms = 200;
+  config.capture.dir_probe_interval_ms = 200;
+  const app = await createApp(config, logger, { plugins: [], ...deps });
   await app.start();
   let stopped = false;
   return {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
-import { EventBus } from '../../src/pipeline/events.js';
-import { createMetrics } from '../../src/pipeline/metrics.js';
+import { EventBus } from '../../src/runtime/events.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
 import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
 import { openStore } from '../../src/store/index.js';
@@ -20,7 +20,7 @@ function context(t: { teardown(fn: () => void): void }, over: Partial<ServeConte
     rmSync(dir, { recursive: true, force: true });
   });
   for (let i = 0; i < 3; i++)
-    store.commitResult(
+    store.results.commit(
       {
         status: 'done',
         sha256: `${i}`.repeat(64),

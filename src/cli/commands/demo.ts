@@ -155,7 +155,7 @@ removes the temporary folders.
         );
       }
     });
-    const failures = () => app.store.counts().failed + app.store.counts().quarantined;
+    const failures = () => app.store.results.counts().failed + app.store.results.counts().quarantined;
 
     let stopping = false;
     const shutdown = async () => {
@@ -187,7 +187,7 @@ removes the temporary folders.
           const deadline = Date.now() + 120_000;
           while (results + failures() < images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
-          out(`\n${results} results, ${app.store.counts().flagged} flagged.`);
+          out(`\n${results} results, ${app.store.results.counts().flagged} flagged.`);
           await shutdown();
           resolveDone();
         } else {
