@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createCapture, type Capture } from './capture.js';
 import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
-import { createHealth } from './health.js';
+import { createHealth, type Health } from './health.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
@@ -115,13 +115,12 @@ function httpExtension(
   };
 }
 
-export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDeps = {}): Promise<App> {
-  const startedAt = Date.now();
+/** The parts everything else stands on: bus, metrics, the model, the image preparation, the store. */
+async function createFoundation(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   mkdirSync(config.data.dir, { recursive: true });
   const bus = new EventBus();
   bus.onListenerError = (err, topic) => log.error({ err, topic }, 'event listener failed');
   const metrics = createMetrics();
-
   // The model first: without one there is nothing to do, and the error must be one clear line.
   const classifier = deps.classifier ?? (await loadClassifier(config.model, log));
   const info = classifier.info;
@@ -136,27 +135,115 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   const store = await openStoreOrRelease(config, log, async () => {
     if (!deps.classifier) await classifier.close?.();
   });
+  return { bus, metrics, classifier, model, prepareImage, store };
+}
 
-  const mqttUrl = config.mqtt.url;
-  const pipeline = new Pipeline({
+/** Calls the listeners when the inference worker has failed for good. */
+function fatalOnWorkerFailure(
+  classifier: Classifier,
+  log: Logger,
+): (listener: (reason: string) => void) => void {
+  const listeners: ((reason: string) => void)[] = [];
+  classifier.onError?.(() => {
+    const h = classifier.health?.();
+    if (h?.state !== 'failed') return;
+    const reason = `inference worker failed for good: ${h.lastError ?? 'unknown error'}`;
+    log.fatal(reason);
+    for (const l of listeners) l(reason);
+  });
+  return (listener) => void listeners.push(listener);
+}
+
+type Foundation = Awaited<ReturnType<typeof createFoundation>>;
+
+function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pipeline {
+  const { store, bus, metrics, prepareImage, classifier, model } = f;
+  return new Pipeline({
     store,
     bus,
     metrics,
-    log: log.child({ component: 'pipeline' }),
     prepareImage,
     classifier,
+    log: log.child({ component: 'pipeline' }),
     // No outbox rows when MQTT is off: nothing would ever drain them.
     outboxMessages:
-      mqttUrl === null
+      config.mqtt.url === null
         ? () => []
-        : outboxMessages({ deviceId: config.device_id, uncertainBand: info.uncertainBand, model }),
+        : outboxMessages({ deviceId: config.device_id, uncertainBand: classifier.info.uncertainBand, model }),
     capture: config.capture,
     data: config.data,
     image: config.image,
     segment: config.segment,
     pipeline: config.pipeline,
   });
+}
+
+function createPublisher(config: ResolvedConfig, log: Logger, f: Foundation, health: Health) {
+  const url = config.mqtt.url;
+  if (url === null) return null;
+  return new OutboxPublisher({
+    config: { ...config.mqtt, url },
+    store: f.store,
+    bus: f.bus,
+    metrics: f.metrics,
+    log: log.child({ component: 'mqtt' }),
+    health: health.payload,
+  });
+}
+
+function createServeContext(
+  config: ResolvedConfig,
+  log: Logger,
+  parts: Foundation & {
+    pipeline: Pipeline;
+    health: Health;
+    publisher: OutboxPublisher | null;
+    startedAt: number;
+  },
+): ServeContext {
+  const { store, pipeline, bus, metrics, classifier, health, publisher, startedAt } = parts;
+  const url = config.mqtt.url;
+  return {
+    config,
+    log,
+    store,
+    pipeline,
+    bus,
+    metrics,
+    classifier,
+    startedAt,
+    health: health.payload,
+    readiness: health.readiness,
+    mqtt: () => ({
+      enabled: url !== null,
+      connected: publisher?.connected ?? false,
+      url: url === null ? null : redactUrl(url),
+      error: publisher?.error ?? null,
+    }),
+    auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
+  };
+}
+
+/** Starts the extensions in order; stops them in reverse order. */
+function inOrder(extensions: readonly Extension[]): Pick<App, 'start' | 'stop'> {
+  return {
+    async start() {
+      for (const ext of extensions) await ext.start();
+    },
+    async stop() {
+      for (const ext of [...extensions].reverse()) await ext.stop();
+    },
+  };
+}
+
+export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDeps = {}): Promise<App> {
+  const startedAt = Date.now();
+  const f = await createFoundation(config, log, deps);
+  const { store, bus, metrics, classifier } = f;
+  const info = classifier.info;
+  const pipeline = createPipeline(config, log, f);
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
+  metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
   const health = createHealth({
     config,
     store,
@@ -167,50 +254,22 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     capture,
     classifier: () => classifier.health?.(),
   });
-  metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
-  const publisher =
-    mqttUrl === null
-      ? null
-      : new OutboxPublisher({
-          config: { ...config.mqtt, url: mqttUrl },
-          store,
-          bus,
-          metrics,
-          log: log.child({ component: 'mqtt' }),
-          health: health.payload,
-        });
-
-  const context: ServeContext = {
-    config,
-    log,
-    store,
-    pipeline,
-    bus,
-    metrics,
-    classifier,
-    health: health.payload,
-    readiness: health.readiness,
-    mqtt: () => ({
-      enabled: mqttUrl !== null,
-      connected: publisher?.connected ?? false,
-      url: mqttUrl === null ? null : redactUrl(mqttUrl),
-      error: publisher?.error ?? null,
-    }),
-    auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
-    startedAt,
-  };
+  const publisher = createPublisher(config, log, f, health);
+  const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
   const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
-  const fatalListeners: ((reason: string) => void)[] = [];
-  classifier.onError?.(() => {
-    const h = classifier.health?.();
-    if (h?.state === 'failed') {
-      const reason = `inference worker failed for good: ${h.lastError ?? 'unknown error'}`;
-      log.fatal(reason);
-      for (const l of fatalListeners) l(reason);
-    }
-  });
-
+  // What runs, in start order; stopped in reverse. The store and the classifier come first so
+  // they are closed last, after everything that uses them.
+  const lifecycle = inOrder([
+    { name: 'store', start: () => undefined, stop: () => store.close() },
+    { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
+    httpExtension(http, config.http, (url) => (app.url = url)),
+    ...(publisher ? [publisher] : []),
+    createMaintenance(store, config.data, log, () => pipeline.diskFreeBytes()),
+    pipeline,
+    capture,
+  ]);
+  const mqttUrl = config.mqtt.url;
   const app: App = {
     config,
     store,
@@ -221,46 +280,30 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     publisher,
     capture,
     context,
-    onFatal: (listener) => void fatalListeners.push(listener),
-    start: () => startAll(),
-    stop: () => stopAll(),
+    onFatal: fatalOnWorkerFailure(classifier, log),
+    async start() {
+      if (mqttUrl === null)
+        log.info('MQTT off (mqtt.url is null): results are stored and served, not published');
+      await lifecycle.start();
+      // The health sent on connect may predate the watcher: refresh the retained one now.
+      publisher?.publishHealth();
+      log.info(
+        {
+          capture: config.capture.dir,
+          data: config.data.dir,
+          http: app.url,
+          model: `${info.name} ${info.version}`,
+          provider: info.executionProvider,
+          mqtt: mqttUrl === null ? 'off' : redactUrl(mqttUrl),
+        },
+        'blastwatch running',
+      );
+    },
+    async stop() {
+      log.info('stopping: no new images; finishing the ones in progress');
+      await lifecycle.stop();
+      log.info('stopped');
+    },
   };
-
-  // What runs, in start order; stopped in reverse. The store and the classifier come first so
-  // they are closed last, after everything that uses them.
-  const extensions: Extension[] = [
-    { name: 'store', start: () => undefined, stop: () => store.close() },
-    { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
-    httpExtension(http, config.http, (url) => (app.url = url)),
-    ...(publisher ? [publisher] : []),
-    createMaintenance(store, config.data, log, () => pipeline.diskFreeBytes()),
-    pipeline,
-    capture,
-  ];
-
-  async function startAll(): Promise<void> {
-    if (mqttUrl === null)
-      log.info('MQTT off (mqtt.url is null): results are stored and served, not published');
-    for (const ext of extensions) await ext.start();
-    // The health sent on connect may predate the watcher: refresh the retained one now.
-    publisher?.publishHealth();
-    log.info(
-      {
-        capture: config.capture.dir,
-        data: config.data.dir,
-        http: app.url,
-        model: `${info.name} ${info.version}`,
-        provider: info.executionProvider,
-        mqtt: mqttUrl === null ? 'off' : redactUrl(mqttUrl),
-      },
-      'blastwatch running',
-    );
-  }
-
-  async function stopAll(): Promise<void> {
-    log.info('stopping: no new images; finishing the ones in progress');
-    for (const ext of [...extensions].reverse()) await ext.stop();
-    log.info('stopped');
-  }
   return app;
 }

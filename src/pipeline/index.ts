@@ -49,8 +49,6 @@ export class Pipeline implements Extension {
   private readonly retries: RetryScheduler;
   private readonly disk: DiskGuard;
   private stopping = false;
-  /** Images completed since start (any outcome). */
-  processed = 0;
   lastImageAt: number | null = null;
   /** Last storage failure (disk full, read-only, locked), cleared by the next successful write. */
   storeError: string | null = null;
@@ -218,7 +216,6 @@ export class Pipeline implements Extension {
       result = this.o.store.results.get(committed.id);
     }
     const { id } = committed;
-    this.processed += 1;
     this.lastImageAt = o.result.processedAt;
     if (result) this.o.bus.emit('result:stored', { result, created: committed.created });
     await this.moveAfter(item, id, this.o.capture.move_processed_to);
@@ -251,7 +248,6 @@ export class Pipeline implements Extension {
     if (!committed?.created) return;
     const { result } = committed;
     const kind = result.errorKind ?? '';
-    this.processed += 1;
     this.o.metrics.filesProcessed.inc({ outcome: result.status });
     this.o.log.warn(
       { file: item.relPath, id: result.id, reason: kind, error: result.error, attempts: result.attempts },
