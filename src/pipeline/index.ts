@@ -9,7 +9,7 @@ import { writeMedia } from '../store/media.js';
 import { DiskGuard } from './disk-guard.js';
 import { identityToAdopt, sameFile } from './identity.js';
 import { moveFile } from './move.js';
-import type { ClassifierLike, PrepareImage } from './ports.js';
+import type { ClassifierLike, PrepareImage, PreparedImageLike } from './ports.js';
 import { WorkQueue } from './queue.js';
 import { RetryScheduler } from './retry.js';
 import { Stage, type Outcome, type WorkItem } from './stage.js';
@@ -195,20 +195,7 @@ export class Pipeline implements Extension {
       result = committed.result;
       if (result.delivery.queued > 0)
         this.o.bus.emit('outbox:added', { resultId: result.id, count: result.delivery.queued });
-      try {
-        await writeMedia(this.o.data.dir, result.id, {
-          rgb: prepared.decoded.rgb,
-          width: prepared.decoded.width,
-          height: prepared.decoded.height,
-          mask: prepared.segmentation.mask,
-          segmented: prepared.segmentation.segmented,
-          maskSize: Math.round(Math.sqrt(prepared.segmentation.mask.length)),
-        });
-        this.o.store.results.setMedia(result.id, true);
-        result.media = true;
-      } catch (err) {
-        this.o.log.warn({ err, id: result.id }, 'could not write thumbnail/mask (result kept)');
-      }
+      await this.writeMedia(result, prepared);
       this.logClassified(item, result);
     } else {
       this.o.metrics.filesProcessed.inc({ outcome: 'duplicate' });
@@ -220,6 +207,24 @@ export class Pipeline implements Extension {
     if (result) this.o.bus.emit('result:stored', { result, created: committed.created });
     await this.moveAfter(item, id, this.o.capture.move_processed_to);
     item.settle?.({ resultId: id, duplicate: !committed.created });
+  }
+
+  /** Thumbnail, mask and segmented image for the dashboard; a failure keeps the result. */
+  private async writeMedia(result: Result, prepared: PreparedImageLike): Promise<void> {
+    try {
+      await writeMedia(this.o.data.dir, result.id, {
+        rgb: prepared.decoded.rgb,
+        width: prepared.decoded.width,
+        height: prepared.decoded.height,
+        mask: prepared.segmentation.mask,
+        segmented: prepared.segmentation.segmented,
+        maskSize: Math.round(Math.sqrt(prepared.segmentation.mask.length)),
+      });
+      this.o.store.results.setMedia(result.id, true);
+      result.media = true;
+    } catch (err) {
+      this.o.log.warn({ err, id: result.id }, 'could not write thumbnail/mask (result kept)');
+    }
   }
 
   private logClassified(item: WorkItem, r: Result): void {

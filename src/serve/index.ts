@@ -9,7 +9,6 @@ import type { Store } from '../store/index.js';
 import { createAuthHook, type AuthPolicy } from './auth.js';
 import { resultJson } from './views.js';
 
-export { resultJson } from './views.js';
 export { bearerToken, createAuthHook, secretEquals, type Authenticator, type AuthPolicy } from './auth.js';
 
 /**
