@@ -115,17 +115,17 @@ renameSync(truncated, join(capture, 'smear-broken.jpg'));
 await failed;
 
 // Two reviews so the history and the export have content.
-const queue = app.store.listResults({ limit: 50, reviewQueue: true });
+const queue = app.store.results.list({ limit: 50, reviewQueue: true });
 const info = app.context.classifier.info;
 if (queue[0])
-  app.store.addReview({
+  app.store.reviews.add({
     resultId: queue[0].id,
     reviewer: 'Dr M. Rahimi',
-    className: queue[0].class ?? info.classes[0]!,
+    className: queue[0].className ?? info.classes[0]!,
     note: 'Blasts with fine chromatin; agree.',
   });
 if (queue[1])
-  app.store.addReview({
+  app.store.reviews.add({
     resultId: queue[1].id,
     reviewer: 'Dr M. Rahimi',
     className: info.classes[0]!,
@@ -156,8 +156,8 @@ async function shot(page: Page, hash: string, view: string, file: string, fullPa
 const desktop = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 await shot(desktop, '#/', 'feed', 'feed.png', false);
 const flagged =
-  app.store.listResults({ limit: 50, flagged: true }).find((r) => r.review === null) ??
-  app.store.listResults({ limit: 1 })[0];
+  app.store.results.list({ limit: 50, flagged: true }).find((r) => r.review === null) ??
+  app.store.results.list({ limit: 1 })[0];
 await shot(desktop, `#/result/${flagged!.id}`, 'detail', 'detail.png');
 await desktop.click('#detail-overlay button[data-kind="overlay"]');
 await desktop.waitForFunction(() => {

@@ -1,45 +1,43 @@
 /**
- * The composition root: the ONE place that builds the stages and wires them together.
+ * The composition root: the ONE place that builds the parts and wires them together.
  *
- *   watcher ──hint──▶ pipeline (queue → read/hash → prepareImage → classifier worker → store) ──▶ bus
- *                                                                                    │
- *                       MQTT outbox publisher ◀── outbox:added ────────────────────────┤
- *                       HTTP (ops API + dashboard live feed) ◀── result:stored ────────┘
+ *   watcher ──hint──▶ pipeline (queue → stage: read/hash → prepareImage → classifier → outcome)
+ *                         │ applies the outcome: store (result + outbox rows, one transaction)
+ *                         ▼
+ *                        bus ──outbox:added──▶ MQTT outbox publisher
+ *                            ──result:stored─▶ dashboard live feed (src/serve/dashboard)
  *
- * Stages know nothing about each other beyond the typed event bus and the store.
+ * Each part takes its own config section; the ones with a lifetime are extensions, started in
+ * order and stopped in reverse order.
  */
 import { mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config/schema.js';
-import { isLoopbackHost } from './config/load.js';
+import { createCapture, type Capture } from './capture.js';
+import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
+import { createHealth, type Health } from './health.js';
 import type { Logger } from './log.js';
-import { EventBus } from './pipeline/events.js';
-import { createMetrics } from './pipeline/metrics.js';
-import { Pipeline } from './pipeline/index.js';
-import type { ClassifierLike, PrepareImage } from './pipeline/ports.js';
-import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
-import { OutboxPublisher, redactUrl } from './publish/mqtt.js';
+import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
+import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
+import type { Extension } from './runtime/extension.js';
+import { EventBus } from './runtime/events.js';
+import { createMetrics } from './runtime/metrics.js';
 import { createHttpServer, type ServeContext, type ServerPlugin } from './serve/index.js';
 import { openStore, type Store } from './store/index.js';
-import { removeMedia } from './store/media.js';
-import type { CaptureWatcher, WatchStatus } from './watch/index.js';
+import { createMaintenance } from './store/maintenance.js';
+
+type Classifier = ClassifierLike & { close?(): Promise<void> };
 
 export interface AppDeps {
   /** Defaults to src/preprocess's prepareImage. */
   prepareImage?: PrepareImage;
   /** Defaults to src/infer's createClassifier on config.model.dir. */
-  classifier?: ClassifierLike & { close?(): Promise<void> };
+  classifier?: Classifier;
   /** Extra HTTP features; by default the dashboard (src/serve/dashboard) when it is installed. */
   plugins?: ServerPlugin[];
-  /** Tests shorten the watcher's folder probe. */
-  dirProbeIntervalMs?: number;
-  /** mqtt.js reconnect delay (tests shorten it). */
-  mqttReconnectMs?: number;
 }
 
 export interface App {
-  config: Config;
+  config: ResolvedConfig;
   store: Store;
   bus: EventBus;
   pipeline: Pipeline;
@@ -47,7 +45,7 @@ export interface App {
   /** Address the HTTP server listens on (after start). */
   url: string;
   publisher: OutboxPublisher | null;
-  watcher: CaptureWatcher;
+  capture: Capture;
   context: ServeContext;
   start(): Promise<void>;
   /** Graceful stop: intake off, in-flight finished, outbox flushed (bounded), offline, closed. */
@@ -76,199 +74,136 @@ async function loadDashboard(log: Logger): Promise<ServerPlugin[]> {
   }
 }
 
-export async function createApp(config: Config, log: Logger, deps: AppDeps = {}): Promise<App> {
-  const startedAt = Date.now();
+async function loadClassifier(config: ResolvedConfig['model'], log: Logger): Promise<Classifier> {
+  const { createClassifier } = await import('./infer/index.js');
+  return createClassifier({
+    modelDir: config.dir,
+    executionProviders: config.execution_providers,
+    threads: config.threads,
+    log: log.child({ component: 'infer' }),
+    threshold: config.threshold,
+    uncertainBand: config.uncertain_band,
+  });
+}
+
+/** Opens the store; on failure closes the classifier's worker, which would keep the process alive. */
+async function openStoreOrRelease(config: ResolvedConfig, log: Logger, release: () => Promise<void>) {
+  try {
+    return openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
+  } catch (err) {
+    await release().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The HTTP server as an extension: listens on start (and learns its URL), closes on stop. */
+function httpExtension(
+  http: FastifyInstance,
+  config: ResolvedConfig['http'],
+  onUrl: (url: string) => void,
+): Extension {
+  return {
+    name: 'http',
+    async start() {
+      await http.listen({ host: config.host, port: config.port });
+      const addr = http.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      onUrl(`http://${host}:${port}`);
+    },
+    stop: () => http.close(),
+  };
+}
+
+/** The parts everything else stands on: bus, metrics, the model, the image preparation, the store. */
+async function createFoundation(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   mkdirSync(config.data.dir, { recursive: true });
   const bus = new EventBus();
   bus.onListenerError = (err, topic) => log.error({ err, topic }, 'event listener failed');
   const metrics = createMetrics();
-
   // The model first: without one there is nothing to do, and the error must be one clear line.
-  let classifier = deps.classifier;
-  if (!classifier) {
-    const { createClassifier } = await import('./infer/index.js');
-    classifier = await createClassifier({
-      modelDir: config.model.dir as string,
-      executionProviders: config.model.execution_providers,
-      threads: config.model.threads,
-      log: log.child({ component: 'infer' }),
-      threshold: config.model.threshold,
-      uncertainBand: config.model.uncertain_band,
-    });
-  }
+  const classifier = deps.classifier ?? (await loadClassifier(config.model, log));
   const info = classifier.info;
-  metrics.info.set(1, {
+  const model = {
     name: info.name,
     version: info.version,
     execution_provider: info.executionProvider,
     precision: info.precision,
+  };
+  metrics.info.set(1, model);
+  const prepareImage = deps.prepareImage ?? (await import('./preprocess/index.js')).prepareImage;
+  const store = await openStoreOrRelease(config, log, async () => {
+    if (!deps.classifier) await classifier.close?.();
   });
-  let prepareImage = deps.prepareImage;
-  if (!prepareImage) {
-    const mod = await import('./preprocess/index.js');
-    prepareImage = mod.prepareImage;
-  }
+  return { bus, metrics, classifier, model, prepareImage, store };
+}
 
-  let store: Store;
-  try {
-    store = openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
-  } catch (err) {
-    // The classifier's worker thread would keep the process alive after the one-line error
-    // (read-only or unwritable data dir): `blastwatch run` printed it and then never exited.
-    if (!deps.classifier) await classifier.close?.().catch(() => undefined);
-    throw err;
-  }
-  const mqttOn = config.mqtt.url !== null;
-  const pipeline = new Pipeline({
+/** Calls the listeners when the inference worker has failed for good. */
+function fatalOnWorkerFailure(
+  classifier: Classifier,
+  log: Logger,
+): (listener: (reason: string) => void) => void {
+  const listeners: ((reason: string) => void)[] = [];
+  classifier.onError?.(() => {
+    const h = classifier.health?.();
+    if (h?.state !== 'failed') return;
+    const reason = `inference worker failed for good: ${h.lastError ?? 'unknown error'}`;
+    log.fatal(reason);
+    for (const l of listeners) l(reason);
+  });
+  return (listener) => void listeners.push(listener);
+}
+
+type Foundation = Awaited<ReturnType<typeof createFoundation>>;
+
+function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pipeline {
+  const { store, bus, metrics, prepareImage, classifier, model } = f;
+  return new Pipeline({
     store,
     bus,
     metrics,
-    log: log.child({ component: 'pipeline' }),
     prepareImage,
     classifier,
-    deviceId: config.device_id as string,
-    dataDir: config.data.dir,
-    captureDir: config.capture.dir,
-    publish: mqttOn,
-    concurrency: config.pipeline.concurrency,
-    queueMax: config.pipeline.queue_max,
-    maxAttempts: config.capture.max_attempts,
-    retryBackoffMs: config.capture.retry_backoff_ms,
-    maxFileBytes: Math.round(config.image.max_file_mb * 1024 * 1024),
-    limitInputPixels: config.image.max_input_pixels,
-    segment: {
-      k: config.segment.k,
-      threshold: config.segment.threshold,
-      minObjectArea: config.segment.min_object_area,
-      minHoleArea: config.segment.min_hole_area,
-    },
-    moveProcessedTo: config.capture.move_processed_to,
-    moveQuarantinedTo: config.capture.move_quarantined_to,
-    minFreeDiskBytes: config.data.min_free_disk_mb * 1024 * 1024,
+    log: log.child({ component: 'pipeline' }),
+    // No outbox rows when MQTT is off: nothing would ever drain them.
+    outboxMessages:
+      config.mqtt.url === null
+        ? () => []
+        : outboxMessages({ deviceId: config.device_id, uncertainBand: classifier.info.uncertainBand, model }),
+    capture: config.capture,
+    data: config.data,
+    image: config.image,
+    segment: config.segment,
+    pipeline: config.pipeline,
   });
+}
 
-  const { createCaptureWatcher } = await import('./watch/index.js');
-  const watcher = createCaptureWatcher(
-    {
-      dir: config.capture.dir,
-      recursive: config.capture.recursive,
-      extensions: config.capture.extensions,
-      ignore: config.capture.ignore,
-      usePolling: config.capture.use_polling,
-      pollIntervalMs: config.capture.poll_interval_ms,
-      stabilityMs: config.capture.stability_ms,
-      rescanIntervalS: config.capture.rescan_interval_s,
-      requireMount: config.capture.require_mount,
-      ...(deps.dirProbeIntervalMs !== undefined ? { dirProbeIntervalMs: deps.dirProbeIntervalMs } : {}),
-    },
-    { onCandidate: (file) => void pipeline.offer({ ...file, origin: 'capture' }) },
-    log,
-  );
-  let watcherStarted = false;
-  // Backpressure drops hints; when the queue has drained, scan again at once instead of waiting
-  // for the next periodic scan, so a large backlog is worked through at full speed.
-  let hintsDropped = false;
-  bus.on('file:dropped', () => (hintsDropped = true));
-  bus.on('pipeline:idle', () => {
-    if (!hintsDropped || !watcherStarted) return;
-    hintsDropped = false;
-    void watcher.rescan().catch((err: unknown) => log.warn({ err }, 'rescan failed'));
+function createPublisher(config: ResolvedConfig, log: Logger, f: Foundation, health: Health) {
+  const url = config.mqtt.url;
+  if (url === null) return null;
+  return new OutboxPublisher({
+    config: { ...config.mqtt, url },
+    store: f.store,
+    bus: f.bus,
+    metrics: f.metrics,
+    log: log.child({ component: 'mqtt' }),
+    health: health.payload,
   });
-  bus.on('disk:state', ({ low }) => {
-    if (!low && watcherStarted) void watcher.rescan().catch(() => undefined);
-  });
-  let lastWatch = '';
-  /** The watcher's status; a change is announced on the bus (dashboard, logs) when observed. */
-  const watchStatus = (): WatchStatus => {
-    const w = watcher.status();
-    const key = `${w.running}|${w.dirAvailable}|${w.lastError ?? ''}`;
-    if (key !== lastWatch) {
-      lastWatch = key;
-      bus.emit('watcher:state', { running: w.running, dirAvailable: w.dirAvailable, lastError: w.lastError });
-    }
-    return w;
-  };
+}
 
-  let publisher: OutboxPublisher | null = null;
-  const health = (): HealthPayload => {
-    const w = watchStatus();
-    const problems = readiness().reasons;
-    const free = pipeline.diskFreeBytes();
-    if (pipeline.diskLow())
-      problems.push(`data disk nearly full (${Math.round((free ?? 0) / 1048576)} MB free)`);
-    if (pipeline.storeError) problems.push(`database: ${pipeline.storeError}`);
-    const last = pipeline.lastImageAt ?? store.lastProcessedAt();
-    return {
-      schema: HEALTH_SCHEMA,
-      device_id: config.device_id as string,
-      state: problems.length === 0 ? 'ok' : 'degraded',
-      problems,
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      queue_depth: pipeline.queueDepth,
-      in_flight: pipeline.inFlight,
-      processed: store.counts(),
-      latency_ms: {
-        p50: roundMs(metrics.latency.percentile(50)),
-        p95: roundMs(metrics.latency.percentile(95)),
-      },
-      outbox_backlog: mqttOn ? store.outboxBacklog().count : 0,
-      model: {
-        name: info.name,
-        version: info.version,
-        execution_provider: info.executionProvider,
-        precision: info.precision,
-      },
-      disk_free_bytes: free,
-      last_image_at: last === null ? null : new Date(last).toISOString(),
-      watcher: {
-        running: w.running,
-        dir_available: w.dirAvailable,
-        last_scan_at: w.lastScanAt === null ? null : new Date(w.lastScanAt).toISOString(),
-        last_error: w.lastError,
-      },
-      at: new Date().toISOString(),
-    };
-  };
-  const readiness = () => {
-    const reasons: string[] = [];
-    const ch = classifier?.health?.();
-    if (ch && ch.state !== 'ready' && ch.state !== 'crashed')
-      reasons.push(`model: ${ch.state} (${ch.lastError ?? ''})`);
-    if (!store.open) reasons.push('database closed');
-    const w = watchStatus();
-    if (!watcherStarted || !w.running) reasons.push('watcher not running');
-    else if (!w.dirAvailable)
-      reasons.push(
-        `capture folder unavailable: ${config.capture.dir}${w.lastError ? ` (${w.lastError})` : ''}`,
-      );
-    return { ready: reasons.length === 0, reasons };
-  };
-
-  if (mqttOn) {
-    publisher = new OutboxPublisher({
-      settings: {
-        url: config.mqtt.url as string,
-        username: config.mqtt.username,
-        password: config.mqtt.password,
-        clientId: config.mqtt.client_id as string,
-        topicPrefix: config.mqtt.topic_prefix as string,
-        caFile: config.mqtt.ca_file,
-        certFile: config.mqtt.cert_file,
-        keyFile: config.mqtt.key_file,
-        rejectUnauthorized: config.mqtt.reject_unauthorized,
-        keepaliveS: config.mqtt.keepalive_s,
-        healthIntervalS: config.mqtt.health_interval_s,
-        ...(deps.mqttReconnectMs !== undefined ? { reconnectMs: deps.mqttReconnectMs } : {}),
-      },
-      store,
-      bus,
-      metrics,
-      log: log.child({ component: 'mqtt' }),
-      health,
-    });
-  }
-
-  const context: ServeContext = {
+function createServeContext(
+  config: ResolvedConfig,
+  log: Logger,
+  parts: Foundation & {
+    pipeline: Pipeline;
+    health: Health;
+    publisher: OutboxPublisher | null;
+    startedAt: number;
+  },
+): ServeContext {
+  const { store, pipeline, bus, metrics, classifier, health, publisher, startedAt } = parts;
+  const url = config.mqtt.url;
+  return {
     config,
     log,
     store,
@@ -276,49 +211,65 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     bus,
     metrics,
     classifier,
-    health,
-    readiness,
+    startedAt,
+    health: health.payload,
+    readiness: health.readiness,
     mqtt: () => ({
-      enabled: mqttOn,
+      enabled: url !== null,
       connected: publisher?.connected ?? false,
-      url: config.mqtt.url === null ? null : redactUrl(config.mqtt.url),
+      url: url === null ? null : redactUrl(url),
       error: publisher?.error ?? null,
     }),
     auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
+  };
+}
+
+/** Starts the extensions in order; stops them in reverse order. */
+function inOrder(extensions: readonly Extension[]): Pick<App, 'start' | 'stop'> {
+  return {
+    async start() {
+      for (const ext of extensions) await ext.start();
+    },
+    async stop() {
+      for (const ext of [...extensions].reverse()) await ext.stop();
+    },
+  };
+}
+
+export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDeps = {}): Promise<App> {
+  const startedAt = Date.now();
+  const f = await createFoundation(config, log, deps);
+  const { store, bus, metrics, classifier } = f;
+  const info = classifier.info;
+  const pipeline = createPipeline(config, log, f);
+  const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
+  metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
+  const health = createHealth({
+    config,
+    store,
+    metrics,
+    model: info,
     startedAt,
-  };
-  metrics.watcherRunning.set(() => (watchStatus().running && watchStatus().dirAvailable ? 1 : 0));
-  const plugins = deps.plugins ?? (await loadDashboard(log));
-  const http = await createHttpServer(context, plugins);
-
-  let maintenanceTimer: NodeJS.Timeout | null = null;
-  const maintenance = () => {
-    try {
-      const removed = store.applyRetention({
-        days: config.data.retention_days,
-        maxRows: config.data.retention_max_rows,
-      });
-      for (const id of removed.ids) void removeMedia(config.data.dir, id);
-      for (const path of removed.uploadPaths) void rm(path, { force: true });
-      if (removed.ids.length) log.info({ removed: removed.ids.length }, 'retention: old results removed');
-      const cp = store.checkpoint();
-      if (cp.busy) log.debug({ cp }, 'checkpoint could not finish (readers active)');
-      pipeline.diskFreeBytes();
-    } catch (err) {
-      log.warn({ err }, 'maintenance failed');
-    }
-  };
-
-  const fatalListeners: ((reason: string) => void)[] = [];
-  classifier.onError?.(() => {
-    const h = classifier?.health?.();
-    if (h?.state === 'failed') {
-      const reason = `inference worker failed for good: ${h.lastError ?? 'unknown error'}`;
-      log.fatal(reason);
-      for (const l of fatalListeners) l(reason);
-    }
+    pipeline,
+    capture,
+    classifier: () => classifier.health?.(),
   });
+  const publisher = createPublisher(config, log, f, health);
+  const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
+  const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
+  // What runs, in start order; stopped in reverse. The store and the classifier come first so
+  // they are closed last, after everything that uses them.
+  const lifecycle = inOrder([
+    { name: 'store', start: () => undefined, stop: () => store.close() },
+    { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
+    httpExtension(http, config.http, (url) => (app.url = url)),
+    ...(publisher ? [publisher] : []),
+    createMaintenance(store, config.data, log, () => pipeline.diskFreeBytes()),
+    pipeline,
+    capture,
+  ]);
+  const mqttUrl = config.mqtt.url;
   const app: App = {
     config,
     store,
@@ -327,25 +278,13 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
     http,
     url: '',
     publisher,
-    watcher,
+    capture,
     context,
-    onFatal(listener) {
-      fatalListeners.push(listener);
-    },
+    onFatal: fatalOnWorkerFailure(classifier, log),
     async start() {
-      if (!mqttOn) log.info('MQTT off (mqtt.url is null): results are stored and served, not published');
-      else publisher?.start();
-      await http.listen({ host: config.http.host, port: config.http.port });
-      const addr = http.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
-      const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
-      app.url = `http://${host}:${port}`;
-      maintenance();
-      maintenanceTimer = setInterval(maintenance, config.data.maintenance_interval_s * 1000);
-      pipeline.resumeRetries();
-      await watcher.start();
-      watcherStarted = true;
-      watchStatus();
+      if (mqttUrl === null)
+        log.info('MQTT off (mqtt.url is null): results are stored and served, not published');
+      await lifecycle.start();
       // The health sent on connect may predate the watcher: refresh the retained one now.
       publisher?.publishHealth();
       log.info(
@@ -355,33 +294,16 @@ export async function createApp(config: Config, log: Logger, deps: AppDeps = {})
           http: app.url,
           model: `${info.name} ${info.version}`,
           provider: info.executionProvider,
-          mqtt: config.mqtt.url === null ? 'off' : redactUrl(config.mqtt.url),
+          mqtt: mqttUrl === null ? 'off' : redactUrl(mqttUrl),
         },
         'blastwatch running',
       );
     },
     async stop() {
       log.info('stopping: no new images; finishing the ones in progress');
-      await watcher.stop().catch((err: unknown) => log.warn({ err }, 'watcher stop failed'));
-      watcherStarted = false;
-      await pipeline.stop();
-      if (maintenanceTimer) clearInterval(maintenanceTimer);
-      if (publisher) {
-        const empty = await publisher.flush(config.mqtt.shutdown_flush_ms);
-        if (!empty)
-          log.warn(
-            { backlog: store.outboxBacklog().count },
-            'outbox not empty at shutdown: sent after the next start',
-          );
-        await publisher.stop();
-      }
-      await http.close();
-      await classifier?.close?.();
-      store.close();
+      await lifecycle.stop();
       log.info('stopped');
     },
   };
   return app;
 }
-
-const roundMs = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);

@@ -208,7 +208,7 @@ export async function benchStore(
       const now = Date.now();
       const probabilities = { Benign: 0.1, 'Early Pre-B': 0.6, 'Pre-B': 0.2, 'Pro-B': 0.1 };
       const timings = { readMs: 0.1, decodeMs: 1, segmentMs: 1, tensorMs: 0.2, inferMs: 10, totalMs: 12.3 };
-      store.commitResult(
+      store.results.commit(
         {
           status: 'done',
           sha256: sha,
@@ -240,11 +240,11 @@ export async function benchStore(
           status: 'done',
           attempts: 1,
         },
-        (resultId) =>
+        (result) =>
           (['result', 'alert'] as const).map((topic) => ({
             eventId: eventId(sha, '1', topic),
             topic,
-            payload: JSON.stringify(benchPayload(resultId, sha, topic)),
+            payload: JSON.stringify(benchPayload(result.id, sha, topic)),
           })),
       );
     });

@@ -16,9 +16,19 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/**
+ * The configuration after loading: the keys whose null means "derive it" (device_id, model.dir,
+ * mqtt.client_id, mqtt.topic_prefix) hold the derived value, so no consumer has to cast.
+ */
+export type ResolvedConfig = Omit<Config, 'device_id' | 'model' | 'mqtt'> & {
+  device_id: string;
+  model: Config['model'] & { dir: string };
+  mqtt: Config['mqtt'] & { client_id: string; topic_prefix: string };
+};
+
 /** Where each value came from, for `check-config` and the start-up log. */
 export interface LoadedConfig {
-  config: Config;
+  config: ResolvedConfig;
   /** Files merged, in order (default first). */
   files: string[];
   /** Environment variables that overrode a value. */
@@ -135,17 +145,29 @@ export function loadConfig(file?: string | null, env: NodeJS.ProcessEnv = proces
     const envNote = envOverrides.length > 0 ? ` (environment: ${envOverrides.join(', ')})` : '';
     throw new ConfigError(`config error in ${where}${envNote}: ${formatZodError(parsed.error)}`);
   }
-  const config = parsed.data;
-  config.device_id ??= hostname().replace(/[^A-Za-z0-9_.-]/g, '-');
-  config.capture.dir = resolve(config.capture.dir);
-  config.data.dir = resolve(config.data.dir);
-  config.model.dir = config.model.dir === null ? BUNDLED_MODEL_DIR : resolve(config.model.dir);
-  if (config.capture.move_processed_to)
-    config.capture.move_processed_to = resolve(config.capture.move_processed_to);
-  if (config.capture.move_quarantined_to)
-    config.capture.move_quarantined_to = resolve(config.capture.move_quarantined_to);
-  config.mqtt.client_id ??= `blastwatch-${config.device_id}`;
-  config.mqtt.topic_prefix ??= `blastwatch/${config.device_id}`;
+  const parsedConfig = parsed.data;
+  const deviceId = parsedConfig.device_id ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-');
+  const capture = parsedConfig.capture;
+  const config: ResolvedConfig = {
+    ...parsedConfig,
+    device_id: deviceId,
+    capture: {
+      ...capture,
+      dir: resolve(capture.dir),
+      move_processed_to: capture.move_processed_to && resolve(capture.move_processed_to),
+      move_quarantined_to: capture.move_quarantined_to && resolve(capture.move_quarantined_to),
+    },
+    data: { ...parsedConfig.data, dir: resolve(parsedConfig.data.dir) },
+    model: {
+      ...parsedConfig.model,
+      dir: parsedConfig.model.dir === null ? BUNDLED_MODEL_DIR : resolve(parsedConfig.model.dir),
+    },
+    mqtt: {
+      ...parsedConfig.mqtt,
+      client_id: parsedConfig.mqtt.client_id ?? `blastwatch-${deviceId}`,
+      topic_prefix: parsedConfig.mqtt.topic_prefix ?? `blastwatch/${deviceId}`,
+    },
+  };
   return { config, files, envOverrides };
 }
 

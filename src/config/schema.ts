@@ -38,6 +38,7 @@ export const configSchema = z.strictObject({
     max_attempts: positiveInt,
     move_processed_to: nullableString,
     move_quarantined_to: nullableString,
+    dir_probe_interval_ms: millis(50, 600_000).nullable(),
   }),
   data: z.strictObject({
     dir: z.string().min(1),
@@ -86,6 +87,7 @@ export const configSchema = z.strictObject({
     keepalive_s: seconds(1, 3600),
     health_interval_s: seconds(1, 86_400),
     shutdown_flush_ms: millis(0, 60_000),
+    reconnect_ms: millis(50, 300_000),
   }),
   http: z.strictObject({
     host: z.string().min(1),

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import type { PrepareImage } from '../pipeline/ports.js';
+import type { PrepareImage } from '../domain/ports.js';
 import {
   createClassifier,
   decide,

@@ -63,5 +63,10 @@ export interface Decision {
 export function decide(pBall: number, threshold: number, band: readonly [number, number]): Decision {
   const flag = pBall >= threshold;
   const needsReview = pBall >= band[0] && pBall <= band[1];
-  return { flag, needsReview, label: needsReview ? 'uncertain' : flag ? 'b-all' : 'benign' };
+  return { flag, needsReview, label: decisionLabel({ flag, needsReview }) };
+}
+
+/** The one word for a stored decision: 'uncertain' wins over 'b-all'. */
+export function decisionLabel(d: { flag: boolean; needsReview: boolean }): DecisionLabel {
+  return d.needsReview ? 'uncertain' : d.flag ? 'b-all' : 'benign';
 }

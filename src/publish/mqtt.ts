@@ -1,31 +1,20 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
-import type { EventBus } from '../pipeline/events.js';
-import type { Metrics } from '../pipeline/metrics.js';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Extension } from '../runtime/extension.js';
+import type { EventBus } from '../runtime/events.js';
+import type { Metrics } from '../runtime/metrics.js';
 import type { Store } from '../store/index.js';
 import { STATUS_OFFLINE, STATUS_ONLINE, type HealthPayload } from './payloads.js';
 
 export * from './payloads.js';
 
-export interface MqttSettings {
-  url: string;
-  username: string | null;
-  password: string | null;
-  clientId: string;
-  topicPrefix: string;
-  caFile: string | null;
-  certFile: string | null;
-  keyFile: string | null;
-  rejectUnauthorized: boolean;
-  keepaliveS: number;
-  healthIntervalS: number;
-  /** Reconnect delay (mqtt.js reconnectPeriod). */
-  reconnectMs?: number;
-}
+/** The mqtt config section of a daemon that publishes (url set). */
+export type MqttConfig = ResolvedConfig['mqtt'] & { url: string };
 
 export interface OutboxPublisherOptions {
-  settings: MqttSettings;
+  config: MqttConfig;
   store: Store;
   bus: EventBus;
   metrics: Metrics;
@@ -43,7 +32,8 @@ export interface OutboxPublisherOptions {
  * reconnect or a restart every unsent row goes out again, in id order. Consumers dedupe on the
  * payload's event_id.
  */
-export class OutboxPublisher {
+export class OutboxPublisher implements Extension {
+  readonly name = 'mqtt';
   private client: MqttClient | null = null;
   /** Outbox ids published on this connection and not yet acknowledged. */
   private readonly inflight = new Set<number>();
@@ -78,15 +68,15 @@ export class OutboxPublisher {
   }
 
   topic(suffix: string): string {
-    return `${this.o.settings.topicPrefix}/${suffix}`;
+    return `${this.o.config.topic_prefix}/${suffix}`;
   }
 
   start(): void {
-    const s = this.o.settings;
+    const s = this.o.config;
     const opts: IClientOptions = {
-      clientId: s.clientId,
-      keepalive: s.keepaliveS,
-      reconnectPeriod: s.reconnectMs ?? 2000,
+      clientId: s.client_id,
+      keepalive: s.keepalive_s,
+      reconnectPeriod: s.reconnect_ms,
       connectTimeout: 10_000,
       // A broker that refuses us (auth, server busy) is retried instead of giving up for good.
       reconnectOnConnackError: true,
@@ -94,15 +84,14 @@ export class OutboxPublisher {
       // Nothing is queued while offline: the outbox is the queue.
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
-      rejectUnauthorized: s.rejectUnauthorized,
+      rejectUnauthorized: s.reject_unauthorized,
     };
     if (s.username !== null) opts.username = s.username;
     if (s.password !== null) opts.password = s.password;
-    if (s.caFile) opts.ca = readFileSync(s.caFile);
-    if (s.certFile) opts.cert = readFileSync(s.certFile);
-    if (s.keyFile) opts.key = readFileSync(s.keyFile);
+    if (s.ca_file) opts.ca = readFileSync(s.ca_file);
+    if (s.cert_file) opts.cert = readFileSync(s.cert_file);
+    if (s.key_file) opts.key = readFileSync(s.key_file);
 
-    this.o.bus.emit('mqtt:state', { state: 'connecting' });
     const client = mqtt.connect(s.url, opts);
     this.client = client;
     client.on('connect', () => this.onConnect());
@@ -116,10 +105,6 @@ export class OutboxPublisher {
             'MQTT broker unreachable; results wait in the outbox',
           );
         this.loggedDown = true;
-        this.o.bus.emit('mqtt:state', {
-          state: 'disconnected',
-          ...(this.lastError ? { error: this.lastError } : {}),
-        });
       }
     });
     client.on('error', (err) => {
@@ -127,7 +112,7 @@ export class OutboxPublisher {
       this.o.log.debug({ err: err.message }, 'mqtt error');
     });
     this.offBus.push(this.o.bus.on('outbox:added', () => this.drain()));
-    this.healthTimer = setInterval(() => this.publishHealth(), s.healthIntervalS * 1000);
+    this.healthTimer = setInterval(() => this.publishHealth(), s.health_interval_s * 1000);
     this.stallTimer = setInterval(() => this.checkStall(), Math.min(15_000, this.stallMs / 2));
     this.stallTimer.unref();
   }
@@ -157,8 +142,7 @@ export class OutboxPublisher {
     this.loggedDown = false;
     this.o.metrics.mqttConnects.inc();
     this.o.metrics.mqttConnected.set(1);
-    this.o.log.info({ url: redactUrl(this.o.settings.url) }, 'MQTT connected');
-    this.o.bus.emit('mqtt:state', { state: 'connected' });
+    this.o.log.info({ url: redactUrl(this.o.config.url) }, 'MQTT connected');
     // mqtt.js has re-sent (and seen acknowledged) what it kept from the last connection before
     // emitting 'connect'; anything still unacknowledged is re-read from the outbox.
     this.flushAcks();
@@ -183,7 +167,7 @@ export class OutboxPublisher {
         this.drainAgain = false;
         const room = this.window - this.inflight.size;
         if (room <= 0) break;
-        const rows = this.o.store.pendingOutbox(this.cursor, room);
+        const rows = this.o.store.outbox.pending(this.cursor, room);
         for (const row of rows) {
           const client = this.client;
           if (!client?.connected) break;
@@ -222,7 +206,7 @@ export class OutboxPublisher {
     const ids = this.acked;
     this.acked = [];
     try {
-      this.o.store.markSent(ids);
+      this.o.store.outbox.markSent(ids);
     } catch (err) {
       // Not marked: they go out again later (a duplicate with the same event_id, never a loss).
       this.o.log.warn({ err }, 'could not mark outbox messages sent');
@@ -246,7 +230,7 @@ export class OutboxPublisher {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.flushAcks();
-      if (this.o.store.outboxBacklog().count === 0) return true;
+      if (this.o.store.outbox.backlog().count === 0) return true;
       const left = deadline - Date.now();
       if (left <= 0 || this.stopped) return false;
       this.drain();
@@ -262,9 +246,18 @@ export class OutboxPublisher {
     }
   }
 
-  /** Publishes the retained `offline` and disconnects cleanly (the will is not sent). */
+  /**
+   * Waits up to mqtt.shutdown_flush_ms for the outbox to drain, then publishes the retained
+   * `offline` and disconnects cleanly (the will is not sent). What is unsent goes out after the
+   * next start.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    if (!(await this.flush(this.o.config.shutdown_flush_ms)))
+      this.o.log.warn(
+        { backlog: this.o.store.outbox.backlog().count },
+        'outbox not empty at shutdown: sent after the next start',
+      );
     this.stopped = true;
     for (const off of this.offBus) off();
     if (this.healthTimer) clearInterval(this.healthTimer);
@@ -284,7 +277,6 @@ export class OutboxPublisher {
     this.flushAcks();
     await client.endAsync(true).catch(() => undefined);
     this.flushAcks();
-    this.o.bus.emit('mqtt:state', { state: 'disconnected' });
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { StageTimings } from '../store/index.js';
+import type { Result, StageTimings } from '../domain/result.js';
+import type { OutboxDraft } from '../store/index.js';
 
 /**
  * MQTT payloads. Versioned by `schema` (a consumer checks it and refuses what it does not
@@ -89,6 +90,47 @@ export function resultPayload(input: ClassificationPayloadInput, topic: 'result'
     processed_at: iso(input.processedAt) as string,
     timings_ms: input.timings,
     notice: NOTICE,
+  };
+}
+
+/** What a result payload needs besides the Result: the device and the model that ran. */
+export interface PayloadContext {
+  deviceId: string;
+  uncertainBand: [number, number] | null;
+  model: { name: string; version: string; execution_provider: string; precision: string };
+}
+
+/**
+ * The outbox rows for a new result: `result` for every classification, `alert` as well when it
+ * is flagged; none for a failure. Handed to the pipeline by the composition root so the rows are
+ * written in the result's own transaction.
+ */
+export function outboxMessages(ctx: PayloadContext): (result: Result) => OutboxDraft[] {
+  return (r) => {
+    if (r.status !== 'done' || r.sha256 === null) return [];
+    const input: ClassificationPayloadInput = {
+      deviceId: ctx.deviceId,
+      resultId: r.id,
+      file: r.file,
+      sha256: r.sha256,
+      className: r.className ?? '',
+      probabilities: r.probabilities ?? {},
+      pBall: r.pBall ?? 0,
+      flag: r.flag === true,
+      needsReview: r.needsReview === true,
+      threshold: r.threshold ?? 0,
+      uncertainBand: ctx.uncertainBand,
+      model: ctx.model,
+      capturedAt: r.capturedAt,
+      processedAt: r.processedAt,
+      timings: r.timings ?? {},
+    };
+    const topics: ('result' | 'alert')[] = input.flag ? ['result', 'alert'] : ['result'];
+    return topics.map((topic) => ({
+      eventId: eventId(input.sha256, ctx.model.version, topic),
+      topic,
+      payload: JSON.stringify(resultPayload(input, topic)),
+    }));
   };
 }
 

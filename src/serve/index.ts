@@ -1,14 +1,15 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Config } from '../config/schema.js';
+import type { ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { EventBus } from '../pipeline/events.js';
-import type { Metrics } from '../pipeline/metrics.js';
-import type { Pipeline } from '../pipeline/index.js';
-import type { ClassifierLike } from '../pipeline/ports.js';
+import type { ClassifierLike } from '../domain/ports.js';
+import type { WorkItem } from '../domain/work-item.js';
 import type { HealthPayload } from '../publish/payloads.js';
-import type { ResultRow, Store } from '../store/index.js';
+import type { EventBus } from '../runtime/events.js';
+import type { Metrics } from '../runtime/metrics.js';
+import type { Store } from '../store/index.js';
 import { createAuthHook, type AuthPolicy } from './auth.js';
 import { opsErrorHandler, opsSchemas } from './ops-schemas.js';
+import { resultJson } from './views.js';
 
 export { bearerToken, createAuthHook, secretEquals, type Authenticator, type AuthPolicy } from './auth.js';
 
@@ -17,10 +18,11 @@ export { bearerToken, createAuthHook, secretEquals, type Authenticator, type Aut
  * Paths to files are always resolved from the store by id (never from a request).
  */
 export interface ServeContext {
-  config: Config;
+  config: ResolvedConfig;
   log: Logger;
   store: Store;
-  pipeline: Pipeline;
+  /** What the HTTP side uses of the pipeline: hand it an upload, refresh the disk gauge. */
+  pipeline: { offer(item: WorkItem): string; diskFreeBytes(): number | null };
   bus: EventBus;
   metrics: Metrics;
   classifier: ClassifierLike;
@@ -35,31 +37,6 @@ export interface ServeContext {
 
 /** A feature mounted on the server (the dashboard): registered after the ops routes. */
 export type ServerPlugin = (app: FastifyInstance, ctx: ServeContext) => Promise<void>;
-
-/** The public JSON shape of a result on /api/results. */
-export function resultJson(r: ResultRow) {
-  return {
-    id: r.id,
-    file: r.file,
-    sha256: r.sha256,
-    status: r.status,
-    class: r.class,
-    p_ball: r.p_ball,
-    flag: r.flag,
-    needs_review: r.needs_review,
-    error: r.error,
-    error_kind: r.error_kind,
-    probabilities: r.probabilities,
-    model: r.model_version === null ? null : { name: r.model_name, version: r.model_version },
-    captured_at: r.captured_at === null ? null : new Date(r.captured_at).toISOString(),
-    processed_at: new Date(r.processed_at).toISOString(),
-    timings: r.timings,
-    attempts: r.attempts,
-    origin: r.origin,
-    review: r.review,
-    delivery: r.delivery,
-  };
-}
 
 /**
  * The ops API behind the auth hook (open on loopback, Bearer token or dashboard session on a LAN
@@ -87,7 +64,7 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
     '/metrics',
     { schema: { response: { 200: { type: 'string' }, '4xx': opsSchemas.error } } },
     async (_req, reply) => {
-      const backlog = ctx.store.outboxBacklog();
+      const backlog = ctx.store.outbox.backlog();
       ctx.metrics.outboxBacklog.set(backlog.count);
       ctx.pipeline.diskFreeBytes();
       return reply
@@ -113,7 +90,7 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
     },
     async (req) => {
       const { limit, before } = req.query;
-      return ctx.store.listResults({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
+      return ctx.store.results.list({ limit, ...(before !== undefined ? { before } : {}) }).map(resultJson);
     },
   );
 }

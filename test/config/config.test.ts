@@ -110,3 +110,26 @@ t.test('check-config prints one line and exits 1 on a bad file, never a stack tr
   t.match(good.stdout, /^ok: /);
   t.notMatch(good.stdout, /secret-pw/, 'secrets are masked');
 });
+
+t.test('the watcher probe and the MQTT reconnect delay are config keys with bounds', async (t) => {
+  const { config } = loadConfig(null, {});
+  t.equal(config.capture.dir_probe_interval_ms, null, 'null: derived from rescan_interval_s');
+  t.equal(config.mqtt.reconnect_ms, 2000);
+  const ok = loadConfig(
+    write('probe-ok.yaml', 'capture:\n  dir_probe_interval_ms: 200\nmqtt:\n  reconnect_ms: 200\n'),
+    {},
+  );
+  t.same([ok.config.capture.dir_probe_interval_ms, ok.config.mqtt.reconnect_ms], [200, 200]);
+  for (const [name, text, pattern] of [
+    ['probe-low', 'capture:\n  dir_probe_interval_ms: 10\n', /capture\.dir_probe_interval_ms/],
+    ['probe-high', 'capture:\n  dir_probe_interval_ms: 3600000\n', /capture\.dir_probe_interval_ms/],
+    ['reconnect-low', 'mqtt:\n  reconnect_ms: 0\n', /mqtt\.reconnect_ms/],
+    ['reconnect-high', 'mqtt:\n  reconnect_ms: 86400000\n', /mqtt\.reconnect_ms/],
+  ] as const) {
+    t.throws(
+      () => loadConfig(write(`${name}.yaml`, text), {}),
+      { name: 'ConfigError', message: pattern },
+      name,
+    );
+  }
+});

@@ -37,7 +37,9 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
   const httpPort = await freePort();
   writeConfig(dirs, { mqttUrl: broker.url, httpPort });
   const { config } = loadConfig(dirs.config, {});
-  const app = await createApp(config, log, { plugins: [], mqttReconnectMs: 200, dirProbeIntervalMs: 200 });
+  config.mqtt.reconnect_ms = 200;
+  config.capture.dir_probe_interval_ms = 200;
+  const app = await createApp(config, log, { plugins: [] });
   let stopped = false;
   t.teardown(async () => {
     if (!stopped) await app.stop();
@@ -57,18 +59,18 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
     copyFileSync(src, `${dest}.part`);
     renameSync(`${dest}.part`, dest);
   }
-  await until(() => app.store.counts().done === images.length, 60_000, 'all images classified');
+  await until(() => app.store.results.counts().done === images.length, 60_000, 'all images classified');
 
   // Database
-  const rows = app.store.listResults({ limit: 100 });
+  const rows = app.store.results.list({ limit: 100 });
   t.equal(rows.length, images.length, 'one row per image');
   for (const r of rows) {
     t.equal(r.status, 'done');
     t.match(r.sha256, /^[0-9a-f]{64}$/);
-    t.ok(r.class && r.probabilities && typeof r.p_ball === 'number', `classified: ${r.file}`);
+    t.ok(r.className && r.probabilities && typeof r.pBall === 'number', `classified: ${r.file}`);
     t.ok(r.timings?.decodeMs !== undefined && r.timings?.inferMs !== undefined, 'stage timings recorded');
   }
-  await until(() => app.store.listResults({ limit: 100 }).every((r) => r.media), 10_000, 'media written');
+  await until(() => app.store.results.list({ limit: 100 }).every((r) => r.media), 10_000, 'media written');
   const first = rows[0]!;
   t.ok(readFileSync(mediaPath(config.data.dir, first.id, 'thumb')).length > 100, 'thumbnail on disk');
   t.ok(
@@ -159,17 +161,17 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
     sub.messages.some((m) => m.topic === `${PREFIX}/health` && m.json?.schema === 'blastwatch/health/1'),
     'health published',
   );
-  await until(() => app.store.outboxBacklog().count === 0, 10_000, 'outbox empty');
+  await until(() => app.store.outbox.backlog().count === 0, 10_000, 'outbox empty');
 
   // Same bytes under a new name: linked, not classified again, nothing new published.
   const before = sub.messages.length;
   copyFileSync(images[0]!, join(dirs.capture, 'copy-of-first.jpg'));
   await until(
-    () => app.store.fileState(join(dirs.capture, 'copy-of-first.jpg'))?.status === 'done',
+    () => app.store.files.get(join(dirs.capture, 'copy-of-first.jpg'))?.status === 'done',
     20_000,
     'copy recorded',
   );
-  t.equal(app.store.counts().done, images.length, 'same bytes → still one result');
+  t.equal(app.store.results.counts().done, images.length, 'same bytes → still one result');
   // A known name with new bytes: a new result.
   writeFileSync(
     join(dirs.capture, basename(images[1]!)),
@@ -178,7 +180,7 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
   const other = sampleImages().filter((_, i) => i % 2 === 1)[0]!;
   copyFileSync(other, join(dirs.capture, basename(images[2]!)));
   await until(
-    () => app.store.counts().done === images.length + 1,
+    () => app.store.results.counts().done === images.length + 1,
     20_000,
     'reused name with new bytes classified',
   );
@@ -209,7 +211,8 @@ t.test(
       },
     });
     const { config } = loadConfig(dirs.config, {});
-    const app = await createApp(config, log, { plugins: [], dirProbeIntervalMs: 200 });
+    config.capture.dir_probe_interval_ms = 200;
+    const app = await createApp(config, log, { plugins: [] });
     t.teardown(async () => {
       await app.stop();
       rmSync(dirs.root, { recursive: true, force: true });
@@ -240,11 +243,11 @@ t.test(
     writeFileSync(c('completed-later.jpg'), later.subarray(0, Math.floor(later.length / 3)));
     writeFileSync(c('fine.jpg'), good);
 
-    // Newest row per file name (listResults is newest first).
+    // Newest row per file name (results.list is newest first).
     const byFile = () =>
       new Map(
-        app.store
-          .listResults({ limit: 100 })
+        app.store.results
+          .list({ limit: 100 })
           .reverse()
           .map((r) => [r.file, r]),
       );
@@ -255,12 +258,12 @@ t.test(
       'truncated file quarantined',
     );
     const r = byFile();
-    t.equal(r.get('zero.jpg')?.error_kind, 'empty', 'zero bytes → empty');
+    t.equal(r.get('zero.jpg')?.errorKind, 'empty', 'zero bytes → empty');
     t.equal(r.get('random.jpg')?.status, 'failed');
-    t.match(r.get('random.jpg')?.error_kind, /unsupported|unreadable/, 'random bytes → unsupported');
-    t.equal(r.get('huge-file.jpg')?.error_kind, 'too-large', 'file over image.max_file_mb');
-    t.equal(r.get('bomb.png')?.error_kind, 'too-large', 'pixel bomb refused');
-    t.equal(r.get('stays-truncated.jpg')?.error_kind, 'truncated');
+    t.match(r.get('random.jpg')?.errorKind, /unsupported|unreadable/, 'random bytes → unsupported');
+    t.equal(r.get('huge-file.jpg')?.errorKind, 'too-large', 'file over image.max_file_mb');
+    t.equal(r.get('bomb.png')?.errorKind, 'too-large', 'pixel bomb refused');
+    t.equal(r.get('stays-truncated.jpg')?.errorKind, 'truncated');
     t.match(r.get('stays-truncated.jpg')?.error, /after 3 attempts/, 'quarantined after max_attempts');
     t.equal(r.get('fine.jpg')?.status, 'done', 'a good image among bad ones is classified');
     t.ok(r.get('zero.jpg')?.error, 'reason text recorded');
@@ -277,8 +280,8 @@ t.test(
     writeFileSync(c('stays-truncated.jpg'), readFileSync(images[1]!));
     await until(
       () =>
-        app.store
-          .listResults({ limit: 100 })
+        app.store.results
+          .list({ limit: 100 })
           .some((x) => x.file === 'stays-truncated.jpg' && x.status === 'done'),
       30_000,
       'quarantined file replaced and classified',
@@ -319,7 +322,7 @@ t.test(
       rmSync(dirs.root, { recursive: true, force: true });
     });
     await app.start();
-    await until(() => app.store.counts().done === N, 60_000, 'whole backlog classified');
-    t.equal(app.store.counts().done, N, 'every file once, though the queue holds only 3');
+    await until(() => app.store.results.counts().done === N, 60_000, 'whole backlog classified');
+    t.equal(app.store.results.counts().done, N, 'every file once, though the queue holds only 3');
   },
 );

@@ -84,7 +84,9 @@ t.test('the daemon publishes to a real mosquitto and survives its restart', asyn
   const sub = await subscribe(url, PREFIX, 'mosq-sub');
   writeConfig(dirs, { mqttUrl: url, httpPort: await freePort() });
   const { config } = loadConfig(dirs.config, {});
-  const app = await createApp(config, log, { plugins: [], mqttReconnectMs: 200, dirProbeIntervalMs: 200 });
+  config.mqtt.reconnect_ms = 200;
+  config.capture.dir_probe_interval_ms = 200;
+  const app = await createApp(config, log, { plugins: [] });
   t.teardown(async () => {
     await app.stop();
     await sub.close();
@@ -107,11 +109,11 @@ t.test('the daemon publishes to a real mosquitto and survives its restart', asyn
   await stopMosquitto(mosq);
   t.ok(existsSync(join(dirs.root, 'mosquitto.db')), 'mosquitto saved its sessions (persistence) on stop');
   drop(4, 10);
-  await until(() => app.store.counts().done === 10, 60_000, 'classified while mosquitto is down');
-  t.ok(app.store.outboxBacklog().count > 0, 'messages wait in the outbox');
+  await until(() => app.store.results.counts().done === 10, 60_000, 'classified while mosquitto is down');
+  t.ok(app.store.outbox.backlog().count > 0, 'messages wait in the outbox');
   mosq = await startMosquitto(conf, port);
-  await until(() => app.store.outboxBacklog().count === 0, 60_000, 'outbox drained after the restart');
-  const flagged = app.store.listResults({ limit: 100, flagged: true }).length;
+  await until(() => app.store.outbox.backlog().count === 0, 60_000, 'outbox drained after the restart');
+  const flagged = app.store.results.list({ limit: 100, flagged: true }).length;
   await sub
     .waitFor(
       (m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === flagged,

@@ -18,12 +18,15 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
-import { EventBus } from '../../src/pipeline/events.js';
-import { createMetrics } from '../../src/pipeline/metrics.js';
+import { EventBus } from '../../src/runtime/events.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
+import { loadConfig } from '../../src/config/load.js';
 import { Pipeline, type WorkItem } from '../../src/pipeline/index.js';
-import type { ClassifierLike } from '../../src/pipeline/ports.js';
+import type { ClassifierLike } from '../../src/domain/ports.js';
 import { WorkQueue } from '../../src/pipeline/queue.js';
 import { prepareImage } from '../../src/preprocess/index.js';
+import { outboxMessages } from '../../src/publish/payloads.js';
+import { ingestUpload } from '../../src/serve/dashboard/upload.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { jpegVariant, sampleImages, until } from '../daemon/helpers.js';
 
@@ -71,10 +74,13 @@ function fakeClassifier() {
   return { classifier, state };
 }
 
-function setup(
-  t: { teardown(fn: () => void | Promise<void>): void },
-  over: Partial<ConstructorParameters<typeof Pipeline>[0]> = {},
-) {
+/** Test settings on top of config/default.yaml's sections. */
+interface SetupOptions {
+  maxAttempts?: number;
+  minFreeDiskMb?: number;
+}
+
+function setup(t: { teardown(fn: () => void | Promise<void>): void }, over: SetupOptions = {}) {
   const root = mkdtempSync(join(tmpdir(), 'bw-pipe-'));
   const capture = join(root, 'captures');
   const data = join(root, 'var');
@@ -82,6 +88,8 @@ function setup(
   const store: Store = openStore({ dataDir: data });
   const bus = new EventBus();
   const { classifier, state } = fakeClassifier();
+  const defaults = loadConfig(null, {}).config;
+  const model = { name: info.name, version: info.version, execution_provider: 'cpu', precision: 'int8' };
   const pipeline = new Pipeline({
     store,
     bus,
@@ -89,21 +97,19 @@ function setup(
     log,
     prepareImage,
     classifier,
-    deviceId: 'dev',
-    dataDir: data,
-    captureDir: capture,
-    publish: true,
-    concurrency: 2,
-    queueMax: 8,
-    maxAttempts: 3,
-    retryBackoffMs: 50,
-    maxFileBytes: 10 * 1024 * 1024,
-    limitInputPixels: 50_000_000,
-    segment: { k: 7, threshold: 141, minObjectArea: 200, minHoleArea: 250 },
-    moveProcessedTo: null,
-    moveQuarantinedTo: null,
-    minFreeDiskBytes: 0,
-    ...over,
+    outboxMessages: outboxMessages({ deviceId: 'dev', uncertainBand: info.uncertainBand, model }),
+    capture: {
+      ...defaults.capture,
+      dir: capture,
+      max_attempts: over.maxAttempts ?? 3,
+      retry_backoff_ms: 50,
+      move_processed_to: null,
+      move_quarantined_to: null,
+    },
+    data: { ...defaults.data, dir: data, min_free_disk_mb: over.minFreeDiskMb ?? 0 },
+    image: { max_file_mb: 10, max_input_pixels: 50_000_000 },
+    segment: { k: 7, threshold: 141, min_object_area: 200, min_hole_area: 250 },
+    pipeline: { concurrency: 2, queue_max: 8 },
   });
   t.teardown(async () => {
     await pipeline.stop();
@@ -153,13 +159,13 @@ t.test('EventBus: a throwing listener does not stop the others or the emitter', 
   const seen: string[] = [];
   const errors: string[] = [];
   bus.onListenerError = (_err, topic) => errors.push(topic);
-  bus.on('file:skipped', () => {
+  bus.on('file:dropped', () => {
     throw new Error('dashboard bug');
   });
-  bus.on('file:skipped', (p) => seen.push(p.path));
-  bus.emit('file:skipped', { path: '/x', reason: 'known' });
+  bus.on('file:dropped', (p) => seen.push(p.path));
+  bus.emit('file:dropped', { path: '/x', reason: 'queue-full' });
   t.same(seen, ['/x']);
-  t.same(errors, ['file:skipped']);
+  t.same(errors, ['file:dropped']);
   const next = bus.next('pipeline:idle');
   bus.emit('pipeline:idle', {});
   t.same(await next, {});
@@ -171,7 +177,7 @@ t.test('a known unchanged file costs a lookup; the same bytes under a new name a
   writeFileSync(join(capture, 'a.jpg'), img);
   t.equal(pipeline.offer(item(join(capture, 'a.jpg'), 'a.jpg')), 'queued');
   await pipeline.onIdle();
-  t.equal(store.counts().done, 1);
+  t.equal(store.results.counts().done, 1);
   t.equal(
     pipeline.offer(item(join(capture, 'a.jpg'), 'a.jpg')),
     'known',
@@ -181,11 +187,11 @@ t.test('a known unchanged file costs a lookup; the same bytes under a new name a
   pipeline.offer(item(join(capture, 'b.jpg'), 'b.jpg'));
   await pipeline.onIdle();
   t.equal(state.calls, 1, 'classified once');
-  t.equal(store.counts().done, 1, 'one result for the same bytes');
-  t.equal(store.outboxBacklog().count, 2, 'result + alert for the one result');
+  t.equal(store.results.counts().done, 1, 'one result for the same bytes');
+  t.equal(store.outbox.backlog().count, 2, 'result + alert for the one result');
   t.equal(
-    store.fileState(join(capture, 'b.jpg'))?.result_id,
-    store.fileState(join(capture, 'a.jpg'))?.result_id,
+    store.files.get(join(capture, 'b.jpg'))?.result_id,
+    store.files.get(join(capture, 'a.jpg'))?.result_id,
   );
 });
 
@@ -203,7 +209,7 @@ t.test('a replacement with the same size and mtime is a new image; same bytes ar
   const first = statSync(path);
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued');
   await pipeline.onIdle();
-  t.equal(store.counts().done, 1);
+  t.equal(store.results.counts().done, 1);
 
   // Renamed into place (a new inode).
   writeFileSync(`${path}.part`, v2!);
@@ -213,7 +219,7 @@ t.test('a replacement with the same size and mtime is a new image; same bytes ar
   t.same([second.size, second.mtimeMs], [first.size, first.mtimeMs], 'same size and mtime');
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued', 'renamed into place: not "known"');
   await pipeline.onIdle();
-  t.equal(store.counts().done, 2, 'the renamed-in replacement is a new result');
+  t.equal(store.results.counts().done, 2, 'the renamed-in replacement is a new result');
 
   // Written over in place (same inode, only the ctime tells).
   writeFileSync(path, v3!);
@@ -222,17 +228,17 @@ t.test('a replacement with the same size and mtime is a new image; same bytes ar
   t.same([third.ino, third.size, third.mtimeMs], [second.ino, second.size, second.mtimeMs]);
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued', 'overwritten in place: not "known"');
   await pipeline.onIdle();
-  t.equal(store.counts().done, 3, 'the in-place replacement is a new result');
+  t.equal(store.results.counts().done, 3, 'the in-place replacement is a new result');
   t.equal(state.calls, 3);
-  const outbox = store.outboxBacklog().count;
+  const outbox = store.outbox.backlog().count;
 
   // Only the ctime changes (chmod): read and hashed again, but one result, no second message.
   chmodSync(path, 0o600);
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued');
   await pipeline.onIdle();
   t.equal(state.calls, 3, 'same bytes: not classified again');
-  t.equal(store.counts().done, 3, 'no second result');
-  t.equal(store.outboxBacklog().count, outbox, 'no second result or alert message');
+  t.equal(store.results.counts().done, 3, 'no second result');
+  t.equal(store.outbox.backlog().count, outbox, 'no second result or alert message');
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'known', 'the new identity is recorded');
 });
 
@@ -245,9 +251,9 @@ t.test('rows from before the inode/ctime migration are not reprocessed and adopt
   // What an upgraded database holds for a file processed by the previous version.
   store.db.prepare('UPDATE files SET ino = NULL, ctime_ms = NULL WHERE path = ?').run(path);
   t.equal(pipeline.offer(item(path, 'old.jpg')), 'known', 'matched on size + mtime: nothing reprocessed');
-  await until(() => store.fileState(path)?.ino !== null, 5000, 'identity adopted');
+  await until(() => store.files.get(path)?.ino !== null, 5000, 'identity adopted');
   const st = statSync(path);
-  t.same([store.fileState(path)?.ino, store.fileState(path)?.ctime_ms], [st.ino, st.ctimeMs]);
+  t.same([store.files.get(path)?.ino, store.files.get(path)?.ctime_ms], [st.ino, st.ctimeMs]);
   t.equal(state.calls, 1);
 });
 
@@ -257,16 +263,16 @@ t.test('an inference crash is retried and never quarantines a good image', async
   state.failing = true;
   pipeline.offer(item(join(capture, 'c.jpg'), 'c.jpg'));
   await until(() => state.calls >= 4, 20_000, 'several failed attempts');
-  const row = store.fileState(join(capture, 'c.jpg'));
+  const row = store.files.get(join(capture, 'c.jpg'));
   t.equal(row?.status, 'pending', 'still pending, not quarantined');
   t.equal(row?.error_kind, 'inference');
-  t.equal(store.counts().quarantined, 0);
+  t.equal(store.results.counts().quarantined, 0);
   state.failing = false;
-  await until(() => store.counts().done === 1, 20_000, 'classified once the worker is back');
-  t.equal(store.fileState(join(capture, 'c.jpg'))?.status, 'done');
+  await until(() => store.results.counts().done === 1, 20_000, 'classified once the worker is back');
+  t.equal(store.files.get(join(capture, 'c.jpg'))?.status, 'done');
 });
 
-t.test('retries recorded before a restart are re-armed by resumeRetries', async (t) => {
+t.test('retries recorded before a restart are re-armed by start', async (t) => {
   const { capture, store, pipeline } = setup(t);
   const path = join(capture, 'later.jpg');
   writeFileSync(path, readFileSync(sampleImages()[2]!));
@@ -282,38 +288,38 @@ t.test('retries recorded before a restart are re-armed by resumeRetries', async 
     errorKind: 'truncated',
     error: 'x',
   };
-  store.putFile({ ...pending, nextAttemptAt: Date.now() + 600_000 });
+  store.files.put({ ...pending, nextAttemptAt: Date.now() + 600_000 });
   t.equal(pipeline.offer(item(path, 'later.jpg')), 'waiting', 'a rescan does not retry before its time');
-  store.putFile({ ...pending, nextAttemptAt: Date.now() + 100 });
-  pipeline.resumeRetries();
-  await until(() => store.counts().done === 1, 20_000, 'retried after restart');
-  t.equal(store.fileState(path)?.attempts, 2, 'attempt count carried over');
+  store.files.put({ ...pending, nextAttemptAt: Date.now() + 100 });
+  pipeline.start();
+  await until(() => store.results.counts().done === 1, 20_000, 'retried after restart');
+  t.equal(store.files.get(path)?.attempts, 2, 'attempt count carried over');
 });
 
 t.test('a database write failure marks nothing done and is reported', async (t) => {
   const { capture, store, pipeline } = setup(t);
   const path = join(capture, 'd.jpg');
   writeFileSync(path, readFileSync(sampleImages()[3]!));
-  const original = store.commitResult.bind(store);
+  const original = store.results.commit.bind(store.results);
   let fail = true;
-  store.commitResult = ((...args: Parameters<Store['commitResult']>) => {
+  store.results.commit = ((...args: Parameters<Store['results']['commit']>) => {
     if (fail) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     return original(...args);
-  }) as Store['commitResult'];
+  }) as Store['results']['commit'];
   pipeline.offer(item(path, 'd.jpg'));
   await pipeline.onIdle();
-  t.equal(store.fileState(path), undefined, 'file not recorded: the next scan tries again');
-  t.equal(store.counts().done, 0);
+  t.equal(store.files.get(path), undefined, 'file not recorded: the next scan tries again');
+  t.equal(store.results.counts().done, 0);
   t.match(pipeline.storeError, /disk is full/, 'health can report it');
   fail = false;
   pipeline.offer(item(path, 'd.jpg'));
   await pipeline.onIdle();
-  t.equal(store.counts().done, 1, 'processed once the disk has room');
+  t.equal(store.results.counts().done, 1, 'processed once the disk has room');
   t.equal(pipeline.storeError, null, 'cleared');
 });
 
 t.test('free-disk guard: new images wait while data.dir is below the minimum', async (t) => {
-  const { capture, pipeline } = setup(t, { minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+  const { capture, pipeline } = setup(t, { minFreeDiskMb: Number.MAX_SAFE_INTEGER });
   const path = join(capture, 'e.jpg');
   writeFileSync(path, readFileSync(sampleImages()[4]!));
   t.equal(pipeline.offer(item(path, 'e.jpg')), 'disk-low');
@@ -321,15 +327,16 @@ t.test('free-disk guard: new images wait while data.dir is below the minimum', a
 });
 
 t.test('uploads go through the same stages and resolve with their result', async (t) => {
-  const { store, pipeline } = setup(t);
+  const { store, pipeline, data } = setup(t);
+  const uploads = { dataDir: data, store, offer: (i: WorkItem) => pipeline.offer(i) };
   const bytes = readFileSync(sampleImages()[5]!);
-  const first = await pipeline.ingestUpload('phone photo <1>.jpg', bytes);
+  const first = await ingestUpload(uploads, 'phone photo <1>.jpg', bytes);
   t.ok(first.resultId, 'stored');
   t.equal(first.duplicate, false);
-  const row = store.getResult(first.resultId!);
+  const row = store.results.get(first.resultId!);
   t.equal(row?.origin, 'upload');
   t.equal(row?.file, 'upload/phone photo <1>.jpg', 'user name kept as a label only');
   t.notMatch(row?.path, /phone photo/, 'stored under a name of our own');
-  const again = await pipeline.ingestUpload('again.jpg', bytes);
+  const again = await ingestUpload(uploads, 'again.jpg', bytes);
   t.same([again.resultId, again.duplicate], [first.resultId, true], 'same bytes → existing result');
 });

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
-import { EventBus } from '../../src/pipeline/events.js';
-import { createMetrics } from '../../src/pipeline/metrics.js';
+import { EventBus } from '../../src/runtime/events.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
 import { eventId, HEALTH_SCHEMA, OutboxPublisher, type HealthPayload } from '../../src/publish/mqtt.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { eventIds, freePort, startBroker, subscribe, until } from '../daemon/helpers.js';
@@ -25,7 +25,7 @@ function tempStore(t: { teardown(fn: () => void): void }): Store {
 /** Commits a fake classified result with its result (+ alert when flagged) messages. */
 function addResult(store: Store, bus: EventBus, n: number, flag: boolean): void {
   const sha = `sha-${n}`;
-  const { id } = store.commitResult(
+  const { id } = store.results.commit(
     {
       status: 'done',
       sha256: sha,
@@ -38,7 +38,7 @@ function addResult(store: Store, bus: EventBus, n: number, flag: boolean): void 
       flag,
     },
     null,
-    (resultId) => {
+    ({ id: resultId }) => {
       const drafts = [
         {
           eventId: eventId(sha, '1', 'result'),
@@ -62,19 +62,20 @@ function makePublisher(store: Store, bus: EventBus, url: string, clientId = 'bw-
   const health = (): HealthPayload =>
     ({ schema: HEALTH_SCHEMA, device_id: 'test-dev', state: 'ok', problems: [] }) as unknown as HealthPayload;
   return new OutboxPublisher({
-    settings: {
+    config: {
       url,
       username: null,
       password: null,
-      clientId,
-      topicPrefix: PREFIX,
-      caFile: null,
-      certFile: null,
-      keyFile: null,
-      rejectUnauthorized: true,
-      keepaliveS: 5,
-      healthIntervalS: 3600,
-      reconnectMs: 100,
+      client_id: clientId,
+      topic_prefix: PREFIX,
+      ca_file: null,
+      cert_file: null,
+      key_file: null,
+      reject_unauthorized: true,
+      keepalive_s: 5,
+      health_interval_s: 3600,
+      shutdown_flush_ms: 0,
+      reconnect_ms: 100,
     },
     store,
     bus,
@@ -95,13 +96,13 @@ t.test(
     pub.start();
     t.teardown(() => pub.stop());
     for (let i = 0; i < 10; i++) addResult(store, bus, i, i % 3 === 0);
-    t.equal(store.outboxBacklog().count, 14, 'all waiting in the outbox');
+    t.equal(store.outbox.backlog().count, 14, 'all waiting in the outbox');
 
     const broker = await startBroker(port);
     t.teardown(() => broker.close());
     const sub = await subscribe(broker.url, PREFIX);
     t.teardown(() => sub.close());
-    await until(() => store.outboxBacklog().count === 0, 30_000, 'outbox drained');
+    await until(() => store.outbox.backlog().count === 0, 30_000, 'outbox drained');
     await sub.waitFor((m) => eventIds(m, 'result').size === 10 && eventIds(m, 'alert').size === 4, 30_000);
     // First delivery of each event, in arrival order (a re-delivery after a reconnect is allowed).
     const order = [
@@ -141,9 +142,9 @@ t.test('an outage mid-stream loses nothing: unacknowledged rows are re-read afte
   for (let i = 0; i < 20; i++) addResult(store, bus, i, true);
   await broker.pause();
   for (let i = 20; i < 40; i++) addResult(store, bus, i, true);
-  t.ok(store.outboxBacklog().count > 0, 'backlog during the outage');
+  t.ok(store.outbox.backlog().count > 0, 'backlog during the outage');
   await broker.resume();
-  await until(() => store.outboxBacklog().count === 0, 30_000, 'outbox drained after the outage');
+  await until(() => store.outbox.backlog().count === 0, 30_000, 'outbox drained after the outage');
   // A row is marked sent only on its PUBACK, so by now the broker must hold every event.
   t.equal(eventIds(broker.accepted, 'alert').size, 40, 'the broker accepted every alert');
   t.equal(eventIds(broker.accepted, 'result').size, 40, 'the broker accepted every result');
@@ -168,7 +169,7 @@ t.test(
     first.start();
     for (let i = 0; i < 5; i++) addResult(store, bus, i, true);
     await first.stop(); // never connected: nothing acknowledged
-    t.equal(store.outboxBacklog().count, 10);
+    t.equal(store.outbox.backlog().count, 10);
 
     const broker = await startBroker(port);
     const sub = await subscribe(broker.url, PREFIX);

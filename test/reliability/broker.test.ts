@@ -112,13 +112,13 @@ t.test('broker refusing connections, then accepting: no alert lost', async (t) =
   await sleep(1500); // several refused reconnects
   t.notOk(d.app.publisher?.connected, 'daemon is refused while the broker says no');
   t.ok(
-    d.app.store.outboxBacklog().count > 0,
-    `results wait in the outbox (${d.app.store.outboxBacklog().count})`,
+    d.app.store.outbox.backlog().count > 0,
+    `results wait in the outbox (${d.app.store.outbox.backlog().count})`,
   );
   t.equal((await fetch(`${d.app.url}/healthz`)).status, 200, 'daemon alive');
   refuse = false;
   await assertAlerts(t, dirs, sub);
-  await until(() => d.app.store.outboxBacklog().count === 0, 20_000, 'outbox empty');
+  await until(() => d.app.store.outbox.backlog().count === 0, 20_000, 'outbox empty');
 });
 
 t.test('PUBACKs dropped, then the connection breaks: every alert re-sent with its event_id', async (t) => {
@@ -144,13 +144,13 @@ t.test('PUBACKs dropped, then the connection breaks: every alert re-sent with it
   );
   await until(() => proxy.dropped >= 12, 20_000, 'PUBACKs dropped');
   t.ok(
-    d.app.store.outboxBacklog().count > 0,
-    `unacknowledged rows stay unsent (${d.app.store.outboxBacklog().count})`,
+    d.app.store.outbox.backlog().count > 0,
+    `unacknowledged rows stay unsent (${d.app.store.outbox.backlog().count})`,
   );
   proxy.dropPubacks = false;
   proxy.cut();
   await assertAlerts(t, dirs, sub);
-  await until(() => d.app.store.outboxBacklog().count === 0, 20_000, 'outbox empty once acknowledged');
+  await until(() => d.app.store.outbox.backlog().count === 0, 20_000, 'outbox empty once acknowledged');
   t.ok(proxy.dropped >= 12, `${proxy.dropped} PUBACKs were lost`);
 });
 
@@ -220,13 +220,13 @@ t.test(
     drop(dirs.capture, 6);
     await until(() => readResults(dirs.data).length >= 6, 60_000, 'classified');
     await until(() => proxy.dropped >= 12, 60_000, 'PUBACKs dropped');
-    t.ok(d.app.store.outboxBacklog().count > 0, `unacknowledged (${d.app.store.outboxBacklog().count})`);
+    t.ok(d.app.store.outbox.backlog().count > 0, `unacknowledged (${d.app.store.outbox.backlog().count})`);
     // From here on the broker acknowledges again (health, status), but the dropped ones stay
     // unacknowledged: mqtt.js re-sends only after a reconnect, which the stall detector forces.
     proxy.dropPubacks = false;
     const t0 = Date.now();
     await until(
-      () => d.app.store.outboxBacklog().count === 0,
+      () => d.app.store.outbox.backlog().count === 0,
       150_000,
       'outbox empty after the stall detector',
       500,

@@ -11,7 +11,7 @@ import { pino, type Logger } from 'pino';
 import { createApp, type App, type AppDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createClassifier } from '../../src/infer/index.js';
-import type { ClassifierLike } from '../../src/pipeline/ports.js';
+import type { ClassifierLike } from '../../src/domain/ports.js';
 import { tinyModelDir, writeConfig, type TestDirs } from '../daemon/helpers.js';
 
 export * from '../daemon/helpers.js';
@@ -78,12 +78,9 @@ export async function startInProcess(
 ): Promise<InProcess> {
   writeConfig(dirs, over);
   const { config } = loadConfig(dirs.config, {});
-  const app = await createApp(config, logger, {
-    plugins: [],
-    mqttReconnectMs: 200,
-    dirProbeIntervalMs: 200,
-    ...deps,
-  });
+  config.mqtt.reconnect_ms = 200;
+  config.capture.dir_probe_interval_ms = 200;
+  const app = await createApp(config, logger, { plugins: [], ...deps });
   await app.start();
   let stopped = false;
   return {

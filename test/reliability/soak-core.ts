@@ -130,7 +130,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           loopP99Ms: loop.percentile(99) / 1e6,
           loopMaxMs: loop.max / 1e6,
           queue: d.app.pipeline.queueDepth,
-          done: d.app.store.counts().done,
+          done: d.app.store.results.counts().done,
         };
         loop.reset();
         samples.push(s);
@@ -142,7 +142,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
     })();
     await Promise.all([feeder, sampler]);
-    await until(() => d.app.store.counts().done >= fed, 300_000, 'soak backlog drained', 200);
+    await until(() => d.app.store.results.counts().done >= fed, 300_000, 'soak backlog drained', 200);
     const rows = readResults(dirs.data);
     const flagged = rows.filter((r) => r.flag === 1);
     const { eventId } = await import('../../src/publish/payloads.js');

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
-import { EventBus } from '../../src/pipeline/events.js';
-import { createMetrics } from '../../src/pipeline/metrics.js';
+import { EventBus } from '../../src/runtime/events.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
-import { createHttpServer, resultJson, type ServeContext } from '../../src/serve/index.js';
+import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
+import { resultJson } from '../../src/serve/views.js';
 import { openStore } from '../../src/store/index.js';
 
 const TOKEN = 'a-long-enough-secret-token';
@@ -20,7 +21,7 @@ function context(t: { teardown(fn: () => void): void }, over: Partial<ServeConte
     rmSync(dir, { recursive: true, force: true });
   });
   for (let i = 0; i < 3; i++)
-    store.commitResult(
+    store.results.commit(
       {
         status: 'done',
         sha256: `${i}`.repeat(64),
@@ -93,11 +94,11 @@ t.test('ops API on loopback: open, results newest first, limit validated', async
 
 t.test('/api/results: the reply schema keeps every field of the public result shape', async (t) => {
   const ctx = context(t);
-  ctx.store.addReview({ resultId: 1, reviewer: 'Dr Who', className: 'Pre', note: 'a note' });
+  ctx.store.reviews.add({ resultId: 1, reviewer: 'Dr Who', className: 'Pre', note: 'a note' });
   const app = await createHttpServer(ctx);
   t.teardown(() => app.close());
   const res = await app.inject('/api/results');
-  t.same(res.json(), ctx.store.listResults({ limit: 50 }).map(resultJson));
+  t.same(res.json(), ctx.store.results.list({ limit: 50 }).map(resultJson));
   t.ok(
     (res.json() as { review: unknown }[]).some((r) => r.review !== null),
     'a review is among them',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { openStore, Store, type NewResult } from '../../src/store/index.js';
+import type { NewResult } from '../../src/domain/result.js';
+import { openStore, Store } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
@@ -46,11 +47,11 @@ t.test('opens with WAL, synchronous=FULL and the current schema version', async 
 t.test('migrations are idempotent: reopening keeps data and does not re-run', async (t) => {
   const dir = tempDir(t);
   const a = openStore({ dataDir: dir });
-  a.commitResult(done('aa'), null, () => []);
+  a.results.commit(done('aa'), null, () => []);
   a.close();
   const b = openStore({ dataDir: dir });
   t.teardown(() => b.close());
-  t.equal(b.listResults().length, 1, 'row survived reopening');
+  t.equal(b.results.list().length, 1, 'row survived reopening');
   t.equal(b.db.pragma('user_version', { simple: true }), Store.schemaVersion);
 });
 
@@ -68,16 +69,16 @@ t.test('schema 1 → 2 keeps file rows (no inode/ctime) and later records both',
   raw.close();
   const store = openStore({ dataDir: dir });
   t.equal(store.db.pragma('user_version', { simple: true }), Store.schemaVersion);
-  const row = store.fileState('/c/a.jpg');
+  const row = store.files.get('/c/a.jpg');
   t.match(row, { size: 10, mtime_ms: 1000.5, status: 'done', ino: null, ctime_ms: null }, 'row kept');
-  store.adoptFileIdentity('/c/a.jpg', 10, 1000.5, 42, 2000.25);
+  store.files.adoptIdentity('/c/a.jpg', 10, 1000.5, 42, 2000.25);
   // A row that no longer matches on size + mtime is left alone (the file changed: reprocess it).
-  store.adoptFileIdentity('/c/a.jpg', 11, 1000.5, 43, 3000);
+  store.files.adoptIdentity('/c/a.jpg', 11, 1000.5, 43, 3000);
   store.close();
   const again = openStore({ dataDir: dir });
   t.teardown(() => again.close());
-  t.match(again.fileState('/c/a.jpg'), { ino: 42, ctime_ms: 2000.25 }, 'adopted, flushed on close');
-  again.putFile({
+  t.match(again.files.get('/c/a.jpg'), { ino: 42, ctime_ms: 2000.25 }, 'adopted, flushed on close');
+  again.files.put({
     path: '/c/b.jpg',
     size: 5,
     mtimeMs: 7,
@@ -87,7 +88,7 @@ t.test('schema 1 → 2 keeps file rows (no inode/ctime) and later records both',
     status: 'failed',
     attempts: 1,
   });
-  t.match(again.fileState('/c/b.jpg'), { ino: 9, ctime_ms: 8.5 });
+  t.match(again.files.get('/c/b.jpg'), { ino: 9, ctime_ms: 8.5 });
 });
 
 t.test('a database from a newer blastwatch is refused with a clear message', async (t) => {
@@ -103,12 +104,12 @@ t.test('same bytes twice are recorded once; same name with new bytes is a new re
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   const outbox = () => [{ eventId: 'e', topic: 'result', payload: '{}' }];
-  const first = store.commitResult(
+  const first = store.results.commit(
     done('sha-1'),
     { path: '/c/a.jpg', size: 1, mtimeMs: 1, sha256: 'sha-1', status: 'done', attempts: 1 },
     outbox,
   );
-  const again = store.commitResult(
+  const again = store.results.commit(
     done('sha-1', { path: '/c/copy.jpg', file: 'copy.jpg' }),
     { path: '/c/copy.jpg', size: 1, mtimeMs: 2, sha256: 'sha-1', status: 'done', attempts: 1 },
     outbox,
@@ -116,22 +117,22 @@ t.test('same bytes twice are recorded once; same name with new bytes is a new re
   t.equal(first.created, true);
   t.equal(again.created, false);
   t.equal(again.id, first.id, 'the existing result is returned');
-  t.equal(store.fileState('/c/copy.jpg')?.result_id, first.id, 'the copy is linked to it');
-  t.equal(store.outboxBacklog().count, 1, 'no second outbox message for known bytes');
-  const renamed = store.commitResult(
+  t.equal(store.files.get('/c/copy.jpg')?.result_id, first.id, 'the copy is linked to it');
+  t.equal(store.outbox.backlog().count, 1, 'no second outbox message for known bytes');
+  const renamed = store.results.commit(
     done('sha-2', { path: '/c/a.jpg', file: 'a.jpg' }),
     { path: '/c/a.jpg', size: 2, mtimeMs: 3, sha256: 'sha-2', status: 'done', attempts: 1 },
     outbox,
   );
   t.not(renamed.id, first.id, 'reused name with new bytes → new result');
-  t.equal(store.listResults().length, 2);
-  t.equal(store.fileState('/c/a.jpg')?.sha256, 'sha-2');
+  t.equal(store.results.list().length, 2);
+  t.equal(store.files.get('/c/a.jpg')?.sha256, 'sha-2');
 });
 
 t.test('failed rows keep their reason and do not block a later success for the same bytes', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
-  store.commitResult(
+  store.results.commit(
     {
       status: 'failed',
       sha256: 'x',
@@ -147,7 +148,7 @@ t.test('failed rows keep their reason and do not block a later success for the s
     null,
     () => [],
   );
-  store.commitResult(
+  store.results.commit(
     {
       status: 'quarantined',
       sha256: 'x',
@@ -163,41 +164,41 @@ t.test('failed rows keep their reason and do not block a later success for the s
     null,
     () => [],
   );
-  const ok = store.commitResult(done('x'), null, () => []);
+  const ok = store.results.commit(done('x'), null, () => []);
   t.equal(ok.created, true);
-  const rows = store.listResults();
+  const rows = store.results.list();
   t.same(
     rows.map((r) => r.status),
     ['done', 'quarantined', 'failed'],
     'newest first',
   );
-  t.equal(rows[2]?.error_kind, 'empty');
-  t.equal(store.doneResultBySha('x'), ok.id);
+  t.equal(rows[2]?.errorKind, 'empty');
+  t.equal(store.results.doneIdBySha('x'), ok.id);
 });
 
 t.test('outbox is read in insertion order and marked sent in a batch', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   for (let i = 0; i < 5; i++) {
-    store.commitResult(done(`s${i}`), null, (id) => [
+    store.results.commit(done(`s${i}`), null, ({ id }) => [
       { eventId: `r${i}`, topic: 'result', payload: JSON.stringify({ id }) },
       { eventId: `a${i}`, topic: 'alert', payload: JSON.stringify({ id }) },
     ]);
   }
-  const all = store.pendingOutbox(0, 100);
+  const all = store.outbox.pending(0, 100);
   t.same(
     all.map((r) => r.event_id),
     ['r0', 'a0', 'r1', 'a1', 'r2', 'a2', 'r3', 'a3', 'r4', 'a4'],
   );
   t.same(
-    store.pendingOutbox(all[3]!.id, 2).map((r) => r.event_id),
+    store.outbox.pending(all[3]!.id, 2).map((r) => r.event_id),
     ['r2', 'a2'],
     'after a cursor',
   );
-  store.markSent([all[0]!.id, all[1]!.id, all[2]!.id]);
-  t.equal(store.outboxBacklog().count, 7);
-  t.equal(store.pendingOutbox(0, 1)[0]?.event_id, 'a1', 'oldest unsent first');
-  const r0 = store.getResult(Number(JSON.parse(all[0]!.payload).id));
+  store.outbox.markSent([all[0]!.id, all[1]!.id, all[2]!.id]);
+  t.equal(store.outbox.backlog().count, 7);
+  t.equal(store.outbox.pending(0, 1)[0]?.event_id, 'a1', 'oldest unsent first');
+  const r0 = store.results.get(Number(JSON.parse(all[0]!.payload).id));
   t.same(r0?.delivery, { queued: 2, sent: 2 });
 });
 
@@ -207,12 +208,12 @@ t.test(
     const dir = tempDir(t);
     const store = openStore({ dataDir: dir });
     t.teardown(() => store.close());
-    const { id } = store.commitResult(done('m1'), null, (rid) => [
+    const { id } = store.results.commit(done('m1'), null, ({ id: rid }) => [
       { eventId: 'e1', topic: 'result', payload: JSON.stringify({ id: rid }) },
     ]);
-    const [row] = store.pendingOutbox(0, 10);
-    store.markSent([row!.id]);
-    store.setMedia(id, true);
+    const [row] = store.outbox.pending(0, 10);
+    store.outbox.markSent([row!.id]);
+    store.results.setMedia(id, true);
     t.equal(store.db.pragma('synchronous', { simple: true }), 2, 'back to FULL for the next result');
     const other = new Database(join(dir, 'blastwatch.db'), { readonly: true });
     t.teardown(() => other.close());
@@ -230,7 +231,7 @@ t.test('a failing outbox builder rolls the result back (one transaction)', async
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   t.throws(() =>
-    store.commitResult(
+    store.results.commit(
       done('boom'),
       { path: '/c/b', size: 1, mtimeMs: 1, sha256: 'boom', status: 'done', attempts: 1 },
       () => {
@@ -238,58 +239,58 @@ t.test('a failing outbox builder rolls the result back (one transaction)', async
       },
     ),
   );
-  t.equal(store.listResults().length, 0, 'no result without its outbox rows');
-  t.equal(store.fileState('/c/b'), undefined, 'file not marked done');
+  t.equal(store.results.list().length, 0, 'no result without its outbox rows');
+  t.equal(store.files.get('/c/b'), undefined, 'file not marked done');
 });
 
 t.test('retention by age and by rows keeps unsent messages and file rows', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
   const now = Date.now();
-  const old = store.commitResult(
+  const old = store.results.commit(
     done('old', { processedAt: now - 40 * 86_400_000 }),
     { path: '/c/old', size: 1, mtimeMs: 1, sha256: 'old', status: 'done', attempts: 1 },
     () => [{ eventId: 'o', topic: 'result', payload: '{}' }],
   );
-  store.addReview({ resultId: old.id, reviewer: 'dr', className: 'Benign' });
+  store.reviews.add({ resultId: old.id, reviewer: 'dr', className: 'Benign' });
   const ids: number[] = [];
   for (let i = 0; i < 4; i++)
-    ids.push(store.commitResult(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
-  const removed = store.applyRetention({ days: 30, maxRows: 0, now }).ids;
+    ids.push(store.results.commit(done(`n${i}`, { processedAt: now - i }), null, () => []).id);
+  const removed = store.retention.apply({ days: 30, maxRows: 0, now }).ids;
   t.same(removed, [old.id]);
-  t.equal(store.getResult(old.id), undefined);
-  t.equal(store.outboxBacklog().count, 1, 'unsent message survives retention');
-  t.equal(store.fileState('/c/old')?.status, 'done', 'file row stays: the image is not classified again');
-  t.equal(store.fileState('/c/old')?.result_id, null);
-  t.equal(store.reviewsFor(old.id).length, 0, 'reviews go with the result');
-  const removed2 = store.applyRetention({ days: 0, maxRows: 2, now }).ids;
+  t.equal(store.results.get(old.id), undefined);
+  t.equal(store.outbox.backlog().count, 1, 'unsent message survives retention');
+  t.equal(store.files.get('/c/old')?.status, 'done', 'file row stays: the image is not classified again');
+  t.equal(store.files.get('/c/old')?.result_id, null);
+  t.equal(store.reviews.forResult(old.id).length, 0, 'reviews go with the result');
+  const removed2 = store.retention.apply({ days: 0, maxRows: 2, now }).ids;
   t.same(removed2.sort(), ids.slice(0, 2).sort(), 'oldest rows beyond the limit');
-  t.equal(store.listResults().length, 2);
+  t.equal(store.results.list().length, 2);
 });
 
 t.test('reviews are an audit history', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
-  const { id } = store.commitResult(done('r'), null, () => []);
-  store.addReview({ resultId: id, reviewer: 'dr-a', className: 'Pro-B' });
-  store.addReview({ resultId: id, reviewer: 'dr-b', className: 'Benign', note: 'hematogone' });
-  const hist = store.reviewsFor(id);
+  const { id } = store.results.commit(done('r'), null, () => []);
+  store.reviews.add({ resultId: id, reviewer: 'dr-a', className: 'Pro-B' });
+  store.reviews.add({ resultId: id, reviewer: 'dr-b', className: 'Benign', note: 'hematogone' });
+  const hist = store.reviews.forResult(id);
   t.same(
-    hist.map((r) => [r.reviewer, r.class, r.agrees]),
+    hist.map((r) => [r.reviewer, r.className, r.agrees]),
     [
       ['dr-a', 'Pro-B', true],
       ['dr-b', 'Benign', false],
     ],
   );
-  t.equal(store.getResult(id)?.review?.reviewer, 'dr-b', 'latest review is current');
-  t.throws(() => store.addReview({ resultId: 9999, reviewer: 'x', className: 'Benign' }), /no result/);
-  t.equal(store.allReviews().length, 2);
+  t.equal(store.results.get(id)?.review?.reviewer, 'dr-b', 'latest review is current');
+  t.throws(() => store.reviews.add({ resultId: 9999, reviewer: 'x', className: 'Benign' }), /no result/);
+  t.equal(store.reviews.all().length, 2);
 });
 
 t.test('checkpoint truncates the WAL', async (t) => {
   const store = openStore({ dataDir: tempDir(t) });
   t.teardown(() => store.close());
-  for (let i = 0; i < 50; i++) store.commitResult(done(`w${i}`), null, () => []);
+  for (let i = 0; i < 50; i++) store.results.commit(done(`w${i}`), null, () => []);
   t.ok(store.fileSizes().wal > 0);
   store.checkpoint();
   t.equal(store.fileSizes().wal, 0);

@@ -94,7 +94,7 @@ removes the temporary folders.
     out(`Dropping ${opts.images.length} images, one every ${opts.interval} ms. Ctrl-C to stop.\n`);
 
     const sub = await printResults(mqttUrl, TOPIC_PREFIX, out);
-    const failures = () => app.store.counts().failed + app.store.counts().quarantined;
+    const failures = () => app.store.results.counts().failed + app.store.results.counts().quarantined;
 
     let stopping = false;
     const shutdown = async () => {
@@ -126,7 +126,7 @@ removes the temporary folders.
           const deadline = Date.now() + 120_000;
           while (sub.results() + failures() < opts.images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
-          out(`\n${sub.results()} results, ${app.store.counts().flagged} flagged.`);
+          out(`\n${sub.results()} results, ${app.store.results.counts().flagged} flagged.`);
           await shutdown();
           resolveDone();
         } else {

@@ -5,7 +5,9 @@
  * plugin never builds a path from anything in a request.
  */
 
-export type ResultStatus = 'pending' | 'done' | 'failed' | 'quarantined';
+import type { ResultStatus } from '../../domain/result.js';
+
+export type { ResultStatus };
 /** b-all: P(B-ALL) at or above the threshold; uncertain: inside the review band; benign: below. */
 export type Flag = 'b-all' | 'uncertain' | 'benign';
 export type ImageKind = 'original' | 'thumbnail' | 'mask' | 'segmented';

@@ -1,5 +1,6 @@
 import type { ServerPlugin } from '../index.js';
 import { createStoreDeps } from './deps-store.js';
+import { LiveFeed } from './live-feed.js';
 import { dashboardPlugin } from './plugin.js';
 
 /**
@@ -9,7 +10,11 @@ import { dashboardPlugin } from './plugin.js';
  * browser can open them.
  */
 export const registerDashboard: ServerPlugin = async (app, ctx) => {
-  const deps = createStoreDeps(ctx);
+  // The live feed listens to the bus for as long as the server runs.
+  const feed = new LiveFeed(ctx.bus);
+  feed.start();
+  app.addHook('onClose', async () => feed.stop());
+  const deps = createStoreDeps(ctx, feed);
   await app.register(dashboardPlugin, {
     deps,
     uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),

@@ -1,4 +1,4 @@
-import type { ResultRow } from '../store/index.js';
+import type { Result } from '../domain/result.js';
 
 /**
  * Typed event bus: the stages and the extensions (MQTT, HTTP, dashboard live feed) talk through
@@ -6,22 +6,14 @@ import type { ResultRow } from '../store/index.js';
  * extensions. Every topic has exactly one payload type; a typo in a topic name is a compile error.
  */
 export interface BusEvents {
-  /** A file entered the queue. */
-  'file:queued': { path: string; relPath: string; depth: number };
   /** A hint was dropped because the queue is full (the periodic scan picks the file up later). */
-  'file:dropped': { path: string; reason: 'queue-full' | 'disk-low' | 'stopping' };
-  /** A file already known with the same size and mtime: nothing to do. */
-  'file:skipped': { path: string; reason: string };
-  /** A retryable failure: scheduled again. */
-  'file:retry': { path: string; attempts: number; nextAttemptAt: number; error: string };
+  'file:dropped': { path: string; reason: 'queue-full' | 'disk-low' };
   /** A stored result (done, failed or quarantined). `created` is false when the bytes were known. */
-  'result:stored': { result: ResultRow; created: boolean };
+  'result:stored': { result: Result; created: boolean };
   /** A new classification was committed together with its outbox rows (wakes the publisher). */
   'outbox:added': { resultId: number; count: number };
   /** Outbox messages the broker acknowledged. */
   'outbox:sent': { ids: number[] };
-  'mqtt:state': { state: 'off' | 'connecting' | 'connected' | 'disconnected'; error?: string };
-  'watcher:state': { running: boolean; dirAvailable: boolean; lastError: string | null };
   /** Disk free in data.dir crossed the configured minimum. */
   'disk:state': { freeBytes: number; low: boolean };
   /** Queue empty and nothing in flight. */

@@ -1,0 +1,70 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { removeMedia } from './media.js';
+
+/** Sent messages are kept this long for the dashboard's delivery state, then dropped. */
+const SENT_KEEP_MS = 7 * 86_400_000;
+
+/** Deletes old results with their reviews, sent outbox rows, media files and uploaded images. */
+export class Retention {
+  private readonly stmts;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly dataDir: string,
+  ) {
+    this.stmts = {
+      olderThan: db.prepare<[number], { id: number }>('SELECT id FROM results WHERE processed_at < ?'),
+      beyond: db.prepare<[number], { id: number }>(
+        'SELECT id FROM results ORDER BY id DESC LIMIT -1 OFFSET ?',
+      ),
+      upload: db.prepare<[number], { path: string }>(
+        "SELECT path FROM results WHERE id = ? AND origin = 'upload'",
+      ),
+      deleteSentOutbox: db.prepare('DELETE FROM outbox WHERE result_id = ? AND sent_at IS NOT NULL'),
+      detachOutbox: db.prepare('UPDATE outbox SET result_id = NULL WHERE result_id = ?'),
+      deleteResult: db.prepare('DELETE FROM results WHERE id = ?'),
+      pruneSent: db.prepare('DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?'),
+    };
+  }
+
+  /**
+   * Deletes results older than `days` and beyond `maxRows` (0 = no limit for either), their
+   * reviews and sent outbox rows (file rows stay, unlinked, so old images are not re-classified).
+   * Unsent outbox rows are kept: delivery beats retention. Returns the deleted result ids (to
+   * remove their media files) and the uploaded images that expired with them.
+   */
+  apply(opts: { days: number; maxRows: number; now?: number }): { ids: number[]; uploadPaths: string[] } {
+    const now = opts.now ?? Date.now();
+    return this.db.transaction(() => {
+      const ids: number[] = [];
+      if (opts.days > 0)
+        for (const r of this.stmts.olderThan.all(now - opts.days * 86_400_000)) ids.push(r.id);
+      if (opts.maxRows > 0) for (const r of this.stmts.beyond.all(opts.maxRows)) ids.push(r.id);
+      const unique = [...new Set(ids)];
+      const uploadPaths: string[] = [];
+      const uploads = join(this.dataDir, 'uploads');
+      for (const id of unique) {
+        // The file row stays (result_id becomes NULL through the foreign key): an old image still
+        // in the capture folder must not be classified again after its result expired.
+        const upload = this.stmts.upload.get(id);
+        // Uploaded images live in data.dir/uploads (ours): they expire with their result.
+        if (upload && upload.path.startsWith(uploads)) uploadPaths.push(upload.path);
+        this.stmts.deleteSentOutbox.run(id);
+        this.stmts.detachOutbox.run(id);
+        this.stmts.deleteResult.run(id);
+      }
+      this.stmts.pruneSent.run(now - SENT_KEEP_MS);
+      return { ids: unique, uploadPaths };
+    })();
+  }
+
+  /** `apply`, then deletes the media files and uploaded images of the removed results. */
+  run(opts: { days: number; maxRows: number }): number {
+    const removed = this.apply(opts);
+    for (const id of removed.ids) void removeMedia(this.dataDir, id);
+    for (const path of removed.uploadPaths) void rm(path, { force: true });
+    return removed.ids.length;
+  }
+}
