@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
-import type { NewResult, Origin, StageTimings } from '../domain/result.js';
+import type { NewResult, StageTimings } from '../domain/result.js';
 import type { WorkItem } from '../domain/work-item.js';
 import { decide } from '../infer/decision.js';
 import type { Metrics } from '../runtime/metrics.js';
