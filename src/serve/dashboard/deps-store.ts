@@ -15,7 +15,6 @@ import { LiveFeed } from './live-feed.js';
 import { ingestUpload } from './upload.js';
 import { originalViewable, reviewView, toResultDetail, toResultView } from './views.js';
 
-
 function dashboardMeta(deviceId: string, info: ModelInfo): DashboardMeta {
   const benignIndex = info.malignant.indexOf(false);
   return {
