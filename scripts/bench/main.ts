@@ -67,6 +67,9 @@ end to end (capture folder -> MQTT), its memory, and the paper's Python pipeline
   --no-daemon         skip the end-to-end daemon runs
   --keep-files        leave processed images in the capture folder, as the default config does
                       (move_processed_to: null); by default each is deleted once its result is in
+  --no-unit-env       start the daemon without the systemd unit's Environment= lines
+                      (MALLOC_ARENA_MAX, UV_THREADPOOL_SIZE, NODE_ENV) and node flags
+                      (--max-semi-space-size); by default it gets them, as deployed
   --build             compile the daemon into var/benchmark/build first (when dist/ is stale), so
                       the daemon runs as compiled JavaScript, as in production
   --profile           also write onnxruntime per-operator profiles (INT8 vs FP32, 1 thread) and
@@ -264,6 +267,7 @@ async function main(): Promise<void> {
         'no-reference': { type: 'boolean', default: false },
         'no-daemon': { type: 'boolean', default: false },
         'keep-files': { type: 'boolean', default: false },
+        'no-unit-env': { type: 'boolean', default: false },
         build: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -384,6 +388,8 @@ async function main(): Promise<void> {
   let publish: StageResult | null = null;
   let brokerKind: string | null = null;
   let daemonEntry: string | null = null;
+  let daemonEnv: Record<string, string> | null = null;
+  let daemonNodeFlags: string[] | null = null;
   const e2e: E2ePhase[] = [];
   let rssDaemon: { steady_mb: number; peak_mb: number; samples: number } | null = null;
   let soakResult: SoakResult | null = null;
@@ -411,6 +417,7 @@ async function main(): Promise<void> {
         progress: say,
         ...(cpuProfDir ? { cpuProfDir } : {}),
         keepFiles: o['keep-files'],
+        unitEnv: !o['no-unit-env'],
       });
       const stopDaemon = (): Promise<void> => daemon.stop();
       cleanups.add(stopDaemon);
@@ -418,6 +425,8 @@ async function main(): Promise<void> {
         say('starting the daemon');
         await daemon.start();
         daemonEntry = daemon.entry;
+        daemonEnv = daemon.env;
+        daemonNodeFlags = daemon.nodeFlags;
         say(`daemon up (${daemon.entry}); warm-up`);
         await runPhase(daemon, 'warm-up', jpegs, Math.min(6, jpegs.length * 2), 1, 'warm');
         const sampleStart = daemon.sampler!.samples.length;
@@ -637,6 +646,9 @@ async function main(): Promise<void> {
     e2e: {
       broker: brokerKind,
       daemon_entry: daemonEntry,
+      /** Set for the daemon on top of the benchmark's environment (the systemd unit's). */
+      daemon_env: daemonEnv,
+      daemon_node_flags: daemonNodeFlags,
       daemon_config: {
         base: o['daemon-config'] ?? 'config/default.yaml',
         threads: daemonThreads,

@@ -127,8 +127,9 @@ function spawnWorker(init: WorkerInit): Worker {
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./worker.js', import.meta.url), {
       workerData: init,
-      // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for a file.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for a file,
+      // V8's heap sizes (--max-semi-space-size in the systemd unit) are refused in any worker.
+      execArgv: process.execArgv.filter((a) => !/^--(input-type|max-(semi|old)-space-size)/.test(a)),
     });
   const entry = new URL('./worker.ts', import.meta.url).href;
   // Absolute, so the worker finds tsx whatever the current directory is.
