@@ -48,4 +48,9 @@ t.test('writeMedia writes all three files, and again after the folder was remove
   rmSync(mediaDir(dir, 8), { recursive: true, force: true });
   await writeMedia(dir, 8, src);
   await check(8);
+  // A larger source (an offline caller's full-size RGB) is shrunk to fit 256 px.
+  const big = { ...src, rgb: new Uint8Array(512 * 384 * 3).fill(90), width: 512, height: 384 };
+  await writeMedia(dir, 9, big);
+  const thumb = await sharp(readFileSync(mediaPath(dir, 9, 'thumb'))).metadata();
+  t.same([thumb.width, thumb.height], [256, 192], 'thumbnail fits 256 px');
 });
