@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import { applyTemperature, malignantProbability } from './decision.js';
+import { recycleTensor } from '../preprocess/tensor-pool.js';
 import { ModelError } from './errors.js';
 import { loadModelManifest, type ModelManifest } from './manifest.js';
 import type {
@@ -284,8 +285,10 @@ export async function createClassifier(opts: CreateClassifierOptions): Promise<C
         const p = pending.get(msg.id);
         if (!p) return;
         pending.delete(msg.id);
-        if (msg.type === 'result') p.resolve(msg.probabilities);
-        else p.reject(new ModelError(`inference failed: ${msg.message}`));
+        if (msg.type === 'result') {
+          for (const a of msg.inputs ?? []) recycleTensor(a);
+          p.resolve(msg.probabilities);
+        } else p.reject(new ModelError(`inference failed: ${msg.message}`));
       }
     });
     const crashed = (why: string): void => {
