@@ -238,7 +238,8 @@ export class DaemonUnderTest {
       stringify({
         ...base,
         device_id: 'bench',
-        log: { level: 'warn', pretty: false },
+        // The config's level (info by default: one JSON line per image), as deployed.
+        log: { level: (section('log').level as string | undefined) ?? 'info', pretty: false },
         // stability_ms 0: files arrive by rename (complete at once), so the camera-write wait
         // (1500 ms by default, a deliberate delay) is not counted as processing time.
         capture: {
