@@ -59,9 +59,9 @@ export async function writeMedia(dataDir: string, id: number, src: MediaSource):
     raw(src.segmented, src.maskSize, src.maskSize).jpeg({ quality: 80, optimiseCoding: false }).toBuffer(),
   ]);
   const mask = encodeMaskPng(src.mask, src.maskSize, src.maskSize);
-  // Written through fs/promises, off the event loop: written synchronously, the three file
-  // creations (about 0.3 ms of kernel time each on ext4) delayed the result's MQTT delivery by
-  // about 2 ms (docs/benchmark.md).
+  // Written through fs/promises, off the event loop: creating a file costs 0.3-1.1 ms of kernel
+  // time on an ext4 that has freed many inodes lately, which the event loop must not wait for
+  // (docs/benchmark.md, "Daemon overhead and memory").
   const dir = mediaDir(dataDir, id);
   const writeAll = () =>
     Promise.all([
