@@ -18,6 +18,7 @@ import {
   unlinkSync,
   writeFileSync,
   readdirSync,
+  readFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,8 @@ export interface DaemonOptions {
    * (move_processed_to: null): the folder grows during the run, as it does in a lab.
    */
   keepFiles?: boolean;
+  /** Start the daemon with the systemd unit's environment and node flags (default true). */
+  unitEnv?: boolean;
 }
 
 export interface E2ePhase extends LatencySummary {
@@ -162,11 +165,54 @@ export function buildPrivate(repoRoot: string, say: (m: string) => void): void {
   if (existsSync(pub)) cpSync(pub, join(out, 'serve/dashboard/public'), { recursive: true });
 }
 
+/**
+ * The environment the systemd unit gives the daemon (its `Environment=` lines: malloc arenas,
+ * libuv's pool, NODE_ENV), so the benchmark measures memory and CPU as deployed.
+ * `Dockerfile.arm64` sets the same variables.
+ */
+export function unitEnvironment(repoRoot: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  let unit: string;
+  try {
+    unit = readFileSync(join(repoRoot, 'systemd/blastwatch.service'), 'utf8');
+  } catch {
+    return env;
+  }
+  for (const m of unit.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!.trim();
+  return env;
+}
+
+/**
+ * The node flags of the systemd unit's `ExecStart=` (those between the node binary and the
+ * script, e.g. `--max-semi-space-size=2`), so the benchmark runs the daemon as deployed.
+ * `Dockerfile.arm64`'s ENTRYPOINT gives the same.
+ */
+export function unitNodeFlags(repoRoot: string): string[] {
+  let unit: string;
+  try {
+    unit = readFileSync(join(repoRoot, 'systemd/blastwatch.service'), 'utf8');
+  } catch {
+    return [];
+  }
+  const exec = /^ExecStart=(\S+)\s+(.*)$/m.exec(unit);
+  if (!exec || !/\bnode$/.test(exec[1]!)) return [];
+  const flags: string[] = [];
+  for (const token of exec[2]!.split(/\s+/)) {
+    if (!token.startsWith('--')) break;
+    flags.push(token);
+  }
+  return flags;
+}
+
 export class DaemonUnderTest {
   readonly root = mkdtempSync(join(tmpdir(), 'bw-bench-daemon-'));
   readonly capture = join(this.root, 'captures');
   readonly data = join(this.root, 'var');
   entry = '';
+  /** Set on top of the benchmark's own environment: the unit's, unless turned off. */
+  readonly env: Record<string, string>;
+  /** Node flags before the script: the unit's, unless turned off. */
+  readonly nodeFlags: string[];
   child: ChildProcess | null = null;
   sub: MqttClient | null = null;
   sampler: RssSampler | null = null;
@@ -175,6 +221,8 @@ export class DaemonUnderTest {
   private seq = 0;
 
   constructor(private readonly o: DaemonOptions) {
+    this.env = o.unitEnv === false ? {} : unitEnvironment(o.repoRoot);
+    this.nodeFlags = o.unitEnv === false ? [] : unitNodeFlags(o.repoRoot);
     mkdirSync(this.capture);
     mkdirSync(this.data);
   }
@@ -190,7 +238,8 @@ export class DaemonUnderTest {
       stringify({
         ...base,
         device_id: 'bench',
-        log: { level: 'warn', pretty: false },
+        // The config's level (info by default: one JSON line per image), as deployed.
+        log: { level: (section('log').level as string | undefined) ?? 'info', pretty: false },
         // stability_ms 0: files arrive by rename (complete at once), so the camera-write wait
         // (1500 ms by default, a deliberate delay) is not counted as processing time.
         capture: {
@@ -236,9 +285,9 @@ export class DaemonUnderTest {
       }
     });
     await this.sub.subscribeAsync('blastwatch/bench/result', { qos: 1 });
-    const child = spawn(process.execPath, [...prof, ...args, 'run', '--config', config], {
+    const child = spawn(process.execPath, [...prof, ...this.nodeFlags, ...args, 'run', '--config', config], {
       cwd: this.o.repoRoot,
-      env: { ...process.env, BLASTWATCH_CONFIG: '' },
+      env: { ...process.env, ...this.env, BLASTWATCH_CONFIG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

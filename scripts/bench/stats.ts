@@ -243,3 +243,27 @@ export function threadCpuDelta(
   }
   return out;
 }
+
+/**
+ * The sum of the CPU per image of the stages one image goes through in the daemon (decode 224 px,
+ * segment, tensors, inference at the daemon's thread count, store, publish), each measured alone.
+ * Null when any of them has no CPU figure: a partial sum would make the overhead ratio look worse
+ * than it is.
+ */
+export function stageCpuSum(stages: ({ stage: string; cpu_ms?: number } | undefined)[]): {
+  sum: number | null;
+  parts: Record<string, number>;
+} {
+  const parts: Record<string, number> = {};
+  for (const s of stages) {
+    if (!s || s.cpu_ms === undefined || !Number.isFinite(s.cpu_ms)) return { sum: null, parts };
+    parts[s.stage] = s.cpu_ms;
+  }
+  return {
+    sum: round(
+      Object.values(parts).reduce((a, b) => a + b, 0),
+      3,
+    ),
+    parts,
+  };
+}

@@ -20,6 +20,9 @@ import {
 
 // One pass per image: libvips' operation cache only costs memory here.
 sharp.cache(false);
+// One libvips thread per operation: images are small and the daemon runs them one or two at a
+// time, so more threads only add hand-offs and per-thread malloc arenas (docs/benchmark.md).
+sharp.concurrency(1);
 
 /** File extensions the offline commands (segment, preprocess-dataset) treat as images. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([

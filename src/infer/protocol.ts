@@ -33,6 +33,7 @@ export type FromWorker =
   | { type: 'ready'; candidate: SessionCandidate; attempts: ProviderAttempt[] }
   | { type: 'fatal'; message: string; attempts: ProviderAttempt[] }
   /** probabilities: N × classCount, row-major, straight from the model's softmax. */
-  | { type: 'result'; id: number; probabilities: Float32Array }
+  /** inputs: the run's input arrays, transferred back for reuse (src/preprocess/tensor-pool.ts). */
+  | { type: 'result'; id: number; probabilities: Float32Array; inputs?: Float32Array[] }
   | { type: 'error'; id: number; message: string }
   | { type: 'closed' };

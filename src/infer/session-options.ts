@@ -15,6 +15,11 @@ export function daemonSessionOptions(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Batch-1 inputs of one fixed shape: the arena and the memory-pattern planner keep buffers
+    // sized for peak use for the life of the session and bring no measurable speed at this size
+    // (docs/benchmark.md, "Memory").
+    enableCpuMemArena: false,
+    enableMemPattern: false,
     // Images arrive one at a time, milliseconds apart: spinning intra-op threads between runs
     // burned ~25-30 ms of CPU per image that decode and segmentation needed (docs/benchmark.md).
     extra: { session: { intra_op: { allow_spinning: '0' } } },

@@ -5,6 +5,7 @@
  * run starts a fresh worker, until MAX_CONSECUTIVE_RESTARTS restarts without a successful run.
  */
 import { configureOrtEnvironment } from './ort-environment.js';
+import { recycleTensor } from '../preprocess/tensor-pool.js';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import { ModelError } from './errors.js';
@@ -47,8 +48,9 @@ export function spawnWorker(init: WorkerInit, entry: URL = WORKER_ENTRY): Worker
   if (!entry.pathname.endsWith('.ts'))
     return new Worker(entry, {
       workerData: init,
-      // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for a file.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for a file,
+      // V8's heap sizes (--max-semi-space-size in the systemd unit) are refused in any worker.
+      execArgv: process.execArgv.filter((a) => !/^--(input-type|max-(semi|old)-space-size)/.test(a)),
     });
   // Absolute, so the worker finds tsx whatever the current directory is.
   const tsx = import.meta.resolve('tsx/esm/api');
@@ -187,8 +189,10 @@ export class SupervisedWorker {
         const p = this.pending.get(msg.id);
         if (!p) return;
         this.pending.delete(msg.id);
-        if (msg.type === 'result') p.resolve(msg.probabilities);
-        else p.reject(new ModelError(`inference failed: ${msg.message}`));
+        if (msg.type === 'result') {
+          for (const a of msg.inputs ?? []) recycleTensor(a);
+          p.resolve(msg.probabilities);
+        } else p.reject(new ModelError(`inference failed: ${msg.message}`));
       }
     });
     const crashed = (why: string): void => {

@@ -8,6 +8,7 @@ import { decodeImage } from '../decode/index.js';
 import type { DecodedImage } from '../decode/index.js';
 import { createSegmentScratch, segmentImage } from '../segment/index.js';
 import type { Segmentation, SegmentParams, SegmentScratch } from '../segment/index.js';
+import { takeTensor } from './tensor-pool.js';
 
 /**
  * byte / 255 as float32, computed as a division (NOT × 1/255): Python's training side does
@@ -77,8 +78,9 @@ export async function prepareImage(input: string | Buffer, opts: PrepareOptions)
   const { width, height } = decoded;
   const segmentation = segmentImage(decoded.rgb, width, height, opts.segment, scratchFor(width * height));
   const t2 = performance.now();
-  const original = toTensorNCHW(decoded.rgb, width, height);
-  const segmented = toTensorNCHW(segmentation.segmented, width, height);
+  const values = width * height * 3;
+  const original = toTensorNCHW(decoded.rgb, width, height, takeTensor(values));
+  const segmented = toTensorNCHW(segmentation.segmented, width, height, takeTensor(values));
   const t3 = performance.now();
   return {
     decoded,

@@ -1,5 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 
 /**
@@ -38,27 +39,101 @@ export interface MediaSource {
 
 const THUMB_PX = 256;
 
+/** Media folders already created by this process: one mkdir per 1 000 results, not per result. */
+const madeDirs = new Set<string>();
+
 /** Writes thumbnail, mask and segmented image for a result. */
 export async function writeMedia(dataDir: string, id: number, src: MediaSource): Promise<void> {
-  await mkdir(mediaDir(dataDir, id), { recursive: true });
-  const raw = (buf: Uint8Array, width: number, height: number, channels: 1 | 3) =>
-    sharp(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), { raw: { width, height, channels } });
-  // These encodes run for every image, so they use the cheap settings: zlib level 6 instead of 9
-  // (a 224 px mask grows from about 0.8 to 1.0 KB while the encode costs 2 ms of CPU less) and no
-  // second Huffman pass for the JPEGs (about 10 % larger, about 40 % less encode time). Measured
-  // with `scripts/benchmark`: media took about a third of the daemon's CPU per image at level 9.
-  const [thumb, mask, segmented] = await Promise.all([
-    raw(src.rgb, src.width, src.height, 3)
-      .resize(THUMB_PX, THUMB_PX, { fit: 'inside', withoutEnlargement: true })
+  const raw = (buf: Uint8Array, width: number, height: number) =>
+    sharp(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), { raw: { width, height, channels: 3 } });
+  // These encodes run for every image, so they use the cheap settings: no second Huffman pass for
+  // the JPEGs (about 10 % larger, about 40 % less encode time). The mask is a 1-bit PNG encoded
+  // here (encodeMaskPng): 0.1 ms of CPU where a libvips PNG encode took 1.2-1.6 ms.
+  const [thumb, segmented] = await Promise.all([
+    (src.width <= THUMB_PX && src.height <= THUMB_PX
+      ? raw(src.rgb, src.width, src.height) // already thumbnail-sized (the model's input): no resize
+      : raw(src.rgb, src.width, src.height).resize(THUMB_PX, THUMB_PX, { fit: 'inside' })
+    )
       .jpeg({ quality: 80, optimiseCoding: false })
       .toBuffer(),
-    raw(src.mask, src.maskSize, src.maskSize, 1).png({ compressionLevel: 6, palette: false }).toBuffer(),
-    raw(src.segmented, src.maskSize, src.maskSize, 3).jpeg({ quality: 80, optimiseCoding: false }).toBuffer(),
+    raw(src.segmented, src.maskSize, src.maskSize).jpeg({ quality: 80, optimiseCoding: false }).toBuffer(),
   ]);
-  await Promise.all([
-    writeFile(mediaPath(dataDir, id, 'thumb'), thumb),
-    writeFile(mediaPath(dataDir, id, 'mask'), mask),
-    writeFile(mediaPath(dataDir, id, 'segmented'), segmented),
+  const mask = encodeMaskPng(src.mask, src.maskSize, src.maskSize);
+  // Written through fs/promises, off the event loop: creating a file costs 0.3-1.1 ms of kernel
+  // time on an ext4 that has freed many inodes lately, which the event loop must not wait for
+  // (docs/benchmark.md, "Daemon overhead and memory").
+  const dir = mediaDir(dataDir, id);
+  const writeAll = () =>
+    Promise.all([
+      writeFile(mediaPath(dataDir, id, 'thumb'), thumb),
+      writeFile(mediaPath(dataDir, id, 'mask'), mask),
+      writeFile(mediaPath(dataDir, id, 'segmented'), segmented),
+    ]);
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  try {
+    await writeAll();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // The folder went away under us (data dir wiped, media pruned by hand): make it again.
+    await mkdir(dir, { recursive: true });
+    await writeAll();
+  }
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(buf: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+/**
+ * A 0/255 mask as a 1-bit greyscale PNG (any non-zero pixel is white): what the dashboard shows,
+ * and what any PNG decoder reads back as 0/255. Packing the bits and deflating ~6 KB in zlib is
+ * an order of magnitude cheaper than a libvips pipeline for the same picture.
+ */
+export function encodeMaskPng(mask: Uint8Array, width: number, height: number): Buffer {
+  if (mask.length !== width * height)
+    throw new RangeError(`mask has ${mask.length} pixels, expected ${width}x${height}`);
+  const stride = Math.ceil(width / 8);
+  const rows = new Uint8Array((stride + 1) * height); // each row: filter byte 0 (none), then bits
+  for (let y = 0; y < height; y++) {
+    const row = y * (stride + 1) + 1;
+    const src = y * width;
+    for (let x = 0; x < width; x++) if (mask[src + x] !== 0) rows[row + (x >> 3)]! |= 0x80 >> (x & 7);
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale
+  // bytes 10-12: deflate, adaptive filtering, no interlace
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(rows, { level: 6 })),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 
