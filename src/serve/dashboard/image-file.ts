@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { lstat, open, realpath } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 
 /**
@@ -44,11 +44,16 @@ const changed = (why: string): ImageRead => ({
 // O_NONBLOCK: a FIFO put in the file's place cannot hang the request in open().
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
+/** Each root as configured and as its real path (the watcher records paths under the real one). */
+async function bothForms(roots: readonly string[]): Promise<string[]> {
+  const real = await Promise.all(roots.map((r) => realpath(r).catch(() => null)));
+  return [...roots.map((r) => resolve(r)), ...real.filter((r): r is string => r !== null)];
+}
+
 /** The first folder on the way from the deepest root to `path` that is a symlink; null when none. */
 async function linkedFolder(path: string, roots: readonly string[]): Promise<string | null> {
   const abs = resolve(path);
-  const root = roots
-    .map((r) => resolve(r))
+  const root = (await bothForms(roots))
     .filter((r) => abs.startsWith(r + sep))
     .sort((a, b) => b.length - a.length)[0];
   if (!root) return null;
