@@ -135,7 +135,7 @@ t.test('store-backed dashboard deps', async (t) => {
   t.throws(() => deps.addReview(broken.id, { reviewer: 'x', class: 'Benign', note: '' }), ReviewError);
   t.throws(() => deps.addReview(999_999, { reviewer: 'x', class: 'Benign', note: '' }), ReviewError);
   t.throws(() => deps.addReview(pro.id, { reviewer: 'x', class: 'Nope', note: '' }), ReviewError);
-  const exported = deps.exportReviews();
+  const exported = await deps.exportReviews();
   t.equal(exported.length, 1, 'one row per reviewed image');
   t.match(exported[0], {
     resultId: target.id,

@@ -18,6 +18,7 @@ import {
   type ResultView,
   type ReviewView,
 } from '../../src/serve/dashboard/deps.js';
+import { readImageFile } from '../../src/serve/dashboard/image-file.js';
 
 /** Real smear images committed with the repository (3 per class; see test/fixtures/samples/README.md). */
 export const SAMPLES = fileURLToPath(new URL('../fixtures/samples', import.meta.url));
@@ -191,6 +192,10 @@ export async function createMemoryDeps(opts: {
     },
     getResult: (id) => results.find((r) => r.id === id),
     imagePath: (id, kind) => paths.get(id)?.[kind],
+    async readImage(id, kind) {
+      const path = paths.get(id)?.[kind];
+      return path ? readImageFile(path, { roots: [], sha256: null, maxBytes: 64 * 1024 * 1024 }) : undefined;
+    },
     addReview(id, { reviewer, class: cls, note }) {
       const r = results.find((x) => x.id === id);
       if (!r) throw new ReviewError('no such result', 404);
@@ -216,7 +221,7 @@ export async function createMemoryDeps(opts: {
         .reverse()
         .slice(0, limit)
         .map(view),
-    exportReviews: () =>
+    exportReviews: async () =>
       results
         .filter((r) => r.review)
         .map((r) => ({
@@ -224,6 +229,7 @@ export async function createMemoryDeps(opts: {
           file: r.file,
           sha256: r.sha256,
           imagePath: paths.get(r.id)?.original ?? null,
+          original: 'verified' as const,
           modelClass: r.class,
           pBall: r.pBall,
           reviewedClass: r.review!.class,

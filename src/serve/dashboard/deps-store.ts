@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import type { ModelInfo } from '../../infer/index.js';
 import type { Store } from '../../store/index.js';
+import type { Config } from '../../config/schema.js';
 import { mediaPath } from '../../store/media.js';
 import type { ServeContext } from '../index.js';
 import {
@@ -8,12 +10,17 @@ import {
   type DashboardDeps,
   type DashboardMeta,
   type ImageKind,
+  type ImageRead,
   type ReviewExport,
   type StatusView,
 } from './deps.js';
+import { readImageFile } from './image-file.js';
 import { LiveFeed } from './live-feed.js';
 import { ingestUpload } from './upload.js';
 import { originalViewable, reviewView, toResultDetail, toResultView } from './views.js';
+
+/** Thumbnail, mask and segmented image are a few tens of KB; anything near this is not ours. */
+const MEDIA_MAX_BYTES = 16 * 1024 * 1024;
 
 function dashboardMeta(deviceId: string, info: ModelInfo): DashboardMeta {
   const benignIndex = info.malignant.indexOf(false);
@@ -28,25 +35,56 @@ function dashboardMeta(deviceId: string, info: ModelInfo): DashboardMeta {
 }
 
 /** Latest review per result (the label to retrain with), with how many reviews it had. */
-function exportReviews(store: Store): ReviewExport[] {
+async function exportReviews(store: Store, readOriginal: OriginalReader): Promise<ReviewExport[]> {
   const byResult = new Map<number, { row: ReturnType<Store['reviews']['all']>[number]; count: number }>();
   for (const row of store.reviews.all()) {
     const prev = byResult.get(row.resultId);
     byResult.set(row.resultId, { row, count: (prev?.count ?? 0) + 1 });
   }
-  return [...byResult.values()].map(({ row, count }) => ({
-    resultId: row.resultId,
-    file: row.file,
-    sha256: row.sha256 ?? '',
-    imagePath: row.path,
-    modelClass: row.modelClass,
-    pBall: row.pBall,
-    reviewedClass: row.className,
-    reviewer: row.reviewer,
-    note: row.note ?? '',
-    reviewedAt: new Date(row.createdAt).toISOString(),
-    reviewCount: count,
-  }));
+  const out: ReviewExport[] = [];
+  // One file at a time: the export re-hashes every reviewed original and must not hold them all.
+  for (const { row, count } of byResult.values()) {
+    const read = row.sha256 ? await readOriginal(row.path, row.sha256) : null;
+    const original = read?.ok ? 'verified' : read?.status === 410 ? 'changed' : 'gone';
+    out.push({
+      resultId: row.resultId,
+      file: row.file,
+      sha256: row.sha256 ?? '',
+      // A retraining script must never pick up other bytes under the recorded name.
+      imagePath: original === 'verified' ? row.path : null,
+      original,
+      modelClass: row.modelClass,
+      pBall: row.pBall,
+      reviewedClass: row.className,
+      reviewer: row.reviewer,
+      note: row.note ?? '',
+      reviewedAt: new Date(row.createdAt).toISOString(),
+      reviewCount: count,
+    });
+  }
+  return out;
+}
+
+type OriginalReader = (path: string, sha256: string) => Promise<ImageRead>;
+
+/**
+ * A result's original is read from where the camera (or an upload) put it, and served only while
+ * it still hashes to what was classified (see image-file.ts). The daemon keeps no full-size copy
+ * of its own: on a Pi that would write every capture a second time to the SD card and double the
+ * space per image, and the lab already has the captures (move_processed_to moves them out of the
+ * camera's reach, by rename, without a second write). When the original has changed or gone, the
+ * dashboard shows the daemon's own thumbnail and segmented image of those bytes instead, and the
+ * review export says so rather than pointing at other bytes.
+ */
+function originalReader(config: Config): OriginalReader {
+  const roots = [
+    config.capture.dir,
+    config.capture.move_processed_to,
+    config.capture.move_quarantined_to,
+    join(config.data.dir, 'uploads'),
+  ].filter((r): r is string => typeof r === 'string');
+  const maxBytes = Math.round(config.image.max_file_mb * 1024 * 1024);
+  return (path, sha256) => readImageFile(path, { roots, sha256, maxBytes });
 }
 
 function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
@@ -103,6 +141,21 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
   const meta = dashboardMeta(config.device_id, info);
   const live = feed ?? new LiveFeed(ctx.bus);
   if (!feed) live.start();
+  const readOriginal = originalReader(config);
+  // The daemon's own media files: written by it under data.dir, small, no recorded hash.
+  const readMedia = (path: string) =>
+    readImageFile(path, { roots: [config.data.dir], sha256: null, maxBytes: MEDIA_MAX_BYTES });
+
+  /** Where an image is recorded, and the sha256 it must have when it is not the daemon's own file. */
+  function recordedImage(id: number, kind: ImageKind): { path: string; sha256: string | null } | undefined {
+    const r = store.results.get(id);
+    if (!r) return undefined;
+    if (kind === 'original' && originalViewable(r) && r.sha256) return { path: r.path, sha256: r.sha256 };
+    if (!r.media) return undefined;
+    // A TIFF/BMP original is shown as its thumbnail (browsers cannot show those formats).
+    const media = kind === 'original' || kind === 'thumbnail' ? 'thumb' : kind;
+    return { path: mediaPath(config.data.dir, id, media), sha256: null };
+  }
 
   return {
     meta: () => meta,
@@ -123,15 +176,11 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
       const r = store.results.get(id);
       return r ? toResultDetail(r, store.reviews.forResult(id), ctx.mqtt().enabled) : undefined;
     },
-    imagePath(id, kind: ImageKind) {
-      const r = store.results.get(id);
-      if (!r) return undefined;
-      if (kind === 'original') {
-        if (originalViewable(r)) return r.path;
-        return r.media ? mediaPath(config.data.dir, id, 'thumb') : undefined;
-      }
-      if (!r.media) return undefined;
-      return mediaPath(config.data.dir, id, kind === 'thumbnail' ? 'thumb' : kind);
+    imagePath: (id, kind) => recordedImage(id, kind)?.path,
+    async readImage(id, kind) {
+      const image = recordedImage(id, kind);
+      if (!image) return undefined;
+      return image.sha256 !== null ? readOriginal(image.path, image.sha256) : readMedia(image.path);
     },
     addReview(id, { reviewer, class: cls, note }) {
       const r = store.results.get(id);
@@ -142,7 +191,7 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
       return reviewView(row, r.className);
     },
     reviewQueue: (limit) => store.results.list({ limit, reviewQueue: true }).map(toResultView),
-    exportReviews: () => exportReviews(store),
+    exportReviews: () => exportReviews(store, readOriginal),
     async ingestUpload(fileName, bytes) {
       const out = await ingestUpload(
         { dataDir: config.data.dir, store, offer: (item) => pipeline.offer(item) },

@@ -6,8 +6,9 @@
  */
 
 import type { ResultStatus } from '../../domain/result.js';
+import type { ImageRead } from './image-file.js';
 
-export type { ResultStatus };
+export type { ImageRead, ResultStatus };
 /** b-all: P(B-ALL) at or above the threshold; uncertain: inside the review band; benign: below. */
 export type Flag = 'b-all' | 'uncertain' | 'benign';
 export type ImageKind = 'original' | 'thumbnail' | 'mask' | 'segmented';
@@ -82,8 +83,13 @@ export interface ReviewExport {
   resultId: number;
   file: string;
   sha256: string;
-  /** Where the image is stored, for a retraining script on this machine. */
+  /**
+   * Where the classified bytes are, for a retraining script on this machine: set only when the
+   * file there still hashes to `sha256` (checked at export time), null otherwise.
+   */
   imagePath: string | null;
+  /** verified: imagePath holds the classified bytes; changed: other bytes or a link there now; gone: no file. */
+  original: 'verified' | 'changed' | 'gone';
   modelClass: string | null;
   pBall: number | null;
   reviewedClass: string;
@@ -160,12 +166,21 @@ export interface DashboardDeps {
   meta(): DashboardMeta;
   listResults(q: ResultQuery): ResultView[];
   getResult(id: number): ResultDetail | undefined;
-  /** The file on disk for a result's image, resolved from the database; undefined when absent. */
+  /**
+   * Where a result's image was recorded, resolved from the database; undefined when absent. Its
+   * content is not proven: what is served comes from `readImage`.
+   */
   imagePath(id: number, kind: ImageKind): string | undefined;
+  /**
+   * A result's image bytes, read without following links; the original only while its bytes hash
+   * to the result's sha256 (a 410 otherwise). undefined when the result has no such image.
+   */
+  readImage(id: number, kind: ImageKind): Promise<ImageRead | undefined>;
   /** Stores a review (audit row) and returns it. Throws ReviewError for an unknown id/class. */
   addReview(id: number, review: { reviewer: string; class: string; note: string }): ReviewView;
   reviewQueue(limit: number): ResultView[];
-  exportReviews(): ReviewExport[];
+  /** Latest review per result; each original is re-hashed, so this reads every reviewed file. */
+  exportReviews(): Promise<ReviewExport[]>;
   /** Hands uploaded bytes to the same pipeline as captured files. */
   ingestUpload(fileName: string, bytes: Buffer): Promise<UploadOutcome>;
   status(): StatusView;

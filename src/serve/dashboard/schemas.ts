@@ -155,6 +155,7 @@ export const reviewExportRows = {
       file: str,
       sha256: str,
       imagePath: nullableStr,
+      original: { type: 'string', enum: ['verified', 'changed', 'gone'] },
       modelClass: nullableStr,
       pBall: nullableNum,
       reviewedClass: str,

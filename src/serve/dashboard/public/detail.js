@@ -50,11 +50,23 @@ function detailPicture(r) {
   // did not keep). The mask was computed on the image squashed to a square, so stretching it over
   // the displayed original lines it up whatever the camera's aspect ratio.
   const maskLayer = el('img', { class: 'mask-layer', alt: '', hidden: true });
+  const changedNote = el('p', {
+    class: 'picture-note',
+    hidden: true,
+    text: 'The original file changed on disk after it was classified: showing the thumbnail the daemon kept of the classified image.',
+  });
   if (img) {
     img.removeAttribute('width');
     img.removeAttribute('height');
     img.loading = 'eager';
     picture.append(maskLayer);
+    // The daemon refuses an original whose bytes are no longer the classified ones (410): fall
+    // back to its own thumbnail of those bytes, never to whatever the file holds now.
+    img.addEventListener('error', () => {
+      if (!img.src.endsWith('/image/original') || !r.images.thumbnail) return;
+      img.src = imageUrl(r.id, 'thumbnail');
+      changedNote.hidden = false;
+    });
   }
   const toggle = el('div', {
     class: 'seg',
@@ -78,7 +90,7 @@ function detailPicture(r) {
       }),
     );
   }
-  return el('div', { class: 'detail-picture' }, toggle, picture);
+  return el('div', { class: 'detail-picture' }, toggle, picture, changedNote);
 }
 
 /** Verdict, probabilities and the figures of one result. */

@@ -1,4 +1,3 @@
-import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { DashboardContext } from '../context.js';
@@ -16,17 +15,11 @@ const IMAGE_TYPES: Record<string, string> = {
   '.tiff': 'image/tiff',
 };
 
-/** The size of a regular file, or null when it is gone (retention, a moved capture folder). */
-function fileSize(path: string): number | null {
-  try {
-    const st = statSync(path);
-    return st.isFile() ? st.size : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A result's images by id and kind: the path always comes from the deps, never from the URL. */
+/**
+ * A result's images by id and kind: the path always comes from the deps, never from the URL, and
+ * the bytes sent are the ones the deps read and checked (an original only while it still hashes to
+ * what was classified; otherwise 410 and the dashboard shows the thumbnail instead).
+ */
 export async function imageRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
   const { deps } = opts;
 
@@ -34,16 +27,12 @@ export async function imageRoutes(app: FastifyInstance, opts: DashboardContext):
     '/api/dashboard/results/:id/image/:kind',
     { schema: { params: imageParams, response: { '4xx': errorReply } } },
     async (request, reply) => {
-      const path = deps.imagePath(request.params.id, request.params.kind);
-      const type = path ? IMAGE_TYPES[extname(path).toLowerCase()] : undefined;
-      if (!path || !type) return reply.code(404).send({ error: 'no such image' });
-      const size = fileSize(path);
-      if (size === null) return reply.code(404).send({ error: 'image no longer on disk' });
-      return reply
-        .type(type)
-        .header('content-length', size)
-        .header('cache-control', 'private, max-age=3600')
-        .send(createReadStream(path));
+      const read = await deps.readImage(request.params.id, request.params.kind);
+      if (!read) return reply.code(404).send({ error: 'no such image' });
+      if (!read.ok) return reply.code(read.status).send({ error: read.error });
+      const type = IMAGE_TYPES[extname(read.path).toLowerCase()];
+      if (!type) return reply.code(404).send({ error: 'no such image' });
+      return reply.type(type).header('cache-control', 'private, max-age=3600').send(read.bytes);
     },
   );
 }

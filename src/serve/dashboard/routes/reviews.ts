@@ -15,6 +15,7 @@ const CSV_COLUMNS: [header: string, key: keyof ReviewExport][] = [
   ['file', 'file'],
   ['sha256', 'sha256'],
   ['image_path', 'imagePath'],
+  ['original', 'original'],
   ['model_class', 'modelClass'],
   ['p_ball', 'pBall'],
   ['reviewed_class', 'reviewedClass'],
@@ -98,7 +99,7 @@ export async function reviewRoutes(app: FastifyInstance, opts: DashboardContext)
     },
     async (request, reply) => {
       const { format } = request.query;
-      const rows = deps.exportReviews();
+      const rows = await deps.exportReviews();
       const stamp = new Date().toISOString().slice(0, 10);
       reply.header('cache-control', 'no-store');
       reply.header('content-disposition', `attachment; filename="blastwatch-reviews-${stamp}.${format}"`);
