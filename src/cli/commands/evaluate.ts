@@ -47,6 +47,134 @@ function formatText(m: EvaluationMetrics, header: string, failed: number): strin
   return `${lines.join('\n')}\n`;
 }
 
+type OpenedModel = Awaited<ReturnType<typeof openModel>>;
+type ModelInfo = OpenedModel['classifier']['info'];
+interface Failure {
+  file: string;
+  kind: string;
+  error: string;
+}
+interface Options {
+  data: string;
+  json?: boolean | undefined;
+  model?: string | undefined;
+  config?: string | undefined;
+  files?: string | undefined;
+  split?: string | undefined;
+  subset?: string | undefined;
+}
+
+function parseOptions(argv: string[]): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        data: { type: 'string' },
+        json: { type: 'boolean' },
+        model: { type: 'string' },
+        config: { type: 'string' },
+        files: { type: 'string' },
+        split: { type: 'string' },
+        subset: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (!v.data) throw new UsageError('--data DIR is required');
+  if (v.files && v.split) throw new UsageError('give --files or --split, not both');
+  if (v.subset && !v.split) throw new UsageError('--subset needs --split');
+  return { ...v, data: v.data };
+}
+
+/** The labelled images to evaluate: a list (--files), one split (--split), or every class folder. */
+async function selectImages(v: Options, dataDir: string, opened: OpenedModel): Promise<LabelledFile[]> {
+  const { folders } = opened.classifier.info;
+  const extensions = opened.config.capture.extensions;
+  let items: LabelledFile[];
+  try {
+    if (v.files) {
+      let listed;
+      try {
+        listed = await evaluationInputs(v.files, dataDir, extensions);
+      } catch (err) {
+        throw new DatasetError(`--files ${v.files}: ${(err as Error).message}`);
+      }
+      items = labelList(dataDir, listed ?? (await readFileList(v.files)), folders);
+    } else if (v.split) items = labelList(dataDir, await readFileList(v.split, v.subset ?? 'test'), folders);
+    else items = await listClassFolders(dataDir, folders, extensions);
+  } catch (err) {
+    if (err instanceof DatasetError) throw new UserError(err.message);
+    throw err;
+  }
+  if (items.length === 0) throw new UserError(`no images found under ${dataDir}`);
+  return items;
+}
+
+/** Classifies every image at the daemon's concurrency (decode/segment overlaps inference). */
+async function classifyAll(
+  opened: OpenedModel,
+  items: LabelledFile[],
+  progress: boolean,
+): Promise<{ scored: Scored[]; failures: Failure[] }> {
+  const results = new Array<Scored | undefined>(items.length);
+  const failures: Failure[] = [];
+  let next = 0;
+  let done = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) {
+      const item = items[i] as LabelledFile;
+      try {
+        const out = await classifyFile(opened, item.absPath);
+        if (item.sha256 && out.sha256 !== item.sha256)
+          throw Object.assign(
+            new Error(`bytes differ from the list (sha256 ${out.sha256}, list ${item.sha256})`),
+            { kind: 'changed' },
+          );
+        results[i] = {
+          truth: item.truth,
+          probabilities: out.prediction.probabilities,
+          pBall: out.prediction.pBall,
+        };
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        const { kind, message } = describeFailure(err);
+        failures.push({ file: item.relPath, kind, error: message });
+      }
+      done++;
+      if (progress && done % 50 === 0) process.stderr.write(`\r${done}/${items.length}`);
+    }
+  };
+  await Promise.all(Array.from({ length: opened.config.pipeline.concurrency }, lane));
+  if (progress) process.stderr.write('\r');
+  return { scored: results.filter((r): r is Scored => r !== undefined), failures };
+}
+
+/** What the --json output says about the model and the data besides the metrics. */
+function jsonContext(v: Options, dataDir: string, info: ModelInfo) {
+  return {
+    model: {
+      name: info.name,
+      version: info.version,
+      file: basename(info.modelFile),
+      sha256: info.modelSha256,
+      executionProvider: info.executionProvider,
+      precision: info.precision,
+      temperature: info.temperature,
+      threshold: info.threshold,
+      uncertain_band: info.uncertainBand,
+    },
+    data: {
+      dir: dataDir,
+      files: v.files ?? null,
+      split: v.split ?? null,
+      subset: v.split ? (v.subset ?? 'test') : null,
+    },
+  };
+}
+
 const command: Command = {
   name: 'evaluate',
   summary: "evaluate the model on a class-per-folder image set through the daemon's exact path",
@@ -68,124 +196,30 @@ specificity / F1, and B-ALL (any malignant class) sensitivity / specificity at t
   --config FILE   config file merged over config/default.yaml (default: $BLASTWATCH_CONFIG)
 Exit 0 when every image was classified, 1 if any failed (metrics cover the others).`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: {
-          data: { type: 'string' },
-          json: { type: 'boolean' },
-          model: { type: 'string' },
-          config: { type: 'string' },
-          files: { type: 'string' },
-          split: { type: 'string' },
-          subset: { type: 'string' },
-        },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const v = parsed.values;
-    if (!v.data) throw new UsageError('--data DIR is required');
-    if (v.files && v.split) throw new UsageError('give --files or --split, not both');
-    if (v.subset && !v.split) throw new UsageError('--subset needs --split');
+    const v = parseOptions(argv);
     const dataDir = resolve(v.data);
-    const log = cliLogger();
-    let opened;
+    let opened: OpenedModel;
     try {
-      opened = await openModel({ configFile: v.config, modelDir: v.model, log });
+      opened = await openModel({ configFile: v.config, modelDir: v.model, log: cliLogger() });
     } catch (err) {
       if (isUserFacing(err)) throw new UserError(err.message);
       throw err;
     }
     const info = opened.classifier.info;
     const started = performance.now();
-    const scored: Scored[] = [];
-    const failures: Array<{ file: string; kind: string; error: string }> = [];
+    let outcome: { scored: Scored[]; failures: Failure[] };
     try {
-      let items: LabelledFile[];
-      try {
-        if (v.files) {
-          const extensions = opened.config.capture.extensions;
-          let listed;
-          try {
-            listed = await evaluationInputs(v.files, dataDir, extensions);
-          } catch (err) {
-            throw new DatasetError(`--files ${v.files}: ${(err as Error).message}`);
-          }
-          items = labelList(dataDir, listed ?? (await readFileList(v.files)), info.folders);
-        } else if (v.split)
-          items = labelList(dataDir, await readFileList(v.split, v.subset ?? 'test'), info.folders);
-        else items = await listClassFolders(dataDir, info.folders, opened.config.capture.extensions);
-      } catch (err) {
-        if (err instanceof DatasetError) throw new UserError(err.message);
-        throw err;
-      }
-      if (items.length === 0) throw new UserError(`no images found under ${dataDir}`);
-
-      // The daemon's concurrency: decode/segment of the next images overlaps inference.
-      const results = new Array<Scored | undefined>(items.length);
-      let next = 0;
-      let done = 0;
-      const progress = !v.json && process.stderr.isTTY;
-      const lane = async (): Promise<void> => {
-        for (let i = next++; i < items.length; i = next++) {
-          const item = items[i] as LabelledFile;
-          try {
-            const out = await classifyFile(opened, item.absPath);
-            if (item.sha256 && out.sha256 !== item.sha256)
-              throw Object.assign(
-                new Error(`bytes differ from the list (sha256 ${out.sha256}, list ${item.sha256})`),
-                {
-                  kind: 'changed',
-                },
-              );
-            results[i] = {
-              truth: item.truth,
-              probabilities: out.prediction.probabilities,
-              pBall: out.prediction.pBall,
-            };
-          } catch (err) {
-            if (err instanceof UserError) throw err;
-            const { kind, message } = describeFailure(err);
-            failures.push({ file: item.relPath, kind, error: message });
-          }
-          done++;
-          if (progress && done % 50 === 0) process.stderr.write(`\r${done}/${items.length}`);
-        }
-      };
-      await Promise.all(Array.from({ length: opened.config.pipeline.concurrency }, lane));
-      if (progress) process.stderr.write('\r');
-      for (const r of results) if (r) scored.push(r);
+      const items = await selectImages(v, dataDir, opened);
+      outcome = await classifyAll(opened, items, !v.json && process.stderr.isTTY);
     } finally {
       await opened.classifier.close();
     }
+    const { scored, failures } = outcome;
     const metrics = computeMetrics(scored, info.classes, info.malignant, info.threshold, info.uncertainBand);
     const seconds = (performance.now() - started) / 1000;
     if (v.json) {
       process.stdout.write(
-        `${JSON.stringify({
-          ...metrics,
-          model: {
-            name: info.name,
-            version: info.version,
-            file: basename(info.modelFile),
-            sha256: info.modelSha256,
-            executionProvider: info.executionProvider,
-            precision: info.precision,
-            temperature: info.temperature,
-            threshold: info.threshold,
-            uncertain_band: info.uncertainBand,
-          },
-          data: {
-            dir: dataDir,
-            files: v.files ?? null,
-            split: v.split ?? null,
-            subset: v.split ? (v.subset ?? 'test') : null,
-          },
-          failed: failures,
-          seconds,
-        })}\n`,
+        `${JSON.stringify({ ...metrics, ...jsonContext(v, dataDir, info), failed: failures, seconds })}\n`,
       );
     } else {
       const header =
