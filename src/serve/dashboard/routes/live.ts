@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { Identity } from '../auth.js';
+import type { Identity, SessionStore } from '../auth.js';
 import type { DashboardContext } from '../context.js';
 import { errorReply } from '../schemas.js';
 
@@ -20,6 +20,31 @@ function streamOwner(identity: Identity | null): string {
   const { session } = identity;
   if (session.named) return `user:${session.user}`;
   return session.user === 'token' ? 'token' : `session:${session.id}`;
+}
+
+/**
+ * Ends a stream with its session: at once on logout or eviction, and at the session's expiry by a
+ * timer (moved later while the session is used elsewhere), so an idle stream does not outlive it.
+ * Returns the function that stops watching.
+ */
+function watchSession(sessions: SessionStore, sessionId: string, end: () => void): () => void {
+  if (sessions.expiresAt(sessionId) === null) {
+    end();
+    return () => undefined;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const at = sessions.expiresAt(sessionId);
+    if (at === null) return end();
+    timer = setTimeout(arm, at - Date.now() + 5);
+    timer.unref();
+  };
+  const stopListening = sessions.onEnd(sessionId, end);
+  arm();
+  return () => {
+    clearTimeout(timer);
+    stopListening();
+  };
 }
 
 /**
@@ -74,7 +99,7 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
       streamsByOwner.set(owner, held + 1);
 
       let closed = false;
-      let expiry: NodeJS.Timeout | undefined;
+      let stopWatchingSession = (): void => undefined;
       const sessionAlive = () => sessionId === null || auth.sessions.peek(sessionId) !== undefined;
       const onResult = (result: unknown) => {
         if (!sessionAlive()) return end();
@@ -86,7 +111,6 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
         if (closed) return;
         closed = true;
         clearInterval(ping);
-        clearTimeout(expiry);
         stopWatchingSession();
         deps.events.off('result', onResult);
         openStreams.delete(res);
@@ -98,23 +122,10 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
         close();
         res.end();
       };
-      const stopWatchingSession = sessionId === null ? () => undefined : auth.sessions.onEnd(sessionId, end);
-      // Wakes at the session's expiry; a session used meanwhile (another tab) moves it later.
-      const armExpiry = () => {
-        const at = sessionId === null ? null : auth.sessions.expiresAt(sessionId);
-        if (at === null) return end();
-        expiry = setTimeout(
-          () => {
-            if (!closed) armExpiry();
-          },
-          at - Date.now() + 5,
-        );
-        expiry.unref();
-      };
-      if (sessionId !== null) armExpiry();
       deps.events.on('result', onResult);
       request.raw.on('close', close);
       res.on('close', close);
+      if (sessionId !== null) stopWatchingSession = watchSession(auth.sessions, sessionId, end);
     },
   );
 }
