@@ -9,6 +9,7 @@ import { createMetrics } from '../../src/runtime/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
 import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
 import { resultJson } from '../../src/serve/views.js';
+import { registerDashboard } from '../../src/serve/dashboard/index.js';
 import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
 import { createMemoryDeps } from '../dashboard/memory-deps.js';
 import { openStore } from '../../src/store/index.js';
@@ -225,3 +226,32 @@ t.test('the ops API and the dashboard share one count of failed Bearer tokens pe
   );
   t.equal((await guess('/api/results', 11)).statusCode, 429, 'and the other way round');
 });
+
+t.test(
+  'the daemon wiring: http.live_streams_per_identity and the shared Bearer count reach the dashboard',
+  async (t) => {
+    const ctx = context(t, {
+      auth: { loopback: false, token: TOKEN, authenticators: [] },
+      classifier: { info: { classes: ['Benign', 'Pro'], malignant: [false, true] } } as never,
+    });
+    ctx.config.http.auth_token = TOKEN;
+    ctx.config.http.live_streams_per_identity = 1;
+    const app = await createHttpServer(ctx, [registerDashboard]);
+    t.teardown(() => app.close());
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const bearer = { authorization: `Bearer ${TOKEN}` };
+    const first = await fetch(`${url}/api/dashboard/events`, { headers: bearer });
+    t.teardown(() => first.body?.cancel());
+    t.equal(first.status, 200, 'one stream');
+    const second = await fetch(`${url}/api/dashboard/events`, { headers: bearer });
+    t.equal(second.status, 429, 'a second one for the same token: 429 (the configured limit of 1)');
+    await second.body?.cancel();
+    for (let i = 0; i < 10; i++)
+      await app.inject({
+        url: '/api/results',
+        headers: { authorization: `Bearer guess-${i}-xxxxxxxxxxxxxxxxxx` },
+      });
+    const dash = await app.inject({ url: '/api/dashboard/results', headers: bearer });
+    t.equal(dash.statusCode, 429, 'ten guesses at the ops API: the dashboard refuses the address too');
+  },
+);
