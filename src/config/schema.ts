@@ -100,6 +100,7 @@ export const configSchema = z.strictObject({
       }),
     ),
     upload_max_mb: z.number().positive(),
+    live_streams_per_identity: z.number().int().min(1).max(64),
   }),
 });
 

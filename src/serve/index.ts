@@ -7,11 +7,18 @@ import type { HealthPayload } from '../publish/payloads.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { Store } from '../store/index.js';
-import { createAuthHook, type AuthPolicy } from './auth.js';
+import { createAuthHook, DEFAULT_BEARER_LIMIT, FailureLimiter, type AuthPolicy } from './auth.js';
 import { opsErrorHandler, opsSchemas } from './ops-schemas.js';
 import { resultJson } from './views.js';
 
-export { bearerToken, createAuthHook, secretEquals, type Authenticator, type AuthPolicy } from './auth.js';
+export {
+  bearerToken,
+  createAuthHook,
+  FailureLimiter,
+  secretEquals,
+  type Authenticator,
+  type AuthPolicy,
+} from './auth.js';
 
 /**
  * Everything an HTTP feature needs from the daemon; the dashboard plugin receives this object.
@@ -116,8 +123,14 @@ export async function createHttpServer(
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
   }));
 
-  await app.register(async (ops) => opsRoutes(ops, ctx));
+  // One count of failed Bearer tokens per address for the ops API and the dashboard alike.
+  const auth: AuthPolicy = {
+    ...ctx.auth,
+    bearerFailures: ctx.auth.bearerFailures ?? new FailureLimiter(DEFAULT_BEARER_LIMIT),
+  };
+  const served: ServeContext = { ...ctx, auth };
+  await app.register(async (ops) => opsRoutes(ops, served));
 
-  for (const plugin of plugins) await plugin(app, ctx);
+  for (const plugin of plugins) await plugin(app, served);
   return app;
 }

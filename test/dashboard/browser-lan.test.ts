@@ -26,6 +26,16 @@ declare const document: {
   images: ArrayLike<PageImage> & Iterable<PageImage>;
 };
 
+/** The browser's EventSource, as far as the logout test uses it. */
+declare const EventSource: new (url: string) => {
+  readyState: number;
+  addEventListener(type: string, listener: (event: { data: string }) => void): void;
+};
+interface FeedProbe {
+  source: InstanceType<typeof EventSource>;
+  files: string[];
+}
+
 const SAMPLE = sample('Pro', 2);
 const TOKEN = 'browser-lan-token-0123456789';
 
@@ -120,6 +130,20 @@ t.test('a hostile page on another origin cannot post a review with the victim se
 });
 
 t.test('logging out ends the session', async (t) => {
+  // Another tab of the same browser holding a live feed: the browser's own EventSource, with the
+  // session cookie, recording what it receives.
+  const watcher = await browser.context.newPage();
+  await watcher.goto(`${harness.url}/healthz`);
+  await watcher.evaluate(
+    () =>
+      new Promise<void>((resolve) => {
+        const source = new EventSource('/api/dashboard/events');
+        const files: string[] = [];
+        (globalThis as unknown as { probe: FeedProbe }).probe = { source, files };
+        source.addEventListener('open', () => resolve());
+        source.addEventListener('result', (e) => files.push((JSON.parse(e.data) as { file: string }).file));
+      }),
+  );
   const page = await browser.context.newPage();
   await page.goto(`${harness.url}/`);
   await page.waitForSelector('body[data-ready="feed"]');
@@ -135,5 +159,14 @@ t.test('logging out ends the session', async (t) => {
     const ops = await page.evaluate(async () => (await fetch('/api/results?limit=1')).status);
     t.equal(ops, 401, 'nor the ops API');
   }
+  await harness.drop(sample('Early', 1), 'after-logout.jpg');
+  await watcher.waitForTimeout(1000);
+  const probe = await watcher.evaluate(() => {
+    const { source, files } = (globalThis as unknown as { probe: FeedProbe }).probe;
+    return { files, open: source.readyState === 1 };
+  });
+  t.notOk(probe.files.includes('after-logout.jpg'), 'the feed left open receives no result after logout');
+  t.notOk(probe.open, 'the server ended it');
+  await watcher.close();
   await page.close();
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
 import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
 import { createMemoryDeps, type MemoryDeps } from './memory-deps.js';
@@ -21,6 +22,10 @@ export async function startFixtureServer(
     users?: DashboardUser[];
     loginRateLimit?: { max: number; timeWindowMs: number };
     uploadMaxBytes?: number;
+    sessionIdleTtlMs?: number;
+    liveStreamsPerIdentity?: number;
+    /** Receives the server's log lines (warn and above) as parsed JSON objects. */
+    logLines?: Record<string, unknown>[];
     listen?: boolean;
   } = {},
 ): Promise<FixtureServer> {
@@ -29,11 +34,23 @@ export async function startFixtureServer(
     workDir,
     auth: { loopback: opts.loopback ?? true, token: opts.token ?? null, users: opts.users ?? [] },
   });
-  const app = Fastify({ logger: false });
+  const lines = opts.logLines;
+  const app = lines
+    ? (Fastify({
+        loggerInstance: pino(
+          { level: 'warn' },
+          { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+        ),
+      }) as unknown as FastifyInstance)
+    : Fastify({ logger: false });
   await app.register(dashboardPlugin, {
     deps,
     uploadMaxBytes: opts.uploadMaxBytes ?? 2 * 1024 * 1024,
     loginRateLimit: opts.loginRateLimit,
+    ...(opts.sessionIdleTtlMs !== undefined ? { sessionIdleTtlMs: opts.sessionIdleTtlMs } : {}),
+    ...(opts.liveStreamsPerIdentity !== undefined
+      ? { liveStreamsPerIdentity: opts.liveStreamsPerIdentity }
+      : {}),
   });
   let url = '';
   if (opts.listen !== false) url = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -9,6 +9,9 @@ import { createMetrics } from '../../src/runtime/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
 import { createHttpServer, type ServeContext } from '../../src/serve/index.js';
 import { resultJson } from '../../src/serve/views.js';
+import { registerDashboard } from '../../src/serve/dashboard/index.js';
+import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
+import { createMemoryDeps } from '../dashboard/memory-deps.js';
 import { openStore } from '../../src/store/index.js';
 
 const TOKEN = 'a-long-enough-secret-token';
@@ -149,3 +152,106 @@ t.test('/readyz: 503 with reasons; /metrics: Prometheus text', async (t) => {
   t.match(m.body, /blastwatch_stage_duration_ms_count\{stage="infer"\} 1/);
   t.match(m.body, /blastwatch_outbox_backlog 0/);
 });
+
+t.test('LAN bind: Bearer guesses are rate-limited per address and logged without the token', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const app = await createHttpServer(
+    context(t, { log, auth: { loopback: false, token: TOKEN, authenticators: [] } }),
+  );
+  t.teardown(() => app.close());
+  const codes: number[] = [];
+  // The default limit: 10 failed attempts per address per minute.
+  for (let i = 0; i < 12; i++) {
+    const res = await app.inject({
+      url: '/api/results',
+      headers: { authorization: `Bearer guess-${i}-xxxxxxxxxxxxxxxxxx` },
+    });
+    codes.push(res.statusCode);
+  }
+  t.same(codes, [...Array(10).fill(401), 429, 429], 'ten failures, then 429');
+  const blocked = await app.inject({ url: '/api/results', headers: { authorization: `Bearer ${TOKEN}` } });
+  t.equal(blocked.statusCode, 429, 'the right token waits out the window too');
+  t.ok(blocked.headers['retry-after'], 'with Retry-After');
+  const warnings = lines.filter((l) => l.level === 40 && /bearer/i.test(String(l.msg)));
+  t.ok(warnings.length >= 10, `every failure is logged at warn (${warnings.length})`);
+  t.equal(warnings[0]?.ip, '127.0.0.1', 'with the address');
+  t.notMatch(JSON.stringify(lines), /guess-\d|a-long-enough-secret/, 'never the token');
+});
+
+t.test('the Bearer scheme is case-insensitive on the ops API', async (t) => {
+  const app = await createHttpServer(
+    context(t, { auth: { loopback: false, token: TOKEN, authenticators: [] } }),
+  );
+  t.teardown(() => app.close());
+  for (const scheme of ['Bearer', 'bearer', 'BEARER'])
+    t.equal(
+      (await app.inject({ url: '/api/results', headers: { authorization: `${scheme} ${TOKEN}` } }))
+        .statusCode,
+      200,
+      `${scheme} <token>`,
+    );
+});
+
+t.test('the ops API and the dashboard share one count of failed Bearer tokens per address', async (t) => {
+  const workDir = mkdtempSync(join(tmpdir(), 'bw-serve-dash-'));
+  const deps = await createMemoryDeps({ workDir, auth: { loopback: false, token: TOKEN, users: [] } });
+  const app = await createHttpServer(
+    context(t, { auth: { loopback: false, token: TOKEN, authenticators: [] } }),
+    [
+      async (server, ctx) => {
+        await server.register(dashboardPlugin, {
+          deps,
+          uploadMaxBytes: 1024 * 1024,
+          bearerFailures: ctx.auth.bearerFailures,
+        });
+      },
+    ],
+  );
+  t.teardown(async () => {
+    deps.dispose();
+    await app.close();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  const guess = (url: string, i: number) =>
+    app.inject({ url, headers: { authorization: `Bearer guess-${i}-xxxxxxxxxxxxxxxxxx` } });
+  const codes: number[] = [];
+  for (let i = 0; i < 5; i++) codes.push((await guess('/api/results', i)).statusCode);
+  for (let i = 5; i < 10; i++) codes.push((await guess('/api/dashboard/results', i)).statusCode);
+  t.same(codes, Array(10).fill(401), 'ten guesses over both APIs');
+  t.equal(
+    (await guess('/api/dashboard/results', 10)).statusCode,
+    429,
+    'the dashboard counts the ops guesses',
+  );
+  t.equal((await guess('/api/results', 11)).statusCode, 429, 'and the other way round');
+});
+
+t.test(
+  'the daemon wiring: http.live_streams_per_identity and the shared Bearer count reach the dashboard',
+  async (t) => {
+    const ctx = context(t, {
+      auth: { loopback: false, token: TOKEN, authenticators: [] },
+      classifier: { info: { classes: ['Benign', 'Pro'], malignant: [false, true] } } as never,
+    });
+    ctx.config.http.auth_token = TOKEN;
+    ctx.config.http.live_streams_per_identity = 1;
+    const app = await createHttpServer(ctx, [registerDashboard]);
+    t.teardown(() => app.close());
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const bearer = { authorization: `Bearer ${TOKEN}` };
+    const first = await fetch(`${url}/api/dashboard/events`, { headers: bearer });
+    t.teardown(() => first.body?.cancel());
+    t.equal(first.status, 200, 'one stream');
+    const second = await fetch(`${url}/api/dashboard/events`, { headers: bearer });
+    t.equal(second.status, 429, 'a second one for the same token: 429 (the configured limit of 1)');
+    await second.body?.cancel();
+    for (let i = 0; i < 10; i++)
+      await app.inject({
+        url: '/api/results',
+        headers: { authorization: `Bearer guess-${i}-xxxxxxxxxxxxxxxxxx` },
+      });
+    const dash = await app.inject({ url: '/api/dashboard/results', headers: bearer });
+    t.equal(dash.statusCode, 429, 'ten guesses at the ops API: the dashboard refuses the address too');
+  },
+);

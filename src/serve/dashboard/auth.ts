@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../auth.js';
 import type { DashboardAuthConfig } from './deps.js';
 import { secretsEqual, verifyPassword, hashPassword } from './password.js';
 
@@ -35,6 +36,9 @@ export interface Session {
 export type Identity =
   { kind: 'bearer'; user: string } | { kind: 'session'; session: Session } | { kind: 'anonymous-loopback' };
 
+/** What the request's `Authorization: Bearer` says: nothing, the right token, or a wrong one. */
+export type BearerVerdict = 'absent' | 'accepted' | 'refused';
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 export function isLoopbackAddress(host: string): boolean {
@@ -48,8 +52,19 @@ function hostnameOf(hostHeader: string): string {
   return (colon === -1 ? hostHeader : hostHeader.slice(0, colon)).toLowerCase();
 }
 
+function sessionCookieOptions(request: FastifyRequest) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: request.protocol === 'https',
+  } as const;
+}
+
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  /** Called when a session ends (logout, expiry, eviction): its live streams close. */
+  private readonly endListeners = new Map<string, Set<() => void>>();
   constructor(
     private readonly idleTtlMs: number,
     private readonly maxSessions = 1000,
@@ -60,7 +75,7 @@ export class SessionStore {
     if (this.sessions.size >= this.maxSessions) {
       // Drop the oldest: a flood of logins must not grow memory without bound.
       const oldest = this.sessions.keys().next().value;
-      if (oldest !== undefined) this.sessions.delete(oldest);
+      if (oldest !== undefined) this.end(oldest);
     }
     const now = Date.now();
     const session: Session = {
@@ -75,26 +90,56 @@ export class SessionStore {
     return session;
   }
 
+  /** The live session with this id, marked as just used; undefined when unknown or expired. */
   get(id: string | undefined): Session | undefined {
-    if (!id) return undefined;
-    const session = this.sessions.get(id);
-    if (!session) return undefined;
-    const now = Date.now();
-    if (now - session.lastSeen > this.idleTtlMs) {
-      this.sessions.delete(id);
-      return undefined;
-    }
-    session.lastSeen = now;
+    const session = this.peek(id);
+    if (session) session.lastSeen = Date.now();
     return session;
   }
 
+  /** The live session with this id without marking it used (an open stream is not activity). */
+  peek(id: string | undefined): Session | undefined {
+    if (!id) return undefined;
+    const session = this.sessions.get(id);
+    if (!session) return undefined;
+    if (Date.now() - session.lastSeen > this.idleTtlMs) {
+      this.end(id);
+      return undefined;
+    }
+    return session;
+  }
+
+  /** When the session expires unless it is used before then (ms since the epoch), or null. */
+  expiresAt(id: string): number | null {
+    const session = this.peek(id);
+    return session ? session.lastSeen + this.idleTtlMs : null;
+  }
+
   delete(id: string): void {
+    this.end(id);
+  }
+
+  /** Calls `listener` once when the session ends; returns the function that cancels it. */
+  onEnd(id: string, listener: () => void): () => void {
+    let listeners = this.endListeners.get(id);
+    if (!listeners) this.endListeners.set(id, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.endListeners.get(id) === listeners) this.endListeners.delete(id);
+    };
+  }
+
+  private end(id: string): void {
     this.sessions.delete(id);
+    const listeners = this.endListeners.get(id);
+    this.endListeners.delete(id);
+    for (const listener of listeners ?? []) listener();
   }
 
   private sweep(): void {
     const now = Date.now();
-    for (const [id, s] of this.sessions) if (now - s.lastSeen > this.idleTtlMs) this.sessions.delete(id);
+    for (const [id, s] of this.sessions) if (now - s.lastSeen > this.idleTtlMs) this.end(id);
   }
 }
 
@@ -121,12 +166,20 @@ export class DashboardAuth {
     return typeof host === 'string' && LOOPBACK_HOSTS.has(hostnameOf(host));
   }
 
-  identify(request: FastifyRequest): Identity | null {
-    const header = request.headers.authorization;
-    if (typeof header === 'string' && header.startsWith('Bearer ') && this.config.token) {
-      if (secretsEqual(header.slice(7).trim(), this.config.token)) return { kind: 'bearer', user: 'token' };
-      return null;
-    }
+  /**
+   * The request's Bearer token against `http.auth_token`, parsed like the ops API does. Without a
+   * configured token a Bearer header is ignored (there is no secret to guess).
+   */
+  checkBearer(request: FastifyRequest): BearerVerdict {
+    const token = bearerToken(request);
+    if (token === null || !this.config.token) return 'absent';
+    return secretsEqual(token, this.config.token) ? 'accepted' : 'refused';
+  }
+
+  /** Who is asking; a wrong Bearer token is nobody, even with a session cookie. */
+  identify(request: FastifyRequest, bearer: BearerVerdict = this.checkBearer(request)): Identity | null {
+    if (bearer === 'accepted') return { kind: 'bearer', user: 'token' };
+    if (bearer === 'refused') return null;
     const session = this.sessions.get(request.cookies?.[SESSION_COOKIE]);
     if (session) return { kind: 'session', session };
     if (this.config.loopback) return { kind: 'anonymous-loopback' };
@@ -184,15 +237,11 @@ export class DashboardAuth {
   }
 
   setSessionCookie(request: FastifyRequest, reply: FastifyReply, session: Session): void {
-    reply.setCookie(SESSION_COOKIE, session.id, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'strict',
-      secure: request.protocol === 'https',
-    });
+    reply.setCookie(SESSION_COOKIE, session.id, sessionCookieOptions(request));
   }
 
-  clearSessionCookie(reply: FastifyReply): void {
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+  /** Clears the cookie with exactly the attributes it was set with, or browsers keep it. */
+  clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
+    reply.clearCookie(SESSION_COOKIE, sessionCookieOptions(request));
   }
 }

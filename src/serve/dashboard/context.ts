@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FailureLimiter } from '../failure-limit.js';
 import type { DashboardAuth, Identity } from './auth.js';
 import type { DashboardDeps, DashboardMeta } from './deps.js';
 
@@ -24,7 +25,10 @@ export interface DashboardContext {
   meta: DashboardMeta;
   classNames: readonly string[];
   uploadMaxBytes: number;
-  loginRateLimit: { max: number; timeWindowMs: number };
+  /** Failed logins per client address (a successful login costs nothing). */
+  loginFailures: FailureLimiter;
+  /** Live-feed streams one identity may hold at once. */
+  liveStreamsPerIdentity: number;
   /** preValidation hook of every state-changing route: refuses a write before its body is looked at. */
   requireWrite(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
 }

@@ -18,6 +18,8 @@ export const registerDashboard: ServerPlugin = async (app, ctx) => {
   await app.register(dashboardPlugin, {
     deps,
     uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
+    liveStreamsPerIdentity: ctx.config.http.live_streams_per_identity,
+    bearerFailures: ctx.auth.bearerFailures,
     onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),
   });
 };

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
+import { FailureLimiter, noteBearerFailure, refuseLimitedBearer } from '../auth.js';
 import { DashboardAuth, SESSION_COOKIE } from './auth.js';
 import type { DashboardContext } from './context.js';
 import { ReviewError, type DashboardDeps } from './deps.js';
@@ -23,8 +23,15 @@ export interface DashboardOptions {
   deps: DashboardDeps;
   /** Largest upload in bytes (config http.upload_max_mb). */
   uploadMaxBytes: number;
-  /** Login attempts per client address per window before 429. */
+  /** Failed logins per client address per window before 429 (successful ones do not count). */
   loginRateLimit?: { max: number; timeWindowMs: number } | undefined;
+  /**
+   * Failed Bearer tokens per client address, shared with the ops API; default: a count of the
+   * dashboard's own with the login limit.
+   */
+  bearerFailures?: FailureLimiter | undefined;
+  /** Live-feed streams one identity (named user, the shared token, a local session) may hold. */
+  liveStreamsPerIdentity?: number | undefined;
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
@@ -66,7 +73,6 @@ async function registerSecurityPlugins(app: FastifyInstance, uploadMaxBytes: num
     referrerPolicy: { policy: 'no-referrer' },
     crossOriginResourcePolicy: { policy: 'same-origin' },
   });
-  await app.register(rateLimit, { global: false });
   await app.register(multipart, {
     limits: { fileSize: uploadMaxBytes, files: 1, fields: 4, parts: 6, fieldSize: 1024 },
   });
@@ -96,6 +102,8 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   const { deps } = opts;
   const auth = new DashboardAuth(deps.auth, opts.sessionIdleTtlMs ?? 12 * 3600_000);
   const meta = deps.meta();
+  const loginLimit = opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
+  const bearerFailures = opts.bearerFailures ?? new FailureLimiter(loginLimit);
 
   await registerSecurityPlugins(app, opts.uploadMaxBytes);
   app.decorateRequest('dashboardIdentity', null);
@@ -106,7 +114,15 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     if (!auth.hostAllowed(request)) {
       return reply.code(403).type('text/plain').send('Host not allowed (use http://localhost or 127.0.0.1)');
     }
-    request.dashboardIdentity = auth.identify(request);
+    const bearer = auth.checkBearer(request);
+    if (bearer !== 'absent') {
+      const refused = refuseLimitedBearer(bearerFailures, request, reply, (s) => ({
+        error: `too many failed tokens from this address: try again in ${s} s`,
+      }));
+      if (refused) return refused;
+      if (bearer === 'refused') noteBearerFailure(bearerFailures, request);
+    }
+    request.dashboardIdentity = auth.identify(request, bearer);
     if (request.dashboardIdentity || request.routeOptions.config.dashboardPublic) return;
     const wantsHtml = request.method === 'GET' && (request.url === '/' || request.url.startsWith('/?'));
     if (wantsHtml) return reply.redirect('/login');
@@ -120,7 +136,8 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     meta,
     classNames: meta.classes.map((c) => c.name),
     uploadMaxBytes: opts.uploadMaxBytes,
-    loginRateLimit: opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
+    loginFailures: new FailureLimiter(loginLimit),
+    liveStreamsPerIdentity: opts.liveStreamsPerIdentity ?? 8,
     async requireWrite(request, reply) {
       const refusal = auth.writeRefusal(request, request.dashboardIdentity);
       if (refusal) return reply.code(403).send({ error: refusal });

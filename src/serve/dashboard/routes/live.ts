@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import type { Identity, SessionStore } from '../auth.js';
 import type { DashboardContext } from '../context.js';
 import { errorReply } from '../schemas.js';
 
@@ -9,12 +10,55 @@ const MAX_EVENT_STREAMS = 64;
 const PING_MS = 20_000;
 
 /**
+ * Whose streams count together toward the per-identity limit: a named user across all her
+ * sessions, the shared token however it is presented (header or a session opened with it), and on
+ * loopback each browser session. New sessions therefore buy no extra slots.
+ */
+function streamOwner(identity: Identity | null): string {
+  if (!identity || identity.kind === 'anonymous-loopback') return 'loopback';
+  if (identity.kind === 'bearer') return 'token';
+  const { session } = identity;
+  if (session.named) return `user:${session.user}`;
+  return session.user === 'token' ? 'token' : `session:${session.id}`;
+}
+
+/**
+ * Ends a stream with its session: at once on logout or eviction, and at the session's expiry by a
+ * timer (moved later while the session is used elsewhere), so an idle stream does not outlive it.
+ * Returns the function that stops watching.
+ */
+function watchSession(sessions: SessionStore, sessionId: string, end: () => void): () => void {
+  if (sessions.expiresAt(sessionId) === null) {
+    end();
+    return () => undefined;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const at = sessions.expiresAt(sessionId);
+    if (at === null) return end();
+    timer = setTimeout(arm, at - Date.now() + 5);
+    timer.unref();
+  };
+  const stopListening = sessions.onEnd(sessionId, end);
+  arm();
+  return () => {
+    clearTimeout(timer);
+    stopListening();
+  };
+}
+
+/**
  * The live feed: Server-Sent Events, `event: result` with the same JSON as a list item. The reply
  * is hijacked (a stream that never ends), so its 200 has no response schema.
+ *
+ * A stream opened with a session lives only as long as the session: it ends at logout, and at
+ * expiry (a timer set to the session's expiry, so an idle stream ends too); each event checks
+ * the session again before it is written.
  */
 export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
-  const { deps } = opts;
+  const { deps, auth, liveStreamsPerIdentity } = opts;
   const openStreams = new Set<ServerResponse>();
+  const streamsByOwner = new Map<string, number>();
 
   // preClose, not onClose: the server waits for open responses before onClose hooks run, and a
   // live-feed stream never ends by itself, so a shutdown with a dashboard tab open would hang.
@@ -30,6 +74,16 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
       if (openStreams.size >= MAX_EVENT_STREAMS) {
         return reply.code(503).header('retry-after', '10').send({ error: 'too many live connections' });
       }
+      const identity = request.dashboardIdentity;
+      const owner = streamOwner(identity);
+      const held = streamsByOwner.get(owner) ?? 0;
+      if (held >= liveStreamsPerIdentity) {
+        return reply
+          .code(429)
+          .header('retry-after', '10')
+          .send({ error: `too many live connections for this login (${held} open: close a tab)` });
+      }
+      const sessionId = identity?.kind === 'session' ? identity.session.id : null;
       const headers = reply.getHeaders() as OutgoingHttpHeaders;
       reply.hijack();
       const res = reply.raw;
@@ -42,19 +96,36 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
       });
       res.write('retry: 3000\n\n');
       openStreams.add(res);
+      streamsByOwner.set(owner, held + 1);
+
+      let closed = false;
+      let stopWatchingSession = (): void => undefined;
+      const sessionAlive = () => sessionId === null || auth.sessions.peek(sessionId) !== undefined;
       const onResult = (result: unknown) => {
+        if (!sessionAlive()) return end();
         res.write(`event: result\ndata: ${JSON.stringify(result)}\n\n`);
       };
-      deps.events.on('result', onResult);
-      const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
+      const ping = setInterval(() => (sessionAlive() ? res.write(': ping\n\n') : end()), PING_MS);
       ping.unref();
       const close = () => {
+        if (closed) return;
+        closed = true;
         clearInterval(ping);
+        stopWatchingSession();
         deps.events.off('result', onResult);
         openStreams.delete(res);
+        const left = (streamsByOwner.get(owner) ?? 1) - 1;
+        if (left > 0) streamsByOwner.set(owner, left);
+        else streamsByOwner.delete(owner);
       };
+      const end = () => {
+        close();
+        res.end();
+      };
+      deps.events.on('result', onResult);
       request.raw.on('close', close);
       res.on('close', close);
+      if (sessionId !== null) stopWatchingSession = watchSession(auth.sessions, sessionId, end);
     },
   );
 }

@@ -9,21 +9,34 @@ interface LoginBody {
   token?: string;
 }
 
-/** Log in (rate-limited), log out, and who the page is talking for (with the CSRF token). */
+/**
+ * Log in (failures limited per address), log out, and who the page is talking for (with the
+ * CSRF token).
+ */
 export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
-  const { auth, meta, requireWrite } = opts;
+  const { auth, meta, requireWrite, loginFailures } = opts;
 
   app.post<{ Body: LoginBody }>(
     '/login',
     {
-      config: {
-        dashboardPublic: true,
-        rateLimit: { max: opts.loginRateLimit.max, timeWindow: opts.loginRateLimit.timeWindowMs },
-      },
+      config: { dashboardPublic: true },
       bodyLimit: 4096,
       schema: { body: loginBody, response: { 200: okReply, '4xx': errorReply } },
     },
     async (request, reply) => {
+      // Only failures count: a user who logs in and out all day never locks herself out.
+      const retryAfterS = loginFailures.retryAfterS(request.ip);
+      if (retryAfterS > 0) {
+        if (loginFailures.firstRefusal(request.ip))
+          request.log.warn(
+            { ip: request.ip, retryAfterS },
+            'too many failed logins from this address: refusing',
+          );
+        return reply
+          .code(429)
+          .header('retry-after', String(retryAfterS))
+          .send({ error: `Too many failed attempts: try again in ${retryAfterS} s.` });
+      }
       const site = request.headers['sec-fetch-site'];
       if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') {
         return reply.code(403).send({ error: 'cross-site request refused' });
@@ -31,7 +44,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext
       const { user, password, token } = request.body ?? {};
       const who = await auth.checkLogin({ user, password, token });
       if (!who) {
-        request.log.warn({ user: user || '(token)' }, 'dashboard login failed');
+        const failures = loginFailures.fail(request.ip);
+        request.log.warn({ user: user || '(token)', ip: request.ip, failures }, 'dashboard login failed');
         return reply.code(401).send({ error: 'Wrong name, password or token.' });
       }
       const old = request.cookies?.[SESSION_COOKIE];
@@ -48,7 +62,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext
     async (request, reply) => {
       const id = request.dashboardIdentity;
       if (id?.kind === 'session') auth.sessions.delete(id.session.id);
-      auth.clearSessionCookie(reply);
+      auth.clearSessionCookie(request, reply);
       return { ok: true };
     },
   );
