@@ -176,7 +176,10 @@ export class Stage {
     } catch (err) {
       if (!isDecodeError(err))
         return this.attemptFailed(a, sha256, 'internal', `preprocessing failed: ${String(err)}`);
-      if (err.retryable) return this.attemptFailed(a, sha256, err.kind, err.message);
+      // A capture caught mid-write is tried again later; an upload was stored whole before it
+      // was offered, so its bytes will never be more complete.
+      if (err.retryable && a.base.origin !== 'upload')
+        return this.attemptFailed(a, sha256, err.kind, err.message);
       return this.final(a, 'failed', sha256, err.kind, err.message, a.previousAttempts + 1);
     }
     timings.decodeMs = prepared.timings.decodeMs;

@@ -116,6 +116,23 @@ t.test('retry, then quarantined once max_attempts is reached', async (t) => {
   });
 });
 
+t.test(
+  'failed at once: an uploaded image that is cut short (an upload is stored whole, so waiting cannot help)',
+  async (t) => {
+    const { stage, put } = setup(t, 5);
+    const bytes = jpeg();
+    const item = {
+      ...put('cut-upload.jpg', bytes.subarray(0, Math.floor(bytes.length / 3))),
+      origin: 'upload' as const,
+    };
+    t.match(await stage.run(item, 0), {
+      kind: 'failed',
+      result: { status: 'failed', origin: 'upload', errorKind: 'truncated', attempts: 1 },
+      file: { status: 'failed' },
+    });
+  },
+);
+
 t.test('an inference failure retries without counting toward quarantine', async (t) => {
   const { stage, state, put } = setup(t, 1);
   state.failing = true;
