@@ -66,6 +66,11 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
     async (_req, reply) => {
       const backlog = ctx.store.outbox.backlog();
       ctx.metrics.outboxBacklog.set(backlog.count);
+      ctx.metrics.outboxAlerts.set(backlog.alerts);
+      ctx.metrics.outboxOldestAge.set(
+        backlog.oldestCreatedAt === null ? 0 : Math.round((Date.now() - backlog.oldestCreatedAt) / 1000),
+      );
+      ctx.metrics.healthDegraded.set(ctx.health().state === 'degraded' ? 1 : 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')
