@@ -64,10 +64,11 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** The MQTT problem in words, or null: a broker down past the grace, or messages stuck too long. */
-function mqttProblem(s: HealthSources, now: number): string | null {
-  const state = s.mqtt();
-  if (state === null) return null;
-  const backlog = s.store.outbox.backlog();
+function mqttProblem(
+  state: MqttState,
+  backlog: ReturnType<Store['outbox']['backlog']>,
+  now: number,
+): string | null {
   const waiting = `${plural(backlog.count, 'message')} waiting (${plural(backlog.alerts, 'alert')})`;
   const down = state.disconnectedSince;
   if (!state.connected && down !== null && now - down >= MQTT_DOWN_GRACE_MS)
@@ -113,7 +114,7 @@ export function createHealth(s: HealthSources): Health {
     if (pipeline.storeError && store.corruption === null) problems.push(`database: ${pipeline.storeError}`);
     const mqtt = s.mqtt();
     const backlog = mqtt !== null ? store.outbox.backlog() : null;
-    const mqttIssue = mqttProblem(s, at);
+    const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
     if (mqttIssue) problems.push(mqttIssue);
     return {
       schema: HEALTH_SCHEMA,

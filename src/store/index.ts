@@ -12,7 +12,7 @@ import { ReviewsTable } from './reviews.js';
 
 export type { FileRow, FileStatus, FileUpdate } from './files.js';
 export { corruptionAdvice, DatabaseCorruptError, isCorruption } from './integrity.js';
-export { DataDirInUseError, lockDataDir, type DataDirLock } from './lock.js';
+export { DataDirInUseError, DataDirLockError, lockDataDir, type DataDirLock } from './lock.js';
 export type { OutboxDraft, OutboxRow } from './outbox.js';
 export type { Committed, ResultQuery } from './results.js';
 export type { ReviewWithResult } from './reviews.js';

@@ -21,6 +21,18 @@ export class DataDirInUseError extends Error {
   }
 }
 
+/** The lock cannot be taken at all (a read-only or unwritable data.dir): one line for the operator. */
+export class DataDirLockError extends Error {
+  override readonly name = 'DataDirLockError';
+  constructor(
+    readonly dataDir: string,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(`cannot use the data folder ${dataDir} (${detail}): data.dir must be a writable local folder`);
+  }
+}
+
 export interface DataDirLock {
   readonly path: string;
   /** Drops the lock (idempotent). Process death drops it too. */
@@ -52,8 +64,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
   const pidPath = join(dataDir, PID_FILE);
   // timeout 0: a held lock is an answer, not something to wait for.
-  const db = new Database(path, { timeout: 0 });
+  let db: Database.Database | null = null;
   try {
+    db = new Database(path, { timeout: 0 });
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
     db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since INTEGER NOT NULL)');
@@ -61,19 +74,21 @@ export function lockDataDir(dataDir: string): DataDirLock {
     db.prepare('INSERT INTO holder (pid, since) VALUES (?, ?)').run(process.pid, Date.now());
     db.exec('COMMIT');
   } catch (err) {
-    db.close();
+    db?.close();
     const code = (err as { code?: string }).code ?? '';
     if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
       throw new DataDirInUseError(dataDir, readPid(pidPath));
+    if (code.startsWith('SQLITE_')) throw new DataDirLockError(dataDir, code, (err as Error).message);
     throw err;
   }
   writeFileSync(pidPath, `${process.pid}\n`);
+  const held = db;
   return {
     path,
     release() {
-      if (!db.open) return;
+      if (!held.open) return;
       if (readPid(pidPath) === process.pid) rmSync(pidPath, { force: true });
-      db.close();
+      held.close();
     },
   };
 }
