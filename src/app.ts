@@ -233,6 +233,7 @@ function createServeContext(
     startedAt,
     health: health.payload,
     readiness: health.readiness,
+    healthState: health.state,
     mqtt: () => ({
       enabled: url !== null,
       connected: publisher?.connected ?? false,

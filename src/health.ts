@@ -57,6 +57,8 @@ export interface Health {
    * on the next connect, blastwatch_health_degraded and blastwatch_outbox_* in /metrics).
    */
   readiness(): { ready: boolean; reasons: string[] };
+  /** The payload's state without the rest of it (cheap enough for every /healthz). */
+  state(): 'ok' | 'degraded';
 }
 
 const roundMs = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
@@ -105,17 +107,24 @@ export function createHealth(s: HealthSources): Health {
     return { ready: reasons.length === 0, reasons };
   };
 
-  const payload = (): HealthPayload => {
-    const { pipeline, store, metrics, model } = s;
-    const at = now();
-    const w = s.capture.status();
+  /** Every problem, in words (readiness reasons first), and what the MQTT ones were read from. */
+  const problemsAt = (at: number) => {
     const problems = readiness().reasons;
-    const free = pipeline.diskFreeBytes();
+    const { pipeline, store } = s;
     if (pipeline.storeError && store.corruption === null) problems.push(`database: ${pipeline.storeError}`);
     const mqtt = s.mqtt();
     const backlog = mqtt !== null ? store.outbox.backlog() : null;
     const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
     if (mqttIssue) problems.push(mqttIssue);
+    return { problems, mqtt, backlog };
+  };
+
+  const payload = (): HealthPayload => {
+    const { pipeline, store, metrics, model } = s;
+    const at = now();
+    const w = s.capture.status();
+    const { problems, mqtt, backlog } = problemsAt(at);
+    const free = pipeline.diskFreeBytes();
     return {
       schema: HEALTH_SCHEMA,
       device_id: s.config.device_id,
@@ -157,5 +166,6 @@ export function createHealth(s: HealthSources): Health {
       at: new Date(at).toISOString(),
     };
   };
-  return { payload, readiness };
+  const state = () => (problemsAt(now()).problems.length === 0 ? 'ok' : 'degraded');
+  return { payload, readiness, state };
 }

@@ -104,6 +104,7 @@ t.test('broker unreachable with alerts waiting: degraded, in words; ready all th
     alerts_waiting: 3,
     oldest_waiting_at: '2026-12-03T08:00:00.000Z',
   });
+  t.equal(health.state(), 'degraded', 'what /healthz carries');
   t.same(health.readiness(), { ready: true, reasons: [] }, 'images are still taken: /readyz 200');
 });
 
