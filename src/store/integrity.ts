@@ -36,8 +36,10 @@ export class DatabaseCorruptError extends Error {
  * a damaged page wherever it is. Its cost grows with the file: 202 ms for a store with 50,000
  * results (33 MB; integrity_check 332 ms) on the development machine, file in the page cache
  * (`npx tsx scripts/quick-check-timing.ts 50000`); from a cold SD card add the time to read the
- * file once. Retention keeps the store far smaller on a device, so the full check runs at every
- * start rather than a bounded one that would miss a damaged page it did not reach.
+ * file once. It grows linearly; a year of results at the default retention (365 days) and a few
+ * hundred images a day is of that order. So the full check runs at every start: a bounded one
+ * (the first N pages, or quick_check on some tables) would miss a damaged page it did not reach,
+ * and a second or so at start-up is cheap next to running on a damaged file.
  */
 export function startCheck(db: { pragma(sql: string): unknown }): string | null {
   // At most 3 findings, on one line: enough to say what is wrong, short enough for a log line.
