@@ -22,7 +22,7 @@ import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
 import { createMetrics } from './runtime/metrics.js';
 import { createHttpServer, type ServeContext, type ServerPlugin } from './serve/index.js';
-import { openStore, type Store } from './store/index.js';
+import { lockDataDir, openStore, type DataDirLock, type Store } from './store/index.js';
 import { createMaintenance } from './store/maintenance.js';
 
 type Classifier = ClassifierLike & { close?(): Promise<void> };
@@ -115,9 +115,23 @@ function httpExtension(
   };
 }
 
-/** The parts everything else stands on: bus, metrics, the model, the image preparation, the store. */
+/**
+ * The parts everything else stands on: the data folder's lock, bus, metrics, the model, the image
+ * preparation, the store. The lock comes first: a second daemon on the same data.dir stops before
+ * it loads a model or touches the database. On failure what was taken is released.
+ */
 async function createFoundation(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   mkdirSync(config.data.dir, { recursive: true });
+  const lock = lockDataDir(config.data.dir);
+  try {
+    return { lock, ...(await createParts(config, log, deps)) };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   const bus = new EventBus();
   bus.onListenerError = (err, topic) => log.error({ err, topic }, 'event listener failed');
   const metrics = createMetrics();
@@ -136,6 +150,11 @@ async function createFoundation(config: ResolvedConfig, log: Logger, deps: AppDe
     if (!deps.classifier) await classifier.close?.();
   });
   return { bus, metrics, classifier, model, prepareImage, store };
+}
+
+/** The data folder's lock as an extension: released last, after the store is closed. */
+function lockExtension(lock: DataDirLock): Extension {
+  return { name: 'data-lock', start: () => undefined, stop: () => lock.release() };
 }
 
 /** Calls the listeners when the inference worker has failed for good. */
@@ -214,6 +233,7 @@ function createServeContext(
     startedAt,
     health: health.payload,
     readiness: health.readiness,
+    healthState: health.state,
     mqtt: () => ({
       enabled: url !== null,
       connected: publisher?.connected ?? false,
@@ -253,14 +273,24 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     pipeline,
     capture,
     classifier: () => classifier.health?.(),
+    // Read on each health call, after the publisher exists (it needs health for its messages).
+    mqtt: () =>
+      publisher === null
+        ? null
+        : {
+            connected: publisher.connected,
+            disconnectedSince: publisher.disconnectedSince,
+            error: publisher.error,
+          },
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
   const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
-  // What runs, in start order; stopped in reverse. The store and the classifier come first so
-  // they are closed last, after everything that uses them.
+  // What runs, in start order; stopped in reverse. The lock, the store and the classifier come
+  // first so they are closed last, after everything that uses them.
   const lifecycle = inOrder([
+    lockExtension(f.lock),
     { name: 'store', start: () => undefined, stop: () => store.close() },
     { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
     httpExtension(http, config.http, (url) => (app.url = url)),

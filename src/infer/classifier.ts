@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.js';
 import { applyTemperature, malignantProbability } from './decision.js';
 import { ModelError } from './errors.js';
-import { loadModelManifest, type ModelManifest } from './manifest.js';
+import { loadModelManifest, verifyModelFile, type ModelManifest } from './manifest.js';
 import type { Precision, ProviderName, WorkerInit } from './protocol.js';
 import {
   spawnWorker,
@@ -156,12 +156,11 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
     },
     'inference session ready',
   );
-  // From here on the worker only ever gets the provider that worked, so info stays true.
-  const worker = new SupervisedWorker(
-    first.worker,
-    { ...init, candidates: [first.candidate] },
-    spawn,
-    opts.log,
+  // From here on the worker only ever gets the provider that worked, so info stays true; each
+  // restart checks that file against model.json again (loadModelManifest checked it for the first).
+  const used = first.candidate;
+  const worker = new SupervisedWorker(first.worker, { ...init, candidates: [used] }, spawn, opts.log, () =>
+    verifyModelFile(used.modelPath, manifest.files[used.precision], `files.${used.precision}.path`),
   );
   return {
     info,

@@ -119,6 +119,38 @@ function resolveInside(dir: string, rel: string, key: string, manifestPath: stri
 }
 
 /**
+ * Checks that the file at `path` is the one model.json describes: its size, then its sha256.
+ * Called for every model file when model.json is loaded and again before each worker restart,
+ * so a file swapped or damaged while the daemon runs is never loaded. Throws ModelError.
+ */
+export async function verifyModelFile(
+  path: string,
+  entry: { sha256: string; bytes: number },
+  listedAs: string,
+): Promise<void> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelError(
+      code === 'ENOENT'
+        ? `model file missing: ${path} (${listedAs})`
+        : `cannot read model file ${path}: ${code ?? String(err)}`,
+    );
+  }
+  if (size !== entry.bytes)
+    throw new ModelError(
+      `model file ${path} has ${size} bytes, model.json says ${entry.bytes}: wrong or damaged file`,
+    );
+  const actual = await sha256File(path);
+  if (actual !== entry.sha256)
+    throw new ModelError(
+      `sha256 mismatch for model file ${path}: expected ${entry.sha256}, got ${actual} (wrong or damaged file)`,
+    );
+}
+
+/**
  * Reads `<dir>/model.json`, validates it and checks every model file's size and sha256.
  * Throws ModelError with a one-line message naming the file or key. The split file is
  * provenance (it lives with the training code, not on the device) and is not checked here.
@@ -149,30 +181,8 @@ export async function loadModelManifest(modelDir: string): Promise<ModelManifest
     int8: resolveInside(dir, m.files.int8.path, 'files.int8.path', manifestPath),
     fp32: resolveInside(dir, m.files.fp32.path, 'files.fp32.path', manifestPath),
   };
-  for (const precision of ['int8', 'fp32'] as const) {
-    const entry = m.files[precision];
-    const path = paths[precision];
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ModelError(
-        code === 'ENOENT'
-          ? `model file missing: ${path} (files.${precision}.path in ${manifestPath})`
-          : `cannot read model file ${path}: ${code ?? String(err)}`,
-      );
-    }
-    if (size !== entry.bytes)
-      throw new ModelError(
-        `model file ${path} has ${size} bytes, model.json says ${entry.bytes}: wrong or damaged file`,
-      );
-    const actual = await sha256File(path);
-    if (actual !== entry.sha256)
-      throw new ModelError(
-        `sha256 mismatch for model file ${path}: expected ${entry.sha256}, got ${actual} (wrong or damaged file)`,
-      );
-  }
+  for (const precision of ['int8', 'fp32'] as const)
+    await verifyModelFile(paths[precision], m.files[precision], `files.${precision}.path in ${manifestPath}`);
   const [, , height, width] = m.inputs.original.shape;
   return { ...m, dir, imageSize: { height, width }, paths };
 }

@@ -119,11 +119,16 @@ export class SupervisedWorker {
   private readonly pending = new Map<number, Pending>();
   private readonly errorListeners = new Set<(err: ModelError) => void>();
 
+  /**
+   * `verifyModel` checks the model file against model.json (size, sha256) at each restart: a
+   * file swapped or damaged since the last load fails the restart for good instead of running.
+   */
   constructor(
     first: Worker,
     private readonly restartInit: WorkerInit,
     private readonly spawn: SpawnWorker,
     private readonly log: Logger,
+    private readonly verifyModel: () => Promise<void> = async () => undefined,
   ) {
     this.attach(first);
   }
@@ -226,6 +231,14 @@ export class SupervisedWorker {
       this.consecutiveRestarts++;
       this.log.warn({ restarts: this.restarts }, 'restarting the inference worker');
       const s = await startWorker(this.restartInit, this.spawn);
+      try {
+        // After the load, before the first run: a missing or unloadable file is the worker's
+        // error (above); one that loads but is not the file model.json names never runs an image.
+        await this.verifyModel();
+      } catch (err) {
+        await s.worker.terminate();
+        throw err;
+      }
       if (this.isClosed()) {
         await s.worker.terminate();
         throw new ModelError('classifier is closed');
@@ -236,6 +249,10 @@ export class SupervisedWorker {
       if (!this.isClosed()) {
         this.state = 'failed';
         this.lastError = (err as Error).message;
+        // Final: the daemon hears of it (onError listeners) and exits for its supervisor.
+        const failure = err instanceof ModelError ? err : new ModelError(this.lastError);
+        this.log.error({ err: this.lastError }, 'inference worker cannot restart: giving up');
+        for (const l of this.errorListeners) l(failure);
       }
       throw err;
     } finally {

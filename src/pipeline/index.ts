@@ -306,6 +306,7 @@ export class Pipeline implements Extension {
   /** The database refused the write (disk full, read-only, locked): nothing is marked done; the scan retries. */
   private storageFailed(item: WorkItem, err: unknown): void {
     this.storeError = (err as Error).message ?? String(err);
+    this.o.store.noteFailure(err);
     this.o.metrics.filesProcessed.inc({ outcome: 'store-error' });
     this.o.log.error({ err, file: item.relPath }, 'could not store the result; the file will be tried again');
     item.settle?.({ resultId: null, duplicate: false, error: `store: ${this.storeError}` });

@@ -52,6 +52,8 @@ export class OutboxPublisher implements Extension {
   private stopped = false;
   private readonly window: number;
   private lastError: string | null = null;
+  /** Since when the broker has been out of reach (not yet reached counts from start()). */
+  private downSince: number | null = null;
   private loggedDown = false;
   private readonly offBus: (() => void)[] = [];
 
@@ -65,6 +67,11 @@ export class OutboxPublisher implements Extension {
 
   get error(): string | null {
     return this.lastError;
+  }
+
+  /** When the connection was lost (or start() if the broker was never reached); null while connected. */
+  get disconnectedSince(): number | null {
+    return this.connected ? null : this.downSince;
   }
 
   topic(suffix: string): string {
@@ -92,12 +99,14 @@ export class OutboxPublisher implements Extension {
     if (s.cert_file) opts.cert = readFileSync(s.cert_file);
     if (s.key_file) opts.key = readFileSync(s.key_file);
 
+    this.downSince = Date.now();
     const client = mqtt.connect(s.url, opts);
     this.client = client;
     client.on('connect', () => this.onConnect());
     client.on('close', () => {
       this.ready = false;
       this.o.metrics.mqttConnected.set(0);
+      this.downSince ??= Date.now();
       if (!this.stopped) {
         if (!this.loggedDown)
           this.o.log.warn(
@@ -139,6 +148,7 @@ export class OutboxPublisher implements Extension {
 
   private onConnect(): void {
     this.lastError = null;
+    this.downSince = null;
     this.loggedDown = false;
     this.o.metrics.mqttConnects.inc();
     this.o.metrics.mqttConnected.set(1);
@@ -209,6 +219,7 @@ export class OutboxPublisher implements Extension {
       this.o.store.outbox.markSent(ids);
     } catch (err) {
       // Not marked: they go out again later (a duplicate with the same event_id, never a loss).
+      this.o.store.noteFailure(err);
       this.o.log.warn({ err }, 'could not mark outbox messages sent');
       return;
     }

@@ -145,6 +145,13 @@ export interface HealthPayload {
   processed: { done: number; failed: number; quarantined: number; flagged: number };
   latency_ms: { p50: number | null; p95: number | null };
   outbox_backlog: number;
+  /** Present when MQTT is configured: the broker connection and what waits for it. */
+  mqtt?: {
+    connected: boolean;
+    disconnected_since: string | null;
+    alerts_waiting: number;
+    oldest_waiting_at: string | null;
+  };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;
   last_image_at: string | null;

@@ -165,6 +165,18 @@ export function createMetrics() {
       'blastwatch_outbox_backlog',
       'MQTT messages not yet acknowledged by a broker.',
     ),
+    outboxAlerts: registry.gauge(
+      'blastwatch_outbox_alerts_waiting',
+      'B-ALL alert messages not yet acknowledged by a broker.',
+    ),
+    outboxOldestAge: registry.gauge(
+      'blastwatch_outbox_oldest_age_seconds',
+      'Age of the oldest message not yet acknowledged by a broker (0 when none).',
+    ),
+    healthDegraded: registry.gauge(
+      'blastwatch_health_degraded',
+      '1 while the health state is degraded (its problems: /api/health).',
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

@@ -36,6 +36,8 @@ export interface ServeContext {
   /** The same snapshot the retained MQTT health message carries. */
   health(): HealthPayload;
   readiness(): { ready: boolean; reasons: string[] };
+  /** The health state alone, for /healthz (absent: /healthz says nothing about it). */
+  healthState?(): 'ok' | 'degraded';
   mqtt(): { enabled: boolean; connected: boolean; url: string | null; error: string | null };
   /** Auth for non-loopback binds; the dashboard may push its session check into `authenticators`. */
   auth: AuthPolicy;
@@ -73,6 +75,11 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
     async (_req, reply) => {
       const backlog = ctx.store.outbox.backlog();
       ctx.metrics.outboxBacklog.set(backlog.count);
+      ctx.metrics.outboxAlerts.set(backlog.alerts);
+      ctx.metrics.outboxOldestAge.set(
+        backlog.oldestCreatedAt === null ? 0 : Math.round((Date.now() - backlog.oldestCreatedAt) / 1000),
+      );
+      ctx.metrics.healthDegraded.set(ctx.health().state === 'degraded' ? 1 : 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')
@@ -116,10 +123,13 @@ export async function createHttpServer(
     forceCloseConnections: true,
   }) as unknown as FastifyInstance;
 
-  // Liveness: answering at all proves the event loop turns. Open on every bind (load balancers,
-  // Docker HEALTHCHECK); it reveals nothing.
+  // Liveness: answering at all proves the event loop turns, so it is always 200 (a degraded daemon
+  // must not be restarted for a broker outage). Open on every bind (load balancers, Docker
+  // HEALTHCHECK); it reveals only the health state word, so a monitor that polls nothing else
+  // still sees "degraded" (the problems are on /api/health, behind auth).
   app.get('/healthz', { schema: { response: { 200: opsSchemas.liveness } } }, async () => ({
     status: 'ok',
+    ...(ctx.healthState ? { health: ctx.healthState() } : {}),
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
   }));
 

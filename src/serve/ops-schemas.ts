@@ -56,7 +56,7 @@ const result = {
 export const opsSchemas = {
   /** `{ error, message }`: what the auth hook and a refused query answer. */
   error: { type: 'object', properties: { error: str, message: str } },
-  liveness: { type: 'object', properties: { status: str, uptime_s: int } },
+  liveness: { type: 'object', properties: { status: str, health: str, uptime_s: int } },
   readiness: { type: 'object', properties: { ready: bool, reasons: { type: 'array', items: str } } },
   /** The health snapshot (the retained MQTT message, schemas/mqtt/health.schema.json). */
   health: {

@@ -1,8 +1,9 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { FilesTable } from './files.js';
+import { corruptionAdvice, DatabaseCorruptError, isCorruption, startCheck } from './integrity.js';
 import { MIGRATIONS } from './migrations.js';
 import { OutboxTable } from './outbox.js';
 import { ResultsTable } from './results.js';
@@ -10,6 +11,8 @@ import { Retention } from './retention.js';
 import { ReviewsTable } from './reviews.js';
 
 export type { FileRow, FileStatus, FileUpdate } from './files.js';
+export { corruptionAdvice, DatabaseCorruptError, isCorruption } from './integrity.js';
+export { DataDirInUseError, DataDirLockError, lockDataDir, type DataDirLock } from './lock.js';
 export type { OutboxDraft, OutboxRow } from './outbox.js';
 export type { Committed, ResultQuery } from './results.js';
 export type { ReviewWithResult } from './reviews.js';
@@ -22,6 +25,8 @@ export interface StoreOptions {
   log?: Logger;
   /** busy_timeout: how long a writer waits for another process's lock before failing. */
   busyTimeoutMs?: number;
+  /** Run PRAGMA quick_check on open (default true; see store/integrity.ts for its cost). */
+  check?: boolean;
 }
 
 /**
@@ -42,29 +47,14 @@ export class Store {
   private readonly log: Logger | undefined;
   private readonly syncNormal: Database.Statement;
   private readonly syncFull: Database.Statement;
+  private damage: string | null = null;
 
   constructor(opts: StoreOptions) {
     this.dataDir = opts.dataDir;
     this.log = opts.log;
     mkdirSync(opts.dataDir, { recursive: true });
     this.path = join(opts.dataDir, DB_FILE);
-    this.db = new Database(this.path);
-    // WAL lets the dashboard read while the pipeline writes; FULL makes a committed transaction
-    // survive power loss (better-sqlite3's WAL default NORMAL may roll the last one back).
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-    this.db.pragma('foreign_keys = ON');
-    // Keep the WAL file from growing without bound on a small SD card after a big checkpoint.
-    this.db.pragma('journal_size_limit = 16777216');
-    // A 4 MB page cache, not better-sqlite3's 16 MB build default: the hot pages (outbox, recent
-    // results, indexes) fit, the kernel caches the rest, and the daemon's RSS stays flat instead
-    // of climbing by the cache's size as the database grows past it (docs/benchmark.md).
-    this.db.pragma('cache_size = -4096');
-    // A 4 MB page cache, not better-sqlite3's 16 MB build default: the hot pages (outbox, recent
-    // results, indexes) fit, the kernel caches the rest, and the daemon's RSS stays flat instead
-    // of climbing by the cache's size as the database grows past it (docs/benchmark.md).
-    this.db.pragma('cache_size = -4096');
+    this.db = this.openChecked(opts);
     this.migrate();
     this.syncNormal = this.db.prepare('PRAGMA synchronous = NORMAL');
     this.syncFull = this.db.prepare('PRAGMA synchronous = FULL');
@@ -74,6 +64,56 @@ export class Store {
     this.results = new ResultsTable(this.db, this.files, this.outbox, lazy);
     this.reviews = new ReviewsTable(this.db);
     this.retention = new Retention(this.db, this.dataDir);
+  }
+
+  /**
+   * Opens the file, sets the pragmas and checks it (store/integrity.ts). A damaged file is a
+   * DatabaseCorruptError (one line: the file and what to do), never a stack trace.
+   */
+  private openChecked(opts: StoreOptions): Database.Database {
+    // SQLite takes an empty file for a new database. A database file that exists and is empty was
+    // emptied (a truncated write, a lost file system block): starting on it would silently drop
+    // every result, so it is refused like a damaged one.
+    if (existsSync(this.path) && statSync(this.path).size === 0)
+      throw new DatabaseCorruptError(this.path, 'the file is empty (0 bytes)');
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(this.path);
+      // WAL lets the dashboard read while the pipeline writes; FULL makes a committed transaction
+      // survive power loss (better-sqlite3's WAL default NORMAL may roll the last one back).
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      db.pragma('foreign_keys = ON');
+      // Keep the WAL file from growing without bound on a small SD card after a big checkpoint.
+      db.pragma('journal_size_limit = 16777216');
+      // A 4 MB page cache, not better-sqlite3's 16 MB build default: the hot pages (outbox, recent
+      // results, indexes) fit, the kernel caches the rest, and the daemon's RSS stays flat instead
+      // of climbing by the cache's size as the database grows past it (docs/benchmark.md).
+      db.pragma('cache_size = -4096');
+      const problem = opts.check === false ? null : startCheck(db);
+      if (problem !== null) throw new DatabaseCorruptError(this.path, `quick_check: ${problem}`);
+      return db;
+    } catch (err) {
+      db?.close();
+      if (isCorruption(err)) throw new DatabaseCorruptError(this.path, (err as Error).message);
+      throw err;
+    }
+  }
+
+  /**
+   * Damage found while running (a statement failed with SQLITE_CORRUPT/SQLITE_NOTADB): a sentence
+   * for health, null otherwise. It stays until the daemon is restarted on a sound file.
+   */
+  get corruption(): string | null {
+    return this.damage;
+  }
+
+  /** Callers that catch a failed database call report it here; damage is remembered and logged once. */
+  noteFailure(err: unknown): void {
+    if (!isCorruption(err) || this.damage !== null) return;
+    this.damage = `database ${this.path} is damaged (${(err as Error).message}): ${corruptionAdvice(this.path)}`;
+    this.log?.fatal({ err }, this.damage);
   }
 
   /** The schema version this build writes (= number of migrations). */

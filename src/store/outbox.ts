@@ -41,8 +41,9 @@ export class OutboxTable {
          WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?`,
       ),
       markSent: db.prepare('UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?'),
-      backlog: db.prepare<[], { n: number; oldest: number | null }>(
-        'SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL',
+      backlog: db.prepare<[], { n: number; oldest: number | null; alerts: number | null }>(
+        `SELECT count(*) AS n, min(created_at) AS oldest, sum(topic = 'alert') AS alerts
+         FROM outbox WHERE sent_at IS NULL`,
       ),
     };
   }
@@ -68,8 +69,9 @@ export class OutboxTable {
     });
   }
 
-  backlog(): { count: number; oldestCreatedAt: number | null } {
+  /** Unsent messages: how many, since when, and how many of them are alerts (B-ALL flags). */
+  backlog(): { count: number; oldestCreatedAt: number | null; alerts: number } {
     const row = this.stmts.backlog.get();
-    return { count: row?.n ?? 0, oldestCreatedAt: row?.oldest ?? null };
+    return { count: row?.n ?? 0, oldestCreatedAt: row?.oldest ?? null, alerts: row?.alerts ?? 0 };
   }
 }

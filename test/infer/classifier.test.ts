@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import {
@@ -269,6 +269,39 @@ t.test('a worker that cannot restart leaves the classifier failed, with the reas
     message: /giving up \(last: no execution provider could load the model/,
   });
   t.ok(MAX_CONSECUTIVE_RESTARTS >= 1);
+});
+
+t.test('a model file swapped between a crash and the restart is refused for good', async (t) => {
+  const { log, lines } = captureLogger();
+  const copy = await tinyModelCopy();
+  t.teardown(copy.cleanup);
+  const { classifier: c, crash } = await createCrashableClassifier({
+    modelDir: copy.dir,
+    executionProviders: ['cpu'],
+    threads: 1,
+    log,
+  });
+  t.teardown(() => c.close());
+  await c.classify([fakePair(1)]);
+  // Another model of the same size: one weight byte differs, so onnxruntime loads it happily.
+  const file = join(copy.dir, 'tiny-int8.onnx');
+  const bytes = await readFile(file);
+  bytes[8000] = (bytes[8000] as number) ^ 0x01;
+  await writeFile(file, bytes);
+  const errors: ModelError[] = [];
+  c.onError((e) => errors.push(e));
+  const crashed = new Promise<void>((resolve) => c.onError(() => resolve()));
+  crash();
+  await crashed;
+  await t.rejects(c.classify([fakePair(1)]), {
+    name: 'ModelError',
+    message: /^sha256 mismatch for model file .*tiny-int8\.onnx: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
+  });
+  t.match(c.health(), { state: 'failed', lastError: /sha256 mismatch/ });
+  t.equal(errors.length, 2, 'the crash, then the refused restart: the daemon hears it is final');
+  t.match(errors[1]?.message, /sha256 mismatch/);
+  t.ok(lines.some((l) => l.msg === 'inference worker cannot restart: giving up'));
+  await t.rejects(c.classify([fakePair(1)]), { message: /giving up \(last: sha256 mismatch/ });
 });
 
 t.test('close rejects later calls and is idempotent', async (t) => {

@@ -78,4 +78,17 @@ t.test('health payload validates', async (t) => {
     at: new Date().toISOString(),
   };
   t.ok(validHealth(health), JSON.stringify(validHealth.errors));
+  const withMqtt: HealthPayload = {
+    ...health,
+    problems: ['MQTT broker unreachable since 2026-12-03T08:00:00.000Z: 84 messages waiting (3 alerts)'],
+    outbox_backlog: 84,
+    mqtt: {
+      connected: false,
+      disconnected_since: '2026-12-03T08:00:00.000Z',
+      alerts_waiting: 3,
+      oldest_waiting_at: '2026-12-03T07:59:00.000Z',
+    },
+  };
+  t.ok(validHealth(withMqtt), JSON.stringify(validHealth.errors));
+  t.notOk(validHealth({ ...withMqtt, mqtt: { connected: false } }), 'the mqtt section is complete');
 });

@@ -205,6 +205,12 @@ t.test('free-space guard: data.min_free_disk_mb above the free space holds image
   await until(() => /nearly full/.test(problems(d)), 20_000, 'health says the disk is nearly full');
   const held = drop(dirs.capture, 4);
   t.match(problems(d), /data disk nearly full/, problems(d));
+  // Images are not being taken: readiness says so, with the reason.
+  const ready = await fetch(`${d.app.url}/readyz`);
+  t.equal(ready.status, 503, '/readyz 503 while the guard refuses images');
+  t.match(((await ready.json()) as { reasons: string[] }).reasons, [
+    /data disk nearly full .*new images wait/,
+  ]);
   await sleep(2500);
   t.notOk(
     held.some((n) => doneSet(dirs).has(n)),

@@ -112,6 +112,22 @@ t.test('/api/results: the reply schema keeps every field of the public result sh
   t.same((await app2.inject('/api/health')).json(), health, '/api/health passes the snapshot on whole');
 });
 
+t.test('/healthz stays 200 when degraded and says so; /metrics exposes it', async (t) => {
+  const ctx = context(t, {
+    healthState: () => 'degraded',
+    health: () => ({ state: 'degraded' }) as ReturnType<ServeContext['health']>,
+  });
+  const app = await createHttpServer(ctx);
+  t.teardown(() => app.close());
+  const res = await app.inject('/healthz');
+  t.equal(res.statusCode, 200, 'alive: a degraded daemon is not restarted');
+  t.match(res.json(), { status: 'ok', health: 'degraded' });
+  const metrics = (await app.inject('/metrics')).body;
+  t.match(metrics, /^blastwatch_health_degraded 1$/m);
+  t.match(metrics, /^blastwatch_outbox_alerts_waiting 0$/m);
+  t.match(metrics, /^blastwatch_outbox_oldest_age_seconds 0$/m);
+});
+
 t.test('LAN bind: everything but /healthz needs the Bearer token (or an authenticator)', async (t) => {
   let sessionOk = false;
   const app = await createHttpServer(

@@ -32,6 +32,8 @@ SIGTERM/SIGINT stop it cleanly (in-flight images finish, the outbox is flushed).
     const log = createLogger({ level: config.log.level, pretty: config.log.pretty });
     const { createApp } = await import('../../app.js');
     const { ModelError } = await import('../../infer/index.js');
+    const { DatabaseCorruptError, DataDirInUseError, DataDirLockError } =
+      await import('../../store/index.js');
 
     let app;
     try {
@@ -43,6 +45,13 @@ SIGTERM/SIGINT stop it cleanly (in-flight images finish, the outbox is flushed).
           : `no usable model in ${config.model.dir}: ${err.message}`;
         throw new UserError(msg);
       }
+      // Each already one line that names the file and what to do.
+      if (
+        err instanceof DatabaseCorruptError ||
+        err instanceof DataDirInUseError ||
+        err instanceof DataDirLockError
+      )
+        throw new UserError(err.message);
       if (
         (err as NodeJS.ErrnoException).code === 'SQLITE_CANTOPEN' ||
         (err as NodeJS.ErrnoException).code === 'EACCES'

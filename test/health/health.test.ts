@@ -1,0 +1,161 @@
+/**
+ * Health tells the truth about what an operator relies on: MQTT delivery (alerts waiting for a
+ * broker that is down), the disk guard refusing images, a database found damaged while running.
+ * createHealth over a real store; the running parts are stand-ins whose state the test sets.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
+import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } from '../../src/health.js';
+import type { ModelInfo } from '../../src/infer/index.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
+import { openStore, type Store } from '../../src/store/index.js';
+
+const T0 = Date.parse('2026-12-03T08:00:00.000Z');
+
+function setup(t: { teardown(fn: () => void): void }, mqttOn = true) {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-health-'));
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const clock = { now: T0 };
+  const disk = { low: false, free: 500 * 1048576 };
+  let mqtt: MqttState | null = mqttOn ? { connected: true, disconnectedSince: null, error: null } : null;
+  const health = createHealth({
+    config: loadConfig(null, {}).config,
+    store,
+    metrics: createMetrics(),
+    model: { name: 'm', version: '1', executionProvider: 'cpu', precision: 'int8' } as ModelInfo,
+    startedAt: T0,
+    pipeline: {
+      queueDepth: 0,
+      inFlight: 0,
+      storeError: null,
+      lastImageAt: null,
+      diskFreeBytes: () => disk.free,
+      diskLow: () => disk.low,
+    },
+    capture: {
+      started: true,
+      status: () => ({ running: true, dirAvailable: true, lastScanAt: T0, lastError: null }) as never,
+    },
+    classifier: () => ({ state: 'ready', lastError: null }),
+    mqtt: () => mqtt,
+    now: () => clock.now,
+  });
+  return { store, health, clock, disk, setMqtt: (m: MqttState | null) => (mqtt = m) };
+}
+
+/** `n` results stored at `at`, every `alertEvery`-th one flagged (a result and an alert message). */
+function storeResults(store: Store, n: number, alertEvery: number, at: number): void {
+  for (let i = 0; i < n; i++) {
+    const sha256 = `${at}-${i}`.padStart(64, '0');
+    const flag = i % alertEvery === 0;
+    store.results.commit(
+      {
+        status: 'done',
+        sha256,
+        path: `/c/${sha256}.jpg`,
+        file: `${i}.jpg`,
+        origin: 'capture',
+        size: 1,
+        className: flag ? 'Pro-B' : 'Benign',
+        pBall: flag ? 0.9 : 0.1,
+        flag,
+        capturedAt: at,
+        processedAt: at,
+      },
+      null,
+      () => [
+        { eventId: `r${sha256}`, topic: 'result', payload: '{}' },
+        ...(flag ? [{ eventId: `a${sha256}`, topic: 'alert', payload: '{}' }] : []),
+      ],
+    );
+  }
+}
+
+t.test('broker unreachable with alerts waiting: degraded, in words; ready all the same', async (t) => {
+  const { store, health, clock, setMqtt } = setup(t);
+  const originalNow = Date.now;
+  Date.now = () => T0; // outbox rows take their created_at from Date.now
+  try {
+    storeResults(store, 81, 27, T0); // 81 results, 3 flagged: 84 messages, 3 alerts
+  } finally {
+    Date.now = originalNow;
+  }
+  setMqtt({ connected: false, disconnectedSince: T0, error: 'connect ECONNREFUSED 127.0.0.1:1883' });
+  clock.now = T0 + 5_000;
+  t.equal(health.payload().state, 'ok', 'a few seconds without the broker: a reconnect, not a problem');
+
+  clock.now = T0 + MQTT_DOWN_GRACE_MS + 1;
+  const p = health.payload();
+  t.equal(p.state, 'degraded');
+  t.same(p.problems, [
+    'MQTT broker unreachable since 2026-12-03T08:00:00.000Z (connect ECONNREFUSED 127.0.0.1:1883): 84 messages waiting (3 alerts)',
+  ]);
+  t.equal(p.outbox_backlog, 84);
+  t.same(p.mqtt, {
+    connected: false,
+    disconnected_since: '2026-12-03T08:00:00.000Z',
+    alerts_waiting: 3,
+    oldest_waiting_at: '2026-12-03T08:00:00.000Z',
+  });
+  t.equal(health.state(), 'degraded', 'what /healthz carries');
+  t.same(health.readiness(), { ready: true, reasons: [] }, 'images are still taken: /readyz 200');
+});
+
+t.test('connected but messages stuck in the outbox too long: degraded', async (t) => {
+  const { store, health, clock } = setup(t);
+  const originalNow = Date.now;
+  Date.now = () => T0;
+  try {
+    storeResults(store, 2, 1, T0);
+  } finally {
+    Date.now = originalNow;
+  }
+  clock.now = T0 + 1000;
+  t.equal(health.payload().state, 'ok', 'fresh messages on their way');
+  clock.now = T0 + OUTBOX_STALE_MS + 1;
+  t.same(health.payload().problems, [
+    'MQTT messages undelivered since 2026-12-03T08:00:00.000Z: 4 messages waiting (2 alerts)',
+  ]);
+});
+
+t.test('MQTT off: no MQTT problem and no mqtt section', async (t) => {
+  const { store, health, clock } = setup(t, false);
+  storeResults(store, 1, 1, T0);
+  clock.now = T0 + 10 * OUTBOX_STALE_MS;
+  const p = health.payload();
+  t.equal(p.state, 'ok');
+  t.equal(p.mqtt, undefined);
+});
+
+t.test('the disk guard refusing images makes the daemon not ready, with the reason', async (t) => {
+  const { health, disk } = setup(t, false);
+  disk.low = true;
+  disk.free = 8 * 1048576;
+  const r = health.readiness();
+  t.equal(r.ready, false);
+  t.match(r.reasons, [/data disk nearly full \(8 MB free, below data\.min_free_disk_mb\): new images wait/]);
+  t.equal(health.payload().state, 'degraded');
+  t.equal(health.payload().problems.length, 1, 'said once');
+});
+
+t.test('a database found damaged while running: not ready, degraded with what to do', async (t) => {
+  const { store, health } = setup(t, false);
+  const damage = Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+  store.noteFailure(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }));
+  t.equal(health.payload().state, 'ok', 'other failures are not damage');
+  store.noteFailure(damage);
+  const r = health.readiness();
+  t.equal(r.ready, false);
+  t.match(
+    r.reasons[0],
+    /^database .*blastwatch\.db is damaged \(database disk image is malformed\): stop blastwatch, move/,
+  );
+  t.match(health.payload().problems, [/is damaged/]);
+});
