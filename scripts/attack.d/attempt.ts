@@ -34,7 +34,7 @@ export interface AttackContext {
   stabilityMs: number;
   /** Prefix of every file and upload this run creates (finds its own results, cleans up). */
   runId: string;
-  /** Called with every path the run creates in the capture folder (removed at the end). */
+  /** Every file and temporary folder the run creates (removed at the end). */
   created: Set<string>;
 }
 

@@ -113,6 +113,7 @@ const hostileFiles: Attempt = {
     const set = await hostileSet(ctx);
     const tried = `${set.length} hostile files into the capture folder`;
     const secretDir = mkdtempSync(join(tmpdir(), 'bw-attack-outside-'));
+    ctx.created.add(secretDir);
     const secret = jpegVariant(samples()[2]!, `${ctx.runId}-outside-secret`);
     writeFileSync(join(secretDir, 'secret.jpg'), secret);
     for (const [name, bytes] of set) {
@@ -266,16 +267,26 @@ function swapAttempt(kind: 'symlink' | 'hardlink'): Attempt {
       if (!r) return fail(tried, 'the original was not classified within 40 s');
       const secret = Buffer.from(`BLASTWATCH-ATTACK-SECRET ${ctx.runId} ${kind}\n`.repeat(40));
       const path = join(ctx.captureDir!, name);
-      let secretPath: string;
-      if (kind === 'symlink') {
-        secretPath = join(mkdtempSync(join(tmpdir(), 'bw-attack-secret-')), 'secret.txt');
-        writeFileSync(secretPath, secret);
-        unlinkSync(path);
-        symlinkSync(secretPath, path);
-      } else {
-        secretPath = place(ctx, `${ctx.runId}-secret.txt`, secret);
-        unlinkSync(path);
-        linkSync(secretPath, path);
+      try {
+        if (kind === 'symlink') {
+          const outside = mkdtempSync(join(tmpdir(), 'bw-attack-secret-'));
+          ctx.created.add(outside);
+          writeFileSync(join(outside, 'secret.txt'), secret);
+          unlinkSync(path);
+          symlinkSync(join(outside, 'secret.txt'), path);
+        } else {
+          const inside = place(ctx, `${ctx.runId}-secret.txt`, secret);
+          unlinkSync(path);
+          linkSync(inside, path);
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // capture.move_processed_to moved the file away; a share without links cannot be attacked so.
+        if (code === 'ENOENT')
+          return skip(tried, 'the classified file was moved away (capture.move_processed_to)');
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EXDEV')
+          return skip(tried, `the capture folder does not take ${kind}s (${code})`);
+        throw err;
       }
       await sleep(300);
       const served = await servedOriginal(ctx, r.id);

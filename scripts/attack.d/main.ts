@@ -143,6 +143,23 @@ function phases(): { http: Attempt[]; files: Attempt[]; last: Attempt[]; suite: 
   };
 }
 
+/** Why the run cannot start (unreachable, wrong token, still rate-limited), or null. */
+async function preflight(ctx: AttackContext): Promise<string | null> {
+  try {
+    await ctx.target.fetch('/healthz');
+  } catch (err) {
+    return `cannot reach ${ctx.target.base.origin}: ${(err as Error).message}`;
+  }
+  const res = await ctx.target.fetch('/api/results?limit=1', {
+    headers: { authorization: `Bearer ${ctx.creds.token}` },
+  });
+  if (res.status === 429)
+    return 'this machine is still rate-limited (an earlier run?): wait a minute and retry';
+  if (res.status === 401) return 'the installation refuses --token: check http.auth_token';
+  if (res.status !== 200) return `GET /api/results with the token answered ${res.status}`;
+  return null;
+}
+
 /** Prints outcomes in the declared order as soon as each one and all before it are known. */
 class OrderedPrinter {
   private readonly outcomes: Array<Outcome | undefined>;
@@ -192,6 +209,11 @@ async function main(): Promise<number> {
   process.stdout.write(
     `attack: ${ctx.target.base.origin}, run id ${ctx.runId}, capture folder ${ctx.captureDir ?? '(none)'}\n`,
   );
+  const cannot = await preflight(ctx);
+  if (cannot) {
+    process.stderr.write(`attack: ${cannot}\n`);
+    return 2;
+  }
   const started = Date.now();
   const watchdog = setTimeout(() => {
     process.stdout.write(
@@ -213,7 +235,7 @@ async function main(): Promise<number> {
     ]);
     await lane(chosen.suite);
   } finally {
-    for (const path of ctx.created) rmSync(path, { force: true });
+    for (const path of ctx.created) rmSync(path, { recursive: true, force: true });
   }
   const outcomes = printer.all();
   process.stdout.write(

@@ -44,9 +44,11 @@ export const secondDaemon: Attempt = {
         http: { host: '127.0.0.1', port: 0, auth_token: null, users: [] },
       }),
     );
+    // Without the caller's BLASTWATCH_* variables: they would override this config (the real capture folder).
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLASTWATCH_')));
     const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, 'run', '--config', config], {
       cwd: repoRoot,
-      env: { ...process.env, BLASTWATCH_CONFIG: '' },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { checkTarget } from '../../scripts/attack.d/target.js';
 import { freePort, makeDirs, repoRoot, startInProcess } from './harness.js';
 
 // Start-up, the run (about a minute on a loaded 2-core machine) and teardown.
@@ -78,6 +79,26 @@ t.test('refuses a host that is not this machine unless told it is the owner', as
   const r = await attack(['--url', 'http://192.0.2.10:8080', '--token', TOKEN]);
   t.equal(r.code, 2, 'usage error, nothing sent');
   t.match(r.stderr, /refusing to attack 192\.0\.2\.10:8080/);
+  for (const url of [
+    'http://127.0.0.1:8080',
+    'http://localhost:8080/',
+    'http://[::1]:8080',
+    'http://127.3.2.1',
+  ])
+    t.equal(checkTarget(url, false).origin, new URL(url).origin, `${url} is this machine`);
+  for (const url of [
+    'http://127.0.0.1.example.com:8080',
+    'http://localhost.example.com',
+    'http://10.0.0.5:8080',
+    'http://0.0.0.0:8080',
+  ])
+    t.throws(() => checkTarget(url, false), /refusing to attack/, `${url} refused`);
+  t.equal(checkTarget('http://10.0.0.5:8080', true).origin, 'http://10.0.0.5:8080', 'allowed by its owner');
+  for (const url of ['ftp://127.0.0.1', 'http://u:p@127.0.0.1', 'http://127.0.0.1/api?x=1', 'not a url'])
+    t.throws(() => checkTarget(url, true), /--url/, `${url} is not a server root`);
+  const down = await attack(['--url', `http://127.0.0.1:${await freePort()}`, '--token', TOKEN]);
+  t.equal(down.code, 2, 'unreachable: a usage error, no attempt run');
+  t.match(down.stderr, /cannot reach/);
   const list = await attack(['--list']);
   t.equal(list.code, 0);
   t.match(list.stdout, /^second-daemon\s+a second daemon/m, '--list names each attempt with what it expects');
