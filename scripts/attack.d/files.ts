@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { jpegVariant, repoRoot, sampleImages } from '../../test/daemon/helpers.js';
+import { ODD_NAMES, pngBomb } from '../../test/reliability/hostile-inputs.js';
 import { recentResults, servedOriginal, sha256, waitForResults, type ApiResult } from './api.js';
 import { fail, skip, sleep, verdict, type Attempt, type AttackContext } from './attempt.js';
 
@@ -57,23 +58,9 @@ async function hostileSet(
 ): Promise<Array<[name: string, bytes: Buffer | null, expect: Expect]>> {
   const [good, other] = samples();
   const bad = (f: string) => readFileSync(join(repoRoot, 'test/fixtures/bad', f));
-  const bomb = Buffer.from(
-    await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
-      .png()
-      .toBuffer(),
-  );
-  bomb.writeUInt32BE(100_000, 16);
-  bomb.writeUInt32BE(100_000, 20);
-  bomb.writeUInt32BE(crc32(bomb.subarray(12, 29)), 29);
+  const bomb = await pngBomb();
   const tagged = (i: number) => jpegVariant(good!, `${ctx.runId}-odd-${i}`);
-  const odd = [
-    '<img src=x onerror=alert(1)>.jpg',
-    `it's "quoted" & <b>.jpg`,
-    'new\nline.jpg',
-    'tab\there.jpg',
-    'émoji-🩸.jpg',
-    `${'long-'.repeat(40)}.jpg`,
-  ];
+  const odd = ODD_NAMES;
   return [
     ['empty.jpg', bad('empty.jpg'), 'refused'],
     ['random-bytes.jpg', bad('random-bytes.jpg'), 'refused'],

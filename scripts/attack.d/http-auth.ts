@@ -3,23 +3,9 @@
  * lowercase tokens, traversal encodings, SQL in parameters, repeated parameters, guessing.
  */
 import { readFileSync } from 'node:fs';
+import { PROTECTED_ROUTES, TRAVERSAL_PROBES } from '../../test/reliability/hostile-inputs.js';
 import { bearer, login, sameOrigin } from './api.js';
 import { skip, verdict, type Attempt, type AttackContext } from './attempt.js';
-
-/** Every route that must refuse a request without credentials on a LAN bind. */
-const PROTECTED = [
-  '/readyz',
-  '/metrics',
-  '/api/results?limit=5',
-  '/api/health',
-  '/api/dashboard/results',
-  '/api/dashboard/results/1',
-  '/api/dashboard/results/1/image/original',
-  '/api/dashboard/status',
-  '/api/dashboard/events',
-  '/api/dashboard/reviews/export?format=csv',
-  '/assets/app.js',
-];
 
 /** The API routes a script reads with a token (ops API and dashboard API). */
 const TOKEN_READABLE = [
@@ -45,11 +31,11 @@ const authRequired: Attempt = {
   name: 'auth-required',
   expects: 'every route but /healthz and /login answers 401 without credentials and leaks nothing',
   async run(ctx) {
-    const tried = `GET ${PROTECTED.length} routes without credentials`;
+    const tried = `GET ${PROTECTED_ROUTES.length} routes without credentials`;
     if (await openByDesign(ctx))
       return skip(tried, 'the installation listens on loopback only (no login by design)');
     const bad: string[] = [];
-    for (const path of PROTECTED) {
+    for (const path of PROTECTED_ROUTES) {
       const res = await ctx.target.fetch(path);
       if (res.status !== 401 || LEAK.test(res.body)) bad.push(`${path} ${res.status}`);
     }
@@ -116,25 +102,11 @@ const lowercaseBearer: Attempt = {
   },
 };
 
-const TRAVERSAL = [
-  '/api/dashboard/results/..%2f..%2f..%2fetc%2fpasswd/image/original',
-  '/api/dashboard/results/1/image/..%2f..%2f..%2f..%2fetc%2fpasswd',
-  '/api/dashboard/results/%2e%2e/image/original',
-  '/api/dashboard/results/1/image/%252e%252e%252fpasswd',
-  '/assets/..%2f..%2f..%2f..%2fetc%2fpasswd',
-  '/assets/%2e%2e%2fpackage.json',
-  '/assets/..%252f..%252fpackage.json',
-  '/assets/../../../../etc/passwd',
-  '/..%2f..%2fetc/passwd',
-  '/api/dashboard/results/1%00/image/original',
-  '/api/dashboard/results/1/image/original%00.jpg',
-];
-
 const traversal: Attempt = {
   name: 'traversal',
   expects: 'traversal encodings on the image and asset routes are 4xx and read nothing outside',
   async run(ctx) {
-    const tried = `${TRAVERSAL.length} encoded ../ paths sent byte for byte, with the token`;
+    const tried = `${TRAVERSAL_PROBES.length} encoded ../ paths sent byte for byte, with the token`;
     let passwd = 'root:x:0:0:';
     try {
       passwd = readFileSync('/etc/passwd', 'utf8').slice(0, 20);
@@ -142,7 +114,7 @@ const traversal: Attempt = {
       /* not Linux: the usual first line */
     }
     const bad: string[] = [];
-    for (const path of TRAVERSAL) {
+    for (const path of TRAVERSAL_PROBES) {
       const res = await ctx.target.raw('GET', path, bearer(ctx));
       const leaked = res.body.includes(passwd) || res.body.includes('"devDependencies"');
       if (res.status < 400 || leaked) bad.push(`${path} ${res.status}${leaked ? ' LEAKED' : ''}`);

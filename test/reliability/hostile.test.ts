@@ -6,7 +6,6 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import t from 'tap';
 import {
@@ -21,6 +20,7 @@ import {
   startInProcess,
   until,
 } from './harness.js';
+import { ODD_NAMES, pngBomb } from './hostile-inputs.js';
 
 // The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
 t.setTimeout(900_000);
@@ -49,14 +49,7 @@ t.test('hostile images: each recorded with a reason or classified, daemon unharm
   const good = readFileSync(samples[0]!);
   const c = (name: string) => join(dirs.capture, name);
 
-  const bomb = Buffer.from(
-    await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
-      .png()
-      .toBuffer(),
-  );
-  bomb.writeUInt32BE(100_000, 16);
-  bomb.writeUInt32BE(100_000, 20);
-  bomb.writeUInt32BE(crc32(bomb.subarray(12, 29)), 29);
+  const bomb = await pngBomb();
 
   // Expected outcome per file: 'done' or the error kind it must be recorded with.
   const expected: Record<string, RegExp> = {};
@@ -87,14 +80,7 @@ t.test('hostile images: each recorded with a reason or classified, daemon unharm
   // A text file with an image extension and an image in a text's clothing.
   put('not-image.tif', Buffer.from('II*\0 certainly not a tiff'), /unsupported|unreadable|truncated/);
   // Odd names: HTML, quotes, newline, tab, emoji, a very long name.
-  const odd = [
-    '<img src=x onerror=alert(1)>.jpg',
-    `it's "quoted" & <b>.jpg`,
-    'new\nline.jpg',
-    'tab\there.jpg',
-    'émoji-🩸.jpg',
-    `${'long-'.repeat(45)}.jpg`,
-  ];
+  const odd = ODD_NAMES;
   odd.forEach((name, i) =>
     put(
       name,
