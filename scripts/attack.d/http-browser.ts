@@ -286,7 +286,7 @@ export function browserAttempts(): Attempt[] {
         return verdict(
           ended,
           tried,
-          `logout ${out.status}; stream ${ended ? `ended after ${stream.endedAt! - t0} ms` : 'still open after 5 s'}`,
+          `logout ${out.status}; stream ${ended ? `ended ${Math.max(0, stream.endedAt! - t0)} ms after the logout reply` : 'still open after 5 s'}`,
         );
       } finally {
         stream.close();

@@ -23,19 +23,7 @@ const USER = { name: 'ada', password: 'correct horse battery staple' };
  * (a listed attempt that starts to pass fails this test too, so the list cannot go stale): when a
  * fix is merged, remove its attempt from this list. Empty = every attack holds.
  */
-const PENDING_FIXES: string[] = [
-  'lowercase-bearer', // the dashboard API takes only "Bearer" (the ops API any case)
-  'logout-cookie-samesite', // logout clears the cookie with SameSite=Lax, login sets Strict
-  'logout-ends-live-feed', // the session's SSE stream stays open after logout
-  'live-feed-per-identity', // one token can open every live-feed slot (global limit only)
-  'health-mqtt', // health stays "ok" with the broker down and messages waiting
-  'symlink-swap', // the image route serves whatever the result's path now links to
-  'hardlink-swap',
-  'overwrite-old-result', // an old result's image shows the file's newest bytes
-  'login-success-not-limited', // successful logins count toward the login rate limit
-  'bearer-brute-force', // wrong Bearer tokens are neither rate-limited nor logged
-  'second-daemon', // a second daemon starts on a data folder in use
-];
+const PENDING_FIXES: string[] = [];
 
 /** Not applicable to this set-up (the disk is not low) or never run against an installation. */
 const SKIPPED = [
