@@ -97,12 +97,12 @@ export const suiteOnlyAttempts: Attempt[] = [
   suiteOnly(
     'corrupt-db',
     'a corrupt database is reported (/readyz 503), never "ready"',
-    'test/reliability/storage.test.ts',
+    'test/store/corruption.test.ts, test/daemon/data-dir.test.ts',
   ),
   suiteOnly(
     'worker-model-sha',
     "a restarted inference worker re-checks the model's sha256",
-    'test/infer (replaces the model and kills the worker)',
+    'test/infer/model-swap.test.ts (replaces the model and kills the worker)',
   ),
   suiteOnly(
     'large-intervals',
