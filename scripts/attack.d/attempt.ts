@@ -20,6 +20,8 @@ export interface Credentials {
 export interface AttackContext {
   target: Target;
   creds: Credentials;
+  /** The installation listens on loopback only: no login by design (found by the preflight). */
+  loopbackOnly: boolean;
   /** The capture folder when given and writable, else null (file-system attempts SKIP). */
   captureDir: string | null;
   /** The daemon's data folder when given (the second-daemon attempt), else null. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { PROTECTED_ROUTES, TRAVERSAL_PROBES } from '../../test/reliability/hostile-inputs.js';
 import { bearer, login, sameOrigin } from './api.js';
-import { skip, verdict, type Attempt, type AttackContext } from './attempt.js';
+import { skip, verdict, type Attempt } from './attempt.js';
 
 /** The API routes a script reads with a token (ops API and dashboard API). */
 const TOKEN_READABLE = [
@@ -20,19 +20,12 @@ const TOKEN_READABLE = [
 /** What a leak would look like in a refusal: file names, hashes, result fields. */
 const LEAK = /sha256|"file"|p_ball|onerror|\.jpg/;
 
-/** True when the installation listens on loopback only: no login by design, nothing to attack. */
-async function openByDesign(ctx: AttackContext): Promise<boolean> {
-  const res = await ctx.target.fetch('/api/dashboard/session');
-  if (res.status !== 200) return false;
-  return (JSON.parse(res.body) as { loginRequired?: boolean }).loginRequired === false;
-}
-
 const authRequired: Attempt = {
   name: 'auth-required',
   expects: 'every route but /healthz and /login answers 401 without credentials and leaks nothing',
   async run(ctx) {
     const tried = `GET ${PROTECTED_ROUTES.length} routes without credentials`;
-    if (await openByDesign(ctx))
+    if (ctx.loopbackOnly)
       return skip(tried, 'the installation listens on loopback only (no login by design)');
     const bad: string[] = [];
     for (const path of PROTECTED_ROUTES) {
@@ -57,7 +50,7 @@ const wrongToken: Attempt = {
   expects: 'a wrong Bearer token or a made-up session cookie is 401 on the ops and dashboard APIs',
   async run(ctx) {
     const tried = 'wrong Bearer token and forged bw_sid cookie on /api/results, /api/dashboard/results';
-    if (await openByDesign(ctx)) return skip(tried, 'loopback-only installation');
+    if (ctx.loopbackOnly) return skip(tried, 'loopback-only installation');
     const statuses: number[] = [];
     for (const path of ['/api/results', '/api/dashboard/results']) {
       statuses.push(
@@ -228,7 +221,7 @@ const bearerBruteForce: Attempt = {
   expects: 'wrong Bearer tokens are 429 after a limit (and logged), like wrong logins',
   async run(ctx) {
     const tried = '30 wrong Bearer tokens on /api/results';
-    if (await openByDesign(ctx)) return skip(tried, 'loopback-only installation');
+    if (ctx.loopbackOnly) return skip(tried, 'loopback-only installation');
     const counts: Record<number, number> = {};
     for (let i = 0; i < 30; i++) {
       const s = (
