@@ -26,9 +26,12 @@ function modelCopy(name: string, damage: (dir: string, manifest: Record<string, 
   return dir;
 }
 
+// Each case gets its own data folder: the cases run two at a time, and a daemon holds its data
+// folder's lock from the start, so two cases sharing one would see each other instead of their fault.
+let dataDirs = 0;
 const base = (port: number, model: string) => ({
   capture: { dir: dirs.capture },
-  data: { dir: dirs.data },
+  data: { dir: join(dirs.data, `case-${++dataDirs}`) },
   model: { dir: model },
   http: { host: '127.0.0.1', port },
 });
