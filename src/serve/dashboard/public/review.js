@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { resultCard } from './cards.js';
 import { state } from './state.js';
-import { $, classLabel, el, toast, when } from './ui.js';
+import { $, classLabel, el, pct, toast, when } from './ui.js';
 
 export async function refreshQueueCount() {
   try {
@@ -98,6 +98,14 @@ export function reviewForm(r, onSaved) {
   return form;
 }
 
+/** The model a review signed: its full version and the flag threshold of the reviewed result. */
+function reviewedModel(v) {
+  if (!v.modelVersion) return '—';
+  return v.threshold === null || v.threshold === undefined
+    ? v.modelVersion
+    : `${v.modelVersion}, flag ≥ ${pct(v.threshold)}`;
+}
+
 export function historyTable(reviews) {
   if (!reviews.length) return el('p', { class: 'meta', text: 'No reviews yet.' });
   const body = el('tbody');
@@ -113,6 +121,7 @@ export function historyTable(reviews) {
           text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`,
         }),
         el('td', { text: v.note || '' }),
+        el('td', { class: 'model-version', text: reviewedModel(v) }),
       ),
     );
   }
@@ -125,7 +134,11 @@ export function historyTable(reviews) {
       el(
         'thead',
         {},
-        el('tr', {}, ...['When', 'Reviewer', 'Class', 'Change', 'Note'].map((h) => el('th', { text: h }))),
+        el(
+          'tr',
+          {},
+          ...['When', 'Reviewer', 'Class', 'Change', 'Note', 'Model'].map((h) => el('th', { text: h })),
+        ),
       ),
       body,
     ),
