@@ -98,12 +98,17 @@ export function reviewForm(r, onSaved) {
   return form;
 }
 
-/** The model a review signed: its full version and the flag threshold of the reviewed result. */
+/** The model a review signed: its full version (never broken) and the reviewed result's flag threshold. */
 function reviewedModel(v) {
-  if (!v.modelVersion) return '—';
-  return v.threshold === null || v.threshold === undefined
-    ? v.modelVersion
-    : `${v.modelVersion}, flag ≥ ${pct(v.threshold)}`;
+  if (!v.modelVersion) return el('td', { text: '—' });
+  const threshold = v.threshold === null || v.threshold === undefined ? null : `flag ≥ ${pct(v.threshold)}`;
+  return el(
+    'td',
+    {},
+    el('span', { class: 'model-version', text: v.modelVersion }),
+    threshold ? el('br') : null,
+    threshold,
+  );
 }
 
 export function historyTable(reviews) {
@@ -120,8 +125,8 @@ export function historyTable(reviews) {
         el('td', {
           text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`,
         }),
+        reviewedModel(v),
         el('td', { text: v.note || '' }),
-        el('td', { class: 'model-version', text: reviewedModel(v) }),
       ),
     );
   }
@@ -137,7 +142,7 @@ export function historyTable(reviews) {
         el(
           'tr',
           {},
-          ...['When', 'Reviewer', 'Class', 'Change', 'Note', 'Model'].map((h) => el('th', { text: h })),
+          ...['When', 'Reviewer', 'Class', 'Change', 'Model', 'Note'].map((h) => el('th', { text: h })),
         ),
       ),
       body,
