@@ -127,9 +127,9 @@ t.test('the version names the INT8 weights: its hash suffix must match files.int
   }
 });
 
-t.test('a model.json moved next to other weights cannot keep its version', async (t) => {
-  // The files entry updated by hand to the files now in the folder: sizes and hashes match, the
-  // version still names the old weights.
+t.test('a hand-edited INT8 hash cannot keep the version of the weights it replaced', async (t) => {
+  // files.int8.sha256 edited (say, to the hash of other weights put in the folder): the version
+  // still names the old weights and is refused before any file is read.
   const copy = await tinyModelCopy((j) => {
     const files = j.files as { int8: { sha256: string } };
     files.int8.sha256 = 'f'.repeat(64);
