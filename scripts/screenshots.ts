@@ -3,7 +3,11 @@
  * temporary capture and data folders, the bundled model in models/ (or the tiny test model when
  * none is built yet), sample smear images dropped one by one, a few reviews, one unreadable file.
  *
- *   node --import tsx scripts/screenshots.ts [--out docs/img] [--images 12]
+ *   node --import tsx scripts/screenshots.ts [--out docs/img] [--images 12] [--full-colour]
+ *
+ * Each PNG is re-encoded with a 256-colour palette (dithered; about half the bytes, the smears
+ * still look like smears) unless --full-colour is given. The model's version and flag threshold
+ * are printed: they must be the shipped model's, which the pictures show.
  *
  * Needs Debian's chromium (/usr/bin/chromium, or BLASTWATCH_CHROMIUM).
  */
@@ -17,12 +21,14 @@ import {
   rmSync,
   writeFileSync,
   readFileSync,
+  statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { loadConfig } from '../src/config/load.js';
 import { createApp } from '../src/app.js';
 import { createLogger } from '../src/log.js';
@@ -52,6 +58,7 @@ const { values } = parseArgs({
   options: {
     out: { type: 'string', default: join(repo, 'docs/img') },
     images: { type: 'string', default: '12' },
+    'full-colour': { type: 'boolean', default: false },
   },
 });
 const outDir = resolve(values.out as string);
@@ -86,7 +93,11 @@ config.capture.max_attempts = 1;
 const log = createLogger({ level: 'warn', pretty: false });
 const app = await createApp(config, log);
 await app.start();
-console.log(`daemon at ${app.url} (model ${modelDir})`);
+const shown = app.context.classifier.info;
+console.log(
+  `daemon at ${app.url} (model ${modelDir}: ${shown.name} ${shown.version}, flag threshold ${shown.threshold})`,
+);
+const written: string[] = [];
 
 async function drop(src: string, name: string): Promise<void> {
   const stored = app.bus.next('result:stored', ({ result }) => result.file === name);
@@ -150,7 +161,7 @@ async function shot(page: Page, hash: string, view: string, file: string, fullPa
   );
   await page.waitForTimeout(1300); // let the "new" highlight fade
   await page.screenshot({ path: join(outDir, file), fullPage });
-  console.log(`wrote ${join(outDir, file)}`);
+  written.push(join(outDir, file));
 }
 
 const desktop = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -168,7 +179,7 @@ await desktop.screenshot({
   path: join(outDir, 'detail-overlay.png'),
   clip: { x: 0, y: 0, width: 1280, height: 760 },
 });
-console.log(`wrote ${join(outDir, 'detail-overlay.png')}`);
+written.push(join(outDir, 'detail-overlay.png'));
 await desktop.click('#detail-overlay button[data-kind="segmented"]');
 await desktop.waitForFunction(() => {
   const img = document.querySelector('.big-picture img:not(.mask-layer)');
@@ -178,7 +189,7 @@ await desktop.screenshot({
   path: join(outDir, 'detail-segmented.png'),
   clip: { x: 0, y: 0, width: 1280, height: 760 },
 });
-console.log(`wrote ${join(outDir, 'detail-segmented.png')}`);
+written.push(join(outDir, 'detail-segmented.png'));
 const reviewed = queue[0];
 if (reviewed) await shot(desktop, `#/result/${reviewed.id}`, 'detail', 'review-history.png');
 await shot(desktop, '#/review', 'review', 'review.png', false);
@@ -189,7 +200,7 @@ await desktop.setInputFiles('#upload-file', join(SAMPLES, 'Early', perClass[1]!.
 await desktop.waitForSelector('#upload-list .card .verdict');
 await desktop.waitForTimeout(1300);
 await desktop.screenshot({ path: join(outDir, 'upload.png') });
-console.log(`wrote ${join(outDir, 'upload.png')}`);
+written.push(join(outDir, 'upload.png'));
 
 const phone = await browser.newPage({
   viewport: { width: 390, height: 844 },
@@ -202,4 +213,13 @@ await shot(phone, `#/result/${flagged!.id}`, 'detail', 'phone-detail.png', false
 
 await browser.close();
 await app.stop();
+for (const path of written) {
+  if (!values['full-colour']) {
+    const png = await sharp(readFileSync(path))
+      .png({ palette: true, quality: 90, effort: 10, compressionLevel: 9 })
+      .toBuffer();
+    writeFileSync(path, png);
+  }
+  console.log(`wrote ${path} (${Math.round(statSync(path).size / 1024)} KiB)`);
+}
 rmSync(root, { recursive: true, force: true });

@@ -28,6 +28,10 @@ export interface Review {
   agrees: boolean;
   note: string | null;
   createdAt: number;
+  /** Version of the model whose result was reviewed (recorded with the review; null only if the result had none). */
+  modelVersion: string | null;
+  /** Flag threshold that result was decided with. */
+  threshold: number | null;
 }
 
 /** What a result is written with (the store adds id, media, review and delivery). */

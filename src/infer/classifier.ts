@@ -116,6 +116,8 @@ export function createClassifier(opts: CreateClassifierOptions): Promise<Classif
 /** createClassifier with the worker threads created by `spawn` (each start and restart). */
 export async function openClassifier(opts: CreateClassifierOptions, spawn: SpawnWorker): Promise<Classifier> {
   const manifest = opts.manifest ?? (await loadModelManifest(opts.modelDir));
+  for (const warning of manifest.warnings)
+    opts.log.warn({ model: manifest.name, version: manifest.version }, warning);
   const requested = [...new Set(opts.executionProviders)];
   if (requested.length === 0)
     throw new ModelError('model.execution_providers: at least one provider is needed');

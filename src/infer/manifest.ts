@@ -30,6 +30,31 @@ const fileSchema = z.strictObject({
   bytes: z.number().int().positive(),
 });
 
+/** Hex digits of the INT8 file's sha256 that a version carries after its `+`. */
+export const VERSION_HASH_DIGITS = 8;
+
+/**
+ * A version names the exact weights: `<date>+<first 8 hex digits of the INT8 file's sha256>`
+ * (training/ writes it, e.g. `2026.11.27+58f4004b`), so two trainings on one day never share a
+ * version and a model.json moved next to other files cannot claim their version. Returns why
+ * `version` does not match `int8Sha256`, or null. A version without `+` (written before the
+ * suffix existed) is not checked here: the loader accepts it with a warning.
+ */
+export function versionHashProblem(version: string, int8Sha256: string): string | null {
+  const plus = version.lastIndexOf('+');
+  if (plus < 0) return null;
+  const suffix = version.slice(plus + 1);
+  if (!new RegExp(`^[0-9a-f]{${VERSION_HASH_DIGITS}}$`).test(suffix))
+    return `'${version}': after '+' expected the first ${VERSION_HASH_DIGITS} hex digits of files.int8.sha256`;
+  const expected = int8Sha256.slice(0, VERSION_HASH_DIGITS);
+  if (suffix !== expected)
+    return (
+      `'${version}' names INT8 weights ${suffix}…, but files.int8.sha256 is ${expected}…: ` +
+      'this model.json does not describe the model it claims to be'
+    );
+  return null;
+}
+
 export const manifestSchema = z
   .looseObject({
     name: z.string().min(1),
@@ -64,6 +89,8 @@ export const manifestSchema = z
         path: ['malignant'],
         message: 'needs at least one malignant and one benign class',
       });
+    const versionProblem = versionHashProblem(m.version, m.files.int8.sha256);
+    if (versionProblem) ctx.addIssue({ code: 'custom', path: ['version'], message: versionProblem });
     if (m.uncertain_band[0] > m.uncertain_band[1])
       ctx.addIssue({ code: 'custom', path: ['uncertain_band'], message: 'low must not exceed high' });
     const [, , ho, wo] = m.inputs.original.shape;
@@ -86,6 +113,11 @@ export interface ModelManifest extends ModelManifestJson {
   imageSize: { height: number; width: number };
   /** Absolute paths of the ONNX files, keyed by precision. */
   paths: { int8: string; fp32: string };
+  /**
+   * Why this model loads but should be looked at (an old-style version that does not name its
+   * weights); the classifier logs each as a warning. Empty for a current model.json.
+   */
+  warnings: string[];
 }
 
 /** Streams a file through sha256 (model files can be tens of MB; no need to hold them twice). */
@@ -184,5 +216,11 @@ export async function loadModelManifest(modelDir: string): Promise<ModelManifest
   for (const precision of ['int8', 'fp32'] as const)
     await verifyModelFile(paths[precision], m.files[precision], `files.${precision}.path in ${manifestPath}`);
   const [, , height, width] = m.inputs.original.shape;
-  return { ...m, dir, imageSize: { height, width }, paths };
+  const warnings = m.version.includes('+')
+    ? []
+    : [
+        `${manifestPath}: version '${m.version}' does not name its weights (no '+<sha256 prefix>' of the ` +
+          'INT8 file): results record the model by this version only; retrain or re-export to get one that does',
+      ];
+  return { ...m, dir, imageSize: { height, width }, paths, warnings };
 }

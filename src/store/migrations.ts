@@ -91,4 +91,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN ino INTEGER;
   ALTER TABLE files ADD COLUMN ctime_ms REAL;
   `,
+  // 3: a review records the model version and flag threshold of the result it signs, so the audit
+  // row names the exact weights on its own (in an export, after the result is gone). Reviews
+  // stored before are filled from their result: a result's model_version and threshold are
+  // written once with it and never changed, so that is what those reviewers saw.
+  `
+  ALTER TABLE reviews ADD COLUMN model_version TEXT;
+  ALTER TABLE reviews ADD COLUMN threshold REAL;
+  UPDATE reviews SET
+    model_version = (SELECT r.model_version FROM results r WHERE r.id = reviews.result_id),
+    threshold     = (SELECT r.threshold FROM results r WHERE r.id = reviews.result_id);
+  `,
 ];

@@ -53,6 +53,8 @@ interface RawResult {
   review_agrees: number | null;
   review_note: string | null;
   review_created_at: number | null;
+  review_model_version: string | null;
+  review_threshold: number | null;
   outbox_queued: number;
   outbox_sent: number;
 }
@@ -101,6 +103,8 @@ function toResult(r: RawResult): Result {
             agrees: r.review_agrees === 1,
             note: r.review_note,
             createdAt: r.review_created_at ?? 0,
+            modelVersion: r.review_model_version,
+            threshold: r.review_threshold,
           },
     delivery: { queued: r.outbox_queued, sent: r.outbox_sent },
   };
@@ -109,7 +113,8 @@ function toResult(r: RawResult): Result {
 const RESULT_SELECT = `
   SELECT r.*,
     v.id AS review_id, v.reviewer AS review_reviewer, v.class AS review_class, v.agrees AS review_agrees,
-    v.note AS review_note, v.created_at AS review_created_at,
+    v.note AS review_note, v.created_at AS review_created_at, v.model_version AS review_model_version,
+    v.threshold AS review_threshold,
     (SELECT count(*) FROM outbox o WHERE o.result_id = r.id) AS outbox_queued,
     (SELECT count(*) FROM outbox o WHERE o.result_id = r.id AND o.sent_at IS NOT NULL) AS outbox_sent
   FROM results r

@@ -10,6 +10,8 @@ export interface ReviewRow {
   agrees: number;
   note: string | null;
   created_at: number;
+  model_version: string | null;
+  threshold: number | null;
 }
 
 export function toReview(r: ReviewRow): Review {
@@ -21,6 +23,8 @@ export function toReview(r: ReviewRow): Review {
     agrees: r.agrees !== 0,
     note: r.note,
     createdAt: r.created_at,
+    modelVersion: r.model_version,
+    threshold: r.threshold,
   };
 }
 
@@ -39,9 +43,13 @@ export class ReviewsTable {
 
   constructor(db: Database.Database) {
     this.stmts = {
-      resultClass: db.prepare<[number], { class: string | null }>('SELECT class FROM results WHERE id = ?'),
+      resultModel: db.prepare<
+        [number],
+        { class: string | null; model_version: string | null; threshold: number | null }
+      >('SELECT class, model_version, threshold FROM results WHERE id = ?'),
       insert: db.prepare(
-        `INSERT INTO reviews (result_id, reviewer, class, agrees, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO reviews (result_id, reviewer, class, agrees, note, created_at, model_version, threshold)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       forResult: db.prepare<[number], ReviewRow>('SELECT * FROM reviews WHERE result_id = ? ORDER BY id'),
       all: db.prepare<[], ReviewRow & Omit<ReviewWithResult, keyof Review>>(
@@ -51,14 +59,27 @@ export class ReviewsTable {
     };
   }
 
-  /** Appends a review; `agrees` compares with the model's class. Throws for an unknown result. */
+  /**
+   * Appends a review; `agrees` compares with the model's class, and the result's model version and
+   * threshold are copied onto the review (what the reviewer signed). Throws for an unknown result.
+   */
   add(r: { resultId: number; reviewer: string; className: string; note?: string | null }): Review {
-    const result = this.stmts.resultClass.get(r.resultId);
+    const result = this.stmts.resultModel.get(r.resultId);
     if (!result) throw new Error(`no result ${r.resultId}`);
     const now = Date.now();
     const agrees = result.class === r.className;
     const note = r.note ?? null;
-    const info = this.stmts.insert.run(r.resultId, r.reviewer, r.className, agrees ? 1 : 0, note, now);
+    const { model_version: modelVersion, threshold } = result;
+    const info = this.stmts.insert.run(
+      r.resultId,
+      r.reviewer,
+      r.className,
+      agrees ? 1 : 0,
+      note,
+      now,
+      modelVersion,
+      threshold,
+    );
     const id = Number(info.lastInsertRowid);
     return {
       id,
@@ -68,6 +89,8 @@ export class ReviewsTable {
       agrees,
       note,
       createdAt: now,
+      modelVersion,
+      threshold,
     };
   }
 

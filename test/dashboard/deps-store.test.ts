@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createStoreDeps } from '../../src/serve/dashboard/deps-store.js';
 import { ReviewError, type ResultView } from '../../src/serve/dashboard/deps.js';
+import { reviewsToCsv } from '../../src/serve/dashboard/plugin.js';
 import { startDaemonHarness } from './harness.js';
 import { sample } from './memory-deps.js';
 
@@ -145,6 +146,21 @@ t.test('store-backed dashboard deps', async (t) => {
     sha256: target.sha256,
   });
   t.ok(exported[0]!.imagePath && existsSync(exported[0]!.imagePath), 'the export points at the image');
+  // Every review names the exact model (full version with its weights hash) and threshold it signed.
+  const model = h.app!.context.classifier.info;
+  t.match(model.version, /\+[0-9a-f]{8}$/);
+  t.match(exported[0], { modelVersion: model.version, threshold: model.threshold });
+  t.same(
+    detail.reviews.map((r) => [r.modelVersion, r.threshold]),
+    [
+      [model.version, model.threshold],
+      [model.version, model.threshold],
+    ],
+  );
+  t.match(detail, { model: { name: model.name, version: model.version }, threshold: model.threshold });
+  const csv = reviewsToCsv(exported).split('\r\n');
+  t.match(csv[0], /,model_version,threshold$/);
+  t.match(csv[1], new RegExp(`,"${model.version.replace(/[.+]/g, '\\$&')}","${model.threshold}"$`));
 
   // Status and per-day counts.
   const status = deps.status();

@@ -82,6 +82,7 @@ export async function createMemoryDeps(opts: {
   const view = (r: ResultDetail): ResultView => {
     const {
       model: _m,
+      threshold: _t,
       provider: _p,
       width: _w,
       height: _h,
@@ -139,6 +140,7 @@ export async function createMemoryDeps(opts: {
         processedAt: now,
         images: { original: true, thumbnail: true, mask: true, segmented: true },
         model: { name: 'tiny', version: '0.0.1' },
+        threshold: 0.6,
         provider: 'cpu',
         width: 224,
         height: 224,
@@ -168,6 +170,7 @@ export async function createMemoryDeps(opts: {
         processedAt: now,
         images: { original: false, thumbnail: false, mask: false, segmented: false },
         model: null,
+        threshold: null,
         provider: null,
         width: null,
         height: null,
@@ -208,6 +211,8 @@ export async function createMemoryDeps(opts: {
         modelClass: r.class,
         note,
         at: new Date().toISOString(),
+        modelVersion: r.model?.version ?? null,
+        threshold: r.threshold,
       };
       reviews.push(review);
       r.reviews.push(review);
@@ -237,6 +242,8 @@ export async function createMemoryDeps(opts: {
           note: r.review!.note,
           reviewedAt: r.review!.at,
           reviewCount: r.reviews.length,
+          modelVersion: r.review!.modelVersion,
+          threshold: r.review!.threshold,
         })),
     async ingestUpload(fileName, bytes) {
       uploads.push({ fileName, bytes: bytes.length });

@@ -1,8 +1,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import t from 'tap';
+import { createClassifier } from '../../src/infer/classifier.js';
 import { loadModelManifest, ModelError, sha256File } from '../../src/infer/index.js';
-import { tinyModelCopy, tinyModelDir } from './helpers.js';
+import { captureLogger, tinyModelCopy, tinyModelDir } from './helpers.js';
 
 t.test('loads and verifies the tiny model manifest', async (t) => {
   const m = await loadModelManifest(tinyModelDir);
@@ -96,4 +97,68 @@ t.test('not JSON', async (t) => {
   t.teardown(copy.cleanup);
   await writeFile(join(copy.dir, 'model.json'), '{ nope');
   await t.rejects(loadModelManifest(copy.dir), { message: /model\.json: not valid JSON/ });
+});
+
+t.test('the version names the INT8 weights: its hash suffix must match files.int8.sha256', async (t) => {
+  const m = await loadModelManifest(tinyModelDir);
+  t.equal(m.version, `0.0.0-test+${m.files.int8.sha256.slice(0, 8)}`, 'the fixture carries its suffix');
+  t.same(m.warnings, [], 'a current version loads without a warning');
+
+  // The shipped model: its version is date + the first 8 hex digits of its INT8 file's sha256.
+  const shipped = await loadModelManifest(new URL('../../models/', import.meta.url).pathname);
+  t.match(shipped.version, /^\d{4}\.\d{2}\.\d{2}\+[0-9a-f]{8}$/);
+  t.equal(shipped.version.split('+')[1], (await sha256File(shipped.paths.int8)).slice(0, 8));
+  t.same(shipped.warnings, []);
+
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      "another model's version",
+      '2026.11.27+3f2a9c1d',
+      /model\.json: version: '2026\.11\.27\+3f2a9c1d' names INT8 weights 3f2a9c1d…, but files\.int8\.sha256 is [0-9a-f]{8}…/,
+    ],
+    ['a suffix that is no hash', '1.0.0+build5', /model\.json: version: .*expected the first 8 hex digits/],
+    ['upper-case hex', `0.0.0-test+${m.files.int8.sha256.slice(0, 8).toUpperCase()}`, /version: /],
+    ['the fp32 hash', `0.0.0-test+${m.files.fp32.sha256.slice(0, 8)}`, /names INT8 weights/],
+  ];
+  for (const [name, version, message] of cases) {
+    const copy = await tinyModelCopy((j) => (j.version = version));
+    await t.rejects(loadModelManifest(copy.dir), { name: 'ModelError', message }, name);
+    await copy.cleanup();
+  }
+});
+
+t.test('a hand-edited INT8 hash cannot keep the version of the weights it replaced', async (t) => {
+  // files.int8.sha256 edited (say, to the hash of other weights put in the folder): the version
+  // still names the old weights and is refused before any file is read.
+  const copy = await tinyModelCopy((j) => {
+    const files = j.files as { int8: { sha256: string } };
+    files.int8.sha256 = 'f'.repeat(64);
+  });
+  t.teardown(copy.cleanup);
+  await t.rejects(loadModelManifest(copy.dir), {
+    name: 'ModelError',
+    message: /model\.json: version: .*names INT8 weights/,
+  });
+});
+
+t.test('an old-style version (no hash suffix) still loads, with a warning the classifier logs', async (t) => {
+  const copy = await tinyModelCopy((j) => (j.version = '2026.11.27'));
+  t.teardown(copy.cleanup);
+  const m = await loadModelManifest(copy.dir);
+  t.equal(m.version, '2026.11.27');
+  t.equal(m.warnings.length, 1);
+  t.match(m.warnings[0], /model\.json: version '2026\.11\.27' does not name its weights/);
+  const { log, lines } = captureLogger();
+  const classifier = await createClassifier({
+    modelDir: copy.dir,
+    executionProviders: ['cpu'],
+    threads: 1,
+    log,
+  });
+  t.teardown(() => classifier.close());
+  t.equal(classifier.info.version, '2026.11.27');
+  t.ok(
+    lines.some((l) => l.level === 40 && /does not name its weights/.test(String(l.msg))),
+    'one warning line at load',
+  );
 });

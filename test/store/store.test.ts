@@ -91,6 +91,74 @@ t.test('schema 1 → 2 keeps file rows (no inode/ctime) and later records both',
   t.match(again.files.get('/c/b.jpg'), { ino: 9, ctime_ms: 8.5 });
 });
 
+t.test('schema 2 → 3: reviews keep their rows and record the model version and threshold', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'blastwatch.db');
+  // A database file as the previous schema (2) left it, with a reviewed result.
+  const raw = new Database(path);
+  raw.exec(MIGRATIONS[0]!);
+  raw.exec(MIGRATIONS[1]!);
+  raw.pragma('user_version = 2');
+  raw
+    .prepare(
+      `INSERT INTO results (id, status, sha256, path, file, class, p_ball, flag, model_name, model_version,
+         threshold, processed_at) VALUES (7, 'done', 'old', '/c/old.jpg', 'old.jpg', 'Pro-B', 0.9, 1, 'm',
+         '2026.11.27', 0.069, 1)`,
+    )
+    .run();
+  raw
+    .prepare(
+      `INSERT INTO reviews (id, result_id, reviewer, class, agrees, note, created_at)
+       VALUES (3, 7, 'dr-old', 'Benign', 0, 'hematogones', 1000)`,
+    )
+    .run();
+  raw.close();
+
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => store.close());
+  t.equal(store.db.pragma('user_version', { simple: true }), Store.schemaVersion);
+  t.ok(Store.schemaVersion >= 3);
+  t.match(
+    store.reviews.forResult(7),
+    [
+      {
+        id: 3,
+        reviewer: 'dr-old',
+        className: 'Benign',
+        agrees: false,
+        note: 'hematogones',
+        createdAt: 1000,
+        // Filled from the reviewed result, whose model columns are never rewritten.
+        modelVersion: '2026.11.27',
+        threshold: 0.069,
+      },
+    ],
+    'the old review is kept as it was, with the model of the result it signed',
+  );
+
+  const { id } = store.results.commit(
+    done('new', { modelVersion: '2026.11.27+58f4004b', threshold: 0.45723962783813477 }),
+    null,
+    () => [],
+  );
+  const added = store.reviews.add({ resultId: id, reviewer: 'dr-new', className: 'Pro-B' });
+  t.match(added, { modelVersion: '2026.11.27+58f4004b', threshold: 0.45723962783813477 });
+  t.match(store.reviews.forResult(id), [
+    { modelVersion: '2026.11.27+58f4004b', threshold: 0.45723962783813477 },
+  ]);
+  t.match(store.results.get(id)?.review, { reviewer: 'dr-new', modelVersion: '2026.11.27+58f4004b' });
+  t.same(
+    store.reviews.all().map((r) => [r.reviewer, r.modelVersion, r.threshold]),
+    [
+      ['dr-old', '2026.11.27', 0.069],
+      ['dr-new', '2026.11.27+58f4004b', 0.45723962783813477],
+    ],
+    'the export query carries both',
+  );
+  const columns = store.db.prepare<[], { name: string }>('PRAGMA table_info(reviews)').all();
+  t.ok(columns.some((c) => c.name === 'model_version') && columns.some((c) => c.name === 'threshold'));
+});
+
 t.test('a database from a newer blastwatch is refused with a clear message', async (t) => {
   const dir = tempDir(t);
   openStore({ dataDir: dir }).close();

@@ -62,6 +62,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def model_version(int8_sha256: str, when: time.struct_time | None = None) -> str:
+    """`<UTC date>+<first 8 hex digits of the INT8 file's sha256>`, e.g. `2026.11.27+58f4004b`.
+
+    The date alone was shared by every training of one day; the hash names the exact weights, and
+    the daemon refuses a model.json whose suffix does not match its INT8 file (src/infer/manifest.ts).
+    """
+    return time.strftime("%Y.%m.%d", when or time.gmtime()) + "+" + int8_sha256[:8]
+
+
 def load_with_split(cache_dir: Path, split_path: Path) -> tuple[Cache, dict, dict[str, np.ndarray]]:
     cache = load_cache(cache_dir)
     if cache.classes != CLASS_FOLDERS:
@@ -285,7 +294,7 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
     manifest_extra = {k: v for k, v in cache.manifest.items() if k not in ("items", "failed", "count", "format")}
     model_json = {
         "name": "blastwatch-" + "-".join([final["backbone"], final["variant"] + "-fusion"]),
-        "version": time.strftime("%Y.%m.%d", time.gmtime()),
+        "version": model_version(shipped["int8"]["sha256"]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "classes": CLASS_NAMES,
         "folders": CLASS_FOLDERS,

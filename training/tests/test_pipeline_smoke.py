@@ -26,7 +26,18 @@ def test_final_and_report_write_a_loadable_model(synthetic_cache, tmp_path):
         assert (models / f["path"]).stat().st_size == f["bytes"]
         assert pipeline.sha256_file(models / f["path"]) == f["sha256"]
     assert m["split"]["sha256"] == pipeline.sha256_file(split)
+    date, suffix = m["version"].split("+")
+    assert len(date) == 10 and suffix == m["files"]["int8"]["sha256"][:8]
     assert m["uncertain_band"][0] <= m["uncertain_band"][1]
     assert "blur1" in m["metrics"]["robustness_int8_accuracy"]
     card = (models / "MODEL_CARD.md").read_text()
+    assert f"Version `{m['version']}`" in card
     assert "SMOKE RUN" in card and "Robustness" in card and "not a diagnosis" in card
+
+
+def test_model_version_is_the_date_and_the_int8_hash_prefix():
+    import time
+
+    when = time.strptime("2026-11-27", "%Y-%m-%d")
+    assert pipeline.model_version("3f2a9c1d" + "0" * 56, when) == "2026.11.27+3f2a9c1d"
+    assert pipeline.model_version("58f4004b" + "e" * 56, when) != pipeline.model_version("3f2a9c1d" + "0" * 56, when)

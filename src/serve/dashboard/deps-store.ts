@@ -60,6 +60,8 @@ async function exportReviews(store: Store, readOriginal: OriginalReader): Promis
       note: row.note ?? '',
       reviewedAt: new Date(row.createdAt).toISOString(),
       reviewCount: count,
+      modelVersion: row.modelVersion,
+      threshold: row.threshold,
     });
   }
   return out;

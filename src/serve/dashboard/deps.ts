@@ -25,6 +25,10 @@ export interface ReviewView {
   note: string;
   /** ISO 8601 time the review was stored. */
   at: string;
+  /** Full version of the model whose result was reviewed (names its exact weights), as stored with the review. */
+  modelVersion: string | null;
+  /** Flag threshold that result was decided with, as stored with the review. */
+  threshold: number | null;
 }
 
 export interface ResultView {
@@ -54,6 +58,8 @@ export interface ResultView {
 
 export interface ResultDetail extends ResultView {
   model: { name: string; version: string } | null;
+  /** P(B-ALL) at or above this flagged the image: the threshold this result was decided with. */
+  threshold: number | null;
   provider: string | null;
   width: number | null;
   height: number | null;
@@ -98,6 +104,9 @@ export interface ReviewExport {
   reviewedAt: string;
   /** How many reviews the result has had (the export holds the latest). */
   reviewCount: number;
+  /** Model version and flag threshold of the reviewed result, as recorded with the review. */
+  modelVersion: string | null;
+  threshold: number | null;
 }
 
 export interface StatusView {

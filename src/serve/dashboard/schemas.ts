@@ -47,6 +47,8 @@ export const reviewSchema = {
     modelClass: nullableStr,
     note: str,
     at: str,
+    modelVersion: nullableStr,
+    threshold: nullableNum,
   },
 } as const;
 
@@ -83,6 +85,7 @@ export const resultDetail = {
   properties: {
     ...resultViewProperties,
     model: modelSchema,
+    threshold: nullableNum,
     provider: nullableStr,
     width: { type: ['integer', 'null'] },
     height: { type: ['integer', 'null'] },
@@ -163,6 +166,8 @@ export const reviewExportRows = {
       note: str,
       reviewedAt: str,
       reviewCount: int,
+      modelVersion: nullableStr,
+      threshold: nullableNum,
     },
   },
 } as const;

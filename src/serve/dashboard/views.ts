@@ -17,6 +17,8 @@ export function reviewView(r: Review, modelClass: string | null): ReviewView {
     modelClass,
     note: r.note ?? '',
     at: new Date(r.createdAt).toISOString(),
+    modelVersion: r.modelVersion,
+    threshold: r.threshold,
   };
 }
 
@@ -72,6 +74,7 @@ export function toResultDetail(r: Result, reviews: readonly Review[], mqttOn: bo
   return {
     ...toResultView(r),
     model: r.modelName ? { name: r.modelName, version: r.modelVersion ?? '' } : null,
+    threshold: r.threshold,
     provider:
       typeof image.executionProvider === 'string'
         ? `${image.executionProvider}${typeof image.precision === 'string' ? ` (${image.precision})` : ''}`

@@ -120,7 +120,12 @@ function detailInfo(r) {
       ['Source', r.source === 'upload' ? 'Uploaded from the dashboard' : 'Microscope capture folder'],
       ['Image size', r.width ? `${r.width} × ${r.height} px` : null],
       ['Segmentation', maskStatsText(r.maskStats)],
+      // The full version (date+weights hash): it names the exact weights that produced this result.
       ['Model', r.model ? `${r.model.name} ${r.model.version}` : null],
+      [
+        'Flag threshold',
+        r.threshold === null || r.threshold === undefined ? null : `P(B-ALL) ≥ ${pct(r.threshold)}`,
+      ],
       ['Runs on', r.provider],
       ['Stage times', timingsLine(r.timings) || null],
       ['MQTT', deliveryText(r.delivery)],

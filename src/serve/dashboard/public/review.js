@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { resultCard } from './cards.js';
 import { state } from './state.js';
-import { $, classLabel, el, toast, when } from './ui.js';
+import { $, classLabel, el, pct, toast, when } from './ui.js';
 
 export async function refreshQueueCount() {
   try {
@@ -98,6 +98,19 @@ export function reviewForm(r, onSaved) {
   return form;
 }
 
+/** The model a review signed: its full version (never broken) and the reviewed result's flag threshold. */
+function reviewedModel(v) {
+  if (!v.modelVersion) return el('td', { text: '—' });
+  const threshold = v.threshold === null || v.threshold === undefined ? null : `flag ≥ ${pct(v.threshold)}`;
+  return el(
+    'td',
+    {},
+    el('span', { class: 'model-version', text: v.modelVersion }),
+    threshold ? el('br') : null,
+    threshold,
+  );
+}
+
 export function historyTable(reviews) {
   if (!reviews.length) return el('p', { class: 'meta', text: 'No reviews yet.' });
   const body = el('tbody');
@@ -112,6 +125,7 @@ export function historyTable(reviews) {
         el('td', {
           text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`,
         }),
+        reviewedModel(v),
         el('td', { text: v.note || '' }),
       ),
     );
@@ -125,7 +139,11 @@ export function historyTable(reviews) {
       el(
         'thead',
         {},
-        el('tr', {}, ...['When', 'Reviewer', 'Class', 'Change', 'Note'].map((h) => el('th', { text: h }))),
+        el(
+          'tr',
+          {},
+          ...['When', 'Reviewer', 'Class', 'Change', 'Model', 'Note'].map((h) => el('th', { text: h })),
+        ),
       ),
       body,
     ),

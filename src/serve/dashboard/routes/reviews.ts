@@ -23,6 +23,9 @@ const CSV_COLUMNS: [header: string, key: keyof ReviewExport][] = [
   ['note', 'note'],
   ['reviewed_at', 'reviewedAt'],
   ['review_count', 'reviewCount'],
+  // Appended (not next to model_class) so existing column positions stay as they were.
+  ['model_version', 'modelVersion'],
+  ['threshold', 'threshold'],
 ];
 
 export function reviewsToCsv(rows: ReviewExport[]): string {
