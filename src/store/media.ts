@@ -50,12 +50,13 @@ export async function writeMedia(dataDir: string, id: number, src: MediaSource):
   // the JPEGs (about 10 % larger, about 40 % less encode time). The mask is a 1-bit PNG encoded
   // here (encodeMaskPng): 0.1 ms of CPU where a libvips PNG encode took 1.2-1.6 ms.
   const jpeg = { quality: 80, optimiseCoding: false };
-  const thumb = (
-    src.width <= THUMB_PX && src.height <= THUMB_PX
+  // Built afresh for each attempt: a sharp instance runs once, and clone() copies its input.
+  const thumb = () =>
+    (src.width <= THUMB_PX && src.height <= THUMB_PX
       ? raw(src.rgb, src.width, src.height) // already thumbnail-sized (the model's input): no resize
       : raw(src.rgb, src.width, src.height).resize(THUMB_PX, THUMB_PX, { fit: 'inside' })
-  ).jpeg(jpeg);
-  const segmented = raw(src.segmented, src.maskSize, src.maskSize).jpeg(jpeg);
+    ).jpeg(jpeg);
+  const segmented = () => raw(src.segmented, src.maskSize, src.maskSize).jpeg(jpeg);
   const mask = encodeMaskPng(src.mask, src.maskSize, src.maskSize);
   // Off the event loop: creating a file costs 0.3-1.1 ms of kernel time on an ext4 that has freed
   // many inodes lately, which the event loop must not wait for (docs/benchmark.md, "Daemon
@@ -64,9 +65,9 @@ export async function writeMedia(dataDir: string, id: number, src: MediaSource):
   const dir = mediaDir(dataDir, id);
   const writeAll = () =>
     Promise.all([
-      thumb.clone().toFile(mediaPath(dataDir, id, 'thumb')),
+      thumb().toFile(mediaPath(dataDir, id, 'thumb')),
       writeFile(mediaPath(dataDir, id, 'mask'), mask),
-      segmented.clone().toFile(mediaPath(dataDir, id, 'segmented')),
+      segmented().toFile(mediaPath(dataDir, id, 'segmented')),
     ]);
   if (!madeDirs.has(dir)) {
     await mkdir(dir, { recursive: true });
