@@ -17,6 +17,7 @@ import {
   lacksEndMarker,
   structurallyIncomplete,
 } from './completeness.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 // One pass per image: libvips' operation cache only costs memory here.
 sharp.cache(false);
@@ -163,7 +164,10 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
     // failOn 'warning' (the strictest level): a truncated or corrupt file is an error, never a
     // silently grey-padded image that would be classified as if it were real.
     const image = sharp(bytes, { failOn: 'warning', limitInputPixels, page: 0, pages: 1 });
-    const meta = await image.metadata();
+    // A JPEG's size and orientation come from its headers; other formats (and any JPEG header
+    // the reader is unsure of) ask libvips in a separate call.
+    const header = sniffed === 'jpeg' ? readJpegHeader(bytes) : null;
+    const meta = header ? { format: 'jpeg', ...header } : await image.metadata();
     const { data, info } = await image
       .rotate() // apply EXIF orientation
       .flatten({ background: { r: 255, g: 255, b: 255 } })

@@ -196,7 +196,11 @@ export class Pipeline implements Extension {
     if (committed.created) {
       result = committed.result;
       if (result.delivery.queued > 0)
-        this.o.bus.emit('outbox:added', { resultId: result.id, count: result.delivery.queued });
+        this.o.bus.emit('outbox:added', {
+          resultId: result.id,
+          count: result.delivery.queued,
+          rows: committed.outbox,
+        });
       await this.writeMedia(result, prepared);
       this.logClassified(item, result);
     } else {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
 import type { NewResult, StageTimings } from '../domain/result.js';
 import type { WorkItem } from '../domain/work-item.js';
@@ -51,6 +52,25 @@ export interface StageDeps {
   segment: Config['segment'];
 }
 
+/** The file to process: open with its identity, or (not openable) only stat'ed. */
+type Opened = { handle: FileHandle; st: Stats } | { handle: null; st: Stats; openError: Error };
+
+/**
+ * The whole file from an open descriptor, as fs.readFile reads it: up to the size fstat gave
+ * (bytes appended since are not read; a file cut short gives what is there).
+ */
+async function readAll(handle: FileHandle, size: number): Promise<Buffer> {
+  if (size === 0) return handle.readFile(); // nothing to size a buffer by: read to the end
+  const buffer = Buffer.allocUnsafeSlow(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === size ? buffer : buffer.subarray(0, filled);
+}
+
 /** What one attempt knows about its file once stat'ed. */
 interface Attempt {
   known: FileRow | undefined;
@@ -83,12 +103,34 @@ export class Stage {
   }
 
   async run(item: WorkItem, queueMs: number): Promise<Outcome> {
-    let st;
+    // The file is opened once and its identity taken from that descriptor (fstat): the size, mtime,
+    // inode and ctime recorded are those of the very bytes read, and no separate stat of the path
+    // is needed (one statx and one thread-pool round trip less per image).
+    let handle: FileHandle | null = null;
+    let opened: Opened;
     try {
-      st = await stat(item.path);
-    } catch {
-      return { kind: 'gone' }; // moved or deleted by someone else since the hint
+      handle = await open(item.path, 'r');
+      opened = { handle, st: await handle.stat() };
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      handle = null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
+      // There but not openable (permissions, a share going away): stat tells gone from unreadable.
+      try {
+        opened = { handle: null, st: await stat(item.path), openError: err as Error };
+      } catch {
+        return { kind: 'gone' }; // moved or deleted by someone else since the hint
+      }
     }
+    try {
+      return await this.runOpened(item, queueMs, opened);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
+  private async runOpened(item: WorkItem, queueMs: number, opened: Opened): Promise<Outcome> {
+    const { st } = opened;
     const ident = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs };
     const known = this.d.store.files.get(item.path);
     const unchanged = known !== undefined && sameFile(known, ident);
@@ -132,7 +174,8 @@ export class Stage {
     let sha256: string;
     const t0 = performance.now();
     try {
-      bytes = await readFile(item.path);
+      if (!opened.handle) throw opened.openError;
+      bytes = await readAll(opened.handle, st.size);
       sha256 = createHash('sha256').update(bytes).digest('hex');
     } catch (err) {
       return this.attemptFailed(a, null, 'unreadable', `cannot read: ${(err as Error).message}`);

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Extension } from '../runtime/extension.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
-import type { Store } from '../store/index.js';
+import type { OutboxRow, Store } from '../store/index.js';
 import { STATUS_OFFLINE, STATUS_ONLINE, type HealthPayload } from './payloads.js';
 
 export * from './payloads.js';
@@ -49,6 +49,12 @@ export class OutboxPublisher implements Extension {
   private ready = false;
   private draining = false;
   private drainAgain = false;
+  /**
+   * Every unsent row committed so far has been read (the last query returned less than it could):
+   * new rows arrive with their `outbox:added` event and need no query. Cleared on connect and
+   * whenever rows are committed that were not published straight from the event.
+   */
+  private caughtUp = false;
   private stopped = false;
   private readonly window: number;
   private lastError: string | null = null;
@@ -120,7 +126,7 @@ export class OutboxPublisher implements Extension {
       this.lastError = err.message;
       this.o.log.debug({ err: err.message }, 'mqtt error');
     });
-    this.offBus.push(this.o.bus.on('outbox:added', () => this.drain()));
+    this.offBus.push(this.o.bus.on('outbox:added', ({ rows }) => this.onAdded(rows)));
     this.healthTimer = setInterval(() => this.publishHealth(), s.health_interval_s * 1000);
     this.stallTimer = setInterval(() => this.checkStall(), Math.min(15_000, this.stallMs / 2));
     this.stallTimer.unref();
@@ -158,15 +164,39 @@ export class OutboxPublisher implements Extension {
     this.flushAcks();
     this.inflight.clear();
     this.cursor = 0;
+    this.caughtUp = false;
     this.ready = true;
     this.client?.publish(this.topic('status'), STATUS_ONLINE, { qos: 1, retain: true });
     this.publishHealth();
     this.drain();
   }
 
+  /**
+   * Rows just committed: published from the event when they directly follow the last row read
+   * and fit in the window (no query per result), else read from the outbox in order.
+   */
+  private onAdded(rows: readonly OutboxRow[] | undefined): void {
+    const first = rows?.[0];
+    if (
+      rows &&
+      first &&
+      this.caughtUp &&
+      !this.draining &&
+      !this.stopped &&
+      this.ready &&
+      this.connected &&
+      first.id === this.cursor + 1 &&
+      rows.length <= this.window - this.inflight.size &&
+      this.publishRows(rows)
+    )
+      return;
+    this.caughtUp = false;
+    this.drain();
+  }
+
   /** Publishes unsent rows in order, keeping at most `window` unacknowledged. */
   drain(): void {
-    if (this.stopped || !this.ready || !this.connected) return;
+    if (this.stopped || !this.ready || !this.connected || this.caughtUp) return;
     if (this.draining) {
       this.drainAgain = true;
       return;
@@ -178,29 +208,36 @@ export class OutboxPublisher implements Extension {
         const room = this.window - this.inflight.size;
         if (room <= 0) break;
         const rows = this.o.store.outbox.pending(this.cursor, room);
-        for (const row of rows) {
-          const client = this.client;
-          if (!client?.connected) break;
-          this.inflight.add(row.id);
-          this.cursor = row.id;
-          client.publish(
-            this.topic(row.topic),
-            row.payload,
-            { qos: row.qos, retain: row.retain === 1 },
-            (err) => {
-              this.inflight.delete(row.id);
-              if (err) return; // connection lost: re-read from the outbox on reconnect
-              this.acked.push(row.id);
-              this.scheduleAckFlush();
-              this.drain();
-            },
-          );
-        }
+        if (!this.publishRows(rows)) break;
         if (rows.length === room) this.drainAgain = true;
+        else this.caughtUp = true;
       } while (this.drainAgain && this.connected && this.inflight.size < this.window);
     } finally {
       this.draining = false;
     }
+  }
+
+  /** Hands rows to the client in order; false when the connection went before all were handed. */
+  private publishRows(rows: readonly OutboxRow[]): boolean {
+    for (const row of rows) {
+      const client = this.client;
+      if (!client?.connected) return false;
+      this.inflight.add(row.id);
+      this.cursor = row.id;
+      client.publish(
+        this.topic(row.topic),
+        row.payload,
+        { qos: row.qos, retain: row.retain === 1 },
+        (err) => {
+          this.inflight.delete(row.id);
+          if (err) return; // connection lost: re-read from the outbox on reconnect
+          this.acked.push(row.id);
+          this.scheduleAckFlush();
+          this.drain();
+        },
+      );
+    }
+    return true;
   }
 
   /** PUBACKs are written in small batches: one transaction, not one fsync per message. */

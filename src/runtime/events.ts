@@ -1,4 +1,5 @@
 import type { Result } from '../domain/result.js';
+import type { OutboxRow } from '../store/outbox.js';
 
 /**
  * Typed event bus: the stages and the extensions (MQTT, HTTP, dashboard live feed) talk through
@@ -11,7 +12,12 @@ export interface BusEvents {
   /** A stored result (done, failed or quarantined). `created` is false when the bytes were known. */
   'result:stored': { result: Result; created: boolean };
   /** A new classification was committed together with its outbox rows (wakes the publisher). */
-  'outbox:added': { resultId: number; count: number };
+  'outbox:added': {
+    resultId: number;
+    count: number;
+    /** The rows as committed, when the emitter has them (the publisher then needs no query). */
+    rows?: readonly OutboxRow[];
+  };
   /** Outbox messages the broker acknowledged. */
   'outbox:sent': { ids: number[] };
   /** Disk free in data.dir crossed the configured minimum. */

@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
@@ -49,25 +49,25 @@ export async function writeMedia(dataDir: string, id: number, src: MediaSource):
   // These encodes run for every image, so they use the cheap settings: no second Huffman pass for
   // the JPEGs (about 10 % larger, about 40 % less encode time). The mask is a 1-bit PNG encoded
   // here (encodeMaskPng): 0.1 ms of CPU where a libvips PNG encode took 1.2-1.6 ms.
-  const [thumb, segmented] = await Promise.all([
+  const jpeg = { quality: 80, optimiseCoding: false };
+  // Built afresh for each attempt: a sharp instance runs once, and clone() copies its input.
+  const thumb = () =>
     (src.width <= THUMB_PX && src.height <= THUMB_PX
       ? raw(src.rgb, src.width, src.height) // already thumbnail-sized (the model's input): no resize
       : raw(src.rgb, src.width, src.height).resize(THUMB_PX, THUMB_PX, { fit: 'inside' })
-    )
-      .jpeg({ quality: 80, optimiseCoding: false })
-      .toBuffer(),
-    raw(src.segmented, src.maskSize, src.maskSize).jpeg({ quality: 80, optimiseCoding: false }).toBuffer(),
-  ]);
+    ).jpeg(jpeg);
+  const segmented = () => raw(src.segmented, src.maskSize, src.maskSize).jpeg(jpeg);
   const mask = encodeMaskPng(src.mask, src.maskSize, src.maskSize);
-  // Written through fs/promises, off the event loop: creating a file costs 0.3-1.1 ms of kernel
-  // time on an ext4 that has freed many inodes lately, which the event loop must not wait for
-  // (docs/benchmark.md, "Daemon overhead and memory").
+  // Off the event loop: creating a file costs 0.3-1.1 ms of kernel time on an ext4 that has freed
+  // many inodes lately, which the event loop must not wait for (docs/benchmark.md, "Daemon
+  // overhead and memory"). The JPEGs go through sharp's toFile: encode, create and write are one
+  // task on the thread pool, where toBuffer + writeFile took four (encode, open, write, close).
   const dir = mediaDir(dataDir, id);
   const writeAll = () =>
     Promise.all([
-      writeFile(mediaPath(dataDir, id, 'thumb'), thumb),
+      thumb().toFile(mediaPath(dataDir, id, 'thumb')),
       writeFile(mediaPath(dataDir, id, 'mask'), mask),
-      writeFile(mediaPath(dataDir, id, 'segmented'), segmented),
+      segmented().toFile(mediaPath(dataDir, id, 'segmented')),
     ]);
   if (!madeDirs.has(dir)) {
     await mkdir(dir, { recursive: true });
@@ -76,10 +76,19 @@ export async function writeMedia(dataDir: string, id: number, src: MediaSource):
   try {
     await writeAll();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // The folder went away under us (data dir wiped, media pruned by hand): make it again.
+    // The folder went away under us (data dir wiped, media pruned by hand): make it again. libvips
+    // reports a missing folder in words, not as ENOENT, so the folder itself is checked.
+    if (await folderExists(dir)) throw err;
     await mkdir(dir, { recursive: true });
     await writeAll();
+  }
+}
+
+async function folderExists(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
   }
 }
 

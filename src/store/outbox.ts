@@ -48,10 +48,31 @@ export class OutboxTable {
     };
   }
 
-  /** Adds a result's messages (called inside the result's commit). */
-  add(resultId: number, drafts: readonly OutboxDraft[], now = Date.now()): void {
-    for (const m of drafts)
-      this.stmts.insert.run(m.eventId, resultId, m.topic, m.payload, m.qos ?? 1, m.retain ? 1 : 0, now);
+  /** Adds a result's messages (called inside the result's commit); returns the rows as written. */
+  add(resultId: number, drafts: readonly OutboxDraft[], now = Date.now()): OutboxRow[] {
+    return drafts.map((m) => {
+      const qos = m.qos ?? 1;
+      const retain = m.retain ? 1 : 0;
+      const { lastInsertRowid } = this.stmts.insert.run(
+        m.eventId,
+        resultId,
+        m.topic,
+        m.payload,
+        qos,
+        retain,
+        now,
+      );
+      return {
+        id: Number(lastInsertRowid),
+        event_id: m.eventId,
+        result_id: resultId,
+        topic: m.topic,
+        payload: m.payload,
+        qos,
+        retain,
+        created_at: now,
+      };
+    });
   }
 
   /** Unsent messages in order, after `afterId`. */

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { resultOf, type NewResult, type Result, type ResultStatus } from '../domain/result.js';
 import type { FilesTable, FileUpdate } from './files.js';
-import type { OutboxDraft, OutboxTable } from './outbox.js';
+import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
 
 export interface ResultQuery {
   limit?: number;
@@ -121,7 +121,8 @@ const RESULT_SELECT = `
   LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)`;
 
 /** What `commit` did: the new result, or the id of the one these bytes already have. */
-export type Committed = { id: number; created: true; result: Result } | { id: number; created: false };
+export type Committed =
+  { id: number; created: true; result: Result; outbox: OutboxRow[] } | { id: number; created: false };
 
 /** The `results` table, keyed by content hash for successful classifications. */
 export class ResultsTable {
@@ -182,10 +183,10 @@ export class ResultsTable {
       const id = Number(this.stmts.insert.run(insertParams(result)).lastInsertRowid);
       const stored = resultOf(id, result, 0);
       const drafts = outbox(stored);
-      this.outbox.add(id, drafts);
+      const rows = this.outbox.add(id, drafts);
       stored.delivery.queued = drafts.length;
       if (file) this.files.put({ ...file, resultId: id });
-      return { id, created: true, result: stored };
+      return { id, created: true, result: stored, outbox: rows };
     })();
   }
 

@@ -1,12 +1,15 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { NameFilter } from './filter.js';
 
 /** What the folder events are turned into; the callbacks must not throw. */
 export interface FolderEventHandlers {
-  /** A name inside a watched folder changed: a file (or symlink) to inspect. */
-  onPath(path: string): void;
+  /**
+   * A name inside a watched folder changed: a file (or symlink) to inspect, with the lstat taken
+   * here when there was one (so it is not taken again).
+   */
+  onPath(path: string, linkStat?: Stats): void;
   /** A name inside a watched folder is gone. */
   onGone(path: string): void;
   /** The root itself was deleted, renamed or replaced: probe it. */
@@ -131,14 +134,17 @@ export class FolderEvents {
       this.on.onPath(path);
       return;
     }
+    // A name that can be neither an image nor a folder to watch (a camera's NAME.part, a *.tmp)
+    // needs no lstat: nothing would be done with it, created or gone.
+    if (!this.filter.acceptsFile(entry) && !(this.recursive && this.filter.acceptsDir(entry))) return;
     void this.onRename(path);
   }
 
   /** Created, deleted or renamed: one lstat tells which. */
   private async onRename(path: string): Promise<void> {
-    let isDir: boolean;
+    let ls: Stats;
     try {
-      isDir = (await lstat(path)).isDirectory();
+      ls = await lstat(path);
     } catch {
       if (this.closed) return;
       this.drop(path);
@@ -146,8 +152,8 @@ export class FolderEvents {
       return;
     }
     if (this.closed) return;
-    if (!isDir) {
-      this.on.onPath(path);
+    if (!ls.isDirectory()) {
+      this.on.onPath(path, ls);
       return;
     }
     const rel = relative(this.root, path);

@@ -35,6 +35,10 @@ export interface InspectContext {
   escapes: OnceLog;
 }
 
+function isStats(x: Dirent | Stats | undefined): x is Stats {
+  return x !== undefined && 'ino' in x;
+}
+
 function observation(root: string, path: string, st: Stats): Observation {
   return {
     path,
@@ -54,7 +58,7 @@ function observation(root: string, path: string, st: Stats): Observation {
 export async function inspectPath(
   ctx: InspectContext,
   absPath: string,
-  known?: Dirent,
+  known?: Dirent | Stats,
 ): Promise<Observation | null> {
   const rel = relative(ctx.root, absPath);
   if (!isInside(ctx.root, absPath) || !ctx.filter.acceptsRelFile(rel, ctx.recursive)) return null;
@@ -63,12 +67,15 @@ export async function inspectPath(
     if (known && (known.isFile() || known.isSymbolicLink())) {
       isLink = known.isSymbolicLink();
     } else {
-      // Unknown dirent type (some filesystems report none) or a chokidar event: ask lstat.
+      // Unknown dirent type (some filesystems report none) or an event without an lstat: ask lstat.
       const ls = await lstat(absPath);
       if (!ls.isFile() && !ls.isSymbolicLink()) return null;
-      isLink = ls.isSymbolicLink();
+      if (ls.isFile()) return observation(ctx.root, absPath, ls);
+      isLink = true;
     }
     if (!isLink) {
+      // An lstat of a regular file is its stat: no second call (a folder event hands its lstat on).
+      if (isStats(known)) return observation(ctx.root, absPath, known);
       const st = await stat(absPath);
       return st.isFile() ? observation(ctx.root, absPath, st) : null;
     }

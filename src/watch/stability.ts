@@ -178,7 +178,18 @@ export class StabilityTracker {
     }
   }
 
-  private async check(entry: Pending): Promise<void> {
+  /**
+   * The file's signature now, or null when it is gone or no longer a regular file. With a window
+   * of 0 (files renamed into place complete) the observation's own stat, just taken, is the
+   * second one: a re-stat microseconds later would prove nothing more, and the pipeline takes
+   * the identity of the bytes it reads from their descriptor anyway.
+   */
+  private async current(entry: Pending): Promise<Signature | null> {
+    if (this.opts.stabilityMs === 0) {
+      if (this.closed || this.pending.get(entry.path) !== entry) return null;
+      this.pending.delete(entry.path);
+      return entry;
+    }
     let st;
     try {
       st = await stat(entry.path);
@@ -186,11 +197,16 @@ export class StabilityTracker {
       // Deleted or renamed while being written (a temp file renamed into place arrives as a new path).
       this.log.debug({ path: entry.path, err: (err as Error).message }, 'pending file vanished');
       if (this.pending.get(entry.path) === entry) this.pending.delete(entry.path);
-      return;
+      return null;
     }
-    if (this.closed || this.pending.get(entry.path) !== entry) return;
+    if (this.closed || this.pending.get(entry.path) !== entry) return null;
     this.pending.delete(entry.path);
-    if (!st.isFile()) return;
+    return st.isFile() ? st : null;
+  }
+
+  private async check(entry: Pending): Promise<void> {
+    const st = await this.current(entry);
+    if (!st) return;
     if (
       st.size !== entry.size ||
       st.mtimeMs !== entry.mtimeMs ||

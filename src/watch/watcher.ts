@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { createNameFilter, type NameFilter } from './filter.js';
@@ -250,8 +251,8 @@ export class CaptureWatcherImpl implements CaptureWatcher {
   private async armFolderEvents(root: string): Promise<void> {
     const watcherErrors = new OnceLog(100);
     const events: FolderEvents = new FolderEvents(root, this.opts.recursive, this.filter, {
-      onPath: (path) => {
-        if (this.hints === hints) void this.onEvent(root, path);
+      onPath: (path, linkStat) => {
+        if (this.hints === hints) void this.onEvent(root, path, linkStat);
       },
       onGone: (path) => {
         if (this.hints === hints) this.tracker?.forget(path);
@@ -328,11 +329,11 @@ export class CaptureWatcherImpl implements CaptureWatcher {
     }
   }
 
-  private async onEvent(root: string, path: string): Promise<void> {
+  private async onEvent(root: string, path: string, linkStat?: Stats): Promise<void> {
     if (!this.running || !isInside(root, path)) return;
     // A file being written fires a change per chunk; while it is pending its re-stat covers them.
     if (this.tracker?.has(path)) return;
-    const o = await inspectPath(this.inspectContext(root), path);
+    const o = await inspectPath(this.inspectContext(root), path, linkStat);
     const tracker = this.tracker;
     if (!o || !tracker || !this.running) return;
     // Full only during a huge backlog scan, which will reach this file anyway.

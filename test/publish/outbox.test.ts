@@ -23,9 +23,9 @@ function tempStore(t: { teardown(fn: () => void): void }): Store {
 }
 
 /** Commits a fake classified result with its result (+ alert when flagged) messages. */
-function addResult(store: Store, bus: EventBus, n: number, flag: boolean): void {
+function addResult(store: Store, bus: EventBus, n: number, flag: boolean, handRows = false): void {
   const sha = `sha-${n}`;
-  const { id } = store.results.commit(
+  const committed = store.results.commit(
     {
       status: 'done',
       sha256: sha,
@@ -55,7 +55,8 @@ function addResult(store: Store, bus: EventBus, n: number, flag: boolean): void 
       return drafts;
     },
   );
-  bus.emit('outbox:added', { resultId: id, count: flag ? 2 : 1 });
+  const rows = handRows && committed.created ? { rows: committed.outbox } : {};
+  bus.emit('outbox:added', { resultId: committed.id, count: flag ? 2 : 1, ...rows });
 }
 
 function makePublisher(store: Store, bus: EventBus, url: string, clientId = 'bw-test') {
@@ -222,5 +223,55 @@ t.test(
     );
     t.pass('last will offline delivered');
     await pub2.stop();
+  },
+);
+
+t.test(
+  'rows handed with outbox:added go out without a query; a row committed unannounced still goes out',
+  async (t) => {
+    const store = tempStore(t);
+    const bus = new EventBus();
+    const broker = await startBroker(await freePort());
+    t.teardown(() => broker.close());
+    const sub = await subscribe(broker.url, PREFIX);
+    t.teardown(() => sub.close());
+    let queries = 0;
+    const pending = store.outbox.pending.bind(store.outbox);
+    store.outbox.pending = (afterId, limit) => {
+      queries++;
+      return pending(afterId, limit);
+    };
+    const pub = makePublisher(store, bus, broker.url);
+    pub.start();
+    t.teardown(() => pub.stop());
+    await until(() => pub.connected, 10_000, 'connected');
+    for (let i = 0; i < 10; i++) {
+      addResult(store, bus, i, i % 2 === 0, true);
+      await until(() => store.outbox.backlog().count === 0, 10_000, `result ${i} acknowledged`);
+    }
+    const afterHanded = queries;
+    t.ok(afterHanded <= 2, `no query per result while caught up (${afterHanded} in all)`);
+    // Rows in the outbox that no event announced (as after a crash) are found by the fallback query.
+    store.results.commit(
+      {
+        status: 'done',
+        sha256: 'sha-quiet',
+        path: '/c/q.jpg',
+        file: 'q.jpg',
+        origin: 'capture',
+        size: 1,
+        capturedAt: 1,
+        processedAt: Date.now(),
+      },
+      null,
+      () => [
+        { eventId: 'quiet', topic: 'result', payload: JSON.stringify({ event_id: 'quiet', n: 'quiet' }) },
+      ],
+    );
+    addResult(store, bus, 10, false, true);
+    await until(() => store.outbox.backlog().count === 0, 10_000, 'outbox drained');
+    t.ok(queries > afterHanded, 'rows that do not follow the last one read are read from the outbox');
+    const order = sub.messages.filter((m) => m.topic.endsWith('/result')).map((m) => String(m.json?.n));
+    t.same(order.slice(-2), ['quiet', '10'], 'in outbox order');
   },
 );
