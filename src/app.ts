@@ -256,6 +256,22 @@ function inOrder(extensions: readonly Extension[]): Pick<App, 'start' | 'stop'> 
   };
 }
 
+/** The one line that says the daemon is up, and with what. */
+function logRunning(log: Logger, config: ResolvedConfig, url: string, info: ClassifierLike['info']): void {
+  const mqttUrl = config.mqtt.url;
+  log.info(
+    {
+      capture: config.capture.dir,
+      data: config.data.dir,
+      http: url,
+      model: `${info.name} ${info.version}`,
+      provider: info.executionProvider,
+      mqtt: mqttUrl === null ? 'off' : redactUrl(mqttUrl),
+    },
+    'blastwatch running',
+  );
+}
+
 export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDeps = {}): Promise<App> {
   const startedAt = Date.now();
   const f = await createFoundation(config, log, deps);
@@ -317,17 +333,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
       await lifecycle.start();
       // The health sent on connect may predate the watcher: refresh the retained one now.
       publisher?.publishHealth();
-      log.info(
-        {
-          capture: config.capture.dir,
-          data: config.data.dir,
-          http: app.url,
-          model: `${info.name} ${info.version}`,
-          provider: info.executionProvider,
-          mqtt: mqttUrl === null ? 'off' : redactUrl(mqttUrl),
-        },
-        'blastwatch running',
-      );
+      logRunning(log, config, app.url, info);
     },
     async stop() {
       log.info('stopping: no new images; finishing the ones in progress');

@@ -81,91 +81,96 @@ function mqttProblem(
   return null;
 }
 
+/** Why the daemon cannot take images now (empty when it can). */
+function readinessReasons(s: HealthSources): string[] {
+  const reasons: string[] = [];
+  const ch = s.classifier();
+  if (ch && ch.state !== 'ready' && ch.state !== 'crashed')
+    reasons.push(`model: ${ch.state} (${ch.lastError ?? ''})`);
+  if (!s.store.open) reasons.push('database closed');
+  // Found damaged while running (a write failed with SQLITE_CORRUPT): results cannot be kept.
+  else if (s.store.corruption !== null) reasons.push(s.store.corruption);
+  const w = s.capture.status();
+  if (!s.capture.started || !w.running) reasons.push('watcher not running');
+  else if (!w.dirAvailable)
+    reasons.push(
+      `capture folder unavailable: ${s.config.capture.dir}${w.lastError ? ` (${w.lastError})` : ''}`,
+    );
+  // The disk guard refuses new images: they wait in the capture folder, none is taken.
+  if (s.pipeline.diskLow()) {
+    const free = s.pipeline.diskFreeBytes() ?? 0;
+    reasons.push(
+      `data disk nearly full (${Math.round(free / 1048576)} MB free, below data.min_free_disk_mb): new images wait`,
+    );
+  }
+  return reasons;
+}
+
+/** Every problem, in words (readiness reasons first), and what the MQTT ones were read from. */
+function problemsAt(s: HealthSources, at: number) {
+  const problems = readinessReasons(s);
+  const { pipeline, store } = s;
+  if (pipeline.storeError && store.corruption === null) problems.push(`database: ${pipeline.storeError}`);
+  const mqtt = s.mqtt();
+  const backlog = mqtt !== null ? store.outbox.backlog() : null;
+  const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
+  if (mqttIssue) problems.push(mqttIssue);
+  return { problems, mqtt, backlog };
+}
+
+function healthPayload(s: HealthSources, at: number): HealthPayload {
+  const { pipeline, store, metrics, model } = s;
+  const w = s.capture.status();
+  const { problems, mqtt, backlog } = problemsAt(s, at);
+  const free = pipeline.diskFreeBytes();
+  return {
+    schema: HEALTH_SCHEMA,
+    device_id: s.config.device_id,
+    state: problems.length === 0 ? 'ok' : 'degraded',
+    problems,
+    uptime_s: Math.round((at - s.startedAt) / 1000),
+    queue_depth: pipeline.queueDepth,
+    in_flight: pipeline.inFlight,
+    processed: store.results.counts(),
+    latency_ms: {
+      p50: roundMs(metrics.latency.percentile(50)),
+      p95: roundMs(metrics.latency.percentile(95)),
+    },
+    outbox_backlog: backlog?.count ?? 0,
+    ...(mqtt !== null && backlog !== null
+      ? {
+          mqtt: {
+            connected: mqtt.connected,
+            disconnected_since: iso(mqtt.disconnectedSince),
+            alerts_waiting: backlog.alerts,
+            oldest_waiting_at: iso(backlog.oldestCreatedAt),
+          },
+        }
+      : {}),
+    model: {
+      name: model.name,
+      version: model.version,
+      execution_provider: model.executionProvider,
+      precision: model.precision,
+    },
+    disk_free_bytes: free,
+    last_image_at: iso(pipeline.lastImageAt ?? store.results.lastProcessedAt()),
+    watcher: {
+      running: w.running,
+      dir_available: w.dirAvailable,
+      last_scan_at: iso(w.lastScanAt),
+      last_error: w.lastError,
+    },
+    at: new Date(at).toISOString(),
+  };
+}
+
 export function createHealth(s: HealthSources): Health {
   const now = s.now ?? Date.now;
   const readiness = () => {
-    const reasons: string[] = [];
-    const ch = s.classifier();
-    if (ch && ch.state !== 'ready' && ch.state !== 'crashed')
-      reasons.push(`model: ${ch.state} (${ch.lastError ?? ''})`);
-    if (!s.store.open) reasons.push('database closed');
-    // Found damaged while running (a write failed with SQLITE_CORRUPT): results cannot be kept.
-    else if (s.store.corruption !== null) reasons.push(s.store.corruption);
-    const w = s.capture.status();
-    if (!s.capture.started || !w.running) reasons.push('watcher not running');
-    else if (!w.dirAvailable)
-      reasons.push(
-        `capture folder unavailable: ${s.config.capture.dir}${w.lastError ? ` (${w.lastError})` : ''}`,
-      );
-    // The disk guard refuses new images: they wait in the capture folder, none is taken.
-    if (s.pipeline.diskLow()) {
-      const free = s.pipeline.diskFreeBytes() ?? 0;
-      reasons.push(
-        `data disk nearly full (${Math.round(free / 1048576)} MB free, below data.min_free_disk_mb): new images wait`,
-      );
-    }
+    const reasons = readinessReasons(s);
     return { ready: reasons.length === 0, reasons };
   };
-
-  /** Every problem, in words (readiness reasons first), and what the MQTT ones were read from. */
-  const problemsAt = (at: number) => {
-    const problems = readiness().reasons;
-    const { pipeline, store } = s;
-    if (pipeline.storeError && store.corruption === null) problems.push(`database: ${pipeline.storeError}`);
-    const mqtt = s.mqtt();
-    const backlog = mqtt !== null ? store.outbox.backlog() : null;
-    const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
-    if (mqttIssue) problems.push(mqttIssue);
-    return { problems, mqtt, backlog };
-  };
-
-  const payload = (): HealthPayload => {
-    const { pipeline, store, metrics, model } = s;
-    const at = now();
-    const w = s.capture.status();
-    const { problems, mqtt, backlog } = problemsAt(at);
-    const free = pipeline.diskFreeBytes();
-    return {
-      schema: HEALTH_SCHEMA,
-      device_id: s.config.device_id,
-      state: problems.length === 0 ? 'ok' : 'degraded',
-      problems,
-      uptime_s: Math.round((at - s.startedAt) / 1000),
-      queue_depth: pipeline.queueDepth,
-      in_flight: pipeline.inFlight,
-      processed: store.results.counts(),
-      latency_ms: {
-        p50: roundMs(metrics.latency.percentile(50)),
-        p95: roundMs(metrics.latency.percentile(95)),
-      },
-      outbox_backlog: backlog?.count ?? 0,
-      ...(mqtt !== null && backlog !== null
-        ? {
-            mqtt: {
-              connected: mqtt.connected,
-              disconnected_since: iso(mqtt.disconnectedSince),
-              alerts_waiting: backlog.alerts,
-              oldest_waiting_at: iso(backlog.oldestCreatedAt),
-            },
-          }
-        : {}),
-      model: {
-        name: model.name,
-        version: model.version,
-        execution_provider: model.executionProvider,
-        precision: model.precision,
-      },
-      disk_free_bytes: free,
-      last_image_at: iso(pipeline.lastImageAt ?? store.results.lastProcessedAt()),
-      watcher: {
-        running: w.running,
-        dir_available: w.dirAvailable,
-        last_scan_at: iso(w.lastScanAt),
-        last_error: w.lastError,
-      },
-      at: new Date(at).toISOString(),
-    };
-  };
-  const state = () => (problemsAt(now()).problems.length === 0 ? 'ok' : 'degraded');
-  return { payload, readiness, state };
+  const state = () => (problemsAt(s, now()).problems.length === 0 ? 'ok' : 'degraded');
+  return { payload: () => healthPayload(s, now()), readiness, state };
 }

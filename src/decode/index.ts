@@ -119,25 +119,20 @@ export function classifySharpError(message: string, sniffed: string | undefined)
   return 'unreadable';
 }
 
-/**
- * Decodes `input` (a path or the file's bytes) to size×size RGB. Throws DecodeError.
- */
-export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodedImage> {
-  const { size, limitInputPixels } = opts;
-  if (!Number.isInteger(size) || size <= 0)
-    throw new RangeError(`decodeImage: size must be a positive integer, got ${size}`);
-  let bytes: Buffer;
-  if (typeof input === 'string') {
-    try {
-      bytes = await readFile(input);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new DecodeError('unreadable', `cannot read ${input}: ${code}`, { cause: err });
-    }
-  } else {
-    bytes = input;
+async function readInput(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new DecodeError('unreadable', `cannot read ${path}: ${code}`, { cause: err });
   }
-  const label = typeof input === 'string' ? input : 'image buffer';
+}
+
+/**
+ * What can be told from the bytes before libvips sees them: empty, still being written, or a
+ * format this build cannot decode. Returns the format sniffed from the leading bytes.
+ */
+function checkBeforeDecoding(bytes: Buffer, label: string): NonNullable<ReturnType<typeof sniffFormat>> {
   if (bytes.length === 0) throw new DecodeError('empty', `${label} is empty (0 bytes)`);
   const sniffed = sniffFormat(bytes);
   // A file still being written: only its first bytes, or a header that says more is to come.
@@ -160,6 +155,42 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
       `${label} is not a supported image (not JPEG, PNG, TIFF, WebP or GIF by its leading bytes)`,
     );
   }
+  return sniffed;
+}
+
+/** A sharp failure as a typed DecodeError: truncated (retry later), or final. */
+function asDecodeError(
+  err: unknown,
+  bytes: Buffer,
+  sniffed: ReturnType<typeof sniffFormat>,
+  label: string,
+): DecodeError {
+  if (err instanceof DecodeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  let kind = classifySharpError(message, sniffed);
+  // libvips ends every TIFF failure with "read error", corrupt data included. A TIFF, WebP or
+  // GIF has passed the structure check above (all its data are in the file), so a failure
+  // here is in the bytes themselves: final, not worth retrying.
+  if (kind === 'truncated' && sniffed !== undefined && CHECKED_BEFORE_DECODING.has(sniffed))
+    kind = 'unreadable';
+  // A file cut short can fail with another message than a read error (e.g. "end of stream", a
+  // failOn warning, or — with two decodes failing at once — libvips' shared error text). Without
+  // its closing marker (PNG IEND chunk, JPEG EOI, GIF trailer) it is a file still being
+  // written: retryable. TIFF, WebP and BMP were checked against their headers before decoding.
+  if (kind === 'unreadable' && lacksEndMarker(bytes, sniffed)) kind = 'truncated';
+  return new DecodeError(kind, `${label}: ${kind} (${message.trim()})`, { cause: err });
+}
+
+/**
+ * Decodes `input` (a path or the file's bytes) to size×size RGB. Throws DecodeError.
+ */
+export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodedImage> {
+  const { size, limitInputPixels } = opts;
+  if (!Number.isInteger(size) || size <= 0)
+    throw new RangeError(`decodeImage: size must be a positive integer, got ${size}`);
+  const bytes = typeof input === 'string' ? await readInput(input) : input;
+  const label = typeof input === 'string' ? input : 'image buffer';
+  const sniffed = checkBeforeDecoding(bytes, label);
   try {
     // failOn 'warning' (the strictest level): a truncated or corrupt file is an error, never a
     // silently grey-padded image that would be classified as if it were real.
@@ -202,19 +233,6 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
       },
     };
   } catch (err) {
-    if (err instanceof DecodeError) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    let kind = classifySharpError(message, sniffed);
-    // libvips ends every TIFF failure with "read error", corrupt data included. A TIFF, WebP or
-    // GIF has passed the structure check above (all its data are in the file), so a failure
-    // here is in the bytes themselves: final, not worth retrying.
-    if (kind === 'truncated' && sniffed !== undefined && CHECKED_BEFORE_DECODING.has(sniffed))
-      kind = 'unreadable';
-    // A file cut short can fail with another message than a read error (e.g. "end of stream", a
-    // failOn warning, or — with two decodes failing at once — libvips' shared error text). Without
-    // its closing marker (PNG IEND chunk, JPEG EOI, GIF trailer) it is a file still being
-    // written: retryable. TIFF, WebP and BMP were checked against their headers before decoding.
-    if (kind === 'unreadable' && lacksEndMarker(bytes, sniffed)) kind = 'truncated';
-    throw new DecodeError(kind, `${label}: ${kind} (${message.trim()})`, { cause: err });
+    throw asDecodeError(err, bytes, sniffed, label);
   }
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ModelInfo } from '../../infer/index.js';
-import type { Store } from '../../store/index.js';
+import type { ResultQuery, Store } from '../../store/index.js';
 import type { Config } from '../../config/schema.js';
 import { mediaPath } from '../../store/media.js';
 import type { ServeContext } from '../index.js';
@@ -16,7 +16,7 @@ import {
 } from './deps.js';
 import { readImageFile } from './image-file.js';
 import { LiveFeed } from './live-feed.js';
-import { ingestUpload } from './upload.js';
+import { ingestUpload, type UploadDeps } from './upload.js';
 import { originalViewable, reviewView, toResultDetail, toResultView } from './views.js';
 
 /** Thumbnail, mask and segmented image are a few tens of KB; anything near this is not ours. */
@@ -133,6 +133,33 @@ function dailyCounts(store: Store, classes: readonly string[], days: number): Da
   return out;
 }
 
+/** The dashboard's result filters as the store's query. */
+function storeQuery(q: Parameters<DashboardDeps['listResults']>[0]): ResultQuery {
+  return {
+    limit: q.limit,
+    ...(q.before !== undefined ? { before: q.before } : {}),
+    ...(q.flaggedOnly ? { flagged: true } : {}),
+    ...(q.needsReview ? { reviewQueue: true } : {}),
+    ...(q.class ? { className: q.class } : {}),
+    ...(q.from ? { from: Date.parse(q.from) } : {}),
+    ...(q.to ? { to: Date.parse(q.to) } : {}),
+    ...(q.search ? { search: q.search } : {}),
+  };
+}
+
+/** An upload through the pipeline; a 503 when the daemon cannot take it now (queue full, disk low). */
+async function uploadOrRefuse(deps: UploadDeps, fileName: string, bytes: Buffer) {
+  const out = await ingestUpload(deps, fileName, bytes);
+  if (out.resultId === null) {
+    const err = new Error(
+      `the daemon could not take the image now (${out.error ?? 'unknown reason'}); try again later`,
+    );
+    (err as Error & { statusCode: number }).statusCode = 503;
+    throw err;
+  }
+  return { id: out.resultId, sha256: out.sha256, duplicate: out.duplicate };
+}
+
 /**
  * DashboardDeps over the daemon's store, pipeline and live feed (one is started on the bus when
  * none is given). Every file path comes from the database row of the id asked for.
@@ -161,19 +188,7 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
 
   return {
     meta: () => meta,
-    listResults: (q) =>
-      store.results
-        .list({
-          limit: q.limit,
-          ...(q.before !== undefined ? { before: q.before } : {}),
-          ...(q.flaggedOnly ? { flagged: true } : {}),
-          ...(q.needsReview ? { reviewQueue: true } : {}),
-          ...(q.class ? { className: q.class } : {}),
-          ...(q.from ? { from: Date.parse(q.from) } : {}),
-          ...(q.to ? { to: Date.parse(q.to) } : {}),
-          ...(q.search ? { search: q.search } : {}),
-        })
-        .map(toResultView),
+    listResults: (q) => store.results.list(storeQuery(q)).map(toResultView),
     getResult(id) {
       const r = store.results.get(id);
       return r ? toResultDetail(r, store.reviews.forResult(id), ctx.mqtt().enabled) : undefined;
@@ -194,21 +209,12 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
     },
     reviewQueue: (limit) => store.results.list({ limit, reviewQueue: true }).map(toResultView),
     exportReviews: () => exportReviews(store, readOriginal),
-    async ingestUpload(fileName, bytes) {
-      const out = await ingestUpload(
+    ingestUpload: (fileName, bytes) =>
+      uploadOrRefuse(
         { dataDir: config.data.dir, store, offer: (item) => pipeline.offer(item) },
         fileName,
         bytes,
-      );
-      if (out.resultId === null) {
-        const err = new Error(
-          `the daemon could not take the image now (${out.error ?? 'unknown reason'}); try again later`,
-        );
-        (err as Error & { statusCode: number }).statusCode = 503;
-        throw err;
-      }
-      return { id: out.resultId, sha256: out.sha256, duplicate: out.duplicate };
-    },
+      ),
     status: () => statusView(ctx, live),
     dailyCounts: (days) => dailyCounts(store, info.classes, days),
     events: live.events,
