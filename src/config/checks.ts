@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidHash } from '../serve/dashboard/password.js';
+import { isValidHash } from '../runtime/password.js';
 
 /**
  * Value checks for config keys that a type alone does not make safe: durations that drive

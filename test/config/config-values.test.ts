@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { hashPassword } from '../../src/runtime/password.js';
 
 /**
  * Values that pass a type check but can never work: timer intervals Node cannot hold, secrets

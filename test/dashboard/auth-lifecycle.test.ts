@@ -2,7 +2,7 @@
 // per identity, Bearer guesses are rate-limited and logged, only failed logins count, and logout
 // clears the cookie with the attributes it was set with.
 import t from 'tap';
-import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { hashPassword } from '../../src/runtime/password.js';
 import { startFixtureServer, type FixtureServer } from './fixture-server.js';
 import { sample } from './memory-deps.js';
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { hashPassword } from '../../src/runtime/password.js';
 import { launchBrowser } from './browser.js';
 import { startHarness, type DashboardHarness } from './harness.js';
 import { sample } from './memory-deps.js';

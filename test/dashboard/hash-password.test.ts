@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { cliEntry, repoRoot } from '../helpers/cli.js';
-import { verifyPassword } from '../../src/serve/dashboard/password.js';
+import { verifyPassword } from '../../src/runtime/password.js';
 
 function run(
   args: string[],

@@ -3,7 +3,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { hashPassword, verifyPassword } from '../../src/serve/dashboard/password.js';
+import { hashPassword, verifyPassword } from '../../src/runtime/password.js';
 import { reviewsToCsv } from '../../src/serve/dashboard/plugin.js';
 import { startFixtureServer } from './fixture-server.js';
 import { sample } from './memory-deps.js';

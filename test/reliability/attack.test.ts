@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { hashPassword } from '../../src/serve/dashboard/password.js';
+import { hashPassword } from '../../src/runtime/password.js';
 import { checkTarget } from '../../scripts/attack.d/target.js';
 import { freePort, makeDirs, repoRoot, startInProcess } from './harness.js';
 

@@ -75,7 +75,7 @@ When stdin is not a terminal, the first line of stdin is the password:
       password = await readStdin();
     }
     if (password.length < 8) throw new UserError('password too short: use at least 8 characters');
-    const { hashPassword } = await import('../../serve/dashboard/password.js');
+    const { hashPassword } = await import('../../runtime/password.js');
     const hash = await hashPassword(password);
     process.stdout.write(
       name ? `- { name: ${JSON.stringify(name)}, password_hash: "${hash}" }\n` : `${hash}\n`,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../auth.js';
 import type { DashboardAuthConfig } from './deps.js';
-import { secretsEqual, verifyPassword, hashPassword } from './password.js';
+import { secretsEqual, verifyPassword, hashPassword } from '../../runtime/password.js';
 
 /**
  * Who is asking, and may they write?

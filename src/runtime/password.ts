@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
 
 /**
- * Password hashes for dashboard users: `scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>`. scrypt is in
+ * Password hashes (dashboard users; checked by config validation, made by `blastwatch hash-password`): `scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>`. scrypt is in
  * node:crypto (no native add-on to build on a Pi) and is memory-hard, which slows offline guessing
  * if a config file leaks.
  */
