@@ -1,6 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Logger } from 'pino';
 import {
   applyTemperature,
   createClassifier,
@@ -178,15 +179,16 @@ t.test('model.json naming an output the model lacks fails at load', async (t) =>
   });
 });
 
+/** A classifier whose worker the test can crash, on one CPU thread, closed at the end of `t`. */
+async function crashableOnCpu(t: Test, modelDir: string, log: Logger) {
+  const out = await createCrashableClassifier({ modelDir, executionProviders: ['cpu'], threads: 1, log });
+  t.teardown(() => out.classifier.close());
+  return out;
+}
+
 t.test('a crashed worker rejects, is reported, and restarts on the next call', async (t) => {
   const { log, lines } = captureLogger();
-  const { classifier: c, crash } = await createCrashableClassifier({
-    modelDir: tinyModelDir,
-    executionProviders: ['cpu'],
-    threads: 1,
-    log,
-  });
-  t.teardown(() => c.close());
+  const { classifier: c, crash } = await crashableOnCpu(t, tinyModelDir, log);
   const errors: ModelError[] = [];
   c.onError((e) => errors.push(e));
   const before = await c.classify([fakePair(3)], { transfer: false });
@@ -227,13 +229,7 @@ t.test('a failing run rejects only that call; the worker stays up', async (t) =>
 
 t.test('a call in flight when the worker dies is rejected', async (t) => {
   const { log } = captureLogger();
-  const { classifier: c, crash } = await createCrashableClassifier({
-    modelDir: tinyModelDir,
-    executionProviders: ['cpu'],
-    threads: 1,
-    log,
-  });
-  t.teardown(() => c.close());
+  const { classifier: c, crash } = await crashableOnCpu(t, tinyModelDir, log);
   // The exit request reaches the worker before the run: the run can never answer.
   crash(7);
   await t.rejects(c.classify([fakePair(1)]), {
@@ -248,13 +244,7 @@ t.test('a worker that cannot restart leaves the classifier failed, with the reas
   const { log } = captureLogger();
   const copy = await tinyModelCopy();
   t.teardown(copy.cleanup);
-  const { classifier: c, crash } = await createCrashableClassifier({
-    modelDir: copy.dir,
-    executionProviders: ['cpu'],
-    threads: 1,
-    log,
-  });
-  t.teardown(() => c.close());
+  const { classifier: c, crash } = await crashableOnCpu(t, copy.dir, log);
   // The model file disappears while the daemon runs; then the worker crashes.
   await rm(join(copy.dir, 'tiny-int8.onnx'));
   const crashed = new Promise<void>((resolve) => c.onError(() => resolve()));
@@ -275,13 +265,7 @@ t.test('a model file swapped between a crash and the restart is refused for good
   const { log, lines } = captureLogger();
   const copy = await tinyModelCopy();
   t.teardown(copy.cleanup);
-  const { classifier: c, crash } = await createCrashableClassifier({
-    modelDir: copy.dir,
-    executionProviders: ['cpu'],
-    threads: 1,
-    log,
-  });
-  t.teardown(() => c.close());
+  const { classifier: c, crash } = await crashableOnCpu(t, copy.dir, log);
   await c.classify([fakePair(1)]);
   // Another model of the same size: one weight byte differs, so onnxruntime loads it happily.
   const file = join(copy.dir, 'tiny-int8.onnx');

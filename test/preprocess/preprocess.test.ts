@@ -1,3 +1,4 @@
+import type { CacheManifest } from '../../src/preprocess/training-cache.js';
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -96,25 +97,7 @@ t.test('preprocess-dataset on the samples writes the cache the training side rea
     'no temporary files left',
   );
 
-  const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as {
-    format: string;
-    size: number;
-    layout: string;
-    classes: string[];
-    segmentation: Record<string, unknown>;
-    count: number;
-    items: {
-      index: number;
-      path: string;
-      label: number;
-      class: string;
-      sha256: string;
-      source_width: number;
-      source_height: number;
-      foreground_fraction: number;
-    }[];
-    failed: { path: string; error: string }[];
-  };
+  const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as CacheManifest;
   t.match(manifest, {
     format: 'blastwatch-cache/1',
     size: 224,
