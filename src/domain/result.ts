@@ -3,7 +3,8 @@
  * dashboard map from. camelCase; the database rows stay inside src/store/.
  */
 
-export type ResultStatus = 'done' | 'failed' | 'quarantined';
+/** `out_of_domain`: classified but unlike the training images, so given no verdict (see domain/applicability.ts). */
+export type ResultStatus = 'done' | 'out_of_domain' | 'failed' | 'quarantined';
 export type Origin = 'capture' | 'upload';
 
 /** Stage timings in milliseconds, as recorded per result. */
