@@ -8,7 +8,12 @@
  * specimen come from many patients of one class, not from one patient's smear (whose images are
  * correlated), and a real B-ALL smear mixes blasts with normal cells. Real specimens will do worse.
  */
-import { suggestVerdict, wilsonInterval, type SpecimenVerdict, type VerdictRule } from '../domain/specimen.js';
+import {
+  suggestVerdict,
+  wilsonInterval,
+  type SpecimenVerdict,
+  type VerdictRule,
+} from '../domain/specimen.js';
 
 /**
  * mulberry32: a small, well-mixed 32-bit PRNG with uniform floats in [0, 1), so a simulation is
