@@ -4,12 +4,13 @@
  *
  *   nice -n 10 node --import tsx scripts/specimen-sim.ts [--write-card]
  *
- * 1. Writes shifted copies of the test images with scripts/perturb-images.ts (each kind once;
- *    cached under --work) — a camera whose exposure, hue or focus has drifted is the realistic
- *    case, and a rule judged only on clean images, where the model is near 100 %, is degenerate.
+ * 1. Writes shifted copies of the test images with scripts/perturb-images.ts (kept under --work
+ *    until the list or that script changes) — a camera whose exposure, hue or focus has drifted
+ *    is the realistic case, and a rule judged only on clean images, where the model is near
+ *    100 %, is degenerate.
  * 2. Classifies every image through the daemon's own path (prepareImage + the ONNX classifier +
- *    the shipped threshold, as `blastwatch evaluate` does); per-image predictions are cached as
- *    JSON under --work, keyed by the model file's sha256.
+ *    the shipped threshold, as `blastwatch evaluate` does) and writes the per-image predictions
+ *    to <work>/predictions/<condition>.json.
  * 3. Simulates specimens of m = 1..20 images drawn without replacement from one class's pool
  *    (a malignant class gives a B-ALL specimen, Benign a hematogone specimen) and mixed B-ALL
  *    specimens (a share of blast images among benign ones), with a seeded PRNG, and scores every
@@ -24,12 +25,13 @@
  * NAME (test) --work DIR (var/specimen-sim) --draws N (20000 per class, condition and m) --seed N.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliLogger } from '../src/cli/logger.js';
-import { describeRule, type VerdictRule } from '../src/domain/specimen.js';
+import { describeRule, wilsonInterval, type VerdictRule } from '../src/domain/specimen.js';
 import { classifyFile, openModel } from '../src/evaluate/classify-file.js';
 import { readFileList } from '../src/evaluate/dataset.js';
 import {
@@ -50,6 +52,7 @@ import {
   type RuleScore,
 } from '../src/evaluate/specimen-rule-choice.js';
 
+const PERTURB_SCRIPT = 'scripts/perturb-images.ts';
 const SHIFTS = ['brightness+10', 'brightness-10', 'hue+10', 'saturation-15', 'blur1', 'jpeg70'];
 const CLEAN = 'clean';
 const MALIGNANT_FOLDERS = ['Early', 'Pre', 'Pro'];
@@ -101,56 +104,41 @@ function options() {
   return { ...values, data: resolve(values.data), work: resolve(values.work), draws, seed };
 }
 
-/** The shifted copies of the listed images, written once per kind by the project's own perturbation script. */
-async function ensureShiftedImages(
-  data: string,
-  listFile: string,
-  dir: string,
-  kind: string,
-  expected: number,
-) {
-  const count = async () =>
-    existsSync(dir)
-      ? (
-          await Promise.all((await readdir(dir)).map(async (d) => (await readdir(join(dir, d))).length))
-        ).reduce((a, b) => a + b, 0)
-      : 0;
-  if ((await count()) === expected) return;
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'scripts/perturb-images.ts',
-      '--data',
-      data,
-      '--out',
-      dir,
-      '--kind',
-      kind,
-      '--files',
-      listFile,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  if (run.status !== 0 || (await count()) !== expected)
-    throw new Error(`perturb-images --kind ${kind} failed`);
+/**
+ * The shifted copies of the listed images, written by the project's own perturbation script.
+ * They are kept under --work and rewritten when the list or that script changes (a stamp holds
+ * the sha256 of both), since writing them costs more than the rest of the run.
+ */
+async function ensureShiftedImages(data: string, listFile: string, dir: string, kind: string): Promise<void> {
+  const stampFile = join(dir, '.source-sha256');
+  const stamp = createHash('sha256')
+    .update(await readFile(PERTURB_SCRIPT))
+    .update(await readFile(listFile))
+    .update(data)
+    .digest('hex');
+  if (existsSync(stampFile) && (await readFile(stampFile, 'utf8')) === stamp) return;
+  await rm(dir, { recursive: true, force: true });
+  const args = ['--data', data, '--out', dir, '--kind', kind, '--files', listFile];
+  const run = spawnSync(process.execPath, ['--import', 'tsx', PERTURB_SCRIPT, ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (run.status !== 0) throw new Error(`${PERTURB_SCRIPT} --kind ${kind} failed`);
+  await writeFile(stampFile, stamp);
 }
 
-/** Per-image predictions of one condition through the daemon's path, cached by model hash. */
+/**
+ * Per-image predictions of one condition through the daemon's path, written to `outFile`.
+ * Never reused from an earlier run: the preprocessing can change while the model file does not.
+ */
 async function predict(
   opened: Awaited<ReturnType<typeof openModel>>,
   imageDir: string,
   relPaths: string[],
-  cacheFile: string,
+  outFile: string,
 ): Promise<PredictionFile> {
   const info = opened.classifier.info;
-  if (existsSync(cacheFile)) {
-    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as PredictionFile;
-    if (cached.modelSha256 === info.modelSha256 && cached.images.length === relPaths.length) return cached;
-  }
   const images: ImagePrediction[] = [];
-  // One image at a time: the machine is shared, and the throughput is ample for a few thousand images.
+  // One image at a time: the machine is shared, and a few thousand images take well under a minute.
   for (const rel of relPaths) {
     const out = await classifyFile(opened, join(imageDir, rel));
     images.push({
@@ -161,7 +149,7 @@ async function predict(
     });
   }
   const file: PredictionFile = { modelSha256: info.modelSha256, threshold: info.threshold, images };
-  await writeFile(cacheFile, `${JSON.stringify(file)}\n`);
+  await writeFile(outFile, `${JSON.stringify(file)}\n`);
   return file;
 }
 
@@ -310,7 +298,13 @@ function worstSpecificityAt(
       if (value < worst.value) worst = { value, m, condition };
     }
   const benign = (preds.get(worst.condition)?.images ?? []).filter((i) => i.folder === BENIGN_FOLDER);
-  return { ...worst, benignFlagged: `${benign.filter((i) => i.flag).length}/${benign.length}` };
+  const flagged = benign.filter((i) => i.flag).length;
+  const { low, high } = wilsonInterval(flagged, benign.length);
+  return {
+    ...worst,
+    benignFlagged: `${flagged}/${benign.length}`,
+    benignFlaggedInterval: `${pct(low)}–${pct(high)}`,
+  };
 }
 
 interface Outcome {
@@ -320,7 +314,7 @@ interface Outcome {
   eligible: number;
   tied: number;
   images: { ball: number; benign: number };
-  worstSpecificityAt: { value: number; m: number; condition: string; benignFlagged: string };
+  worstSpecificityAt: ReturnType<typeof worstSpecificityAt>;
   tables: { images: string; summary: string; conditions: string; mixed: string };
 }
 
@@ -341,7 +335,7 @@ async function main(): Promise<void> {
     );
     for (const kind of SHIFTS) {
       const dir = join(opt.work, 'images', kind);
-      await ensureShiftedImages(opt.data, listFile, dir, kind, relPaths.length);
+      await ensureShiftedImages(opt.data, listFile, dir, kind);
       // perturb-images writes PNG (JPEG for jpeg70) under the same class folder and stem
       const ext = kind === 'jpeg70' ? '.jpg' : '.png';
       const shifted = relPaths.map((p) => p.replace(/\.[^./]+$/, ext));
@@ -422,7 +416,7 @@ A hematologist reports a specimen, not an image: the daemon counts a specimen's 
 
 ${comparisonTable(o)}
 
-(worst = minimum over the seven conditions and m = ${CRITERION.fromSize}..${CRITERION.toSize}.) The chosen rule's lowest specificity is ${pct(o.worstSpecificityAt.value, 2)}, at m = ${o.worstSpecificityAt.m} under ${o.worstSpecificityAt.condition} (which flags ${o.worstSpecificityAt.benignFlagged} benign images): shifted benign images flagged B-ALL are what keeps k and x from going lower.
+(worst = minimum over the seven conditions and m = ${CRITERION.fromSize}..${CRITERION.toSize}.) The chosen rule's lowest specificity is ${pct(o.worstSpecificityAt.value, 2)}, at m = ${o.worstSpecificityAt.m} under ${o.worstSpecificityAt.condition} (which flags ${o.worstSpecificityAt.benignFlagged} benign images): shifted benign images flagged B-ALL are what keeps k and x from going lower. The brackets below are Monte Carlo error only; the test split's own sampling error is much larger (that flagged share has a 95 % Wilson interval of ${o.worstSpecificityAt.benignFlaggedInterval}), so the figures are estimates for this split, not for a lab.
 
 Images flagged (P(B-ALL) ≥ threshold) per condition, test split:
 
@@ -438,7 +432,7 @@ ${o.tables.conditions}
 
 At m = 3 (below n) a benign specimen without enough flagged images is \`insufficient\`; a B-ALL one is still called \`suspicious\` when enough of its images are flagged, because a flagged image is never hidden by a small count.
 
-Mixed B-ALL specimens (each image shows blasts with the given probability, otherwise it is drawn from the benign pool of the same condition), sensitivity of the chosen rule:
+Mixed B-ALL specimens (each image shows blasts with the given probability, otherwise it is drawn from the benign pool of the same condition; hematogones stand in for a smear's normal cells), sensitivity of the chosen rule:
 
 ${o.tables.mixed}
 
