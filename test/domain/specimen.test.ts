@@ -3,8 +3,8 @@ import { describeRule, suggestVerdict, wilsonInterval, type VerdictRule } from '
 
 t.test('wilsonInterval matches the published score intervals', async (t) => {
   // Newcombe RG, "Two-sided confidence intervals for the single proportion: comparison of seven
-  // methods", Stat Med 1998;17:857-872, Table II, method 3 (Wilson score interval without
-  // continuity correction, 95 %), given to four decimals.
+  // methods", Stat Med 1998;17:857-872: its four worked examples under method 3 (the Wilson
+  // score interval without continuity correction, 95 %), published to four decimals.
   const published: Array<[number, number, number, number]> = [
     [81, 263, 0.2553, 0.3662],
     [15, 148, 0.0624, 0.1605],
