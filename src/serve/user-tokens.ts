@@ -47,6 +47,8 @@ export class UserTokens {
     /** The current user list (read on every check, so the configuration stays the one truth). */
     private readonly users: () => readonly TokenHolder[],
     private readonly cacheSize = DEFAULT_CACHE_SIZE,
+    /** The slow check of a token against a stored hash (a parameter so tests can count the calls). */
+    private readonly verifyHash: (token: string, hash: string) => Promise<boolean> = verifyPassword,
   ) {}
 
   /** True when at least one user has a token; otherwise a Bearer header cannot be a user's. */
@@ -89,7 +91,7 @@ export class UserTokens {
     // One at a time: scrypt takes 16 MiB per check, too much in parallel on a Pi.
     for (const user of this.users()) {
       const hash = user.api_token_hash;
-      if (!hash || !(await verifyPassword(token, hash))) continue;
+      if (!hash || !(await this.verifyHash(token, hash))) continue;
       this.remember(key, { name: user.name, apiTokenHash: hash });
       return { name: user.name, role: user.role ?? DEFAULT_USER_ROLE };
     }
