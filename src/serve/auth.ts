@@ -151,12 +151,9 @@ export function createAuthHook(policy: AuthPolicy) {
       req.actor = LOOPBACK_ACTOR;
       return;
     }
-    await reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="blastwatch"')
-      .send({
-        error: 'unauthorized',
-        message: 'send Authorization: Bearer <token> (http.auth_token or your own)',
-      });
+    await reply.code(401).header('www-authenticate', 'Bearer realm="blastwatch"').send({
+      error: 'unauthorized',
+      message: 'send Authorization: Bearer <token> (http.auth_token or your own)',
+    });
   };
 }
