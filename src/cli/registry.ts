@@ -30,7 +30,7 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     load: async () => (await import('./commands/evaluate.js')).default,
   },
   'hash-password': {
-    summary: 'make a password hash for a dashboard user (http.users in the config)',
+    summary: 'make a password hash or a new API token for a dashboard user (http.users in the config)',
     load: async () => (await import('./commands/hash-password.js')).default,
   },
   demo: {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { USER_ROLES } from '../domain/roles.js';
 import { isValidHash } from '../runtime/password.js';
 
 /**
@@ -67,3 +68,59 @@ export const topicPrefix = z
     /^(?!\$)[^#+\s\u0000-\u001f\u007f-\u009f]*[^/#+\s\u0000-\u001f\u007f-\u009f]$/,
     'a topic prefix without the wildcards + and #, NUL, control characters, spaces, a leading $ or a trailing slash',
   );
+
+/** A role from USER_ROLES (src/domain/roles.ts): viewer, reviewer or admin. */
+export const userRole = z.enum(USER_ROLES, {
+  error: () => `one of ${USER_ROLES.join(', ')}`,
+});
+
+/**
+ * One named user. `role` may be left out (DEFAULT_USER_ROLE applies: entries written before roles
+ * existed keep what they could do). Either hash may be absent or null: a person who only logs in
+ * needs no token, a script that only calls the API needs no password; one of them must be set.
+ */
+const httpUser = z
+  .strictObject({
+    name: z.string().min(1).max(64),
+    role: userRole.optional(),
+    password_hash: passwordHash.nullable().optional(),
+    api_token_hash: passwordHash.nullable().optional(),
+  })
+  .superRefine((user, ctx) => {
+    if (!user.password_hash && !user.api_token_hash)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['password_hash'],
+        message:
+          'a user needs password_hash, api_token_hash or both (make them with blastwatch hash-password)',
+      });
+  });
+
+/**
+ * The user list: a name is who signs a review or a specimen, so two entries with one name would
+ * make the record ambiguous; two entries with the same token hash are a copy-paste slip (each hash
+ * has its own salt, so two tokens never hash alike) that would let one token act as two users.
+ */
+export const httpUsers = z.array(httpUser).superRefine((users, ctx) => {
+  const firstByName = new Map<string, number>();
+  const firstByTokenHash = new Map<string, number>();
+  users.forEach((user, i) => {
+    const sameName = firstByName.get(user.name);
+    if (sameName === undefined) firstByName.set(user.name, i);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'name'],
+        message: `"${user.name}" is already the name of http.users.${sameName}: names must be unique`,
+      });
+    if (!user.api_token_hash) return;
+    const sameToken = firstByTokenHash.get(user.api_token_hash);
+    if (sameToken === undefined) firstByTokenHash.set(user.api_token_hash, i);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'api_token_hash'],
+        message: `the same hash as http.users.${sameToken}: give each user a token of her own (blastwatch hash-password --new-token)`,
+      });
+  });
+});

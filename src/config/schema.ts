@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { authToken, millis, passwordHash, seconds, topicPrefix } from './checks.js';
+import { authToken, httpUsers, millis, seconds, topicPrefix, userRole } from './checks.js';
 
 /**
  * The configuration schema. Keys mirror config/default.yaml one to one (snake_case), so an error's
@@ -93,12 +93,8 @@ export const configSchema = z.strictObject({
     host: z.string().min(1),
     port,
     auth_token: authToken.nullable(),
-    users: z.array(
-      z.strictObject({
-        name: z.string().min(1).max(64),
-        password_hash: passwordHash,
-      }),
-    ),
+    auth_token_role: userRole,
+    users: httpUsers,
     upload_max_mb: z.number().positive(),
     live_streams_per_identity: z.number().int().min(1).max(64),
   }),

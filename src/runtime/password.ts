@@ -53,6 +53,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(key, parsed.key);
 }
 
+/**
+ * A new API token for `http.users[].api_token_hash`: 32 random bytes (256 bits, far beyond
+ * guessing even at the hash's cost) in base64url, which survives URLs, headers and shells
+ * unquoted. The `bw_` prefix lets a person, or a secret scanner, tell what a leaked string is.
+ */
+export function newApiToken(): string {
+  return `bw_${randomBytes(32).toString('base64url')}`;
+}
+
 /** Constant-time comparison of two secrets of any length (hashing first equalises the lengths). */
 export function secretsEqual(a: string, b: string): boolean {
   const da = createHash('sha256').update(a).digest();

@@ -9,6 +9,8 @@ import type { Metrics } from '../runtime/metrics.js';
 import type { Store } from '../store/index.js';
 import { createAuthHook, DEFAULT_BEARER_LIMIT, FailureLimiter, type AuthPolicy } from './auth.js';
 import { opsErrorHandler, opsSchemas } from './ops-schemas.js';
+import { decorateActor } from './roles.js';
+import { UserTokens } from './user-tokens.js';
 import { resultJson } from './views.js';
 
 export {
@@ -18,7 +20,10 @@ export {
   secretEquals,
   type Authenticator,
   type AuthPolicy,
+  type BearerCredentials,
 } from './auth.js';
+export { hasRole, requireRole, type Actor, type UserRole } from './roles.js';
+export { UserTokens } from './user-tokens.js';
 
 /**
  * Everything an HTTP feature needs from the daemon; the dashboard plugin receives this object.
@@ -133,9 +138,14 @@ export async function createHttpServer(
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
   }));
 
-  // One count of failed Bearer tokens per address for the ops API and the dashboard alike.
+  decorateActor(app);
+  // One count of failed Bearer tokens per address, and one cache of verified user tokens, for
+  // the ops API and the dashboard alike; the token role and users come from the config unless
+  // the caller set them.
   const auth: AuthPolicy = {
     ...ctx.auth,
+    tokenRole: ctx.auth.tokenRole ?? ctx.config.http.auth_token_role,
+    userTokens: ctx.auth.userTokens ?? new UserTokens(() => ctx.config.http.users),
     bearerFailures: ctx.auth.bearerFailures ?? new FailureLimiter(DEFAULT_BEARER_LIMIT),
   };
   const served: ServeContext = { ...ctx, auth };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
+import type { UserRole } from '../../src/domain/roles.js';
 import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
 import { createMemoryDeps, type MemoryDeps } from './memory-deps.js';
 
@@ -19,6 +20,8 @@ export async function startFixtureServer(
   opts: {
     loopback?: boolean;
     token?: string | null;
+    /** Role of the shared token (http.auth_token_role); default reviewer. */
+    tokenRole?: UserRole;
     users?: DashboardUser[];
     loginRateLimit?: { max: number; timeWindowMs: number };
     uploadMaxBytes?: number;
@@ -32,7 +35,12 @@ export async function startFixtureServer(
   const workDir = mkdtempSync(join(tmpdir(), 'bw-dash-'));
   const deps = await createMemoryDeps({
     workDir,
-    auth: { loopback: opts.loopback ?? true, token: opts.token ?? null, users: opts.users ?? [] },
+    auth: {
+      loopback: opts.loopback ?? true,
+      token: opts.token ?? null,
+      tokenRole: opts.tokenRole,
+      users: opts.users ?? [],
+    },
   });
   const lines = opts.logLines;
   const app = lines

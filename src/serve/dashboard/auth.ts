@@ -1,22 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken } from '../auth.js';
-import type { DashboardAuthConfig } from './deps.js';
+import { DEFAULT_USER_ROLE } from '../../domain/roles.js';
 import { secretsEqual, verifyPassword, hashPassword } from '../../runtime/password.js';
+import { sharedTokenActor, type BearerCredentials } from '../auth.js';
+import { LOOPBACK_ACTOR, type Actor } from '../roles.js';
+import { UserTokens } from '../user-tokens.js';
+import type { DashboardAuthConfig } from './deps.js';
 
 /**
  * Who is asking, and may they write?
  *
  * Reading needs an identity unless the server is on loopback. Writing (review, upload, logout)
  * ALWAYS needs one of:
- *  - `Authorization: Bearer <token>`: a browser never attaches it on its own, so a cross-site page
- *    cannot forge it;
+ *  - `Authorization: Bearer <token>` (the shared token or a user's own): a browser never attaches
+ *    it on its own, so a cross-site page cannot forge it;
  *  - a session cookie (HttpOnly, SameSite=Strict) AND the session's CSRF token in the
  *    `X-CSRF-Token` header. A cross-site form cannot set a custom header, and a cross-site fetch
  *    with one needs a CORS preflight that this server never grants.
  * On top of that, a request the browser labels cross-site (Sec-Fetch-Site) or whose Origin is not
  * this host is refused before anything else. On loopback the Host header must be a loopback name,
  * which stops DNS-rebinding pages from talking to the "no login" local dashboard.
+ * Whether the identity's role allows a write is each route's `requireRole` (../roles.ts).
  */
 
 export const SESSION_COOKIE = 'bw_sid';
@@ -24,20 +28,29 @@ export const CSRF_HEADER = 'x-csrf-token';
 
 export interface Session {
   id: string;
-  /** Reviewer identity: a configured user name, "token" for the shared token, "local" on loopback. */
-  user: string;
-  /** True when `user` is a named account (it then signs reviews; the form cannot change it). */
-  named: boolean;
+  /**
+   * Whom the session acts for: a configured user (it then signs reviews; the form cannot change
+   * the name), the shared token ("token") or, on loopback, the local actor ("local").
+   */
+  actor: Actor;
   csrf: string;
   createdAt: number;
   lastSeen: number;
 }
 
 export type Identity =
-  { kind: 'bearer'; user: string } | { kind: 'session'; session: Session } | { kind: 'anonymous-loopback' };
+  | { kind: 'bearer'; actor: Actor }
+  | { kind: 'session'; session: Session }
+  | { kind: 'anonymous-loopback'; actor: Actor };
 
-/** What the request's `Authorization: Bearer` says: nothing, the right token, or a wrong one. */
-export type BearerVerdict = 'absent' | 'accepted' | 'refused';
+/** What the request's `Authorization: Bearer` says: nothing, a valid token (whose), or a wrong one. */
+export type BearerVerdict = { kind: 'absent' } | { kind: 'accepted'; actor: Actor } | { kind: 'refused' };
+
+/** Whom an identity acts for (null: nobody). */
+export function actorOf(identity: Identity | null): Actor | null {
+  if (!identity) return null;
+  return identity.kind === 'session' ? identity.session.actor : identity.actor;
+}
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -70,7 +83,7 @@ export class SessionStore {
     private readonly maxSessions = 1000,
   ) {}
 
-  create(user: string, named: boolean): Session {
+  create(actor: Actor): Session {
     this.sweep();
     if (this.sessions.size >= this.maxSessions) {
       // Drop the oldest: a flood of logins must not grow memory without bound.
@@ -80,8 +93,7 @@ export class SessionStore {
     const now = Date.now();
     const session: Session = {
       id: randomBytes(32).toString('base64url'),
-      user,
-      named,
+      actor,
       csrf: randomBytes(32).toString('base64url'),
       createdAt: now,
       lastSeen: now,
@@ -145,14 +157,19 @@ export class SessionStore {
 
 export class DashboardAuth {
   readonly sessions: SessionStore;
+  /** What a Bearer header is checked against (see presentedBearer / actorForBearer in ../auth.ts). */
+  readonly bearer: BearerCredentials;
   /** A hash to verify against when the user name is unknown, so timing does not reveal names. */
   private dummyHash: Promise<string> | null = null;
 
   constructor(
     readonly config: DashboardAuthConfig,
     sessionIdleTtlMs: number,
+    /** Shared with the ops API in the daemon, so a token verified by one is known to the other. */
+    userTokens: UserTokens = new UserTokens(() => config.users),
   ) {
     this.sessions = new SessionStore(sessionIdleTtlMs);
+    this.bearer = { token: config.token, tokenRole: config.tokenRole, userTokens };
   }
 
   get loginRequired(): boolean {
@@ -166,23 +183,13 @@ export class DashboardAuth {
     return typeof host === 'string' && LOOPBACK_HOSTS.has(hostnameOf(host));
   }
 
-  /**
-   * The request's Bearer token against `http.auth_token`, parsed like the ops API does. Without a
-   * configured token a Bearer header is ignored (there is no secret to guess).
-   */
-  checkBearer(request: FastifyRequest): BearerVerdict {
-    const token = bearerToken(request);
-    if (token === null || !this.config.token) return 'absent';
-    return secretsEqual(token, this.config.token) ? 'accepted' : 'refused';
-  }
-
   /** Who is asking; a wrong Bearer token is nobody, even with a session cookie. */
-  identify(request: FastifyRequest, bearer: BearerVerdict = this.checkBearer(request)): Identity | null {
-    if (bearer === 'accepted') return { kind: 'bearer', user: 'token' };
-    if (bearer === 'refused') return null;
+  identify(request: FastifyRequest, bearer: BearerVerdict): Identity | null {
+    if (bearer.kind === 'accepted') return { kind: 'bearer', actor: bearer.actor };
+    if (bearer.kind === 'refused') return null;
     const session = this.sessions.get(request.cookies?.[SESSION_COOKIE]);
     if (session) return { kind: 'session', session };
-    if (this.config.loopback) return { kind: 'anonymous-loopback' };
+    if (this.config.loopback) return { kind: 'anonymous-loopback', actor: LOOPBACK_ACTOR };
     return null;
   }
 
@@ -213,27 +220,26 @@ export class DashboardAuth {
     return null;
   }
 
-  /** Checks a login; returns the identity to open a session for, or null. */
-  async checkLogin(body: {
-    user?: string;
-    password?: string;
-    token?: string;
-  }): Promise<{ user: string; named: boolean } | null> {
+  /**
+   * Checks a login; returns whom to open a session for, or null. The login form takes the shared
+   * token but not a user's API token: a person logs in with her password, a token is for scripts.
+   */
+  async checkLogin(body: { user?: string; password?: string; token?: string }): Promise<Actor | null> {
     if (body.token) {
       return this.config.token && secretsEqual(body.token, this.config.token)
-        ? { user: 'token', named: false }
+        ? sharedTokenActor(this.config.tokenRole)
         : null;
     }
     if (!body.user || !body.password) return null;
     const account = this.config.users.find((u) => u.name === body.user);
-    if (!account) {
+    if (!account?.password_hash) {
+      // Unknown name, or a user without a password (API only): as slow as a wrong password.
       this.dummyHash ??= hashPassword('not-a-real-password');
       await verifyPassword(body.password, await this.dummyHash);
       return null;
     }
-    return (await verifyPassword(body.password, account.password_hash))
-      ? { user: account.name, named: true }
-      : null;
+    if (!(await verifyPassword(body.password, account.password_hash))) return null;
+    return { name: account.name, role: account.role ?? DEFAULT_USER_ROLE, named: true, via: 'password' };
   }
 
   setSessionCookie(request: FastifyRequest, reply: FastifyReply, session: Session): void {

@@ -220,6 +220,7 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
     events: live.events,
     auth: {
       token: config.http.auth_token,
+      tokenRole: config.http.auth_token_role,
       users: config.http.users,
       loopback: ctx.auth.loopback,
     },

@@ -6,6 +6,7 @@
  */
 
 import type { ResultStatus } from '../../domain/result.js';
+import type { UserRole } from '../../domain/roles.js';
 import type { ImageRead } from './image-file.js';
 
 export type { ImageRead, ResultStatus };
@@ -150,15 +151,22 @@ export interface ResultEvents {
   off(event: 'result', listener: (result: ResultView) => void): unknown;
 }
 
+/** A named user as `http.users` holds one (see config/default.yaml). */
 export interface DashboardUser {
   name: string;
-  /** `scrypt:N:r:p:salt:hash`, made by `blastwatch hash-password`. */
-  password_hash: string;
+  /** Absent: DEFAULT_USER_ROLE (reviewer). */
+  role?: UserRole | undefined;
+  /** `scrypt:N:r:p:salt:hash`, made by `blastwatch hash-password`; null/absent: no password login. */
+  password_hash?: string | null | undefined;
+  /** The hash of the user's API token (same format); null/absent: no token. */
+  api_token_hash?: string | null | undefined;
 }
 
 export interface DashboardAuthConfig {
   /** Shared access token (Bearer header, or typed into the login form). */
   token: string | null;
+  /** Role of whoever uses the shared token (`http.auth_token_role`); absent: reviewer. */
+  tokenRole?: UserRole | undefined;
   users: DashboardUser[];
   /** True when the server listens on a loopback address: no login needed. */
   loopback: boolean;

@@ -20,6 +20,7 @@ export const registerDashboard: ServerPlugin = async (app, ctx) => {
     uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
     liveStreamsPerIdentity: ctx.config.http.live_streams_per_identity,
     bearerFailures: ctx.auth.bearerFailures,
+    userTokens: ctx.auth.userTokens,
     onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),
   });
 };

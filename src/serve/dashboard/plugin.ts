@@ -2,8 +2,16 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
-import { FailureLimiter, noteBearerFailure, refuseLimitedBearer } from '../auth.js';
-import { DashboardAuth, SESSION_COOKIE } from './auth.js';
+import {
+  actorForBearer,
+  FailureLimiter,
+  noteBearerFailure,
+  presentedBearer,
+  refuseLimitedBearer,
+} from '../auth.js';
+import { decorateActor, type Actor } from '../roles.js';
+import type { UserTokens } from '../user-tokens.js';
+import { actorOf, DashboardAuth, SESSION_COOKIE, type BearerVerdict } from './auth.js';
 import type { DashboardContext } from './context.js';
 import { ReviewError, type DashboardDeps } from './deps.js';
 import { imageRoutes } from './routes/images.js';
@@ -30,13 +38,15 @@ export interface DashboardOptions {
    * dashboard's own with the login limit.
    */
   bearerFailures?: FailureLimiter | undefined;
+  /** Verified user API tokens, shared with the ops API; default: the dashboard's own over deps.auth.users. */
+  userTokens?: UserTokens | undefined;
   /** Live-feed streams one identity (named user, the shared token, a local session) may hold. */
   liveStreamsPerIdentity?: number | undefined;
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
-  /** Receives a check that accepts a request carrying a live dashboard session (for the ops API's hook). */
-  onAuth?: (authenticate: (request: FastifyRequest) => boolean) => void;
+  /** Receives a check that returns the actor of a request's live dashboard session (for the ops API's hook). */
+  onAuth?: (authenticate: (request: FastifyRequest) => Actor | null) => void;
 }
 
 /** The session id from a raw Cookie header (the ops API's scope has no cookie parser). */
@@ -100,29 +110,38 @@ function dashboardErrorHandler(
  */
 export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
   const { deps } = opts;
-  const auth = new DashboardAuth(deps.auth, opts.sessionIdleTtlMs ?? 12 * 3600_000);
+  const auth = new DashboardAuth(deps.auth, opts.sessionIdleTtlMs ?? 12 * 3600_000, opts.userTokens);
   const meta = deps.meta();
   const loginLimit = opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
   const bearerFailures = opts.bearerFailures ?? new FailureLimiter(loginLimit);
 
   await registerSecurityPlugins(app, opts.uploadMaxBytes);
   app.decorateRequest('dashboardIdentity', null);
-  opts.onAuth?.((request) => auth.sessions.get(sessionIdFromHeader(request.headers.cookie)) !== undefined);
+  decorateActor(app);
+  opts.onAuth?.((request) => auth.sessions.get(sessionIdFromHeader(request.headers.cookie))?.actor ?? null);
 
   // Runs before body parsing and validation: an unauthenticated request learns nothing else.
   app.addHook('onRequest', async (request, reply) => {
     if (!auth.hostAllowed(request)) {
       return reply.code(403).type('text/plain').send('Host not allowed (use http://localhost or 127.0.0.1)');
     }
-    const bearer = auth.checkBearer(request);
-    if (bearer !== 'absent') {
+    let bearer: BearerVerdict = { kind: 'absent' };
+    const token = presentedBearer(request, auth.bearer);
+    if (token !== null) {
+      // Refused before the token is checked: a user token costs a slow hash per guess.
       const refused = refuseLimitedBearer(bearerFailures, request, reply, (s) => ({
         error: `too many failed tokens from this address: try again in ${s} s`,
       }));
       if (refused) return refused;
-      if (bearer === 'refused') noteBearerFailure(bearerFailures, request);
+      const actor = await actorForBearer(token, auth.bearer);
+      if (actor) bearer = { kind: 'accepted', actor };
+      else {
+        bearer = { kind: 'refused' };
+        noteBearerFailure(bearerFailures, request);
+      }
     }
     request.dashboardIdentity = auth.identify(request, bearer);
+    request.actor = actorOf(request.dashboardIdentity);
     if (request.dashboardIdentity || request.routeOptions.config.dashboardPublic) return;
     const wantsHtml = request.method === 'GET' && (request.url === '/' || request.url.startsWith('/?'));
     if (wantsHtml) return reply.redirect('/login');

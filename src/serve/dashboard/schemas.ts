@@ -110,6 +110,8 @@ export const sessionReply = {
   properties: {
     user: str,
     namedUser: bool,
+    /** viewer, reviewer or admin; null when nobody is logged in. */
+    role: nullableStr,
     csrfToken: nullableStr,
     loginRequired: bool,
     meta: metaSchema,
@@ -179,7 +181,7 @@ export const uploadReply = {
 
 export const okReply = {
   type: 'object',
-  properties: { ok: bool, user: str },
+  properties: { ok: bool, user: str, role: str },
 } as const;
 
 /** Query of `GET /api/dashboard/results`; `class` is limited to the model's classes at start-up. */

@@ -16,10 +16,10 @@ const PING_MS = 20_000;
  */
 function streamOwner(identity: Identity | null): string {
   if (!identity || identity.kind === 'anonymous-loopback') return 'loopback';
-  if (identity.kind === 'bearer') return 'token';
-  const { session } = identity;
-  if (session.named) return `user:${session.user}`;
-  return session.user === 'token' ? 'token' : `session:${session.id}`;
+  const actor = identity.kind === 'session' ? identity.session.actor : identity.actor;
+  if (actor.named) return `user:${actor.name}`;
+  if (actor.via === 'shared-token') return 'token';
+  return identity.kind === 'session' ? `session:${identity.session.id}` : 'loopback';
 }
 
 /**

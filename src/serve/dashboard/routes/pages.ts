@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LOOPBACK_ACTOR } from '../../roles.js';
 import type { DashboardContext } from '../context.js';
 import { errorReply } from '../schemas.js';
 
@@ -76,7 +77,7 @@ export async function pageRoutes(
   app.get('/', { schema: { response: { '4xx': errorReply } } }, async (request, reply) => {
     if (request.dashboardIdentity?.kind === 'anonymous-loopback') {
       // Loopback: no login, but writes still need a session for the CSRF token.
-      auth.setSessionCookie(request, reply, auth.sessions.create('local', false));
+      auth.setSessionCookie(request, reply, auth.sessions.create(LOOPBACK_ACTOR));
     }
     return sendAsset(reply, request, 'index.html');
   });

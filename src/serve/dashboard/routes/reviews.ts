@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { requireRole } from '../../roles.js';
 import { HttpError, type DashboardContext } from '../context.js';
 import type { ReviewExport } from '../deps.js';
 import { errorReply, idParams, resultList, reviewBody, reviewExportRows, reviewSchema } from '../schemas.js';
@@ -47,7 +48,7 @@ export async function reviewRoutes(app: FastifyInstance, opts: DashboardContext)
   app.post<{ Params: { id: number }; Body: ReviewBody }>(
     '/api/dashboard/results/:id/review',
     {
-      preValidation: requireWrite,
+      preValidation: [requireWrite, requireRole('reviewer')],
       bodyLimit: 16 * 1024,
       schema: {
         params: idParams,
@@ -58,12 +59,10 @@ export async function reviewRoutes(app: FastifyInstance, opts: DashboardContext)
     async (request) => {
       const { id } = request.params;
       const body = request.body;
-      const identity = request.dashboardIdentity;
-      // A named account signs its own reviews; the shared token / loopback user types a name.
-      const reviewer =
-        identity?.kind === 'session' && identity.session.named
-          ? identity.session.user
-          : (body.reviewer ?? '').trim();
+      const actor = request.actor;
+      // A named account (login or its own API token) signs its own reviews; the shared token /
+      // loopback user types a name.
+      const reviewer = actor?.named ? actor.name : (body.reviewer ?? '').trim();
       if (!reviewer) throw new HttpError(400, 'reviewer name: 1 to 80 characters');
       const review = deps.addReview(id, { reviewer, class: body.class, note: body.note.trim() });
       request.log.info({ resultId: id, reviewer, class: body.class }, 'review stored');

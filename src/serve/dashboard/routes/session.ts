@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { SESSION_COOKIE } from '../auth.js';
+import { LOOPBACK_ACTOR } from '../../roles.js';
+import { actorOf, SESSION_COOKIE } from '../auth.js';
 import type { DashboardContext } from '../context.js';
 import { errorReply, loginBody, okReply, sessionReply } from '../schemas.js';
 
@@ -50,9 +51,9 @@ export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext
       }
       const old = request.cookies?.[SESSION_COOKIE];
       if (old) auth.sessions.delete(old);
-      auth.setSessionCookie(request, reply, auth.sessions.create(who.user, who.named));
-      request.log.info({ user: who.user }, 'dashboard login');
-      return { ok: true, user: who.user };
+      auth.setSessionCookie(request, reply, auth.sessions.create(who));
+      request.log.info({ user: who.name, role: who.role }, 'dashboard login');
+      return { ok: true, user: who.name, role: who.role };
     },
   );
 
@@ -73,14 +74,16 @@ export async function sessionRoutes(app: FastifyInstance, opts: DashboardContext
     async (request, reply) => {
       let identity = request.dashboardIdentity;
       if (identity?.kind === 'anonymous-loopback') {
-        const session = auth.sessions.create('local', false);
+        const session = auth.sessions.create(LOOPBACK_ACTOR);
         auth.setSessionCookie(request, reply, session);
         identity = { kind: 'session', session };
       }
       reply.header('cache-control', 'no-store');
+      const actor = actorOf(identity);
       return {
-        user: identity?.kind === 'session' ? identity.session.user : 'token',
-        namedUser: identity?.kind === 'session' && identity.session.named,
+        user: actor?.name ?? 'token',
+        namedUser: actor?.named ?? false,
+        role: actor?.role ?? null,
         csrfToken: identity?.kind === 'session' ? identity.session.csrf : null,
         loginRequired: auth.loginRequired,
         meta: { ...meta, uploadMaxBytes: opts.uploadMaxBytes },

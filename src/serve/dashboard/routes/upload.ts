@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requireRole } from '../../roles.js';
 import { HttpError, type DashboardContext } from '../context.js';
 import { errorReply, uploadReply } from '../schemas.js';
 
@@ -49,7 +50,11 @@ async function readUpload(request: FastifyRequest): Promise<{ filename: string; 
   }
 }
 
-/** An image sent from a phone or a desktop goes into the same pipeline as a captured one. */
+/**
+ * An image sent from a phone or a desktop goes into the same pipeline as a captured one. It needs
+ * the reviewer role: an upload adds a result to the lab's record (and to a specimen's counts) as
+ * much as a review changes one, so a viewer (a wall display, a student) may not.
+ */
 export async function uploadRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
   const { deps, requireWrite } = opts;
 
@@ -57,7 +62,10 @@ export async function uploadRoutes(app: FastifyInstance, opts: DashboardContext)
   // handler (its limits are set where the dashboard registers it); the schema covers the replies.
   app.post(
     '/api/dashboard/upload',
-    { preValidation: requireWrite, schema: { response: { 202: uploadReply, '4xx': errorReply } } },
+    {
+      preValidation: [requireWrite, requireRole('reviewer')],
+      schema: { response: { 202: uploadReply, '4xx': errorReply } },
+    },
     async (request, reply) => {
       const { filename, bytes } = await readUpload(request);
       const sniffed = sniffImageType(bytes);
