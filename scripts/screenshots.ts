@@ -165,7 +165,7 @@ async function shot(page: Page, hash: string, view: string, file: string, fullPa
 }
 
 const desktop = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-await shot(desktop, '#/', 'feed', 'feed.png', false);
+await shot(desktop, '#/images', 'feed', 'feed.png', false);
 const flagged =
   app.store.results.list({ limit: 50, flagged: true }).find((r) => r.review === null) ??
   app.store.results.list({ limit: 1 })[0];
@@ -208,7 +208,7 @@ const phone = await browser.newPage({
   hasTouch: true,
   deviceScaleFactor: 2,
 });
-await shot(phone, '#/', 'feed', 'phone-feed.png', false);
+await shot(phone, '#/images', 'feed', 'phone-feed.png', false);
 await shot(phone, `#/result/${flagged!.id}`, 'detail', 'phone-detail.png', false);
 
 await browser.close();
