@@ -118,7 +118,10 @@ function updateCounts() {
 
 function renderList() {
   updateCounts();
-  if (currentFilter === 'unassigned') return;
+  if (currentFilter === 'unassigned') {
+    fillAssignTargets();
+    return;
+  }
   const rows = [...specimensById.values()]
     .filter(FILTERS[currentFilter])
     .sort((a, b) => String(b.updatedAt || '').localeCompare(String(a.updatedAt || '')) || b.id - a.id);
@@ -234,11 +237,19 @@ async function loadUnassigned() {
   }
   $('unassigned-list').replaceChildren(...images.map(pickTile));
   $('unassigned-empty').hidden = images.length > 0;
+  fillAssignTargets();
+}
+
+/** Specimens an image may still join: every one not signed (a signed specimen is locked). */
+function fillAssignTargets() {
+  const select = $('assign-target');
+  const chosen = select.value;
   const targets = [...specimensById.values()].filter((s) => !isSigned(s));
-  $('assign-target').replaceChildren(
+  select.replaceChildren(
     el('option', { value: '', text: targets.length ? 'Choose…' : 'No open specimen: start one first' }),
     ...targets.map((s) => el('option', { value: s.id, text: `${s.accession} (${STATUS_TEXT[s.status]})` })),
   );
+  if (targets.some((s) => String(s.id) === chosen)) select.value = chosen;
 }
 
 async function assignSelected(event) {
