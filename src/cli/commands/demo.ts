@@ -4,6 +4,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -21,6 +22,13 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLES = join(REPO, 'test/fixtures/samples');
 const TINY_MODEL = join(REPO, 'test/fixtures/tiny-model');
 const TOPIC_PREFIX = 'blastwatch/demo-scope';
+/** The demo files its images as this many smears, one capture sub-folder (accession number) each. */
+const DEMO_IMAGES_PER_SPECIMEN = 4;
+
+/** The capture sub-folder of the i-th image: the accession number of its specimen. */
+function demoAccession(i: number): string {
+  return `DEMO-${String(Math.floor(i / DEMO_IMAGES_PER_SPECIMEN) + 1).padStart(3, '0')}`;
+}
 
 function listImages(dir: string): string[] {
   const out: string[] = [];
@@ -50,8 +58,10 @@ const command: Command = {
 
 Starts everything in one process with temporary folders: an MQTT broker (aedes) on a free port,
 the daemon watching a temporary capture folder, and the dashboard. Sample images are dropped
-into the folder one by one; alerts are printed as they arrive over MQTT. Ctrl-C stops and
-removes the temporary folders.
+into the folder one by one, ${DEMO_IMAGES_PER_SPECIMEN} per sub-folder: each sub-folder is a specimen
+(its accession number, DEMO-001, DEMO-002, ...), shown on the dashboard's Specimens page. Alerts
+are printed as they arrive over MQTT, the specimens with their suggested verdict at the end.
+Ctrl-C stops and removes the temporary folders.
   --images DIR    images to drop (default: the bundled samples, test/fixtures/samples)
   --model DIR     model folder (default: models/, else the tiny test model: meaningless results)
   --interval MS   pause between two images (default 1500)
@@ -83,6 +93,7 @@ removes the temporary folders.
     const out = (s: string) => process.stdout.write(`${s}\n`);
     out(`blastwatch demo — a screening aid, not a diagnosis`);
     out(`  dashboard:  ${app.url}/`);
+    out(`  specimens:  one per capture sub-folder, ${DEMO_IMAGES_PER_SPECIMEN} images each (DEMO-001, …)`);
     out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
     out(`  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health}`);
     out(`  capture:    ${config.capture.dir}`);
@@ -116,10 +127,12 @@ removes the temporary folders.
       void (async () => {
         for (const [i, src] of opts.images.entries()) {
           if (stopping) return;
-          writeFileSync(
-            join(config.capture.dir, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
-            readFileSync(src),
-          );
+          // Written beside the folder, then renamed in: the watcher sees only complete files.
+          const folder = join(config.capture.dir, demoAccession(i));
+          const name = `${String(i + 1).padStart(3, '0')}-${basename(src)}`;
+          mkdirSync(folder, { recursive: true });
+          writeFileSync(join(root, name), readFileSync(src));
+          renameSync(join(root, name), join(folder, name));
           await new Promise((r) => setTimeout(r, opts.interval));
         }
         if (opts.once) {
@@ -127,10 +140,13 @@ removes the temporary folders.
           while (sub.results() + failures() < opts.images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
           out(`\n${sub.results()} results, ${app.store.results.counts().flagged} flagged.`);
+          await printSpecimens(app.url, out);
           await shutdown();
           resolveDone();
         } else {
-          out(`\nAll ${opts.images.length} images dropped. Open ${app.url}/ — Ctrl-C to stop.`);
+          out(`\nAll ${opts.images.length} images dropped.`);
+          await printSpecimens(app.url, out);
+          out(`Open ${app.url}/ to review and sign them — Ctrl-C to stop.`);
         }
       })();
     });
@@ -218,6 +234,32 @@ async function demoConfig(root: string, modelDir: string, mqttUrl: string, httpP
   config.http.port = httpPort ?? (await freePort());
   mkdirSync(config.capture.dir, { recursive: true });
   return config;
+}
+
+const VERDICT_WORDS: Record<string, string> = {
+  suspicious: 'suspicious — please look',
+  insufficient: 'insufficient — too few images screened',
+  no_suspicious_cells: 'no suspicious cells found',
+};
+
+/** The specimens as the dashboard lists them (the same HTTP API, open on loopback). */
+async function printSpecimens(url: string, out: (s: string) => void): Promise<void> {
+  const res = await fetch(`${url}/api/specimens`).catch(() => null);
+  if (!res?.ok) {
+    out(`  (the specimen list could not be read: ${res ? `HTTP ${res.status}` : 'no answer'})`);
+    return;
+  }
+  const specimens = (await res.json()) as Array<{
+    accession: string;
+    suggested_verdict: string;
+    counts: { images: number; screened: number; flagged: number };
+  }>;
+  for (const s of [...specimens].sort((a, b) => a.accession.localeCompare(b.accession))) {
+    const c = s.counts;
+    out(
+      `  specimen  ${s.accession}  ${c.images} images, ${c.screened} screened, ${c.flagged} flagged  → suggested: ${VERDICT_WORDS[s.suggested_verdict] ?? s.suggested_verdict}`,
+    );
+  }
 }
 
 /** Subscribes to the demo's topics and prints each result and alert; counts the results. */
