@@ -193,7 +193,11 @@ t.test('sessions, sign, concurrent sign (409 naming the signer), amend, assign',
   land(store, 'a.jpg');
   const loose = land(store, 'earlier.jpg', { capturedAt: Date.now() - 60_000 });
   const bodiless = await post(`/api/specimens/${id}/finish`, undefined);
-  t.match(bodiless.json(), { error: /reviewer name/ }, 'no body is fine for the schema; the token still names no one');
+  t.match(
+    bodiless.json(),
+    { error: /reviewer name/ },
+    'no body is fine for the schema; the token still names no one',
+  );
   const finished = await post(`/api/specimens/${id}/finish`, { reviewer: 'dr-lee' });
   t.equal(finished.statusCode, 200);
   t.equal((finished.json() as SpecimenItem).status, 'awaiting_signoff');
