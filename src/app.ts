@@ -15,9 +15,12 @@ import type { FastifyInstance } from 'fastify';
 import { createCapture, type Capture } from './capture.js';
 import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
 import { createHealth, type Health } from './health.js';
+import type { Result } from './domain/result.js';
+import type { WorkItem } from './domain/work-item.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
-import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
+import { OutboxPublisher, outboxMessages, redactUrl, specimenMessages } from './publish/mqtt.js';
+import { assignmentHint, compileAccessionPattern } from './domain/specimen-assignment.js';
 import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
 import { createMetrics } from './runtime/metrics.js';
@@ -89,7 +92,21 @@ async function loadClassifier(config: ResolvedConfig['model'], log: Logger): Pro
 /** Opens the store; on failure closes the classifier's worker, which would keep the process alive. */
 async function openStoreOrRelease(config: ResolvedConfig, log: Logger, release: () => Promise<void>) {
   try {
-    return openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
+    const rule = config.specimen.rule;
+    return openStore({
+      dataDir: config.data.dir,
+      log: log.child({ component: 'store' }),
+      specimens: {
+        rule: {
+          minScreened: rule.min_screened,
+          minFlagged: rule.min_flagged,
+          minFlaggedShare: rule.min_flagged_share,
+        },
+        deviceId: config.device_id,
+        // No change-feed rows when MQTT is off: nothing would ever drain them.
+        changeMessages: config.mqtt.url === null ? null : specimenMessages(config.device_id),
+      },
+    });
   } catch (err) {
     await release().catch(() => undefined);
     throw err;
@@ -189,11 +206,47 @@ function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pip
       config.mqtt.url === null
         ? () => []
         : outboxMessages({ deviceId: config.device_id, uncertainBand: classifier.info.uncertainBand, model }),
+    inResultTransaction: specimenAssignment(config, store, log),
     capture: config.capture,
     data: config.data,
     image: config.image,
     segment: config.segment,
     pipeline: config.pipeline,
+  });
+}
+
+/**
+ * Each new result joins its specimen inside the result's own transaction (config `specimen`). The
+ * assignment runs in a savepoint: should it ever fail, the result is still stored (unassigned,
+ * where a user can assign it) rather than lost with it.
+ */
+function specimenAssignment(config: ResolvedConfig, store: Store, log: Logger) {
+  const pattern =
+    config.specimen.pattern === null ? undefined : compileAccessionPattern(config.specimen.pattern);
+  const assign = store.db.transaction(
+    (result: Result, item: WorkItem) =>
+      store.specimens.assignNewResult(result, assignmentHint(item, config.specimen, pattern))?.outbox ?? [],
+  );
+  return (result: Result, item: WorkItem) => {
+    try {
+      return assign(result, item);
+    } catch (err) {
+      store.noteFailure(err);
+      log.error(
+        { err, id: result.id, file: item.relPath },
+        'could not assign the image to its specimen (left unassigned)',
+      );
+      return [];
+    }
+  };
+}
+
+/** The dashboard hears of a specimen whose image just landed (its own writes announce themselves). */
+function announceSpecimenChanges(store: Store, bus: EventBus): void {
+  bus.on('result:stored', ({ result, created }) => {
+    if (!created) return;
+    const specimenId = store.specimens.specimenIdOf(result.id);
+    if (specimenId !== undefined) bus.emit('specimen:changed', { specimenId });
   });
 }
 
@@ -278,6 +331,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   const { store, bus, metrics, classifier } = f;
   const info = classifier.info;
   const pipeline = createPipeline(config, log, f);
+  announceSpecimenChanges(store, bus);
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
   metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
   const health = createHealth({

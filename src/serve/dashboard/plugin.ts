@@ -12,6 +12,7 @@ import { defaultPublicDir, pageRoutes } from './routes/pages.js';
 import { resultRoutes } from './routes/results.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { sessionRoutes } from './routes/session.js';
+import { NO_SPECIMEN_GUARDS, specimenRoutes, type SpecimenGuards } from './routes/specimens.js';
 import { statusRoutes } from './routes/status.js';
 import { uploadRoutes } from './routes/upload.js';
 
@@ -35,6 +36,11 @@ export interface DashboardOptions {
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
+  /**
+   * Role checks of the specimen writes (start, finish, assign, sign, amend), run after the write
+   * check: the one place to require a role, e.g. `{ ...NO_SPECIMEN_GUARDS, sign: [requireRole('reviewer')] }`.
+   */
+  specimenGuards?: SpecimenGuards;
   /** Receives a check that accepts a request carrying a live dashboard session (for the ops API's hook). */
   onAuth?: (authenticate: (request: FastifyRequest) => boolean) => void;
 }
@@ -152,4 +158,10 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   await app.register(uploadRoutes, context);
   await app.register(statusRoutes, context);
   await app.register(liveRoutes, context);
+  if (deps.specimens)
+    await app.register(specimenRoutes, {
+      ...context,
+      specimens: deps.specimens,
+      guards: opts.specimenGuards ?? NO_SPECIMEN_GUARDS,
+    });
 }
