@@ -104,6 +104,8 @@ t.test('a session collects the captured images, live, and Finish closes it', asy
   const page = await newPage();
   await open(page, '#/', 'specimens');
   t.match(await page.textContent('.disclaimer'), /Screening aid — not a diagnosis/);
+  // No named account on loopback: the person types her name once (the browser remembers it).
+  await page.fill('#actor-name', 'Dr Keys');
   await page.fill('#start-specimen input[name="accession"]', ACCESSION);
   await page.click('#start-specimen button[type="submit"]');
   const row = page.locator('#specimen-list tr', { hasText: ACCESSION });

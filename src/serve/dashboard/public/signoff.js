@@ -6,7 +6,7 @@
 import { postJson } from './api.js';
 import { isSigned, VERDICT_SHORT, VERDICT_TEXT, VERDICTS } from './specimen-model.js';
 import { state } from './state.js';
-import { $, el, toast, when } from './ui.js';
+import { $, actorName, el, toast, when } from './ui.js';
 
 /** A conflict message survives the redraw that shows the winner's sign-off. */
 let conflictNotice = null;
@@ -16,13 +16,6 @@ let signFromKeyboard = null;
 /** Changes when the panel must be redrawn (status or sign-off version), not on every new image. */
 export function signOffKey(s) {
   return `${s.id}:${s.status}:${s.signOff ? s.signOff.version : 0}`;
-}
-
-/** The name a review or a signature is stored under: the account's, or the one typed here. */
-export function signerName() {
-  if (state.session?.namedUser) return state.session.user;
-  const input = $('signer-name');
-  return String(input ? input.value : localStorage.getItem('blastwatch.reviewer') || '').trim();
 }
 
 function verdictChoice(name, selected, suggested) {
@@ -52,7 +45,8 @@ function signerField() {
     'Your name ',
     el('input', {
       id: 'signer-name',
-      name: 'signer',
+      class: 'actor-name',
+      name: 'reviewer',
       required: true,
       maxlength: 80,
       autocomplete: 'name',
@@ -77,7 +71,7 @@ function confirmDialog(text, yesLabel) {
  * a 409 leaves the notice for the redrawn panel.
  */
 async function send(s, path, body, what) {
-  const signer = signerName();
+  const signer = actorName();
   if (!signer) {
     toast('Type your name first: a signature is kept with its signer.', true);
     $('signer-name')?.focus();
@@ -90,9 +84,8 @@ async function send(s, path, body, what) {
     what === 'amend' ? 'Sign amendment' : 'Sign',
   );
   if (!ok) return false;
-  if (!state.session?.namedUser) localStorage.setItem('blastwatch.reviewer', signer);
   try {
-    await postJson(path, { ...body, signer });
+    await postJson(path, state.session?.namedUser ? body : { ...body, reviewer: signer });
     toast(what === 'amend' ? `${s.accession}: amendment signed.` : `${s.accession}: signed.`);
     return true;
   } catch (err) {
@@ -157,7 +150,7 @@ function amendForm(s, onChange) {
       comment: String(data.get('comment') || ''),
       reason: String(data.get('reason') || '').trim(),
       // The version the reviewer saw: an amendment that landed since makes the server refuse (409).
-      based_on_version: s.signOff ? s.signOff.version : undefined,
+      version: s.signOff ? s.signOff.version : undefined,
     };
     if (!body.reason) {
       toast('An amendment needs a reason.', true);

@@ -1,13 +1,13 @@
 // Keyboard review on the specimen page, for a reviewer going through dozens of fields: the image
 // under review (large, with its probabilities), next/previous, choose a class, mark reviewed
 // (the per-image review API), sign; "?" shows the shortcuts.
-/* global document, localStorage, CSS */
+/* global document, CSS */
 import { api, imageUrl } from './api.js';
 import { flagBadge, probabilityBars } from './cards.js';
-import { requestSign, signerName } from './signoff.js';
+import { requestSign } from './signoff.js';
 import { cannotScreenReason, isScreened } from './specimen-model.js';
 import { state } from './state.js';
-import { $, classLabel, el, pct, toast } from './ui.js';
+import { $, actorName, classLabel, el, pct, toast } from './ui.js';
 
 const page = state.specimenPage;
 
@@ -141,7 +141,7 @@ function chooseClass(i) {
 async function markReviewed() {
   const img = page.order[page.cursor];
   if (!img || !isScreened(img)) return;
-  const reviewer = signerName();
+  const reviewer = actorName();
   if (!reviewer) {
     toast('Type your name in the sign-off panel first: a review is kept with its reviewer.', true);
     $('signer-name')?.focus();
@@ -154,7 +154,6 @@ async function markReviewed() {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ class: cls, note: '', reviewer }),
     });
-    if (!state.session?.namedUser) localStorage.setItem('blastwatch.reviewer', reviewer);
     img.review = { class: saved.class ?? cls, reviewer: saved.reviewer ?? reviewer };
   } catch (err) {
     toast(`Review not saved: ${err.message}`, true);

@@ -1,7 +1,7 @@
 // The Specimens view (the landing page): one row per smear with its status, verdict and counts,
 // filtered by status, kept current by the live feed; "Start specimen" for session capture, and
 // the unassigned images with a way to give them to a specimen.
-/* global document, FormData, CSS */
+/* global document, FormData, CSS, localStorage */
 import { api, imageUrl, postJson } from './api.js';
 import {
   STATUS_TEXT,
@@ -12,7 +12,8 @@ import {
   imageFrom,
   cannotScreenReason,
 } from './specimen-model.js';
-import { $, classLabel, el, pct, toast, when } from './ui.js';
+import { state } from './state.js';
+import { $, actorName, classLabel, el, pct, toast, when } from './ui.js';
 
 const FILTERS = {
   all: () => true,
@@ -66,10 +67,26 @@ export function shareText(share) {
   return `${pct(share.value)} (95 % CI ${pct(share.low)} – ${pct(share.high)})`;
 }
 
+/**
+ * `body` with the acting person's name when she has no named account (the server stores every
+ * specimen action with its actor), or null after asking her to type it.
+ */
+export function withActor(body) {
+  if (state.session?.namedUser) return body;
+  const reviewer = actorName();
+  if (reviewer) return { ...body, reviewer };
+  toast('Type your name first: every action on a specimen is kept with its author.', true);
+  const field = [...document.querySelectorAll('input.actor-name')].find((i) => i.offsetParent !== null);
+  field?.focus();
+  return null;
+}
+
 /** Finishing a session: no more images join it, and it waits for a sign-off. */
 export async function finishSpecimen(s) {
+  const body = withActor({});
+  if (!body) return null;
   try {
-    const done = specimenFrom(await postJson(`/api/specimens/${s.id}/finish`, {}));
+    const done = specimenFrom(await postJson(`/api/specimens/${s.id}/finish`, body));
     upsertSpecimen(done);
     toast(`${s.accession}: finished, awaiting sign-off.`);
     return done;
@@ -262,8 +279,10 @@ async function assignSelected(event) {
     toast('Tick at least one image and choose a specimen.', true);
     return;
   }
+  const body = withActor({ result_ids: ids });
+  if (!body) return;
   try {
-    await postJson(`/api/specimens/${target}/images`, { result_ids: ids });
+    await postJson(`/api/specimens/${target}/images`, body);
     const s = specimensById.get(target);
     toast(`${ids.length} image${ids.length === 1 ? '' : 's'} assigned to ${s ? s.accession : target}.`);
   } catch (err) {
@@ -277,10 +296,12 @@ async function startSpecimen(event) {
   const form = $('start-specimen');
   const accession = String(new FormData(form).get('accession') || '').trim();
   if (!accession) return;
+  const body = withActor({ accession });
+  if (!body) return;
   const button = form.querySelector('button');
   button.disabled = true;
   try {
-    const s = specimenFrom(await postJson('/api/specimens', { accession }));
+    const s = specimenFrom(await postJson('/api/specimens', body));
     form.reset();
     upsertSpecimen(s);
     toast(`${s.accession} started: images captured now belong to it until you press Finish.`);
@@ -301,6 +322,10 @@ export function onLiveSpecimen(raw) {
 }
 
 export function setUpSpecimens() {
+  // A named account signs as itself; otherwise the name is typed once and remembered.
+  const name = $('actor-name');
+  name.value = localStorage.getItem('blastwatch.reviewer') || '';
+  name.closest('label').hidden = Boolean(state.session?.namedUser);
   $('start-specimen').addEventListener('submit', (event) => void startSpecimen(event));
   $('assign-form').addEventListener('submit', (event) => void assignSelected(event));
 }

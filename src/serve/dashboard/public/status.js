@@ -1,6 +1,5 @@
 // The status page: the daemon's health in plain words and results per day (inline SVG chart).
 import { api } from './api.js';
-import { isSigned, specimenFrom } from './specimen-model.js';
 import { state } from './state.js';
 import { $, bytes, classColour, classLabel, el, pct, svg, toast, when } from './ui.js';
 
@@ -38,10 +37,7 @@ export async function loadStatus() {
     item('Messages not yet delivered', String(s.outboxBacklog), s.outboxBacklog > 0 ? 'warn' : ''),
     item('Free disk', bytes(s.diskFreeBytes)),
     item('Last image', when(s.lastImageAt)),
-    item(
-      'Suggestion = sign-off',
-      agreementText(s.agreement ?? data.agreement ?? (await agreementFromList())),
-    ),
+    item('Suggestion = sign-off', agreementText(await api('/api/specimens/agreement').catch(() => null))),
   );
   const problems = $('status-problems');
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
@@ -124,25 +120,7 @@ function niceStep(max) {
   return Math.max(1, (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag);
 }
 
-/**
- * The lab's own agreement between the model's suggestion and the person's verdict: of the signed
- * specimens, how many have a latest verdict equal to the suggestion recorded with it. From the
- * specimen list when the status reply does not carry it.
- */
-async function agreementFromList() {
-  let items;
-  try {
-    items = await api('/api/specimens');
-  } catch {
-    return null;
-  }
-  const signed = (Array.isArray(items) ? items : items.items || []).map(specimenFrom).filter(isSigned);
-  const agreed = signed.filter(
-    (sp) => sp.signOff && sp.signOff.suggestedVerdict && sp.signOff.verdict === sp.signOff.suggestedVerdict,
-  ).length;
-  return { signed: signed.length, agreed, rate: signed.length ? agreed / signed.length : null };
-}
-
+/** The lab's own agreement between the model's suggestion and the person's latest verdict. */
 function agreementText(a) {
   if (!a || !a.signed) return 'no specimen signed yet';
   return `${a.agreed} of ${a.signed} signed specimens (${pct(a.rate)})`;
