@@ -40,6 +40,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from '../test/dashboard/browser.js';
 // Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
 // typings for the few DOM members they touch (the project compiles without the DOM lib).
 interface PageImage {
+  hidden?: boolean;
   complete: boolean;
   naturalWidth: number;
   src: string;
@@ -184,8 +185,17 @@ async function shot(page: Page, hash: string, view: string, file: string, fullPa
     ),
   );
   await page.waitForTimeout(1300); // let the "new" highlight fade
+  await hideToast(page);
   await page.screenshot({ path: join(outDir, file), fullPage });
   written.push(join(outDir, file));
+}
+
+/** A message of the last action ("signed.") would cover part of the next picture. */
+async function hideToast(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const toast = document.querySelector('#toast');
+    if (toast) toast.hidden = true;
+  });
 }
 
 /** A full-page shot of what the page shows now (after keyboard steps), once its images loaded. */
@@ -197,6 +207,7 @@ async function shotCurrent(page: Page, file: string): Promise<void> {
     ),
   );
   await page.waitForTimeout(1300);
+  await hideToast(page);
   await page.screenshot({ path: join(outDir, file), fullPage: true });
   written.push(join(outDir, file));
 }
@@ -244,6 +255,7 @@ written.push(join(outDir, 'upload.png'));
 // fields with the keyboard.
 await desktop.goto(`${app.url}/#/`);
 await desktop.waitForSelector('body[data-ready="specimens"]');
+await desktop.fill('#actor-name', 'Dr M. Rahimi');
 await desktop.fill('#start-specimen input[name="accession"]', 'H26-01190');
 await desktop.click('#start-specimen button[type="submit"]');
 await desktop.waitForSelector('#specimen-list tr:has-text("H26-01190")');

@@ -86,6 +86,13 @@ function gallery(images) {
   return { box, order };
 }
 
+function cannotScreenText(c) {
+  const parts = [];
+  if (c.outOfDomain) parts.push(`${c.outOfDomain} out of domain`);
+  if (c.failed) parts.push(`${c.failed} unreadable`);
+  return `${c.outOfDomain + c.failed}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
 function summary(s) {
   const c = s.counts;
   const stat = (label, value, id) =>
@@ -100,11 +107,7 @@ function summary(s) {
       stat('Images', String(c.images), 'count-images'),
       stat('Screened', String(c.screened), 'count-screened'),
       stat('Flagged B-ALL', String(c.flagged), 'count-flagged'),
-      stat(
-        'Cannot screen',
-        `${c.outOfDomain + c.failed} (${c.outOfDomain} out of domain, ${c.failed} unreadable)`,
-        'count-cannot',
-      ),
+      stat('Cannot screen', cannotScreenText(c), 'count-cannot'),
       stat('Flagged share', shareText(s.flaggedShare), 'flagged-share'),
     ),
     el('p', { class: 'meta by-class', text: `Screened per predicted class — ${classes.join(' · ')}` }),

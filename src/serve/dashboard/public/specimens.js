@@ -62,9 +62,12 @@ export function verdictBadges(s) {
   });
 }
 
+/** A share of counted images: all of them is exactly 100 %, not "over 99.9 %" as for a probability. */
+const sharePct = (v) => (v === 1 ? '100 %' : pct(v));
+
 export function shareText(share) {
   if (!share) return '—';
-  return `${pct(share.value)} (95 % CI ${pct(share.low)} – ${pct(share.high)})`;
+  return `${sharePct(share.value)} (95 % CI ${sharePct(share.low)} – ${sharePct(share.high)})`;
 }
 
 /**
@@ -302,7 +305,8 @@ async function startSpecimen(event) {
   button.disabled = true;
   try {
     const s = specimenFrom(await postJson('/api/specimens', body));
-    form.reset();
+    // The name stays for the next specimen; the accession number is this one's only.
+    form.querySelector('input[name="accession"]').value = '';
     upsertSpecimen(s);
     toast(`${s.accession} started: images captured now belong to it until you press Finish.`);
   } catch (err) {
