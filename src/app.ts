@@ -15,12 +15,10 @@ import type { FastifyInstance } from 'fastify';
 import { createCapture, type Capture } from './capture.js';
 import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
 import { createHealth, type Health } from './health.js';
-import type { Result } from './domain/result.js';
-import type { WorkItem } from './domain/work-item.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
-import { OutboxPublisher, outboxMessages, redactUrl, specimenMessages } from './publish/mqtt.js';
-import { assignmentHint, compileAccessionPattern } from './domain/specimen-assignment.js';
+import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
+import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
 import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
 import { createMetrics } from './runtime/metrics.js';
@@ -92,20 +90,10 @@ async function loadClassifier(config: ResolvedConfig['model'], log: Logger): Pro
 /** Opens the store; on failure closes the classifier's worker, which would keep the process alive. */
 async function openStoreOrRelease(config: ResolvedConfig, log: Logger, release: () => Promise<void>) {
   try {
-    const rule = config.specimen.rule;
     return openStore({
       dataDir: config.data.dir,
       log: log.child({ component: 'store' }),
-      specimens: {
-        rule: {
-          minScreened: rule.min_screened,
-          minFlagged: rule.min_flagged,
-          minFlaggedShare: rule.min_flagged_share,
-        },
-        deviceId: config.device_id,
-        // No change-feed rows when MQTT is off: nothing would ever drain them.
-        changeMessages: config.mqtt.url === null ? null : specimenMessages(config.device_id),
-      },
+      specimens: specimenStoreOptions(config),
     });
   } catch (err) {
     await release().catch(() => undefined);
@@ -215,41 +203,6 @@ function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pip
   });
 }
 
-/**
- * Each new result joins its specimen inside the result's own transaction (config `specimen`). The
- * assignment runs in a savepoint: should it ever fail, the result is still stored (unassigned,
- * where a user can assign it) rather than lost with it.
- */
-function specimenAssignment(config: ResolvedConfig, store: Store, log: Logger) {
-  const pattern =
-    config.specimen.pattern === null ? undefined : compileAccessionPattern(config.specimen.pattern);
-  const assign = store.db.transaction(
-    (result: Result, item: WorkItem) =>
-      store.specimens.assignNewResult(result, assignmentHint(item, config.specimen, pattern))?.outbox ?? [],
-  );
-  return (result: Result, item: WorkItem) => {
-    try {
-      return assign(result, item);
-    } catch (err) {
-      store.noteFailure(err);
-      log.error(
-        { err, id: result.id, file: item.relPath },
-        'could not assign the image to its specimen (left unassigned)',
-      );
-      return [];
-    }
-  };
-}
-
-/** The dashboard hears of a specimen whose image just landed (its own writes announce themselves). */
-function announceSpecimenChanges(store: Store, bus: EventBus): void {
-  bus.on('result:stored', ({ result, created }) => {
-    if (!created) return;
-    const specimenId = store.specimens.specimenIdOf(result.id);
-    if (specimenId !== undefined) bus.emit('specimen:changed', { specimenId });
-  });
-}
-
 function createPublisher(config: ResolvedConfig, log: Logger, f: Foundation, health: Health) {
   const url = config.mqtt.url;
   if (url === null) return null;
@@ -294,6 +247,7 @@ function createServeContext(
       error: publisher?.error ?? null,
     }),
     auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
+    // onSignOff: the laboratory system's enqueuer goes here; it runs inside each sign-off's transaction.
   };
 }
 

@@ -1,6 +1,12 @@
 import type Database from 'better-sqlite3';
 import type { Result } from '../domain/result.js';
-import type { Specimen, SpecimenSignOff, SpecimenStatus, VerdictRule } from '../domain/specimen.js';
+import {
+  suggestVerdict,
+  type Specimen,
+  type SpecimenSignOff,
+  type SpecimenStatus,
+  type VerdictRule,
+} from '../domain/specimen.js';
 import type {
   AssignmentHint,
   SpecimenAction,
@@ -231,14 +237,10 @@ export class SpecimensTable {
 
   /** A new specimen row (revision 0: the change that creates it makes it 1). */
   private create(accession: string, at: number): number {
-    const counts = JSON.stringify(EMPTY_COUNTS);
-    const suggested = this.recountEmpty();
-    return Number(this.stmts.insert.run(accession, suggested, counts, at, at).lastInsertRowid);
-  }
-
-  private recountEmpty() {
-    // The suggestion for no images at all, by the same rule (insufficient unless the rule says otherwise).
-    return this.recount(-1).suggested;
+    const suggested = suggestVerdict(EMPTY_COUNTS, this.options.rule);
+    return Number(
+      this.stmts.insert.run(accession, suggested, JSON.stringify(EMPTY_COUNTS), at, at).lastInsertRowid,
+    );
   }
 
   // ---- assignment -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -16,19 +15,15 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
 import { BUNDLED_MODEL_DIR, loadConfig } from '../../config/load.js';
+import type { Specimen } from '../../domain/specimen.js';
 import { createLogger } from '../../log.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLES = join(REPO, 'test/fixtures/samples');
 const TINY_MODEL = join(REPO, 'test/fixtures/tiny-model');
 const TOPIC_PREFIX = 'blastwatch/demo-scope';
-/** The demo files its images as this many smears, one capture sub-folder (accession number) each. */
-const DEMO_IMAGES_PER_SPECIMEN = 4;
-
-/** The capture sub-folder of the i-th image: the accession number of its specimen. */
-function demoAccession(i: number): string {
-  return `DEMO-${String(Math.floor(i / DEMO_IMAGES_PER_SPECIMEN) + 1).padStart(3, '0')}`;
-}
+/** The demo's specimens: images go round-robin into one capture sub-folder per accession number. */
+const DEMO_ACCESSIONS = ['DEMO-0001', 'DEMO-0002', 'DEMO-0003'];
 
 function listImages(dir: string): string[] {
   const out: string[] = [];
@@ -58,10 +53,10 @@ const command: Command = {
 
 Starts everything in one process with temporary folders: an MQTT broker (aedes) on a free port,
 the daemon watching a temporary capture folder, and the dashboard. Sample images are dropped
-into the folder one by one, ${DEMO_IMAGES_PER_SPECIMEN} per sub-folder: each sub-folder is a specimen
-(its accession number, DEMO-001, DEMO-002, ...), shown on the dashboard's Specimens page. Alerts
-are printed as they arrive over MQTT, the specimens with their suggested verdict at the end.
-Ctrl-C stops and removes the temporary folders.
+into the folder one by one, spread over three specimens (one capture sub-folder per accession
+number, the default specimen.assign: folder); alerts and specimen changes are printed as they
+arrive over MQTT, and the dashboard's Specimens view shows them. Ctrl-C stops and removes the
+temporary folders.
   --images DIR    images to drop (default: the bundled samples, test/fixtures/samples)
   --model DIR     model folder (default: models/, else the tiny test model: meaningless results)
   --interval MS   pause between two images (default 1500)
@@ -93,9 +88,13 @@ Ctrl-C stops and removes the temporary folders.
     const out = (s: string) => process.stdout.write(`${s}\n`);
     out(`blastwatch demo — a screening aid, not a diagnosis`);
     out(`  dashboard:  ${app.url}/`);
-    out(`  specimens:  one per capture sub-folder, ${DEMO_IMAGES_PER_SPECIMEN} images each (DEMO-001, …)`);
     out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
-    out(`  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health}`);
+    out(
+      `  specimens:  ${app.url}/api/specimens   (${DEMO_ACCESSIONS.join(', ')}: one capture sub-folder each)`,
+    );
+    out(
+      `  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health,specimen}`,
+    );
     out(`  capture:    ${config.capture.dir}`);
     out(
       `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${opts.modelDir})`,
@@ -127,12 +126,11 @@ Ctrl-C stops and removes the temporary folders.
       void (async () => {
         for (const [i, src] of opts.images.entries()) {
           if (stopping) return;
-          // Written beside the folder, then renamed in: the watcher sees only complete files.
-          const folder = join(config.capture.dir, demoAccession(i));
-          const name = `${String(i + 1).padStart(3, '0')}-${basename(src)}`;
-          mkdirSync(folder, { recursive: true });
-          writeFileSync(join(root, name), readFileSync(src));
-          renameSync(join(root, name), join(folder, name));
+          const accession = DEMO_ACCESSIONS[i % DEMO_ACCESSIONS.length] as string;
+          writeFileSync(
+            join(config.capture.dir, accession, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
+            readFileSync(src),
+          );
           await new Promise((r) => setTimeout(r, opts.interval));
         }
         if (opts.once) {
@@ -140,13 +138,11 @@ Ctrl-C stops and removes the temporary folders.
           while (sub.results() + failures() < opts.images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
           out(`\n${sub.results()} results, ${app.store.results.counts().flagged} flagged.`);
-          await printSpecimens(app.url, out);
+          printSpecimens(app.store.specimens.list(), out);
           await shutdown();
           resolveDone();
         } else {
-          out(`\nAll ${opts.images.length} images dropped.`);
-          await printSpecimens(app.url, out);
-          out(`Open ${app.url}/ to review and sign them — Ctrl-C to stop.`);
+          out(`\nAll ${opts.images.length} images dropped. Open ${app.url}/ — Ctrl-C to stop.`);
         }
       })();
     });
@@ -232,43 +228,41 @@ async function demoConfig(root: string, modelDir: string, mqttUrl: string, httpP
   config.mqtt.health_interval_s = 10;
   config.http.host = '127.0.0.1';
   config.http.port = httpPort ?? (await freePort());
-  mkdirSync(config.capture.dir, { recursive: true });
+  for (const accession of DEMO_ACCESSIONS)
+    mkdirSync(join(config.capture.dir, accession), { recursive: true });
   return config;
 }
 
-const VERDICT_WORDS: Record<string, string> = {
-  suspicious: 'suspicious — please look',
-  insufficient: 'insufficient — too few images screened',
-  no_suspicious_cells: 'no suspicious cells found',
-};
-
-/** The specimens as the dashboard lists them (the same HTTP API, open on loopback). */
-async function printSpecimens(url: string, out: (s: string) => void): Promise<void> {
-  const res = await fetch(`${url}/api/specimens`).catch(() => null);
-  if (!res?.ok) {
-    out(`  (the specimen list could not be read: ${res ? `HTTP ${res.status}` : 'no answer'})`);
-    return;
-  }
-  const specimens = (await res.json()) as Array<{
-    accession: string;
-    suggested_verdict: string;
-    counts: { images: number; screened: number; flagged: number };
-  }>;
+/** One line per specimen: its counts and the suggested verdict (a suggestion until a reviewer signs). */
+function printSpecimens(specimens: Specimen[], out: (s: string) => void): void {
+  out('Specimens (suggested verdict; a reviewer signs on the dashboard):');
   for (const s of [...specimens].sort((a, b) => a.accession.localeCompare(b.accession))) {
     const c = s.counts;
     out(
-      `  specimen  ${s.accession}  ${c.images} images, ${c.screened} screened, ${c.flagged} flagged  → suggested: ${VERDICT_WORDS[s.suggested_verdict] ?? s.suggested_verdict}`,
+      `  ${s.accession}  images ${c.images}, screened ${c.screened}, flagged ${c.flagged}, failed ${c.failed}  → suggests ${s.suggestedVerdict}`,
     );
   }
 }
 
-/** Subscribes to the demo's topics and prints each result and alert; counts the results. */
+/** Subscribes to the demo's topics and prints each result, alert and specimen change; counts the results. */
 async function printResults(url: string, prefix: string, out: (s: string) => void) {
   const mqtt = (await import('mqtt')).default;
   const client = mqtt.connect(url, { clientId: 'demo-console' });
   let results = 0;
   client.on('connect', () => client.subscribe(`${prefix}/+`, { qos: 1 }));
   client.on('message', (topic, payload) => {
+    if (topic.endsWith('/specimen')) {
+      const s = JSON.parse(payload.toString()) as {
+        accession: string;
+        change: string;
+        after: { counts: { images: number; flagged: number }; suggested_verdict: string };
+      };
+      const { counts } = s.after;
+      out(
+        `  specimen ${s.accession}  ${s.change}: images ${counts.images}, flagged ${counts.flagged} → suggests ${s.after.suggested_verdict}`,
+      );
+      return;
+    }
     if (!topic.endsWith('/result') && !topic.endsWith('/alert')) return;
     const p = JSON.parse(payload.toString()) as {
       file: string;
