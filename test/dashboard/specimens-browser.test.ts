@@ -47,7 +47,16 @@ interface SpecimenJson {
   suggested_verdict: string;
   final_verdict: string | null;
   counts: { images: number; screened: number; out_of_domain: number; failed: number; flagged: number };
+  flagged_share: { value: number; low: number; high: number } | null;
   images?: { id: number; file: string; class: string | null; p_ball: number | null; status: string }[];
+}
+
+/** A share as the page writes it: one decimal, all of them exactly 100 %. */
+function shareText(v: number): string {
+  if (v === 1) return '100 %';
+  if (v >= 0.9995) return '>99.9 %';
+  if (v > 0 && v < 0.0005) return '<0.1 %';
+  return `${(v * 100).toFixed(1)} %`;
 }
 
 let harness: DashboardHarness;
@@ -167,9 +176,11 @@ t.test('the specimen page shows counts, the rule and the gallery by class', asyn
   t.equal(await page.textContent('#count-images'), String(api.counts.images));
   t.equal(await page.textContent('#count-screened'), String(api.counts.screened));
   t.equal(await page.textContent('#count-flagged'), String(api.counts.flagged));
-  t.match(
+  const share = api.flagged_share!;
+  t.equal(
     await page.textContent('#flagged-share'),
-    /\d+\.\d % \(95 % CI \d+\.\d % – \d+\.\d %\)|>99\.9 %|<0\.1 %/,
+    `${shareText(share.value)} (95 % CI ${shareText(share.low)} – ${shareText(share.high)})`,
+    "the API's flagged share and its Wilson interval",
   );
   const words: Record<string, RegExp> = {
     suspicious: /Suspicious/,
