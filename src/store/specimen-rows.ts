@@ -2,6 +2,7 @@
  * The specimen tables' rows and their mapping to the domain types. Only src/store/ sees rows.
  */
 import type Database from 'better-sqlite3';
+import type { Result } from '../domain/result.js';
 import {
   suggestVerdict,
   wilsonInterval,
@@ -111,6 +112,27 @@ export function toSpecimen(r: SpecimenRow, signOff: SpecimenSignOff | null): Spe
     signOff,
     revision: r.revision,
     sessionOpen: r.session_open === 1,
+  };
+}
+
+/**
+ * The counts with one more member result, as `countMembers` would find them: an image landing
+ * costs no scan of the specimen's other images (a per-day folder of thousands stays cheap).
+ */
+export function withMember(
+  c: SpecimenCounts,
+  r: Pick<Result, 'status' | 'className' | 'flag'>,
+): SpecimenCounts {
+  const screened = r.status === 'done' && r.className !== null;
+  const byClass = { ...c.byClass };
+  if (screened) byClass[r.className as string] = (byClass[r.className as string] ?? 0) + 1;
+  return {
+    images: c.images + 1,
+    screened: c.screened + (screened ? 1 : 0),
+    outOfDomain: c.outOfDomain + (r.status === 'out_of_domain' ? 1 : 0),
+    failed: c.failed + (r.status === 'failed' || r.status === 'quarantined' ? 1 : 0),
+    flagged: c.flagged + (screened && r.flag === true ? 1 : 0),
+    byClass: Object.fromEntries(Object.entries(byClass).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
 }
 

@@ -3,6 +3,7 @@ import type { Result } from '../domain/result.js';
 import {
   suggestVerdict,
   type Specimen,
+  type SpecimenCounts,
   type SpecimenSignOff,
   type SpecimenStatus,
   type VerdictRule,
@@ -25,6 +26,7 @@ import {
   type AuditRow,
   type SignOffRow,
   type SpecimenRow,
+  withMember,
 } from './specimen-rows.js';
 
 export interface SpecimenStoreOptions {
@@ -61,6 +63,8 @@ export interface ChangeRequest {
   /** The specimen before (null when this change created it). */
   before: Specimen | null;
   patch?: Partial<{ status: SpecimenStatus; finalVerdict: string | null; finishedAt: number | null }>;
+  /** The one result this change added: its counts are added to the stored ones instead of a recount. */
+  added?: Result;
   details?: Record<string, unknown>;
   at?: number;
 }
@@ -166,6 +170,11 @@ export class SpecimensTable {
     return this.stmts.audit.all(id).map(toAuditEntry);
   }
 
+  /** The counts recomputed from the member results (what the stored counts must equal). */
+  countsFromMembers(id: number): SpecimenCounts {
+    return this.recount(id).counts;
+  }
+
   /** The specimen a result belongs to, if any. */
   specimenIdOf(resultId: number): number | undefined {
     return this.stmts.member.get(resultId)?.specimen_id;
@@ -211,7 +220,7 @@ export class SpecimensTable {
     const at = req.at ?? Date.now();
     const row = this.stmts.get.get(id);
     if (!row) throw new SpecimenError(404, 'no such specimen');
-    const { counts, suggested } = this.recount(id);
+    const { counts, suggested } = this.countsAfter(row, req.added);
     const p = req.patch ?? {};
     this.stmts.update.run({
       id,
@@ -233,6 +242,17 @@ export class SpecimensTable {
         after: specimen,
       }) ?? [];
     return { specimen, outbox: this.outbox.add(null, drafts, at) };
+  }
+
+  /**
+   * The counts after a change: the stored ones plus the one result an image adds (the hot path),
+   * else recounted from the members. Both run in the change's transaction and give the same
+   * figures, because a result's status, class and flag never change once written.
+   */
+  private countsAfter(row: SpecimenRow, added: Result | undefined) {
+    if (!added) return this.recount(row.id);
+    const counts = withMember(JSON.parse(row.counts) as SpecimenCounts, added);
+    return { counts, suggested: suggestVerdict(counts, this.options.rule) };
   }
 
   /** A new specimen row (revision 0: the change that creates it makes it 1). */
@@ -276,6 +296,7 @@ export class SpecimensTable {
       actor: 'system',
       before: existing ?? null,
       details: { result_id: result.id, file: result.file, source: target.source },
+      added: result,
       at,
     });
   }

@@ -186,6 +186,11 @@ t.test('aggregation: counts from the members, duplicates once, flagged share wit
     flagged: 2,
     byClass: { Benign: 1, 'Pre-B': 1, 'Pro-B': 1 },
   });
+  t.same(
+    s.counts,
+    store.specimens.countsFromMembers(s.id),
+    'the counts added image by image equal a recount',
+  );
   const w = wilsonInterval(2, 3);
   t.same(s.flaggedShare, { value: 2 / 3, low: w.low, high: w.high });
   t.equal(s.suggestedVerdict, 'suspicious', '2 flagged ≥ min_flagged');
