@@ -1,7 +1,9 @@
 /**
  * Screenshots of the dashboard's main views for docs/dashboard.md, taken from the real daemon:
  * temporary capture and data folders, the bundled model in models/ (or the tiny test model when
- * none is built yet), sample smear images dropped one by one, a few reviews, one unreadable file.
+ * none is built yet), sample smear images dropped one by one, a few reviews, one unreadable file,
+ * and three specimens (two filed by capture sub-folder, one captured in a session started in the
+ * page; one signed, one reviewed with the keyboard).
  *
  *   node --import tsx scripts/screenshots.ts [--out docs/img] [--images 12] [--full-colour]
  *
@@ -24,7 +26,7 @@ import {
   statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Page } from 'playwright-core';
@@ -38,6 +40,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from '../test/dashboard/browser.js';
 // Callbacks passed to page.evaluate/waitForFunction run in the browser, not in Node: minimal
 // typings for the few DOM members they touch (the project compiles without the DOM lib).
 interface PageImage {
+  hidden?: boolean;
   complete: boolean;
   naturalWidth: number;
   src: string;
@@ -99,10 +102,13 @@ console.log(
 );
 const written: string[] = [];
 
-async function drop(src: string, name: string): Promise<void> {
-  const stored = app.bus.next('result:stored', ({ result }) => result.file === name);
+/** Puts `src` into the capture folder as `name`, or into its sub-folder `folder` (an accession number). */
+async function drop(src: string, name: string, folder?: string): Promise<void> {
+  const stored = app.bus.next('result:stored', ({ result }) => basename(result.file) === name);
+  const dir = folder ? join(capture, folder) : capture;
+  mkdirSync(dir, { recursive: true });
   copyFileSync(src, join(staging, name));
-  renameSync(join(staging, name), join(capture, name));
+  renameSync(join(staging, name), join(dir, name));
   await stored;
 }
 
@@ -143,6 +149,25 @@ if (queue[1])
     note: 'Hematogones; regenerating marrow.',
   });
 
+// Two smears filed by capture sub-folder (the folder is the accession number): one with many
+// B-ALL-class fields, one with benign fields only.
+const pick = (cls: number, i: number) => {
+  const files = perClass[cls] as string[];
+  return join(SAMPLES, classes[cls] as string, files[(i * 5 + 3) % files.length] as string);
+};
+const SUSPICIOUS_SMEAR = 'H26-01187';
+const BENIGN_SMEAR = 'H26-01188';
+for (let i = 0; i < 10; i++) {
+  await drop(
+    pick(i % 3 === 0 ? 0 : 1 + (i % 3), i),
+    `field-${String(i + 1).padStart(2, '0')}.jpg`,
+    SUSPICIOUS_SMEAR,
+  );
+}
+for (let i = 0; i < 8; i++) {
+  await drop(pick(0, i + 20), `field-${String(i + 1).padStart(2, '0')}.jpg`, BENIGN_SMEAR);
+}
+
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: CHROMIUM_ARGS,
@@ -160,12 +185,35 @@ async function shot(page: Page, hash: string, view: string, file: string, fullPa
     ),
   );
   await page.waitForTimeout(1300); // let the "new" highlight fade
+  await hideToast(page);
   await page.screenshot({ path: join(outDir, file), fullPage });
   written.push(join(outDir, file));
 }
 
+/** A message of the last action ("signed.") would cover part of the next picture. */
+async function hideToast(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const toast = document.querySelector('#toast');
+    if (toast) toast.hidden = true;
+  });
+}
+
+/** A full-page shot of what the page shows now (after keyboard steps), once its images loaded. */
+async function shotCurrent(page: Page, file: string): Promise<void> {
+  await page.waitForFunction(() =>
+    [...document.images].every(
+      (i) =>
+        i.complete || i.getClientRects().length === 0 || i.getBoundingClientRect().top > window.innerHeight,
+    ),
+  );
+  await page.waitForTimeout(1300);
+  await hideToast(page);
+  await page.screenshot({ path: join(outDir, file), fullPage: true });
+  written.push(join(outDir, file));
+}
+
 const desktop = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-await shot(desktop, '#/', 'feed', 'feed.png', false);
+await shot(desktop, '#/images', 'feed', 'feed.png', false);
 const flagged =
   app.store.results.list({ limit: 50, flagged: true }).find((r) => r.review === null) ??
   app.store.results.list({ limit: 1 })[0];
@@ -202,14 +250,61 @@ await desktop.waitForTimeout(1300);
 await desktop.screenshot({ path: join(outDir, 'upload.png') });
 written.push(join(outDir, 'upload.png'));
 
+// Specimens: one started as a session (its fields arrive while it is open), the two filed by
+// folder finished (awaiting sign-off), the benign one signed; the specimen page reviewed a few
+// fields with the keyboard.
+await desktop.goto(`${app.url}/#/`);
+await desktop.waitForSelector('body[data-ready="specimens"]');
+await desktop.fill('#actor-name', 'Dr M. Rahimi');
+await desktop.fill('#start-specimen input[name="accession"]', 'H26-01190');
+await desktop.click('#start-specimen button[type="submit"]');
+await desktop.waitForSelector('#specimen-list tr:has-text("H26-01190")');
+for (let i = 0; i < 3; i++) await drop(pick(2, i + 40), `session-${i + 1}.jpg`);
+for (const accession of [SUSPICIOUS_SMEAR, BENIGN_SMEAR]) {
+  await desktop.click(`#specimen-list tr:has-text("${accession}") button.finish`);
+  await desktop.waitForSelector(`#specimen-list tr:has-text("${accession}") .status-awaiting_signoff`);
+}
+await desktop.click(`#specimen-list a.accession:text("${BENIGN_SMEAR}")`);
+await desktop.waitForSelector('body[data-ready="specimen"]');
+await desktop.fill('#signer-name', 'Dr M. Rahimi');
+await desktop.fill('#signoff-form textarea[name="comment"]', 'Eight fields, mature lymphocytes only.');
+await desktop.click('#sign-button');
+await desktop.click('#sign-confirm-yes');
+await desktop.waitForSelector('#signed-box');
+await shot(desktop, '#/', 'specimens', 'specimens.png', false);
+
+const suspicious = `#/specimen/${await desktop.getAttribute(`#specimen-list tr:has-text("${SUSPICIOUS_SMEAR}")`, 'data-id')}`;
+await desktop.goto(`${app.url}/${suspicious}`);
+await desktop.waitForSelector('body[data-ready="specimen"]');
+// Keys go to the page, not to the name field.
+await desktop.click('#specimen-accession');
+for (const key of ['r', 'r', '3', 'r']) await desktop.keyboard.press(key);
+await desktop.waitForSelector('#inspector-position:text("Image 4 of")');
+await shotCurrent(desktop, 'specimen.png');
+await desktop.keyboard.press('?');
+await desktop.screenshot({
+  path: join(outDir, 'specimen-shortcuts.png'),
+  clip: { x: 0, y: 0, width: 1280, height: 760 },
+});
+written.push(join(outDir, 'specimen-shortcuts.png'));
+await desktop.keyboard.press('Escape');
+const benign = `#/specimen/${await (async () => {
+  await desktop.goto(`${app.url}/#/`);
+  await desktop.waitForSelector('body[data-ready="specimens"]');
+  return desktop.getAttribute(`#specimen-list tr:has-text("${BENIGN_SMEAR}")`, 'data-id');
+})()}`;
+await shot(desktop, benign, 'specimen', 'specimen-signed.png');
+
 const phone = await browser.newPage({
   viewport: { width: 390, height: 844 },
   isMobile: true,
   hasTouch: true,
   deviceScaleFactor: 2,
 });
-await shot(phone, '#/', 'feed', 'phone-feed.png', false);
+await shot(phone, '#/images', 'feed', 'phone-feed.png', false);
 await shot(phone, `#/result/${flagged!.id}`, 'detail', 'phone-detail.png', false);
+await shot(phone, '#/', 'specimens', 'phone-specimens.png', false);
+await shot(phone, suspicious, 'specimen', 'phone-specimen.png', false);
 
 await browser.close();
 await app.stop();

@@ -18,6 +18,7 @@ import { createHealth, type Health } from './health.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
+import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
 import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
 import { createMetrics } from './runtime/metrics.js';
@@ -89,7 +90,11 @@ async function loadClassifier(config: ResolvedConfig['model'], log: Logger): Pro
 /** Opens the store; on failure closes the classifier's worker, which would keep the process alive. */
 async function openStoreOrRelease(config: ResolvedConfig, log: Logger, release: () => Promise<void>) {
   try {
-    return openStore({ dataDir: config.data.dir, log: log.child({ component: 'store' }) });
+    return openStore({
+      dataDir: config.data.dir,
+      log: log.child({ component: 'store' }),
+      specimens: specimenStoreOptions(config),
+    });
   } catch (err) {
     await release().catch(() => undefined);
     throw err;
@@ -189,6 +194,7 @@ function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pip
       config.mqtt.url === null
         ? () => []
         : outboxMessages({ deviceId: config.device_id, uncertainBand: classifier.info.uncertainBand, model }),
+    inResultTransaction: specimenAssignment(config, store, log),
     capture: config.capture,
     data: config.data,
     image: config.image,
@@ -241,6 +247,7 @@ function createServeContext(
       error: publisher?.error ?? null,
     }),
     auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
+    // onSignOff: the laboratory system's enqueuer goes here; it runs inside each sign-off's transaction.
   };
 }
 
@@ -278,6 +285,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   const { store, bus, metrics, classifier } = f;
   const info = classifier.info;
   const pipeline = createPipeline(config, log, f);
+  announceSpecimenChanges(store, bus);
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
   metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
   const health = createHealth({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { USER_ROLES } from '../domain/roles.js';
+import { compileAccessionPattern } from '../domain/specimen-assignment.js';
 import { isValidHash } from '../runtime/password.js';
 
 /**
@@ -124,3 +125,34 @@ export const httpUsers = z.array(httpUser).superRefine((users, ctx) => {
       });
   });
 });
+
+/**
+ * `specimen:`: how images are grouped into specimens and the verdict rule. The pattern is compiled
+ * here, so a bad regex or one without its `accession` group stops the daemon at start-up with
+ * the key path, instead of leaving every image unassigned.
+ */
+export const specimenSection = z
+  .strictObject({
+    assign: z.enum(['folder', 'pattern', 'session']),
+    pattern: z.string().min(1).nullable(),
+    rule: z.strictObject({
+      min_screened: z.number().int().min(0).max(10_000),
+      min_flagged: z.number().int().min(1).max(10_000),
+      min_flagged_share: z.number().min(0).max(1),
+    }),
+  })
+  .superRefine((s, ctx) => {
+    if (s.pattern !== null) {
+      try {
+        compileAccessionPattern(s.pattern);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: (err as Error).message });
+      }
+    } else if (s.assign === 'pattern') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pattern'],
+        message: 'assign: pattern needs a pattern, a regex with a named group (?<accession>...)',
+      });
+    }
+  });

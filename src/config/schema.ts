@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { authToken, httpUsers, millis, seconds, topicPrefix, userRole } from './checks.js';
+import { authToken, httpUsers, millis, seconds, specimenSection, topicPrefix, userRole } from './checks.js';
 
 /**
  * The configuration schema. Keys mirror config/default.yaml one to one (snake_case), so an error's
@@ -98,6 +98,7 @@ export const configSchema = z.strictObject({
     upload_max_mb: z.number().positive(),
     live_streams_per_identity: z.number().int().min(1).max(64),
   }),
+  specimen: specimenSection,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -113,6 +113,10 @@ export interface Specimen {
   finishedAt: number | null;
   /** The latest sign-off (version 1 = first signature, higher = amendments). */
   signOff: SpecimenSignOff | null;
+  /** One more on every change (the MQTT change feed's sequence per specimen). */
+  revision?: number;
+  /** A session ("Start specimen") is open on it: new captures belong to it until "Finish". */
+  sessionOpen?: boolean;
 }
 
 /**

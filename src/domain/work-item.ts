@@ -10,6 +10,8 @@ export interface WorkItem {
   ino?: number;
   ctimeMs?: number;
   origin?: Origin;
+  /** An upload's accession number: the image belongs to that specimen. */
+  accession?: string;
   /** Called once the item is settled (uploads wait for their result). */
   settle?: (outcome: { resultId: number | null; duplicate: boolean; error?: string }) => void;
 }

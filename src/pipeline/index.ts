@@ -1,10 +1,10 @@
 import type { Config } from '../config/schema.js';
-import type { Result } from '../domain/result.js';
+import type { NewResult, Result } from '../domain/result.js';
 import type { Logger } from '../log.js';
 import type { Extension } from '../runtime/extension.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
-import type { OutboxDraft, Store } from '../store/index.js';
+import type { OutboxDraft, OutboxRow, Store } from '../store/index.js';
 import { writeMedia } from '../store/media.js';
 import { DiskGuard } from './disk-guard.js';
 import { identityToAdopt, sameFile } from './identity.js';
@@ -29,6 +29,11 @@ export interface PipelineOptions {
   classifier: ClassifierLike;
   /** The MQTT messages for a new result, written in its transaction (none when MQTT is off). */
   outboxMessages: (result: Result) => OutboxDraft[];
+  /**
+   * Runs inside every new result's transaction (done or failed) with the work item it came from:
+   * the specimen assignment and aggregation. Returns the outbox rows it wrote.
+   */
+  inResultTransaction?: (result: Result, item: WorkItem) => readonly OutboxRow[];
   capture: Config['capture'];
   data: Config['data'];
   image: Config['image'];
@@ -195,12 +200,7 @@ export class Pipeline implements Extension {
     let result: Result | undefined;
     if (committed.created) {
       result = committed.result;
-      if (result.delivery.queued > 0)
-        this.o.bus.emit('outbox:added', {
-          resultId: result.id,
-          count: result.delivery.queued,
-          rows: committed.outbox,
-        });
+      this.announceOutbox(committed);
       await this.writeMedia(result, prepared);
       this.logClassified(item, result);
     } else {
@@ -258,6 +258,7 @@ export class Pipeline implements Extension {
     const committed = this.commit(item, o.result, o.file, () => []);
     if (!committed?.created) return;
     const { result } = committed;
+    this.announceOutbox(committed);
     const kind = result.errorKind ?? '';
     this.o.metrics.filesProcessed.inc({ outcome: result.status });
     this.o.log.warn(
@@ -295,10 +296,34 @@ export class Pipeline implements Extension {
     });
   }
 
-  /** Commits result + outbox + file row; on a storage failure reports it and returns null. */
-  private commit(item: WorkItem, ...args: Parameters<Store['results']['commit']>) {
+  /** Wakes the publisher for the rows a commit wrote (the result's and its specimen's). */
+  private announceOutbox(committed: { id: number; outbox: OutboxRow[] }): void {
+    if (committed.outbox.length > 0)
+      this.o.bus.emit('outbox:added', {
+        resultId: committed.id,
+        count: committed.outbox.length,
+        rows: committed.outbox,
+      });
+  }
+
+  /**
+   * Commits result + outbox + file row (and, through `inResultTransaction`, the result's specimen)
+   * in one transaction; on a storage failure reports it and returns null.
+   */
+  private commit(
+    item: WorkItem,
+    result: NewResult,
+    file: Parameters<Store['results']['commit']>[1],
+    outbox: (result: Result) => OutboxDraft[],
+  ) {
+    const hook = this.o.inResultTransaction;
     try {
-      const committed = this.o.store.results.commit(...args);
+      const committed = this.o.store.results.commit(
+        result,
+        file,
+        outbox,
+        hook && ((stored) => hook(stored, item)),
+      );
       this.storeError = null;
       return committed;
     } catch (err) {

@@ -9,6 +9,7 @@ import type { OutboxRow, Store } from '../store/index.js';
 import { STATUS_OFFLINE, STATUS_ONLINE, type HealthPayload } from './payloads.js';
 
 export * from './payloads.js';
+export * from './specimen-payload.js';
 
 /** The mqtt config section of a daemon that publishes (url set). */
 export type MqttConfig = ResolvedConfig['mqtt'] & { url: string };

@@ -11,13 +11,16 @@ export interface BusEvents {
   'file:dropped': { path: string; reason: 'queue-full' | 'disk-low' };
   /** A stored result (done, failed or quarantined). `created` is false when the bytes were known. */
   'result:stored': { result: Result; created: boolean };
-  /** A new classification was committed together with its outbox rows (wakes the publisher). */
+  /** Outbox rows were committed: a result's (with its specimen's), or a specimen change's alone (wakes the publisher). */
   'outbox:added': {
-    resultId: number;
+    /** The result they came with; null for a specimen change of its own (start, finish, sign-off). */
+    resultId: number | null;
     count: number;
     /** The rows as committed, when the emitter has them (the publisher then needs no query). */
     rows?: readonly OutboxRow[];
   };
+  /** A specimen changed (image added, session, sign-off...): the dashboard's pages refresh it. */
+  'specimen:changed': { specimenId: number };
   /** Outbox messages the broker acknowledged. */
   'outbox:sent': { ids: number[] };
   /** Disk free in data.dir crossed the configured minimum. */

@@ -6,7 +6,7 @@ import type { WorkItem } from '../domain/work-item.js';
 import type { HealthPayload } from '../publish/payloads.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
-import type { Store } from '../store/index.js';
+import type { OnSignOff, Store } from '../store/index.js';
 import { createAuthHook, DEFAULT_BEARER_LIMIT, FailureLimiter, type AuthPolicy } from './auth.js';
 import { opsErrorHandler, opsSchemas } from './ops-schemas.js';
 import { decorateActor } from './roles.js';
@@ -47,6 +47,11 @@ export interface ServeContext {
   /** Auth for non-loopback binds; the dashboard may push its session check into `authenticators`. */
   auth: AuthPolicy;
   startedAt: number;
+  /**
+   * Called inside the transaction of every specimen sign-off and amendment (the laboratory
+   * system's outbox writes its rows there, so both commit together); absent: nothing else is written.
+   */
+  onSignOff?: OnSignOff;
 }
 
 /** A feature mounted on the server (the dashboard): registered after the ops routes. */

@@ -9,6 +9,8 @@ import { OutboxTable } from './outbox.js';
 import { ResultsTable } from './results.js';
 import { Retention } from './retention.js';
 import { ReviewsTable } from './reviews.js';
+import { SpecimenSignOffs } from './specimen-signoff.js';
+import { DEFAULT_VERDICT_RULE, SpecimensTable, type SpecimenStoreOptions } from './specimens.js';
 
 export type { FileRow, FileStatus, FileUpdate } from './files.js';
 export { corruptionAdvice, DatabaseCorruptError, isCorruption } from './integrity.js';
@@ -16,6 +18,13 @@ export { DataDirInUseError, DataDirLockError, lockDataDir, type DataDirLock } fr
 export type { OutboxDraft, OutboxRow } from './outbox.js';
 export type { Committed, ResultQuery } from './results.js';
 export type { ReviewWithResult } from './reviews.js';
+export type { OnSignOff } from './specimen-signoff.js';
+export {
+  DEFAULT_VERDICT_RULE,
+  SpecimenError,
+  type SpecimenStoreOptions,
+  type SpecimenWrite,
+} from './specimens.js';
 
 /** Name of the database file inside data.dir. */
 export const DB_FILE = 'blastwatch.db';
@@ -27,13 +36,15 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** Run PRAGMA quick_check on open (default true; see store/integrity.ts for its cost). */
   check?: boolean;
+  /** Verdict rule, device id and change-feed messages of the specimens (defaults: provisional rule, no feed). */
+  specimens?: Partial<SpecimenStoreOptions>;
 }
 
 /**
  * The daemon's SQLite store: one connection, synchronous calls (better-sqlite3), every write a
  * short transaction; images never enter the database (media files live beside it). The tables
  * are its fields: `store.files`, `store.results`, `store.outbox`, `store.reviews`,
- * `store.retention`.
+ * `store.specimens` (with `store.signOffs`), `store.retention`.
  */
 export class Store {
   readonly db: Database.Database;
@@ -43,6 +54,8 @@ export class Store {
   readonly outbox: OutboxTable;
   readonly results: ResultsTable;
   readonly reviews: ReviewsTable;
+  readonly specimens: SpecimensTable;
+  readonly signOffs: SpecimenSignOffs;
   readonly retention: Retention;
   private readonly log: Logger | undefined;
   private readonly syncNormal: Database.Statement;
@@ -63,6 +76,12 @@ export class Store {
     this.outbox = new OutboxTable(this.db, lazy);
     this.results = new ResultsTable(this.db, this.files, this.outbox, lazy);
     this.reviews = new ReviewsTable(this.db);
+    this.specimens = new SpecimensTable(this.db, this.outbox, {
+      rule: opts.specimens?.rule ?? DEFAULT_VERDICT_RULE,
+      deviceId: opts.specimens?.deviceId ?? '',
+      changeMessages: opts.specimens?.changeMessages ?? null,
+    });
+    this.signOffs = new SpecimenSignOffs(this.specimens, this.results);
     this.retention = new Retention(this.db, this.dataDir);
   }
 

@@ -102,4 +102,88 @@ export const MIGRATIONS: readonly string[] = [
     model_version = (SELECT r.model_version FROM results r WHERE r.id = reviews.result_id),
     threshold     = (SELECT r.threshold FROM results r WHERE r.id = reviews.result_id);
   `,
+  // specimens
+  // A specimen is one patient's smear (its accession number). Membership maps each result to at
+  // most one specimen; counts are recomputed from the members inside the transaction that changes
+  // them, so they always equal the members' results. Sign-offs are versioned (version 1 = the
+  // signature, higher = amendments) and the audit trail is append-only: triggers refuse any UPDATE,
+  // and a DELETE unless the specimen was never signed (retention removes unsigned specimens whole).
+  `
+  CREATE TABLE specimens (
+    id                INTEGER PRIMARY KEY,
+    accession         TEXT    NOT NULL UNIQUE,
+    status            TEXT    NOT NULL CHECK (status IN ('open', 'awaiting_signoff', 'signed', 'amended')),
+    suggested_verdict TEXT    NOT NULL,
+    final_verdict     TEXT,
+    counts            TEXT    NOT NULL,   -- JSON SpecimenCounts, recomputed from the members
+    revision          INTEGER NOT NULL DEFAULT 1,  -- one more per change (the MQTT change feed's sequence)
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    finished_at       INTEGER
+  );
+  CREATE INDEX specimens_status ON specimens (status, updated_at);
+
+  CREATE TABLE specimen_images (
+    result_id   INTEGER PRIMARY KEY REFERENCES results (id) ON DELETE CASCADE,
+    specimen_id INTEGER NOT NULL REFERENCES specimens (id),
+    source      TEXT    NOT NULL CHECK (source IN ('folder', 'pattern', 'session', 'upload', 'manual')),
+    assigned_at INTEGER NOT NULL
+  );
+  CREATE INDEX specimen_images_specimen ON specimen_images (specimen_id);
+
+  -- A session covers the images captured between its start and its finish.
+  CREATE TABLE specimen_sessions (
+    id          INTEGER PRIMARY KEY,
+    specimen_id INTEGER NOT NULL REFERENCES specimens (id),
+    started_by  TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_by TEXT,
+    finished_at INTEGER
+  );
+  CREATE INDEX specimen_sessions_open ON specimen_sessions (started_at) WHERE finished_at IS NULL;
+
+  CREATE TABLE specimen_signoffs (
+    id                INTEGER PRIMARY KEY,
+    specimen_id       INTEGER NOT NULL REFERENCES specimens (id),
+    version           INTEGER NOT NULL,
+    verdict           TEXT    NOT NULL CHECK (verdict IN ('suspicious', 'insufficient', 'no_suspicious_cells')),
+    comment           TEXT,
+    reason            TEXT,
+    signer            TEXT    NOT NULL,
+    signed_at         INTEGER NOT NULL,
+    suggested_verdict TEXT    NOT NULL,
+    counts            TEXT    NOT NULL,   -- JSON SpecimenCounts the signer saw
+    UNIQUE (specimen_id, version),
+    CHECK (version = 1 OR reason IS NOT NULL)
+  );
+
+  CREATE TABLE specimen_audit (
+    id          INTEGER PRIMARY KEY,
+    specimen_id INTEGER NOT NULL REFERENCES specimens (id),
+    actor       TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    details     TEXT    NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX specimen_audit_specimen ON specimen_audit (specimen_id, id);
+  CREATE TRIGGER specimen_audit_append_only BEFORE UPDATE ON specimen_audit
+  BEGIN
+    SELECT RAISE(ABORT, 'the specimen audit trail is append-only');
+  END;
+  CREATE TRIGGER specimen_audit_signed_kept BEFORE DELETE ON specimen_audit
+  WHEN NOT EXISTS (
+    SELECT 1 FROM specimens s WHERE s.id = OLD.specimen_id AND s.status IN ('open', 'awaiting_signoff')
+  )
+  BEGIN
+    SELECT RAISE(ABORT, 'the audit trail of a signed specimen is never deleted');
+  END;
+  CREATE TRIGGER specimen_signoffs_append_only BEFORE UPDATE ON specimen_signoffs
+  BEGIN
+    SELECT RAISE(ABORT, 'sign-offs are never changed: amend instead');
+  END;
+  CREATE TRIGGER specimen_signoffs_kept BEFORE DELETE ON specimen_signoffs
+  BEGIN
+    SELECT RAISE(ABORT, 'sign-offs are never deleted');
+  END;
+  `,
 ];

@@ -48,8 +48,11 @@ export class OutboxTable {
     };
   }
 
-  /** Adds a result's messages (called inside the result's commit); returns the rows as written. */
-  add(resultId: number, drafts: readonly OutboxDraft[], now = Date.now()): OutboxRow[] {
+  /**
+   * Adds messages inside the caller's transaction: a result's (with its id) or ones that belong to
+   * no result (null: specimen changes). Returns the rows as written.
+   */
+  add(resultId: number | null, drafts: readonly OutboxDraft[], now = Date.now()): OutboxRow[] {
     return drafts.map((m) => {
       const qos = m.qos ?? 1;
       const retain = m.retain ? 1 : 0;

@@ -18,6 +18,10 @@ export interface ResultQuery {
   to?: number;
   /** Substring of the file name. */
   search?: string;
+  /** The members of one specimen, or `none`: results in no specimen (the unassigned list). */
+  specimen?: number | 'none';
+  /** newest (default, id descending) or p_ball: the most suspicious first. */
+  order?: 'newest' | 'p_ball';
 }
 
 /** A result row as SQLite returns it, with the latest review and the outbox counts joined. */
@@ -120,6 +124,12 @@ const RESULT_SELECT = `
   FROM results r
   LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)`;
 
+/**
+ * More writes in a new result's transaction (its specimen's membership, counts and change feed):
+ * gets the stored Result, returns the outbox rows it wrote (they belong to no result).
+ */
+export type AlsoInTransaction = (result: Result) => readonly OutboxRow[];
+
 /** What `commit` did: the new result, or the id of the one these bytes already have. */
 export type Committed =
   { id: number; created: true; result: Result; outbox: OutboxRow[] } | { id: number; created: false };
@@ -166,11 +176,14 @@ export class ResultsTable {
    * them survive a crash or none does, so a stored result is always published eventually.
    * `outbox` gets the new Result (payloads carry its id). A `done` result whose bytes are already
    * known is not inserted again: the existing id is returned with `created: false`.
+   * `alsoInTransaction` runs after the new row, in the same transaction; `outbox` in the returned
+   * value holds the rows of both, in id order.
    */
   commit(
     result: NewResult,
     file: Omit<FileUpdate, 'resultId'> | null,
     outbox: (result: Result) => OutboxDraft[],
+    alsoInTransaction?: AlsoInTransaction,
   ): Committed {
     return this.db.transaction((): Committed => {
       if (result.status === 'done' && result.sha256) {
@@ -186,6 +199,7 @@ export class ResultsTable {
       const rows = this.outbox.add(id, drafts);
       stored.delivery.queued = drafts.length;
       if (file) this.files.put({ ...file, resultId: id });
+      if (alsoInTransaction) rows.push(...alsoInTransaction(stored));
       return { id, created: true, result: stored, outbox: rows };
     })();
   }
@@ -222,8 +236,12 @@ export class ResultsTable {
     if (q.from !== undefined) add('r.processed_at >= ?', q.from);
     if (q.to !== undefined) add('r.processed_at < ?', q.to);
     if (q.search) add("r.file LIKE ? ESCAPE '\\'", `%${q.search.replace(/[\\%_]/g, '\\$&')}%`);
+    if (q.specimen === 'none') add('NOT EXISTS (SELECT 1 FROM specimen_images m WHERE m.result_id = r.id)');
+    else if (q.specimen !== undefined)
+      add('r.id IN (SELECT m.result_id FROM specimen_images m WHERE m.specimen_id = ?)', q.specimen);
     const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
-    const sql = `${RESULT_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id DESC LIMIT ${limit}`;
+    const order = q.order === 'p_ball' ? 'coalesce(r.p_ball, -1) DESC, r.id' : 'r.id DESC';
+    const sql = `${RESULT_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...params) as RawResult[]).map(toResult);
   }
 

@@ -6,7 +6,13 @@ import { removeMedia } from './media.js';
 /** Sent messages are kept this long for the dashboard's delivery state, then dropped. */
 const SENT_KEEP_MS = 7 * 86_400_000;
 
-/** Deletes old results with their reviews, sent outbox rows, media files and uploaded images. */
+/**
+ * Deletes old results with their reviews, sent outbox rows, media files and uploaded images.
+ * A specimen goes whole or not at all: its results are deleted only when every one of them is due
+ * (so `retention_max_rows` may be exceeded by the specimens that straddle it). An unsigned
+ * specimen then goes with its audit trail and sessions; a signed one keeps its row, sign-offs and
+ * audit trail for good (the lab's record of what was signed), only its images' results go.
+ */
 export class Retention {
   private readonly stmts;
 
@@ -26,6 +32,19 @@ export class Retention {
       detachOutbox: db.prepare('UPDATE outbox SET result_id = NULL WHERE result_id = ?'),
       deleteResult: db.prepare('DELETE FROM results WHERE id = ?'),
       pruneSent: db.prepare('DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?'),
+      specimenOf: db.prepare<[number], { specimen_id: number }>(
+        'SELECT specimen_id FROM specimen_images WHERE result_id = ?',
+      ),
+      members: db.prepare<[number], { result_id: number }>(
+        'SELECT result_id FROM specimen_images WHERE specimen_id = ?',
+      ),
+      unsigned: db.prepare<[number], { id: number }>(
+        "SELECT id FROM specimens WHERE id = ? AND status IN ('open', 'awaiting_signoff')",
+      ),
+      deleteAudit: db.prepare('DELETE FROM specimen_audit WHERE specimen_id = ?'),
+      deleteSessions: db.prepare('DELETE FROM specimen_sessions WHERE specimen_id = ?'),
+      deleteMembers: db.prepare('DELETE FROM specimen_images WHERE specimen_id = ?'),
+      deleteSpecimen: db.prepare('DELETE FROM specimens WHERE id = ?'),
     };
   }
 
@@ -42,7 +61,7 @@ export class Retention {
       if (opts.days > 0)
         for (const r of this.stmts.olderThan.all(now - opts.days * 86_400_000)) ids.push(r.id);
       if (opts.maxRows > 0) for (const r of this.stmts.beyond.all(opts.maxRows)) ids.push(r.id);
-      const unique = [...new Set(ids)];
+      const { unique, unsignedSpecimens } = this.wholeSpecimens(new Set(ids));
       const uploadPaths: string[] = [];
       const uploads = join(this.dataDir, 'uploads');
       for (const id of unique) {
@@ -55,9 +74,39 @@ export class Retention {
         this.stmts.detachOutbox.run(id);
         this.stmts.deleteResult.run(id);
       }
+      for (const specimenId of unsignedSpecimens) {
+        // Audit first: its trigger lets rows go only while the specimen exists unsigned.
+        this.stmts.deleteAudit.run(specimenId);
+        this.stmts.deleteSessions.run(specimenId);
+        this.stmts.deleteMembers.run(specimenId);
+        this.stmts.deleteSpecimen.run(specimenId);
+      }
       this.stmts.pruneSent.run(now - SENT_KEEP_MS);
       return { ids: unique, uploadPaths };
     })();
+  }
+
+  /**
+   * The due results without any that would split a specimen (one of its results not due), and the
+   * unsigned specimens all of whose results are due (they go with them).
+   */
+  private wholeSpecimens(due: Set<number>): { unique: number[]; unsignedSpecimens: number[] } {
+    const verdicts = new Map<number, boolean>();
+    for (const id of due) {
+      const specimenId = this.stmts.specimenOf.get(id)?.specimen_id;
+      if (specimenId === undefined || verdicts.has(specimenId)) continue;
+      verdicts.set(
+        specimenId,
+        this.stmts.members.all(specimenId).every((m) => due.has(m.result_id)),
+      );
+    }
+    const unsignedSpecimens: number[] = [];
+    for (const [specimenId, whole] of verdicts) {
+      if (!whole) {
+        for (const m of this.stmts.members.all(specimenId)) due.delete(m.result_id);
+      } else if (this.stmts.unsigned.get(specimenId)) unsignedSpecimens.push(specimenId);
+    }
+    return { unique: [...due], unsignedSpecimens };
   }
 
   /** `apply`, then deletes the media files and uploaded images of the removed results. */

@@ -95,8 +95,10 @@ t.test('login required; wrong password refused; right one opens the dashboard', 
   t.match(await page.textContent('#login-error'), /Wrong name, password or token/);
   await page.fill('#login-user input[name="password"]', 'microscope-42');
   await page.click('#login-user button[type="submit"]');
-  await page.waitForSelector('body[data-ready="feed"]');
+  await page.waitForSelector('body[data-ready="specimens"]');
   t.equal(await page.textContent('#user-name'), 'dr-lee');
+  await page.click('.tabs a[data-view="feed"]');
+  await page.waitForSelector('body[data-ready="feed"]');
   t.equal(await page.locator('#feed-list .card', { hasText: 'lan-target.jpg' }).count(), 1);
   await page.close();
 });
@@ -145,7 +147,7 @@ t.test('logging out ends the session', async (t) => {
       }),
   );
   const page = await browser.context.newPage();
-  await page.goto(`${harness.url}/`);
+  await page.goto(`${harness.url}/#/images`);
   await page.waitForSelector('body[data-ready="feed"]');
   if (harness.kind === 'daemon') {
     const ops = await page.evaluate(async () => (await fetch('/api/results?limit=1')).status);

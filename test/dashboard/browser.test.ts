@@ -64,7 +64,7 @@ async function newPage(): Promise<Page> {
 
 t.test('a new image appears live, and a hostile file name is shown as text', async (t) => {
   const page = await newPage();
-  await open(page, '#/', 'feed');
+  await open(page, '#/images', 'feed');
   await page.waitForSelector('#live-state.on');
   t.match(await page.textContent('.disclaimer'), /Screening aid — not a diagnosis/);
   const before = await page.locator('#feed-list .card').count();
@@ -97,7 +97,7 @@ t.test('a new image appears live, and a hostile file name is shown as text', asy
 
 t.test('the overlay toggles between original, mask and segmented', async (t) => {
   const page = await newPage();
-  await open(page, '#/', 'feed');
+  await open(page, '#/images', 'feed');
   const firstImg = page.locator('#feed-list .card .picture img').first();
   t.match(await firstImg.getAttribute('src'), /\/image\/thumbnail$/);
   await page.click('#feed-overlay button[data-kind="mask"]');
@@ -182,7 +182,7 @@ t.test('an uploaded image goes through the pipeline and shows its result', async
 
 t.test('filters and search narrow the feed; the status panel shows the daemon', async (t) => {
   const page = await newPage();
-  await open(page, '#/', 'feed');
+  await open(page, '#/images', 'feed');
   await page.waitForSelector('#feed-list .card');
   await page.fill('#filters input[name="q"]', 'seed-');
   await page.waitForFunction(() => {
@@ -222,7 +222,8 @@ t.test('phone viewport: no horizontal scrolling', async (t) => {
   t.teardown(() => phone.close());
   const page = await phone.newPage();
   for (const [hash, view] of [
-    ['#/', 'feed'],
+    ['#/', 'specimens'],
+    ['#/images', 'feed'],
     ['#/review', 'review'],
     ['#/upload', 'upload'],
     ['#/status', 'status'],

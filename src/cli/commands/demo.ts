@@ -15,12 +15,15 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
 import { BUNDLED_MODEL_DIR, loadConfig } from '../../config/load.js';
+import type { Specimen } from '../../domain/specimen.js';
 import { createLogger } from '../../log.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLES = join(REPO, 'test/fixtures/samples');
 const TINY_MODEL = join(REPO, 'test/fixtures/tiny-model');
 const TOPIC_PREFIX = 'blastwatch/demo-scope';
+/** The demo's specimens: images go round-robin into one capture sub-folder per accession number. */
+const DEMO_ACCESSIONS = ['DEMO-0001', 'DEMO-0002', 'DEMO-0003'];
 
 function listImages(dir: string): string[] {
   const out: string[] = [];
@@ -50,8 +53,10 @@ const command: Command = {
 
 Starts everything in one process with temporary folders: an MQTT broker (aedes) on a free port,
 the daemon watching a temporary capture folder, and the dashboard. Sample images are dropped
-into the folder one by one; alerts are printed as they arrive over MQTT. Ctrl-C stops and
-removes the temporary folders.
+into the folder one by one, spread over three specimens (one capture sub-folder per accession
+number, the default specimen.assign: folder); alerts and specimen changes are printed as they
+arrive over MQTT, and the dashboard's Specimens view shows them. Ctrl-C stops and removes the
+temporary folders.
   --images DIR    images to drop (default: the bundled samples, test/fixtures/samples)
   --model DIR     model folder (default: models/, else the tiny test model: meaningless results)
   --interval MS   pause between two images (default 1500)
@@ -84,7 +89,12 @@ removes the temporary folders.
     out(`blastwatch demo — a screening aid, not a diagnosis`);
     out(`  dashboard:  ${app.url}/`);
     out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
-    out(`  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health}`);
+    out(
+      `  specimens:  ${app.url}/api/specimens   (${DEMO_ACCESSIONS.join(', ')}: one capture sub-folder each)`,
+    );
+    out(
+      `  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health,specimen}`,
+    );
     out(`  capture:    ${config.capture.dir}`);
     out(
       `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${opts.modelDir})`,
@@ -116,8 +126,9 @@ removes the temporary folders.
       void (async () => {
         for (const [i, src] of opts.images.entries()) {
           if (stopping) return;
+          const accession = DEMO_ACCESSIONS[i % DEMO_ACCESSIONS.length] as string;
           writeFileSync(
-            join(config.capture.dir, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
+            join(config.capture.dir, accession, `${String(i + 1).padStart(3, '0')}-${basename(src)}`),
             readFileSync(src),
           );
           await new Promise((r) => setTimeout(r, opts.interval));
@@ -127,6 +138,7 @@ removes the temporary folders.
           while (sub.results() + failures() < opts.images.length && Date.now() < deadline && !stopping)
             await new Promise((r) => setTimeout(r, 200));
           out(`\n${sub.results()} results, ${app.store.results.counts().flagged} flagged.`);
+          printSpecimens(app.store.specimens.list(), out);
           await shutdown();
           resolveDone();
         } else {
@@ -216,17 +228,41 @@ async function demoConfig(root: string, modelDir: string, mqttUrl: string, httpP
   config.mqtt.health_interval_s = 10;
   config.http.host = '127.0.0.1';
   config.http.port = httpPort ?? (await freePort());
-  mkdirSync(config.capture.dir, { recursive: true });
+  for (const accession of DEMO_ACCESSIONS)
+    mkdirSync(join(config.capture.dir, accession), { recursive: true });
   return config;
 }
 
-/** Subscribes to the demo's topics and prints each result and alert; counts the results. */
+/** One line per specimen: its counts and the suggested verdict (a suggestion until a reviewer signs). */
+function printSpecimens(specimens: Specimen[], out: (s: string) => void): void {
+  out('Specimens (suggested verdict; a reviewer signs on the dashboard):');
+  for (const s of [...specimens].sort((a, b) => a.accession.localeCompare(b.accession))) {
+    const c = s.counts;
+    out(
+      `  ${s.accession}  images ${c.images}, screened ${c.screened}, flagged ${c.flagged}, failed ${c.failed}  → suggests ${s.suggestedVerdict}`,
+    );
+  }
+}
+
+/** Subscribes to the demo's topics and prints each result, alert and specimen change; counts the results. */
 async function printResults(url: string, prefix: string, out: (s: string) => void) {
   const mqtt = (await import('mqtt')).default;
   const client = mqtt.connect(url, { clientId: 'demo-console' });
   let results = 0;
   client.on('connect', () => client.subscribe(`${prefix}/+`, { qos: 1 }));
   client.on('message', (topic, payload) => {
+    if (topic.endsWith('/specimen')) {
+      const s = JSON.parse(payload.toString()) as {
+        accession: string;
+        change: string;
+        after: { counts: { images: number; flagged: number }; suggested_verdict: string };
+      };
+      const { counts } = s.after;
+      out(
+        `  specimen ${s.accession}  ${s.change}: images ${counts.images}, flagged ${counts.flagged} → suggests ${s.after.suggested_verdict}`,
+      );
+      return;
+    }
     if (!topic.endsWith('/result') && !topic.endsWith('/alert')) return;
     const p = JSON.parse(payload.toString()) as {
       file: string;

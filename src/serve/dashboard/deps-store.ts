@@ -15,6 +15,7 @@ import {
   type StatusView,
 } from './deps.js';
 import { readImageFile } from './image-file.js';
+import { createSpecimenDeps } from './specimen-deps.js';
 import { LiveFeed } from './live-feed.js';
 import { ingestUpload, type UploadDeps } from './upload.js';
 import { originalViewable, reviewView, toResultDetail, toResultView } from './views.js';
@@ -148,8 +149,8 @@ function storeQuery(q: Parameters<DashboardDeps['listResults']>[0]): ResultQuery
 }
 
 /** An upload through the pipeline; a 503 when the daemon cannot take it now (queue full, disk low). */
-async function uploadOrRefuse(deps: UploadDeps, fileName: string, bytes: Buffer) {
-  const out = await ingestUpload(deps, fileName, bytes);
+async function uploadOrRefuse(deps: UploadDeps, fileName: string, bytes: Buffer, accession?: string) {
+  const out = await ingestUpload(deps, fileName, bytes, accession);
   if (out.resultId === null) {
     const err = new Error(
       `the daemon could not take the image now (${out.error ?? 'unknown reason'}); try again later`,
@@ -157,7 +158,13 @@ async function uploadOrRefuse(deps: UploadDeps, fileName: string, bytes: Buffer)
     (err as Error & { statusCode: number }).statusCode = 503;
     throw err;
   }
-  return { id: out.resultId, sha256: out.sha256, duplicate: out.duplicate };
+  const specimenId = deps.store.specimens.specimenIdOf(out.resultId);
+  return {
+    id: out.resultId,
+    sha256: out.sha256,
+    duplicate: out.duplicate,
+    ...(specimenId !== undefined ? { specimenId } : {}),
+  };
 }
 
 /**
@@ -209,15 +216,22 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
     },
     reviewQueue: (limit) => store.results.list({ limit, reviewQueue: true }).map(toResultView),
     exportReviews: () => exportReviews(store, readOriginal),
-    ingestUpload: (fileName, bytes) =>
+    ingestUpload: (fileName, bytes, accession) =>
       uploadOrRefuse(
         { dataDir: config.data.dir, store, offer: (item) => pipeline.offer(item) },
         fileName,
         bytes,
+        accession,
       ),
     status: () => statusView(ctx, live),
     dailyCounts: (days) => dailyCounts(store, info.classes, days),
     events: live.events,
+    specimens: createSpecimenDeps({
+      store,
+      bus: ctx.bus,
+      events: live.specimenEvents,
+      onSignOff: ctx.onSignOff,
+    }),
     auth: {
       token: config.http.auth_token,
       tokenRole: config.http.auth_token_role,

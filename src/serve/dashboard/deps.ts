@@ -8,6 +8,7 @@
 import type { ResultStatus } from '../../domain/result.js';
 import type { UserRole } from '../../domain/roles.js';
 import type { ImageRead } from './image-file.js';
+import type { SpecimenDeps } from './specimen-deps.js';
 
 export type { ImageRead, ResultStatus };
 /** b-all: P(B-ALL) at or above the threshold; uncertain: inside the review band; benign: below. */
@@ -173,6 +174,8 @@ export interface DashboardAuthConfig {
 }
 
 export interface UploadOutcome {
+  /** The specimen the upload was assigned to (an accession was given), when known at once. */
+  specimenId?: number;
   /** Set when the same bytes were already recorded (the existing result). */
   id?: number;
   sha256: string;
@@ -199,11 +202,14 @@ export interface DashboardDeps {
   /** Latest review per result; each original is re-hashed, so this reads every reviewed file. */
   exportReviews(): Promise<ReviewExport[]>;
   /** Hands uploaded bytes to the same pipeline as captured files. */
-  ingestUpload(fileName: string, bytes: Buffer): Promise<UploadOutcome>;
+  /** `accession`: the image belongs to that specimen (created when new). */
+  ingestUpload(fileName: string, bytes: Buffer, accession?: string): Promise<UploadOutcome>;
   status(): StatusView;
   dailyCounts(days: number): DailyCount[];
   events: ResultEvents;
   auth: DashboardAuthConfig;
+  /** The specimen API (/api/specimens); absent: those routes are not served. */
+  specimens?: SpecimenDeps;
 }
 
 /** A review the store refuses (unknown result or class): the client gets a 4xx with the message. */

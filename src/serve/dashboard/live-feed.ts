@@ -2,20 +2,27 @@ import { EventEmitter } from 'node:events';
 import type { Extension } from '../../runtime/extension.js';
 import type { EventBus } from '../../runtime/events.js';
 import type { ResultEvents } from './deps.js';
+import type { SpecimenEvents } from './specimen-deps.js';
 import { toResultView } from './views.js';
 
 const THROUGHPUT_WINDOW_MS = 5 * 60_000;
 
 /**
  * The dashboard's live feed and throughput, from the bus's `result:stored` events: every new
- * result goes to the browsers as a ResultView; a known one only while someone listens.
+ * result goes to the browsers as a ResultView; a known one only while someone listens. Changed
+ * specimens (`specimen:changed`) go out by id; the stream sends each one's current JSON.
  */
 export class LiveFeed implements Extension {
   readonly name = 'dashboard-live-feed';
   private readonly emitter = new EventEmitter();
   private readonly recent: number[] = [];
   private off: (() => void) | null = null;
+  private offSpecimens: (() => void) | null = null;
   readonly events: ResultEvents = {
+    on: (event, listener) => this.emitter.on(event, listener),
+    off: (event, listener) => this.emitter.off(event, listener),
+  };
+  readonly specimenEvents: SpecimenEvents = {
     on: (event, listener) => this.emitter.on(event, listener),
     off: (event, listener) => this.emitter.off(event, listener),
   };
@@ -33,11 +40,16 @@ export class LiveFeed implements Extension {
       if (created || this.emitter.listenerCount('result') > 0)
         this.emitter.emit('result', toResultView(result));
     });
+    this.offSpecimens ??= this.bus.on('specimen:changed', ({ specimenId }) => {
+      if (this.emitter.listenerCount('specimen') > 0) this.emitter.emit('specimen', specimenId);
+    });
   }
 
   stop(): void {
     this.off?.();
     this.off = null;
+    this.offSpecimens?.();
+    this.offSpecimens = null;
   }
 
   /** Images per minute over the last few minutes (less right after `startedAt`). */

@@ -20,6 +20,7 @@ import { defaultPublicDir, pageRoutes } from './routes/pages.js';
 import { resultRoutes } from './routes/results.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { sessionRoutes } from './routes/session.js';
+import { SPECIMEN_ROLE_GUARDS, specimenRoutes, type SpecimenGuards } from './routes/specimens.js';
 import { statusRoutes } from './routes/status.js';
 import { uploadRoutes } from './routes/upload.js';
 
@@ -45,6 +46,11 @@ export interface DashboardOptions {
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
+  /**
+   * Role checks of the specimen writes (start, finish, assign, sign, amend), run after the write
+   * check: the one place to require a role; default SPECIMEN_ROLE_GUARDS (the reviewer role for each).
+   */
+  specimenGuards?: SpecimenGuards;
   /** Receives a check that returns the actor of a request's live dashboard session (for the ops API's hook). */
   onAuth?: (authenticate: (request: FastifyRequest) => Actor | null) => void;
 }
@@ -171,4 +177,10 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   await app.register(uploadRoutes, context);
   await app.register(statusRoutes, context);
   await app.register(liveRoutes, context);
+  if (deps.specimens)
+    await app.register(specimenRoutes, {
+      ...context,
+      specimens: deps.specimens,
+      guards: opts.specimenGuards ?? SPECIMEN_ROLE_GUARDS,
+    });
 }

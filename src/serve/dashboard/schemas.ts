@@ -176,7 +176,7 @@ export const reviewExportRows = {
 
 export const uploadReply = {
   type: 'object',
-  properties: { id: int, sha256: str, duplicate: bool, file: str },
+  properties: { id: int, sha256: str, duplicate: bool, file: str, specimenId: int },
 } as const;
 
 export const okReply = {

@@ -21,9 +21,16 @@ export interface UploadResult {
 /**
  * An image uploaded from the dashboard: written under data.dir/uploads (never into the capture
  * folder) and offered to the same pipeline as captured files. Resolves when it is stored (the
- * work item's `settle`); bytes already classified resolve at once with the existing result.
+ * work item's `settle`); bytes already classified resolve at once with the existing result (and
+ * stay in the specimen they first joined: the same bytes count once). With `accession` the image
+ * joins that specimen in its result's transaction.
  */
-export async function ingestUpload(deps: UploadDeps, fileName: string, bytes: Buffer): Promise<UploadResult> {
+export async function ingestUpload(
+  deps: UploadDeps,
+  fileName: string,
+  bytes: Buffer,
+  accession?: string,
+): Promise<UploadResult> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const known = deps.store.results.doneIdBySha(sha256);
   if (known !== undefined) return { resultId: known, sha256, duplicate: true };
@@ -47,6 +54,7 @@ export async function ingestUpload(deps: UploadDeps, fileName: string, bytes: Bu
       ino: st.ino,
       ctimeMs: st.ctimeMs,
       origin: 'upload',
+      ...(accession !== undefined ? { accession } : {}),
       settle: (o) => resolve({ ...o, sha256 }),
     });
     if (outcome !== 'queued')

@@ -9,26 +9,44 @@ import { loadQueue, refreshQueueCount } from './review.js';
 import { state } from './state.js';
 import { loadStatus } from './status.js';
 import { setUpUpload } from './upload.js';
+import { refreshSpecimenSoon, showSpecimen } from './specimen.js';
+import { setUpKeyboardReview } from './specimen-review.js';
+import {
+  loadSpecimens,
+  onLiveSpecimen,
+  refreshUnassignedCount,
+  setUpSpecimens,
+  specimenFilterFromHash,
+} from './specimens.js';
 import { $, toast } from './ui.js';
 
+// The landing page is the specimen list (a hematologist reports specimens, not images); the
+// results of single images stay under "Images".
 function currentView() {
   const hash = window.location.hash || '#/';
+  if (hash === '#/' || hash.startsWith('#/specimens')) return 'specimens';
+  if (hash.startsWith('#/specimen/')) return 'specimen';
+  if (hash === '#/images') return 'feed';
   if (hash.startsWith('#/result/')) return 'detail';
   if (hash === '#/review') return 'review';
   if (hash === '#/upload') return 'upload';
   if (hash === '#/status') return 'status';
-  return 'feed';
+  return 'specimens';
 }
 
 async function route() {
   const view = currentView();
+  document.body.dataset.view = view;
   for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== `view-${view}`;
   for (const a of document.querySelectorAll('.tabs a')) {
-    if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
+    const tabView = view === 'specimen' ? 'specimens' : view;
+    if (a.dataset.view === tabView) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   window.scrollTo(0, 0);
-  if (view === 'feed') await loadFeed(false);
+  if (view === 'specimens') await loadSpecimens(specimenFilterFromHash(window.location.hash));
+  else if (view === 'specimen') await showSpecimen(window.location.hash.slice('#/specimen/'.length));
+  else if (view === 'feed') await loadFeed(false);
   else if (view === 'review') await loadQueue();
   else if (view === 'status') await loadStatus();
   else if (view === 'detail') await showDetail(window.location.hash.slice('#/result/'.length));
@@ -50,10 +68,23 @@ async function start() {
   $('upload-max').textContent = String(Math.round((state.meta.uploadMaxBytes || 0) / 1048576));
   setUpFeed();
   setUpUpload();
+  setUpSpecimens();
+  setUpKeyboardReview();
   window.addEventListener('hashchange', () => void route());
   // After a dropped connection, fetch what was missed.
-  connectLive(() => {
-    if (currentView() === 'feed') void loadFeed(false);
+  connectLive({
+    onReconnect: () => {
+      if (currentView() === 'feed') void loadFeed(false);
+      else if (currentView() !== 'detail') void route();
+    },
+    onSpecimen: (data) => {
+      const s = onLiveSpecimen(data);
+      refreshSpecimenSoon(s.id);
+    },
+    // A new image may be unassigned (no sub-folder, no session running).
+    onResult: () => {
+      if (currentView() === 'specimens') void refreshUnassignedCount();
+    },
   });
   void refreshQueueCount();
   await route();

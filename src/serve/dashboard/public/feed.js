@@ -88,8 +88,11 @@ function onLiveResult(r) {
   if (r.status === 'done' && r.flag === 'b-all') document.title = `(!) blastwatch — B-ALL flag`;
 }
 
-/** Opens the live stream; `onReconnect` runs after a dropped connection is back (to fetch what was missed). */
-export function connectLive(onReconnect) {
+/**
+ * Opens the live stream. `onReconnect` runs after a dropped connection is back (to fetch what was
+ * missed); `onSpecimen` gets each `specimen` event, `onResult` each result after the feed took it.
+ */
+export function connectLive({ onReconnect, onSpecimen, onResult }) {
   const live = $('live-state');
   const source = new EventSource('/api/dashboard/events');
   let hadError = false;
@@ -105,7 +108,16 @@ export function connectLive(onReconnect) {
   });
   source.addEventListener('result', (event) => {
     try {
-      onLiveResult(JSON.parse(event.data));
+      const r = JSON.parse(event.data);
+      onLiveResult(r);
+      onResult?.(r);
+    } catch (err) {
+      window.console.error(err);
+    }
+  });
+  source.addEventListener('specimen', (event) => {
+    try {
+      onSpecimen?.(JSON.parse(event.data));
     } catch (err) {
       window.console.error(err);
     }

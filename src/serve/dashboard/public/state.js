@@ -1,5 +1,5 @@
 // What the views share: the session (CSRF token, class names), the feed's overlay and filters,
-// and uploads waiting for their result. One object, imported by every module that needs it.
+// uploads waiting for their result, and the specimen page under keyboard review. One object, imported by every module that needs it.
 
 export const state = {
   session: null,
@@ -10,4 +10,7 @@ export const state = {
   queueCount: 0,
   /** sha256 of uploads waiting for their result -> card element */
   pendingUploads: new Map(),
+  /** The specimen page: the specimen shown, its images in gallery order, the image under review
+   * (index into `order`) and the class chosen for it with a key or button (null: the model's). */
+  specimenPage: { specimen: null, order: [], cursor: 0, chosenClass: null },
 };

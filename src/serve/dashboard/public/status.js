@@ -37,6 +37,7 @@ export async function loadStatus() {
     item('Messages not yet delivered', String(s.outboxBacklog), s.outboxBacklog > 0 ? 'warn' : ''),
     item('Free disk', bytes(s.diskFreeBytes)),
     item('Last image', when(s.lastImageAt)),
+    item('Suggestion = sign-off', agreementText(await api('/api/specimens/agreement').catch(() => null))),
   );
   const problems = $('status-problems');
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
@@ -117,4 +118,10 @@ function niceStep(max) {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const n = raw / mag;
   return Math.max(1, (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag);
+}
+
+/** The lab's own agreement between the model's suggestion and the person's latest verdict. */
+function agreementText(a) {
+  if (!a || !a.signed) return 'no specimen signed yet';
+  return `${a.agreed} of ${a.signed} signed specimens (${pct(a.rate)})`;
 }

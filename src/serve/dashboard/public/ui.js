@@ -1,7 +1,7 @@
 // Small DOM and formatting helpers. Every piece of text that comes from data (file names, notes,
 // reviewer names) is put on the page with textContent, never as HTML: `el` makes string children
 // text nodes.
-/* global document, window, setTimeout, clearTimeout */
+/* global document, window, localStorage, setTimeout, clearTimeout */
 import { state } from './state.js';
 
 const CLASS_COLOURS = ['#2e7d32', '#f59e0b', '#d9480f', '#9c1c4f', '#1d4ed8', '#6b7280'];
@@ -72,4 +72,19 @@ export function toast(message, isError) {
   box.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => (box.hidden = true), 5000);
+}
+
+/**
+ * The name a specimen action or review is stored under: a named account's own name; otherwise
+ * the name typed into a visible "Your name" field (class `actor-name`), remembered in the browser
+ * like the review form's.
+ */
+export function actorName() {
+  if (state.session?.namedUser) return state.session.user;
+  const typed = [...document.querySelectorAll('input.actor-name')].find(
+    (i) => i.offsetParent !== null && i.value.trim(),
+  );
+  const name = (typed ? typed.value : localStorage.getItem('blastwatch.reviewer') || '').trim();
+  if (name) localStorage.setItem('blastwatch.reviewer', name);
+  return name;
 }

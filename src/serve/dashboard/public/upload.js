@@ -19,6 +19,9 @@ async function uploadOne(file) {
       'div',
       { class: 'card-body' },
       el('p', { class: 'file', text: file.name }),
+      $('upload-accession').value.trim()
+        ? el('p', { class: 'meta', text: `Specimen ${$('upload-accession').value.trim()}` })
+        : null,
       el('p', { class: 'meta', text: 'Uploading and analysing…' }),
     ),
   );
@@ -30,6 +33,9 @@ async function uploadOne(file) {
     return;
   }
   const form = new FormData();
+  // Before the file: the server reads the fields that precede the file part.
+  const accession = $('upload-accession').value.trim();
+  if (accession) form.append('accession', accession);
   form.append('file', file, file.name);
   try {
     const res = await api('/api/dashboard/upload', { method: 'POST', body: form });

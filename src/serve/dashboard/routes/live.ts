@@ -48,7 +48,8 @@ function watchSession(sessions: SessionStore, sessionId: string, end: () => void
 }
 
 /**
- * The live feed: Server-Sent Events, `event: result` with the same JSON as a list item. The reply
+ * The live feed: Server-Sent Events, `event: result` with the same JSON as a list item, and
+ * `event: specimen` with a changed specimen as /api/specimens lists it. The reply
  * is hijacked (a stream that never ends), so its 200 has no response schema.
  *
  * A stream opened with a session lives only as long as the session: it ends at logout, and at
@@ -105,6 +106,12 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
         if (!sessionAlive()) return end();
         res.write(`event: result\ndata: ${JSON.stringify(result)}\n\n`);
       };
+      // `event: specimen`: the changed specimen as /api/specimens lists it.
+      const onSpecimen = (specimenId: number) => {
+        if (!sessionAlive()) return end();
+        const specimen = deps.specimens?.get(specimenId);
+        if (specimen) res.write(`event: specimen\ndata: ${JSON.stringify(specimen)}\n\n`);
+      };
       const ping = setInterval(() => (sessionAlive() ? res.write(': ping\n\n') : end()), PING_MS);
       ping.unref();
       const close = () => {
@@ -113,6 +120,7 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
         clearInterval(ping);
         stopWatchingSession();
         deps.events.off('result', onResult);
+        deps.specimens?.events.off('specimen', onSpecimen);
         openStreams.delete(res);
         const left = (streamsByOwner.get(owner) ?? 1) - 1;
         if (left > 0) streamsByOwner.set(owner, left);
@@ -123,6 +131,7 @@ export async function liveRoutes(app: FastifyInstance, opts: DashboardContext): 
         res.end();
       };
       deps.events.on('result', onResult);
+      deps.specimens?.events.on('specimen', onSpecimen);
       request.raw.on('close', close);
       res.on('close', close);
       if (sessionId !== null) stopWatchingSession = watchSession(auth.sessions, sessionId, end);

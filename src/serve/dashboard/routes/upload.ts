@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireRole } from '../../roles.js';
+import { validAccession } from '../../../domain/specimen-assignment.js';
 import { HttpError, type DashboardContext } from '../context.js';
 import { errorReply, uploadReply } from '../schemas.js';
 
@@ -39,11 +40,16 @@ export function cleanUploadName(raw: string | undefined, sniffed: string): strin
  * large, 406 not multipart); what the multipart parser throws on a broken body (cut off, no
  * boundary, a malformed part header) is the client's fault, so it is a 400, never a 500.
  */
-async function readUpload(request: FastifyRequest): Promise<{ filename: string; bytes: Buffer }> {
+async function readUpload(
+  request: FastifyRequest,
+): Promise<{ filename: string; bytes: Buffer; accession: string | undefined }> {
   try {
     const file = await request.file();
     if (!file) throw new HttpError(400, 'no file in the upload');
-    return { filename: file.filename, bytes: await file.toBuffer() };
+    const bytes = await file.toBuffer();
+    const field = file.fields.accession;
+    const value = field && !Array.isArray(field) && field.type === 'field' ? String(field.value) : undefined;
+    return { filename: file.filename, bytes, accession: value?.trim() || undefined };
   } catch (err) {
     if (typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err;
     throw new HttpError(400, `the upload is incomplete or not valid multipart: ${(err as Error).message}`);
@@ -58,8 +64,9 @@ async function readUpload(request: FastifyRequest): Promise<{ filename: string; 
 export async function uploadRoutes(app: FastifyInstance, opts: DashboardContext): Promise<void> {
   const { deps, requireWrite } = opts;
 
-  // The body is multipart/form-data with one `file` part, read by @fastify/multipart in the
-  // handler (its limits are set where the dashboard registers it); the schema covers the replies.
+  // The body is multipart/form-data with one `file` part and an optional `accession` field sent
+  // before it (the specimen the image belongs to), read by @fastify/multipart in the handler (its
+  // limits are set where the dashboard registers it); the schema covers the replies.
   app.post(
     '/api/dashboard/upload',
     {
@@ -67,13 +74,17 @@ export async function uploadRoutes(app: FastifyInstance, opts: DashboardContext)
       schema: { response: { 202: uploadReply, '4xx': errorReply } },
     },
     async (request, reply) => {
-      const { filename, bytes } = await readUpload(request);
+      const { filename, bytes, accession } = await readUpload(request);
+      if (accession !== undefined && !validAccession(accession))
+        return reply
+          .code(400)
+          .send({ error: 'accession: 1 to 64 letters, digits, dots, dashes or underscores' });
       const sniffed = sniffImageType(bytes);
       if (!sniffed) {
         return reply.code(415).send({ error: 'not an image: JPEG, PNG, TIFF or WebP files only' });
       }
       const name = cleanUploadName(filename, sniffed);
-      const outcome = await deps.ingestUpload(name, bytes);
+      const outcome = await deps.ingestUpload(name, bytes, accession);
       request.log.info({ file: name, bytes: bytes.length, sha256: outcome.sha256 }, 'dashboard upload');
       return reply.code(202).send({ ...outcome, file: name });
     },

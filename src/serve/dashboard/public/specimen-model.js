@@ -1,0 +1,148 @@
+// What the specimen views show, in words, and the specimen API's JSON read into one shape. The
+// API speaks snake_case (like /api/results); live events may wrap the specimen in `after`. The
+// views read only what these functions return, so a renamed field is fixed here once.
+
+/** A screen never says "negative" or "normal": at most it found nothing suspicious. */
+export const VERDICT_TEXT = {
+  suspicious: 'Suspicious — please look',
+  insufficient: 'Insufficient — too few images screened',
+  no_suspicious_cells: 'No suspicious cells found',
+};
+/** Short forms for the list and the buttons. */
+export const VERDICT_SHORT = {
+  suspicious: 'Suspicious',
+  insufficient: 'Insufficient',
+  no_suspicious_cells: 'No suspicious cells found',
+};
+export const VERDICTS = ['suspicious', 'insufficient', 'no_suspicious_cells'];
+
+export const STATUS_TEXT = {
+  open: 'Open',
+  awaiting_signoff: 'Awaiting sign-off',
+  signed: 'Signed',
+  amended: 'Amended',
+};
+
+/** The same words as the daemon's out-of-domain reasons (src/domain/applicability.ts). */
+const DOMAIN_REASON_TEXT = {
+  geometry: 'the picture has an unusual shape or size for this camera',
+  focus: 'the picture is out of focus',
+  underexposed: 'the picture is too dark',
+  overexposed: 'the picture is too bright',
+  clipping: 'too many pixels are clipped to black or white',
+  cell_coverage: 'cells cover an unusual share of the picture',
+  cell_count: 'an unusual number of cells was found',
+  segmentation_cutoff: 'the colours do not separate cells from background as in the training images',
+  features: 'the model sees a picture unlike any it was trained on',
+};
+
+const pick = (obj, ...keys) => {
+  for (const k of keys) if (obj && obj[k] !== undefined) return obj[k];
+  return undefined;
+};
+
+function ruleText(rule) {
+  if (!rule) return '';
+  if (typeof rule === 'string') return rule;
+  return pick(rule, 'text', 'words', 'description') || '';
+}
+
+export function signOffFrom(raw) {
+  if (!raw) return null;
+  return {
+    version: raw.version,
+    verdict: raw.verdict,
+    comment: raw.comment || '',
+    reason: raw.reason || '',
+    signer: pick(raw, 'signer', 'user', 'signed_by') || '—',
+    signedAt: pick(raw, 'signed_at', 'signedAt', 'at', 'created_at'),
+    suggestedVerdict: pick(raw, 'suggested_verdict', 'suggestedVerdict') || null,
+  };
+}
+
+/**
+ * The card's flag word. /api/results gives `flag` and `needs_review` as booleans; the dashboard's
+ * views give the word already. The same rule as the daemon's decisionLabel: uncertain wins.
+ */
+function flagLabel(raw) {
+  if (typeof raw.flag === 'string') return raw.flag;
+  if (raw.status !== 'done') return null;
+  if (pick(raw, 'needs_review', 'needsReview') === true) return 'uncertain';
+  return raw.flag === true ? 'b-all' : 'benign';
+}
+
+/** One image of a specimen (an /api/results item, or a dashboard result view). */
+export function imageFrom(raw) {
+  const review = raw.review
+    ? { class: pick(raw.review, 'class', 'className'), reviewer: raw.review.reviewer }
+    : null;
+  const domain = raw.domain || null;
+  return {
+    id: raw.id,
+    file: raw.file,
+    status: raw.status,
+    class: pick(raw, 'class', 'className') ?? null,
+    pBall: pick(raw, 'p_ball', 'pBall') ?? null,
+    flag: flagLabel(raw),
+    probabilities: raw.probabilities || null,
+    error: raw.error || null,
+    domainReasons: domain && Array.isArray(domain.reasons) ? domain.reasons : [],
+    review,
+  };
+}
+
+/** A specimen from the list, the detail, or a live event. */
+export function specimenFrom(raw) {
+  const s = raw.after || raw.specimen || raw;
+  const c = s.counts || {};
+  const share = pick(s, 'flagged_share', 'flaggedShare') ?? null;
+  return {
+    id: s.id,
+    accession: s.accession,
+    status: s.status,
+    suggestedVerdict: pick(s, 'suggested_verdict', 'suggestedVerdict'),
+    finalVerdict: pick(s, 'final_verdict', 'finalVerdict') ?? null,
+    counts: {
+      images: c.images ?? 0,
+      screened: c.screened ?? 0,
+      outOfDomain: pick(c, 'out_of_domain', 'outOfDomain') ?? 0,
+      failed: c.failed ?? 0,
+      flagged: c.flagged ?? 0,
+      byClass: pick(c, 'by_class', 'byClass') || {},
+    },
+    flaggedShare: share,
+    rule: ruleText(s.rule),
+    createdAt: pick(s, 'created_at', 'createdAt'),
+    updatedAt: pick(s, 'updated_at', 'updatedAt'),
+    finishedAt: pick(s, 'finished_at', 'finishedAt') ?? null,
+    /** A capture session is running: new images from the microscope join this specimen. */
+    sessionOpen: Boolean(pick(s, 'session_open', 'sessionOpen')),
+    signOff: signOffFrom(pick(s, 'sign_off', 'signOff')),
+    signOffs: (pick(s, 'sign_offs', 'signOffs') || []).map(signOffFrom),
+    audit: s.audit || [],
+    images: Array.isArray(s.images) ? s.images.map(imageFrom) : null,
+  };
+}
+
+export const isSigned = (s) => s.status === 'signed' || s.status === 'amended';
+
+/** Screened = the model gave a verdict; everything else is shown apart as "Cannot screen". */
+export const isScreened = (img) => img.status === 'done';
+
+export function cannotScreenReason(img) {
+  if (img.status === 'out_of_domain') {
+    const words = img.domainReasons.map((r) => DOMAIN_REASON_TEXT[r] || r);
+    return `Out of domain${words.length ? `: ${words.join('; ')}` : ''}`;
+  }
+  if (img.status === 'quarantined') return `Quarantined${img.error ? `: ${img.error}` : ''}`;
+  if (img.status === 'done') return '';
+  return `Could not be read${img.error ? `: ${img.error}` : ''}`;
+}
+
+/** "9 of 14 screened images flagged" and the like, for the list and the page. */
+export function countsLine(c) {
+  const cannot = c.outOfDomain + c.failed;
+  const parts = [`${c.screened} screened`, `${c.flagged} flagged`];
+  if (cannot) parts.push(`${cannot} cannot screen`);
+  return `${c.images} image${c.images === 1 ? '' : 's'}: ${parts.join(', ')}`;
+}

@@ -1,0 +1,404 @@
+/**
+ * The specimen layer in the store, on real SQLite files: assignment (folder, pattern, session,
+ * upload), aggregation, the verdict rule, sign-off, amendment, the concurrent sign-off, the
+ * append-only audit trail and the change feed written to the outbox.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import t from 'tap';
+import type { NewResult } from '../../src/domain/result.js';
+import { assignmentHint, type AssignmentConfig } from '../../src/domain/specimen-assignment.js';
+import { describeRule, suggestVerdict, wilsonInterval } from '../../src/domain/specimen.js';
+import type { SpecimenReport } from '../../src/domain/specimen.js';
+import { specimenMessages } from '../../src/publish/specimen-payload.js';
+import { openStore, SpecimenError, type Store } from '../../src/store/index.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+addFormats(ajv);
+const validSpecimen = ajv.compile(
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/specimen.schema.json', import.meta.url)), 'utf8'),
+  ) as object,
+);
+
+const RULE = { minScreened: 5, minFlagged: 2, minFlaggedShare: 0.2 };
+const FOLDER: AssignmentConfig = { assign: 'folder', pattern: null };
+
+function tempStore(t: { teardown(fn: () => void): void }, dir?: string): Store {
+  const dataDir = dir ?? mkdtempSync(join(tmpdir(), 'bw-specimens-'));
+  const store = openStore({
+    dataDir,
+    specimens: { rule: RULE, deviceId: 'scope-1', changeMessages: specimenMessages('scope-1') },
+  });
+  t.teardown(() => {
+    store.close();
+    if (!dir) rmSync(dataDir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+let seq = 0;
+function image(file: string, over: Partial<NewResult> = {}): NewResult {
+  seq += 1;
+  return {
+    status: 'done',
+    sha256: `${seq}`.padStart(64, '0'),
+    path: `/captures/${file}`,
+    file,
+    origin: 'capture',
+    size: 100,
+    className: 'Benign',
+    classIndex: 0,
+    pBall: 0.05,
+    flag: false,
+    needsReview: false,
+    probabilities: { Benign: 0.95, 'Pro-B': 0.05 },
+    modelName: 'm',
+    modelVersion: '1',
+    threshold: 0.5,
+    capturedAt: Date.now(),
+    processedAt: Date.now(),
+    ...over,
+  };
+}
+const flagged = (file: string, over: Partial<NewResult> = {}) =>
+  image(file, { className: 'Pro-B', pBall: 0.9, flag: true, ...over });
+
+/** Commits like the pipeline does: result, then its specimen, in one transaction. */
+function land(
+  store: Store,
+  r: NewResult,
+  config: AssignmentConfig = FOLDER,
+  extra: { accession?: string } = {},
+): number {
+  const committed = store.results.commit(
+    r,
+    null,
+    () => [],
+    (stored) =>
+      store.specimens.assignNewResult(
+        stored,
+        assignmentHint({ relPath: r.file, origin: r.origin, ...extra }, config),
+      )?.outbox ?? [],
+  );
+  return committed.id;
+}
+
+const specimenRows = (store: Store) =>
+  store.db.prepare("SELECT event_id, payload FROM outbox WHERE topic = 'specimen' ORDER BY id").all() as {
+    event_id: string;
+    payload: string;
+  }[];
+
+t.test('folder mode: the sub-folder is the accession; loose files stay unassigned', async (t) => {
+  const store = tempStore(t);
+  land(store, image('A1/f1.jpg'));
+  land(store, flagged('A1/sub/f2.jpg'));
+  land(store, image('B2/f1.jpg'));
+  const loose = land(store, image('loose.jpg'));
+  land(store, image('bad name!/x.jpg'));
+  const a1 = store.specimens.byAccession('A1');
+  t.ok(a1, 'A1 created on first sight');
+  t.equal(a1?.counts.images, 2, 'nested folders count under the first folder');
+  t.equal(store.specimens.byAccession('B2')?.counts.images, 1);
+  const unassigned = store.results.list({ specimen: 'none' }).map((r) => r.id);
+  t.ok(unassigned.includes(loose), 'a file directly in the capture folder is unassigned');
+  t.equal(unassigned.length, 2, 'an invalid accession folder is unassigned too');
+  t.equal(store.specimens.list().length, 2);
+});
+
+t.test('pattern mode: the named group of the file name', async (t) => {
+  const store = tempStore(t);
+  const config: AssignmentConfig = { assign: 'pattern', pattern: '^(?<accession>[A-Z]{2}\\d{4})_' };
+  land(store, image('day1/AB1234_f1.jpg'), config);
+  land(store, image('AB1234_f2.jpg'), config);
+  land(store, image('XY0001_f1.jpg'), config);
+  land(store, image('nomatch.jpg'), config);
+  t.equal(store.specimens.byAccession('AB1234')?.counts.images, 2, 'folders do not matter, the name does');
+  t.equal(store.specimens.byAccession('XY0001')?.counts.images, 1);
+  t.notOk(store.specimens.byAccession('day1'), 'no folder accession in pattern mode');
+  t.equal(store.results.list({ specimen: 'none' }).length, 1);
+});
+
+t.test('session: every image captured between start and finish, whatever its folder', async (t) => {
+  const store = tempStore(t);
+  const before = land(store, image('x.jpg', { capturedAt: Date.now() - 60_000 }));
+  const started = store.specimens.start('S-1', 'dr-lee');
+  t.equal(started.specimen.status, 'open');
+  t.equal(started.specimen.sessionOpen, true);
+  t.throws(
+    () => store.specimens.start('S-2', 'dr-kim'),
+    /session is open for specimen S-1/,
+    'one session at a time',
+  );
+  land(store, image('y.jpg'));
+  land(store, image('A9/z.jpg'), FOLDER);
+  land(store, image('u.jpg', { origin: 'upload', file: 'upload/u.jpg' }));
+  land(store, image('v.jpg', { origin: 'upload', file: 'upload/v.jpg' }), FOLDER, { accession: 'UP-1' });
+  const s1 = store.specimens.byAccession('S-1');
+  t.equal(s1?.counts.images, 3, 'loose, folder and upload images captured in the session');
+  t.equal(store.specimens.byAccession('UP-1')?.counts.images, 1, 'an explicit upload accession wins');
+  t.notOk(store.specimens.byAccession('A9'), 'the open session wins over the folder');
+  t.equal(store.specimens.specimenIdOf(before), undefined, 'captured before the start: not in the session');
+  const finishedAt = Date.now();
+  const fin = store.specimens.finish(s1!.id, 'dr-lee');
+  t.equal(fin.specimen.status, 'awaiting_signoff');
+  t.equal(fin.specimen.sessionOpen, false);
+  land(store, image('late.jpg', { capturedAt: finishedAt - 5 }));
+  t.equal(
+    store.specimens.get(s1!.id)?.counts.images,
+    4,
+    'captured before finish, processed after: still in it',
+  );
+  land(store, image('after.jpg', { capturedAt: finishedAt + 1000 }));
+  t.equal(store.specimens.get(s1!.id)?.counts.images, 4, 'captured after finish: not in it');
+  const session: AssignmentConfig = { assign: 'session', pattern: null };
+  land(store, image('B7/q.jpg', { capturedAt: finishedAt + 1000 }), session);
+  t.notOk(store.specimens.byAccession('B7'), 'session mode ignores folders');
+});
+
+t.test('aggregation: counts from the members, duplicates once, flagged share with Wilson', async (t) => {
+  const store = tempStore(t);
+  const dup = flagged('A1/1.jpg');
+  land(store, dup);
+  land(store, { ...dup, file: 'A1/copy-of-1.jpg', path: '/captures/A1/copy-of-1.jpg' });
+  land(store, flagged('A1/2.jpg', { className: 'Pre-B' }));
+  land(store, image('A1/3.jpg'));
+  land(
+    store,
+    image('A1/4.jpg', { status: 'failed', sha256: null, className: null, pBall: null, flag: null }),
+  );
+  land(
+    store,
+    image('A1/5.jpg', { status: 'quarantined', sha256: null, className: null, pBall: null, flag: null }),
+  );
+  const s = store.specimens.byAccession('A1')!;
+  t.same(s.counts, {
+    images: 5,
+    screened: 3,
+    outOfDomain: 0,
+    failed: 2,
+    flagged: 2,
+    byClass: { Benign: 1, 'Pre-B': 1, 'Pro-B': 1 },
+  });
+  t.same(
+    s.counts,
+    store.specimens.countsFromMembers(s.id),
+    'the counts added image by image equal a recount',
+  );
+  const w = wilsonInterval(2, 3);
+  t.same(s.flaggedShare, { value: 2 / 3, low: w.low, high: w.high });
+  t.equal(s.suggestedVerdict, 'suspicious', '2 flagged ≥ min_flagged');
+  const images = store.results.list({ specimen: s.id, order: 'p_ball' });
+  t.same(
+    images.map((r) => r.pBall),
+    [0.9, 0.9, 0.05, null, null],
+    'images sorted by P(B-ALL), failures last',
+  );
+});
+
+t.test('the verdict rule through the store', async (t) => {
+  const store = tempStore(t);
+  for (let i = 0; i < 4; i++) land(store, image(`N/${i}.jpg`));
+  t.equal(store.specimens.byAccession('N')?.suggestedVerdict, 'insufficient', '4 screened < 5');
+  land(store, image('N/5.jpg'));
+  t.equal(
+    store.specimens.byAccession('N')?.suggestedVerdict,
+    'no_suspicious_cells',
+    '5 screened, none flagged',
+  );
+  for (let i = 0; i < 9; i++) land(store, image(`K/${i}.jpg`));
+  land(store, flagged('K/f.jpg'));
+  t.equal(
+    store.specimens.byAccession('K')?.suggestedVerdict,
+    'no_suspicious_cells',
+    '1 of 10 flagged: 10 % < 20 %',
+  );
+  land(store, flagged('K/g.jpg'));
+  t.equal(store.specimens.byAccession('K')?.suggestedVerdict, 'suspicious', '2 flagged');
+  land(store, flagged('X/1.jpg'));
+  t.equal(
+    store.specimens.byAccession('X')?.suggestedVerdict,
+    'suspicious',
+    'one flagged of one: share 100 %',
+  );
+  t.equal(suggestVerdict({ screened: 0, flagged: 0 }, RULE), 'insufficient');
+  t.match(describeRule(RULE), /at least 2 screened images are flagged.*20 %.*fewer than 5/);
+});
+
+t.test('Wilson interval: known values and the edges', async (t) => {
+  const a = wilsonInterval(0, 10);
+  t.equal(a.low, 0);
+  t.ok(Math.abs(a.high - 0.2775) < 1e-4, `0/10 → high ${a.high}`);
+  const b = wilsonInterval(5, 10);
+  t.ok(Math.abs(b.low - 0.2366) < 1e-4 && Math.abs(b.high - 0.7634) < 1e-4, `5/10 → ${b.low}..${b.high}`);
+  const c = wilsonInterval(10, 10);
+  t.ok(c.high > 1 - 1e-12 && c.high <= 1, `10/10 → high ${c.high}`);
+  t.ok(Math.abs(c.low - 0.7225) < 1e-4);
+  t.same(wilsonInterval(0, 0), { low: 0, high: 1 });
+});
+
+t.test(
+  'sign, lock, amend: versions, suggestion kept apart, audit, the LIS hook in the transaction',
+  async (t) => {
+    const store = tempStore(t);
+    for (let i = 0; i < 5; i++) land(store, image(`A/${i}.jpg`));
+    const id = store.specimens.byAccession('A')!.id;
+    const reports: SpecimenReport[] = [];
+    const signed = store.signOffs.sign(
+      id,
+      { verdict: 'suspicious', comment: 'blasts seen' },
+      'dr-lee',
+      (r) => {
+        reports.push(r);
+        t.ok(store.db.inTransaction, 'onSignOff runs inside the sign-off transaction');
+      },
+    );
+    t.equal(signed.specimen.status, 'signed');
+    t.equal(signed.specimen.finalVerdict, 'suspicious');
+    t.equal(
+      signed.specimen.suggestedVerdict,
+      'no_suspicious_cells',
+      'the model suggestion is kept separately',
+    );
+    t.equal(reports.length, 1);
+    t.equal(reports[0]?.amended, false);
+    t.equal(reports[0]?.signOff.suggestedVerdict, 'no_suspicious_cells');
+    t.equal(reports[0]?.deviceId, 'scope-1');
+    t.equal(reports[0]?.model.version, '1');
+
+    land(store, flagged('A/late.jpg'));
+    t.equal(store.specimens.get(id)?.counts.images, 5, 'a signed specimen is locked: no new images');
+    t.equal(store.results.list({ specimen: 'none' }).length, 1, 'the late image is unassigned');
+    t.throws(() => store.specimens.finish(id, 'x'), SpecimenError);
+
+    t.throws(
+      () => store.signOffs.amend(id, { verdict: 'insufficient', comment: null, reason: '  ' }, 'dr-kim'),
+      /needs a reason/,
+    );
+    const amended = store.signOffs.amend(
+      id,
+      { verdict: 'no_suspicious_cells', comment: 'artefacts', reason: 'second look', basedOnVersion: 1 },
+      'dr-kim',
+      (r) => reports.push(r),
+    );
+    t.equal(amended.specimen.status, 'amended');
+    t.equal(amended.specimen.signOff?.version, 2);
+    t.equal(amended.specimen.signOff?.reason, 'second look');
+    t.equal(reports[1]?.amended, true);
+    t.throws(
+      () =>
+        store.signOffs.amend(
+          id,
+          { verdict: 'suspicious', comment: null, reason: 'stale', basedOnVersion: 1 },
+          'dr-lee',
+        ),
+      /amended by dr-kim/,
+      'an amendment based on an old version is refused',
+    );
+    t.same(
+      store.specimens.signOffs(id).map((s) => [s.version, s.verdict, s.signer]),
+      [
+        [1, 'suspicious', 'dr-lee'],
+        [2, 'no_suspicious_cells', 'dr-kim'],
+      ],
+    );
+    const actions = store.specimens.audit(id).map((a) => a.action);
+    t.ok(actions.includes('signed') && actions.includes('amended') && actions.includes('amend_refused'));
+    t.ok(actions.includes('image_refused'), 'the refused late image is audited');
+    t.same(
+      store.specimens.agreement(),
+      { signed: 1, agreed: 1, rate: 1 },
+      'the latest (amended) verdict equals the suggestion recorded with it',
+    );
+
+    t.throws(() => store.db.prepare('UPDATE specimen_audit SET actor = ?').run('mallory'), /append-only/);
+    t.throws(() => store.db.prepare('DELETE FROM specimen_audit').run(), /never deleted/);
+    t.throws(() => store.db.prepare('DELETE FROM specimen_signoffs').run(), /never deleted/);
+  },
+);
+
+t.test(
+  'two reviewers sign at once: exactly one wins, the other is told who, the attempt is audited',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bw-race-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const a = tempStore(t, dir);
+    // A second connection to the same file, as a second process would have.
+    const b = tempStore(t, dir);
+    for (let i = 0; i < 5; i++) land(a, image(`R/${i}.jpg`));
+    const id = a.specimens.byAccession('R')!.id;
+    const outcomes = await Promise.allSettled([
+      Promise.resolve().then(() => a.signOffs.sign(id, { verdict: 'suspicious', comment: null }, 'dr-lee')),
+      Promise.resolve().then(() =>
+        b.signOffs.sign(id, { verdict: 'no_suspicious_cells', comment: null }, 'dr-kim'),
+      ),
+    ]);
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    t.equal(won.length, 1, 'one sign-off stored');
+    t.equal(lost.length, 1, 'one refused');
+    t.equal((lost[0]?.reason as SpecimenError).statusCode, 409);
+    t.match((lost[0]?.reason as Error).message, /already signed by dr-lee/);
+    t.equal(a.specimens.signOffs(id).length, 1);
+    const refused = b.specimens.audit(id).filter((e) => e.action === 'sign_refused');
+    t.equal(refused.length, 1, 'the refused attempt is in the audit trail');
+    t.equal(refused[0]?.actor, 'dr-kim');
+    t.equal(refused[0]?.details.verdict, 'no_suspicious_cells', 'with what she wanted to sign');
+  },
+);
+
+t.test('change feed: one schema-valid outbox message per change, stable distinct event ids', async (t) => {
+  const store = tempStore(t);
+  const started = store.specimens.start('F-1', 'dr-lee');
+  land(store, flagged('a.jpg'));
+  land(store, image('b.jpg'));
+  const id = started.specimen.id;
+  store.specimens.finish(id, 'dr-lee');
+  store.signOffs.sign(id, { verdict: 'suspicious', comment: null }, 'dr-lee');
+  const rows = specimenRows(store);
+  t.equal(rows.length, 5, 'start, 2 images, finish, sign');
+  const payloads = rows.map((r) => JSON.parse(r.payload) as Record<string, unknown>);
+  for (const p of payloads) t.ok(validSpecimen(p), JSON.stringify(validSpecimen.errors));
+  t.same(
+    payloads.map((p) => p.change),
+    ['session_started', 'image_added', 'image_added', 'finished', 'signed'],
+  );
+  t.same(
+    payloads.map((p) => p.revision),
+    [1, 2, 3, 4, 5],
+  );
+  t.equal(new Set(rows.map((r) => r.event_id)).size, 5, 'distinct event ids');
+  t.equal(payloads[0]?.before, null, 'created: no before');
+  const last = payloads[4] as {
+    before: { status: string };
+    after: { status: string; signer: string; final_verdict: string };
+  };
+  t.equal(last.before.status, 'awaiting_signoff');
+  t.same(
+    [last.after.status, last.after.signer, last.after.final_verdict],
+    ['signed', 'dr-lee', 'suspicious'],
+  );
+  t.notOk(validSpecimen({ ...payloads[0], accession: 'a b' }), 'the schema rejects a bad accession');
+});
+
+t.test('manual assignment of unassigned images, audited; a taken image is refused', async (t) => {
+  const store = tempStore(t);
+  const loose = land(store, image('loose.jpg'));
+  const taken = land(store, image('B/1.jpg'));
+  const s = store.specimens.start('M-1', 'dr-lee').specimen;
+  store.specimens.finish(s.id, 'dr-lee');
+  const w = store.specimens.assignImages(s.id, [loose], 'dr-lee');
+  t.equal(w.specimen.counts.images, 1);
+  t.equal(store.results.list({ specimen: 'none' }).length, 0);
+  t.throws(() => store.specimens.assignImages(s.id, [taken], 'dr-lee'), /already belongs to specimen B/);
+  t.throws(() => store.specimens.assignImages(s.id, [99999], 'dr-lee'), /no result 99999/);
+  const last = store.specimens.audit(s.id).at(-1);
+  t.equal(last?.action, 'images_assigned');
+  t.same(last?.details.result_ids, [loose]);
+});
