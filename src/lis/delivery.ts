@@ -1,0 +1,166 @@
+import type { Logger } from '../log.js';
+import type { Extension } from '../runtime/extension.js';
+import type { SpecimenReport } from '../domain/specimen.js';
+import type { LisDestination, LisOutbox, LisQueueStatus } from './outbox.js';
+import type { Sender, SendOutcome } from './senders.js';
+
+/** Turns a signed report into the text one destination sends (HL7 for mllp/file, FHIR JSON else). */
+export type Render = (report: SpecimenReport) => string | Promise<string>;
+
+export interface LisRoute {
+  destination: LisDestination;
+  sender: Sender;
+  render: Render;
+}
+
+export interface LisDeliveryOptions {
+  outbox: LisOutbox;
+  routes: readonly LisRoute[];
+  log: Logger;
+  /** Backoff after a failed attempt: doubles from min to max (config lis.retry_min_ms / retry_max_ms). */
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Look for new rows this often even without a notify() (default 2 s). */
+  pollMs?: number;
+  now?: () => number;
+}
+
+/** One destination on the status page. */
+export interface LisDestinationStatus extends LisQueueStatus {
+  destination: LisDestination;
+  target: string;
+  /** The last attempt reached the receiver; null before the first attempt. */
+  connected: boolean | null;
+  /** When the message at the head of the queue is tried again (null: now or nothing waiting). */
+  nextAttemptAt: number | null;
+}
+
+/**
+ * Delivers the LIS outbox: one loop per destination, each sending its oldest pending message and
+ * waiting for the outcome before the next, so the LIS receives reports in sign-off order. A
+ * message that cannot get through is retried with backoff and keeps its place (nothing after it
+ * overtakes it); a message the receiver refuses is held with the reason and skipped until a
+ * person retries it (retry()). Every outcome is written to the outbox before the next send, so
+ * a restart resumes where delivery stopped, sending at worst the last message again with its
+ * same control id.
+ */
+export class LisDelivery implements Extension {
+  readonly name = 'lis';
+  private stopped = true;
+  private readonly loops: Promise<void>[] = [];
+  private readonly wakers = new Map<LisDestination, () => void>();
+  private readonly pollMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly o: LisDeliveryOptions) {
+    this.pollMs = o.pollMs ?? 2000;
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    for (const route of this.o.routes) this.loops.push(this.run(route));
+  }
+
+  /** New rows were committed (or a held one released): look now instead of at the next poll. */
+  notify(): void {
+    for (const wake of this.wakers.values()) wake();
+  }
+
+  /** A person chose to send a held message again; false when it is not held. */
+  retry(id: number): boolean {
+    const released = this.o.outbox.retry(id);
+    if (released) this.notify();
+    return released;
+  }
+
+  status(): LisDestinationStatus[] {
+    return this.o.routes.map(({ destination, sender }) => ({
+      destination,
+      target: sender.target,
+      connected: sender.connected,
+      nextAttemptAt: this.o.outbox.next(destination)?.nextAttemptAt ?? null,
+      ...this.o.outbox.status(destination),
+    }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.notify();
+    for (const { sender } of this.o.routes) sender.close();
+    await Promise.allSettled(this.loops.splice(0));
+  }
+
+  private async run(route: LisRoute): Promise<void> {
+    const log = this.o.log.child({ lis: route.destination });
+    while (!this.stopped) {
+      let waitMs = this.pollMs;
+      try {
+        const message = this.o.outbox.next(route.destination);
+        if (message) {
+          const due = (message.nextAttemptAt ?? 0) - this.now();
+          if (due <= 0) {
+            await this.attempt(route, message.id, log);
+            continue;
+          }
+          waitMs = Math.min(due, this.pollMs);
+        }
+      } catch (err) {
+        // The database is the queue: when it fails, wait and read it again.
+        log.error({ err }, 'LIS delivery could not read or update its outbox');
+      }
+      await this.sleep(route.destination, waitMs);
+    }
+  }
+
+  private async attempt(route: LisRoute, id: number, log: Logger): Promise<void> {
+    const { outbox } = this.o;
+    const message = outbox.get(id);
+    if (!message || message.state !== 'pending') return;
+    let payload = message.payload;
+    if (payload === null) {
+      try {
+        payload = outbox.savePayload(id, await route.render(message.report));
+      } catch (err) {
+        // The report cannot be expressed in this format (a value the standard cannot carry):
+        // sending it again will not help, a person has to look.
+        const error = `could not build the message: ${(err as Error).message}`;
+        outbox.markHeld(id, error);
+        log.error({ id, controlId: message.controlId, error }, 'LIS message held');
+        return;
+      }
+    }
+    let outcome: SendOutcome;
+    try {
+      outcome = await route.sender.send(message, payload);
+    } catch (err) {
+      outcome = { kind: 'retry', error: (err as Error).message };
+    }
+    if (outcome.kind === 'delivered') {
+      outbox.markDelivered(id);
+      log.info({ id, controlId: message.controlId, accession: message.report.specimen.accession }, 'LIS message delivered');
+    } else if (outcome.kind === 'held') {
+      outbox.markHeld(id, outcome.error);
+      log.warn({ id, controlId: message.controlId, error: outcome.error }, 'LIS refused a message: held until retried');
+    } else {
+      const delay = Math.min(this.o.retryMaxMs, this.o.retryMinMs * 2 ** Math.min(message.attempts, 30));
+      outbox.markFailed(id, outcome.error, this.now() + delay);
+      const level = message.attempts === 0 ? 'warn' : 'debug';
+      log[level]({ id, controlId: message.controlId, error: outcome.error, retryInMs: delay }, 'LIS delivery failed: retrying');
+    }
+  }
+
+  private sleep(destination: LisDestination, ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.wakers.set(destination, done);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}
