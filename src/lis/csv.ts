@@ -36,12 +36,14 @@ function toCsv(header: readonly string[], rows: readonly Cell[][]): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-const isoOrNull = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const isoOrNull = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 /** One row per specimen; one `class_<name>` column per class, in the given (model) order. */
 export function specimensCsv(specimens: readonly Specimen[], classNames: readonly string[]): string {
   const classes = [...classNames];
-  for (const s of specimens) for (const name of Object.keys(s.counts.byClass)) if (!classes.includes(name)) classes.push(name);
+  for (const s of specimens)
+    for (const name of Object.keys(s.counts.byClass)) if (!classes.includes(name)) classes.push(name);
   const header = [
     'id',
     'accession',

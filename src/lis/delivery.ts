@@ -140,15 +140,24 @@ export class LisDelivery implements Extension {
     }
     if (outcome.kind === 'delivered') {
       outbox.markDelivered(id);
-      log.info({ id, controlId: message.controlId, accession: message.report.specimen.accession }, 'LIS message delivered');
+      log.info(
+        { id, controlId: message.controlId, accession: message.report.specimen.accession },
+        'LIS message delivered',
+      );
     } else if (outcome.kind === 'held') {
       outbox.markHeld(id, outcome.error);
-      log.warn({ id, controlId: message.controlId, error: outcome.error }, 'LIS refused a message: held until retried');
+      log.warn(
+        { id, controlId: message.controlId, error: outcome.error },
+        'LIS refused a message: held until retried',
+      );
     } else {
       const delay = Math.min(this.o.retryMaxMs, this.o.retryMinMs * 2 ** Math.min(message.attempts, 30));
       outbox.markFailed(id, outcome.error, this.now() + delay);
       const level = message.attempts === 0 ? 'warn' : 'debug';
-      log[level]({ id, controlId: message.controlId, error: outcome.error, retryInMs: delay }, 'LIS delivery failed: retrying');
+      log[level](
+        { id, controlId: message.controlId, error: outcome.error, retryInMs: delay },
+        'LIS delivery failed: retrying',
+      );
     }
   }
 

@@ -55,13 +55,20 @@ function observationDrafts(report: SpecimenReport): ObservationDraft[] {
   const { specimen, signOff } = report;
   const c = specimen.counts;
   const codes = OBSERVATION_CODES;
-  const images = (n: number) => ({ valueQuantity: { value: n, unit: 'images', system: UCUM, code: '{images}' } });
+  const images = (n: number) => ({
+    valueQuantity: { value: n, unit: 'images', system: UCUM, code: '{images}' },
+  });
   const verdict = (v: keyof typeof VERDICT_TEXT): CodeableConcept => ({
     coding: [{ system: FHIR_LOCAL_CODE_SYSTEM, code: v, display: VERDICT_TEXT[v] }],
     text: VERDICT_TEXT[v],
   });
   const drafts: ObservationDraft[] = [
-    { key: codes.verdict.code, code: local(codes.verdict), value: { valueCodeableConcept: verdict(signOff.verdict) }, signer: true },
+    {
+      key: codes.verdict.code,
+      code: local(codes.verdict),
+      value: { valueCodeableConcept: verdict(signOff.verdict) },
+      signer: true,
+    },
     {
       key: codes.suggestedVerdict.code,
       code: local(codes.suggestedVerdict),
@@ -111,11 +118,18 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
   const status = report.amended ? 'amended' : 'final';
   const key = specimenKey(report);
   const uuid = (what: string) => `urn:uuid:${stableUuid(`${deviceId} ${messageControlId(report)} ${what}`)}`;
-  const effectivePeriod = { start: iso(specimen.createdAt), end: iso(specimen.finishedAt ?? signOff.signedAt) };
+  const effectivePeriod = {
+    start: iso(specimen.createdAt),
+    end: iso(specimen.finishedAt ?? signOff.signedAt),
+  };
   const signer: Reference<Practitioner> = { display: signOff.signer };
   const device: Reference<Device> = { display: `blastwatch ${deviceId}` };
   const accession: Identifier = {
-    type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN', display: 'Accession ID' }] },
+    type: {
+      coding: [
+        { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN', display: 'Accession ID' },
+      ],
+    },
     ...(opts.accessionSystem ? { system: opts.accessionSystem } : {}),
     value: specimen.accession,
   };
@@ -140,7 +154,11 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
       category: [
         {
           coding: [
-            { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' },
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+              code: 'laboratory',
+              display: 'Laboratory',
+            },
           ],
         },
       ],
@@ -166,7 +184,11 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
     identifier: [accession, reportKey],
     status,
     category: [
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'HM', display: 'Hematology' }] },
+      {
+        coding: [
+          { system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'HM', display: 'Hematology' },
+        ],
+      },
     ],
     code: local(SCREEN_CODE),
     effectivePeriod,
@@ -177,7 +199,9 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
     conclusion,
     conclusionCode: [
       {
-        coding: [{ system: FHIR_LOCAL_CODE_SYSTEM, code: signOff.verdict, display: VERDICT_TEXT[signOff.verdict] }],
+        coding: [
+          { system: FHIR_LOCAL_CODE_SYSTEM, code: signOff.verdict, display: VERDICT_TEXT[signOff.verdict] },
+        ],
       },
     ],
     presentedForm: [

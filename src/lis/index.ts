@@ -39,7 +39,9 @@ export function createRenderers(config: LisConfig, thumbnails: ThumbnailSource) 
         receivingFacility: config.receiving_facility,
       }),
     fhir: async (report: SpecimenReport) =>
-      JSON.stringify(buildFhirBundle(report, await pdf(report), { accessionSystem: config.accession_system })),
+      JSON.stringify(
+        buildFhirBundle(report, await pdf(report), { accessionSystem: config.accession_system }),
+      ),
   };
 }
 
@@ -94,13 +96,20 @@ export function createLis(o: LisOptions): Lis {
     routes.push({
       destination: 'fhir',
       render: render.fhir,
-      sender: new FhirSender({ baseUrl: config.fhir.base_url, token: config.fhir.token, timeoutMs: config.fhir.timeout_ms }),
+      sender: new FhirSender({
+        baseUrl: config.fhir.base_url,
+        token: config.fhir.token,
+        timeoutMs: config.fhir.timeout_ms,
+      }),
     });
   if (config.fhir_dir)
     routes.push({
       destination: 'fhir_file',
       render: render.fhir,
-      sender: new FolderSender(config.fhir_dir, (m) => `${bundleIdentifier(m.report).replace(/^urn:uuid:/, '')}.json`),
+      sender: new FolderSender(
+        config.fhir_dir,
+        (m) => `${bundleIdentifier(m.report).replace(/^urn:uuid:/, '')}.json`,
+      ),
     });
   const delivery =
     routes.length === 0

@@ -46,30 +46,43 @@ export function parseAck(text: string): MllpAck {
 }
 
 /**
- * One MLLP connection to the LIS, kept open between messages and reopened when the LIS closes it
- * (many interface engines close after each ACK). One message at a time: the next is sent only
- * after the previous one's ACK, which keeps the order the lab sees equal to the sign-off order.
- * Framing and ACK decoding are the HL7 library's (MLLPCodec); this class only adds what its
- * queueing client lacks: reading the ACK for each message and timing it out.
+ * MLLP to the LIS, one connection per message: connect, send, read the ACK, close. The next
+ * message goes only after the previous one's ACK, which keeps the order the lab sees equal to the
+ * sign-off order, and a late or stray ACK can never be taken for another message's answer (some
+ * receivers, node-hl7-server among them, also mishandle a second message on one connection).
+ * Framing and ACK decoding are the HL7 library's (MLLPCodec); this adds what its queueing client
+ * lacks: the ACK of each message, with a time limit.
  */
 export class MllpLink {
   private socket: Socket | null = null;
 
   constructor(private readonly target: MllpTarget) {}
 
+  /** A message is on its way (connection open). */
   get connected(): boolean {
-    return this.socket !== null && !this.socket.destroyed && this.socket.readyState === 'open';
+    return this.socket !== null && !this.socket.destroyed;
   }
 
   /** Sends one message and resolves with its ACK; throws MllpTransportError when none came. */
   async send(text: string, controlId: string): Promise<MllpAck> {
     const socket = await this.open();
+    try {
+      const ack = parseAck(await this.exchange(socket, text));
+      if (ack.controlId && ack.controlId !== controlId)
+        throw new MllpTransportError(`the LIS acknowledged ${ack.controlId}, not ${controlId}`);
+      return ack;
+    } finally {
+      socket.end();
+      socket.destroy();
+      if (this.socket === socket) this.socket = null;
+    }
+  }
+
+  private exchange(socket: Socket, text: string): Promise<string> {
     const codec = new MLLPCodec('utf8');
-    const answer = await new Promise<string>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         finish();
-        // A late ACK on this connection would be read as the next message's answer: drop it.
-        this.drop();
         reject(new MllpTransportError(`no ACK from the LIS within ${this.target.ackTimeoutMs} ms`));
       }, this.target.ackTimeoutMs);
       const onData = (chunk: Buffer) => {
@@ -79,12 +92,10 @@ export class MllpLink {
       };
       const onClose = () => {
         finish();
-        this.socket = null;
         reject(new MllpTransportError('the LIS closed the connection before acknowledging'));
       };
       const onError = (err: Error) => {
         finish();
-        this.drop();
         reject(new MllpTransportError(`connection to the LIS failed: ${err.message}`));
       };
       function finish() {
@@ -98,25 +109,21 @@ export class MllpLink {
       socket.once('error', onError);
       codec.sendMessage(socket, text, 'utf8');
     });
-    const ack = parseAck(answer);
-    if (ack.controlId && ack.controlId !== controlId) {
-      this.drop();
-      throw new MllpTransportError(`the LIS acknowledged ${ack.controlId}, not ${controlId}`);
-    }
-    return ack;
   }
 
   private async open(): Promise<Socket> {
-    if (this.socket && this.connected) return this.socket;
-    this.drop();
     const { host, port, connectTimeoutMs } = this.target;
     const socket = connect({ host, port });
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
+    this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new MllpTransportError(`cannot connect to the LIS at ${host}:${port}: no answer within ${connectTimeoutMs} ms`));
+        reject(
+          new MllpTransportError(
+            `cannot connect to the LIS at ${host}:${port}: no answer within ${connectTimeoutMs} ms`,
+          ),
+        );
       }, connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -128,21 +135,14 @@ export class MllpLink {
         reject(new MllpTransportError(`cannot connect to the LIS at ${host}:${port}: ${err.message}`));
       });
     });
-    // Errors between messages close the socket; the next send reconnects.
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      if (this.socket === socket) this.socket = null;
-    });
-    this.socket = socket;
+    // After the connect: a socket error is reported by exchange(); this keeps it from being unhandled.
+    socket.on('error', () => undefined);
     return socket;
   }
 
-  private drop(): void {
+  /** Cuts a message in flight (daemon stopping): it counts as unanswered and is sent again later. */
+  close(): void {
     this.socket?.destroy();
     this.socket = null;
-  }
-
-  close(): void {
-    this.drop();
   }
 }

@@ -109,7 +109,9 @@ export class LisOutbox {
         `SELECT * FROM lis_outbox WHERE destination = ? AND state = 'pending' ORDER BY id LIMIT 1`,
       ),
       get: db.prepare<[number], Row>('SELECT * FROM lis_outbox WHERE id = ?'),
-      setPayload: db.prepare('UPDATE lis_outbox SET payload = ?, updated_at = ? WHERE id = ? AND payload IS NULL'),
+      setPayload: db.prepare(
+        'UPDATE lis_outbox SET payload = ?, updated_at = ? WHERE id = ? AND payload IS NULL',
+      ),
       delivered: db.prepare(
         `UPDATE lis_outbox SET state = 'delivered', attempts = attempts + 1, last_error = NULL,
          next_attempt_at = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`,

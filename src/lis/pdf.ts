@@ -57,7 +57,12 @@ export async function renderReportPdf(report: SpecimenReport, opts: PdfOptions):
   });
 
   doc.font('Helvetica-Bold').fontSize(16).text('B-ALL screening report');
-  doc.font('Helvetica').fontSize(10).fillColor('#b00000').text('Screening aid, not a diagnosis.').fillColor('black');
+  doc
+    .font('Helvetica')
+    .fontSize(10)
+    .fillColor('#b00000')
+    .text('Screening aid, not a diagnosis.')
+    .fillColor('black');
   doc.moveDown(0.6);
   const facts: [string, string][] = [
     ['Laboratory', opts.labName ?? '-'],
@@ -67,7 +72,8 @@ export async function renderReportPdf(report: SpecimenReport, opts: PdfOptions):
     ['Finished', isoMinute(specimen.finishedAt)],
     ['Signed', isoMinute(signOff.signedAt)],
   ];
-  for (const [k, v] of facts) doc.font('Helvetica-Bold').text(`${k}: `, { continued: true }).font('Helvetica').text(v);
+  for (const [k, v] of facts)
+    doc.font('Helvetica-Bold').text(`${k}: `, { continued: true }).font('Helvetica').text(v);
 
   doc.moveDown(0.8);
   doc.font('Helvetica-Bold').fontSize(13).text(`Verdict: ${VERDICT_LABEL[signOff.verdict]}`);
@@ -75,7 +81,9 @@ export async function renderReportPdf(report: SpecimenReport, opts: PdfOptions):
   doc.text(`Signed by ${signOff.signer}${report.amended ? ` (amendment, version ${signOff.version})` : ''}`);
   if (report.amended && signOff.reason) doc.text(`Reason for the amendment: ${signOff.reason}`);
   if (signOff.comment) doc.text(`Comment: ${signOff.comment}`);
-  doc.fillColor(GREY).text(`Suggested by the rule: ${VERDICT_LABEL[signOff.suggestedVerdict]}. ${describeRule(report.rule)}`);
+  doc
+    .fillColor(GREY)
+    .text(`Suggested by the rule: ${VERDICT_LABEL[signOff.suggestedVerdict]}. ${describeRule(report.rule)}`);
   doc.fillColor('black');
 
   doc.moveDown(0.8);
@@ -115,7 +123,11 @@ function writeCounts(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
   doc.x = MARGIN;
 }
 
-async function writeThumbnails(doc: PDFKit.PDFDocument, report: SpecimenReport, opts: PdfOptions): Promise<void> {
+async function writeThumbnails(
+  doc: PDFKit.PDFDocument,
+  report: SpecimenReport,
+  opts: PdfOptions,
+): Promise<void> {
   const images = report.topImages.slice(0, opts.maxThumbnails ?? 6);
   if (images.length === 0) return;
   doc.moveDown(0.8);

@@ -9,9 +9,7 @@ import type { LisMessage } from './outbox.js';
  * reached or did not answer: try again after a backoff).
  */
 export type SendOutcome =
-  | { kind: 'delivered' }
-  | { kind: 'held'; error: string }
-  | { kind: 'retry'; error: string };
+  { kind: 'delivered' } | { kind: 'held'; error: string } | { kind: 'retry'; error: string };
 
 /** One destination's transport. */
 export interface Sender {
@@ -36,7 +34,7 @@ export class MllpSender implements Sender {
   readonly target: string;
 
   get connected(): boolean | null {
-    return this.link.connected || this.reached;
+    return this.reached;
   }
 
   async send(message: LisMessage, payload: string): Promise<SendOutcome> {
@@ -174,7 +172,10 @@ export class FhirSender implements Sender {
     } catch (err) {
       this.reached = false;
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      const why = e.name === 'TimeoutError' ? `no answer within ${this.fhir.timeoutMs} ms` : (e.cause?.message ?? e.message);
+      const why =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.fhir.timeoutMs} ms`
+          : (e.cause?.message ?? e.message);
       return { kind: 'retry', error: `cannot reach the FHIR server: ${why}` };
     }
     this.reached = true;

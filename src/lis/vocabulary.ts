@@ -43,7 +43,7 @@ export const VERDICT_LABEL: Record<SpecimenVerdict, string> = {
 };
 
 export const SCREENING_DISCLAIMER =
-  'Screening aid, not a diagnosis: blastwatch flags images for a hematologist to look at; the verdict is the signer\'s, and the diagnosis rests on the full morphological, immunophenotypic and clinical work-up.';
+  "Screening aid, not a diagnosis: blastwatch flags images for a hematologist to look at; the verdict is the signer's, and the diagnosis rests on the full morphological, immunophenotypic and clinical work-up.";
 
 /** The model and its limits in one sentence (printed on the PDF, sent as a note). */
 export function modelLimits(report: SpecimenReport): string {

@@ -4,11 +4,24 @@ import { buildOruR01, escapeHl7 } from '../../src/lis/hl7.js';
 import { messageControlId } from '../../src/lis/ids.js';
 import { makeReport } from './fixtures.js';
 
-const opts = { labName: 'City Hospital Haematology', receivingApplication: 'LIS', receivingFacility: 'CITYHOSP' };
+const opts = {
+  labName: 'City Hospital Haematology',
+  receivingApplication: 'LIS',
+  receivingFacility: 'CITYHOSP',
+};
 
 /** Every OBX as {code, subId, value, units, status}, read by the HL7 library. */
 function observations(msg: Message) {
-  const out: { code: string; text: string; type: string; subId: string; value: string; units: string; status: string; observer: string }[] = [];
+  const out: {
+    code: string;
+    text: string;
+    type: string;
+    subId: string;
+    value: string;
+    units: string;
+    status: string;
+    observer: string;
+  }[] = [];
   msg.get('OBX').forEach((obx) => {
     out.push({
       type: obx.get('OBX.2').toString(),
@@ -79,7 +92,10 @@ t.test('a signed specimen becomes an ORU^R01 v2.5.1 the HL7 library reads back',
   t.equal(by('SIGNED-BY')[0]?.value, 'dr-lee');
   t.equal(by('COMMENT')[0]?.value, 'Blasts in 9 of 12 fields; refer for flow cytometry.');
   t.equal(by('AMENDMENT-REASON').length, 0);
-  t.ok(obx.every((o) => o.status === 'F'), 'every observation final');
+  t.ok(
+    obx.every((o) => o.status === 'F'),
+    'every observation final',
+  );
   const systems = new Set<string>();
   msg.get('OBX').forEach((o) => systems.add(o.get('OBX.3.3').toString()));
   t.same([...systems], ['99BLW'], 'every observation coded in the local system: no LOINC code is claimed');
@@ -88,7 +104,11 @@ t.test('a signed specimen becomes an ORU^R01 v2.5.1 the HL7 library reads back',
 
 t.test('an amendment is a new message with result status C and its reason', async (t) => {
   const first = makeReport();
-  const amended = makeReport({ version: 2, verdict: 'no_suspicious_cells', reason: 'Smudge cells, not blasts' });
+  const amended = makeReport({
+    version: 2,
+    verdict: 'no_suspicious_cells',
+    reason: 'Smudge cells, not blasts',
+  });
   const msg = new Message({ text: buildOruR01(amended, opts) });
   t.not(messageControlId(amended), messageControlId(first), 'its own control id');
   t.equal(msg.get('OBR.25').toString(), 'C');
@@ -99,7 +119,11 @@ t.test('an amendment is a new message with result status C and its reason', asyn
 });
 
 t.test('delimiters and line breaks in values are escaped, and read back as written', async (t) => {
-  const report = makeReport({ accession: 'A|B^C&D~E\\F', comment: 'line one\r\nline two', signer: 'O^Brien' });
+  const report = makeReport({
+    accession: 'A|B^C&D~E\\F',
+    comment: 'line one\r\nline two',
+    signer: 'O^Brien',
+  });
   const text = buildOruR01(report, { ...opts, labName: 'Lab | North' });
   const segments = text.split('\r');
   t.equal(segments.length, new Message({ text }).get('OBX').length + 5, 'no value started a segment');

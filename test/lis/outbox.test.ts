@@ -5,29 +5,43 @@ import { LisOutbox } from '../../src/lis/outbox.js';
 import { messageControlId } from '../../src/lis/ids.js';
 import { lisConfig, makeReport, noThumbnails, silentLog, tempDir, tempStore } from './fixtures.js';
 
-t.test('a sign-off that rolls back leaves no outbox row; one that commits leaves one per destination', async (t) => {
-  const store = tempStore(t);
-  const lis = createLis({
-    db: store.db,
-    config: lisConfig({ mllp: { host: '127.0.0.1', port: 9, ack_timeout_ms: 100, connect_timeout_ms: 100 }, file_dir: '/nowhere' }),
-    log: silentLog,
-    thumbnails: noThumbnails,
-  });
-  const signOff = store.db.transaction((fail: boolean) => {
-    lis.onSignOff(makeReport());
-    if (fail) throw new Error('two reviewers signed at once: this one lost');
-  });
-  t.throws(() => signOff(true));
-  t.equal(store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n, 0, 'rolled back with the sign-off');
-  signOff(false);
-  const rows = store.db.prepare('SELECT destination, control_id, state FROM lis_outbox ORDER BY id').all();
-  t.same(rows, [
-    { destination: 'mllp', control_id: messageControlId(makeReport()), state: 'pending' },
-    { destination: 'file', control_id: messageControlId(makeReport()), state: 'pending' },
-  ]);
-  signOff(false);
-  t.equal(store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n, 2, 'the same signature is enqueued once');
-});
+t.test(
+  'a sign-off that rolls back leaves no outbox row; one that commits leaves one per destination',
+  async (t) => {
+    const store = tempStore(t);
+    const lis = createLis({
+      db: store.db,
+      config: lisConfig({
+        mllp: { host: '127.0.0.1', port: 9, ack_timeout_ms: 100, connect_timeout_ms: 100 },
+        file_dir: '/nowhere',
+      }),
+      log: silentLog,
+      thumbnails: noThumbnails,
+    });
+    const signOff = store.db.transaction((fail: boolean) => {
+      lis.onSignOff(makeReport());
+      if (fail) throw new Error('two reviewers signed at once: this one lost');
+    });
+    t.throws(() => signOff(true));
+    t.equal(
+      store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n,
+      0,
+      'rolled back with the sign-off',
+    );
+    signOff(false);
+    const rows = store.db.prepare('SELECT destination, control_id, state FROM lis_outbox ORDER BY id').all();
+    t.same(rows, [
+      { destination: 'mllp', control_id: messageControlId(makeReport()), state: 'pending' },
+      { destination: 'file', control_id: messageControlId(makeReport()), state: 'pending' },
+    ]);
+    signOff(false);
+    t.equal(
+      store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n,
+      2,
+      'the same signature is enqueued once',
+    );
+  },
+);
 
 t.test('no destination configured: a sign-off writes nothing and there is nothing to start', async (t) => {
   const store = tempStore(t);
