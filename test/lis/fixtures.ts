@@ -83,13 +83,16 @@ export function lisConfig(over: Partial<LisConfig> = {}): LisConfig {
   };
 }
 
-export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'bw-lis-'): string {
+/** What the helpers need of a tap test. */
+export type Teardown = { teardown(fn: () => unknown): void };
+
+export function tempDir(t: Teardown, prefix = 'bw-lis-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
-export function tempStore(t: { teardown(fn: () => void): void }, dir = tempDir(t)): Store {
+export function tempStore(t: Teardown, dir = tempDir(t)): Store {
   const store = openStore({ dataDir: dir });
   t.teardown(() => store.close());
   return store;

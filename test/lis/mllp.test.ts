@@ -3,10 +3,18 @@ import { createLis, type Lis } from '../../src/lis/index.js';
 import { messageControlId } from '../../src/lis/ids.js';
 import { parseAck } from '../../src/lis/mllp.js';
 import type { Store } from '../../src/store/index.js';
-import { lisConfig, makeReport, noThumbnails, silentLog, tempStore, until } from './fixtures.js';
+import {
+  lisConfig,
+  type Teardown,
+  makeReport,
+  noThumbnails,
+  silentLog,
+  tempStore,
+  until,
+} from './fixtures.js';
 import { freePort, startLis, type LisBehaviour } from './lis-server.js';
 
-function mllpLis(t: Tap.Test, store: Store, port: number, ackTimeoutMs = 2000): Lis {
+function mllpLis(t: Teardown, store: Store, port: number, ackTimeoutMs = 2000): Lis {
   const lis = createLis({
     db: store.db,
     config: lisConfig({
@@ -25,7 +33,7 @@ const sign = (store: Store, lis: Lis, report = makeReport()) =>
   store.db.transaction(() => lis.onSignOff(report))();
 const only = (lis: Lis) => lis.delivery!.status()[0]!;
 
-async function withLis(t: Tap.Test, behave: (id: string, nth: number) => LisBehaviour) {
+async function withLis(t: Teardown, behave: (id: string, nth: number) => LisBehaviour) {
   const port = await freePort();
   const server = await startLis(port, behave);
   t.teardown(() => server.close());

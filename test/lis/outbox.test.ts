@@ -24,7 +24,7 @@ t.test(
     });
     t.throws(() => signOff(true));
     t.equal(
-      store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n,
+      (store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get() as { n: number } | undefined)?.n,
       0,
       'rolled back with the sign-off',
     );
@@ -36,7 +36,7 @@ t.test(
     ]);
     signOff(false);
     t.equal(
-      store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n,
+      (store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get() as { n: number } | undefined)?.n,
       2,
       'the same signature is enqueued once',
     );
@@ -48,7 +48,10 @@ t.test('no destination configured: a sign-off writes nothing and there is nothin
   const lis = createLis({ db: store.db, config: lisConfig(), log: silentLog, thumbnails: noThumbnails });
   t.equal(lis.delivery, null);
   store.db.transaction(() => lis.onSignOff(makeReport()))();
-  t.equal(store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get()?.n, 0);
+  t.equal(
+    (store.db.prepare('SELECT count(*) AS n FROM lis_outbox').get() as { n: number } | undefined)?.n,
+    0,
+  );
 });
 
 t.test('pending, held and failed rows survive a daemon restart as they were', async (t) => {
