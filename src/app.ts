@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { createCapture, type Capture } from './capture.js';
 import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
 import { createHealth, type Health } from './health.js';
+import { createLis, mediaThumbnails, type Lis } from './lis/index.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
@@ -45,6 +46,8 @@ export interface App {
   /** Address the HTTP server listens on (after start). */
   url: string;
   publisher: OutboxPublisher | null;
+  /** LIS outbox and delivery; `lis.onSignOff` is the hook a sign-off calls inside its transaction. */
+  lis: Lis;
   capture: Capture;
   context: ServeContext;
   start(): Promise<void>;
@@ -301,6 +304,14 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
+  const lis = createLis({
+    db: store.db,
+    config: config.lis,
+    log,
+    thumbnails: mediaThumbnails(config.data.dir),
+  });
+  // specimens: the specimen store's SpecimenReports port, once the specimen layer is wired.
+  context.lis = { specimens: null, lis: lis.delivery, renderPdf: lis.renderPdf };
   const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
   // What runs, in start order; stopped in reverse. The lock, the store and the classifier come
@@ -311,6 +322,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
     httpExtension(http, config.http, (url) => (app.url = url)),
     ...(publisher ? [publisher] : []),
+    ...(lis.delivery ? [lis.delivery] : []),
     createMaintenance(store, config.data, log, () => pipeline.diskFreeBytes()),
     pipeline,
     capture,
@@ -324,6 +336,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     http,
     url: '',
     publisher,
+    lis,
     capture,
     context,
     onFatal: fatalOnWorkerFailure(classifier, log),

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { LisHttp } from '../../lis/ports.js';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
@@ -7,6 +8,7 @@ import { DashboardAuth, SESSION_COOKIE } from './auth.js';
 import type { DashboardContext } from './context.js';
 import { ReviewError, type DashboardDeps } from './deps.js';
 import { imageRoutes } from './routes/images.js';
+import { lisRoutes } from './routes/lis.js';
 import { liveRoutes } from './routes/live.js';
 import { defaultPublicDir, pageRoutes } from './routes/pages.js';
 import { resultRoutes } from './routes/results.js';
@@ -35,6 +37,8 @@ export interface DashboardOptions {
   sessionIdleTtlMs?: number;
   /** Folder of the static files; default `public/` beside this module. */
   publicDir?: string;
+  /** Specimen reports, exports and the LIS status (routes/lis.ts); absent = those routes are not served. */
+  lis?: LisHttp | undefined;
   /** Receives a check that accepts a request carrying a live dashboard session (for the ops API's hook). */
   onAuth?: (authenticate: (request: FastifyRequest) => boolean) => void;
 }
@@ -152,4 +156,5 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   await app.register(uploadRoutes, context);
   await app.register(statusRoutes, context);
   await app.register(liveRoutes, context);
+  if (opts.lis) await app.register(lisRoutes, { ...context, lisDeps: opts.lis });
 }
