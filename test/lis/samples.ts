@@ -24,7 +24,9 @@ export function sampleOruR01(): string {
 }
 
 export function sampleBundle(): string {
-  const bundle = buildFhirBundle(makeReport(), Buffer.from('%PDF'), { accessionSystem: config.accession_system });
+  const bundle = buildFhirBundle(makeReport(), Buffer.from('%PDF'), {
+    accessionSystem: config.accession_system,
+  });
   for (const entry of bundle.entry ?? []) {
     const resource = entry.resource;
     if (resource?.resourceType === 'DiagnosticReport')
