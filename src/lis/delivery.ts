@@ -22,6 +22,8 @@ export interface LisDeliveryOptions {
   retryMaxMs: number;
   /** Look for new rows this often even without a notify() (default 2 s). */
   pollMs?: number;
+  /** The bytes of a delivered message are kept this long (default 30 days); the row stays. */
+  keepPayloadMs?: number;
   now?: () => number;
 }
 
@@ -57,10 +59,23 @@ export class LisDelivery implements Extension {
     this.now = o.now ?? Date.now;
   }
 
+  private pruneTimer: NodeJS.Timeout | null = null;
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
     for (const route of this.o.routes) this.loops.push(this.run(route));
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), 3_600_000);
+    this.pruneTimer.unref();
+  }
+
+  private prune(): void {
+    try {
+      this.o.outbox.dropDeliveredPayloads(this.now() - (this.o.keepPayloadMs ?? 30 * 86_400_000));
+    } catch (err) {
+      this.o.log.warn({ err }, 'could not prune delivered LIS messages');
+    }
   }
 
   /** New rows were committed (or a held one released): look now instead of at the next poll. */
@@ -88,6 +103,7 @@ export class LisDelivery implements Extension {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.notify();
     for (const { sender } of this.o.routes) sender.close();
     await Promise.allSettled(this.loops.splice(0));

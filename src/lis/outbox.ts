@@ -142,6 +142,9 @@ export class LisOutbox {
         `SELECT max(delivered_at) AS at FROM lis_outbox WHERE destination = ?`,
       ),
       forSpecimen: db.prepare<[number], Row>('SELECT * FROM lis_outbox WHERE specimen_id = ? ORDER BY id'),
+      dropPayloads: db.prepare(
+        `UPDATE lis_outbox SET payload = NULL WHERE state = 'delivered' AND payload IS NOT NULL AND delivered_at < ?`,
+      ),
     };
   }
 
@@ -217,6 +220,15 @@ export class LisOutbox {
       lastDeliveredAt: this.stmts.lastDelivered.get(destination)?.at ?? null,
       oldestWaitingAt: counts?.oldest ?? null,
     };
+  }
+
+  /**
+   * Forgets the bytes of messages delivered before `before` (a FHIR Bundle carries the PDF with its
+   * thumbnails: about 100 KB per report, too much to keep forever on an SD card). The row, the
+   * report as signed and the outcome stay; only an undelivered message needs its exact bytes.
+   */
+  dropDeliveredPayloads(before: number): number {
+    return this.stmts.dropPayloads.run(before).changes;
   }
 
   /** Every message sent (or to be sent) for a specimen, for its page. */

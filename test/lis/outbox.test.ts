@@ -95,3 +95,24 @@ t.test('the first rendering of a message is kept for every redelivery', async (t
   t.equal(outbox.savePayload(m.id, 'second'), 'first');
   t.equal(outbox.get(m.id)?.payload, 'first');
 });
+
+t.test('the bytes of long-delivered messages are dropped; the row and the report stay', async (t) => {
+  let now = 1_000_000;
+  const store = tempStore(t);
+  const outbox = new LisOutbox(store.db, ['fhir'], () => now);
+  store.db.transaction(() => {
+    outbox.enqueue(makeReport({ id: 1 }));
+    outbox.enqueue(makeReport({ id: 2 }));
+  })();
+  const first = outbox.next('fhir')!;
+  outbox.savePayload(first.id, 'bundle 1');
+  outbox.markDelivered(first.id);
+  now += 1000;
+  const second = outbox.next('fhir')!;
+  outbox.savePayload(second.id, 'bundle 2');
+  t.equal(outbox.dropDeliveredPayloads(now), 1);
+  t.equal(outbox.get(first.id)?.payload, null);
+  t.equal(outbox.get(first.id)?.state, 'delivered');
+  t.equal(outbox.get(first.id)?.report.specimen.id, 1);
+  t.equal(outbox.get(second.id)?.payload, 'bundle 2', 'an undelivered message keeps its bytes');
+});
