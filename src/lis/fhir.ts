@@ -106,51 +106,38 @@ function observationDrafts(report: SpecimenReport): ObservationDraft[] {
   return drafts;
 }
 
-/**
- * The FHIR R4 transaction Bundle of one signature: a DiagnosticReport (category HM, the accession
- * as identifier, the verdict as conclusion, the PDF as presentedForm), its Observations and the
- * Specimen. No Patient: blastwatch knows the accession only. Every entry is a conditional update
- * on a blastwatch identifier and the Bundle carries a stable identifier, so a redelivery changes
- * nothing and an amendment updates the same resources (status `amended`).
- */
-export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirOptions): Bundle {
-  const { specimen, signOff, deviceId } = report;
-  const status = report.amended ? 'amended' : 'final';
-  const key = specimenKey(report);
-  const uuid = (what: string) => `urn:uuid:${stableUuid(`${deviceId} ${messageControlId(report)} ${what}`)}`;
-  const effectivePeriod = {
-    start: iso(specimen.createdAt),
-    end: iso(specimen.finishedAt ?? signOff.signedAt),
-  };
-  const signer: Reference<Practitioner> = { display: signOff.signer };
-  const device: Reference<Device> = { display: `blastwatch ${deviceId}` };
-  const accession: Identifier = {
+/** What every resource of one signature shares. */
+interface Context {
+  report: SpecimenReport;
+  status: 'final' | 'amended';
+  key: string;
+  uuid(what: string): string;
+  effectivePeriod: { start: string; end: string };
+  signer: Reference<Practitioner>;
+  accession: Identifier;
+  specimenRef: Reference<FhirSpecimen>;
+}
+
+function accessionIdentifier(report: SpecimenReport, opts: FhirOptions): Identifier {
+  return {
     type: {
       coding: [
         { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN', display: 'Accession ID' },
       ],
     },
     ...(opts.accessionSystem ? { system: opts.accessionSystem } : {}),
-    value: specimen.accession,
+    value: report.specimen.accession,
   };
+}
 
-  const specimenKeyId: Identifier = { system: SPECIMEN_KEY_SYSTEM, value: key };
-  const specimenUrl = uuid('specimen');
-  const fhirSpecimen: FhirSpecimen = {
-    resourceType: 'Specimen',
-    identifier: [specimenKeyId],
-    accessionIdentifier: accession,
-    type: { text: 'Peripheral blood smear' },
-    receivedTime: iso(specimen.createdAt),
-  };
-  const specimenRef: Reference<FhirSpecimen> = { reference: specimenUrl };
-
-  const observations = observationDrafts(report).map((d) => {
-    const id: Identifier = { system: OBSERVATION_KEY_SYSTEM, value: `${key}-${d.key}` };
+function observationEntries(c: Context): { url: string; observation: Observation; id: Identifier }[] {
+  const device: Reference<Device> = { display: `blastwatch ${c.report.deviceId}` };
+  return observationDrafts(c.report).map((d) => {
+    const id: Identifier = { system: OBSERVATION_KEY_SYSTEM, value: `${c.key}-${d.key}` };
     const observation: Observation = {
       resourceType: 'Observation',
       identifier: [id],
-      status,
+      status: c.status,
       category: [
         {
           coding: [
@@ -163,26 +150,28 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
         },
       ],
       code: d.code,
-      effectivePeriod,
-      issued: iso(signOff.signedAt),
-      specimen: specimenRef,
+      effectivePeriod: c.effectivePeriod,
+      issued: iso(c.report.signOff.signedAt),
+      specimen: c.specimenRef,
       device,
-      ...(d.signer ? { performer: [signer] } : {}),
+      ...(d.signer ? { performer: [c.signer] } : {}),
       ...d.value,
     };
-    return { url: uuid(`observation ${d.key}`), observation, id };
+    return { url: c.uuid(`observation ${d.key}`), observation, id };
   });
+}
 
+function diagnosticReport(c: Context, key: Identifier, results: string[], pdf: Buffer): DiagnosticReport {
+  const { specimen, signOff } = c.report;
   const conclusion =
     `${VERDICT_TEXT[signOff.verdict]}. Signed by ${signOff.signer}.` +
     (signOff.comment ? ` Comment: ${signOff.comment}` : '') +
-    (report.amended && signOff.reason ? ` Amended: ${signOff.reason}` : '') +
+    (c.report.amended && signOff.reason ? ` Amended: ${signOff.reason}` : '') +
     ' Screening aid, not a diagnosis.';
-  const reportKey: Identifier = { system: SPECIMEN_KEY_SYSTEM, value: key };
-  const diagnosticReport: DiagnosticReport = {
+  return {
     resourceType: 'DiagnosticReport',
-    identifier: [accession, reportKey],
-    status,
+    identifier: [c.accession, key],
+    status: c.status,
     category: [
       {
         coding: [
@@ -191,11 +180,11 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
       },
     ],
     code: local(SCREEN_CODE),
-    effectivePeriod,
+    effectivePeriod: c.effectivePeriod,
     issued: iso(signOff.signedAt),
-    resultsInterpreter: [signer],
-    specimen: [specimenRef],
-    result: observations.map((o) => ({ reference: o.url })),
+    resultsInterpreter: [c.signer],
+    specimen: [c.specimenRef],
+    result: results.map((reference) => ({ reference })),
     conclusion,
     conclusionCode: [
       {
@@ -214,7 +203,46 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
       },
     ],
   };
+}
 
+/**
+ * The FHIR R4 transaction Bundle of one signature: a DiagnosticReport (category HM, the accession
+ * as identifier, the verdict as conclusion, the PDF as presentedForm), its Observations and the
+ * Specimen. No Patient: blastwatch knows the accession only. Every entry is a conditional update
+ * on a blastwatch identifier and the Bundle carries a stable identifier, so a redelivery changes
+ * nothing and an amendment updates the same resources (status `amended`).
+ */
+export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirOptions): Bundle {
+  const { specimen, signOff, deviceId } = report;
+  const key = specimenKey(report);
+  const uuid = (what: string) => `urn:uuid:${stableUuid(`${deviceId} ${messageControlId(report)} ${what}`)}`;
+  const specimenUrl = uuid('specimen');
+  const c: Context = {
+    report,
+    status: report.amended ? 'amended' : 'final',
+    key,
+    uuid,
+    effectivePeriod: { start: iso(specimen.createdAt), end: iso(specimen.finishedAt ?? signOff.signedAt) },
+    signer: { display: signOff.signer },
+    accession: accessionIdentifier(report, opts),
+    specimenRef: { reference: specimenUrl },
+  };
+  const specimenKeyId: Identifier = { system: SPECIMEN_KEY_SYSTEM, value: key };
+  const fhirSpecimen: FhirSpecimen = {
+    resourceType: 'Specimen',
+    identifier: [specimenKeyId],
+    accessionIdentifier: c.accession,
+    type: { text: 'Peripheral blood smear' },
+    receivedTime: iso(specimen.createdAt),
+  };
+  const observations = observationEntries(c);
+  const reportKey: Identifier = { system: SPECIMEN_KEY_SYSTEM, value: key };
+  const dr = diagnosticReport(
+    c,
+    reportKey,
+    observations.map((o) => o.url),
+    pdf,
+  );
   return {
     resourceType: 'Bundle',
     type: 'transaction',
@@ -223,7 +251,7 @@ export function buildFhirBundle(report: SpecimenReport, pdf: Buffer, opts: FhirO
     entry: [
       entry(specimenUrl, fhirSpecimen, specimenKeyId),
       ...observations.map((o) => entry(o.url, o.observation, o.id)),
-      entry(uuid('report'), diagnosticReport, reportKey),
+      entry(uuid('report'), dr, reportKey),
     ],
   };
 }

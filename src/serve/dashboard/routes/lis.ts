@@ -92,6 +92,12 @@ const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80)
  * destinations with the retry of a held message.
  */
 export async function lisRoutes(app: FastifyInstance, opts: LisRoutesOptions): Promise<void> {
+  reportRoutes(app, opts);
+  deliveryRoutes(app, opts);
+}
+
+/** The PDF of a signed specimen and the CSV exports. */
+function reportRoutes(app: FastifyInstance, opts: LisRoutesOptions): void {
   const { lisDeps, classNames } = opts;
   const specimens = (reply: FastifyReply): SpecimenReports | null => {
     if (lisDeps.specimens) return lisDeps.specimens;
@@ -157,7 +163,11 @@ export async function lisRoutes(app: FastifyInstance, opts: LisRoutesOptions): P
         .send(specimenImagesCsv(specimen, images));
     },
   );
+}
 
+/** Each destination's state, and the release of a held message. */
+function deliveryRoutes(app: FastifyInstance, opts: LisRoutesOptions): void {
+  const { lisDeps } = opts;
   app.get(
     '/api/lis',
     { schema: { response: { 200: lisStatusReply, '4xx': errorReply } } },
