@@ -42,9 +42,11 @@ t.test('the daemon delivers what a sign-off enqueues, and a restart sends what w
     readdirSync(drop).sort(),
     signed.map((r) => `${messageControlId(r)}.hl7`),
   );
-  const status = await (await fetch(`${app.url}/api/lis`)).json();
+  const status = (await (await fetch(`${app.url}/api/lis`)).json()) as {
+    destinations: { destination: string; queued: number }[];
+  };
   t.same(
-    status.destinations.map((d: { destination: string; queued: number }) => [d.destination, d.queued]),
+    status.destinations.map((d) => [d.destination, d.queued]),
     [
       ['mllp', 2],
       ['file', 0],
