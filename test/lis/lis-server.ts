@@ -1,4 +1,5 @@
 import { createServer, type Socket } from 'node:net';
+import type { Message } from 'node-hl7-client';
 import { Server, type Inbound } from 'node-hl7-server';
 
 /** What the test LIS does with a message: acknowledge with a code, stay silent, or drop the connection. */
@@ -11,7 +12,7 @@ export interface TestLis {
   /** MSH-10 of every message it acknowledged with AA. */
   accepted: string[];
   /** The parsed messages, for field checks. */
-  messages: import('node-hl7-client').Message[];
+  messages: Message[];
   close(): Promise<void>;
 }
 
@@ -42,7 +43,8 @@ export async function startLis(
       const msg = req.getMessage();
       const controlId = msg.get('MSH.10').toString();
       lis.received.push(controlId);
-      lis.messages.push(msg as unknown as import('node-hl7-client').Message);
+      // node-hl7-server parses with its own copy of the HL7 library: the same Message API.
+      lis.messages.push(msg as unknown as Message);
       const what = behave(controlId, lis.received.length);
       if (what === 'silent') return;
       if (what === 'drop') {
