@@ -301,6 +301,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
             disconnectedSince: publisher.disconnectedSince,
             error: publisher.error,
           },
+    lisProblems: () => lis.delivery?.problems() ?? [],
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });

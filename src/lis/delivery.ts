@@ -100,6 +100,28 @@ export class LisDelivery implements Extension {
     }));
   }
 
+  /**
+   * For the daemon's health: a destination with reports refused and held, or with a report
+   * waiting longer than `staleMs` (the LIS down, a folder missing). Signed results the lab has not
+   * received are worth a "degraded".
+   */
+  problems(staleMs = 5 * 60_000): string[] {
+    const out: string[] = [];
+    for (const s of this.status()) {
+      const name = `LIS ${s.destination} (${s.target})`;
+      if (s.held.length > 0)
+        out.push(
+          `${name}: ${s.held.length} report${s.held.length === 1 ? '' : 's'} refused and held until retried (${s.held[0]?.lastError ?? ''})`,
+        );
+      const waiting = s.queued - s.held.length;
+      if (waiting > 0 && s.oldestWaitingAt !== null && this.now() - s.oldestWaitingAt >= staleMs)
+        out.push(
+          `${name}: ${waiting} report${waiting === 1 ? '' : 's'} undelivered since ${new Date(s.oldestWaitingAt).toISOString()}${s.lastError ? ` (${s.lastError})` : ''}`,
+        );
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

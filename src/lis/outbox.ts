@@ -40,6 +40,7 @@ export interface LisQueueStatus {
   /** The newest error of a message still waiting (held or retrying). */
   lastError: string | null;
   lastDeliveredAt: number | null;
+  /** When the oldest message still to be sent (not held) was signed. */
   oldestWaitingAt: number | null;
 }
 
@@ -128,8 +129,8 @@ export class LisOutbox {
         `UPDATE lis_outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE id = ? AND state = 'held'`,
       ),
       counts: db.prepare<[LisDestination], { queued: number; oldest: number | null }>(
-        `SELECT count(*) AS queued, min(created_at) AS oldest FROM lis_outbox
-         WHERE destination = ? AND state <> 'delivered'`,
+        `SELECT count(*) AS queued, min(CASE WHEN state = 'pending' THEN created_at END) AS oldest
+         FROM lis_outbox WHERE destination = ? AND state <> 'delivered'`,
       ),
       heldRows: db.prepare<[LisDestination], Row>(
         `SELECT * FROM lis_outbox WHERE destination = ? AND state = 'held' ORDER BY id LIMIT 100`,

@@ -71,6 +71,9 @@ for (const code of ['AE', 'AR'] as const) {
     t.equal(status.queued, 2);
     t.match(status.lastError, code === 'AE' ? /application error \(AE\)/ : /rejected \(AR\)/);
     t.match(status.held[0]?.lastError, new RegExp(`\\(${code}\\)`));
+    t.match(lis.delivery!.problems(), [
+      /^LIS mllp \(mllp:\/\/127\.0\.0\.1:\d+\): 2 reports refused and held until retried/,
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     t.equal(server.received.length, 2, 'a refused message is not sent again by itself');
 
@@ -122,12 +125,15 @@ t.test('LIS down during 20 sign-offs, then back: each report delivered once, in 
   await until(() => (only(lis).lastError ?? '').includes('ECONNREFUSED'), 5000, 'a failed attempt');
   t.equal(only(lis).queued, 20, 'all waiting');
   t.equal(only(lis).connected, false, 'shown as not connected');
+  t.same(lis.delivery!.problems(), [], 'not a health problem yet');
+  t.match(lis.delivery!.problems(0), [/20 reports undelivered since .*ECONNREFUSED/], 'after a while it is');
 
   const server = await startLis(port, () => 'AA');
   t.teardown(() => server.close());
   await until(() => only(lis).queued === 0, 20_000, 'backlog drained');
   t.same(server.accepted, reports.map(messageControlId), 'every report once, in sign-off order');
   t.same(server.received, server.accepted, 'nothing sent twice');
+  t.same(lis.delivery!.problems(0), [], 'no problem left');
   t.same(
     server.messages.map((m) => m.get('ORC.2').toString()),
     reports.map((r) => r.specimen.accession),
