@@ -32,3 +32,55 @@ export interface LisHttp {
   lis: LisControl | null;
   renderPdf(report: SpecimenReport): Promise<Buffer>;
 }
+
+/** The parts of the specimen store the port reads (structural: the store's own classes fit). */
+export interface SpecimenStoreLike {
+  specimens: {
+    get(id: number): Specimen | undefined;
+    list(q?: { limit?: number }): Specimen[];
+  };
+  signOffs: { report(specimen: Specimen): SpecimenReport };
+  results: {
+    list(q: { specimen?: number; order?: 'p_ball'; limit: number }): readonly {
+      id: number;
+      file: string;
+      status: string;
+      className: string | null;
+      pBall: number | null;
+      flag: boolean | null;
+      capturedAt: number | null;
+      processedAt: number;
+      review: { className: string } | null;
+    }[];
+  };
+}
+
+/** The most specimens one CSV export lists, and images per specimen (newest / most suspicious first). */
+const EXPORT_LIMIT = 100_000;
+const IMAGES_LIMIT = 10_000;
+
+/** SpecimenReports over the specimen store: the latest signature's report, images by P(B-ALL). */
+export function specimenReportsFrom(store: SpecimenStoreLike): SpecimenReports {
+  return {
+    list: () => store.specimens.list({ limit: EXPORT_LIMIT }),
+    get: (id) => store.specimens.get(id) ?? null,
+    report(id) {
+      const specimen = store.specimens.get(id);
+      return specimen?.signOff ? store.signOffs.report(specimen) : null;
+    },
+    images(id) {
+      if (!store.specimens.get(id)) return null;
+      return store.results.list({ specimen: id, order: 'p_ball', limit: IMAGES_LIMIT }).map((r) => ({
+        resultId: r.id,
+        file: r.file,
+        status: r.status,
+        className: r.className,
+        pBall: r.pBall,
+        flagged: r.flag,
+        reviewedClass: r.review?.className ?? null,
+        capturedAt: r.capturedAt,
+        processedAt: r.processedAt,
+      }));
+    },
+  };
+}

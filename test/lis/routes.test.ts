@@ -6,7 +6,7 @@ import t from 'tap';
 import type { Specimen } from '../../src/domain/specimen.js';
 import { createLis } from '../../src/lis/index.js';
 import type { SpecimenImageRow } from '../../src/lis/csv.js';
-import type { LisHttp, SpecimenReports } from '../../src/lis/ports.js';
+import { specimenReportsFrom, type LisHttp, type SpecimenReports } from '../../src/lis/ports.js';
 import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
 import { createMemoryDeps } from '../dashboard/memory-deps.js';
 import {
@@ -185,3 +185,54 @@ t.test('/api/lis shows each destination; a held message is released by POST .../
   const again = await post(app, `/api/lis/messages/${fhirRow.id}/retry`);
   t.equal(again.statusCode, 409, 'only a held message can be released');
 });
+
+t.test(
+  'the port over the specimen store: latest report of a signed specimen, images by P(B-ALL)',
+  async (t) => {
+    const asked: unknown[] = [];
+    const port = specimenReportsFrom({
+      specimens: {
+        get: (id) => [signed.specimen, open].find((s) => s.id === id),
+        list: () => [signed.specimen, open],
+      },
+      signOffs: { report: (s) => ({ ...signed, specimen: s }) },
+      results: {
+        list: (q) => {
+          asked.push(q);
+          return [
+            {
+              id: 7,
+              file: 'a.jpg',
+              status: 'done',
+              className: 'Pro-B',
+              pBall: 0.9,
+              flag: true,
+              capturedAt: null,
+              processedAt: 5,
+              review: { className: 'Pre-B' },
+            },
+          ];
+        },
+      },
+    });
+    t.equal(port.report(42)?.signOff.signer, 'dr-lee');
+    t.equal(port.report(43), null, 'not signed');
+    t.equal(port.report(99), null, 'unknown');
+    t.equal(port.images(99), null);
+    t.same(port.images(42), [
+      {
+        resultId: 7,
+        file: 'a.jpg',
+        status: 'done',
+        className: 'Pro-B',
+        pBall: 0.9,
+        flagged: true,
+        reviewedClass: 'Pre-B',
+        capturedAt: null,
+        processedAt: 5,
+      },
+    ]);
+    t.match(asked, [{ specimen: 42, order: 'p_ball' }]);
+    t.equal(port.list().length, 2);
+  },
+);
