@@ -55,7 +55,9 @@ module.exports = {
       // Packages are resolved the way Node resolves them: through package.json "exports" first
       // (some dependencies declare no "main").
       exportsFields: ['exports'],
-      extensions: ['.ts', '.js', '.json'],
+      extensions: ['.ts', '.js', '.json', '.d.ts'],
+      // A types-only package (@medplum/fhirtypes) names its entry in "types" alone.
+      mainFields: ['module', 'main', 'types'],
       conditionNames: ['import', 'require', 'node', 'default'],
     },
     skipAnalysisNotInRules: true,

@@ -15,6 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import { createCapture, type Capture } from './capture.js';
 import { isLoopbackHost, type ResolvedConfig } from './config/load.js';
 import { createHealth, type Health } from './health.js';
+import { createLis, mediaThumbnails, type Lis } from './lis/index.js';
+import { specimenReportsFrom } from './lis/ports.js';
 import type { Logger } from './log.js';
 import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
@@ -46,6 +48,8 @@ export interface App {
   /** Address the HTTP server listens on (after start). */
   url: string;
   publisher: OutboxPublisher | null;
+  /** LIS outbox and delivery; `lis.onSignOff` is the hook a sign-off calls inside its transaction. */
+  lis: Lis;
   capture: Capture;
   context: ServeContext;
   start(): Promise<void>;
@@ -247,7 +251,6 @@ function createServeContext(
       error: publisher?.error ?? null,
     }),
     auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
-    // onSignOff: the laboratory system's enqueuer goes here; it runs inside each sign-off's transaction.
   };
 }
 
@@ -306,9 +309,19 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
             disconnectedSince: publisher.disconnectedSince,
             error: publisher.error,
           },
+    lisProblems: () => lis.delivery?.problems() ?? [],
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
+  const lis = createLis({
+    db: store.db,
+    config: config.lis,
+    log,
+    thumbnails: mediaThumbnails(config.data.dir),
+  });
+  context.lis = { specimens: specimenReportsFrom(store), lis: lis.delivery, renderPdf: lis.renderPdf };
+  // Runs inside each sign-off's and amendment's transaction: the LIS rows commit with the signature.
+  context.onSignOff = (report) => lis.onSignOff(report);
   const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
   // What runs, in start order; stopped in reverse. The lock, the store and the classifier come
@@ -319,6 +332,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
     httpExtension(http, config.http, (url) => (app.url = url)),
     ...(publisher ? [publisher] : []),
+    ...(lis.delivery ? [lis.delivery] : []),
     createMaintenance(store, config.data, log, () => pipeline.diskFreeBytes()),
     pipeline,
     capture,
@@ -332,6 +346,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     http,
     url: '',
     publisher,
+    lis,
     capture,
     context,
     onFatal: fatalOnWorkerFailure(classifier, log),

@@ -40,6 +40,8 @@ export interface HealthSources {
   classifier(): { state: string; lastError: string | null } | undefined;
   /** The publisher's connection; null when MQTT is off (mqtt.url null). */
   mqtt(): MqttState | null;
+  /** Delivery to the laboratory information system in words (reports held or waiting too long). */
+  lisProblems?(): string[];
   /** The clock (tests). */
   now?: () => number;
 }
@@ -115,6 +117,7 @@ function problemsAt(s: HealthSources, at: number) {
   const backlog = mqtt !== null ? store.outbox.backlog() : null;
   const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
   if (mqttIssue) problems.push(mqttIssue);
+  problems.push(...(s.lisProblems?.() ?? []));
   return { problems, mqtt, backlog };
 }
 

@@ -102,6 +102,13 @@ export const ENV_OVERRIDES: Record<string, { path: string[]; parse: (v: string) 
   BLASTWATCH_HTTP_HOST: { path: ['http', 'host'], parse: asString },
   BLASTWATCH_HTTP_PORT: { path: ['http', 'port'], parse: asInt },
   BLASTWATCH_AUTH_TOKEN: { path: ['http', 'auth_token'], parse: asString },
+  BLASTWATCH_LIS_LAB_NAME: { path: ['lis', 'lab_name'], parse: asString },
+  BLASTWATCH_LIS_MLLP_HOST: { path: ['lis', 'mllp', 'host'], parse: asString },
+  BLASTWATCH_LIS_MLLP_PORT: { path: ['lis', 'mllp', 'port'], parse: asInt },
+  BLASTWATCH_LIS_FILE_DIR: { path: ['lis', 'file_dir'], parse: asString },
+  BLASTWATCH_LIS_FHIR_BASE_URL: { path: ['lis', 'fhir', 'base_url'], parse: asString },
+  BLASTWATCH_LIS_FHIR_TOKEN: { path: ['lis', 'fhir', 'token'], parse: asString },
+  BLASTWATCH_LIS_FHIR_DIR: { path: ['lis', 'fhir_dir'], parse: asString },
 };
 
 /** One line per problem: `capture.dir: expected string, received number`. */
@@ -158,6 +165,11 @@ export function loadConfig(file?: string | null, env: NodeJS.ProcessEnv = proces
       move_quarantined_to: capture.move_quarantined_to && resolve(capture.move_quarantined_to),
     },
     data: { ...parsedConfig.data, dir: resolve(parsedConfig.data.dir) },
+    lis: {
+      ...parsedConfig.lis,
+      file_dir: parsedConfig.lis.file_dir && resolve(parsedConfig.lis.file_dir),
+      fhir_dir: parsedConfig.lis.fhir_dir && resolve(parsedConfig.lis.fhir_dir),
+    },
     model: {
       ...parsedConfig.model,
       dir: parsedConfig.model.dir === null ? BUNDLED_MODEL_DIR : resolve(parsedConfig.model.dir),
@@ -190,5 +202,10 @@ export function checkConfigRules(config: Config): void {
   }
   if (config.mqtt.url?.startsWith('mqtts') === false && (config.mqtt.cert_file || config.mqtt.key_file)) {
     throw new ConfigError('mqtt.cert_file: TLS client files are set but mqtt.url is not mqtts:// or wss://');
+  }
+  if (config.lis.retry_min_ms > config.lis.retry_max_ms) {
+    throw new ConfigError(
+      `lis.retry_min_ms: ${config.lis.retry_min_ms} ms is more than lis.retry_max_ms (${config.lis.retry_max_ms} ms)`,
+    );
   }
 }

@@ -99,6 +99,32 @@ export const configSchema = z.strictObject({
     live_streams_per_identity: z.number().int().min(1).max(64),
   }),
   specimen: specimenSection,
+  lis: z.strictObject({
+    lab_name: nullableString,
+    receiving_application: nullableString,
+    receiving_facility: nullableString,
+    accession_system: z.url('a URI such as urn:oid:1.2.3 or https://lab.example/accession').nullable(),
+    mllp: z
+      .strictObject({
+        host: z.string().min(1),
+        // 2575 is the port IANA registered for HL7 over MLLP.
+        port: port.default(2575),
+        ack_timeout_ms: millis(100, 600_000).default(30_000),
+        connect_timeout_ms: millis(100, 600_000).default(10_000),
+      })
+      .nullable(),
+    file_dir: nullableString,
+    fhir: z
+      .strictObject({
+        base_url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
+        token: nullableString.default(null),
+        timeout_ms: millis(100, 600_000).default(30_000),
+      })
+      .nullable(),
+    fhir_dir: nullableString,
+    retry_min_ms: millis(10, 3_600_000),
+    retry_max_ms: millis(10, 3_600_000),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { ClassifierLike } from '../domain/ports.js';
 import type { WorkItem } from '../domain/work-item.js';
+import type { LisHttp } from '../lis/ports.js';
 import type { HealthPayload } from '../publish/payloads.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
@@ -52,6 +53,8 @@ export interface ServeContext {
    * system's outbox writes its rows there, so both commit together); absent: nothing else is written.
    */
   onSignOff?: OnSignOff;
+  /** Specimen reports (PDF), CSV exports and the LIS destinations, for the dashboard. */
+  lis?: LisHttp;
 }
 
 /** A feature mounted on the server (the dashboard): registered after the ops routes. */

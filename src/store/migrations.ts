@@ -186,4 +186,28 @@ export const MIGRATIONS: readonly string[] = [
     SELECT RAISE(ABORT, 'sign-offs are never deleted');
   END;
   `,
+  // lis outbox: every report a sign-off (or amendment) sends to the laboratory information system,
+  // one row per destination, written in the sign-off's own transaction. No foreign key to the
+  // specimen tables: a delivered report stays on record whatever retention does to the images.
+  `
+  CREATE TABLE lis_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination     TEXT    NOT NULL,   -- mllp | file | fhir | fhir_file
+    control_id      TEXT    NOT NULL,   -- HL7 MSH-10; the same on every redelivery
+    specimen_id     INTEGER NOT NULL,
+    version         INTEGER NOT NULL,   -- sign-off version: 1 = signature, higher = amendment
+    report          TEXT    NOT NULL,   -- JSON of the report as signed
+    payload         TEXT,               -- the message as sent, kept from its first rendering
+    state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_attempt_at INTEGER,            -- ms since epoch; null = now
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+  );
+  CREATE UNIQUE INDEX lis_outbox_message ON lis_outbox (destination, control_id);
+  CREATE INDEX lis_outbox_waiting ON lis_outbox (destination, id) WHERE state <> 'delivered';
+  CREATE INDEX lis_outbox_specimen ON lis_outbox (specimen_id, version);
+  `,
 ];

@@ -19,6 +19,7 @@ export const registerDashboard: ServerPlugin = async (app, ctx) => {
     deps,
     uploadMaxBytes: Math.round(ctx.config.http.upload_max_mb * 1024 * 1024),
     liveStreamsPerIdentity: ctx.config.http.live_streams_per_identity,
+    lis: ctx.lis,
     bearerFailures: ctx.auth.bearerFailures,
     userTokens: ctx.auth.userTokens,
     onAuth: (authenticate) => ctx.auth.authenticators.push(authenticate),

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { LisHttp } from '../../lis/ports.js';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
@@ -9,12 +10,13 @@ import {
   presentedBearer,
   refuseLimitedBearer,
 } from '../auth.js';
-import { decorateActor, type Actor } from '../roles.js';
+import { decorateActor, requireRole, type Actor } from '../roles.js';
 import type { UserTokens } from '../user-tokens.js';
 import { actorOf, DashboardAuth, SESSION_COOKIE, type BearerVerdict } from './auth.js';
 import type { DashboardContext } from './context.js';
 import { ReviewError, type DashboardDeps } from './deps.js';
 import { imageRoutes } from './routes/images.js';
+import { lisRoutes } from './routes/lis.js';
 import { liveRoutes } from './routes/live.js';
 import { defaultPublicDir, pageRoutes } from './routes/pages.js';
 import { resultRoutes } from './routes/results.js';
@@ -51,6 +53,8 @@ export interface DashboardOptions {
    * check: the one place to require a role; default SPECIMEN_ROLE_GUARDS (the reviewer role for each).
    */
   specimenGuards?: SpecimenGuards;
+  /** Specimen reports, exports and the LIS status (routes/lis.ts); absent = those routes are not served. */
+  lis?: LisHttp | undefined;
   /** Receives a check that returns the actor of a request's live dashboard session (for the ops API's hook). */
   onAuth?: (authenticate: (request: FastifyRequest) => Actor | null) => void;
 }
@@ -182,5 +186,11 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
       ...context,
       specimens: deps.specimens,
       guards: opts.specimenGuards ?? SPECIMEN_ROLE_GUARDS,
+    });
+  if (opts.lis)
+    await app.register(lisRoutes, {
+      ...context,
+      lisDeps: opts.lis,
+      requireReviewer: [context.requireWrite, requireRole('reviewer')],
     });
 }

@@ -1,5 +1,6 @@
 // The status page: the daemon's health in plain words and results per day (inline SVG chart).
 import { api } from './api.js';
+import { loadLisStatus } from './lis.js';
 import { state } from './state.js';
 import { $, bytes, classColour, classLabel, el, pct, svg, toast, when } from './ui.js';
 
@@ -43,6 +44,7 @@ export async function loadStatus() {
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
   problems.hidden = !s.problems || s.problems.length === 0;
   $('daily-chart').replaceChildren(dailyChart(data.daily));
+  await loadLisStatus();
 }
 
 /** Stacked bars per day (inline SVG: no chart library, no network). */

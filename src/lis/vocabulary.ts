@@ -1,0 +1,60 @@
+import type { SpecimenReport, SpecimenVerdict } from '../domain/specimen.js';
+
+/**
+ * The words and codes every outgoing format shares (HL7, FHIR, PDF, CSV), so the LIS, the PDF and
+ * the dashboard say the same thing. The codes are local: no LOINC code describes an AI screen of a
+ * smear for B-ALL, and an invented LOINC code would be worse than an honest local one.
+ */
+
+/** HL7 v2 coding system name of the local codes ("99zzz" is HL7's pattern for local tables). */
+export const HL7_LOCAL_CODING_SYSTEM = '99BLW';
+/** FHIR CodeSystem URI of the same local codes. */
+export const FHIR_LOCAL_CODE_SYSTEM = 'urn:blastwatch:codes';
+
+export const SCREEN_CODE = { code: 'BALL-SCREEN', text: 'B-ALL morphology screen (blastwatch)' } as const;
+
+/** One observation sent per report, with its local code and the words for people. */
+export const OBSERVATION_CODES = {
+  verdict: { code: 'VERDICT', text: 'Signed verdict' },
+  suggestedVerdict: { code: 'SUGGESTED-VERDICT', text: 'Verdict suggested by the rule' },
+  imagesScreened: { code: 'IMAGES-SCREENED', text: 'Images screened' },
+  imagesOutOfDomain: { code: 'IMAGES-OUT-OF-DOMAIN', text: 'Images out of the model domain (not screened)' },
+  imagesFailed: { code: 'IMAGES-FAILED', text: 'Images that could not be read' },
+  imagesFlagged: { code: 'IMAGES-FLAGGED', text: 'Screened images flagged B-ALL' },
+  flaggedShare: { code: 'FLAGGED-SHARE', text: 'Flagged share of screened images' },
+  classCount: { code: 'CLASS-COUNT', text: 'Screened images per predicted class' },
+  model: { code: 'MODEL', text: 'Screening model' },
+  signer: { code: 'SIGNED-BY', text: 'Signed by' },
+  comment: { code: 'COMMENT', text: 'Reviewer comment' },
+  amendmentReason: { code: 'AMENDMENT-REASON', text: 'Reason for the amendment' },
+} as const;
+
+export const VERDICT_TEXT: Record<SpecimenVerdict, string> = {
+  suspicious: 'Suspicious: cells suggestive of B-ALL, hematologist review of the smear required',
+  insufficient: 'Insufficient: too few images screened to report',
+  no_suspicious_cells: 'No suspicious cells found (a screen, not a negative result)',
+};
+
+/** Short form for tables and the PDF headline. */
+export const VERDICT_LABEL: Record<SpecimenVerdict, string> = {
+  suspicious: 'Suspicious',
+  insufficient: 'Insufficient',
+  no_suspicious_cells: 'No suspicious cells found',
+};
+
+export const SCREENING_DISCLAIMER =
+  "Screening aid, not a diagnosis: blastwatch flags images for a hematologist to look at; the verdict is the signer's, and the diagnosis rests on the full morphological, immunophenotypic and clinical work-up.";
+
+/** The model and its limits in one sentence (printed on the PDF, sent as a note). */
+export function modelLimits(report: SpecimenReport): string {
+  return (
+    `${report.model.name} ${report.model.version} classifies single images of peripheral blood smears ` +
+    `(trained on one centre's data without patient-level splits, so its figures are optimistic); ` +
+    `it does not see the whole slide and must not be used alone.`
+  );
+}
+
+/** Flagged / screened as a percentage with one decimal. */
+export function percent(value: number): string {
+  return `${(Math.round(value * 1000) / 10).toFixed(1)} %`;
+}

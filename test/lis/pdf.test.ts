@@ -1,0 +1,46 @@
+import t from 'tap';
+import sharp from 'sharp';
+import { renderReportPdf } from '../../src/lis/pdf.js';
+import { makeReport } from './fixtures.js';
+import { pdfText } from './pdf-text.js';
+
+const jpeg = (r: number) =>
+  sharp({ create: { width: 64, height: 64, channels: 3, background: { r, g: 40, b: 120 } } })
+    .jpeg()
+    .toBuffer();
+
+t.test('the report opens in a PDF reader and holds the verdict, the signer and the counts', async (t) => {
+  const asked: number[] = [];
+  const pdf = await renderReportPdf(makeReport(), {
+    labName: 'City Hospital Haematology',
+    thumbnails: async (id) => {
+      asked.push(id);
+      return id === 7 ? jpeg(200) : null; // result 3's thumbnail is gone: an empty frame, no failure
+    },
+  });
+  t.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+  const { text, title } = await pdfText(pdf);
+  t.equal(title, 'B-ALL screening report H26-0042');
+  t.match(text, /Verdict: Suspicious/);
+  t.match(text, /Signed by dr-lee/);
+  t.match(text, /Screening aid, not a diagnosis/);
+  t.match(text, /City Hospital Haematology/);
+  t.match(text, /Accession: H26-0042/);
+  t.match(text, /Flagged B-ALL 9/);
+  t.match(text, /Classified Early Pre-B 4/);
+  t.match(text, /75\.0 % \(95 % Wilson interval 46\.8 % to 91\.1 %\)/);
+  t.match(text, /blastwatch-mobilenet_v2-early-fusion 2026\.11\.27\+58f4004b/);
+  t.match(text, /field-07\.jpg/);
+  t.same(asked, [7, 3], 'the most suspicious images, in order');
+});
+
+t.test('an amendment says so, with its reason', async (t) => {
+  const pdf = await renderReportPdf(
+    makeReport({ version: 2, verdict: 'no_suspicious_cells', reason: 'Smudge cells, not blasts' }),
+    { labName: null, thumbnails: async () => null },
+  );
+  const { text } = await pdfText(pdf);
+  t.match(text, /Verdict: No suspicious cells found/);
+  t.match(text, /amendment, version 2/);
+  t.match(text, /Reason for the amendment: Smudge cells, not blasts/);
+});
