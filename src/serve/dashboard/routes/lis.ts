@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, preValidationHookHandler } from 'fastify';
 import type { LisDestinationStatus } from '../../../lis/delivery.js';
 import { specimenImagesCsv, specimensCsv } from '../../../lis/csv.js';
 import type { LisHttp, SpecimenReports } from '../../../lis/ports.js';
