@@ -16,6 +16,8 @@ export interface StageTimings {
   segmentMs?: number;
   tensorMs?: number;
   inferMs?: number;
+  /** The out-of-domain gate's checks. */
+  gateMs?: number;
   storeMs?: number;
   totalMs?: number;
 }
