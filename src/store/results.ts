@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { DomainCheck } from '../domain/applicability.js';
+import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { resultOf, type NewResult, type Result, type ResultStatus } from '../domain/result.js';
 import type { FilesTable, FileUpdate } from './files.js';
 import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
@@ -174,6 +174,10 @@ export class ResultsTable {
         'SELECT status, count(*) AS n, sum(flag = 1) AS flagged FROM results GROUP BY status',
       ),
       lastProcessed: db.prepare<[], { t: number | null }>('SELECT max(processed_at) AS t FROM results'),
+      outOfDomainReasons: db.prepare<[], { reason: DomainReason; n: number }>(
+        `SELECT j.value AS reason, count(*) AS n FROM results r, json_each(r.domain, '$.reasons') j
+         WHERE r.status = 'out_of_domain' GROUP BY j.value ORDER BY n DESC, reason`,
+      ),
       // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
       recentJudged: db.prepare<[number], { status: ResultStatus; domain: string | null }>(
         `SELECT status, domain FROM results WHERE status IN ${CLASSIFIED} AND origin = 'capture'
@@ -273,6 +277,11 @@ export class ResultsTable {
       inDomain: r.status === 'done',
       domain: json<DomainCheck>(r.domain),
     }));
+  }
+
+  /** Out-of-domain results by reason (an image with several reasons counts under each), most frequent first. */
+  outOfDomainReasons(): { reason: DomainReason; count: number }[] {
+    return this.stmts.outOfDomainReasons.all().map((r) => ({ reason: r.reason, count: r.n }));
   }
 
   lastProcessedAt(): number | null {
