@@ -2,7 +2,7 @@
  * `blastwatch evaluate --json` through the real CLI with the tiny model: the gate's fields on a
  * class-per-folder set and on a folder without class folders, and `--no-gate`. The daemon's gate
  * for this model judges the images; what a refusal does to the figures is checked in-process in
- * test/evaluate/gate-metrics.test.ts.
+ * test/evaluate/gate-metrics.test.ts. And `blastwatch classify`'s line for a refused image.
  */
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
@@ -12,6 +12,7 @@ import t from 'tap';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { tinyModelDir } from '../daemon/helpers.js';
 import { darkFrame } from '../helpers/dark-frame-gate.js';
+import type { ModelInfo } from '../../src/infer/index.js';
 
 const DATA = join(repoRoot, 'test', 'fixtures', 'samples');
 const FOLDERS = ['Benign', 'Early', 'Pre', 'Pro'];
@@ -95,3 +96,45 @@ t.test(
     t.match(plainText.stdout, /flagged as possible B-ALL \(accepted images\): \d\n/);
   },
 );
+
+t.test('classify: an image the gate refused gets no verdict, in text and JSON', async (t) => {
+  const { outcomeLine } = await import('../../src/cli/commands/classify.js');
+  const info = {
+    name: 'm',
+    version: '1',
+    executionProvider: 'cpu',
+    threshold: 0.5,
+    classes: ['Benign', 'Pro-B'],
+  } as unknown as ModelInfo;
+  const refused = {
+    prediction: {
+      probabilities: [0.1, 0.9],
+      byClass: { Benign: 0.1, 'Pro-B': 0.9 },
+      classIndex: 1,
+      className: 'Pro-B',
+      pBall: 0.9,
+    },
+    decision: { flag: true, needsReview: false, label: 'b-all' as const },
+    sha256: 'a'.repeat(64),
+    domain: { in: false, reasons: ['focus' as const], scores: { laplacianVar: 3 } },
+  };
+  t.equal(
+    outcomeLine('x.jpg', refused, info, false),
+    'x.jpg: cannot screen: unlike the images the model was trained on (the picture is out of focus)\n',
+  );
+  const line = JSON.parse(outcomeLine('x.jpg', refused, info, true)) as Record<string, unknown>;
+  t.match(line, {
+    status: 'out_of_domain',
+    class: null,
+    p_ball: null,
+    flag: null,
+    needs_review: null,
+    probabilities: null,
+    label: 'cannot-screen',
+    domain: { in: false, reasons: ['focus'] },
+  });
+  const screened = JSON.parse(
+    outcomeLine('y.jpg', { ...refused, domain: { in: true, reasons: [], scores: {} } }, info, true),
+  ) as Record<string, unknown>;
+  t.match(screened, { status: 'done', class: 'Pro-B', p_ball: 0.9, flag: true, label: 'b-all' });
+});
