@@ -18,7 +18,8 @@ import { createHealth, type Health } from './health.js';
 import { createLis, mediaThumbnails, type Lis } from './lis/index.js';
 import { specimenReportsFrom } from './lis/ports.js';
 import type { Logger } from './log.js';
-import { Pipeline, type ClassifierLike, type PrepareImage } from './pipeline/index.js';
+import { createDomainGate } from './gate/index.js';
+import { Pipeline, type ClassifierLike, type DomainGateLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
 import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
 import type { Extension } from './runtime/extension.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   prepareImage?: PrepareImage;
   /** Defaults to src/infer's createClassifier on config.model.dir. */
   classifier?: Classifier;
+  /** Defaults to src/gate's createDomainGate for the loaded model. */
+  gate?: DomainGateLike;
   /** Extra HTTP features; by default the dashboard (src/serve/dashboard) when it is installed. */
   plugins?: ServerPlugin[];
 }
@@ -155,10 +158,11 @@ async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   };
   metrics.info.set(1, model);
   const prepareImage = deps.prepareImage ?? (await import('./preprocess/index.js')).prepareImage;
+  const gate = deps.gate ?? createDomainGate();
   const store = await openStoreOrRelease(config, log, async () => {
     if (!deps.classifier) await classifier.close?.();
   });
-  return { bus, metrics, classifier, model, prepareImage, store };
+  return { bus, metrics, classifier, model, prepareImage, gate, store };
 }
 
 /** The data folder's lock as an extension: released last, after the store is closed. */
@@ -185,13 +189,14 @@ function fatalOnWorkerFailure(
 type Foundation = Awaited<ReturnType<typeof createFoundation>>;
 
 function createPipeline(config: ResolvedConfig, log: Logger, f: Foundation): Pipeline {
-  const { store, bus, metrics, prepareImage, classifier, model } = f;
+  const { store, bus, metrics, prepareImage, classifier, gate, model } = f;
   return new Pipeline({
     store,
     bus,
     metrics,
     prepareImage,
     classifier,
+    gate,
     log: log.child({ component: 'pipeline' }),
     // No outbox rows when MQTT is off: nothing would ever drain them.
     outboxMessages:

@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from './config/load.js';
+import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
@@ -23,7 +24,7 @@ export interface MqttState {
 
 /** What health reads from the running parts (structural: the Pipeline and the capture extension). */
 export interface HealthSources {
-  config: Pick<ResolvedConfig, 'device_id' | 'capture' | 'mqtt'>;
+  config: Pick<ResolvedConfig, 'device_id' | 'capture' | 'mqtt' | 'gate'>;
   store: Store;
   metrics: Metrics;
   model: ModelInfo;
@@ -83,6 +84,64 @@ function mqttProblem(
   return null;
 }
 
+/** The share of out-of-domain images among the latest captures, against gate.drift_share. */
+export interface DomainDrift {
+  /** gate.drift_window: how many of the latest captured images are looked at. */
+  window: number;
+  /** Images in it so far (fewer than `window` until that many were classified). */
+  judged: number;
+  outOfDomain: number;
+  /** outOfDomain / judged; null before any image. */
+  share: number | null;
+  /** gate.drift_share. */
+  limit: number;
+  /** More than `limit` of a full window is out of domain. */
+  drifting: boolean;
+  /** Reasons in the window, most frequent first. */
+  reasons: { reason: DomainReason; count: number }[];
+}
+
+/**
+ * The trend of the gate's judgements. One image unlike the training set is bad luck (a blurred
+ * field); many in a row mean the camera, stain or magnification changed and no verdict can be
+ * trusted. Only a full window is judged, so a start-up with a few dark frames does not cry drift.
+ */
+export function domainDrift(store: Store, gate: ResolvedConfig['gate']): DomainDrift {
+  const recent = store.results.recentJudgements(gate.drift_window);
+  const counts = new Map<DomainReason, number>();
+  let outOfDomain = 0;
+  for (const j of recent) {
+    if (j.inDomain) continue;
+    outOfDomain += 1;
+    for (const r of j.domain?.reasons ?? []) counts.set(r, (counts.get(r) ?? 0) + 1);
+  }
+  const judged = recent.length;
+  return {
+    window: gate.drift_window,
+    judged,
+    outOfDomain,
+    share: judged === 0 ? null : outOfDomain / judged,
+    limit: gate.drift_share,
+    drifting: judged >= gate.drift_window && outOfDomain > gate.drift_share * gate.drift_window,
+    reasons: [...counts]
+      .map(([reason, count]) => ({ reason, count }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason)),
+  };
+}
+
+const percent = (v: number): string => `${Math.round(v * 1000) / 10} %`;
+
+/** The drift problem in words, with its figures. */
+function driftProblem(d: DomainDrift): string {
+  const reasons = d.reasons.map((r) => `${DOMAIN_REASON_TEXT[r.reason]} (${r.count})`).join('; ');
+  return (
+    'camera, stain or magnification changed? The model may not apply here: ' +
+    `${d.outOfDomain} of the last ${d.judged} images were unlike the images it was trained on ` +
+    `(${percent(d.share ?? 0)}, above gate.drift_share ${percent(d.limit)})` +
+    (reasons ? `; most often: ${reasons}` : '')
+  );
+}
+
 /** Why the daemon cannot take images now (empty when it can). */
 function readinessReasons(s: HealthSources): string[] {
   const reasons: string[] = [];
@@ -117,14 +176,18 @@ function problemsAt(s: HealthSources, at: number) {
   const backlog = mqtt !== null ? store.outbox.backlog() : null;
   const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
   if (mqttIssue) problems.push(mqttIssue);
+  // Degraded, not unready: images are still taken and judged one by one; the trend is what the
+  // lab must hear about.
+  const drift = store.open ? domainDrift(store, s.config.gate) : null;
+  if (drift?.drifting) problems.push(driftProblem(drift));
   problems.push(...(s.lisProblems?.() ?? []));
-  return { problems, mqtt, backlog };
+  return { problems, mqtt, backlog, drift };
 }
 
 function healthPayload(s: HealthSources, at: number): HealthPayload {
   const { pipeline, store, metrics, model } = s;
   const w = s.capture.status();
-  const { problems, mqtt, backlog } = problemsAt(s, at);
+  const { problems, mqtt, backlog, drift } = problemsAt(s, at);
   const free = pipeline.diskFreeBytes();
   return {
     schema: HEALTH_SCHEMA,
@@ -147,6 +210,18 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
             disconnected_since: iso(mqtt.disconnectedSince),
             alerts_waiting: backlog.alerts,
             oldest_waiting_at: iso(backlog.oldestCreatedAt),
+          },
+        }
+      : {}),
+    ...(drift
+      ? {
+          domain_drift: {
+            window: drift.window,
+            judged: drift.judged,
+            out_of_domain: drift.outOfDomain,
+            share: drift.share === null ? null : Math.round(drift.share * 1e4) / 1e4,
+            limit: drift.limit,
+            drifting: drift.drifting,
           },
         }
       : {}),

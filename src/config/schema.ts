@@ -67,6 +67,10 @@ export const configSchema = z.strictObject({
       .refine(([lo, hi]) => lo <= hi, 'low must not exceed high')
       .nullable(),
   }),
+  gate: z.strictObject({
+    drift_window: z.number().int().min(5).max(10_000),
+    drift_share: z.number().gt(0).lt(1),
+  }),
   pipeline: z.strictObject({
     concurrency: z.number().int().min(1).max(64),
     queue_max: positiveInt,

@@ -2,7 +2,9 @@
  * What the pipeline needs from the stages it drives. Structural types: the real modules
  * (src/preprocess, src/infer) satisfy them, and tests can pass small fakes for fault injection.
  */
+import type { GateInput } from '../gate/index.js';
 import type { ImagePair, ModelInfo, Prediction } from '../infer/index.js';
+import type { DomainCheck } from './applicability.js';
 
 export interface PreparedImageLike {
   decoded: {
@@ -35,6 +37,32 @@ export interface ClassifierLike {
   classify(batch: ImagePair[], opts?: { transfer?: boolean }): Promise<Prediction[]>;
   health?(): { state: string; restarts: number; lastError: string | null };
   onError?(listener: (err: Error) => void): () => void;
+}
+
+/**
+ * The out-of-domain gate (src/gate): judges whether an image is like the training images before
+ * any verdict is given. A port like the classifier, so tests can hand in a gate that refuses
+ * chosen images.
+ */
+export interface DomainGateLike {
+  judge(input: GateInput): DomainCheck;
+}
+
+/**
+ * What the gate is shown of one image: the decoded pixels, the source's own geometry, the
+ * segmentation figures, and the model's pooled features when the model exports them.
+ */
+export function gateInputOf(prepared: PreparedImageLike, prediction: Prediction): GateInput {
+  const { decoded } = prepared;
+  const features = (prediction as Prediction & { features?: Float32Array | null }).features;
+  return {
+    rgb: decoded.rgb,
+    width: decoded.width,
+    height: decoded.height,
+    source: { width: decoded.source.width, height: decoded.source.height },
+    segmentation: prepared.segmentation.stats,
+    features: features ?? null,
+  };
 }
 
 /** A decode failure as src/decode throws it (duck-typed so a fake can throw one too). */

@@ -2,6 +2,7 @@
  * The domain result: what the store returns and what the MQTT payloads, the HTTP API and the
  * dashboard map from. camelCase; the database rows stay inside src/store/.
  */
+import type { DomainCheck } from './applicability.js';
 
 /** `out_of_domain`: classified but unlike the training images, so given no verdict (see domain/applicability.ts). */
 export type ResultStatus = 'done' | 'out_of_domain' | 'failed' | 'quarantined';
@@ -15,6 +16,8 @@ export interface StageTimings {
   segmentMs?: number;
   tensorMs?: number;
   inferMs?: number;
+  /** The out-of-domain gate's checks. */
+  gateMs?: number;
   storeMs?: number;
   totalMs?: number;
 }
@@ -60,6 +63,8 @@ export interface NewResult {
   timings?: StageTimings | null;
   image?: Record<string, unknown> | null;
   maskStats?: Record<string, unknown> | null;
+  /** The out-of-domain gate's judgement; null when the image was never judged (failed, or stored before the gate). */
+  domain?: DomainCheck | null;
 }
 
 export interface Result {
@@ -89,6 +94,11 @@ export interface Result {
   timings: StageTimings | null;
   image: Record<string, unknown> | null;
   maskStats: Record<string, unknown> | null;
+  /**
+   * The out-of-domain gate's judgement: `in`, the reasons when not, and the figures it was made
+   * on. null when the image was never judged (failed, or stored before the gate existed).
+   */
+  domain: DomainCheck | null;
   /** Thumbnail, mask and segmented image were written. */
   media: boolean;
   /** Latest review, when one exists. */
@@ -124,6 +134,7 @@ export function resultOf(id: number, r: NewResult, queued: number): Result {
     timings: r.timings ? { ...r.timings } : null,
     image: r.image ?? null,
     maskStats: r.maskStats ?? null,
+    domain: r.domain ?? null,
     media: false,
     review: null,
     delivery: { queued, sent: 0 },

@@ -1,15 +1,17 @@
 /**
  * What `blastwatch classify` and `blastwatch evaluate` share: config + model loading and the
  * daemon's per-image path (read bytes → prepareImage with the config's limits and segmentation
- * → classify one image → decide), so that the CLI numbers are the daemon's numbers. Offline
- * only: the daemon wires the same stages in src/app.ts.
+ * → classify one image → the out-of-domain gate → decide), so that the CLI numbers are the
+ * daemon's numbers. Offline only: the daemon wires the same stages in src/app.ts.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import type { PrepareImage } from '../domain/ports.js';
+import type { DomainCheck } from '../domain/applicability.js';
+import { gateInputOf, type DomainGateLike, type PrepareImage } from '../domain/ports.js';
+import { createDomainGate } from '../gate/index.js';
 import {
   createClassifier,
   decide,
@@ -25,6 +27,8 @@ export interface OpenedModel {
   classifier: Classifier;
   prepareImage: PrepareImage;
   prepareOptions: Parameters<PrepareImage>[1];
+  /** The daemon's out-of-domain gate for this model; null to judge nothing (`evaluate --no-gate`). */
+  gate: DomainGateLike | null;
 }
 
 /** The preprocessing module is loaded lazily, like every heavy stage of the CLI. */
@@ -41,6 +45,8 @@ export async function openModel(opts: {
   configFile?: string | undefined;
   modelDir?: string | undefined;
   log: Logger;
+  /** false: no gate, every image is given a verdict (the behaviour before the gate). Default true. */
+  gate?: boolean;
 }): Promise<OpenedModel> {
   const { config } = loadConfig(opts.configFile);
   if (opts.modelDir) config.model.dir = opts.modelDir;
@@ -59,6 +65,7 @@ export async function openModel(opts: {
   return {
     config,
     classifier,
+    gate: opts.gate === false ? null : createDomainGate(),
     prepareImage,
     prepareOptions: {
       size: manifest.imageSize.width,
@@ -77,9 +84,12 @@ export const isUserFacing = (err: unknown): err is Error =>
   err instanceof ConfigError || err instanceof ModelError;
 
 export interface ImageOutcome {
+  /** The model's answer; a verdict only when `domain` is null or in domain. */
   prediction: Prediction;
   decision: Decision;
   sha256: string;
+  /** The gate's judgement; null when no gate ran. */
+  domain: DomainCheck | null;
 }
 
 /** One image through the daemon's path. Throws the underlying error (DecodeError, ENOENT…). */
@@ -97,8 +107,9 @@ export async function classifyFile(opened: OpenedModel, path: string): Promise<I
     { original: prepared.original, segmented: prepared.segmented },
   ]);
   if (!prediction) throw new ModelError('classifier returned no prediction');
+  const domain = opened.gate ? opened.gate.judge(gateInputOf(prepared, prediction)) : null;
   const { threshold, uncertainBand } = opened.classifier.info;
-  return { prediction, decision: decide(prediction.pBall, threshold, uncertainBand), sha256 };
+  return { prediction, decision: decide(prediction.pBall, threshold, uncertainBand), sha256, domain };
 }
 
 /** One line for a per-image failure: the error's message, with its kind for decode errors. */

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { DOMAIN_REASON_TEXT } from '../domain/applicability.js';
 import type { NewResult, Result } from '../domain/result.js';
 import type { Logger } from '../log.js';
 import type { Extension } from '../runtime/extension.js';
@@ -9,14 +10,14 @@ import { writeMedia } from '../store/media.js';
 import { DiskGuard } from './disk-guard.js';
 import { identityToAdopt, sameFile } from './identity.js';
 import { moveFile } from './move.js';
-import type { ClassifierLike, PrepareImage, PreparedImageLike } from '../domain/ports.js';
+import type { ClassifierLike, DomainGateLike, PrepareImage, PreparedImageLike } from '../domain/ports.js';
 import { WorkQueue } from './queue.js';
 import { RetryScheduler } from './retry.js';
 import type { WorkItem } from '../domain/work-item.js';
 import { Stage, type Outcome } from './stage.js';
 
 export { WorkQueue } from './queue.js';
-export type { ClassifierLike, PrepareImage, PreparedImageLike } from '../domain/ports.js';
+export type { ClassifierLike, DomainGateLike, PrepareImage, PreparedImageLike } from '../domain/ports.js';
 export { Stage, type Outcome } from './stage.js';
 export type { WorkItem } from '../domain/work-item.js';
 
@@ -27,6 +28,8 @@ export interface PipelineOptions {
   log: Logger;
   prepareImage: PrepareImage;
   classifier: ClassifierLike;
+  /** The out-of-domain gate (src/gate): no verdict for an image unlike the training images. */
+  gate: DomainGateLike;
   /** The MQTT messages for a new result, written in its transaction (none when MQTT is off). */
   outboxMessages: (result: Result) => OutboxDraft[];
   /**
@@ -234,6 +237,7 @@ export class Pipeline implements Extension {
   }
 
   private logClassified(item: WorkItem, r: Result): void {
+    if (r.status === 'out_of_domain') return this.logOutOfDomain(item, r);
     this.o.metrics.filesProcessed.inc({ outcome: 'done' });
     if (r.flag) this.o.metrics.flags.inc();
     if (r.needsReview) this.o.metrics.needsReview.inc();
@@ -248,6 +252,23 @@ export class Pipeline implements Extension {
         ms: Math.round(r.timings?.totalMs ?? 0),
       },
       r.flag ? 'FLAG: possible B-ALL, needs a hematologist' : 'classified',
+    );
+  }
+
+  /** Counted once per reason (an image may have several), and told in words in the log. */
+  private logOutOfDomain(item: WorkItem, r: Result): void {
+    this.o.metrics.filesProcessed.inc({ outcome: 'out_of_domain' });
+    const reasons = r.domain?.reasons ?? [];
+    for (const reason of reasons) this.o.metrics.outOfDomain.inc({ reason });
+    this.o.log.warn(
+      {
+        file: item.relPath,
+        id: r.id,
+        reasons,
+        scores: r.domain?.scores,
+        ms: Math.round(r.timings?.totalMs ?? 0),
+      },
+      `cannot screen: unlike the images the model was trained on (${reasons.map((c) => DOMAIN_REASON_TEXT[c]).join('; ')})`,
     );
   }
 

@@ -9,14 +9,32 @@ import type { Metrics } from '../runtime/metrics.js';
 import type { FileRow, FileUpdate, Store } from '../store/index.js';
 import { fileColumns, identityToAdopt, sameFile } from './identity.js';
 import {
+  gateInputOf,
   isDecodeError,
   type ClassifierLike,
+  type DomainGateLike,
   type PrepareImage,
   type PreparedImageLike,
 } from '../domain/ports.js';
+import type { DomainCheck } from '../domain/applicability.js';
+import type { Prediction } from '../infer/index.js';
 import { retryDelayMs } from './retry.js';
 
 type FileState = Omit<FileUpdate, 'resultId'>;
+
+/**
+ * An out-of-domain image gets no verdict: no class, no P(B-ALL), no flag, and none of the model's
+ * probabilities either, since any of them stored would be read as one (never flagged, never
+ * called benign). The gate's judgement (`domain`) says why.
+ */
+const NO_VERDICT = {
+  className: null,
+  classIndex: null,
+  pBall: null,
+  flag: null,
+  needsReview: null,
+  probabilities: null,
+} as const;
 
 /** What processing one work item came to; the Pipeline applies it (store, metrics, log, move). */
 export type Outcome =
@@ -35,7 +53,10 @@ export type Outcome =
       counted: boolean;
       move: boolean;
     }
-  /** Classified: the result to commit, with the prepared image for the media files. */
+  /**
+   * Classified: the result to commit (status `done`, or `out_of_domain` when the gate refused the
+   * image), with the prepared image for the media files.
+   */
   | { kind: 'done'; result: NewResult; file: FileState; prepared: PreparedImageLike; timings: StageTimings }
   /** Failed for good (empty, unsupported, too large), or quarantined after max_attempts. */
   | { kind: 'failed' | 'quarantined'; result: NewResult; file: FileState }
@@ -46,6 +67,8 @@ export interface StageDeps {
   store: Store;
   prepareImage: PrepareImage;
   classifier: ClassifierLike;
+  /** Judges every classified image before it gets a verdict. */
+  gate: DomainGateLike;
   metrics: Metrics;
   capture: Pick<Config['capture'], 'max_attempts' | 'retry_backoff_ms'>;
   image: Config['image'];
@@ -81,8 +104,8 @@ interface Attempt {
 
 /**
  * The processing stages for one file, in order: stat → known? → read + hash → same bytes known?
- * → decode/segment (prepareImage) → infer (worker thread) → decision. Reads the store, writes
- * nothing: the outcome says what to record. Identity is the content hash.
+ * → decode/segment (prepareImage) → infer (worker thread) → domain gate → decision. Reads the
+ * store, writes nothing: the outcome says what to record. Identity is the content hash.
  */
 export class Stage {
   private readonly maxFileBytes: number;
@@ -233,7 +256,6 @@ export class Stage {
     observe(timings.segmentMs, 'segment');
     observe(timings.tensorMs, 'tensor');
 
-    const info = this.d.classifier.info;
     let prediction;
     const t1 = performance.now();
     try {
@@ -247,19 +269,40 @@ export class Stage {
     }
     timings.inferMs = performance.now() - t1;
     observe(timings.inferMs, 'infer');
+    return this.judge(a, sha256, prepared, prediction, timings);
+  }
 
-    const decision = decide(prediction.pBall, info.threshold, info.uncertainBand);
+  /**
+   * The gate's judgement, then the result: a verdict when the image is in domain, none when not.
+   * The gate runs after inference because it may read the model's own features; until it has
+   * spoken, the prediction is not a verdict.
+   */
+  private judge(
+    a: Attempt,
+    sha256: string,
+    prepared: PreparedImageLike,
+    prediction: Prediction,
+    timings: StageTimings,
+  ): Outcome {
+    const info = this.d.classifier.info;
+    let domain: DomainCheck;
+    const t2 = performance.now();
+    try {
+      domain = this.d.gate.judge(gateInputOf(prepared, prediction));
+    } catch (err) {
+      // Never a verdict on an unjudged image: retried, and quarantined if it keeps failing.
+      return this.attemptFailed(a, sha256, 'internal', `domain check failed: ${String(err)}`);
+    }
+    timings.gateMs = performance.now() - t2;
+    this.d.metrics.stageSeconds.observe(timings.gateMs, { stage: 'gate' });
+
     const attempts = a.previousAttempts + 1;
     const result: NewResult = {
-      status: 'done',
+      status: domain.in ? 'done' : 'out_of_domain',
       sha256,
       ...a.base,
-      className: prediction.className,
-      classIndex: prediction.classIndex,
-      pBall: prediction.pBall,
-      flag: decision.flag,
-      needsReview: decision.needsReview,
-      probabilities: prediction.byClass,
+      ...(domain.in ? this.verdict(prediction) : NO_VERDICT),
+      domain,
       modelName: info.name,
       modelVersion: info.version,
       threshold: info.threshold,
@@ -276,9 +319,27 @@ export class Stage {
     return {
       kind: 'done',
       result,
+      // The file is processed either way (moved with move_processed_to, never classified again);
+      // its result says whether it was screened.
       file: { ...a.columns, sha256, status: 'done', attempts },
       prepared,
       timings,
+    };
+  }
+
+  /** The model's answer as a verdict: class, P(B-ALL), flag and needs-review. */
+  private verdict(
+    prediction: Prediction,
+  ): Pick<NewResult, 'className' | 'classIndex' | 'pBall' | 'flag' | 'needsReview' | 'probabilities'> {
+    const { threshold, uncertainBand } = this.d.classifier.info;
+    const decision = decide(prediction.pBall, threshold, uncertainBand);
+    return {
+      className: prediction.className,
+      classIndex: prediction.classIndex,
+      pBall: prediction.pBall,
+      flag: decision.flag,
+      needsReview: decision.needsReview,
+      probabilities: prediction.byClass,
     };
   }
 

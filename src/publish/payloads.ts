@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DOMAIN_REASON_TEXT, type DomainCheck, type DomainReason } from '../domain/applicability.js';
 import type { Result, StageTimings } from '../domain/result.js';
 import type { OutboxDraft } from '../store/index.js';
 
@@ -8,6 +9,12 @@ import type { OutboxDraft } from '../store/index.js';
  * compatible way (add fields) without bumping; anything else is a new schema version.
  */
 export const RESULT_SCHEMA = 'blastwatch/result/1';
+/**
+ * A result with no verdict (status `out_of_domain`): class, p_ball, flag and needs_review are
+ * null. A new version because those fields change type: a consumer that knows only /1 skips the
+ * message, rather than reading a null flag as "not flagged" and the image as benign.
+ */
+export const RESULT_NO_VERDICT_SCHEMA = 'blastwatch/result/2';
 export const ALERT_SCHEMA = 'blastwatch/alert/1';
 export const HEALTH_SCHEMA = 'blastwatch/health/1';
 
@@ -15,6 +22,15 @@ export const STATUS_ONLINE = 'online';
 export const STATUS_OFFLINE = 'offline';
 
 export const NOTICE = 'Screening aid: a flag asks a hematologist to look; it is not a diagnosis.';
+export const NO_VERDICT_NOTICE =
+  'Cannot screen: unlike the images the model was trained on. No verdict: neither flagged nor benign.';
+
+/** The gate's judgement as published: `in`, the reason codes, the figures it was made on. */
+export interface DomainPayload {
+  in: boolean;
+  reasons: DomainReason[];
+  scores: Record<string, number>;
+}
 
 /**
  * Stable event id: the same result (bytes + model version) on the same topic always has the
@@ -42,13 +58,22 @@ export interface ClassificationPayloadInput {
   capturedAt: number | null;
   processedAt: number;
   timings: StageTimings;
+  /** The gate's judgement (in domain here); absent or null for a result judged by no gate. */
+  domain?: DomainCheck | null;
 }
+
+/** What a result without a verdict is published from: no class, probabilities or decision. */
+export type NoVerdictPayloadInput = Omit<
+  ClassificationPayloadInput,
+  'className' | 'probabilities' | 'pBall' | 'flag' | 'needsReview' | 'domain'
+> & { domain: DomainCheck };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const round = (v: number): number => Math.round(v * 1e6) / 1e6;
 
 export interface ResultPayload {
   schema: typeof RESULT_SCHEMA | typeof ALERT_SCHEMA;
+  status: 'done';
   event_id: string;
   device_id: string;
   result_id: number;
@@ -66,6 +91,29 @@ export interface ResultPayload {
   processed_at: string;
   timings_ms: StageTimings;
   notice: string;
+  domain: DomainPayload | null;
+}
+
+/** `<prefix>/result` for an image the gate refused: the same fields, none of them a verdict. */
+export interface NoVerdictPayload extends Omit<
+  ResultPayload,
+  'schema' | 'status' | 'class' | 'probabilities' | 'p_ball' | 'flag' | 'needs_review' | 'domain'
+> {
+  schema: typeof RESULT_NO_VERDICT_SCHEMA;
+  status: 'out_of_domain';
+  class: null;
+  probabilities: null;
+  p_ball: null;
+  flag: null;
+  needs_review: null;
+  domain: DomainPayload;
+}
+
+const roundScores = (scores: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, round(v)]));
+
+function domainPayload(d: DomainCheck): DomainPayload {
+  return { in: d.in, reasons: [...d.reasons], scores: roundScores(d.scores) };
 }
 
 export function resultPayload(input: ClassificationPayloadInput, topic: 'result' | 'alert'): ResultPayload {
@@ -73,6 +121,7 @@ export function resultPayload(input: ClassificationPayloadInput, topic: 'result'
   for (const [k, v] of Object.entries(input.probabilities)) probabilities[k] = round(v);
   return {
     schema: topic === 'result' ? RESULT_SCHEMA : ALERT_SCHEMA,
+    status: 'done',
     event_id: eventId(input.sha256, input.model.version, topic),
     device_id: input.deviceId,
     result_id: input.resultId,
@@ -90,6 +139,34 @@ export function resultPayload(input: ClassificationPayloadInput, topic: 'result'
     processed_at: iso(input.processedAt) as string,
     timings_ms: input.timings,
     notice: NOTICE,
+    domain: input.domain ? domainPayload(input.domain) : null,
+  };
+}
+
+/** The `result` message of an out-of-domain image (there is never an alert for one). */
+export function noVerdictPayload(input: NoVerdictPayloadInput): NoVerdictPayload {
+  const reasons = input.domain.reasons.map((r) => DOMAIN_REASON_TEXT[r]).join('; ');
+  return {
+    schema: RESULT_NO_VERDICT_SCHEMA,
+    status: 'out_of_domain',
+    event_id: eventId(input.sha256, input.model.version, 'result'),
+    device_id: input.deviceId,
+    result_id: input.resultId,
+    file: input.file,
+    sha256: input.sha256,
+    class: null,
+    probabilities: null,
+    p_ball: null,
+    flag: null,
+    needs_review: null,
+    threshold: input.threshold,
+    uncertain_band: input.uncertainBand,
+    model: input.model,
+    captured_at: iso(input.capturedAt),
+    processed_at: iso(input.processedAt) as string,
+    timings_ms: input.timings,
+    notice: reasons ? `${NO_VERDICT_NOTICE} Why: ${reasons}.` : NO_VERDICT_NOTICE,
+    domain: domainPayload(input.domain),
   };
 }
 
@@ -102,11 +179,28 @@ export interface PayloadContext {
 
 /**
  * The outbox rows for a new result: `result` for every classification, `alert` as well when it
- * is flagged; none for a failure. Handed to the pipeline by the composition root so the rows are
- * written in the result's own transaction.
+ * is flagged; only `result` (with no verdict) for an out-of-domain image; none for a failure.
+ * Handed to the pipeline by the composition root so the rows are written in the result's own
+ * transaction.
  */
 export function outboxMessages(ctx: PayloadContext): (result: Result) => OutboxDraft[] {
   return (r) => {
+    if (r.status === 'out_of_domain' && r.sha256 !== null && r.domain !== null) {
+      const payload = noVerdictPayload({
+        deviceId: ctx.deviceId,
+        resultId: r.id,
+        file: r.file,
+        sha256: r.sha256,
+        threshold: r.threshold ?? 0,
+        uncertainBand: ctx.uncertainBand,
+        model: ctx.model,
+        capturedAt: r.capturedAt,
+        processedAt: r.processedAt,
+        timings: r.timings ?? {},
+        domain: r.domain,
+      });
+      return [{ eventId: payload.event_id, topic: 'result', payload: JSON.stringify(payload) }];
+    }
     if (r.status !== 'done' || r.sha256 === null) return [];
     const input: ClassificationPayloadInput = {
       deviceId: ctx.deviceId,
@@ -124,6 +218,7 @@ export function outboxMessages(ctx: PayloadContext): (result: Result) => OutboxD
       capturedAt: r.capturedAt,
       processedAt: r.processedAt,
       timings: r.timings ?? {},
+      domain: r.domain,
     };
     const topics: ('result' | 'alert')[] = input.flag ? ['result', 'alert'] : ['result'];
     return topics.map((topic) => ({
@@ -142,7 +237,8 @@ export interface HealthPayload {
   uptime_s: number;
   queue_depth: number;
   in_flight: number;
-  processed: { done: number; failed: number; quarantined: number; flagged: number };
+  /** Results per status; `out_of_domain`: images given no verdict (unlike the training images). */
+  processed: { done: number; out_of_domain?: number; failed: number; quarantined: number; flagged: number };
   latency_ms: { p50: number | null; p95: number | null };
   outbox_backlog: number;
   /** Present when MQTT is configured: the broker connection and what waits for it. */
@@ -151,6 +247,18 @@ export interface HealthPayload {
     disconnected_since: string | null;
     alerts_waiting: number;
     oldest_waiting_at: string | null;
+  };
+  /**
+   * The share of out-of-domain images among the latest captures (gate.drift_window), against
+   * gate.drift_share; `drifting` puts the problem in `problems`. Absent when the database is closed.
+   */
+  domain_drift?: {
+    window: number;
+    judged: number;
+    out_of_domain: number;
+    share: number | null;
+    limit: number;
+    drifting: boolean;
   };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;

@@ -3,6 +3,8 @@
  * a ring buffer of recent end-to-end latencies for p50/p95 in the health message. Fixed memory,
  * no dependency, no timers.
  */
+import { DOMAIN_REASON_TEXT } from '../domain/applicability.js';
+
 type Labels = Record<string, string>;
 
 const labelKey = (labels: Labels): string =>
@@ -140,12 +142,20 @@ const STAGE_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 
 /** Every metric the daemon exports, in one place. */
 export function createMetrics() {
   const registry = new Registry();
+  const outOfDomain = registry.counter(
+    'blastwatch_out_of_domain_total',
+    'Images given no verdict because they are unlike the training images, by reason (an image with several reasons counts under each; blastwatch_files_processed_total{outcome="out_of_domain"} counts images).',
+  );
+  // Every reason from the start, at 0: a series that appears only with its first image would
+  // hide that first rise from rate() and alerts.
+  for (const reason of Object.keys(DOMAIN_REASON_TEXT)) outOfDomain.inc({ reason }, 0);
   return {
     registry,
     filesProcessed: registry.counter(
       'blastwatch_files_processed_total',
-      'Files processed, by outcome (done, duplicate, failed, quarantined, retry).',
+      'Files processed, by outcome (done, out_of_domain, duplicate, failed, quarantined, retry).',
     ),
+    outOfDomain,
     flags: registry.counter('blastwatch_flags_total', 'Results flagged as possible B-ALL.'),
     needsReview: registry.counter('blastwatch_needs_review_total', 'Results in the uncertain band.'),
     dropped: registry.counter('blastwatch_hints_dropped_total', 'Watcher hints dropped, by reason.'),
@@ -176,6 +186,10 @@ export function createMetrics() {
     healthDegraded: registry.gauge(
       'blastwatch_health_degraded',
       '1 while the health state is degraded (its problems: /api/health).',
+    ),
+    outOfDomainShare: registry.gauge(
+      'blastwatch_out_of_domain_share',
+      'Share of out-of-domain images among the last gate.drift_window captured images (0 before any); above gate.drift_share health is degraded.',
     ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),

@@ -92,7 +92,9 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       ctx.metrics.outboxOldestAge.set(
         backlog.oldestCreatedAt === null ? 0 : Math.round((Date.now() - backlog.oldestCreatedAt) / 1000),
       );
-      ctx.metrics.healthDegraded.set(ctx.health().state === 'degraded' ? 1 : 0);
+      const health = ctx.health();
+      ctx.metrics.healthDegraded.set(health.state === 'degraded' ? 1 : 0);
+      ctx.metrics.outOfDomainShare.set(health.domain_drift?.share ?? 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')

@@ -50,6 +50,15 @@ const result = {
       },
     },
     delivery: { type: 'object', properties: { queued: int, sent: int } },
+    domain: {
+      type: ['object', 'null'],
+      properties: {
+        in: bool,
+        reasons: { type: 'array', items: str },
+        reasons_text: { type: 'array', items: str },
+        scores: open(false),
+      },
+    },
   },
 } as const;
 

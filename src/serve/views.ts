@@ -1,3 +1,4 @@
+import { DOMAIN_REASON_TEXT } from '../domain/applicability.js';
 import type { Result } from '../domain/result.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -36,5 +37,16 @@ export function resultJson(r: Result) {
             created_at: v.createdAt,
           },
     delivery: r.delivery,
+    // The gate's judgement; for an out-of-domain image (no class, p_ball or flag) the reasons in
+    // words as well. null when the image was never judged.
+    domain:
+      r.domain === null
+        ? null
+        : {
+            in: r.domain.in,
+            reasons: r.domain.reasons,
+            reasons_text: r.domain.reasons.map((reason) => DOMAIN_REASON_TEXT[reason]),
+            scores: r.domain.scores,
+          },
   };
 }

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { FilesTable } from './files.js';
 import { corruptionAdvice, DatabaseCorruptError, isCorruption, startCheck } from './integrity.js';
-import { MIGRATIONS } from './migrations.js';
+import { applyMigrations, MIGRATIONS } from './migrations.js';
 import { OutboxTable } from './outbox.js';
 import { ResultsTable } from './results.js';
 import { Retention } from './retention.js';
@@ -148,14 +148,9 @@ export class Store {
           'upgrade blastwatch or restore an older database',
       );
     }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      const step = MIGRATIONS[v] as string;
-      this.db.transaction(() => {
-        this.db.exec(step);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-      this.log?.info({ version: v + 1 }, 'database migrated');
-    }
+    applyMigrations(this.db, current, MIGRATIONS.length, (version) =>
+      this.log?.info({ version }, 'database migrated'),
+    );
   }
 
   /**

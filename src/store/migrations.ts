@@ -1,8 +1,22 @@
+import type Database from 'better-sqlite3';
+import { rebuildTable } from './rebuild-table.js';
+
+/**
+ * One schema step: SQL, or a function for a step SQL alone cannot say (a table rebuild that must
+ * carry over whatever columns the table has by then). Each runs in its own transaction with
+ * foreign keys off and checked before the commit (Store.migrate).
+ */
+export type Migration = string | ((db: Database.Database) => void);
+
+const STATUS_CHECK_BEFORE_OUT_OF_DOMAIN = "CHECK (status IN ('done', 'failed', 'quarantined'))";
+const STATUS_CHECK_WITH_OUT_OF_DOMAIN =
+  "CHECK (status IN ('done', 'out_of_domain', 'failed', 'quarantined'))";
+
 /**
  * Schema migrations, applied in order by `PRAGMA user_version`. Append only: a deployed device
  * may hold any earlier version, so an existing step is never edited, only a new one added.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly Migration[] = [
   // 1: results, files, outbox, reviews.
   `
   -- One row per classification outcome. A successful result is keyed by the image's content hash
@@ -210,4 +224,62 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX lis_outbox_waiting ON lis_outbox (destination, id) WHERE state <> 'delivered';
   CREATE INDEX lis_outbox_specimen ON lis_outbox (specimen_id, version);
   `,
+  // out of domain
+  // A result may be `out_of_domain`: classified, but unlike the training images, so it has no
+  // verdict. SQLite cannot alter a CHECK constraint, so `results` is rebuilt (ids, rows, indexes
+  // and any column added since are kept). `domain` holds the gate's judgement as JSON
+  // {in, reasons, scores}; NULL for rows from before. The same bytes keep one result whatever
+  // the gate said: the content-hash uniqueness covers both statuses.
+  (db) => {
+    rebuildTable(db, 'results', (sql) => {
+      if (!sql.includes(STATUS_CHECK_BEFORE_OUT_OF_DOMAIN))
+        throw new Error(`results.status check is not the expected one: ${sql}`);
+      return sql.replace(STATUS_CHECK_BEFORE_OUT_OF_DOMAIN, STATUS_CHECK_WITH_OUT_OF_DOMAIN);
+    });
+    db.exec(`
+      ALTER TABLE results ADD COLUMN domain TEXT;
+      DROP INDEX results_sha256_done;
+      CREATE UNIQUE INDEX results_sha256_classified ON results (sha256) WHERE status IN ('done', 'out_of_domain');
+    `);
+  },
 ];
+
+/** Dangling foreign key references in the whole database. */
+const brokenReferences = (db: Database.Database): number =>
+  (db.pragma('foreign_key_check') as unknown[]).length;
+
+/**
+ * Brings a database from schema `from` to `to` (user_version), one transaction per step.
+ *
+ * Foreign keys are off while the schema changes, as SQLite's table-rebuild procedure requires: a
+ * rebuilt parent table is dropped and renamed, and with them on the drop would run the ON DELETE
+ * actions (reviews deleted, file rows unlinked). The pragma is a no-op inside a transaction, so
+ * it is set around them, and each step is checked before it commits instead: refused for a
+ * reference it broke, never for an old dangling one it found.
+ */
+export function applyMigrations(
+  db: Database.Database,
+  from: number,
+  to: number,
+  onStep?: (version: number) => void,
+): void {
+  if (from >= to) return;
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  db.pragma('foreign_keys = OFF');
+  try {
+    for (let v = from; v < to; v++) {
+      const step = MIGRATIONS[v] as Migration;
+      db.transaction(() => {
+        const brokenBefore = brokenReferences(db);
+        if (typeof step === 'string') db.exec(step);
+        else step(db);
+        const broken = brokenReferences(db) - brokenBefore;
+        if (broken > 0) throw new Error(`migration ${v + 1} broke ${broken} foreign key reference(s)`);
+        db.pragma(`user_version = ${v + 1}`);
+      })();
+      onStep?.(v + 1);
+    }
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
+  }
+}

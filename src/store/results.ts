@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { resultOf, type NewResult, type Result, type ResultStatus } from '../domain/result.js';
 import type { FilesTable, FileUpdate } from './files.js';
 import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
@@ -50,6 +51,7 @@ interface RawResult {
   timings: string | null;
   image: string | null;
   mask_stats: string | null;
+  domain: string | null;
   media: number;
   review_id: number | null;
   review_reviewer: string | null;
@@ -95,6 +97,7 @@ function toResult(r: RawResult): Result {
     timings: json(r.timings),
     image: json(r.image),
     maskStats: json(r.mask_stats),
+    domain: json<DomainCheck>(r.domain),
     media: r.media !== 0,
     review:
       r.review_id === null
@@ -130,6 +133,24 @@ const RESULT_SELECT = `
  */
 export type AlsoInTransaction = (result: Result) => readonly OutboxRow[];
 
+/** What the daemon counts per status (and flagged), for metrics, health and the dashboard. */
+export interface ResultCounts {
+  done: number;
+  out_of_domain: number;
+  failed: number;
+  quarantined: number;
+  flagged: number;
+}
+
+/** The gate's judgements on the latest captured images, newest first (see `recentJudgements`). */
+export interface RecentJudgement {
+  inDomain: boolean;
+  domain: DomainCheck | null;
+}
+
+/** Statuses that carry a classification (and so a content hash that is unique among them). */
+const CLASSIFIED = "('done', 'out_of_domain')";
+
 /** What `commit` did: the new result, or the id of the one these bytes already have. */
 export type Committed =
   { id: number; created: true; result: Result; outbox: OutboxRow[] } | { id: number; created: false };
@@ -145,16 +166,16 @@ export class ResultsTable {
     private readonly withoutWaitingForDisk: (write: () => void) => void,
   ) {
     this.stmts = {
-      doneBySha: db.prepare<[string], { id: number }>(
-        "SELECT id FROM results WHERE sha256 = ? AND status = 'done'",
+      classifiedBySha: db.prepare<[string], { id: number }>(
+        `SELECT id FROM results WHERE sha256 = ? AND status IN ${CLASSIFIED}`,
       ),
       insert: db.prepare(
         `INSERT INTO results (status, sha256, path, file, origin, size, class, class_index, p_ball, flag, needs_review,
            probabilities, model_name, model_version, threshold, error_kind, error, attempts, captured_at, processed_at,
-           timings, image, mask_stats)
+           timings, image, mask_stats, domain)
          VALUES (@status, @sha256, @path, @file, @origin, @size, @className, @classIndex, @pBall, @flag, @needsReview,
            @probabilities, @modelName, @modelVersion, @threshold, @errorKind, @error, @attempts, @capturedAt,
-           @processedAt, @timings, @image, @maskStats)`,
+           @processedAt, @timings, @image, @maskStats, @domain)`,
       ),
       get: db.prepare<[number], RawResult>(`${RESULT_SELECT} WHERE r.id = ?`),
       setMedia: db.prepare('UPDATE results SET media = ? WHERE id = ?'),
@@ -163,21 +184,30 @@ export class ResultsTable {
         'SELECT status, count(*) AS n, sum(flag = 1) AS flagged FROM results GROUP BY status',
       ),
       lastProcessed: db.prepare<[], { t: number | null }>('SELECT max(processed_at) AS t FROM results'),
+      outOfDomainReasons: db.prepare<[], { reason: DomainReason; n: number }>(
+        `SELECT j.value AS reason, count(*) AS n FROM results r, json_each(r.domain, '$.reasons') j
+         WHERE r.status = 'out_of_domain' GROUP BY j.value ORDER BY n DESC, reason`,
+      ),
+      // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
+      recentJudged: db.prepare<[number], { status: ResultStatus; domain: string | null }>(
+        `SELECT status, domain FROM results WHERE status IN ${CLASSIFIED} AND origin = 'capture'
+         ORDER BY id DESC LIMIT ?`,
+      ),
     };
   }
 
-  /** The id of the successful result for these bytes, if any. */
+  /** The id of the classified result (in domain or not) for these bytes, if any. */
   doneIdBySha(sha256: string): number | undefined {
-    return this.stmts.doneBySha.get(sha256)?.id;
+    return this.stmts.classifiedBySha.get(sha256)?.id;
   }
 
   /**
    * Writes a result, its outbox messages and the file's state in ONE transaction: either all of
    * them survive a crash or none does, so a stored result is always published eventually.
-   * `outbox` gets the new Result (payloads carry its id). A `done` result whose bytes are already
-   * known is not inserted again: the existing id is returned with `created: false`.
-   * `alsoInTransaction` runs after the new row, in the same transaction; `outbox` in the returned
-   * value holds the rows of both, in id order.
+   * `outbox` gets the new Result (payloads carry its id). A classified result (`done` or
+   * `out_of_domain`) whose bytes are already known is not inserted again: the existing id is
+   * returned with `created: false`. `alsoInTransaction` runs after the new row, in the same
+   * transaction; `outbox` in the returned value holds the rows of both, in id order.
    */
   commit(
     result: NewResult,
@@ -186,8 +216,8 @@ export class ResultsTable {
     alsoInTransaction?: AlsoInTransaction,
   ): Committed {
     return this.db.transaction((): Committed => {
-      if (result.status === 'done' && result.sha256) {
-        const existing = this.stmts.doneBySha.get(result.sha256);
+      if ((result.status === 'done' || result.status === 'out_of_domain') && result.sha256) {
+        const existing = this.stmts.classifiedBySha.get(result.sha256);
         if (existing) {
           if (file) this.files.put({ ...file, resultId: existing.id });
           return { id: existing.id, created: false };
@@ -246,14 +276,29 @@ export class ResultsTable {
   }
 
   /** Results per status (and flagged count), for metrics and health. */
-  counts(): { done: number; failed: number; quarantined: number; flagged: number } {
-    const out = { done: 0, failed: 0, quarantined: 0, flagged: 0 };
+  counts(): ResultCounts {
+    const out: ResultCounts = { done: 0, out_of_domain: 0, failed: 0, quarantined: 0, flagged: 0 };
     for (const row of this.stmts.counts.all()) {
-      if (row.status === 'done' || row.status === 'failed' || row.status === 'quarantined')
-        out[row.status] = row.n;
+      if (row.status in out && row.status !== 'flagged') out[row.status as ResultStatus] = row.n;
       out.flagged += row.flagged ?? 0;
     }
     return out;
+  }
+
+  /**
+   * The gate's judgement on the last `limit` captured images that were classified, newest first.
+   * Uploads are left out: a picture sent from a phone says nothing about the microscope's camera.
+   */
+  recentJudgements(limit: number): RecentJudgement[] {
+    return this.stmts.recentJudged.all(limit).map((r) => ({
+      inDomain: r.status === 'done',
+      domain: json<DomainCheck>(r.domain),
+    }));
+  }
+
+  /** Out-of-domain results by reason (an image with several reasons counts under each), most frequent first. */
+  outOfDomainReasons(): { reason: DomainReason; count: number }[] {
+    return this.stmts.outOfDomainReasons.all().map((r) => ({ reason: r.reason, count: r.n }));
   }
 
   lastProcessedAt(): number | null {
@@ -297,5 +342,6 @@ function insertParams(r: NewResult) {
     timings: text(r.timings),
     image: text(r.image),
     maskStats: text(r.maskStats),
+    domain: text(r.domain),
   };
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../../src/app.js';
+import type { DomainGateLike } from '../../src/domain/ports.js';
 import type { DashboardUser } from '../../src/serve/dashboard/deps.js';
 import { startFixtureServer } from './fixture-server.js';
 
@@ -27,6 +28,8 @@ export interface HarnessOptions {
   host?: string;
   token?: string | null;
   users?: DashboardUser[];
+  /** The out-of-domain gate (daemon kind only); the model's own by default. */
+  gate?: DomainGateLike;
 }
 
 export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
@@ -52,7 +55,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
   config.http.users = opts.users ?? [];
   config.model.threads = 1;
   const log = createLogger({ level: process.env.BLASTWATCH_TEST_LOG ?? 'warn', pretty: false });
-  const app = await createApp(config, log);
+  const app = await createApp(config, log, opts.gate ? { gate: opts.gate } : {});
   await app.start();
   return {
     kind: 'daemon',

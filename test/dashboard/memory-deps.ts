@@ -278,6 +278,8 @@ export async function createMemoryDeps(opts: {
       uncertainBand: [0.4, 0.6],
       queueDepth: 0,
       processed: results.filter((r) => r.status === 'done').length,
+      outOfDomain: results.filter((r) => r.status === 'out_of_domain').length,
+      outOfDomainByReason: [],
       failed: results.filter((r) => r.status === 'failed').length,
       throughputPerMin: 12,
       latencyMs: { p50: 31, p95: 48 },

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
+import { IN_DOMAIN_UNCHECKED } from '../../src/domain/applicability.js';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
 import { EventBus } from '../../src/runtime/events.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
@@ -97,6 +98,7 @@ function setup(t: { teardown(fn: () => void | Promise<void>): void }, over: Setu
     log,
     prepareImage,
     classifier,
+    gate: { judge: () => IN_DOMAIN_UNCHECKED },
     outboxMessages: outboxMessages({ deviceId: 'dev', uncertainBand: info.uncertainBand, model }),
     capture: {
       ...defaults.capture,

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { IN_DOMAIN_UNCHECKED } from '../../src/domain/applicability.js';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
 import { Stage, type ClassifierLike, type WorkItem } from '../../src/pipeline/index.js';
 import { prepareImage } from '../../src/preprocess/index.js';
@@ -48,6 +49,7 @@ function setup(t: { teardown(fn: () => void): void }, maxAttempts = 3) {
     store,
     prepareImage,
     classifier,
+    gate: { judge: () => IN_DOMAIN_UNCHECKED },
     metrics: createMetrics(),
     capture: { max_attempts: maxAttempts, retry_backoff_ms: 1000 },
     image: { max_file_mb: 1, max_input_pixels: 50_000_000 },

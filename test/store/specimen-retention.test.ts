@@ -113,7 +113,7 @@ t.test(
 t.test('a version-3 database upgrades: results kept, unassigned, specimens work', async (t) => {
   const dir = tempDir(t);
   const raw = new Database(join(dir, 'blastwatch.db'));
-  for (const step of MIGRATIONS.slice(0, 3)) raw.exec(step);
+  for (const step of MIGRATIONS.slice(0, 3)) raw.exec(step as string);
   raw.pragma('user_version = 3');
   raw
     .prepare(

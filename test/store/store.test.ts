@@ -59,7 +59,7 @@ t.test('schema 1 → 2 keeps file rows (no inode/ctime) and later records both',
   const dir = tempDir(t);
   // A database as the previous version left it: schema 1 and a processed file.
   const raw = new Database(join(dir, 'blastwatch.db'));
-  raw.exec(MIGRATIONS[0]!);
+  raw.exec(MIGRATIONS[0] as string);
   raw.pragma('user_version = 1');
   raw
     .prepare(
@@ -96,8 +96,8 @@ t.test('schema 2 → 3: reviews keep their rows and record the model version and
   const path = join(dir, 'blastwatch.db');
   // A database file as the previous schema (2) left it, with a reviewed result.
   const raw = new Database(path);
-  raw.exec(MIGRATIONS[0]!);
-  raw.exec(MIGRATIONS[1]!);
+  raw.exec(MIGRATIONS[0] as string);
+  raw.exec(MIGRATIONS[1] as string);
   raw.pragma('user_version = 2');
   raw
     .prepare(

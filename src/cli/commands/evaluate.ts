@@ -1,8 +1,9 @@
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../command.js';
-import { evaluationInputs } from '../inputs.js';
+import { evaluationInputs, listImagesUnder } from '../inputs.js';
 import { cliLogger } from '../logger.js';
 import { classifyFile, describeFailure, isUserFacing, openModel } from '../../evaluate/classify-file.js';
 import {
@@ -12,14 +13,39 @@ import {
   readFileList,
   type LabelledFile,
 } from '../../evaluate/dataset.js';
-import { computeMetrics, type EvaluationMetrics, type Scored } from '../../evaluate/metrics.js';
+import {
+  evaluateLabelled,
+  evaluateUnlabelled,
+  type Judged,
+  type LabelledEvaluation,
+  type Rejections,
+  type UnlabelledEvaluation,
+} from '../../evaluate/gate-metrics.js';
+import { DOMAIN_REASON_TEXT, type DomainReason } from '../../domain/applicability.js';
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
 
-function formatText(m: EvaluationMetrics, header: string, failed: number): string {
+/** The gate's lines of the text report: accepted, and what was rejected for which reason. */
+function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gate: boolean }): string[] {
+  if (!m.gate) return ['out-of-domain gate: off (--no-gate): every image gets a verdict'];
+  const reasons = Object.entries(m.rejected.by_reason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([code, count]) => `${DOMAIN_REASON_TEXT[code as DomainReason]} (${code}): ${count}`);
+  return [
+    `accepted by the out-of-domain gate: ${m.n_accepted} of ${m.n}; rejected (cannot screen): ${m.rejected.total}`,
+    ...reasons.map((r) => `  ${r}`),
+  ];
+}
+
+function formatText(m: LabelledEvaluation, header: string, failed: number): string {
   const width = Math.max(...m.classes.map((c) => c.length), 'truth \\ predicted'.length);
   const cell = Math.max(6, ...m.classes.map((c) => c.length));
-  const lines = [header, `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`];
+  const lines = [
+    header,
+    `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
+    ...gateLines(m),
+  ];
+  if (m.gate) lines.push('the figures below cover the accepted images only');
   lines.push(`accuracy: ${pct(m.accuracy)}   macro-F1: ${m.macro_f1.toFixed(4)}   ECE: ${m.ece.toFixed(4)}`);
   lines.push('', 'confusion matrix (rows = truth, columns = predicted):');
   lines.push(`${'truth \\ predicted'.padEnd(width)}  ${m.classes.map((c) => c.padStart(cell)).join('  ')}`);
@@ -43,6 +69,21 @@ function formatText(m: EvaluationMetrics, header: string, failed: number): strin
     `B-ALL (any malignant class) vs benign, flag = P(B-ALL) >= ${b.threshold}:`,
     `  sensitivity ${pct(b.sensitivity)} (${b.tp}/${b.tp + b.fn})   specificity ${pct(b.specificity)} (${b.tn}/${b.tn + b.fp})`,
     `  needs review (P(B-ALL) in the uncertain band): ${m.needs_review}`,
+    `  silent misses (malignant, accepted, not flagged): ${m.silent_misses}` +
+      (m.silent_miss_share === null ? '' : ` = ${pct(m.silent_miss_share)} of the malignant images`),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function formatUnlabelled(m: UnlabelledEvaluation, header: string, failed: number): string {
+  const lines = [
+    header,
+    `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
+    ...gateLines(m),
+  ];
+  lines.push(
+    `flagged as possible B-ALL (accepted images): ${m.flagged}`,
+    `needs review (accepted images): ${m.needs_review}`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -62,7 +103,11 @@ interface Options {
   files?: string | undefined;
   split?: string | undefined;
   subset?: string | undefined;
+  'no-gate'?: boolean | undefined;
 }
+
+/** An image to evaluate: with its class (class-per-folder set or list) or without (a plain folder). */
+type EvalItem = Omit<LabelledFile, 'truth'> & { truth: number | null };
 
 function parseOptions(argv: string[]): Options {
   let parsed;
@@ -77,6 +122,7 @@ function parseOptions(argv: string[]): Options {
         files: { type: 'string' },
         split: { type: 'string' },
         subset: { type: 'string' },
+        'no-gate': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -89,10 +135,44 @@ function parseOptions(argv: string[]): Options {
   return { ...v, data: v.data };
 }
 
-/** The labelled images to evaluate: a list (--files), one split (--split), or every class folder. */
-async function selectImages(v: Options, dataDir: string, opened: OpenedModel): Promise<LabelledFile[]> {
+/**
+ * A folder that holds none of the model's class folders is a set without labels (another lab's
+ * smears, a day's captures): every image under it, for the gate's figures and the flag count.
+ * A folder with some class folders but not all stays an error (a class silently missing would
+ * inflate the accuracy).
+ */
+async function unlabelledImages(
+  v: Options,
+  dataDir: string,
+  opened: OpenedModel,
+): Promise<EvalItem[] | null> {
+  if (v.files || v.split) return null;
+  if (opened.classifier.info.folders.some((f) => existsSync(join(dataDir, f)))) return null;
+  let paths: string[];
+  try {
+    paths = await listImagesUnder(dataDir, opened.config.capture.extensions);
+  } catch (err) {
+    throw new UserError(`cannot read ${dataDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return paths.map((absPath) => ({
+    absPath,
+    relPath: relative(dataDir, absPath).split(sep).join('/'),
+    truth: null,
+  }));
+}
+
+/**
+ * The images to evaluate: a list (--files), one split (--split), every class folder, or every
+ * image of a folder without class folders (unlabelled).
+ */
+async function selectImages(v: Options, dataDir: string, opened: OpenedModel): Promise<EvalItem[]> {
   const { folders } = opened.classifier.info;
   const extensions = opened.config.capture.extensions;
+  const unlabelled = await unlabelledImages(v, dataDir, opened);
+  if (unlabelled) {
+    if (unlabelled.length === 0) throw new UserError(`no images found under ${dataDir}`);
+    return unlabelled;
+  }
   let items: LabelledFile[];
   try {
     if (v.files) {
@@ -113,19 +193,21 @@ async function selectImages(v: Options, dataDir: string, opened: OpenedModel): P
   return items;
 }
 
-/** Classifies every image at the daemon's concurrency (decode/segment overlaps inference). */
+type JudgedItem = Judged & { truth: number | null };
+
+/** Classifies and judges every image at the daemon's concurrency (decode/segment overlaps inference). */
 async function classifyAll(
   opened: OpenedModel,
-  items: LabelledFile[],
+  items: EvalItem[],
   progress: boolean,
-): Promise<{ scored: Scored[]; failures: Failure[] }> {
-  const results = new Array<Scored | undefined>(items.length);
+): Promise<{ judged: JudgedItem[]; failures: Failure[] }> {
+  const results = new Array<JudgedItem | undefined>(items.length);
   const failures: Failure[] = [];
   let next = 0;
   let done = 0;
   const lane = async (): Promise<void> => {
     for (let i = next++; i < items.length; i = next++) {
-      const item = items[i] as LabelledFile;
+      const item = items[i] as EvalItem;
       try {
         const out = await classifyFile(opened, item.absPath);
         if (item.sha256 && out.sha256 !== item.sha256)
@@ -137,6 +219,7 @@ async function classifyAll(
           truth: item.truth,
           probabilities: out.prediction.probabilities,
           pBall: out.prediction.pBall,
+          domain: out.domain,
         };
       } catch (err) {
         if (err instanceof UserError) throw err;
@@ -149,7 +232,7 @@ async function classifyAll(
   };
   await Promise.all(Array.from({ length: opened.config.pipeline.concurrency }, lane));
   if (progress) process.stderr.write('\r');
-  return { scored: results.filter((r): r is Scored => r !== undefined), failures };
+  return { judged: results.filter((r): r is JudgedItem => r !== undefined), failures };
 }
 
 /** What the --json output says about the model and the data besides the metrics. */
@@ -175,18 +258,37 @@ function jsonContext(v: Options, dataDir: string, info: ModelInfo) {
   };
 }
 
+/** The report: the model's metrics over the accepted images of a labelled set, or the unlabelled figures. */
+function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labelled: boolean) {
+  if (!labelled) return { m: evaluateUnlabelled(judged, info.threshold, info.uncertainBand, gate) };
+  const items = judged as (Judged & { truth: number })[];
+  const m = evaluateLabelled(items, info.classes, info.malignant, info.threshold, info.uncertainBand, gate);
+  return { m };
+}
+
 const command: Command = {
   name: 'evaluate',
-  summary: "evaluate the model on a class-per-folder image set through the daemon's exact path",
-  usage: `usage: blastwatch evaluate --data DIR [--json] [--model DIR] [--config FILE]
+  summary: "evaluate the model and its out-of-domain gate on an image set through the daemon's exact path",
+  usage: `usage: blastwatch evaluate --data DIR [--json] [--no-gate] [--model DIR] [--config FILE]
                            [--files LIST | --split FILE [--subset NAME]]
 
 Classifies every image of a class-per-folder set (DIR/<folder>/*, folders from model.json:
-Benign, Early, Pre, Pro) exactly as the daemon does (same decode, segmentation, model, threshold)
-and prints accuracy, the confusion matrix (rows = truth), per-class precision / recall /
-specificity / F1, and B-ALL (any malignant class) sensitivity / specificity at the threshold.
-  --json          one JSON object: n, accuracy, macro_f1, classes, confusion, per_class,
-                  malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece, model, failed
+Benign, Early, Pre, Pro) exactly as the daemon does (same decode, segmentation, model, gate,
+threshold). The out-of-domain gate judges each image first; the figures cover the images it
+accepted (the only ones the daemon gives a verdict): accuracy, the confusion matrix (rows =
+truth), per-class precision / recall / specificity / F1, B-ALL (any malignant class) sensitivity
+/ specificity at the threshold, and the silent misses (malignant, accepted, not flagged).
+A DIR with none of the class folders is a set without labels (another lab, a day's captures):
+every image under it is counted, accepted or rejected, and flagged.
+  --json          one JSON object. Class-per-folder: n (images classified), n_accepted,
+                  rejected {total, by_reason, by_class}, silent_misses, silent_miss_share, gate,
+                  and over the accepted images: accuracy, macro_f1, classes, confusion, per_class,
+                  malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece,
+                  needs_review; then model, data, failed, seconds. Without class folders: n,
+                  n_accepted, rejected {total, by_reason}, flagged, needs_review, gate, model,
+                  data, failed, seconds. by_reason counts an image under each of its reasons.
+  --no-gate       judge nothing: every image is accepted (the behaviour before the gate, for
+                  comparison); gate: false in the JSON
   --files LIST    only these images: a text file of paths relative to DIR (one per line) or a
                   JSON list of paths / {path, sha256} objects; a folder inside DIR (its images,
                   recursively); or - (paths on stdin, one per line, relative to DIR or absolute)
@@ -198,36 +300,44 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
   async run(argv) {
     const v = parseOptions(argv);
     const dataDir = resolve(v.data);
+    const gate = v['no-gate'] !== true;
     let opened: OpenedModel;
     try {
-      opened = await openModel({ configFile: v.config, modelDir: v.model, log: cliLogger() });
+      opened = await openModel({ configFile: v.config, modelDir: v.model, log: cliLogger(), gate });
     } catch (err) {
       if (isUserFacing(err)) throw new UserError(err.message);
       throw err;
     }
     const info = opened.classifier.info;
     const started = performance.now();
-    let outcome: { scored: Scored[]; failures: Failure[] };
+    let outcome: { judged: JudgedItem[]; failures: Failure[] };
+    let labelled: boolean;
     try {
       const items = await selectImages(v, dataDir, opened);
+      labelled = items[0]?.truth !== null;
       outcome = await classifyAll(opened, items, !v.json && process.stderr.isTTY);
     } finally {
       await opened.classifier.close();
     }
-    const { scored, failures } = outcome;
-    const metrics = computeMetrics(scored, info.classes, info.malignant, info.threshold, info.uncertainBand);
+    const { judged, failures } = outcome;
+    const { m } = evaluation(judged, info, gate, labelled);
     const seconds = (performance.now() - started) / 1000;
     if (v.json) {
       process.stdout.write(
-        `${JSON.stringify({ ...metrics, ...jsonContext(v, dataDir, info), failed: failures, seconds })}\n`,
+        `${JSON.stringify({ ...m, ...jsonContext(v, dataDir, info), failed: failures, seconds })}\n`,
       );
     } else {
       const header =
         `model ${info.name} ${info.version}: ${basename(info.modelFile)} (${info.precision} on ${info.executionProvider}), ` +
-        `data ${dataDir}${v.split ? ` split ${v.split}:${v.subset ?? 'test'}` : v.files ? ` files ${v.files}` : ''}`;
-      process.stdout.write(formatText(metrics, header, failures.length));
+        `data ${dataDir}${v.split ? ` split ${v.split}:${v.subset ?? 'test'}` : v.files ? ` files ${v.files}` : ''}` +
+        (labelled ? '' : ' (no class folders: unlabelled)');
+      process.stdout.write(
+        labelled
+          ? formatText(m as LabelledEvaluation, header, failures.length)
+          : formatUnlabelled(m as UnlabelledEvaluation, header, failures.length),
+      );
       for (const f of failures) process.stderr.write(`${f.file}: error (${f.kind}): ${f.error}\n`);
-      process.stderr.write(`${scored.length + failures.length} images in ${seconds.toFixed(1)} s\n`);
+      process.stderr.write(`${judged.length + failures.length} images in ${seconds.toFixed(1)} s\n`);
     }
     return failures.length > 0 ? 1 : 0;
   },

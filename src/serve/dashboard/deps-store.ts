@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
 import type { ModelInfo } from '../../infer/index.js';
 import type { ResultQuery, Store } from '../../store/index.js';
 import type { Config } from '../../config/schema.js';
@@ -102,6 +103,10 @@ function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
     uncertainBand: info.uncertainBand,
     queueDepth: h.queue_depth + h.in_flight,
     processed: h.processed.done,
+    outOfDomain: h.processed.out_of_domain ?? 0,
+    outOfDomainByReason: ctx.store.results
+      .outOfDomainReasons()
+      .map(({ reason, count }) => ({ code: reason, text: DOMAIN_REASON_TEXT[reason], count })),
     failed: h.processed.failed + h.processed.quarantined,
     throughputPerMin: feed.throughputPerMin(ctx.startedAt),
     latencyMs: h.latency_ms,
@@ -114,7 +119,7 @@ function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
   };
 }
 
-/** Results per UTC day and class for the last `days` days; failures in their own count. */
+/** Results per UTC day and class for the last `days` days; out-of-domain images and failures in their own counts. */
 function dailyCounts(store: Store, classes: readonly string[], days: number): DailyCount[] {
   const rows = store.results.dailyCounts(days);
   const out: DailyCount[] = [];
@@ -124,12 +129,14 @@ function dailyCounts(store: Store, classes: readonly string[], days: number): Da
     const counts: Record<string, number> = {};
     for (const c of classes) counts[c] = 0;
     let failed = 0;
+    let outOfDomain = 0;
     for (const row of rows) {
       if (row.day !== day) continue;
       if (row.class in counts) counts[row.class] = (counts[row.class] ?? 0) + row.n;
+      else if (row.class === 'out_of_domain') outOfDomain += row.n;
       else failed += row.n;
     }
-    out.push({ day, counts, failed });
+    out.push({ day, counts, outOfDomain, failed });
   }
   return out;
 }
@@ -141,6 +148,7 @@ function storeQuery(q: Parameters<DashboardDeps['listResults']>[0]): ResultQuery
     ...(q.before !== undefined ? { before: q.before } : {}),
     ...(q.flaggedOnly ? { flagged: true } : {}),
     ...(q.needsReview ? { reviewQueue: true } : {}),
+    ...(q.outOfDomainOnly ? { status: 'out_of_domain' as const } : {}),
     ...(q.class ? { className: q.class } : {}),
     ...(q.from ? { from: Date.parse(q.from) } : {}),
     ...(q.to ? { to: Date.parse(q.to) } : {}),

@@ -5,6 +5,7 @@
  * plugin never builds a path from anything in a request.
  */
 
+import type { DomainReason } from '../../domain/applicability.js';
 import type { ResultStatus } from '../../domain/result.js';
 import type { UserRole } from '../../domain/roles.js';
 import type { ImageRead } from './image-file.js';
@@ -33,6 +34,16 @@ export interface ReviewView {
   threshold: number | null;
 }
 
+/** Why an image was not screened: unlike the images the model was trained on. */
+export interface OutOfDomainView {
+  /** "Cannot screen: unlike the images the model was trained on" — the one sentence people see. */
+  message: string;
+  /** Each reason, as a code and in words. */
+  reasons: { code: DomainReason; text: string }[];
+  /** The figures the judgement was made on. */
+  scores: Record<string, number>;
+}
+
 export interface ResultView {
   id: number;
   /** File name as shown to people (may contain anything, including markup: always escape). */
@@ -45,7 +56,10 @@ export interface ResultView {
   probabilities: Record<string, number> | null;
   /** P(B-ALL) = 1 - P(Benign). */
   pBall: number | null;
+  /** null when there is no verdict (failed, or out of domain). */
   flag: Flag | null;
+  /** Set only for an out-of-domain result: it has no verdict (neither flagged nor benign), and this says why. */
+  outOfDomain?: OutOfDomainView | null;
   /** In the review queue: flagged or uncertain and not reviewed yet. */
   needsReview: boolean;
   /** The latest review, if any. */
@@ -79,6 +93,8 @@ export interface ResultQuery {
   before?: number;
   flaggedOnly?: boolean;
   needsReview?: boolean;
+  /** Only the images that could not be screened (out of domain). */
+  outOfDomainOnly?: boolean;
   class?: string;
   /** Processed-time bounds as ISO instants: from inclusive, to exclusive. */
   from?: string;
@@ -119,6 +135,10 @@ export interface StatusView {
   uncertainBand: [number, number] | null;
   queueDepth: number;
   processed: number;
+  /** Images given no verdict: unlike the images the model was trained on. */
+  outOfDomain: number;
+  /** Out-of-domain images by reason (all kept results), most frequent first. */
+  outOfDomainByReason: { code: DomainReason; text: string; count: number }[];
   failed: number;
   /** Images per minute over the last few minutes. */
   throughputPerMin: number;
@@ -136,6 +156,8 @@ export interface DailyCount {
   /** YYYY-MM-DD (UTC). */
   day: string;
   counts: Record<string, number>;
+  /** Images that could not be screened (out of domain): in no class. */
+  outOfDomain?: number;
   failed: number;
 }
 

@@ -62,6 +62,14 @@ const resultViewProperties = {
   probabilities: { ...numberMap, type: ['object', 'null'] },
   pBall: nullableNum,
   flag: nullableStr,
+  outOfDomain: {
+    type: ['object', 'null'],
+    properties: {
+      message: str,
+      reasons: { type: 'array', items: { type: 'object', properties: { code: str, text: str } } },
+      scores: numberMap,
+    },
+  },
   needsReview: bool,
   review: { ...reviewSchema, type: ['object', 'null'] },
   error: nullableStr,
@@ -131,6 +139,11 @@ export const statusReply = {
         uncertainBand: { type: ['array', 'null'], items: num },
         queueDepth: int,
         processed: int,
+        outOfDomain: int,
+        outOfDomainByReason: {
+          type: 'array',
+          items: { type: 'object', properties: { code: str, text: str, count: int } },
+        },
         failed: int,
         throughputPerMin: num,
         latencyMs: { type: 'object', properties: { p50: nullableNum, p95: nullableNum } },
@@ -144,7 +157,7 @@ export const statusReply = {
     },
     daily: {
       type: 'array',
-      items: { type: 'object', properties: { day: str, counts: numberMap, failed: int } },
+      items: { type: 'object', properties: { day: str, counts: numberMap, outOfDomain: int, failed: int } },
     },
     meta: metaSchema,
   },
@@ -201,6 +214,7 @@ export function resultsQuerystring(classNames: readonly string[]) {
       before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
       flagged: flag,
       review: flag,
+      out_of_domain: flag,
       class: { type: 'string', enum: ['', ...classNames] },
       from: time,
       to: time,

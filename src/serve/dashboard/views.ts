@@ -1,7 +1,11 @@
 import { extname } from 'node:path';
+import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
 import type { Result, Review } from '../../domain/result.js';
 import { decisionLabel } from '../../infer/decision.js';
-import type { Flag, ResultDetail, ResultView, ReviewView } from './deps.js';
+import type { Flag, OutOfDomainView, ResultDetail, ResultView, ReviewView } from './deps.js';
+
+/** What an out-of-domain result says instead of a verdict. */
+export const CANNOT_SCREEN = 'Cannot screen: unlike the images the model was trained on';
 
 /** Originals a browser can show as they are (TIFF is not one: the thumbnail stands in). */
 const BROWSER_IMAGES = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif']);
@@ -22,14 +26,27 @@ export function reviewView(r: Review, modelClass: string | null): ReviewView {
   };
 }
 
-/** The stored decision's word (src/infer/decision.ts); none for a failed image. */
+function outOfDomainView(r: Result): OutOfDomainView | null {
+  if (r.status !== 'out_of_domain') return null;
+  const reasons = r.domain?.reasons ?? [];
+  return {
+    message: CANNOT_SCREEN,
+    reasons: reasons.map((code) => ({ code, text: DOMAIN_REASON_TEXT[code] })),
+    scores: r.domain?.scores ?? {},
+  };
+}
+
+/** The stored decision's word (src/infer/decision.ts); none for a failed or out-of-domain image. */
 function flagOf(r: Result): Flag | null {
   if (r.status !== 'done') return null;
   return decisionLabel({ flag: r.flag === true, needsReview: r.needsReview === true });
 }
 
+/** A person must be able to look at an image the model could not screen, so its original is shown too. */
 export function originalViewable(r: Result): boolean {
-  return r.status === 'done' && BROWSER_IMAGES.has(extname(r.path).toLowerCase());
+  return (
+    (r.status === 'done' || r.status === 'out_of_domain') && BROWSER_IMAGES.has(extname(r.path).toLowerCase())
+  );
 }
 
 export function toResultView(r: Result): ResultView {
@@ -43,6 +60,7 @@ export function toResultView(r: Result): ResultView {
     probabilities: r.probabilities,
     pBall: r.pBall,
     flag: flagOf(r),
+    outOfDomain: outOfDomainView(r),
     // The review queue: every positive screen and every uncertain one, until a person has looked.
     needsReview: r.status === 'done' && (r.flag === true || r.needsReview === true) && r.review === null,
     review: r.review ? reviewView(r.review, r.className) : null,

@@ -15,11 +15,15 @@ const STAGE_NAMES = {
   segmentMs: 'segment',
   tensorMs: 'prepare',
   inferMs: 'model',
+  gateMs: 'checks',
   storeMs: 'save',
   totalMs: 'total',
 };
 
 export function flagBadge(r) {
+  // No verdict: neither the flag's red nor the benign green.
+  if (r.status === 'out_of_domain')
+    return el('span', { class: 'badge out-of-domain', text: 'Cannot screen' });
   if (r.status !== 'done') {
     return el('span', {
       class: 'badge failed',
@@ -59,9 +63,44 @@ export function timingsLine(timings) {
   return parts.join(' · ');
 }
 
+/**
+ * What an out-of-domain result shows instead of a verdict: the sentence and each reason in words.
+ * The image is there for a person to look at; the model says nothing about it.
+ */
+export function cannotScreen(r) {
+  const ood = r.outOfDomain || {
+    message: 'Cannot screen: unlike the images the model was trained on',
+    reasons: [],
+  };
+  return el(
+    'div',
+    { class: 'cannot-screen' },
+    el('p', { class: 'cannot-screen-message', text: `${ood.message}.` }),
+    ood.reasons.length
+      ? el('ul', { class: 'reasons' }, ...ood.reasons.map((reason) => el('li', { text: reason.text })))
+      : null,
+  );
+}
+
+/** The verdict block of a card or the detail page: the model's answer, why there is none, or the read error. */
+export function verdictOf(r, big) {
+  if (r.status === 'out_of_domain') return cannotScreen(r);
+  if (r.status !== 'done')
+    return el('p', { class: 'error', text: `Could not read this image: ${r.error || 'unknown error'}` });
+  return el(
+    'div',
+    { class: big ? 'verdict big' : 'verdict' },
+    el('span', { class: 'pball' }, 'Chance of B-ALL: ', el('strong', { text: pct(r.pBall) })),
+    el('span', { class: 'cls' }, 'Most likely: ', el('strong', { text: classLabel(r.class) })),
+  );
+}
+
 export function pictureFor(r, kind) {
   if (!r.images || !r.images[kind]) {
-    return el('div', { class: 'no-picture', text: r.status === 'done' ? 'No picture stored' : 'No picture' });
+    return el('div', {
+      class: 'no-picture',
+      text: r.status === 'done' || r.status === 'out_of_domain' ? 'No picture stored' : 'No picture',
+    });
   }
   return el('img', {
     src: imageUrl(r.id, kind),
@@ -74,7 +113,7 @@ export function pictureFor(r, kind) {
 
 export function resultCard(r) {
   const card = el('article', {
-    class: `card ${r.status === 'done' ? r.flag : 'failed'}`,
+    class: `card ${r.status === 'done' ? r.flag : r.status === 'out_of_domain' ? 'out-of-domain' : 'failed'}`,
     'data-id': r.id,
     'data-sha': r.sha256 || '',
   });
@@ -94,14 +133,7 @@ export function resultCard(r) {
       r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null,
     ),
     el('a', { class: 'file', href: `#/result/${r.id}`, text: r.file }),
-    r.status === 'done'
-      ? el(
-          'div',
-          { class: 'verdict' },
-          el('span', { class: 'pball' }, 'Chance of B-ALL: ', el('strong', { text: pct(r.pBall) })),
-          el('span', { class: 'cls' }, 'Most likely: ', el('strong', { text: classLabel(r.class) })),
-        )
-      : el('p', { class: 'error', text: `Could not read this image: ${r.error || 'unknown error'}` }),
+    verdictOf(r, false),
     r.review
       ? el('p', {
           class: 'review-line',

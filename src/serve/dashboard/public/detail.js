@@ -2,9 +2,9 @@
 // figures, the review form and the review history.
 /* global window */
 import { api, imageUrl } from './api.js';
-import { flagBadge, pictureFor, probabilityBars, timingsLine } from './cards.js';
+import { flagBadge, pictureFor, probabilityBars, timingsLine, verdictOf } from './cards.js';
 import { historyTable, reviewForm } from './review.js';
-import { classLabel, el, $, pct, when } from './ui.js';
+import { el, $, pct, when } from './ui.js';
 
 function dl(pairs) {
   const list = el('dl', { class: 'facts' });
@@ -34,6 +34,12 @@ function maskStatsText(stats) {
   return Object.entries(stats)
     .map(([k, v]) => (MASK_STAT_TEXT[k] ? MASK_STAT_TEXT[k](v) : `${k} ${v}`))
     .join(' · ');
+}
+
+/** The figures the out-of-domain judgement was made on, e.g. "meanLuma 3.5 · laplacianVar 12". */
+function scoresText(scores) {
+  const parts = Object.entries(scores || {}).map(([k, v]) => `${k} ${Math.round(v * 1000) / 1000}`);
+  return parts.length ? parts.join(' · ') : null;
 }
 
 /** The big picture and its switch: original, overlay (mask over the original), mask, segmented. */
@@ -105,14 +111,7 @@ function detailInfo(r) {
       r.review ? el('span', { class: 'badge reviewed', text: 'Reviewed' }) : null,
     ),
     el('h1', { class: 'file', text: r.file }),
-    r.status === 'done'
-      ? el(
-          'div',
-          { class: 'verdict big' },
-          el('span', { class: 'pball' }, 'Chance of B-ALL: ', el('strong', { text: pct(r.pBall) })),
-          el('span', { class: 'cls' }, 'Most likely: ', el('strong', { text: classLabel(r.class) })),
-        )
-      : el('p', { class: 'error', text: `Could not read this image: ${r.error || 'unknown error'}` }),
+    verdictOf(r, true),
     r.status === 'done' ? probabilityBars(r) : null,
     dl([
       ['Captured', when(r.capturedAt)],
@@ -120,6 +119,7 @@ function detailInfo(r) {
       ['Source', r.source === 'upload' ? 'Uploaded from the dashboard' : 'Microscope capture folder'],
       ['Image size', r.width ? `${r.width} × ${r.height} px` : null],
       ['Segmentation', maskStatsText(r.maskStats)],
+      ['Checked on', r.outOfDomain ? scoresText(r.outOfDomain.scores) : null],
       // The full version (date+weights hash): it names the exact weights that produced this result.
       ['Model', r.model ? `${r.model.name} ${r.model.version}` : null],
       [

@@ -18,6 +18,7 @@ function readFilters() {
   return {
     flagged: form.get('flagged') ? '1' : '',
     review: form.get('review') ? '1' : '',
+    out_of_domain: form.get('out_of_domain') ? '1' : '',
     class: form.get('class') || '',
     from: localMidnight(form.get('from'), 0),
     to: localMidnight(form.get('to'), 1),
@@ -28,6 +29,7 @@ function readFilters() {
 function matchesFilters(r, f) {
   if (f.flagged && r.flag !== 'b-all') return false;
   if (f.review && !r.needsReview) return false;
+  if (f.out_of_domain && r.status !== 'out_of_domain') return false;
   if (f.class && r.class !== f.class) return false;
   if (f.q && !r.file.toLowerCase().includes(f.q.toLowerCase())) return false;
   const t = r.processedAt || '';

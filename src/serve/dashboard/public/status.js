@@ -4,6 +4,10 @@ import { loadLisStatus } from './lis.js';
 import { state } from './state.js';
 import { $, bytes, classColour, classLabel, el, pct, svg, toast, when } from './ui.js';
 
+/** The chart's segment for images given no verdict: neither a class colour nor the grey of failures. */
+const OUT_OF_DOMAIN = 'out_of_domain';
+const OUT_OF_DOMAIN_COLOUR = '#7c3aed';
+
 export async function loadStatus() {
   let data;
   try {
@@ -23,6 +27,13 @@ export async function loadStatus() {
     item('Review band', s.uncertainBand ? `${pct(s.uncertainBand[0])} – ${pct(s.uncertainBand[1])}` : '—'),
     item('Waiting in queue', String(s.queueDepth)),
     item('Analysed', `${s.processed} images${s.failed ? `, ${s.failed} unreadable` : ''}`),
+    item(
+      'Cannot screen',
+      s.outOfDomain
+        ? `${s.outOfDomain} unlike the training images: ${(s.outOfDomainByReason || []).map((r) => `${r.text} (${r.count})`).join('; ')}`
+        : 'none',
+      s.outOfDomain ? 'warn' : '',
+    ),
     item('Throughput', `${s.throughputPerMin.toFixed(1)} images/min`),
     item(
       'Time per image',
@@ -53,7 +64,9 @@ function dailyChart(days) {
   const width = 640;
   const height = 220;
   const pad = { left: 36, right: 8, top: 10, bottom: 36 };
-  const totals = days.map((d) => classes.reduce((s, c) => s + (d.counts[c] || 0), 0) + (d.failed || 0));
+  const totals = days.map(
+    (d) => classes.reduce((s, c) => s + (d.counts[c] || 0), 0) + (d.outOfDomain || 0) + (d.failed || 0),
+  );
   const max = Math.max(1, ...totals);
   const step = niceStep(max);
   const top = Math.ceil(max / step) * step;
@@ -75,7 +88,11 @@ function dailyChart(days) {
   days.forEach((d, i) => {
     let y = pad.top + plotH;
     const x = pad.left + i * slot + (slot - barW) / 2;
-    const segments = [...classes.map((c) => [c, d.counts[c] || 0]), ['failed', d.failed || 0]];
+    const segments = [
+      ...classes.map((c) => [c, d.counts[c] || 0]),
+      [OUT_OF_DOMAIN, d.outOfDomain || 0],
+      ['failed', d.failed || 0],
+    ];
     for (const [name, n] of segments) {
       if (!n) continue;
       const h = (n / top) * plotH;
@@ -85,10 +102,17 @@ function dailyChart(days) {
         y,
         width: barW,
         height: h,
-        fill: name === 'failed' ? '#9ca3af' : classColour(name),
+        fill:
+          name === 'failed' ? '#9ca3af' : name === OUT_OF_DOMAIN ? OUT_OF_DOMAIN_COLOUR : classColour(name),
       });
       const tip = svg('title');
-      tip.textContent = `${d.day}: ${n} ${name === 'failed' ? 'unreadable' : classLabel(name)}`;
+      const what =
+        name === 'failed'
+          ? 'unreadable'
+          : name === OUT_OF_DOMAIN
+            ? 'could not be screened'
+            : classLabel(name);
+      tip.textContent = `${d.day}: ${n} ${what}`;
       rect.append(tip);
       chart.append(rect);
     }
@@ -109,6 +133,9 @@ function dailyChart(days) {
     swatch.style.backgroundColor = classColour(c);
     legend.append(el('li', {}, swatch, classLabel(c)));
   }
+  const oodSwatch = el('span', { class: 'swatch' });
+  oodSwatch.style.backgroundColor = OUT_OF_DOMAIN_COLOUR;
+  legend.append(el('li', {}, oodSwatch, 'Cannot screen'));
   const failedSwatch = el('span', { class: 'swatch' });
   failedSwatch.style.backgroundColor = '#9ca3af';
   legend.append(el('li', {}, failedSwatch, 'Unreadable'));

@@ -9,6 +9,7 @@ export interface ResultsQuerystring {
   before?: number;
   flagged?: string;
   review?: string;
+  out_of_domain?: string;
   class?: string;
   from?: string;
   to?: string;
@@ -24,6 +25,7 @@ export function toResultQuery(q: ResultsQuerystring): ResultQuery {
   if (q.before !== undefined) out.before = q.before;
   if (yes(q.flagged)) out.flaggedOnly = true;
   if (yes(q.review)) out.needsReview = true;
+  if (yes(q.out_of_domain)) out.outOfDomainOnly = true;
   if (q.class) out.class = q.class;
   for (const key of ['from', 'to'] as const) {
     const v = q[key];

@@ -1,0 +1,140 @@
+/**
+ * `blastwatch evaluate --json` through the real CLI with the tiny model: the gate's fields on a
+ * class-per-folder set and on a folder without class folders, and `--no-gate`. The daemon's gate
+ * for this model judges the images; what a refusal does to the figures is checked in-process in
+ * test/evaluate/gate-metrics.test.ts. And `blastwatch classify`'s line for a refused image.
+ */
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { repoRoot, runCli } from '../helpers/cli.js';
+import { tinyModelDir } from '../daemon/helpers.js';
+import { darkFrame } from '../helpers/dark-frame-gate.js';
+import type { ModelInfo } from '../../src/infer/index.js';
+
+const DATA = join(repoRoot, 'test', 'fixtures', 'samples');
+const FOLDERS = ['Benign', 'Early', 'Pre', 'Pro'];
+const first = (folder: string): string =>
+  readdirSync(join(DATA, folder))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()[0] as string;
+
+interface Gated {
+  n: number;
+  n_accepted: number;
+  rejected: { total: number; by_reason: Record<string, number>; by_class?: Record<string, number> };
+  gate: boolean;
+}
+
+t.test(
+  'evaluate --json: the gate fields on a labelled and an unlabelled folder, and --no-gate',
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'bw-eval-gate-cli-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const labelled = join(root, 'labelled');
+    for (const folder of FOLDERS) {
+      await mkdir(join(labelled, folder), { recursive: true });
+      await copyFile(join(DATA, folder, first(folder)), join(labelled, folder, first(folder)));
+    }
+    const r = await runCli(['evaluate', '--json', '--data', labelled, '--model', tinyModelDir]);
+    t.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as Gated & {
+      silent_misses: number;
+      silent_miss_share: number | null;
+      malignant: { fn: number; tp: number };
+      confusion: number[][];
+      accuracy: number;
+    };
+    t.match(m, { n: 4, gate: true, rejected: { total: Number, by_reason: Object, by_class: Object } });
+    t.equal(m.n_accepted + m.rejected.total, m.n, 'every image is accepted or rejected');
+    t.equal(
+      m.confusion.flat().reduce((s, v) => s + v, 0),
+      m.n_accepted,
+      'the confusion matrix covers the accepted images',
+    );
+    t.equal(m.silent_misses, m.malignant.fn, 'silent misses: malignant, accepted, not flagged');
+    t.equal(m.silent_miss_share, m.silent_misses / 3);
+
+    const text = await runCli(['evaluate', '--data', labelled, '--model', tinyModelDir]);
+    t.equal(text.code, 0, text.stderr);
+    t.match(text.stdout, /accepted by the out-of-domain gate: \d+ of 4; rejected \(cannot screen\): \d+\n/);
+    t.match(text.stdout, /silent misses \(malignant, accepted, not flagged\): \d+/);
+
+    const off = await runCli([
+      'evaluate',
+      '--json',
+      '--no-gate',
+      '--data',
+      labelled,
+      '--model',
+      tinyModelDir,
+    ]);
+    t.equal(off.code, 0, off.stderr);
+    const o = JSON.parse(off.stdout) as Gated & { accuracy: number };
+    t.match(o, { n: 4, n_accepted: 4, rejected: { total: 0, by_reason: {} }, gate: false });
+
+    // A folder without class folders: a day's captures, another lab's smears, a dark frame.
+    const plain = join(root, 'plain');
+    await mkdir(join(plain, 'slide-2'), { recursive: true });
+    await copyFile(join(DATA, 'Pro', first('Pro')), join(plain, 'a.jpg'));
+    await copyFile(join(DATA, 'Benign', first('Benign')), join(plain, 'slide-2', 'b.jpg'));
+    await writeFile(join(plain, 'slide-2', 'dark.jpg'), await darkFrame(3));
+    await writeFile(join(plain, 'notes.txt'), 'not an image');
+    const u = await runCli(['evaluate', '--json', '--data', plain, '--model', tinyModelDir]);
+    t.equal(u.code, 0, u.stderr);
+    const p = JSON.parse(u.stdout) as Gated & { flagged: number; accuracy?: unknown; failed: unknown[] };
+    t.match(p, { n: 3, gate: true, flagged: Number, rejected: { total: Number, by_reason: Object } });
+    t.equal(p.n_accepted + p.rejected.total, 3);
+    t.ok(p.flagged <= p.n_accepted, 'flagged counts accepted images only');
+    t.notOk('accuracy' in p, 'no accuracy without labels');
+    t.same(p.failed, []);
+    const plainText = await runCli(['evaluate', '--data', plain, '--model', tinyModelDir, '--no-gate']);
+    t.equal(plainText.code, 0, plainText.stderr);
+    t.match(plainText.stdout, /\(no class folders: unlabelled\)\nimages: 3\nout-of-domain gate: off/);
+    t.match(plainText.stdout, /flagged as possible B-ALL \(accepted images\): \d\n/);
+  },
+);
+
+t.test('classify: an image the gate refused gets no verdict, in text and JSON', async (t) => {
+  const { outcomeLine } = await import('../../src/cli/commands/classify.js');
+  const info = {
+    name: 'm',
+    version: '1',
+    executionProvider: 'cpu',
+    threshold: 0.5,
+    classes: ['Benign', 'Pro-B'],
+  } as unknown as ModelInfo;
+  const refused = {
+    prediction: {
+      probabilities: [0.1, 0.9],
+      byClass: { Benign: 0.1, 'Pro-B': 0.9 },
+      classIndex: 1,
+      className: 'Pro-B',
+      pBall: 0.9,
+    },
+    decision: { flag: true, needsReview: false, label: 'b-all' as const },
+    sha256: 'a'.repeat(64),
+    domain: { in: false, reasons: ['focus' as const], scores: { laplacianVar: 3 } },
+  };
+  t.equal(
+    outcomeLine('x.jpg', refused, info, false),
+    'x.jpg: cannot screen: unlike the images the model was trained on (the picture is out of focus)\n',
+  );
+  const line = JSON.parse(outcomeLine('x.jpg', refused, info, true)) as Record<string, unknown>;
+  t.match(line, {
+    status: 'out_of_domain',
+    class: null,
+    p_ball: null,
+    flag: null,
+    needs_review: null,
+    probabilities: null,
+    label: 'cannot-screen',
+    domain: { in: false, reasons: ['focus'] },
+  });
+  const screened = JSON.parse(
+    outcomeLine('y.jpg', { ...refused, domain: { in: true, reasons: [], scores: {} } }, info, true),
+  ) as Record<string, unknown>;
+  t.match(screened, { status: 'done', class: 'Pro-B', p_ball: 0.9, flag: true, label: 'b-all' });
+});
