@@ -24,6 +24,12 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  APPEARANCE_FIGURES,
+  appearanceDistance,
+  appearanceVector,
+  fitAppearance,
+} from '../src/gate/appearance.js';
 import { fitFeatureModel } from '../src/gate/fit-features.js';
 import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
@@ -36,6 +42,8 @@ import { measureImage, openModelQuietly } from './gate/measure.js';
 export const FEATURE_COMPONENTS = 32;
 export const FEATURE_QUANTILE = 0.995;
 export const FEATURE_MARGIN = 1.25;
+export const APPEARANCE_QUANTILE = 0.995;
+export const APPEARANCE_MARGIN = 1.25;
 /** Every CHANGED_EVERY-th image of a split also gets the training changes (time: a few minutes). */
 const CHANGED_EVERY = 8;
 const GATE_FILE = 'gate-features.bin';
@@ -50,6 +58,7 @@ interface FitRecord {
   label: number;
   changed: boolean;
   meanLuma: number;
+  lumaVariance: number;
   laplacianVariance: number;
   clippedShare: number;
   cellCoverage: number;
@@ -66,6 +75,7 @@ async function main(): Promise<void> {
       model: { type: 'string', default: 'models' },
       every: { type: 'string', default: '1' },
       'dry-run': { type: 'boolean', default: false },
+      records: { type: 'string' },
     },
   });
   const every = Number(values.every);
@@ -73,22 +83,15 @@ async function main(): Promise<void> {
   const modelDir = resolve(values.model);
   const started = performance.now();
   const split = JSON.parse(await readFile(values.split, 'utf8')) as { splits: Record<string, SplitEntry[]> };
-  const opened = await openModelQuietly(modelDir);
-  const records: FitRecord[] = [];
-  try {
-    for (const subset of ['train', 'val'] as const) {
-      const entries = (split.splits[subset] ?? []).filter((_, i) => i % every === 0);
-      for (const [i, entry] of entries.entries()) {
-        const bytes = await readFile(join(values.data, entry.path));
-        records.push(await measured(opened, bytes, subset, entry.label, false));
-        if (i % CHANGED_EVERY !== 0) continue;
-        for (const change of TRAINING_CHANGES)
-          records.push(await measured(opened, await change.apply(bytes, entry.path), subset, entry.label, true));
-      }
-      process.stderr.write(`fit-gate: ${subset}: ${entries.length} images measured\n`);
+  const records: FitRecord[] = values.records ? await loadRecords(values.records) : [];
+  const opened = records.length > 0 ? null : await openModelQuietly(modelDir);
+  if (opened) {
+    try {
+      records.push(...(await measureSplits(opened, split.splits, values.data, every)));
+    } finally {
+      await opened.classifier.close();
     }
-  } finally {
-    await opened.classifier.close();
+    if (values.records) await saveRecords(values.records, records);
   }
   const manifestPath = join(modelDir, 'model.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
@@ -102,11 +105,74 @@ async function main(): Promise<void> {
   if (stats) {
     await writeFile(join(modelDir, GATE_FILE), stats);
     const files = manifest.files as { [key: string]: unknown };
-    files.gate = { path: GATE_FILE, sha256: createHash('sha256').update(stats).digest('hex'), bytes: stats.length };
+    files.gate = {
+      path: GATE_FILE,
+      sha256: createHash('sha256').update(stats).digest('hex'),
+      bytes: stats.length,
+    };
   }
   manifest.gate = section;
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 1)}\n`);
-  process.stdout.write(`fit-gate: wrote ${manifestPath} gate section${stats ? ` and ${GATE_FILE}` : ''} (${seconds.toFixed(0)} s)\n`);
+  process.stdout.write(
+    `fit-gate: wrote ${manifestPath} gate section${stats ? ` and ${GATE_FILE}` : ''} (${seconds.toFixed(0)} s)\n`,
+  );
+}
+
+/** Train and val images, and every CHANGED_EVERY-th one changed as training changed its images. */
+async function measureSplits(
+  opened: Awaited<ReturnType<typeof openModelQuietly>>,
+  splits: { [subset: string]: SplitEntry[] },
+  dataDir: string,
+  every: number,
+): Promise<FitRecord[]> {
+  const records: FitRecord[] = [];
+  for (const subset of ['train', 'val'] as const) {
+    const entries = (splits[subset] ?? []).filter((_, i) => i % every === 0);
+    for (const [i, entry] of entries.entries()) {
+      const bytes = await readFile(join(dataDir, entry.path));
+      records.push(await measured(opened, bytes, subset, entry.label, false));
+      if (i % CHANGED_EVERY !== 0) continue;
+      for (const change of TRAINING_CHANGES)
+        records.push(
+          await measured(opened, await change.apply(bytes, entry.path), subset, entry.label, true),
+        );
+    }
+    process.stderr.write(`fit-gate: ${subset}: ${entries.length} images measured\n`);
+  }
+  return records;
+}
+
+/** --records: the measured figures, so a change of rule can be refitted without measuring again. */
+async function saveRecords(path: string, records: readonly FitRecord[]): Promise<void> {
+  const lines = records.map((r) =>
+    JSON.stringify({
+      ...r,
+      features: r.features
+        ? Buffer.from(r.features.buffer, r.features.byteOffset, r.features.byteLength).toString('base64')
+        : null,
+    }),
+  );
+  await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+async function loadRecords(path: string): Promise<FitRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const r = JSON.parse(l) as Omit<FitRecord, 'features'> & { features: string | null };
+      const bytes = r.features ? Buffer.from(r.features, 'base64') : null;
+      const features = bytes
+        ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+        : null;
+      return { ...r, features };
+    });
 }
 
 async function measured(
@@ -130,14 +196,46 @@ async function measured(
   };
 }
 
-const round = (v: number | null, digits = 6): number | null => (v === null ? null : Number(v.toPrecision(digits)));
-const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, number | null] => [round(lo), round(hi)];
+const round = (v: number | null, digits = 6): number | null =>
+  v === null ? null : Number(v.toPrecision(digits));
+const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, number | null] => [
+  round(lo),
+  round(hi),
+];
+
+function appearanceOf(r: FitRecord): Float64Array {
+  return appearanceVector({
+    measures: r,
+    cellCoverage: r.cellCoverage,
+    cellCount: r.cellCount,
+    aStarCutoff: r.aStarCutoff,
+  });
+}
+
+function fitAppearanceCheck(withCells: readonly FitRecord[]): GateSection['appearance'] {
+  const train = withCells.filter((r) => r.subset === 'train');
+  const val = withCells.filter((r) => r.subset === 'val');
+  if (train.length <= APPEARANCE_FIGURES.length || val.length === 0) return undefined;
+  const model = fitAppearance(train.map(appearanceOf));
+  const distances = val.map((r) => appearanceDistance(model, appearanceOf(r))).sort((a, b) => a - b);
+  return {
+    figures: [...APPEARANCE_FIGURES],
+    mean: model.mean.map((v) => round(v, 10) as number),
+    inverse_covariance: model.inverseCovariance.map((row) => row.map((v) => round(v, 10) as number)),
+    threshold: round(quantileSorted(distances, APPEARANCE_QUANTILE) * APPEARANCE_MARGIN) as number,
+  };
+}
 
 export function fitSection(
   records: readonly FitRecord[],
   manifest: { [key: string]: unknown },
 ): { section: GateSection; stats: Buffer | null } {
-  const column = (key: keyof FitRecord): number[] => records.map((r) => r[key] as number);
+  const column = (key: keyof FitRecord, from: readonly FitRecord[] = records): number[] =>
+    from.map((r) => r[key] as number);
+  // A picture in which segmentation found no cell has nothing to screen: never in domain, so
+  // the rare training copy without one does not widen the segmentation ranges.
+  const withCells = records.filter((r) => r.cellCount >= 1);
+  const cellCount = fitRange(column('cellCount', withCells), 'both');
   const classCount = (manifest.classes as string[]).length;
   const section: GateSection = {
     geometry: {
@@ -148,13 +246,14 @@ export function fitSection(
     },
     ranges: {
       mean_luma: roundRange(fitRange(column('meanLuma'), 'both')),
-      laplacian_variance: roundRange(fitRange(column('laplacianVariance'), 'low')),
+      laplacian_variance: roundRange(fitRange(column('laplacianVariance'), 'low', DEFAULT_RANGE_RULE, 'log')),
       clipped_share: roundRange(fitRange(column('clippedShare'), 'high')),
-      cell_coverage: roundRange(fitRange(column('cellCoverage'), 'both')),
-      cell_count: roundRange(fitRange(column('cellCount'), 'both')),
-      a_star_cutoff: roundRange(fitRange(column('aStarCutoff'), 'both')),
+      cell_coverage: roundRange(fitRange(column('cellCoverage', withCells), 'both')),
+      cell_count: roundRange([Math.max(1, cellCount[0] ?? 1), cellCount[1]]),
+      a_star_cutoff: roundRange(fitRange(column('aStarCutoff', withCells), 'both')),
     },
   };
+  section.appearance = fitAppearanceCheck(withCells);
   const train = records.filter((r) => r.subset === 'train' && r.features);
   const val = records.filter((r) => r.subset === 'val' && r.features);
   let stats: Buffer | null = null;
@@ -167,7 +266,9 @@ export function fitSection(
       { components: FEATURE_COMPONENTS },
     );
     const scorer = createFeatureScorer(model);
-    const valScores = val.map((r) => featureDistance(scorer, r.features as Float32Array).score).sort((a, b) => a - b);
+    const valScores = val
+      .map((r) => featureDistance(scorer, r.features as Float32Array).score)
+      .sort((a, b) => a - b);
     const threshold = quantileSorted(valScores, FEATURE_QUANTILE) * FEATURE_MARGIN;
     stats = serializeFeatureModel(model);
     section.features = {
@@ -196,6 +297,9 @@ export function fitSection(
     features_rule:
       `PPCA Mahalanobis (${FEATURE_COMPONENTS} directions of the shared within-class covariance) to the nearest ` +
       `class mean, / dimension; threshold = quantile ${FEATURE_QUANTILE} of val x ${FEATURE_MARGIN}`,
+    appearance_rule:
+      `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) from train (originals and changed ` +
+      `copies with cells); threshold = quantile ${APPEARANCE_QUANTILE} of val x ${APPEARANCE_MARGIN}`,
     features: featureNote,
     geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
   };

@@ -161,12 +161,19 @@ async function main(): Promise<void> {
       splits: { test: { path: string; label: number }[] };
     };
     const test = split.splits.test.filter((_, i) => i % every === 0);
-    const testImages: SetImage[] = test.map((e) => ({ name: e.path, input: join(values.data, e.path), truth: e.label }));
+    const testImages: SetImage[] = test.map((e) => ({
+      name: e.path,
+      input: join(values.data, e.path),
+      truth: e.label,
+    }));
     report.test = await measureSet(ctx, testImages);
     progress('test', report.test as SetFigures);
 
     const list = join(work, 'test-files.txt');
-    await writeList(list, test.map((e) => e.path));
+    await writeList(
+      list,
+      test.map((e) => e.path),
+    );
     const shifts: Record<string, SetFigures> = {};
     for (const kind of quick ? QUICK_SHIFTS : SHIFTS) {
       const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
@@ -220,7 +227,9 @@ async function main(): Promise<void> {
 function progress(name: string, f: SetFigures): void {
   process.stderr.write(
     `gate-report: ${name}: ${f.accepted}/${f.n} accepted` +
-      (f.accuracyOnAccepted != null ? `, accuracy on accepted ${(100 * f.accuracyOnAccepted).toFixed(2)} %` : '') +
+      (f.accuracyOnAccepted != null
+        ? `, accuracy on accepted ${(100 * f.accuracyOnAccepted).toFixed(2)} %`
+        : '') +
       '\n',
   );
 }
@@ -244,12 +253,15 @@ function markdown(report: Record<string, unknown>): string {
     );
   };
   row('test split', test);
-  for (const [kind, f] of Object.entries(report.shifts as Record<string, SetFigures>)) row(`shift ${kind}`, f);
+  for (const [kind, f] of Object.entries(report.shifts as Record<string, SetFigures>))
+    row(`shift ${kind}`, f);
   lines.push('');
   lines.push('| set | n | rejected | flagged B-ALL: accepted (without the gate) | rejected by reason |');
   lines.push('|---|---|---|---|---|');
   const rejectRow = (name: string, f: SetFigures): void => {
-    lines.push(`| ${name} | ${f.n} | ${pct(1 - f.acceptedShare)} | ${f.flaggedAccepted} (${f.flaggedAll}) | ${reasons(f)} |`);
+    lines.push(
+      `| ${name} | ${f.n} | ${pct(1 - f.acceptedShare)} | ${f.flaggedAccepted} (${f.flaggedAll}) | ${reasons(f)} |`,
+    );
   };
   const bccd = report.bccd as { development: SetFigures; heldOut: SetFigures };
   rejectRow('BCCD held-out half (odd positions)', bccd.heldOut);
@@ -257,7 +269,9 @@ function markdown(report: Record<string, unknown>): string {
   for (const [kind, f] of Object.entries(report.nonSmear as Record<string, SetFigures>)) rejectRow(kind, f);
   const judge = report.judgeMs as { median: number; p95: number; n: number };
   lines.push('');
-  lines.push(`judge(): median ${judge.median.toFixed(3)} ms, p95 ${judge.p95.toFixed(3)} ms over ${judge.n} images.`);
+  lines.push(
+    `judge(): median ${judge.median.toFixed(3)} ms, p95 ${judge.p95.toFixed(3)} ms over ${judge.n} images.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

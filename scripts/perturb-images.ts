@@ -91,7 +91,8 @@ function parametricKind(kind: string): AsyncChange | undefined {
       return (img, rel) => {
         const rand = mulberry32(fnv1a(`noise:${rel}`));
         return mapRaw(img, (d) => {
-          for (let i = 0; i < d.length; i++) d[i] = Math.min(255, Math.max(0, Math.round(d[i]! + value * gaussian(rand))));
+          for (let i = 0; i < d.length; i++)
+            d[i] = Math.min(255, Math.max(0, Math.round(d[i]! + value * gaussian(rand))));
         });
       };
     case 'zoom':
@@ -103,7 +104,12 @@ function parametricKind(kind: string): AsyncChange | undefined {
         if (value >= 1) {
           const w = Math.round(width / value);
           const h = Math.round(height / value);
-          const crop = source.extract({ left: (width - w) >> 1, top: (height - h) >> 1, width: w, height: h });
+          const crop = source.extract({
+            left: (width - w) >> 1,
+            top: (height - h) >> 1,
+            width: w,
+            height: h,
+          });
           return sharp(await crop.resize(width, height, { fit: 'fill' }).png().toBuffer());
         }
         const w = Math.round(width * value);

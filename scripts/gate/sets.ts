@@ -41,10 +41,27 @@ export async function listImages(dir: string, folders: readonly string[]): Promi
 }
 
 /** Writes `kind` copies of the listed data-set files with scripts/perturb-images.ts. */
-export async function perturb(dataDir: string, filesList: string, kind: string, outDir: string): Promise<void> {
+export async function perturb(
+  dataDir: string,
+  filesList: string,
+  kind: string,
+  outDir: string,
+): Promise<void> {
   await run(
     process.execPath,
-    ['--import', 'tsx', 'scripts/perturb-images.ts', '--data', dataDir, '--out', outDir, '--kind', kind, '--files', filesList],
+    [
+      '--import',
+      'tsx',
+      'scripts/perturb-images.ts',
+      '--data',
+      dataDir,
+      '--out',
+      outDir,
+      '--kind',
+      kind,
+      '--files',
+      filesList,
+    ],
     { maxBuffer: 1 << 20 },
   );
 }
@@ -68,7 +85,13 @@ function mulberry32(seed: number): () => number {
 
 type Painter = (x: number, y: number, rand: () => number) => [number, number, number];
 
-async function paint(width: number, height: number, seed: number, painter: Painter, jpeg = true): Promise<Buffer> {
+async function paint(
+  width: number,
+  height: number,
+  seed: number,
+  painter: Painter,
+  jpeg = true,
+): Promise<Buffer> {
   const rand = mulberry32(seed);
   const data = Buffer.alloc(width * height * 3);
   for (let y = 0, o = 0; y < height; y++)
@@ -90,7 +113,9 @@ const noise = (rand: () => number, s: number): number => (rand() + rand() + rand
  * (gradients, stripes, checkerboards, blobs, noise textures). 4:3 camera frames, so geometry
  * alone cannot refuse them.
  */
-export async function nonSmearImages(count: number): Promise<{ blank: SetImage[]; black: SetImage[]; other: SetImage[] }> {
+export async function nonSmearImages(
+  count: number,
+): Promise<{ blank: SetImage[]; black: SetImage[]; other: SetImage[] }> {
   const w = 640;
   const h = 480;
   const blank: SetImage[] = [];
@@ -112,7 +137,11 @@ export async function nonSmearImages(count: number): Promise<{ blank: SetImage[]
     black.push({
       name: `black-${i}`,
       truth: null,
-      input: await paint(w, h, 2000 + i, (_x, _y, rand) => [dark + noise(rand, 3), dark + noise(rand, 3), dark + noise(rand, 3)]),
+      input: await paint(w, h, 2000 + i, (_x, _y, rand) => [
+        dark + noise(rand, 3),
+        dark + noise(rand, 3),
+        dark + noise(rand, 3),
+      ]),
     });
     const kind = i % 5;
     const c1 = [255 * r0(), 255 * r0(), 255 * r0()];
@@ -128,7 +157,11 @@ export async function nonSmearImages(count: number): Promise<{ blank: SetImage[]
       },
       (_x, _y, rand) => [c1[0]! + noise(rand, 120), c1[1]! + noise(rand, 120), c1[2]! + noise(rand, 120)],
     ];
-    other.push({ name: `not-a-smear-${kind}-${i}`, truth: null, input: await paint(w, h, 3000 + i, painters[kind]!) });
+    other.push({
+      name: `not-a-smear-${kind}-${i}`,
+      truth: null,
+      input: await paint(w, h, 3000 + i, painters[kind]!),
+    });
   }
   return { blank, black, other };
 }

@@ -71,12 +71,14 @@ export function featureDistance(scorer: FeatureScorer, features: Float32Array): 
   if (features.length !== dim)
     throw new RangeError(`featureDistance: expected ${dim} features, got ${features.length}`);
   const projected = scorer.projected;
-  for (let j = 0; j < components; j++) projected[j] = dot(basis.subarray(j * dim, (j + 1) * dim), features, dim);
+  for (let j = 0; j < components; j++)
+    projected[j] = dot(basis.subarray(j * dim, (j + 1) * dim), features, dim);
   const norm = dot(features, features, dim);
   let best = Number.POSITIVE_INFINITY;
   let nearestClass = 0;
   for (let c = 0; c < classCount; c++) {
-    const distanceSquared = norm - 2 * dot(features, means.subarray(c * dim, (c + 1) * dim), dim) + scorer.meanNorms[c]!;
+    const distanceSquared =
+      norm - 2 * dot(features, means.subarray(c * dim, (c + 1) * dim), dim) + scorer.meanNorms[c]!;
     let inSubspace = 0;
     let whitened = 0;
     for (let j = 0; j < components; j++) {
@@ -117,7 +119,9 @@ export function parseFeatureModel(
   const { dim, classCount, components } = shape;
   const count = classCount * dim + components * dim + components + 1;
   if (bytes.length !== count * 4)
-    throw new RangeError(`feature statistics: expected ${count * 4} bytes for ${classCount}x${dim} + ${components}x${dim}, got ${bytes.length}`);
+    throw new RangeError(
+      `feature statistics: expected ${count * 4} bytes for ${classCount}x${dim} + ${components}x${dim}, got ${bytes.length}`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values = new Float32Array(count);
   for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true);

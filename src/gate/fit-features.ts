@@ -84,7 +84,8 @@ function topEigen(
   // Fixed start: row r has a 1 at r and a deterministic small pattern elsewhere.
   let q = new Float64Array(block * dim);
   for (let r = 0; r < block; r++)
-    for (let d = 0; d < dim; d++) q[r * dim + d] = (d === r ? 1 : 0) + 0.01 * Math.sin(1 + r * 7.31 + d * 0.917);
+    for (let d = 0; d < dim; d++)
+      q[r * dim + d] = (d === r ? 1 : 0) + 0.01 * Math.sin(1 + r * 7.31 + d * 0.917);
   orthonormaliseRows(q, block, dim);
   const product = new Float64Array(block * dim);
   for (let it = 0; it < iterations; it++) {
@@ -124,7 +125,13 @@ function topEigen(
 }
 
 /** out[r] = A · rows[r] for a symmetric A. */
-function multiplyRows(a: Float64Array, rows: Float64Array, out: Float64Array, count: number, dim: number): void {
+function multiplyRows(
+  a: Float64Array,
+  rows: Float64Array,
+  out: Float64Array,
+  count: number,
+  dim: number,
+): void {
   for (let r = 0; r < count; r++) {
     const base = r * dim;
     for (let i = 0; i < dim; i++) {

@@ -35,7 +35,13 @@ export function fitRange(
   values: readonly number[],
   sides: 'both' | 'low' | 'high',
   rule: RangeRule = DEFAULT_RANGE_RULE,
+  scale: 'linear' | 'log' = 'linear',
 ): [number | null, number | null] {
+  if (scale === 'log') {
+    // For figures spread over orders of magnitude (focus): the rule on log(1 + value).
+    const [low, high] = fitRange(values.map(Math.log1p), sides, rule);
+    return [low === null ? null : Math.expm1(low), high === null ? null : Math.expm1(high)];
+  }
   const sorted = [...values].sort((a, b) => a - b);
   const low = quantileSorted(sorted, rule.lowQuantile);
   const high = quantileSorted(sorted, rule.highQuantile);

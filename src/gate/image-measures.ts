@@ -8,6 +8,8 @@
 export interface ImageMeasures {
   /** Mean luma, 0..255 (BT.601 weights). */
   meanLuma: number;
+  /** Variance of the luma (the picture's contrast). */
+  lumaVariance: number;
   /** Variance of the Laplacian of the luma over the interior pixels; low = out of focus. */
   laplacianVariance: number;
   /** Share of pixels whose luma is within CLIP_MARGIN of 0 or of 255. */
@@ -30,9 +32,11 @@ function lumaBuffer(pixelCount: number): Uint8Array {
 /** Measures an RGB (HWC) image of width × height pixels. */
 export function measureImage(rgb: Uint8Array, width: number, height: number): ImageMeasures {
   const n = width * height;
-  if (rgb.length < n * 3) throw new RangeError(`measureImage: expected ${n * 3} RGB bytes, got ${rgb.length}`);
+  if (rgb.length < n * 3)
+    throw new RangeError(`measureImage: expected ${n * 3} RGB bytes, got ${rgb.length}`);
   const luma = lumaBuffer(n);
   let lumaSum = 0;
+  let lumaSquares = 0;
   let clipped = 0;
   const high = 255 - CLIP_MARGIN;
   for (let i = 0, o = 0; i < n; i++, o += 3) {
@@ -40,6 +44,7 @@ export function measureImage(rgb: Uint8Array, width: number, height: number): Im
     const y = (77 * rgb[o]! + 150 * rgb[o + 1]! + 29 * rgb[o + 2]!) >> 8;
     luma[i] = y;
     lumaSum += y;
+    lumaSquares += y * y;
     if (y <= CLIP_MARGIN || y >= high) clipped++;
   }
   let sum = 0;
@@ -56,8 +61,10 @@ export function measureImage(rgb: Uint8Array, width: number, height: number): Im
     }
   }
   const mean = count > 0 ? sum / count : 0;
+  const meanLuma = n > 0 ? lumaSum / n : 0;
   return {
-    meanLuma: n > 0 ? lumaSum / n : 0,
+    meanLuma,
+    lumaVariance: n > 0 ? Math.max(0, lumaSquares / n - meanLuma * meanLuma) : 0,
     laplacianVariance: count > 0 ? sumSquares / count - mean * mean : 0,
     clippedShare: n > 0 ? clipped / n : 0,
   };

@@ -15,7 +15,13 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { IN_DOMAIN_UNCHECKED, type DomainCheck, type DomainReason } from '../domain/applicability.js';
 import type { SegmentationStats } from '../segment/index.js';
-import { createFeatureScorer, featureDistance, parseFeatureModel, type FeatureModel } from './feature-distance.js';
+import {
+  createFeatureScorer,
+  featureDistance,
+  parseFeatureModel,
+  type FeatureModel,
+} from './feature-distance.js';
+import { APPEARANCE_FIGURES, appearanceDistance, appearanceVector } from './appearance.js';
 import { measureImage } from './image-measures.js';
 import type { GateSection } from './section.js';
 
@@ -57,6 +63,13 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
   const { ranges, geometry } = section;
+  const appearance = section.appearance;
+  if (appearance && appearance.figures.join() !== APPEARANCE_FIGURES.join())
+    throw new Error(`gate.appearance.figures must be ${APPEARANCE_FIGURES.join(', ')}: refit the gate`);
+  const appearanceModel = appearance
+    ? { mean: appearance.mean, inverseCovariance: appearance.inverse_covariance }
+    : null;
+  const vector = new Float64Array(APPEARANCE_FIGURES.length);
   return {
     checking: true,
     judge(input: GateInput): DomainCheck {
@@ -66,7 +79,9 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
       const short = Math.min(input.source.width, input.source.height);
       const aspect = short > 0 ? long / short : Number.POSITIVE_INFINITY;
       scores.aspectRatio = aspect;
-      const nativeAspect = geometry.aspect_ratios.some((r) => Math.abs(aspect - r) <= r * geometry.aspect_tolerance);
+      const nativeAspect = geometry.aspect_ratios.some(
+        (r) => Math.abs(aspect - r) <= r * geometry.aspect_tolerance,
+      );
       if (!nativeAspect || short < geometry.min_side) reasons.push('geometry');
 
       const measures = measureImage(input.rgb, input.width, input.height);
@@ -86,6 +101,20 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
       if (inRange(seg.foregroundFraction, ranges.cell_coverage) !== 0) reasons.push('cell_coverage');
       if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
       if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
+      if (appearance && appearanceModel) {
+        appearanceVector(
+          {
+            measures,
+            cellCoverage: seg.foregroundFraction,
+            cellCount: seg.componentCount,
+            aStarCutoff: seg.aStarThreshold,
+          },
+          vector,
+        );
+        const distance = appearanceDistance(appearanceModel, vector);
+        scores.appearanceDistance = distance;
+        if (!(distance <= appearance.threshold)) reasons.push('appearance');
+      }
 
       // The FP32 file run on CUDA may lack the features output: then only the input checks judge.
       if (scorer && input.features && input.features.length === scorer.model.dim) {
@@ -117,11 +146,14 @@ export async function loadDomainGate(manifest: GateManifest): Promise<DomainGate
   const entry = manifest.files.gate;
   if (!entry) throw new Error('model.json gate.features needs its statistics file listed as files.gate');
   const rel = normalize(entry.path);
-  if (isAbsolute(rel) || rel.startsWith('..')) throw new Error('model.json files.gate.path must be inside the model folder');
+  if (isAbsolute(rel) || rel.startsWith('..'))
+    throw new Error('model.json files.gate.path must be inside the model folder');
   const bytes = await readFile(join(manifest.dir, rel));
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== entry.sha256)
-    throw new Error(`sha256 mismatch for gate statistics ${entry.path}: expected ${entry.sha256}, got ${actual}`);
+    throw new Error(
+      `sha256 mismatch for gate statistics ${entry.path}: expected ${entry.sha256}, got ${actual}`,
+    );
   const featureModel = parseFeatureModel(bytes, {
     dim: section.features.dim,
     classCount: section.features.classes,

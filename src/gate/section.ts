@@ -25,6 +25,23 @@ export const gateSectionSchema = z.looseObject({
     cell_count: bounds,
     a_star_cutoff: bounds,
   }),
+  /** The figures together (appearance.ts); absent = no joint check. */
+  appearance: z
+    .strictObject({
+      figures: z.array(z.string()).min(1),
+      mean: z.array(z.number()).min(1),
+      inverse_covariance: z.array(z.array(z.number())).min(1),
+      /** An image whose squared distance is above this is out of domain. */
+      threshold: z.number().positive(),
+    })
+    .refine(
+      (a) =>
+        a.mean.length === a.figures.length &&
+        a.inverse_covariance.length === a.figures.length &&
+        a.inverse_covariance.every((row) => row.length === a.figures.length),
+      { message: 'mean and inverse_covariance must have one entry per figure' },
+    )
+    .optional(),
   /** The model's own view; absent = no feature check (a model without the features output). */
   features: z
     .strictObject({

@@ -97,9 +97,17 @@ export const manifestSchema = z
     const versionProblem = versionHashProblem(m.version, m.files.int8.sha256);
     if (versionProblem) ctx.addIssue({ code: 'custom', path: ['version'], message: versionProblem });
     if (m.gate?.features && m.gate.features.file !== 'gate')
-      ctx.addIssue({ code: 'custom', path: ['gate', 'features', 'file'], message: "must be 'gate' (files.gate)" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gate', 'features', 'file'],
+        message: "must be 'gate' (files.gate)",
+      });
     if (m.gate?.features && !m.files.gate)
-      ctx.addIssue({ code: 'custom', path: ['files', 'gate'], message: 'gate.features needs its statistics file listed' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['files', 'gate'],
+        message: 'gate.features needs its statistics file listed',
+      });
     if (m.uncertain_band[0] > m.uncertain_band[1])
       ctx.addIssue({ code: 'custom', path: ['uncertain_band'], message: 'low must not exceed high' });
     const [, , ho, wo] = m.inputs.original.shape;

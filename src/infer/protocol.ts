@@ -40,6 +40,12 @@ export type FromWorker =
   /** probabilities: N × classCount, row-major, straight from the model's softmax. */
   /** inputs: the run's input arrays, transferred back for reuse (src/preprocess/tensor-pool.ts). */
   /** features: N × featureCount, row-major, when the model has the features output. */
-  | { type: 'result'; id: number; probabilities: Float32Array; features?: Float32Array; inputs?: Float32Array[] }
+  | {
+      type: 'result';
+      id: number;
+      probabilities: Float32Array;
+      features?: Float32Array;
+      inputs?: Float32Array[];
+    }
   | { type: 'error'; id: number; message: string }
   | { type: 'closed' };

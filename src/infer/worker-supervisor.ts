@@ -143,7 +143,11 @@ export class SupervisedWorker {
    * Runs one batch; resolves with the model's raw output (N × classes) and, when the model has
    * them, its pooled features (N × featureCount). Rejects with ModelError.
    */
-  async run(original: Float32Array[], segmented: Float32Array[], transfer: ArrayBuffer[]): Promise<RawOutput> {
+  async run(
+    original: Float32Array[],
+    segmented: Float32Array[],
+    transfer: ArrayBuffer[],
+  ): Promise<RawOutput> {
     const w = await this.ensureWorker();
     const id = this.nextId++;
     const raw = await new Promise<RawOutput>((resolve, reject) => {

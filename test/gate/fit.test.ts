@@ -28,7 +28,8 @@ function synthetic(n: number, seed: number): { rows: Float32Array[]; labels: num
   for (let i = 0; i < n; i++) {
     const label = i % 2;
     const row = new Float32Array(12);
-    for (let d = 0; d < 12; d++) row[d] = (d === 0 ? 3 : d === 1 ? 2 : 0.5) * z() + (label === 1 && d === 5 ? 10 : 0);
+    for (let d = 0; d < 12; d++)
+      row[d] = (d === 0 ? 3 : d === 1 ? 2 : 0.5) * z() + (label === 1 && d === 5 ? 10 : 0);
     rows.push(row);
     labels.push(label);
   }
@@ -73,4 +74,27 @@ t.test('ranges: quantiles widened by a share of their span, one side when asked'
   t.same(fitRange(values, 'low', { lowQuantile: 0, highQuantile: 1, widen: 0 }), [0, null]);
   t.same(fitRange(values, 'high', { lowQuantile: 0, highQuantile: 1, widen: 0 }), [null, 1000]);
   t.same(fitRange([...values].reverse(), 'both'), fitRange(values, 'both'), 'order does not matter');
+});
+
+t.test('appearance: fitted mean and inverse covariance give the textbook distance', async (t) => {
+  const { appearanceDistance, fitAppearance, APPEARANCE_FIGURES } =
+    await import('../../src/gate/appearance.js');
+  const z = normals(3);
+  const scales = [10, 1, 0.5, 0.1, 0.05, 0.3, 4];
+  const vectors = Array.from({ length: 5000 }, () =>
+    Float64Array.from(scales, (s, i) => 100 * (i === 0 ? 2 : 0) + s * z()),
+  );
+  const model = fitAppearance(vectors);
+  t.equal(model.mean.length, APPEARANCE_FIGURES.length);
+  t.ok(Math.abs(model.mean[0]! - 200) < 0.5);
+  let sum = 0;
+  for (const v of vectors) sum += appearanceDistance(model, v);
+  t.ok(
+    Math.abs(sum / vectors.length - 7) < 0.1,
+    `mean squared distance ${sum / vectors.length} ≈ number of figures`,
+  );
+  const off = Float64Array.from(model.mean);
+  off[3] = (off[3] as number) + 1; // ten standard deviations on a figure with spread 0.1
+  t.ok(Math.abs(appearanceDistance(model, off) - 100) < 5);
+  t.same(fitAppearance(vectors), model, 'deterministic');
 });

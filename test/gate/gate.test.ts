@@ -86,7 +86,9 @@ async function flatFrame(level: number): Promise<Buffer> {
     seed = (seed * 1103515245 + 12345) >>> 0;
     data[i] = Math.max(0, Math.min(255, level + ((seed >>> 16) % 7) - 3));
   }
-  return sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(data, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 const cases: [string, () => Promise<Buffer>, string][] = [
@@ -95,14 +97,19 @@ const cases: [string, () => Promise<Buffer>, string][] = [
   ['a heavily defocused smear (sigma 6)', () => sharp(sample(2)).blur(6).png().toBuffer(), 'focus'],
   ['an over-exposed smear (x1.8)', () => sharp(sample(3)).linear(1.8, 0).png().toBuffer(), 'any'],
   ['an under-exposed smear (x0.4)', () => sharp(sample(4)).linear(0.4, 0).png().toBuffer(), 'underexposed'],
-  ['a smear of odd geometry (3:1)', () => sharp(sample(5)).resize(672, 224, { fit: 'fill' }).png().toBuffer(), 'geometry'],
+  [
+    'a smear of odd geometry (3:1)',
+    () => sharp(sample(5)).resize(672, 224, { fit: 'fill' }).png().toBuffer(),
+    'geometry',
+  ],
 ];
 
 for (const [name, make, reason] of cases) {
   t.test(`${name} is out of domain`, async (t) => {
     const check = gate.judge(await gateInputOf(await make()));
     t.notOk(check.in, `reasons: ${check.reasons.join(', ')}`);
-    if (reason !== 'any') t.ok(check.reasons.includes(reason as never), `${reason} in ${check.reasons.join(', ')}`);
+    if (reason !== 'any')
+      t.ok(check.reasons.includes(reason as never), `${reason} in ${check.reasons.join(', ')}`);
   });
 }
 

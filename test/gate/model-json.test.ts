@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadDomainGate } from '../../src/gate/index.js';
 import { loadModelManifest, ModelError } from '../../src/infer/index.js';
 import { repoRoot } from '../helpers/cli.js';
@@ -9,7 +9,7 @@ import { repoRoot } from '../helpers/cli.js';
 /** The gate section and the feature statistics file are verified when model.json is loaded. */
 const modelDir = join(repoRoot, 'models');
 
-async function modelCopy(t: Tap.Test): Promise<string> {
+async function modelCopy(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gate-model-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const f of ['model.json', 'blastwatch-int8.onnx', 'blastwatch-fp32.onnx', 'gate-features.bin'])
@@ -17,9 +17,13 @@ async function modelCopy(t: Tap.Test): Promise<string> {
   return dir;
 }
 
-async function editJson(dir: string, edit: (m: Record<string, any>) => void): Promise<void> {
+// model.json as the tests edit it: loosely typed on purpose, to write what the loader must refuse.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
+
+async function editJson(dir: string, edit: (m: Json) => void): Promise<void> {
   const path = join(dir, 'model.json');
-  const m = JSON.parse(await readFile(path, 'utf8')) as Record<string, any>;
+  const m = JSON.parse(await readFile(path, 'utf8')) as Json;
   edit(m);
   await writeFile(path, JSON.stringify(m));
 }
@@ -56,12 +60,16 @@ t.test('a statistics file swapped after load is refused by the gate loader', asy
 });
 
 t.test('bad gate sections are refused with their key path', async (t) => {
-  const cases: Array<[string, (m: Record<string, any>) => void, RegExp]> = [
+  const cases: Array<[string, (m: Json) => void, RegExp]> = [
     ['a range that is not a pair', (m) => (m.gate.ranges.mean_luma = [1]), /gate\.ranges\.mean_luma/],
     ['a missing range', (m) => delete m.gate.ranges.cell_count, /gate\.ranges\.cell_count/],
     ['a negative feature threshold', (m) => (m.gate.features.threshold = -1), /gate\.features\.threshold/],
     ['features without their file', (m) => delete m.files.gate, /files\.gate: gate\.features needs/],
-    ['an aspect ratio below 1', (m) => (m.gate.geometry.aspect_ratios = [0.75]), /gate\.geometry\.aspect_ratios/],
+    [
+      'an aspect ratio below 1',
+      (m) => (m.gate.geometry.aspect_ratios = [0.75]),
+      /gate\.geometry\.aspect_ratios/,
+    ],
   ];
   for (const [name, edit, message] of cases) {
     const dir = await modelCopy(t);
