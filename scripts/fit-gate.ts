@@ -38,7 +38,7 @@ import {
 import { fitFeatureModel } from '../src/gate/fit-features.js';
 import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
-import { measureImage as pixelMeasures } from '../src/gate/image-measures.js';
+import { backgroundColour, measureImage as pixelMeasures } from '../src/gate/image-measures.js';
 import type { GateSection } from '../src/gate/section.js';
 import { TRAINING_CHANGES } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
@@ -76,6 +76,8 @@ interface FitRecord {
   lumaVariance: number;
   laplacianVariance: number;
   clippedShare: number;
+  backgroundRedShare: number;
+  backgroundBlueShare: number;
   cellCoverage: number;
   cellCount: number;
   aStarCutoff: number;
@@ -199,11 +201,18 @@ async function measured(
 ): Promise<FitRecord> {
   const { gateInput } = await measureImage(opened, bytes);
   const pixels = pixelMeasures(gateInput.rgb, gateInput.width, gateInput.height);
+  const background = backgroundColour(
+    gateInput.modelRgb ?? gateInput.rgb,
+    gateInput.width * gateInput.height,
+    pixels.meanLuma,
+  );
   return {
     subset,
     label,
     changed,
     ...pixels,
+    backgroundRedShare: background.redShare,
+    backgroundBlueShare: background.blueShare,
     cellCoverage: gateInput.segmentation.foregroundFraction,
     cellCount: gateInput.segmentation.componentCount,
     aStarCutoff: gateInput.segmentation.aStarThreshold,
@@ -221,6 +230,7 @@ const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, n
 function appearanceOf(r: FitRecord): Float64Array {
   return appearanceVector({
     measures: r,
+    background: { redShare: r.backgroundRedShare, blueShare: r.backgroundBlueShare },
     cellCoverage: r.cellCoverage,
     cellCount: r.cellCount,
     aStarCutoff: r.aStarCutoff,

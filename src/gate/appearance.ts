@@ -6,7 +6,7 @@
  * AND never clipped AND one cell region, as smear fields from another laboratory are) is out of
  * domain even when every single range check passes.
  */
-import type { ImageMeasures } from './image-measures.js';
+import type { BackgroundColour, ImageMeasures } from './image-measures.js';
 
 export const APPEARANCE_FIGURES = [
   'mean_luma',
@@ -16,6 +16,8 @@ export const APPEARANCE_FIGURES = [
   'cell_coverage',
   'log_cell_count',
   'a_star_cutoff',
+  'background_red_share',
+  'background_blue_share',
 ] as const;
 
 /** The a* cut-off is 256 when no cell was found; capped so that case does not dominate the fit. */
@@ -23,6 +25,7 @@ const A_STAR_CAP = 200;
 
 export interface AppearanceInput {
   measures: ImageMeasures;
+  background: BackgroundColour;
   cellCoverage: number;
   cellCount: number;
   aStarCutoff: number;
@@ -31,7 +34,7 @@ export interface AppearanceInput {
 /** The figure vector, in APPEARANCE_FIGURES order. */
 export function appearanceVector(
   input: AppearanceInput,
-  out: Float64Array = new Float64Array(7),
+  out: Float64Array = new Float64Array(APPEARANCE_FIGURES.length),
 ): Float64Array {
   const { measures } = input;
   const logSharpness = Math.log1p(measures.laplacianVariance);
@@ -42,6 +45,8 @@ export function appearanceVector(
   out[4] = input.cellCoverage;
   out[5] = Math.log1p(input.cellCount);
   out[6] = Math.min(input.aStarCutoff, A_STAR_CAP);
+  out[7] = input.background.redShare;
+  out[8] = input.background.blueShare;
   return out;
 }
 

@@ -29,6 +29,38 @@ function lumaBuffer(pixelCount: number): Uint8Array {
   return buffer;
 }
 
+export interface BackgroundColour {
+  /** Red and blue shares of the summed RGB of the pixels brighter than the mean luma. */
+  redShare: number;
+  blueShare: number;
+}
+
+/**
+ * The colour of the picture's background (plasma and red cells are near-neutral): a lamp or
+ * white-balance change tints it, a stain change barely does. Pixels at or above `lumaThreshold`
+ * (the image's mean luma) count as background.
+ */
+export function backgroundColour(
+  rgb: Uint8Array,
+  pixelCount: number,
+  lumaThreshold: number,
+): BackgroundColour {
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  for (let o = 0, end = pixelCount * 3; o < end; o += 3) {
+    const red = rgb[o]!;
+    const green = rgb[o + 1]!;
+    const blue = rgb[o + 2]!;
+    if ((77 * red + 150 * green + 29 * blue) >> 8 < lumaThreshold) continue;
+    r += red;
+    g += green;
+    b += blue;
+  }
+  const total = r + g + b;
+  return total > 0 ? { redShare: r / total, blueShare: b / total } : { redShare: 1 / 3, blueShare: 1 / 3 };
+}
+
 /** Measures an RGB (HWC) image of width × height pixels. */
 export function measureImage(rgb: Uint8Array, width: number, height: number): ImageMeasures {
   const n = width * height;

@@ -22,15 +22,20 @@ import {
   type FeatureModel,
 } from './feature-distance.js';
 import { APPEARANCE_FIGURES, appearanceDistance, appearanceVector } from './appearance.js';
-import { measureImage } from './image-measures.js';
+import { backgroundColour, measureImage } from './image-measures.js';
 import type { GateSection } from './section.js';
 
 export { gateSectionSchema, type GateSection } from './section.js';
 export { measureImage, type ImageMeasures } from './image-measures.js';
 
 export interface GateInput {
-  /** Decoded size×size RGB (HWC) as the model sees it. */
+  /** Decoded size×size RGB (HWC), before any colour normalisation: exposure, focus, clipping. */
   rgb: Uint8Array;
+  /**
+   * The same picture as the model is fed it (after colour normalisation, when the preprocessing
+   * does one): its background colour is judged. Absent = `rgb`.
+   */
+  modelRgb?: Uint8Array | undefined;
   width: number;
   height: number;
   /** The source image's own size, before the squash to size×size. */
@@ -102,9 +107,14 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
       if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
       if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
       if (appearance && appearanceModel) {
+        const modelRgb = input.modelRgb ?? input.rgb;
+        const background = backgroundColour(modelRgb, input.width * input.height, measures.meanLuma);
+        scores.backgroundRedShare = background.redShare;
+        scores.backgroundBlueShare = background.blueShare;
         appearanceVector(
           {
             measures,
+            background,
             cellCoverage: seg.foregroundFraction,
             cellCount: seg.componentCount,
             aStarCutoff: seg.aStarThreshold,
