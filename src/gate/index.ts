@@ -10,7 +10,7 @@
  *   const check = gate.judge({
  *     rgb: prepared.decoded.rgb, width: prepared.decoded.width, height: prepared.decoded.height,
  *     source: prepared.decoded.source, segmentation: prepared.segmentation.stats,
- *     features: prediction.features,   // a view: judge before the next classify() of its batch
+ *     features: prediction.features,   // a view into the batch's one features array
  *   });
  *   // check.in false → status out_of_domain, check.reasons for people (DOMAIN_REASON_TEXT)
  *
