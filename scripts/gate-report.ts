@@ -78,6 +78,7 @@ interface Context {
   opened: OpenedModel;
   gate: DomainGate;
   malignant: readonly boolean[];
+  folders: readonly string[];
   judgeMs: number[];
 }
 
@@ -132,6 +133,29 @@ async function measureSet(ctx: Context, images: readonly SetImage[]): Promise<Se
   return figures;
 }
 
+/** Generated frames without a smear, and the test images changed until no smear is left to screen. */
+async function measureNonSmears(
+  ctx: Context,
+  perKind: number,
+  dataDir: string,
+  list: string,
+  work: string,
+): Promise<Record<string, SetFigures>> {
+  const generated = await nonSmearImages(perKind);
+  const nonSmear: Record<string, SetFigures> = {
+    blank: await measureSet(ctx, generated.blank),
+    black: await measureSet(ctx, generated.black),
+    'not a smear': await measureSet(ctx, generated.other),
+  };
+  for (const kind of NON_SMEAR_CHANGES) {
+    const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
+    await perturb(dataDir, list, kind, dir);
+    nonSmear[kind] = await measureSet(ctx, await listImages(dir, ctx.folders));
+    await rm(dir, { recursive: true, force: true });
+  }
+  return nonSmear;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -153,7 +177,13 @@ async function main(): Promise<void> {
   const manifest = await loadModelManifest(modelDir);
   const gate = await loadDomainGate(manifest);
   const opened = await openModelQuietly(modelDir);
-  const ctx: Context = { opened, gate, malignant: manifest.malignant, judgeMs: [] };
+  const ctx: Context = {
+    opened,
+    gate,
+    malignant: manifest.malignant,
+    folders: manifest.folders,
+    judgeMs: [],
+  };
   const work = await mkdtemp(join(tmpdir(), 'gate-report-'));
   const report: Record<string, unknown> = { model: manifest.version, gateChecking: gate.checking };
   try {
@@ -195,19 +225,7 @@ async function main(): Promise<void> {
     };
     progress('bccd held-out', (report.bccd as { heldOut: SetFigures }).heldOut);
 
-    const generated = await nonSmearImages(quick ? 2 : 30);
-    const nonSmear: Record<string, SetFigures> = {
-      blank: await measureSet(ctx, generated.blank),
-      black: await measureSet(ctx, generated.black),
-      'not a smear': await measureSet(ctx, generated.other),
-    };
-    for (const kind of NON_SMEAR_CHANGES) {
-      const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
-      await perturb(values.data, list, kind, dir);
-      nonSmear[kind] = await measureSet(ctx, await listImages(dir, manifest.folders));
-      await rm(dir, { recursive: true, force: true });
-    }
-    report.nonSmear = nonSmear;
+    report.nonSmear = await measureNonSmears(ctx, quick ? 2 : 30, values.data, list, work);
     const sorted = [...ctx.judgeMs].sort((a, b) => a - b);
     report.judgeMs = {
       median: sorted[Math.floor(sorted.length / 2)] ?? 0,
