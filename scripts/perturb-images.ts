@@ -17,6 +17,13 @@
  * the segmentation mask: augmenting tensors in Python would keep the old mask, so the model
  * would never see the masks a differently stained slide really produces. Running the change
  * through the daemon's own preprocessing keeps one preprocessing implementation.
+ *
+ * Parametric kinds (one camera change at a chosen strength, for sweeping a range):
+ * `gain:R,G,B` (per-channel gains), `brightness:F` (exposure xF), `gamma:G` (out = in^(1/G)),
+ * `hue:D` (degrees), `saturation:F`, `zoom:F` (magnification: F > 1 crops the centre and scales
+ * it back, F < 1 shrinks and pads by mirroring), `blur:S` (Gaussian sigma in px), `jpeg:Q`,
+ * `noise:S` (Gaussian sensor noise, sigma S in grey levels, seeded per image) and `frame:WxH`
+ * (the image stretched to a W x H camera frame).
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
@@ -31,6 +38,102 @@ const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   blur1: (img) => img.blur(1),
   jpeg70: (img) => img,
 };
+
+type AsyncChange = (img: sharp.Sharp, rel: string) => Promise<sharp.Sharp>;
+
+/** Per-pixel change of the raw RGB bytes (gamma, noise), returned as a new sharp pipeline. */
+async function mapRaw(img: sharp.Sharp, change: (data: Buffer) => void): Promise<sharp.Sharp> {
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  change(data);
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+}
+
+/** A standard normal from two uniforms (Box-Muller). */
+function gaussian(rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+function parametricKind(kind: string): AsyncChange | undefined {
+  const [name, arg] = kind.split(':');
+  if (arg === undefined) return undefined;
+  const value = Number(arg);
+  const need = (ok: boolean): void => {
+    if (!ok) throw new Error(`bad --kind ${kind}`);
+  };
+  switch (name) {
+    case 'gain': {
+      const gains = arg.split(',').map(Number);
+      need(gains.length === 3 && gains.every((g) => g > 0));
+      return async (img) => img.linear(gains, [0, 0, 0]);
+    }
+    case 'brightness':
+      need(value > 0);
+      return async (img) => img.linear(value, 0);
+    case 'gamma': {
+      need(value > 0);
+      const table = Uint8Array.from({ length: 256 }, (_, v) => Math.round(255 * (v / 255) ** (1 / value)));
+      return (img) => mapRaw(img, (d) => d.forEach((v, i) => (d[i] = table[v]!)));
+    }
+    case 'hue':
+      need(Number.isFinite(value));
+      return async (img) => img.modulate({ hue: Math.round(value) });
+    case 'saturation':
+      need(value >= 0);
+      return async (img) => img.modulate({ saturation: value });
+    case 'blur':
+      need(value >= 0.3);
+      return async (img) => img.blur(value);
+    case 'jpeg':
+      need(value >= 1 && value <= 100);
+      return async (img) => img;
+    case 'noise':
+      need(value >= 0);
+      return (img, rel) => {
+        const rand = mulberry32(fnv1a(`noise:${rel}`));
+        return mapRaw(img, (d) => {
+          for (let i = 0; i < d.length; i++)
+            d[i] = Math.min(255, Math.max(0, Math.round(d[i]! + value * gaussian(rand))));
+        });
+      };
+    case 'zoom':
+      need(value > 0);
+      return async (img) => {
+        const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+        const { width, height, channels } = info;
+        const source = sharp(data, { raw: { width, height, channels } });
+        if (value >= 1) {
+          const w = Math.round(width / value);
+          const h = Math.round(height / value);
+          const crop = source.extract({
+            left: (width - w) >> 1,
+            top: (height - h) >> 1,
+            width: w,
+            height: h,
+          });
+          return sharp(await crop.resize(width, height, { fit: 'fill' }).png().toBuffer());
+        }
+        const w = Math.round(width * value);
+        const h = Math.round(height * value);
+        const small = await source.resize(w, h, { fit: 'fill' }).png().toBuffer();
+        const left = (width - w) >> 1;
+        const top = (height - h) >> 1;
+        return sharp(small).extend({
+          left,
+          right: width - w - left,
+          top,
+          bottom: height - h - top,
+          extendWith: 'mirror',
+        });
+      };
+    case 'frame': {
+      const [w, h] = arg.split('x').map(Number);
+      need(Number.isInteger(w) && Number.isInteger(h) && (w as number) > 0 && (h as number) > 0);
+      return async (img) => img.resize(w, h, { fit: 'fill' });
+    }
+    default:
+      return undefined;
+  }
+}
 
 /** FNV-1a of a string: a 32-bit seed from (seed, path). */
 function fnv1a(text: string): number {
@@ -102,11 +205,16 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const fixed = KINDS[kind];
-  if (!fixed && kind !== 'stain') {
-    throw new Error(`unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain'].join(', ')}`);
+  const parametric = parametricKind(kind);
+  if (!fixed && !parametric && kind !== 'stain') {
+    throw new Error(
+      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain'].join(', ')}, ` +
+        'or gain:R,G,B brightness:F gamma:G hue:D saturation:F zoom:F blur:S jpeg:Q noise:S frame:WxH',
+    );
   }
-  const apply = (img: sharp.Sharp, rel: string): sharp.Sharp =>
-    fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
+  const apply = async (img: sharp.Sharp, rel: string): Promise<sharp.Sharp> =>
+    parametric ? parametric(img, rel) : fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
+  const jpegQuality = kind === 'jpeg70' ? 70 : kind.startsWith('jpeg:') ? Number(kind.slice(5)) : null;
   const files = values.files
     ? (await readFile(values.files, 'utf8'))
         .split('\n')
@@ -125,9 +233,9 @@ async function main(): Promise<void> {
     const stem = basename(rel, extname(rel));
     const dir = join(out, dirname(rel));
     await mkdir(dir, { recursive: true });
-    const img = apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
+    const img = await apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
     // PNG level 1: lossless like any level, and several times faster to write than the default 6.
-    if (kind === 'jpeg70') await img.jpeg({ quality: 70 }).toFile(join(dir, `${stem}.jpg`));
+    if (jpegQuality !== null) await img.jpeg({ quality: jpegQuality }).toFile(join(dir, `${stem}.jpg`));
     else await img.png({ compressionLevel: 1 }).toFile(join(dir, `${stem}.png`));
     written += 1;
   };

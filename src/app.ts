@@ -18,7 +18,8 @@ import { createHealth, type Health } from './health.js';
 import { createLis, mediaThumbnails, type Lis } from './lis/index.js';
 import { specimenReportsFrom } from './lis/ports.js';
 import type { Logger } from './log.js';
-import { createDomainGate } from './gate/index.js';
+import { createDomainGate, loadDomainGate } from './gate/index.js';
+import { loadModelManifest, type ModelManifest } from './infer/manifest.js';
 import { Pipeline, type ClassifierLike, type DomainGateLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
 import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
@@ -36,7 +37,7 @@ export interface AppDeps {
   prepareImage?: PrepareImage;
   /** Defaults to src/infer's createClassifier on config.model.dir. */
   classifier?: Classifier;
-  /** Defaults to src/gate's createDomainGate for the loaded model. */
+  /** Defaults to the gate model.json describes (src/gate's loadDomainGate). */
   gate?: DomainGateLike;
   /** Extra HTTP features; by default the dashboard (src/serve/dashboard) when it is installed. */
   plugins?: ServerPlugin[];
@@ -82,10 +83,15 @@ async function loadDashboard(log: Logger): Promise<ServerPlugin[]> {
   }
 }
 
-async function loadClassifier(config: ResolvedConfig['model'], log: Logger): Promise<Classifier> {
+async function loadClassifier(
+  config: ResolvedConfig['model'],
+  manifest: ModelManifest | null,
+  log: Logger,
+): Promise<Classifier> {
   const { createClassifier } = await import('./infer/index.js');
   return createClassifier({
     modelDir: config.dir,
+    ...(manifest ? { manifest } : {}),
     executionProviders: config.execution_providers,
     threads: config.threads,
     log: log.child({ component: 'infer' }),
@@ -148,7 +154,9 @@ async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   bus.onListenerError = (err, topic) => log.error({ err, topic }, 'event listener failed');
   const metrics = createMetrics();
   // The model first: without one there is nothing to do, and the error must be one clear line.
-  const classifier = deps.classifier ?? (await loadClassifier(config.model, log));
+  // model.json is read and hash-checked once: the classifier and the gate both come from it.
+  const manifest = deps.classifier ? null : await loadModelManifest(config.model.dir);
+  const classifier = deps.classifier ?? (await loadClassifier(config.model, manifest, log));
   const info = classifier.info;
   const model = {
     name: info.name,
@@ -158,7 +166,8 @@ async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   };
   metrics.info.set(1, model);
   const prepareImage = deps.prepareImage ?? (await import('./preprocess/index.js')).prepareImage;
-  const gate = deps.gate ?? createDomainGate();
+  // An injected classifier (tests, tools) has no model.json of its own: the pass-through gate.
+  const gate = deps.gate ?? (manifest ? await loadDomainGate(manifest) : createDomainGate());
   const store = await openStoreOrRelease(config, log, async () => {
     if (!deps.classifier) await classifier.close?.();
   });

@@ -13,6 +13,7 @@ export type DomainReason =
   | 'cell_coverage'
   | 'cell_count'
   | 'segmentation_cutoff'
+  | 'appearance'
   | 'features';
 
 export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
@@ -24,6 +25,7 @@ export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
   cell_coverage: 'cells cover an unusual share of the picture',
   cell_count: 'an unusual number of cells was found',
   segmentation_cutoff: 'the colours do not separate cells from background as in the training images',
+  appearance: 'its brightness, sharpness and cells together are unlike any training image',
   features: 'the model sees a picture unlike any it was trained on',
 };
 

@@ -16,7 +16,8 @@ export interface PreparedImageLike {
   segmentation: {
     mask: Uint8Array;
     segmented: Uint8Array;
-    stats: object;
+    /** The figures the gate judges (src/segment's SegmentationStats has them and more). */
+    stats: GateInput['segmentation'];
   };
   original: Float32Array;
   segmented: Float32Array;

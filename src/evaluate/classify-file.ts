@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { DomainCheck } from '../domain/applicability.js';
 import { gateInputOf, type DomainGateLike, type PrepareImage } from '../domain/ports.js';
-import { createDomainGate } from '../gate/index.js';
+import { loadDomainGate } from '../gate/index.js';
 import {
   createClassifier,
   decide,
@@ -65,7 +65,7 @@ export async function openModel(opts: {
   return {
     config,
     classifier,
-    gate: opts.gate === false ? null : createDomainGate(),
+    gate: opts.gate === false ? null : await loadDomainGate(manifest),
     prepareImage,
     prepareOptions: {
       size: manifest.imageSize.width,

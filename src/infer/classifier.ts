@@ -59,6 +59,11 @@ export interface Prediction {
   className: string;
   /** P(B-ALL): sum of the malignant classes' probabilities (= 1 - P(Benign)). */
   pBall: number;
+  /**
+   * The head's pooled features (model.json `features_output`) when the running file has that
+   * output: a view into one array shared by the batch, for the out-of-domain gate.
+   */
+  features?: Float32Array;
 }
 
 export type ClassifierHealth = WorkerHealth;
@@ -131,6 +136,7 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
     threads,
     inputNames: ['original', 'segmented'],
     outputName: manifest.output,
+    ...(manifest.features_output ? { featuresOutputName: manifest.features_output } : {}),
     imageShape: [3, height, width],
     classCount: manifest.classes.length,
   };
@@ -175,7 +181,7 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
       const original = batch.map((img) => toTransferable(img.original, seen, transfer, copy));
       const segmented = batch.map((img) => toTransferable(img.segmented, seen, transfer, copy));
       const raw = await worker.run(original, segmented, transfer);
-      return batch.map((_, row) => toPrediction(raw, row, info));
+      return batch.map((_, row) => toPrediction(raw.probabilities, row, info, raw.features, batch.length));
     },
     close: () => worker.close(),
     health: () => worker.health(),
@@ -252,7 +258,13 @@ function toTransferable(
   return arr;
 }
 
-function toPrediction(raw: Float32Array, row: number, info: ModelInfo): Prediction {
+function toPrediction(
+  raw: Float32Array,
+  row: number,
+  info: ModelInfo,
+  features: Float32Array | undefined,
+  batchSize: number,
+): Prediction {
   const classCount = info.classes.length;
   const probabilities = applyTemperature(
     raw.subarray(row * classCount, (row + 1) * classCount),
@@ -263,11 +275,16 @@ function toPrediction(raw: Float32Array, row: number, info: ModelInfo): Predicti
     if ((probabilities[i] as number) > (probabilities[classIndex] as number)) classIndex = i;
   const byClass: Record<string, number> = {};
   info.classes.forEach((name, i) => (byClass[name] = probabilities[i] as number));
-  return {
+  const prediction: Prediction = {
     probabilities,
     byClass,
     classIndex,
     className: info.classes[classIndex] as string,
     pBall: malignantProbability(probabilities, info.malignant),
   };
+  if (features) {
+    const per = features.length / batchSize;
+    prediction.features = features.subarray(row * per, (row + 1) * per);
+  }
+  return prediction;
 }

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import { gateSectionSchema } from '../gate/section.js';
 import { ModelError } from './errors.js';
 
 /**
@@ -65,8 +66,10 @@ export const manifestSchema = z
     malignant: z.array(z.boolean()).min(2),
     inputs: z.strictObject({ original: inputSchema, segmented: inputSchema }),
     output: z.string().min(1),
+    /** The pooled-feature output the out-of-domain gate reads; files without it still load. */
+    features_output: z.string().min(1).optional(),
     // Further precisions (e.g. fp16) may be listed; int8 (CPU) and fp32 (CUDA) must be.
-    files: z.looseObject({ int8: fileSchema, fp32: fileSchema }),
+    files: z.looseObject({ int8: fileSchema, fp32: fileSchema, gate: fileSchema.optional() }),
     split: z.looseObject({ file: z.string(), sha256: z.string() }).optional(),
     temperature: z.number().positive(),
     threshold: probability,
@@ -74,6 +77,8 @@ export const manifestSchema = z
     preprocessing: z.record(z.string(), z.unknown()).optional(),
     metrics: z.record(z.string(), z.unknown()).optional(),
     training: z.record(z.string(), z.unknown()).optional(),
+    /** The out-of-domain gate's fitted thresholds (src/gate/); absent = images are not checked. */
+    gate: gateSectionSchema.optional(),
   })
   .superRefine((m, ctx) => {
     const n = m.classes.length;
@@ -91,6 +96,18 @@ export const manifestSchema = z
       });
     const versionProblem = versionHashProblem(m.version, m.files.int8.sha256);
     if (versionProblem) ctx.addIssue({ code: 'custom', path: ['version'], message: versionProblem });
+    if (m.gate?.features && m.gate.features.file !== 'gate')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gate', 'features', 'file'],
+        message: "must be 'gate' (files.gate)",
+      });
+    if (m.gate?.features && !m.files.gate)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['files', 'gate'],
+        message: 'gate.features needs its statistics file listed',
+      });
     if (m.uncertain_band[0] > m.uncertain_band[1])
       ctx.addIssue({ code: 'custom', path: ['uncertain_band'], message: 'low must not exceed high' });
     const [, , ho, wo] = m.inputs.original.shape;
@@ -215,6 +232,12 @@ export async function loadModelManifest(modelDir: string): Promise<ModelManifest
   };
   for (const precision of ['int8', 'fp32'] as const)
     await verifyModelFile(paths[precision], m.files[precision], `files.${precision}.path in ${manifestPath}`);
+  if (m.files.gate)
+    await verifyModelFile(
+      resolveInside(dir, m.files.gate.path, 'files.gate.path', manifestPath),
+      m.files.gate,
+      `files.gate.path in ${manifestPath}`,
+    );
   const [, , height, width] = m.inputs.original.shape;
   const warnings = m.version.includes('+')
     ? []

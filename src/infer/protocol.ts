@@ -16,6 +16,11 @@ export interface WorkerInit {
   threads: number;
   inputNames: readonly ['original', 'segmented'];
   outputName: string;
+  /**
+   * The pooled-feature output (model.json `features_output`), fetched with the probabilities
+   * when the loaded file has it (the INT8 file does; an FP32 file may not). Absent = not asked.
+   */
+  featuresOutputName?: string;
   /** [channels, height, width] of one image. */
   imageShape: readonly [number, number, number];
   classCount: number;
@@ -34,6 +39,13 @@ export type FromWorker =
   | { type: 'fatal'; message: string; attempts: ProviderAttempt[] }
   /** probabilities: N × classCount, row-major, straight from the model's softmax. */
   /** inputs: the run's input arrays, transferred back for reuse (src/preprocess/tensor-pool.ts). */
-  | { type: 'result'; id: number; probabilities: Float32Array; inputs?: Float32Array[] }
+  /** features: N × featureCount, row-major, when the model has the features output. */
+  | {
+      type: 'result';
+      id: number;
+      probabilities: Float32Array;
+      features?: Float32Array;
+      inputs?: Float32Array[];
+    }
   | { type: 'error'; id: number; message: string }
   | { type: 'closed' };

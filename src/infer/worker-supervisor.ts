@@ -20,6 +20,12 @@ import type { FromWorker, ProviderAttempt, SessionCandidate, ToWorker, WorkerIni
  */
 export const MAX_CONSECUTIVE_RESTARTS = 3;
 
+/** One run's outputs as the worker returns them. */
+export interface RawOutput {
+  probabilities: Float32Array;
+  features?: Float32Array | undefined;
+}
+
 export interface WorkerHealth {
   /** ready: worker up; crashed: will restart on the next run; failed: gave up; closed. */
   state: 'ready' | 'crashed' | 'failed' | 'closed';
@@ -100,7 +106,7 @@ export function startWorker(init: WorkerInit, spawn: SpawnWorker): Promise<Start
 }
 
 interface Pending {
-  resolve: (p: Float32Array) => void;
+  resolve: (out: RawOutput) => void;
   reject: (e: Error) => void;
 }
 
@@ -133,15 +139,18 @@ export class SupervisedWorker {
     this.attach(first);
   }
 
-  /** Runs one batch; resolves with the model's raw output (N × classes). Rejects with ModelError. */
+  /**
+   * Runs one batch; resolves with the model's raw output (N × classes) and, when the model has
+   * them, its pooled features (N × featureCount). Rejects with ModelError.
+   */
   async run(
     original: Float32Array[],
     segmented: Float32Array[],
     transfer: ArrayBuffer[],
-  ): Promise<Float32Array> {
+  ): Promise<RawOutput> {
     const w = await this.ensureWorker();
     const id = this.nextId++;
-    const raw = await new Promise<Float32Array>((resolve, reject) => {
+    const raw = await new Promise<RawOutput>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const msg: ToWorker = { type: 'run', id, original, segmented };
       w.postMessage(msg, transfer);
@@ -196,7 +205,7 @@ export class SupervisedWorker {
         this.pending.delete(msg.id);
         if (msg.type === 'result') {
           for (const a of msg.inputs ?? []) recycleTensor(a);
-          p.resolve(msg.probabilities);
+          p.resolve({ probabilities: msg.probabilities, features: msg.features });
         } else p.reject(new ModelError(`inference failed: ${msg.message}`));
       }
     });

@@ -15,6 +15,9 @@ import { daemonSessionOptions } from './session-options.js';
 const port = parentPort;
 if (!port) throw new Error('src/infer/worker.ts must run as a worker thread');
 const init = workerData as WorkerInit;
+/** Whether the loaded file has the features output; set once its session exists. */
+let fetchFeatures = false;
+let fetches: string[] = [init.outputName];
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
 /**
@@ -75,6 +78,9 @@ async function createSession(): Promise<{ session: InferenceSession; candidate: 
         });
         return null;
       }
+      fetchFeatures =
+        init.featuresOutputName !== undefined && session.outputNames.includes(init.featuresOutputName);
+      fetches = fetchFeatures ? [init.outputName, init.featuresOutputName as string] : [init.outputName];
       post({ type: 'ready', candidate, attempts });
       return { session, candidate };
     } catch (err) {
@@ -108,6 +114,18 @@ function batchTensor(images: Float32Array[]): Tensor {
   return new Tensor('float32', data, [n, c, h, w]);
 }
 
+/**
+ * The pooled features as one transferable copy (N × featureCount), or undefined when the model
+ * has no features output. onnxruntime owns its output buffer, so one copy is the least there is.
+ */
+function featuresOf(outputs: InferenceSession.OnnxValueMapType, n: number): Float32Array | undefined {
+  if (!fetchFeatures || !init.featuresOutputName) return undefined;
+  const out = outputs[init.featuresOutputName];
+  if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== n)
+    throw new Error(`output ${init.featuresOutputName} is missing or not float32 [${n}, features]`);
+  return Float32Array.from(out.data as Float32Array);
+}
+
 async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
     const n = msg.original.length;
@@ -115,7 +133,8 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
       [init.inputNames[0]]: batchTensor(msg.original),
       [init.inputNames[1]]: batchTensor(msg.segmented),
     };
-    const out = (await session.run(feeds))[init.outputName];
+    const outputs = await session.run(feeds, fetches);
+    const out = outputs[init.outputName];
     if (!out || out.type !== 'float32')
       throw new Error(`output ${init.outputName} is missing or not float32`);
     const dims = out.dims;
@@ -125,12 +144,16 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
       );
     // Copy into a buffer of our own so it can be transferred, not cloned.
     const probabilities = Float32Array.from(out.data as Float32Array);
+    const features = featuresOf(outputs, n);
     // The inputs go back too, so the main thread reuses them instead of this thread's heap
     // keeping 1.2 MB per image until its next garbage collection.
     const inputs = [...msg.original, ...msg.segmented];
     const transfer = new Set<ArrayBuffer>([probabilities.buffer]);
+    if (features) transfer.add(features.buffer as ArrayBuffer);
     for (const a of inputs) if (a.buffer instanceof ArrayBuffer) transfer.add(a.buffer);
-    post({ type: 'result', id: msg.id, probabilities, inputs }, [...transfer]);
+    post({ type: 'result', id: msg.id, probabilities, ...(features ? { features } : {}), inputs }, [
+      ...transfer,
+    ]);
   } catch (err) {
     post({ type: 'error', id: msg.id, message: oneLine(err) });
   }

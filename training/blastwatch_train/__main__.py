@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--total-seconds", type=float, default=None)
     p.add_argument("--timing-note", default=None, help="how --total-seconds was measured")
 
+    p = sub.add_parser("add-features-output",
+                       help="add the head's pooled features as ONNX output `features` (the gate's distance)")
+    p.add_argument("--model", required=True, help="ONNX file, changed in place unless --out")
+    p.add_argument("--out", default=None)
+
     p = sub.add_parser("sweep-pack", help="compact copy of a cache for a GPU machine (see sweep.py)")
     p.add_argument("--cache", required=True)
     p.add_argument("--out", required=True)
@@ -107,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
             args.timing_note,
         )
+    elif args.cmd == "add-features-output":
+        from .features_output import add_features_output_file
+
+        changed = add_features_output_file(Path(args.model), Path(args.out) if args.out else None)
+        print("added output `features`" if changed else "output `features` already present")
     elif args.cmd == "sweep-pack":
         from . import sweep
 

@@ -11,6 +11,7 @@ import onnx
 import torch
 
 from .cache import Cache, to_float
+from .features_output import add_features_output_file
 from .models import BlastNet, WithSoftmax, fold_downsample_into_stem
 
 INPUT_NAMES = ["original", "segmented"]
@@ -113,6 +114,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, cache: Cache, calib_indices:
             nodes_to_exclude=exclude,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
+    # The out-of-domain gate reads the head's pooled features from the INT8 graph (src/gate/).
+    add_features_output_file(int8_path)
     return {
         "format": "QDQ",
         "activations": "uint8 (asymmetric)",

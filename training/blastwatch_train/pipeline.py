@@ -303,6 +303,10 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
                    for n in ("original", "segmented")},
         "output": "probabilities",
         "output_note": "uncalibrated softmax; calibrated p = p_i^(1/T) / sum_j p_j^(1/T) == softmax(logits/T)",
+        "features_output": "features",
+        "features_output_note": "INT8 file only: the classifier head's pooled input [batch, channels], added by "
+        "`python -m blastwatch_train add-features-output`; the out-of-domain gate measures its distance from "
+        "the training classes (`scripts/fit-gate.ts` fits it and writes the `gate` section)",
         "files": shipped,
         "split": {"file": "training/split.json", "sha256": split_sha},
         "temperature": T,

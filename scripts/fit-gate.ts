@@ -1,0 +1,340 @@
+/**
+ * Fits the out-of-domain gate of the model in --model from the training and validation splits
+ * only, and writes it beside the model: `gate-features.bin` (the feature statistics) and the
+ * `gate` section + `files.gate` of model.json. Rerun it after every retraining or change to the
+ * preprocessing (it reads the images through prepareImage, the daemon's one path).
+ *
+ *   nice -n 10 node --import tsx scripts/fit-gate.ts [--data ../shared/data/all-smears]
+ *     [--split training/split.json] [--model models] [--every N] [--dry-run]
+ *
+ * What it fits (every figure from train/val images, nothing from test or outside sets):
+ * - the input checks' ranges (mean luma, Laplacian variance, clipped share, cell coverage, cell
+ *   count, a* cut-off): fit-ranges.ts's rule over the train + val images and copies of them
+ *   changed the way training changed its images (scripts/gate/augment.ts: blur sigma 2,
+ *   exposure x0.85 / x1.15, JPEG q60, a stain variant), because the model learnt those;
+ * - the feature statistics (class means, within-class covariance in PPCA form) from the training
+ *   images and their changed copies;
+ * - the appearance check (appearance.ts: the figures together) from the training images and
+ *   their changed copies;
+ * - the features' and the appearance's thresholds: the FEATURE_QUANTILE / APPEARANCE_QUANTILE
+ *   of the validation originals' distances (in-domain pictures the fit has not seen), times a
+ *   margin;
+ * - fixed, not fitted: the source geometry (1:1 or 4:3) and "a picture without a cell is never
+ *   in domain".
+ * --every N keeps every N-th image of each split (a quick run for tests); --dry-run prints the
+ * section without writing; --records FILE keeps the measured figures in FILE (and reads them from
+ * there when it exists), so a change of rule refits in seconds without measuring again.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  APPEARANCE_FIGURES,
+  appearanceDistance,
+  appearanceVector,
+  fitAppearance,
+} from '../src/gate/appearance.js';
+import { fitFeatureModel } from '../src/gate/fit-features.js';
+import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
+import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
+import { backgroundColour, measureImage as pixelMeasures } from '../src/gate/image-measures.js';
+import type { GateSection } from '../src/gate/section.js';
+import { TRAINING_CHANGES } from './gate/augment.js';
+import { measureImage, openModelQuietly } from './gate/measure.js';
+
+/** Principal directions kept of the 1280-dimensional within-class covariance. */
+export const FEATURE_COMPONENTS = 32;
+export const FEATURE_QUANTILE = 0.995;
+/**
+ * 1: the thresholds sit at the validation originals' 99.5th percentile. Larger margins let more
+ * BCCD fields of the development half through (scripts/gate-report.ts), smaller ones refuse
+ * validation images; two checks at 0.5 % each keep the data set's acceptance near 99 %.
+ */
+export const FEATURE_MARGIN = 1;
+/**
+ * Focus: not widened. Training blurred its images up to sigma 2 px and no further, so a picture
+ * softer than its softest copies is beyond what the model learnt (heavy defocus, sigma 4, is).
+ */
+export const FOCUS_RULE = { ...DEFAULT_RANGE_RULE, widen: 0 };
+export const APPEARANCE_QUANTILE = 0.995;
+export const APPEARANCE_MARGIN = 1;
+/** Every CHANGED_EVERY-th image of a split also gets the training changes (time: a few minutes). */
+const CHANGED_EVERY = 8;
+const GATE_FILE = 'gate-features.bin';
+
+interface SplitEntry {
+  path: string;
+  label: number;
+}
+
+interface FitRecord {
+  subset: 'train' | 'val';
+  label: number;
+  changed: boolean;
+  meanLuma: number;
+  lumaVariance: number;
+  laplacianVariance: number;
+  clippedShare: number;
+  backgroundRedShare: number;
+  backgroundBlueShare: number;
+  cellCoverage: number;
+  cellCount: number;
+  aStarCutoff: number;
+  features: Float32Array | null;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string', default: '../shared/data/all-smears' },
+      split: { type: 'string', default: 'training/split.json' },
+      model: { type: 'string', default: 'models' },
+      every: { type: 'string', default: '1' },
+      'dry-run': { type: 'boolean', default: false },
+      records: { type: 'string' },
+    },
+  });
+  const every = Number(values.every);
+  if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  const modelDir = resolve(values.model);
+  const started = performance.now();
+  const split = JSON.parse(await readFile(values.split, 'utf8')) as { splits: Record<string, SplitEntry[]> };
+  const records: FitRecord[] = values.records ? await loadRecords(values.records) : [];
+  const opened = records.length > 0 ? null : await openModelQuietly(modelDir);
+  if (opened) {
+    try {
+      records.push(...(await measureSplits(opened, split.splits, values.data, every)));
+    } finally {
+      await opened.classifier.close();
+    }
+    if (values.records) await saveRecords(values.records, records);
+  }
+  const manifestPath = join(modelDir, 'model.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
+  const { section, stats } = fitSection(records, manifest);
+  const seconds = (performance.now() - started) / 1000;
+  (section.fitted as { [key: string]: unknown }).seconds = Math.round(seconds);
+  if (values['dry-run']) {
+    process.stdout.write(`${JSON.stringify({ gate: section }, null, 1)}\n`);
+    return;
+  }
+  if (stats) {
+    await writeFile(join(modelDir, GATE_FILE), stats);
+    const files = manifest.files as { [key: string]: unknown };
+    files.gate = {
+      path: GATE_FILE,
+      sha256: createHash('sha256').update(stats).digest('hex'),
+      bytes: stats.length,
+    };
+  }
+  manifest.gate = section;
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 1)}\n`);
+  process.stdout.write(
+    `fit-gate: wrote ${manifestPath} gate section${stats ? ` and ${GATE_FILE}` : ''} (${seconds.toFixed(0)} s)\n`,
+  );
+}
+
+/** Train and val images, and every CHANGED_EVERY-th one changed as training changed its images. */
+async function measureSplits(
+  opened: Awaited<ReturnType<typeof openModelQuietly>>,
+  splits: { [subset: string]: SplitEntry[] },
+  dataDir: string,
+  every: number,
+): Promise<FitRecord[]> {
+  const records: FitRecord[] = [];
+  for (const subset of ['train', 'val'] as const) {
+    const entries = (splits[subset] ?? []).filter((_, i) => i % every === 0);
+    for (const [i, entry] of entries.entries()) {
+      const bytes = await readFile(join(dataDir, entry.path));
+      records.push(await measured(opened, bytes, subset, entry.label, false));
+      if (i % CHANGED_EVERY !== 0) continue;
+      for (const change of TRAINING_CHANGES)
+        records.push(
+          await measured(opened, await change.apply(bytes, entry.path), subset, entry.label, true),
+        );
+    }
+    process.stderr.write(`fit-gate: ${subset}: ${entries.length} images measured\n`);
+  }
+  return records;
+}
+
+/** --records: the measured figures, so a change of rule can be refitted without measuring again. */
+async function saveRecords(path: string, records: readonly FitRecord[]): Promise<void> {
+  const lines = records.map((r) =>
+    JSON.stringify({
+      ...r,
+      features: r.features
+        ? Buffer.from(r.features.buffer, r.features.byteOffset, r.features.byteLength).toString('base64')
+        : null,
+    }),
+  );
+  await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+async function loadRecords(path: string): Promise<FitRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const r = JSON.parse(l) as Omit<FitRecord, 'features'> & { features: string | null };
+      const bytes = r.features ? Buffer.from(r.features, 'base64') : null;
+      const features = bytes
+        ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+        : null;
+      return { ...r, features };
+    });
+}
+
+async function measured(
+  opened: Awaited<ReturnType<typeof openModelQuietly>>,
+  bytes: Buffer,
+  subset: 'train' | 'val',
+  label: number,
+  changed: boolean,
+): Promise<FitRecord> {
+  const { gateInput } = await measureImage(opened, bytes);
+  const pixels = pixelMeasures(gateInput.rgb, gateInput.width, gateInput.height);
+  const background = backgroundColour(
+    gateInput.modelRgb ?? gateInput.rgb,
+    gateInput.width * gateInput.height,
+    pixels.meanLuma,
+  );
+  return {
+    subset,
+    label,
+    changed,
+    ...pixels,
+    backgroundRedShare: background.redShare,
+    backgroundBlueShare: background.blueShare,
+    cellCoverage: gateInput.segmentation.foregroundFraction,
+    cellCount: gateInput.segmentation.componentCount,
+    aStarCutoff: gateInput.segmentation.aStarThreshold,
+    features: gateInput.features ?? null,
+  };
+}
+
+const round = (v: number | null, digits = 6): number | null =>
+  v === null ? null : Number(v.toPrecision(digits));
+const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, number | null] => [
+  round(lo),
+  round(hi),
+];
+
+function appearanceOf(r: FitRecord): Float64Array {
+  return appearanceVector({
+    measures: r,
+    background: { redShare: r.backgroundRedShare, blueShare: r.backgroundBlueShare },
+    cellCoverage: r.cellCoverage,
+    cellCount: r.cellCount,
+    aStarCutoff: r.aStarCutoff,
+  });
+}
+
+function fitAppearanceCheck(withCells: readonly FitRecord[]): GateSection['appearance'] {
+  const train = withCells.filter((r) => r.subset === 'train');
+  // The threshold comes from the validation originals: in-domain pictures the fit has not seen.
+  const val = withCells.filter((r) => r.subset === 'val' && !r.changed);
+  if (train.length <= APPEARANCE_FIGURES.length || val.length === 0) return undefined;
+  const model = fitAppearance(train.map(appearanceOf));
+  const distances = val.map((r) => appearanceDistance(model, appearanceOf(r))).sort((a, b) => a - b);
+  process.stderr.write(
+    `fit-gate: appearance val quantiles 0.5/0.99/0.995/1: ${[0.5, 0.99, 0.995, 1].map((q) => quantileSorted(distances, q).toFixed(2)).join(' ')}\n`,
+  );
+  return {
+    figures: [...APPEARANCE_FIGURES],
+    mean: model.mean.map((v) => round(v, 10) as number),
+    inverse_covariance: model.inverseCovariance.map((row) => row.map((v) => round(v, 10) as number)),
+    threshold: round(quantileSorted(distances, APPEARANCE_QUANTILE) * APPEARANCE_MARGIN) as number,
+  };
+}
+
+export function fitSection(
+  records: readonly FitRecord[],
+  manifest: { [key: string]: unknown },
+): { section: GateSection; stats: Buffer | null } {
+  const column = (key: keyof FitRecord, from: readonly FitRecord[] = records): number[] =>
+    from.map((r) => r[key] as number);
+  // A picture in which segmentation found no cell has nothing to screen: never in domain, so
+  // the rare training copy without one does not widen the segmentation ranges.
+  const withCells = records.filter((r) => r.cellCount >= 1);
+  const cellCount = fitRange(column('cellCount', withCells), 'both');
+  const classCount = (manifest.classes as string[]).length;
+  const section: GateSection = {
+    geometry: {
+      // The data set's 224 x 224 squares and the camera's 4:3 frames; nothing else is native.
+      aspect_ratios: [1, 4 / 3],
+      aspect_tolerance: 0.02,
+      min_side: 200,
+    },
+    ranges: {
+      mean_luma: roundRange(fitRange(column('meanLuma'), 'both')),
+      laplacian_variance: roundRange(fitRange(column('laplacianVariance'), 'low', FOCUS_RULE, 'log')),
+      clipped_share: roundRange(fitRange(column('clippedShare'), 'high')),
+      cell_coverage: roundRange(fitRange(column('cellCoverage', withCells), 'both')),
+      cell_count: roundRange([Math.max(1, cellCount[0] ?? 1), cellCount[1]]),
+      a_star_cutoff: roundRange(fitRange(column('aStarCutoff', withCells), 'both')),
+    },
+  };
+  section.appearance = fitAppearanceCheck(withCells);
+  const train = records.filter((r) => r.subset === 'train' && r.features);
+  const val = records.filter((r) => r.subset === 'val' && !r.changed && r.features);
+  let stats: Buffer | null = null;
+  let featureNote: { [key: string]: unknown } = { skipped: 'the model has no features output' };
+  if (train.length > 0 && val.length > 0) {
+    const model = fitFeatureModel(
+      train.map((r) => r.features as Float32Array),
+      train.map((r) => r.label),
+      classCount,
+      { components: FEATURE_COMPONENTS },
+    );
+    const scorer = createFeatureScorer(model);
+    const valScores = val
+      .map((r) => featureDistance(scorer, r.features as Float32Array).score)
+      .sort((a, b) => a - b);
+    const threshold = quantileSorted(valScores, FEATURE_QUANTILE) * FEATURE_MARGIN;
+    stats = serializeFeatureModel(model);
+    section.features = {
+      file: 'gate',
+      dim: model.dim,
+      classes: model.classCount,
+      components: model.components,
+      threshold: round(threshold) as number,
+    };
+    featureNote = {
+      fitted_on: `train: ${train.length} feature vectors (originals and changed copies)`,
+      threshold_from: `val: ${val.length} originals`,
+      val_quantiles: [0.5, 0.99, 0.995, 1].map((q) => round(quantileSorted(valScores, q))),
+    };
+  }
+  const originals = records.filter((r) => !r.changed).length;
+  section.fitted = {
+    command: 'node --import tsx scripts/fit-gate.ts',
+    data: `training/split.json train + val only: ${originals} images and ${records.length - originals} changed copies`,
+    changes: TRAINING_CHANGES.map((c) => c.name),
+    ranges_rule:
+      `quantiles ${DEFAULT_RANGE_RULE.lowQuantile} and ${DEFAULT_RANGE_RULE.highQuantile} of train + val ` +
+      `(originals and changed copies), each widened by ${DEFAULT_RANGE_RULE.widen} x their span; focus: on log(1 + x), ` +
+      'lower bound only, not widened; clipping: upper bound only; cell count >= 1 always',
+    features_rule:
+      `PPCA Mahalanobis (${FEATURE_COMPONENTS} directions of the shared within-class covariance) to the nearest ` +
+      `class mean, / dimension; threshold = quantile ${FEATURE_QUANTILE} of the val originals x ${FEATURE_MARGIN}`,
+    appearance_rule:
+      `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) from train (originals and changed ` +
+      `copies with cells); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
+    features: featureNote,
+    geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
+  };
+  return { section, stats };
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fit-gate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

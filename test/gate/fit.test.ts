@@ -1,0 +1,100 @@
+import t from 'tap';
+import {
+  createFeatureScorer,
+  featureDistance,
+  parseFeatureModel,
+  serializeFeatureModel,
+} from '../../src/gate/feature-distance.js';
+import { fitFeatureModel } from '../../src/gate/fit-features.js';
+import { fitRange, quantileSorted } from '../../src/gate/fit-ranges.js';
+
+/** Seeded standard normals. */
+function normals(seed: number): () => number {
+  let a = seed >>> 0;
+  const uniform = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return (((x ^ (x >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Two classes in 12 dimensions; the within-class spread is 3 along axis 0, 2 along axis 1, 0.5 elsewhere. */
+function synthetic(n: number, seed: number): { rows: Float32Array[]; labels: number[] } {
+  const z = normals(seed);
+  const rows: Float32Array[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = i % 2;
+    const row = new Float32Array(12);
+    for (let d = 0; d < 12; d++)
+      row[d] = (d === 0 ? 3 : d === 1 ? 2 : 0.5) * z() + (label === 1 && d === 5 ? 10 : 0);
+    rows.push(row);
+    labels.push(label);
+  }
+  return { rows, labels };
+}
+
+t.test('fitting recovers the covariance and class means, and scores training points near 1', async (t) => {
+  const { rows, labels } = synthetic(4000, 1);
+  const model = fitFeatureModel(rows, labels, 2, { components: 2 });
+  t.ok(Math.abs(model.variances[0]! - 9) < 0.8, `first variance ${model.variances[0]}`);
+  t.ok(Math.abs(model.variances[1]! - 4) < 0.4, `second variance ${model.variances[1]}`);
+  t.ok(Math.abs(Math.abs(model.basis[0]!) - 1) < 0.02, 'first direction is axis 0');
+  t.ok(Math.abs(Math.abs(model.basis[12 + 1]!) - 1) < 0.02, 'second direction is axis 1');
+  t.ok(Math.abs(model.residualVariance - 0.25) < 0.03, `residual ${model.residualVariance}`);
+  t.ok(Math.abs(model.means[12 + 5]! - 10) < 0.2, 'class 1 mean');
+  const scorer = createFeatureScorer(model);
+  let sum = 0;
+  for (const row of rows) sum += featureDistance(scorer, row).score;
+  t.ok(Math.abs(sum / rows.length - 1) < 0.05, `mean score ${sum / rows.length}`);
+  const far = new Float32Array(12);
+  far[7] = 5; // 10 residual standard deviations off along a direction with little spread
+  t.ok(featureDistance(scorer, far).score > 5, 'a point off the training subspace scores far');
+  t.equal(featureDistance(scorer, rows[1]!).nearestClass, 1);
+});
+
+t.test('fitting is deterministic and the statistics file round-trips', async (t) => {
+  const { rows, labels } = synthetic(500, 2);
+  const a = serializeFeatureModel(fitFeatureModel(rows, labels, 2, { components: 3 }));
+  const b = serializeFeatureModel(fitFeatureModel(rows, labels, 2, { components: 3 }));
+  t.ok(a.equals(b), 'same rows, same bytes');
+  const parsed = parseFeatureModel(a, { dim: 12, classCount: 2, components: 3 });
+  t.ok(serializeFeatureModel(parsed).equals(a));
+  t.throws(() => parseFeatureModel(a.subarray(4), { dim: 12, classCount: 2, components: 3 }), /expected/);
+});
+
+t.test('ranges: quantiles widened by a share of their span, one side when asked', async (t) => {
+  const values = Array.from({ length: 1001 }, (_, i) => i);
+  t.equal(quantileSorted(values, 0.5), 500);
+  const [low, high] = fitRange(values, 'both', { lowQuantile: 0, highQuantile: 1, widen: 0.1 });
+  t.equal(low, -100);
+  t.equal(high, 1100);
+  t.same(fitRange(values, 'low', { lowQuantile: 0, highQuantile: 1, widen: 0 }), [0, null]);
+  t.same(fitRange(values, 'high', { lowQuantile: 0, highQuantile: 1, widen: 0 }), [null, 1000]);
+  t.same(fitRange([...values].reverse(), 'both'), fitRange(values, 'both'), 'order does not matter');
+});
+
+t.test('appearance: fitted mean and inverse covariance give the textbook distance', async (t) => {
+  const { appearanceDistance, fitAppearance, APPEARANCE_FIGURES } =
+    await import('../../src/gate/appearance.js');
+  const z = normals(3);
+  const scales = [10, 1, 0.5, 0.1, 0.05, 0.3, 4, 0.01, 0.02];
+  const vectors = Array.from({ length: 5000 }, () =>
+    Float64Array.from(scales, (s, i) => 100 * (i === 0 ? 2 : 0) + s * z()),
+  );
+  const model = fitAppearance(vectors);
+  t.equal(model.mean.length, APPEARANCE_FIGURES.length);
+  t.ok(Math.abs(model.mean[0]! - 200) < 0.5);
+  let sum = 0;
+  for (const v of vectors) sum += appearanceDistance(model, v);
+  t.ok(
+    Math.abs(sum / vectors.length - scales.length) < 0.1,
+    `mean squared distance ${sum / vectors.length} ≈ number of figures`,
+  );
+  const off = Float64Array.from(model.mean);
+  off[3] = (off[3] as number) + 1; // ten standard deviations on a figure with spread 0.1
+  t.ok(Math.abs(appearanceDistance(model, off) - 100) < 5);
+  t.same(fitAppearance(vectors), model, 'deterministic');
+});
