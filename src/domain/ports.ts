@@ -3,6 +3,7 @@
  * (src/preprocess, src/infer) satisfy them, and tests can pass small fakes for fault injection.
  */
 import type { ImagePair, ModelInfo, Prediction } from '../infer/index.js';
+import type { ColourNormalisation } from '../preprocess/colour.js';
 
 export interface PreparedImageLike {
   decoded: {
@@ -27,6 +28,7 @@ export type PrepareImage = (
     size: number;
     limitInputPixels: number;
     segment?: Partial<{ k: number; threshold: number; minObjectArea: number; minHoleArea: number }>;
+    colour?: ColourNormalisation | null;
   },
 ) => Promise<PreparedImageLike>;
 

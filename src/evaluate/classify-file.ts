@@ -69,6 +69,7 @@ export async function openModel(opts: {
         minObjectArea: config.segment.min_object_area,
         minHoleArea: config.segment.min_hole_area,
       },
+      colour: manifest.preprocessing?.colour ?? null,
     },
   };
 }
