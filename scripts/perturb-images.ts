@@ -10,6 +10,9 @@
  * Output keeps the class folders. Every kind but jpeg70 is written as PNG, so the only change
  * is the one asked for; the daemon's `preprocess-dataset` then reads the folder like any other.
  *
+ * KIND may also be any camera shift of scripts/camera-shifts.ts, `kind:param`, e.g.
+ * `gains:1.08,1,0.9`, `gamma:1.25`, `magnification:0.75`, `noise:8`, `stretch:1024x768`.
+ *
  * stain [--seed N]: a random stain/illumination change per image, as training augmentation:
  * exposure x U(0.85, 1.15), saturation x U(0.75, 1.25), hue rotated U(-20, 20) degrees (whole
  * degrees), drawn from a PRNG seeded by (N, relative path), so a variant set is reproducible and
@@ -21,7 +24,9 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { fnv1a, mulberry32, parseCameraShift, SHIFT_KINDS } from './camera-shifts.js';
 
 const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   'brightness+10': (img) => img.linear(1.1, 0),
@@ -31,28 +36,6 @@ const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   blur1: (img) => img.blur(1),
   jpeg70: (img) => img,
 };
-
-/** FNV-1a of a string: a 32-bit seed from (seed, path). */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-/** mulberry32: a small, well-mixed 32-bit PRNG; uniform floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface StainChange {
   exposure: number;
@@ -102,8 +85,11 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const fixed = KINDS[kind];
-  if (!fixed && kind !== 'stain') {
-    throw new Error(`unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain'].join(', ')}`);
+  const shift = kind.includes(':') ? parseCameraShift(kind) : null;
+  if (!fixed && !shift && kind !== 'stain') {
+    throw new Error(
+      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain', ...SHIFT_KINDS.map((k) => `${k}:PARAM`)].join(', ')}`,
+    );
   }
   const apply = (img: sharp.Sharp, rel: string): sharp.Sharp =>
     fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
@@ -125,6 +111,12 @@ async function main(): Promise<void> {
     const stem = basename(rel, extname(rel));
     const dir = join(out, dirname(rel));
     await mkdir(dir, { recursive: true });
+    if (shift) {
+      const { bytes, ext } = await shift.apply(src, rel);
+      await writeFile(join(dir, `${stem}${ext}`), bytes);
+      written += 1;
+      return;
+    }
     const img = apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
     // PNG level 1: lossless like any level, and several times faster to write than the default 6.
     if (kind === 'jpeg70') await img.jpeg({ quality: 70 }).toFile(join(dir, `${stem}.jpg`));
