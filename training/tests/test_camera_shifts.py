@@ -86,3 +86,43 @@ def test_magnify_by_one_is_the_identity():
     x = torch.rand(2, 3, 20, 20)
     (y,) = magnify([x], [1.0, 1.0])
     assert torch.equal(x, y)
+
+
+def test_the_report_carries_the_caches_colour_normalisation_into_model_json(tmp_path):
+    """The daemon normalises as training did only if model.json names the cache's normalisation."""
+    import json
+    import shutil
+
+    from blastwatch_train import CLASS_FOLDERS, pipeline
+    from blastwatch_train.cache import write_cache
+    from conftest import synthetic_images
+
+    colour = {"method": "background-gains", "background_share": 0.05, "background_low": [247, 254, 246],
+              "background_high": [255, 255, 254.5], "max_gain": 1.5, "reference": {"images": 36}}
+    o, s, items = synthetic_images(12)
+    cache = tmp_path / "cache"
+    write_cache(cache, o, s, items, CLASS_FOLDERS, {"segmentation": {"k": 7, "threshold": 141}, "colour": colour})
+    split, work, models = tmp_path / "split.json", tmp_path / "work", tmp_path / "models"
+    pipeline.run_split(cache, split, seed=0, threshold=10)
+    pipeline.run_final(cache, split, work, epochs=1, smoke=True)
+    shutil.copytree(cache, tmp_path / "perturbed" / "blur1")
+    pipeline.run_report(cache, split, work, models, tmp_path / "perturbed", "test", 1.0, smoke=True)
+    m = json.loads((models / "model.json").read_text())
+    assert m["preprocessing"]["colour"] == colour
+
+
+def test_stain_copies_with_another_colour_normalisation_are_refused(tmp_path):
+    from blastwatch_train import CLASS_FOLDERS
+    from blastwatch_train.cache import CacheError, StainVariants, load_cache, write_cache
+    from conftest import synthetic_images
+
+    o, s, items = synthetic_images(2)
+    colour = {"method": "background-gains", "background_share": 0.05, "background_low": [247, 254, 246],
+              "background_high": [255, 255, 254.5], "max_gain": 1.5}
+    write_cache(tmp_path / "base", o, s, items, CLASS_FOLDERS, {"colour": colour})
+    write_cache(tmp_path / "same", o, s, items, CLASS_FOLDERS, {"colour": colour})
+    write_cache(tmp_path / "raw", o, s, items, CLASS_FOLDERS)
+    base = load_cache(tmp_path / "base")
+    assert len(StainVariants(base, [load_cache(tmp_path / "same")])) == 1
+    with pytest.raises(CacheError, match="colour normalisation differs"):
+        StainVariants(base, [load_cache(tmp_path / "raw")])
