@@ -12,8 +12,8 @@
  * to one reference colour. The range is a property of the model (model.json
  * `preprocessing.colour`), fitted on the training split by scripts/colour-reference.ts.
  *
- * Per image: one 766-bin histogram of R+G+B, two passes over the pixels, three 256-entry
- * look-up tables; no allocation per pixel (the scratch is reused).
+ * Per image: one pass for a 766-level histogram of R+G+B with the channel sums per level, one
+ * pass through three 256-entry look-up tables; no allocation per pixel (the scratch is reused).
  */
 import { z } from 'zod';
 
@@ -63,12 +63,21 @@ export interface ColourCorrection {
 }
 
 export interface ColourScratch {
+  /** Pixels per brightness R+G+B (0..765). */
   brightnessHistogram: Uint32Array;
+  /** Per brightness, the sums of R, G and B of its pixels: the background mean in one pass. */
+  channelSumsByBrightness: Float64Array;
   lookUp: Uint8Array;
 }
 
+const BRIGHTNESS_LEVELS = 3 * 255 + 1;
+
 export function createColourScratch(): ColourScratch {
-  return { brightnessHistogram: new Uint32Array(3 * 255 + 1), lookUp: new Uint8Array(3 * 256) };
+  return {
+    brightnessHistogram: new Uint32Array(BRIGHTNESS_LEVELS),
+    channelSumsByBrightness: new Float64Array(3 * BRIGHTNESS_LEVELS),
+    lookUp: new Uint8Array(3 * 256),
+  };
 }
 
 /**
@@ -82,25 +91,33 @@ export function estimateBackground(
   scratch: ColourScratch = createColourScratch(),
 ): Rgb {
   const hist = scratch.brightnessHistogram;
+  const sums = scratch.channelSumsByBrightness;
   hist.fill(0);
-  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) hist[rgb[o]! + rgb[o + 1]! + rgb[o + 2]!]!++;
+  sums.fill(0);
+  for (let o = 0, end = pixelCount * 3; o < end; o += 3) {
+    const r = rgb[o]!;
+    const g = rgb[o + 1]!;
+    const b = rgb[o + 2]!;
+    const level = r + g + b;
+    hist[level]!++;
+    const s = level * 3;
+    sums[s] += r;
+    sums[s + 1] += g;
+    sums[s + 2] += b;
+  }
   const wanted = Math.max(1, Math.round(pixelCount * share));
-  let cut = hist.length - 1;
-  for (let taken = hist[cut]!; taken < wanted && cut > 0;) taken += hist[--cut]!;
   let r = 0;
   let g = 0;
   let b = 0;
   let n = 0;
-  for (let p = 0, o = 0; p < pixelCount; p++, o += 3) {
-    const pr = rgb[o]!;
-    const pg = rgb[o + 1]!;
-    const pb = rgb[o + 2]!;
-    if (pr + pg + pb >= cut) {
-      r += pr;
-      g += pg;
-      b += pb;
-      n++;
-    }
+  // From the brightest level down, whole levels at a time, until the share is reached.
+  for (let level = BRIGHTNESS_LEVELS - 1; level >= 0 && n < wanted; level--) {
+    const count = hist[level]!;
+    if (count === 0) continue;
+    n += count;
+    r += sums[level * 3]!;
+    g += sums[level * 3 + 1]!;
+    b += sums[level * 3 + 2]!;
   }
   return n === 0 ? [0, 0, 0] : [r / n, g / n, b / n];
 }
