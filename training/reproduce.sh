@@ -12,7 +12,8 @@
 # when its manifest exists; REBUILD_CACHE=1 forces; the colour-normalised cache beside it, CACHE-colour,
 # is rebuilt whenever the colour reference changes), WORK (default training/runs/reproduce),
 # ABLATION_EPOCHS (2), FINAL_EPOCHS (80), STAIN_SETS (4 re-stained copies of each training image),
-# SKIP_ABLATION=1; FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
+# SKIP_ABLATION=1; COLOUR_LOW_QUANTILE / COLOUR_HIGH_QUANTILE (0.1 / 0.9: the training backgrounds'
+# range the colour normalisation moves images into; 0.5 / 0.5 = one reference colour); FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
 # 0.875 with FINAL_EPOCHS=60) with MODELS (default models/) so such a run does not replace the shipped files.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,7 +68,8 @@ log "split"
 # cache the model is trained or evaluated on goes through the same normalisation, which the
 # report copies into model.json (preprocessing.colour) for the daemon.
 log "colour reference of the training split; colour-normalised cache"
-node --import tsx scripts/colour-reference.ts --data "$data" --split "$split" --out "$work/colour.json" >/dev/null
+node --import tsx scripts/colour-reference.ts --data "$data" --split "$split" --out "$work/colour.json" \
+  --low-quantile "${COLOUR_LOW_QUANTILE:-0.1}" --high-quantile "${COLOUR_HIGH_QUANTILE:-0.9}" >/dev/null
 colour_flag=(--colour "$work/colour.json")
 if [ "$smoke" = 1 ] || [ "${REBUILD_CACHE:-0}" = 1 ] || ! "$py" - "$colour_cache/manifest.json" "$work/colour.json" <<'PY'
 import json, sys
