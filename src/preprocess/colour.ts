@@ -101,9 +101,9 @@ export function estimateBackground(
     const level = r + g + b;
     hist[level]!++;
     const s = level * 3;
-    sums[s] += r;
-    sums[s + 1] += g;
-    sums[s + 2] += b;
+    sums[s] = sums[s]! + r;
+    sums[s + 1] = sums[s + 1]! + g;
+    sums[s + 2] = sums[s + 2]! + b;
   }
   const wanted = Math.max(1, Math.round(pixelCount * share));
   let r = 0;
