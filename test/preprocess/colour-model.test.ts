@@ -1,14 +1,23 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { loadModelManifest } from '../../src/infer/index.js';
+import {
+  createClassifier,
+  loadModelManifest,
+  type ModelInfo,
+  type Prediction,
+} from '../../src/infer/index.js';
+import { Stage, type ClassifierLike } from '../../src/pipeline/index.js';
+import type { PrepareImage } from '../../src/domain/ports.js';
+import { createMetrics } from '../../src/runtime/metrics.js';
+import { openStore } from '../../src/store/index.js';
 import { prepareImage } from '../../src/preprocess/index.js';
 import { runCli } from '../helpers/cli.js';
-import { tinyModelCopy } from '../infer/helpers.js';
+import { captureLogger, tinyModelCopy } from '../infer/helpers.js';
 
 const sample = fileURLToPath(new URL('../fixtures/samples/Pro/WBC-Malignant-Pro-001.jpg', import.meta.url));
 const shippedModel = JSON.parse(
@@ -72,4 +81,87 @@ t.test('segment keeps the raw image by default; --as-model shows what the model 
     .raw()
     .toBuffer();
   t.ok(seg.equals(Buffer.from(normalised.segmentation.segmented)), 'and segments them');
+});
+
+t.test("the classifier hands the model's normalisation to the daemon's preprocessing", async (t) => {
+  const plain = await tinyModelCopy();
+  const withColour = await tinyModelCopy((m) => {
+    m.preprocessing = { ...(m.preprocessing as object), colour };
+  });
+  t.teardown(async () => {
+    await plain.cleanup();
+    await withColour.cleanup();
+  });
+  const open = (dir: string) =>
+    createClassifier({ modelDir: dir, executionProviders: ['cpu'], threads: 1, log: captureLogger().log });
+  const a = await open(plain.dir);
+  t.teardown(() => a.close());
+  t.equal(a.info.colour, null, 'no preprocessing.colour: none (as before)');
+  const b = await open(withColour.dir);
+  t.teardown(() => b.close());
+  t.same(b.info.colour, colour, 'the pipeline stage passes info.colour to prepareImage');
+});
+
+t.test("the daemon's stage feeds the model the normalised tensors model.json asks for", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'bw-colour-stage-'));
+  const store = openStore({ dataDir: path.join(root, 'var') });
+  t.teardown(() => {
+    store.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const seen: Float32Array[] = [];
+  const asked: unknown[] = [];
+  const classifier: ClassifierLike = {
+    info: {
+      name: 'fake',
+      version: '9',
+      classes: ['Benign', 'Early Pre-B', 'Pre-B', 'Pro-B'],
+      malignant: [false, true, true, true],
+      threshold: 0.5,
+      uncertainBand: [0.4, 0.6],
+      imageSize: { height: 224, width: 224 },
+      colour,
+    } as unknown as ModelInfo,
+    async classify(batch) {
+      seen.push(Float32Array.from(batch[0]!.original));
+      return batch.map((): Prediction => ({
+        probabilities: [1, 0, 0, 0],
+        byClass: { Benign: 1, 'Early Pre-B': 0, 'Pre-B': 0, 'Pro-B': 0 },
+        classIndex: 0,
+        className: 'Benign',
+        pBall: 0,
+      }));
+    },
+  };
+  const spy: PrepareImage = (input, opts) => {
+    asked.push(opts.colour);
+    return prepareImage(input, opts);
+  };
+  const stage = new Stage({
+    store,
+    prepareImage: spy,
+    classifier,
+    metrics: createMetrics(),
+    capture: { max_attempts: 3, retry_backoff_ms: 1000 },
+    image: { max_file_mb: 1, max_input_pixels: 50_000_000 },
+    segment: { k: 7, threshold: 141, min_object_area: 200, min_hole_area: 250 },
+  });
+  const file = path.join(root, 'a.jpg');
+  writeFileSync(file, readFileSync(sample));
+  const st = statSync(file);
+  const out = await stage.run(
+    { path: file, relPath: 'a.jpg', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs },
+    0,
+  );
+  t.equal(out.kind, 'done');
+  t.same(asked, [colour], "prepareImage got the model's normalisation");
+  const expected = await prepareImage(sample, {
+    size: 224,
+    limitInputPixels: 50_000_000,
+    colour: colour as never,
+  });
+  t.ok(
+    Buffer.from(seen[0]!.buffer).equals(Buffer.from(expected.original.buffer)),
+    'the classifier got its tensors',
+  );
 });
