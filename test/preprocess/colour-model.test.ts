@@ -165,3 +165,40 @@ t.test("the daemon's stage feeds the model the normalised tensors model.json ask
     'the classifier got its tensors',
   );
 });
+
+t.test('preprocess-dataset --colour takes a colour object or a model.json and records it', async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'blastwatch-colour-cli-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const samples = fileURLToPath(new URL('../fixtures/samples', import.meta.url));
+  const modelJson = fileURLToPath(new URL('../../models/model.json', import.meta.url));
+  writeFileSync(path.join(work, 'colour.json'), JSON.stringify(colour));
+  writeFileSync(path.join(work, 'bad.json'), JSON.stringify({ method: 'grey-world' }));
+  for (const source of [modelJson, path.join(work, 'colour.json')]) {
+    const out = path.join(work, `cache-${path.basename(source)}`);
+    const res = await runCli([
+      'preprocess-dataset',
+      '--data',
+      samples,
+      '--out',
+      out,
+      '--limit',
+      '1',
+      '--colour',
+      source,
+    ]);
+    t.equal(res.code, 0, res.stderr);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { colour: unknown };
+    t.same(manifest.colour, colour, `${path.basename(source)}: recorded in the cache's manifest`);
+  }
+  const bad = await runCli([
+    'preprocess-dataset',
+    '--data',
+    samples,
+    '--out',
+    path.join(work, 'bad'),
+    '--colour',
+    path.join(work, 'bad.json'),
+  ]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /--colour .*bad\.json: not a colour normalisation/);
+});
