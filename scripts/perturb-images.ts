@@ -5,7 +5,7 @@
  *
  * KIND: brightness+10 | brightness-10 (exposure x1.10 / x0.90 on every channel), hue+10 (hue
  * rotated 10 degrees), saturation-15 (saturation x0.85), blur1 (Gaussian, sigma 1 px), jpeg70
- * (re-encoded as JPEG quality 70), stain (training augmentation, see below). LIST holds paths relative to --data, one per line
+ * (re-encoded as JPEG quality 70), stain and camera (training augmentation, see below). LIST holds paths relative to --data, one per line
  * (e.g. `Benign/WBC-Benign-001.jpg`); without it every image under --data is used.
  * Output keeps the class folders. Every kind but jpeg70 is written as PNG, so the only change
  * is the one asked for; the daemon's `preprocess-dataset` then reads the folder like any other.
@@ -20,6 +20,12 @@
  * the segmentation mask: augmenting tensors in Python would keep the old mask, so the model
  * would never see the masks a differently stained slide really produces. Running the change
  * through the daemon's own preprocessing keeps one preprocessing implementation.
+ *
+ * camera [--seed N]: the stain change above (the same draws) and then another camera's white
+ * balance: each channel × U(0.88, 1.12) on its own, from the same PRNG. The copies then go through
+ * the model's colour normalisation and segmentation like any camera image, so training sees what
+ * the normalisation leaves of a white-balance change (a channel recorded brighter clips and is
+ * not undone) with the masks it really produces.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
@@ -41,21 +47,34 @@ interface StainChange {
   exposure: number;
   saturation: number;
   hue: number;
+  /** Per-channel white-balance gains R, G, B (1, 1, 1 for `stain`). */
+  gains: [number, number, number];
 }
 
-/** The random stain change of one image in variant set `seed` (deterministic). */
-function stainChange(seed: number, rel: string): StainChange {
+/**
+ * The random change of one image in variant set `seed` (deterministic). `camera` draws the same
+ * stain change as `stain` first, then its white balance.
+ */
+function stainChange(seed: number, rel: string, withWhiteBalance: boolean): StainChange {
   const rand = mulberry32(fnv1a(`${seed}:${rel}`));
   const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
-  return {
+  const change: StainChange = {
     exposure: uniform(0.85, 1.15),
     saturation: uniform(0.75, 1.25),
     hue: Math.round(uniform(-20, 20)),
+    gains: [1, 1, 1],
   };
+  if (withWhiteBalance) change.gains = [uniform(0.88, 1.12), uniform(0.88, 1.12), uniform(0.88, 1.12)];
+  return change;
 }
 
 function applyStain(img: sharp.Sharp, change: StainChange): sharp.Sharp {
-  return img.linear(change.exposure, 0).modulate({ saturation: change.saturation, hue: change.hue });
+  const [r, g, b] = change.gains;
+  const exposed =
+    r === 1 && g === 1 && b === 1
+      ? img.linear(change.exposure, 0) // `stain` exactly as before
+      : img.linear([change.exposure * r, change.exposure * g, change.exposure * b], [0, 0, 0]);
+  return exposed.modulate({ saturation: change.saturation, hue: change.hue });
 }
 
 async function listImages(dataDir: string): Promise<string[]> {
@@ -86,13 +105,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const fixed = KINDS[kind];
   const shift = kind.includes(':') ? parseCameraShift(kind) : null;
-  if (!fixed && !shift && kind !== 'stain') {
+  if (!fixed && !shift && kind !== 'stain' && kind !== 'camera') {
     throw new Error(
-      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain', ...SHIFT_KINDS.map((k) => `${k}:PARAM`)].join(', ')}`,
+      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain', 'camera', ...SHIFT_KINDS.map((k) => `${k}:PARAM`)].join(', ')}`,
     );
   }
   const apply = (img: sharp.Sharp, rel: string): sharp.Sharp =>
-    fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
+    fixed ? fixed(img) : applyStain(img, stainChange(seed, rel, kind === 'camera'));
   const files = values.files
     ? (await readFile(values.files, 'utf8'))
         .split('\n')

@@ -83,14 +83,15 @@ then
   "${cli[@]}" preprocess-dataset --data "$data" --out "$colour_cache" "${colour_flag[@]}"
 fi
 
-# Stain variants: re-stained copies of the training images (exposure, saturation, hue), run
-# through the daemon's own preprocessing so each copy carries the segmentation mask that stain
-# really produces. Training draws each sample from the original or one copy.
+# Stain variants: re-stained copies of the training images (exposure, saturation, hue, and another
+# camera's white balance: --kind camera), run through the daemon's own preprocessing (colour
+# normalisation, segmentation) so each copy carries what the normalisation leaves of the change
+# and the mask it really produces. Training draws each sample from the original or one copy.
 log "stain variants of the training split ($variant_sets sets) through preprocess-dataset"
 "$py" -m blastwatch_train test-files --split "$split" --subset train --out "$work/train-files.txt"
 rm -rf "$work/stain-images" "$work/stain-variants"
 for n in $(seq 1 "$variant_sets"); do
-  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/stain-images/stain-$n" --kind stain \
+  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/stain-images/stain-$n" --kind camera \
     --seed "$n" --files "$work/train-files.txt"
   "${cli[@]}" preprocess-dataset --data "$work/stain-images/stain-$n" --out "$work/stain-variants/stain-$n" \
     "${colour_flag[@]}"

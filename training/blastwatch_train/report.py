@@ -137,8 +137,9 @@ def write_card(r: dict, path: Path) -> None:
     if tr.get("stain_variants"):
         aug = tr["augment"]
         w(f"- Augmentation: **{tr['stain_variants']} re-stained copies of every training image** "
-          "(`scripts/perturb-images.ts --kind stain`: exposure x0.85-1.15, saturation x0.75-1.25, hue "
-          "-20..+20 degrees, seeded per image) that went through the daemon's own decode and segmentation, "
+          "(`scripts/perturb-images.ts --kind camera`: exposure x0.85-1.15, saturation x0.75-1.25, hue "
+          "-20..+20 degrees, each channel x0.88-1.12, seeded per image) that went through the daemon's own "
+          "decode, colour normalisation and segmentation, "
           "so each copy carries the mask that stain really produces (a colour change moves a* and with it "
           f"the K-means threshold); {_sampling(tr)}. On top, "
           f"on both inputs: exposure +-{aug['brightness']:.0%}, contrast +-{aug['contrast']:.0%}, gamma "
