@@ -30,14 +30,14 @@ import { listImages, nonSmearImages, perturb, writeList, type SetImage } from '.
 
 /** Each camera shift at the ends of its range (and the issue's lamp example inside it). */
 export const SHIFTS: readonly string[] = [
-  'gain:0.85,1,1',
-  'gain:1.15,1,1',
-  'gain:1,0.85,1',
-  'gain:1,1.15,1',
-  'gain:1,1,0.85',
-  'gain:1,1,1.15',
-  'gain:1.08,1,0.9',
-  'gain:0.92,1,1.1',
+  'gains:0.85,1,1',
+  'gains:1.15,1,1',
+  'gains:1,0.85,1',
+  'gains:1,1.15,1',
+  'gains:1,1,0.85',
+  'gains:1,1,1.15',
+  'gains:1.08,1,0.9',
+  'gains:0.92,1,1.1',
   'brightness:0.8',
   'brightness:1.2',
   'gamma:0.8',
@@ -46,15 +46,15 @@ export const SHIFTS: readonly string[] = [
   'hue:15',
   'saturation:0.7',
   'saturation:1.3',
-  'zoom:0.75',
-  'zoom:1.25',
+  'magnification:0.75',
+  'magnification:1.25',
   'blur:1',
   'blur:2',
   'jpeg:40',
   'noise:8',
-  'frame:1024x768',
+  'stretch:1024x768',
 ];
-const QUICK_SHIFTS = ['brightness:1.2', 'blur:2', 'frame:1024x768'];
+const QUICK_SHIFTS = ['brightness:1.2', 'blur:2', 'stretch:1024x768'];
 /** Changes that leave no smear to screen: each must be refused. */
 const NON_SMEAR_CHANGES = ['blur:4', 'blur:6', 'brightness:0.4', 'brightness:1.8'];
 

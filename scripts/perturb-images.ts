@@ -5,10 +5,13 @@
  *
  * KIND: brightness+10 | brightness-10 (exposure x1.10 / x0.90 on every channel), hue+10 (hue
  * rotated 10 degrees), saturation-15 (saturation x0.85), blur1 (Gaussian, sigma 1 px), jpeg70
- * (re-encoded as JPEG quality 70), stain (training augmentation, see below). LIST holds paths relative to --data, one per line
+ * (re-encoded as JPEG quality 70), stain and camera (training augmentation, see below). LIST holds paths relative to --data, one per line
  * (e.g. `Benign/WBC-Benign-001.jpg`); without it every image under --data is used.
  * Output keeps the class folders. Every kind but jpeg70 is written as PNG, so the only change
  * is the one asked for; the daemon's `preprocess-dataset` then reads the folder like any other.
+ *
+ * KIND may also be any camera shift of scripts/camera-shifts.ts, `kind:param`, e.g.
+ * `gains:1.08,1,0.9`, `gamma:1.25`, `magnification:0.75`, `noise:8`, `stretch:1024x768`.
  *
  * stain [--seed N]: a random stain/illumination change per image, as training augmentation:
  * exposure x U(0.85, 1.15), saturation x U(0.75, 1.25), hue rotated U(-20, 20) degrees (whole
@@ -18,17 +21,18 @@
  * would never see the masks a differently stained slide really produces. Running the change
  * through the daemon's own preprocessing keeps one preprocessing implementation.
  *
- * Parametric kinds (one camera change at a chosen strength, for sweeping a range):
- * `gain:R,G,B` (per-channel gains), `brightness:F` (exposure xF), `gamma:G` (out = in^(1/G)),
- * `hue:D` (degrees), `saturation:F`, `zoom:F` (magnification: F > 1 crops the centre and scales
- * it back, F < 1 shrinks and pads by mirroring), `blur:S` (Gaussian sigma in px), `jpeg:Q`,
- * `noise:S` (Gaussian sensor noise, sigma S in grey levels, seeded per image) and `frame:WxH`
- * (the image stretched to a W x H camera frame).
+ * camera [--seed N]: the stain change above (the same draws) and then another camera's white
+ * balance: each channel × U(0.88, 1.12) on its own, from the same PRNG. The copies then go through
+ * the model's colour normalisation and segmentation like any camera image, so training sees what
+ * the normalisation leaves of a white-balance change (a channel recorded brighter clips and is
+ * not undone) with the masks it really produces.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { fnv1a, mulberry32, parseCameraShift, SHIFT_KINDS } from './camera-shifts.js';
 
 const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   'brightness+10': (img) => img.linear(1.1, 0),
@@ -39,143 +43,38 @@ const KINDS: Record<string, (img: sharp.Sharp) => sharp.Sharp> = {
   jpeg70: (img) => img,
 };
 
-type AsyncChange = (img: sharp.Sharp, rel: string) => Promise<sharp.Sharp>;
-
-/** Per-pixel change of the raw RGB bytes (gamma, noise), returned as a new sharp pipeline. */
-async function mapRaw(img: sharp.Sharp, change: (data: Buffer) => void): Promise<sharp.Sharp> {
-  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-  change(data);
-  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-}
-
-/** A standard normal from two uniforms (Box-Muller). */
-function gaussian(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
-
-function parametricKind(kind: string): AsyncChange | undefined {
-  const [name, arg] = kind.split(':');
-  if (arg === undefined) return undefined;
-  const value = Number(arg);
-  const need = (ok: boolean): void => {
-    if (!ok) throw new Error(`bad --kind ${kind}`);
-  };
-  switch (name) {
-    case 'gain': {
-      const gains = arg.split(',').map(Number);
-      need(gains.length === 3 && gains.every((g) => g > 0));
-      return async (img) => img.linear(gains, [0, 0, 0]);
-    }
-    case 'brightness':
-      need(value > 0);
-      return async (img) => img.linear(value, 0);
-    case 'gamma': {
-      need(value > 0);
-      const table = Uint8Array.from({ length: 256 }, (_, v) => Math.round(255 * (v / 255) ** (1 / value)));
-      return (img) => mapRaw(img, (d) => d.forEach((v, i) => (d[i] = table[v]!)));
-    }
-    case 'hue':
-      need(Number.isFinite(value));
-      return async (img) => img.modulate({ hue: Math.round(value) });
-    case 'saturation':
-      need(value >= 0);
-      return async (img) => img.modulate({ saturation: value });
-    case 'blur':
-      need(value >= 0.3);
-      return async (img) => img.blur(value);
-    case 'jpeg':
-      need(value >= 1 && value <= 100);
-      return async (img) => img;
-    case 'noise':
-      need(value >= 0);
-      return (img, rel) => {
-        const rand = mulberry32(fnv1a(`noise:${rel}`));
-        return mapRaw(img, (d) => {
-          for (let i = 0; i < d.length; i++)
-            d[i] = Math.min(255, Math.max(0, Math.round(d[i]! + value * gaussian(rand))));
-        });
-      };
-    case 'zoom':
-      need(value > 0);
-      return async (img) => {
-        const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-        const { width, height, channels } = info;
-        const source = sharp(data, { raw: { width, height, channels } });
-        if (value >= 1) {
-          const w = Math.round(width / value);
-          const h = Math.round(height / value);
-          const crop = source.extract({
-            left: (width - w) >> 1,
-            top: (height - h) >> 1,
-            width: w,
-            height: h,
-          });
-          return sharp(await crop.resize(width, height, { fit: 'fill' }).png().toBuffer());
-        }
-        const w = Math.round(width * value);
-        const h = Math.round(height * value);
-        const small = await source.resize(w, h, { fit: 'fill' }).png().toBuffer();
-        const left = (width - w) >> 1;
-        const top = (height - h) >> 1;
-        return sharp(small).extend({
-          left,
-          right: width - w - left,
-          top,
-          bottom: height - h - top,
-          extendWith: 'mirror',
-        });
-      };
-    case 'frame': {
-      const [w, h] = arg.split('x').map(Number);
-      need(Number.isInteger(w) && Number.isInteger(h) && (w as number) > 0 && (h as number) > 0);
-      return async (img) => img.resize(w, h, { fit: 'fill' });
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** FNV-1a of a string: a 32-bit seed from (seed, path). */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-/** mulberry32: a small, well-mixed 32-bit PRNG; uniform floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface StainChange {
   exposure: number;
   saturation: number;
   hue: number;
+  /** Per-channel white-balance gains R, G, B (1, 1, 1 for `stain`). */
+  gains: [number, number, number];
 }
 
-/** The random stain change of one image in variant set `seed` (deterministic). */
-function stainChange(seed: number, rel: string): StainChange {
+/**
+ * The random change of one image in variant set `seed` (deterministic). `camera` draws the same
+ * stain change as `stain` first, then its white balance.
+ */
+function stainChange(seed: number, rel: string, withWhiteBalance: boolean): StainChange {
   const rand = mulberry32(fnv1a(`${seed}:${rel}`));
   const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
-  return {
+  const change: StainChange = {
     exposure: uniform(0.85, 1.15),
     saturation: uniform(0.75, 1.25),
     hue: Math.round(uniform(-20, 20)),
+    gains: [1, 1, 1],
   };
+  if (withWhiteBalance) change.gains = [uniform(0.88, 1.12), uniform(0.88, 1.12), uniform(0.88, 1.12)];
+  return change;
 }
 
 function applyStain(img: sharp.Sharp, change: StainChange): sharp.Sharp {
-  return img.linear(change.exposure, 0).modulate({ saturation: change.saturation, hue: change.hue });
+  const [r, g, b] = change.gains;
+  const exposed =
+    r === 1 && g === 1 && b === 1
+      ? img.linear(change.exposure, 0) // `stain` exactly as before
+      : img.linear([change.exposure * r, change.exposure * g, change.exposure * b], [0, 0, 0]);
+  return exposed.modulate({ saturation: change.saturation, hue: change.hue });
 }
 
 async function listImages(dataDir: string): Promise<string[]> {
@@ -205,16 +104,14 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const fixed = KINDS[kind];
-  const parametric = parametricKind(kind);
-  if (!fixed && !parametric && kind !== 'stain') {
+  const shift = kind.includes(':') ? parseCameraShift(kind) : null;
+  if (!fixed && !shift && kind !== 'stain' && kind !== 'camera') {
     throw new Error(
-      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain'].join(', ')}, ` +
-        'or gain:R,G,B brightness:F gamma:G hue:D saturation:F zoom:F blur:S jpeg:Q noise:S frame:WxH',
+      `unknown --kind ${kind}; one of ${[...Object.keys(KINDS), 'stain', 'camera', ...SHIFT_KINDS.map((k) => `${k}:PARAM`)].join(', ')}`,
     );
   }
-  const apply = async (img: sharp.Sharp, rel: string): Promise<sharp.Sharp> =>
-    parametric ? parametric(img, rel) : fixed ? fixed(img) : applyStain(img, stainChange(seed, rel));
-  const jpegQuality = kind === 'jpeg70' ? 70 : kind.startsWith('jpeg:') ? Number(kind.slice(5)) : null;
+  const apply = (img: sharp.Sharp, rel: string): sharp.Sharp =>
+    fixed ? fixed(img) : applyStain(img, stainChange(seed, rel, kind === 'camera'));
   const files = values.files
     ? (await readFile(values.files, 'utf8'))
         .split('\n')
@@ -233,9 +130,15 @@ async function main(): Promise<void> {
     const stem = basename(rel, extname(rel));
     const dir = join(out, dirname(rel));
     await mkdir(dir, { recursive: true });
-    const img = await apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
+    if (shift) {
+      const { bytes, ext } = await shift.apply(src, rel);
+      await writeFile(join(dir, `${stem}${ext}`), bytes);
+      written += 1;
+      return;
+    }
+    const img = apply(sharp(src, { failOn: 'error' }).removeAlpha(), rel);
     // PNG level 1: lossless like any level, and several times faster to write than the default 6.
-    if (jpegQuality !== null) await img.jpeg({ quality: jpegQuality }).toFile(join(dir, `${stem}.jpg`));
+    if (kind === 'jpeg70') await img.jpeg({ quality: 70 }).toFile(join(dir, `${stem}.jpg`));
     else await img.png({ compressionLevel: 1 }).toFile(join(dir, `${stem}.png`));
     written += 1;
   };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped model from the data set on a CPU machine, end to end:
-#   preprocess-dataset (TypeScript, the daemon's own code) -> split -> ablation -> final training
+#   preprocess-dataset (TypeScript, the daemon's own code) -> split -> colour reference of the
+#   training split -> colour-normalised cache (the daemon's normalisation) -> ablation -> final training
 #   (+ temperature, threshold, ONNX export, INT8 quantization) -> perturbed test copies
 #   (scripts/perturb-images.ts + preprocess-dataset) -> evaluation -> models/ + MODEL_CARD.md
 #
@@ -8,9 +9,11 @@
 #   training/reproduce.sh --smoke    seconds-long run of the same code on a few images, in a temp dir
 #
 # Env: DATA (default ../shared/data/all-smears), CACHE (default /work/cache/all-smears, reused
-# when its manifest exists; REBUILD_CACHE=1 forces), WORK (default training/runs/reproduce),
+# when its manifest exists; REBUILD_CACHE=1 forces; the colour-normalised cache beside it, CACHE-colour,
+# is rebuilt whenever the colour reference changes), WORK (default training/runs/reproduce),
 # ABLATION_EPOCHS (2), FINAL_EPOCHS (80), STAIN_SETS (4 re-stained copies of each training image),
-# SKIP_ABLATION=1; FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
+# SKIP_ABLATION=1; COLOUR_LOW_QUANTILE / COLOUR_HIGH_QUANTILE (0.1 / 0.9: the training backgrounds'
+# range the colour normalisation moves images into; 0.5 / 0.5 = one reference colour); FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
 # 0.875 with FINAL_EPOCHS=60) with MODELS (default models/) so such a run does not replace the shipped files.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,11 +41,13 @@ if [ "$smoke" = 1 ]; then
     find "$src/$c" -maxdepth 1 -type f | sort | head -n 6 | while read -r f; do cp "$f" "$data/$c/"; done
   done
   cache="$tmp/cache"; work="$tmp/work"; models="$tmp/models"; split="$tmp/split.json"
+  colour_cache="$tmp/cache-colour"
   flag=(--smoke)
   variant_sets=1
 else
   data="${DATA:-$repo/../shared/data/all-smears}"
   cache="${CACHE:-/work/cache/all-smears}"
+  colour_cache="${cache%/}-colour"
   work="${WORK:-$repo/training/runs/reproduce}"
   models="${MODELS:-$repo/models}"; split="$repo/training/split.json"
   flag=()
@@ -58,28 +63,50 @@ fi
 log "split"
 "$py" -m blastwatch_train split --cache "$cache" --out "$split" "${flag[@]}"
 
-# Stain variants: re-stained copies of the training images (exposure, saturation, hue), run
-# through the daemon's own preprocessing so each copy carries the segmentation mask that stain
-# really produces. Training draws each sample from the original or one copy.
+# Colour constancy is part of the model: its reference range comes from the training split only
+# (the split itself is made on the raw cache, so it does not depend on the reference), and every
+# cache the model is trained or evaluated on goes through the same normalisation, which the
+# report copies into model.json (preprocessing.colour) for the daemon.
+log "colour reference of the training split; colour-normalised cache"
+node --import tsx scripts/colour-reference.ts --data "$data" --split "$split" --out "$work/colour.json" \
+  --low-quantile "${COLOUR_LOW_QUANTILE:-0.1}" --high-quantile "${COLOUR_HIGH_QUANTILE:-0.9}" >/dev/null
+colour_flag=(--colour "$work/colour.json")
+if [ "$smoke" = 1 ] || [ "${REBUILD_CACHE:-0}" = 1 ] || ! "$py" - "$colour_cache/manifest.json" "$work/colour.json" <<'PY'
+import json, sys
+try:
+    cached = json.load(open(sys.argv[1])).get("colour")
+except OSError:
+    sys.exit(1)
+sys.exit(0 if cached == json.load(open(sys.argv[2])) else 1)
+PY
+then
+  "${cli[@]}" preprocess-dataset --data "$data" --out "$colour_cache" "${colour_flag[@]}"
+fi
+
+# Stain variants: re-stained copies of the training images (exposure, saturation, hue, and another
+# camera's white balance: --kind camera), run through the daemon's own preprocessing (colour
+# normalisation, segmentation) so each copy carries what the normalisation leaves of the change
+# and the mask it really produces. Training draws each sample from the original or one copy.
 log "stain variants of the training split ($variant_sets sets) through preprocess-dataset"
 "$py" -m blastwatch_train test-files --split "$split" --subset train --out "$work/train-files.txt"
 rm -rf "$work/stain-images" "$work/stain-variants"
 for n in $(seq 1 "$variant_sets"); do
-  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/stain-images/stain-$n" --kind stain \
+  node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/stain-images/stain-$n" --kind camera \
     --seed "$n" --files "$work/train-files.txt"
-  "${cli[@]}" preprocess-dataset --data "$work/stain-images/stain-$n" --out "$work/stain-variants/stain-$n"
+  "${cli[@]}" preprocess-dataset --data "$work/stain-images/stain-$n" --out "$work/stain-variants/stain-$n" \
+    "${colour_flag[@]}"
   rm -rf "$work/stain-images/stain-$n"
 done
 
 # The shipped model first, so an interrupted run still leaves it; the ablation table after.
 log "final training + calibration + export + INT8"
-"$py" -m blastwatch_train final --cache "$cache" --split "$split" --work "$work" \
+"$py" -m blastwatch_train final --cache "$colour_cache" --split "$split" --work "$work" \
   --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}" \
   ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"}
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"
-  "$py" -m blastwatch_train ablation --cache "$cache" --split "$split" --work "$work" \
+  "$py" -m blastwatch_train ablation --cache "$colour_cache" --split "$split" --work "$work" \
     --variants "$work/stain-variants" --epochs "${ABLATION_EPOCHS:-2}" "${flag[@]}"
 fi
 
@@ -91,11 +118,12 @@ rm -rf "$work/perturbed" "$work/perturbed-cache"
 for kind in "${kinds[@]}"; do
   node --import tsx scripts/perturb-images.ts --data "$data" --out "$work/perturbed/$kind" --kind "$kind" \
     --files "$work/test-files.txt"
-  "${cli[@]}" preprocess-dataset --data "$work/perturbed/$kind" --out "$work/perturbed-cache/$kind"
+  "${cli[@]}" preprocess-dataset --data "$work/perturbed/$kind" --out "$work/perturbed-cache/$kind" \
+    "${colour_flag[@]}"
 done
 
 log "report"
 cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
-"$py" -m blastwatch_train report --cache "$cache" --split "$split" --work "$work" --models "$models" \
+"$py" -m blastwatch_train report --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
   --perturbed "$work/perturbed-cache" --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
 log "done in $(($(date +%s) - start)) s; model files in $models"

@@ -4,28 +4,7 @@
  * the gate's fitting counts images changed this way as in domain, because the model learnt them.
  */
 import sharp from 'sharp';
-
-/** FNV-1a of a string: a 32-bit seed from (seed, path), as scripts/perturb-images.ts does. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-/** mulberry32: uniform floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { fnv1a, mulberry32 } from '../../src/runtime/seeded-random.js';
 
 export interface TrainingChange {
   name: string;

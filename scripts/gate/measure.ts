@@ -32,6 +32,7 @@ export async function measureImage(opened: OpenedModel, input: Buffer | string):
     prediction,
     gateInput: {
       rgb: decoded.rgb,
+      modelRgb: prepared.modelRgb,
       width: decoded.width,
       height: decoded.height,
       source: { width: decoded.source.width, height: decoded.source.height },

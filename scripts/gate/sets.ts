@@ -8,6 +8,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { mulberry32 } from '../../src/runtime/seeded-random.js';
 
 const run = promisify(execFile);
 
@@ -69,18 +70,6 @@ export async function perturb(
 export async function writeList(path: string, lines: readonly string[]): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true });
   await writeFile(path, lines.map((l) => `${l}\n`).join(''));
-}
-
-/** mulberry32: a small seeded PRNG, so every generated picture is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Painter = (x: number, y: number, rand: () => number) => [number, number, number];

@@ -4,6 +4,7 @@
  */
 import type { GateInput } from '../gate/index.js';
 import type { ImagePair, ModelInfo, Prediction } from '../infer/index.js';
+import type { ColourNormalisation } from '../preprocess/colour.js';
 import type { DomainCheck } from './applicability.js';
 
 export interface PreparedImageLike {
@@ -19,6 +20,8 @@ export interface PreparedImageLike {
     /** The figures the gate judges (src/segment's SegmentationStats has them and more). */
     stats: GateInput['segmentation'];
   };
+  /** The pixels segmented and fed to the model, after colour normalisation; absent = `decoded.rgb`. */
+  modelRgb?: Uint8Array;
   original: Float32Array;
   segmented: Float32Array;
   timings: { decodeMs: number; segmentMs: number; tensorMs: number };
@@ -30,6 +33,7 @@ export type PrepareImage = (
     size: number;
     limitInputPixels: number;
     segment?: Partial<{ k: number; threshold: number; minObjectArea: number; minHoleArea: number }>;
+    colour?: ColourNormalisation | null;
   },
 ) => Promise<PreparedImageLike>;
 
@@ -58,6 +62,7 @@ export function gateInputOf(prepared: PreparedImageLike, prediction: Prediction)
   const features = (prediction as Prediction & { features?: Float32Array | null }).features;
   return {
     rgb: decoded.rgb,
+    modelRgb: prepared.modelRgb,
     width: decoded.width,
     height: decoded.height,
     source: { width: decoded.source.width, height: decoded.source.height },

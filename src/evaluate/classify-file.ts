@@ -76,6 +76,7 @@ export async function openModel(opts: {
         minObjectArea: config.segment.min_object_area,
         minHoleArea: config.segment.min_hole_area,
       },
+      colour: manifest.preprocessing?.colour ?? null,
     },
   };
 }

@@ -14,21 +14,10 @@ import {
   type SpecimenVerdict,
   type VerdictRule,
 } from '../domain/specimen.js';
+import { mulberry32 } from '../runtime/seeded-random.js';
 
-/**
- * mulberry32: a small, well-mixed 32-bit PRNG with uniform floats in [0, 1), so a simulation is
- * reproducible from its seed on any platform (Math.random cannot be seeded).
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulation's PRNG: reproducible from its seed on any platform. */
+export const seededRandom = mulberry32;
 
 /**
  * Draws `count` images without replacement from `pool` (a partial Fisher–Yates shuffle of the

@@ -4,6 +4,7 @@ import { applyTemperature, malignantProbability } from './decision.js';
 import { ModelError } from './errors.js';
 import { loadModelManifest, verifyModelFile, type ModelManifest } from './manifest.js';
 import type { Precision, ProviderName, WorkerInit } from './protocol.js';
+import type { ColourNormalisation } from '../preprocess/colour.js';
 import {
   spawnWorker,
   startWorker,
@@ -43,6 +44,11 @@ export interface ModelInfo {
   imageSize: { height: number; width: number };
   /** intraOpNumThreads used (0 in config resolved to the number of cores). */
   threads: number;
+  /**
+   * model.json `preprocessing.colour`: the colour normalisation the model's inputs need
+   * (prepareImage applies it); null or absent when the model was trained without one.
+   */
+  colour?: ColourNormalisation | null;
 }
 
 /** One image as the model takes it: float32 CHW in [0,1], 3 × H × W values each. */
@@ -218,6 +224,7 @@ function modelInfo(
     fallbackReason,
     imageSize: { ...manifest.imageSize },
     threads,
+    colour: manifest.preprocessing?.colour ?? null,
   };
 }
 

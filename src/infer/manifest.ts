@@ -5,10 +5,12 @@ import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { gateSectionSchema } from '../gate/section.js';
 import { ModelError } from './errors.js';
+import { colourNormalisationSchema } from '../preprocess/colour.js';
 
 /**
  * models/model.json, written by the training pipeline (training/). Only what inference relies on
- * is checked strictly; provenance sections (preprocessing, metrics, training) are free-form.
+ * is checked strictly; provenance sections (preprocessing but its `colour`, metrics, training)
+ * are free-form.
  */
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lower-case hex digits');
 const probability = z.number().min(0).max(1);
@@ -74,7 +76,9 @@ export const manifestSchema = z
     temperature: z.number().positive(),
     threshold: probability,
     uncertain_band: z.tuple([probability, probability]),
-    preprocessing: z.record(z.string(), z.unknown()).optional(),
+    // Provenance, except `colour`: the normalisation the model was trained with, which the
+    // daemon must apply too (absent or null: none, the behaviour of models trained without it).
+    preprocessing: z.looseObject({ colour: colourNormalisationSchema.nullable().optional() }).optional(),
     metrics: z.record(z.string(), z.unknown()).optional(),
     training: z.record(z.string(), z.unknown()).optional(),
     /** The out-of-domain gate's fitted thresholds (src/gate/); absent = images are not checked. */

@@ -122,6 +122,8 @@ export class Stage {
         minObjectArea: d.segment.min_object_area,
         minHoleArea: d.segment.min_hole_area,
       },
+      // Whether and how to normalise colour is a property of the model, not of the config.
+      colour: d.classifier.info.colour ?? null,
     };
   }
 

@@ -1,14 +1,18 @@
 /**
- * THE preprocessing path: file bytes → decoded size×size RGB → segmentation → two NCHW float32
- * tensors (`original`, `segmented`) in [0, 1]. The daemon, `classify`/`evaluate` and the
- * training cache (`preprocess-dataset`) all call prepareImage(), so a model is always served
- * exactly the inputs it was trained on.
+ * THE preprocessing path: file bytes → decoded size×size RGB → colour normalisation (when the
+ * model asks for it) → segmentation → two NCHW float32 tensors (`original`, `segmented`) in
+ * [0, 1]. The daemon, `classify`/`evaluate` and the training cache (`preprocess-dataset`) all
+ * call prepareImage(), so a model is always served exactly the inputs it was trained on.
  */
 import { decodeImage } from '../decode/index.js';
 import type { DecodedImage } from '../decode/index.js';
 import { createSegmentScratch, segmentImage } from '../segment/index.js';
 import type { Segmentation, SegmentParams, SegmentScratch } from '../segment/index.js';
 import { takeTensor } from './tensor-pool.js';
+import { createColourScratch, normaliseColour } from './colour.js';
+import type { ColourCorrection, ColourNormalisation } from './colour.js';
+
+export type { ColourCorrection, ColourNormalisation } from './colour.js';
 
 /**
  * byte / 255 as float32, computed as a division (NOT × 1/255): Python's training side does
@@ -46,10 +50,21 @@ export interface PrepareOptions {
   size: number;
   limitInputPixels: number;
   segment?: Partial<SegmentParams>;
+  /**
+   * The model's colour normalisation (model.json `preprocessing.colour`), applied before
+   * segmentation because the paper's fixed a* threshold moves with white balance. Absent or
+   * null: the decoded pixels go to segmentation and the model unchanged.
+   */
+  colour?: ColourNormalisation | null;
 }
 
 export interface PreparedImage {
+  /** The decoded image as the camera recorded it (thumbnails show this). */
   decoded: DecodedImage;
+  /** The pixels segmented and fed to the model: `decoded.rgb` itself when not normalised. */
+  modelRgb: Uint8Array;
+  /** What colour normalisation measured and did; null when the model asks for none. */
+  colour: ColourCorrection | null;
   segmentation: Segmentation;
   /** NCHW float32 [1, 3, size, size], value = byte / 255. */
   original: Float32Array;
@@ -57,6 +72,8 @@ export interface PreparedImage {
   segmented: Float32Array;
   timings: { decodeMs: number; segmentMs: number; tensorMs: number };
 }
+
+const colourScratch = createColourScratch();
 
 // One scratch per pixel count: segmentation buffers are reused across calls (single-threaded JS,
 // and segmentImage never yields, so sharing is safe).
@@ -76,14 +93,25 @@ export async function prepareImage(input: string | Buffer, opts: PrepareOptions)
   const decoded = await decodeImage(input, { size: opts.size, limitInputPixels: opts.limitInputPixels });
   const t1 = performance.now();
   const { width, height } = decoded;
-  const segmentation = segmentImage(decoded.rgb, width, height, opts.segment, scratchFor(width * height));
+  const pixelCount = width * height;
+  let modelRgb = decoded.rgb;
+  let colour: ColourCorrection | null = null;
+  if (opts.colour) {
+    // A fresh array per image: the raw pixels stay for the thumbnail, and the result outlives
+    // this call (media is written after the next image may have started).
+    modelRgb = new Uint8Array(pixelCount * 3);
+    colour = normaliseColour(decoded.rgb, modelRgb, pixelCount, opts.colour, colourScratch);
+  }
+  const segmentation = segmentImage(modelRgb, width, height, opts.segment, scratchFor(pixelCount));
   const t2 = performance.now();
-  const values = width * height * 3;
-  const original = toTensorNCHW(decoded.rgb, width, height, takeTensor(values));
+  const values = pixelCount * 3;
+  const original = toTensorNCHW(modelRgb, width, height, takeTensor(values));
   const segmented = toTensorNCHW(segmentation.segmented, width, height, takeTensor(values));
   const t3 = performance.now();
   return {
     decoded,
+    modelRgb,
+    colour,
     segmentation,
     original,
     segmented,

@@ -7,8 +7,10 @@
  * Format `blastwatch-cache/1`, in the output folder (written under temporary names and renamed
  * at the end, so a reader never sees a half-written cache):
  *   original.u8, segmented.u8  raw uint8, N×3×size×size (NCHW, C order); model input = byte / 255
- *   manifest.json              format, classes, segmentation params, items (path, label, sha256,
- *                              source size, foreground fraction), failed files with their error
+ *   manifest.json              format, classes, segmentation params, colour normalisation (null:
+ *                              none), items (path, label, sha256, source size, foreground
+ *                              fraction), failed files with their error
+ * The training report copies `colour` into model.json, so the daemon normalises as training did.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -26,6 +28,7 @@ import path from 'node:path';
 import { DecodeError, IMAGE_EXTENSIONS } from '../decode/index.js';
 import { resolveSegmentParams } from '../segment/index.js';
 import { prepareImage } from './index.js';
+import type { ColourNormalisation } from './colour.js';
 
 /** The data set's class folders, in label order. */
 export const DATASET_CLASSES = ['Benign', 'Early', 'Pre', 'Pro'] as const;
@@ -49,6 +52,8 @@ export interface CacheManifest {
   layout: string;
   classes: string[];
   segmentation: Record<string, unknown>;
+  /** The colour normalisation applied before segmentation (model.json preprocessing.colour). */
+  colour: ColourNormalisation | null;
   count: number;
   items: CacheItem[];
   failed: { path: string; error: string }[];
@@ -105,6 +110,8 @@ export interface WriteCacheOptions {
   size: number;
   /** Images whose header claims more pixels are refused (recorded as failed). */
   limitInputPixels: number;
+  /** Colour normalisation to apply (the model's `preprocessing.colour`); null or absent: none. */
+  colour?: ColourNormalisation | null;
   /** Called after each image: how many are done and failed, and the seconds since the start. */
   onProgress?: (done: number, failed: number, seconds: number) => void;
 }
@@ -123,7 +130,11 @@ async function load(job: CacheJob, opts: WriteCacheOptions): Promise<Loaded> {
   try {
     const bytes = await readFile(job.abs);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const prepared = await prepareImage(bytes, { size: opts.size, limitInputPixels: opts.limitInputPixels });
+    const prepared = await prepareImage(bytes, {
+      size: opts.size,
+      limitInputPixels: opts.limitInputPixels,
+      colour: opts.colour ?? null,
+    });
     return { ok: true, sha256, prepared };
   } catch (err) {
     if (err instanceof DecodeError)
@@ -194,6 +205,7 @@ export async function writeTrainingCache(
     layout: 'NCHW uint8; model input = value / 255',
     classes: [...DATASET_CLASSES],
     segmentation: { ...resolveSegmentParams() },
+    colour: opts.colour ?? null,
     count: items.length,
     items,
     failed,

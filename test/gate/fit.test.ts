@@ -5,19 +5,14 @@ import {
   parseFeatureModel,
   serializeFeatureModel,
 } from '../../src/gate/feature-distance.js';
+import { mulberry32 } from '../../src/runtime/seeded-random.js';
 import { fitFeatureModel } from '../../src/gate/fit-features.js';
 import { fitRange, quantileSorted } from '../../src/gate/fit-ranges.js';
 
-/** Seeded standard normals. */
+/** Seeded standard normals (Box-Muller over mulberry32). */
 function normals(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return (((x ^ (x >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /** Two classes in 12 dimensions; the within-class spread is 3 along axis 0, 2 along axis 1, 0.5 elsewhere. */

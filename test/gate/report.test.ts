@@ -23,7 +23,7 @@ t.test('gate-report --quick measures every set and refuses frames without a smea
   t.equal(report.test.n, 8);
   t.equal(report.test.accepted, 8, 'data-set test images are in domain');
   t.equal(report.test.silentMisses, 0);
-  t.same(Object.keys(report.shifts), ['brightness:1.2', 'blur:2', 'frame:1024x768']);
+  t.same(Object.keys(report.shifts), ['brightness:1.2', 'blur:2', 'stretch:1024x768']);
   t.equal(report.bccd.development.n + report.bccd.heldOut.n, 8);
   t.match(report.bccd.rule, /even positions = development half, odd positions = held-out half/);
   for (const set of ['blank', 'black', 'brightness:0.4'])

@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { openClassifier, type Classifier, type CreateClassifierOptions } from '../../src/infer/classifier.js';
 import { spawnWorker } from '../../src/infer/worker-supervisor.js';
+import { mulberry32 } from '../../src/runtime/seeded-random.js';
 
 export const tinyModelDir = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
 export const IMAGE_VALUES = 3 * 224 * 224;
@@ -26,16 +27,12 @@ export function captureLogger(): { log: Logger; lines: Array<Record<string, unkn
 
 /** Deterministic, varied image-like data in [0,1] (mulberry32), so different seeds differ clearly. */
 export function fakeImage(seed: number): Float32Array {
-  let a = seed >>> 0;
+  const random = mulberry32(seed);
   const out = new Float32Array(IMAGE_VALUES);
   // A per-image brightness and per-channel tint make the tiny model's outputs differ between seeds.
   const bright = ((seed * 37) % 100) / 100;
   for (let i = 0; i < out.length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const r = random();
     const channel = Math.floor(i / (224 * 224));
     out[i] = Math.min(1, r * 0.5 + bright * (channel === seed % 3 ? 0.5 : 0.1));
   }

@@ -1,8 +1,10 @@
 """Seeded augmentation for what a microscope varies between sessions and sites.
 
-Exposure, contrast, stain saturation and hue are all per-pixel affine colour maps, so they are
-composed into one 3x3 matrix + offset per image (one batched matmul); then gamma, defocus blur
-and JPEG re-encoding. The transform is computed on the original image; the segmented input is
+Exposure, contrast, stain saturation, hue, per-channel gains (white balance) and colour
+temperature (red up, blue down, or the opposite) are all per-pixel affine colour maps, so they
+are composed into one 3x3 matrix + offset per image (one batched matmul); then gamma, defocus
+blur and JPEG re-encoding. Magnification (another objective or camera adapter) zooms both inputs
+alike: the centre enlarged, or the field shrunk and padded by mirroring its edges. The transform is computed on the original image; the segmented input is
 rebuilt as augmented original x foreground mask, so both inputs see the same change. Flips and
 90-degree rotations act on both.
 
@@ -34,6 +36,20 @@ class AugmentConfig:
     jpeg_prob: float = 0.25
     jpeg_quality: tuple[int, int] = (60, 95)
     geometric: bool = True
+    # Another camera: each channel x U(1-g, 1+g) on its own (white balance) ...
+    channel_gain: float = 0.0
+    # ... and a colour temperature t ~ U(-T, T): red x (1+t), blue x (1-t) (warm lamp t > 0).
+    temperature: float = 0.0
+    # Zoom factor range (1 = off) and the share of images zoomed: > 1 crops, < 1 shrinks and pads.
+    magnification: tuple[float, float] = (1.0, 1.0)
+    magnification_prob: float = 0.0
+
+
+# What another camera or lamp does, over the ranges blastwatch is checked against
+# (scripts/robustness.ts): per-channel gains 0.85-1.15, warm/cool white balance, gamma 0.8-1.25,
+# hue +-15 degrees, saturation x0.7-1.3, magnification x0.75-1.25.
+CAMERA_SHIFTS = dict(channel_gain=0.15, temperature=0.1, gamma=0.25, hue_degrees=15.0, saturation=0.3,
+                     magnification=(0.75, 1.25), magnification_prob=0.5)
 
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
@@ -61,6 +77,11 @@ def colour_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tu
     m = sat * eye + (1 - sat) * grey_proj
     m = hue_rotation(_u(g, n, -cfg.hue_degrees, cfg.hue_degrees)) @ m
     m = _u(g, n, 1 - cfg.brightness, 1 + cfg.brightness).view(n, 1, 1) * m
+    if cfg.channel_gain > 0 or cfg.temperature > 0:
+        gains = _u(g, 3 * n, 1 - cfg.channel_gain, 1 + cfg.channel_gain).view(n, 3)
+        t = _u(g, n, -cfg.temperature, cfg.temperature)
+        gains = gains * torch.stack([1 + t, torch.ones(n), 1 - t], dim=1)
+        m = torch.diag_embed(gains) @ m
     # contrast about the image's mean grey level after the colour map: c*(y - mu) + mu
     c = _u(g, n, 1 - cfg.contrast, 1 + cfg.contrast).view(n, 1)
     mean_rgb = x.mean(dim=(2, 3))  # N x 3
@@ -102,6 +123,31 @@ def gaussian_blur_batch(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return y.view(n, c, h, w)
 
 
+def magnify(tensors: list[torch.Tensor], factors: list[float]) -> list[torch.Tensor]:
+    """Zooms sample i of every tensor by factors[i] about the centre, keeping the size: > 1 enlarges
+    the central 1/factor of the field, < 1 shrinks the field and fills the border by mirroring."""
+    out = [t.clone() for t in tensors]
+    h, w = tensors[0].shape[-2:]
+    for i, f in enumerate(factors):
+        if f == 1.0:
+            continue
+        for t in out:
+            x = t[i:i + 1]
+            if f > 1:
+                ch, cw = max(1, round(h / f)), max(1, round(w / f))
+                top, left = (h - ch) // 2, (w - cw) // 2
+                x = torch.nn.functional.interpolate(x[..., top:top + ch, left:left + cw], size=(h, w),
+                                                    mode="bilinear", align_corners=False)
+            else:
+                sh, sw = max(1, round(h * f)), max(1, round(w * f))
+                x = torch.nn.functional.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False,
+                                                    antialias=True)
+                top, left = (h - sh) // 2, (w - sw) // 2
+                x = torch.nn.functional.pad(x, (left, w - sw - left, top, h - sh - top), mode="reflect")
+            t[i] = x[0]
+    return out
+
+
 def geometric(tensors: list[torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
     """Same random flip / 90-degree rotation per sample for every tensor in the list."""
     n = tensors[0].shape[0]
@@ -129,5 +175,10 @@ def augment_pair(original: torch.Tensor, segmented: torch.Tensor, cfg: AugmentCo
                     .clamp_(0, 1))
         if cfg.geometric:
             original, mask = geometric([original, mask], g)
+        if cfg.magnification_prob > 0:
+            n = original.shape[0]
+            zoom = (torch.rand(n, generator=g) < cfg.magnification_prob).tolist()
+            factor = _u(g, n, *cfg.magnification).tolist()
+            original, mask = magnify([original, mask], [factor[i] if zoom[i] else 1.0 for i in range(n)])
         original = photometric(original, cfg, g, pixel_scale)
         return original, original * mask

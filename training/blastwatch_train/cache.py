@@ -1,7 +1,9 @@
 """Reads the `blastwatch preprocess-dataset` cache (format blastwatch-cache/1).
 
 The cache holds the daemon's exact tensors as raw uint8 N x 3 x S x S (NCHW, C-order):
-`original.u8` (decoded, squashed to S x S) and `segmented.u8` (the LAB a* K-means mask applied).
+`original.u8` (decoded, squashed to S x S, colour-normalised when the manifest's `colour` says so)
+and `segmented.u8` (the LAB a* K-means mask applied). A manifest without `colour` (or null) is a
+cache of unnormalised images; the report copies `colour` into model.json for the daemon.
 The model input is byte / 255, computed as `torch.from_numpy(u8).float() / 255` — the same
 float32 the daemon builds — so Python never decodes, resizes or segments an image itself.
 """
@@ -76,6 +78,9 @@ class StainVariants:
         for v, c in enumerate(sets):
             if c.size != base.size or c.classes != base.classes:
                 raise CacheError(f"{c.root}: size/classes differ from the base cache {base.root}")
+            # the copies must see the model's colour normalisation, or training would mix two inputs
+            if c.manifest.get("colour") != base.manifest.get("colour"):
+                raise CacheError(f"{c.root}: colour normalisation differs from the base cache {base.root}")
             for it in c.items:
                 b = by_stem.get(_stem(it["path"]))
                 if b is None:

@@ -137,12 +137,19 @@ def write_card(r: dict, path: Path) -> None:
     if tr.get("stain_variants"):
         aug = tr["augment"]
         w(f"- Augmentation: **{tr['stain_variants']} re-stained copies of every training image** "
-          "(`scripts/perturb-images.ts --kind stain`: exposure x0.85-1.15, saturation x0.75-1.25, hue "
-          "-20..+20 degrees, seeded per image) that went through the daemon's own decode and segmentation, "
+          "(`scripts/perturb-images.ts --kind camera`: exposure x0.85-1.15, saturation x0.75-1.25, hue "
+          "-20..+20 degrees, each channel x0.88-1.12, seeded per image) that went through the daemon's own "
+          "decode, colour normalisation and segmentation, "
           "so each copy carries the mask that stain really produces (a colour change moves a* and with it "
           f"the K-means threshold); {_sampling(tr)}. On top, "
           f"on both inputs: exposure +-{aug['brightness']:.0%}, contrast +-{aug['contrast']:.0%}, gamma "
-          f"+-{aug['gamma']:.0%}, saturation +-{aug['saturation']:.0%}, Gaussian defocus blur (p "
+          f"+-{aug['gamma']:.0%}, saturation +-{aug['saturation']:.0%}, "
+          + (f"hue +-{aug['hue_degrees']:.0f} degrees, " if aug.get("hue_degrees") else "")
+          + (f"per-channel gains +-{aug['channel_gain']:.0%}, colour temperature +-{aug['temperature']:.0%} "
+             "(red and blue in opposite directions), " if aug.get("channel_gain") or aug.get("temperature") else "")
+          + (f"magnification x{aug['magnification'][0]}-{aug['magnification'][1]} (p {aug['magnification_prob']}), "
+             if aug.get("magnification_prob") else "")
+          + f"Gaussian defocus blur (p "
           f"{aug['blur_prob']}), JPEG re-encoding q{aug['jpeg_quality'][0]}-{aug['jpeg_quality'][1]} "
           f"(p {aug['jpeg_prob']}), flips, 90-degree rotations.\n")
     else:

@@ -90,7 +90,8 @@ def unpack(pack_dir: Path, cache_dir: Path) -> None:
 
 AUGMENTS = {
     "default": AugmentConfig(),
-    # what the pipeline uses next to stain variants (see pipeline.VARIANT_AUGMENT)
+    # the light jitter the pipeline used next to stain variants before it added the camera shifts
+    # (pipeline.VARIANT_AUGMENT)
     "light": AugmentConfig(brightness=0.05, saturation=0.05, hue_degrees=0.0, contrast=0.1, gamma=0.1),
 }
 

@@ -3,6 +3,7 @@
  * the tensor cache the training pipeline reads. The format and its writer are in
  * src/preprocess/training-cache.ts, beside the preprocessing it serializes.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
@@ -15,15 +16,36 @@ import {
   writeTrainingCache,
   type CacheJob,
 } from '../../preprocess/training-cache.js';
+import { colourNormalisationSchema, type ColourNormalisation } from '../../preprocess/colour.js';
 
 const usage = `usage: blastwatch preprocess-dataset --data DIR --out DIR [--limit N] [--size 224]
-                                     [--limit-input-pixels N]
+                                     [--limit-input-pixels N] [--colour FILE]
 
   --data DIR   class-per-folder image set: DIR/{${DATASET_CLASSES.join(',')}}/<images>
   --out DIR    cache folder to write (original.u8, segmented.u8, manifest.json)
   --limit N    only the first N files (sorted) of each class, for quick runs
   --size S     working resolution, S×S (default 224, the data set's size)
-  --limit-input-pixels N   refuse images whose header claims more pixels (default ${DEFAULT_LIMIT_INPUT_PIXELS})`;
+  --limit-input-pixels N   refuse images whose header claims more pixels (default ${DEFAULT_LIMIT_INPUT_PIXELS})
+  --colour FILE  colour-normalise every image before segmenting, as the daemon does for a model
+               with preprocessing.colour: FILE is that object (scripts/colour-reference.ts writes
+               it) or a model.json holding it. Recorded in the cache's manifest.`;
+
+/** The colour normalisation in FILE: a bare `colour` object or a model.json's preprocessing.colour. */
+function readColour(file: string): ColourNormalisation {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UserError(`--colour ${file}: ${(err as Error).message}`);
+  }
+  const nested = (raw as { preprocessing?: { colour?: unknown } } | null)?.preprocessing?.colour;
+  const parsed = colourNormalisationSchema.safeParse(nested ?? raw);
+  if (!parsed.success)
+    throw new UserError(
+      `--colour ${file}: not a colour normalisation: ${parsed.error.issues[0]?.message ?? ''}`,
+    );
+  return parsed.data;
+}
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -43,6 +65,7 @@ function parse(argv: string[]) {
         limit: { type: 'string' },
         size: { type: 'string' },
         'limit-input-pixels': { type: 'string' },
+        colour: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -79,12 +102,14 @@ const command: Command = {
     const dataDir = path.resolve(values.data);
     const outDir = path.resolve(values.out);
 
+    const colour = values.colour === undefined ? null : readColour(values.colour);
     const jobs = listImages(dataDir, limit);
     if (jobs.length === 0) throw new UserError(`no images found under ${dataDir}`);
 
     const { manifest, seconds } = await writeTrainingCache(jobs, outDir, {
       size,
       limitInputPixels,
+      colour,
       onProgress(done, failed, s) {
         if (done % 200 === 0 || done === jobs.length)
           process.stderr.write(

@@ -1,0 +1,128 @@
+"""The shifts of another camera in training augmentation: white balance, colour temperature,
+gamma, hue, saturation and magnification, seeded and applied to both inputs alike."""
+import pytest
+import torch
+
+from blastwatch_train.augment import CAMERA_SHIFTS, AugmentConfig, augment_pair, colour_affine, magnify
+
+# only the camera part: no exposure/contrast/saturation/hue/gamma, no blur/JPEG, no flips
+_OFF = dict(brightness=0.0, contrast=0.0, gamma=0.0, saturation=0.0, hue_degrees=0.0,
+            blur_prob=0.0, jpeg_prob=0.0, geometric=False)
+
+
+def _grey(n=64, size=16, level=0.5):
+    o = torch.full((n, 3, size, size), level)
+    return o, o.clone()
+
+
+def test_channel_gains_scale_each_channel_within_the_range():
+    o, s = _grey()
+    cfg = AugmentConfig(**_OFF, channel_gain=0.15)
+    ao, _ = augment_pair(o, s, cfg, torch.Generator().manual_seed(0))
+    ratio = ao.mean(dim=(2, 3)) / 0.5  # per image, per channel
+    assert float(ratio.min()) >= 0.85 - 1e-5 and float(ratio.max()) <= 1.15 + 1e-5
+    # independent per channel: a grey image gets a colour cast, not just an exposure change
+    assert float((ratio[:, 0] - ratio[:, 2]).abs().max()) > 0.1
+    assert float(ratio.std()) > 0.05  # the range is used, not a constant
+
+
+def test_temperature_moves_red_and_blue_oppositely_and_leaves_green():
+    x = torch.full((200, 3, 4, 4), 0.5)
+    m, b = colour_affine(x, AugmentConfig(**_OFF, temperature=0.1), torch.Generator().manual_seed(1))
+    gains = torch.diagonal(m, dim1=1, dim2=2)
+    assert torch.allclose(gains[:, 1], torch.ones(200))
+    assert torch.allclose(gains[:, 0] - 1, -(gains[:, 2] - 1), atol=1e-6)  # warm: red up, blue down
+    assert float(gains[:, 0].max()) > 1.08 and float(gains[:, 0].min()) < 0.92  # warm and cool both drawn
+    assert float(gains[:, 0].max()) <= 1.1 + 1e-6
+    assert torch.count_nonzero(b) == 0
+
+
+def test_camera_shifts_are_seeded_and_keep_segmented_equal_to_original_under_the_mask():
+    g = torch.Generator().manual_seed(3)
+    o = torch.rand(6, 3, 56, 56, generator=g) * 0.6 + 0.2
+    mask = torch.zeros(6, 1, 56, 56)
+    mask[:, :, 14:42, 14:42] = 1
+    cfg = AugmentConfig(**CAMERA_SHIFTS)
+    a1 = augment_pair(o, o * mask, cfg, torch.Generator().manual_seed(5))
+    a2 = augment_pair(o, o * mask, cfg, torch.Generator().manual_seed(5))
+    a3 = augment_pair(o, o * mask, cfg, torch.Generator().manual_seed(6))
+    assert torch.equal(a1[0], a2[0]) and torch.equal(a1[1], a2[1])
+    assert not torch.equal(a1[0], a3[0])
+    ao, as_ = a1
+    assert float(ao.min()) >= 0 and float(ao.max()) <= 1
+    # segmented = augmented original x (zoomed, soft at its edge) mask: never brighter than the
+    # original, equal inside the cell whatever the zoom, black far outside it
+    assert bool((as_ <= ao + 1e-6).all())
+    assert torch.allclose(as_[..., 20:36, 20:36], ao[..., 20:36, 20:36])
+    assert float(as_[..., :4, :4].abs().max()) == 0.0
+
+
+def test_camera_shifts_cover_the_checked_ranges():
+    cfg = AugmentConfig(**CAMERA_SHIFTS)
+    assert cfg.channel_gain >= 0.15 and cfg.temperature >= 0.1
+    assert 1 - cfg.gamma <= 0.8 and 1 + cfg.gamma >= 1.25
+    assert cfg.hue_degrees >= 15 and 1 - cfg.saturation <= 0.7 and 1 + cfg.saturation >= 1.3
+    assert cfg.magnification[0] <= 0.75 and cfg.magnification[1] >= 1.25
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.25])
+def test_magnify_zooms_both_inputs_alike_about_the_centre(factor):
+    size = 64
+    o = torch.zeros(1, 3, size, size)
+    o[..., 24:40, 24:40] = 1.0  # a 16-px square cell in the centre
+    mask = (o[:, :1] > 0).float()
+    zo, zm = magnify([o, mask], [factor])
+    assert zo.shape == o.shape and zm.shape == mask.shape
+    area = float((zo[0, 0] > 0.5).sum())
+    assert area == pytest.approx(16 * 16 * factor ** 2, rel=0.2)  # the cell grows or shrinks with the lens
+    # the mask moves with the image
+    assert torch.equal(zo[0, 0] > 0.5, zm[0, 0] > 0.5)
+    ys, xs = torch.nonzero(zo[0, 0] > 0.5, as_tuple=True)
+    assert float(ys.float().mean()) == pytest.approx(31.5, abs=1.0)
+    assert float(xs.float().mean()) == pytest.approx(31.5, abs=1.0)
+
+
+def test_magnify_by_one_is_the_identity():
+    x = torch.rand(2, 3, 20, 20)
+    (y,) = magnify([x], [1.0, 1.0])
+    assert torch.equal(x, y)
+
+
+def test_the_report_carries_the_caches_colour_normalisation_into_model_json(tmp_path):
+    """The daemon normalises as training did only if model.json names the cache's normalisation."""
+    import json
+    import shutil
+
+    from blastwatch_train import CLASS_FOLDERS, pipeline
+    from blastwatch_train.cache import write_cache
+    from conftest import synthetic_images
+
+    colour = {"method": "background-gains", "background_share": 0.05, "background_low": [247, 254, 246],
+              "background_high": [255, 255, 254.5], "max_gain": 1.5, "reference": {"images": 36}}
+    o, s, items = synthetic_images(12)
+    cache = tmp_path / "cache"
+    write_cache(cache, o, s, items, CLASS_FOLDERS, {"segmentation": {"k": 7, "threshold": 141}, "colour": colour})
+    split, work, models = tmp_path / "split.json", tmp_path / "work", tmp_path / "models"
+    pipeline.run_split(cache, split, seed=0, threshold=10)
+    pipeline.run_final(cache, split, work, epochs=1, smoke=True)
+    shutil.copytree(cache, tmp_path / "perturbed" / "blur1")
+    pipeline.run_report(cache, split, work, models, tmp_path / "perturbed", "test", 1.0, smoke=True)
+    m = json.loads((models / "model.json").read_text())
+    assert m["preprocessing"]["colour"] == colour
+
+
+def test_stain_copies_with_another_colour_normalisation_are_refused(tmp_path):
+    from blastwatch_train import CLASS_FOLDERS
+    from blastwatch_train.cache import CacheError, StainVariants, load_cache, write_cache
+    from conftest import synthetic_images
+
+    o, s, items = synthetic_images(2)
+    colour = {"method": "background-gains", "background_share": 0.05, "background_low": [247, 254, 246],
+              "background_high": [255, 255, 254.5], "max_gain": 1.5}
+    write_cache(tmp_path / "base", o, s, items, CLASS_FOLDERS, {"colour": colour})
+    write_cache(tmp_path / "same", o, s, items, CLASS_FOLDERS, {"colour": colour})
+    write_cache(tmp_path / "raw", o, s, items, CLASS_FOLDERS)
+    base = load_cache(tmp_path / "base")
+    assert len(StainVariants(base, [load_cache(tmp_path / "same")])) == 1
+    with pytest.raises(CacheError, match="colour normalisation differs"):
+        StainVariants(base, [load_cache(tmp_path / "raw")])
