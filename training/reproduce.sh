@@ -4,6 +4,7 @@
 #   training split -> colour-normalised cache (the daemon's normalisation) -> ablation -> final training
 #   (+ temperature, threshold, ONNX export, INT8 quantization) -> perturbed test copies
 #   (scripts/perturb-images.ts + preprocess-dataset) -> evaluation -> models/ + MODEL_CARD.md
+#   -> the out-of-domain gate fitted on train/val (scripts/fit-gate.ts; full runs only)
 #
 #   training/reproduce.sh            full run, writes models/ and training/split.json
 #   training/reproduce.sh --smoke    seconds-long run of the same code on a few images, in a temp dir
@@ -126,4 +127,9 @@ log "report"
 cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
 "$py" -m blastwatch_train report --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
   --perturbed "$work/perturbed-cache" --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
+if [ "$smoke" != 1 ]; then
+  # The out-of-domain gate belongs to these weights: fitted on train/val through the daemon's path.
+  log "out-of-domain gate"
+  node --import tsx scripts/fit-gate.ts --data "$data" --split "$split" --model "$models"
+fi
 log "done in $(($(date +%s) - start)) s; model files in $models"

@@ -41,3 +41,21 @@ def test_model_version_is_the_date_and_the_int8_hash_prefix():
     when = time.strptime("2026-11-27", "%Y-%m-%d")
     assert pipeline.model_version("3f2a9c1d" + "0" * 56, when) == "2026.11.27+3f2a9c1d"
     assert pipeline.model_version("58f4004b" + "e" * 56, when) != pipeline.model_version("3f2a9c1d" + "0" * 56, when)
+
+
+def test_regenerating_the_card_keeps_the_sections_other_commands_measured():
+    from blastwatch_train import report
+
+    old = (
+        "# blastwatch model card\n\n## Robustness\n\nold table\n\n"
+        "## Where the model applies\n\n### Colour constancy\n\nmeasured by robustness.ts\n\n"
+        "### The out-of-domain gate\n\nmeasured by gate-report.ts\n\n## Limits\n\nold limits\n\n"
+        "<!-- specimen-screening: written by scripts/specimen-sim.ts --write-card -->\n"
+        "## Specimen-level screening\n\nk = 5\n<!-- /specimen-screening -->\n"
+    )
+    applies, specimen = report.kept_sections(old)
+    assert applies.startswith("## Where the model applies") and "gate-report.ts" in applies
+    assert "## Limits" not in applies and "old limits" not in applies
+    assert specimen.startswith("<!-- specimen-screening") and specimen.rstrip().endswith("-->")
+    assert "k = 5" in specimen
+    assert report.kept_sections("# card\n\n## Limits\n") == ("", "")
