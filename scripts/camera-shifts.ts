@@ -146,6 +146,36 @@ const SHIFTS: Record<string, (param: string, name: string) => CameraShift['apply
 
 export const SHIFT_KINDS = Object.keys(SHIFTS);
 
+/**
+ * Each camera shift at both ends of the range a new camera or lamp may bring (and the warm and
+ * cool lamps inside it): what the robustness and gate reports measure.
+ */
+export const RANGE_SHIFTS: readonly string[] = [
+  'gains:1.08,1,0.9', // warm lamp
+  'gains:0.9,1,1.08', // cool lamp
+  'gains:0.85,1,1',
+  'gains:1.15,1,1',
+  'gains:1,0.85,1',
+  'gains:1,1.15,1',
+  'gains:1,1,0.85',
+  'gains:1,1,1.15',
+  'brightness:0.8',
+  'brightness:1.2',
+  'gamma:0.8',
+  'gamma:1.25',
+  'hue:-15',
+  'hue:15',
+  'saturation:0.7',
+  'saturation:1.3',
+  'magnification:0.75',
+  'magnification:1.25',
+  'blur:1',
+  'blur:2',
+  'jpeg:40',
+  'noise:8',
+  'stretch:1024x768',
+];
+
 /** Parses `kind:param` into a shift; throws with the list of kinds for an unknown one. */
 export function parseCameraShift(name: string): CameraShift {
   const colon = name.indexOf(':');

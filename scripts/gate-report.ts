@@ -25,35 +25,12 @@ import { parseArgs } from 'node:util';
 import { loadDomainGate, type DomainGate } from '../src/gate/index.js';
 import { decide, loadModelManifest } from '../src/infer/index.js';
 import type { OpenedModel } from '../src/evaluate/classify-file.js';
+import { RANGE_SHIFTS } from './camera-shifts.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
 import { listImages, nonSmearImages, perturb, writeList, type SetImage } from './gate/sets.js';
 
-/** Each camera shift at the ends of its range (and the lamp example inside it). */
-export const SHIFTS: readonly string[] = [
-  'gains:0.85,1,1',
-  'gains:1.15,1,1',
-  'gains:1,0.85,1',
-  'gains:1,1.15,1',
-  'gains:1,1,0.85',
-  'gains:1,1,1.15',
-  'gains:1.08,1,0.9',
-  'gains:0.92,1,1.1',
-  'brightness:0.8',
-  'brightness:1.2',
-  'gamma:0.8',
-  'gamma:1.25',
-  'hue:-15',
-  'hue:15',
-  'saturation:0.7',
-  'saturation:1.3',
-  'magnification:0.75',
-  'magnification:1.25',
-  'blur:1',
-  'blur:2',
-  'jpeg:40',
-  'noise:8',
-  'stretch:1024x768',
-];
+/** Each camera shift at the ends of its range (scripts/camera-shifts.ts). */
+export const SHIFTS = RANGE_SHIFTS;
 const QUICK_SHIFTS = ['brightness:1.2', 'blur:2', 'stretch:1024x768'];
 /** Changes that leave no smear to screen: each must be refused. */
 const NON_SMEAR_CHANGES = ['blur:4', 'blur:6', 'brightness:0.4', 'brightness:1.8'];

@@ -22,33 +22,9 @@ import pino from 'pino';
 import { createClassifier, loadModelManifest } from '../src/infer/index.js';
 import { colourNormalisationSchema, type ColourNormalisation } from '../src/preprocess/colour.js';
 import { prepareImage } from '../src/preprocess/index.js';
-import { parseCameraShift, type CameraShift } from './camera-shifts.js';
+import { parseCameraShift, RANGE_SHIFTS, type CameraShift } from './camera-shifts.js';
 
-/** Each shift over its whole range: both ends (and the named warm / cool white balances). */
-const DEFAULT_SHIFTS = [
-  'gains:1.08,1,0.9', // warm lamp
-  'gains:0.9,1,1.08', // cool lamp
-  'gains:0.85,1,1',
-  'gains:1.15,1,1',
-  'gains:1,0.85,1',
-  'gains:1,1.15,1',
-  'gains:1,1,0.85',
-  'gains:1,1,1.15',
-  'brightness:0.8',
-  'brightness:1.2',
-  'gamma:0.8',
-  'gamma:1.25',
-  'hue:-15',
-  'hue:15',
-  'saturation:0.7',
-  'saturation:1.3',
-  'magnification:0.75',
-  'magnification:1.25',
-  'blur:2',
-  'jpeg:40',
-  'noise:8',
-  'stretch:1024x768',
-];
+const DEFAULT_SHIFTS = RANGE_SHIFTS;
 
 interface SplitItem {
   path: string;
