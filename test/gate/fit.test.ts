@@ -11,8 +11,10 @@ import { fitRange, quantileSorted } from '../../src/gate/fit-ranges.js';
 
 /** Seeded standard normals (Box-Muller over mulberry32). */
 function normals(seed: number): () => number {
-  const uniform = mulberry32(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const next = mulberry32(seed);
+  // Half a step up: never 0, so the logarithm stays finite.
+  const uniform = (): number => next() + 2 ** -33;
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /** Two classes in 12 dimensions; the within-class spread is 3 along axis 0, 2 along axis 1, 0.5 elsewhere. */
