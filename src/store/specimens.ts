@@ -36,8 +36,11 @@ export interface SpecimenStoreOptions {
   changeMessages: ((change: SpecimenChange) => OutboxDraft[]) | null;
 }
 
-/** Provisional rule until a measured one is configured (config `specimen.rule`). */
-export const DEFAULT_VERDICT_RULE: VerdictRule = { minScreened: 5, minFlagged: 2, minFlaggedShare: 0.2 };
+/**
+ * The rule of config/default.yaml `specimen.rule`, for stores opened without a config: chosen by
+ * simulation (models/MODEL_CARD.md, "Specimen-level screening").
+ */
+export const DEFAULT_VERDICT_RULE: VerdictRule = { minScreened: 5, minFlagged: 6, minFlaggedShare: 0.45 };
 
 /** What a write did: the specimen after it, and the outbox rows it committed (to wake the publisher). */
 export interface SpecimenWrite {
