@@ -24,7 +24,11 @@ const bearer = { authorization: `Bearer ${TOKEN}` };
 
 async function server(t: { teardown(fn: () => void | Promise<void>): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'bw-specimen-api-'));
-  const store = openStore({ dataDir: dir });
+  // A rule of its own (not the shipped default), so the shapes below do not move with it.
+  const store = openStore({
+    dataDir: dir,
+    specimens: { rule: { minScreened: 5, minFlagged: 2, minFlaggedShare: 0.2 } },
+  });
   const bus = new EventBus();
   const { config } = loadConfig(null, {});
   config.http.auth_token = TOKEN;
