@@ -50,7 +50,10 @@ function pngVariant(png: Buffer, tag: string): Buffer {
 /** A TIFF with `tag` appended after its last byte: readers follow offsets, so the image is unchanged. */
 const tiffVariant = (tiff: Buffer, tag: string) => Buffer.concat([tiff, Buffer.from(`\0${tag}`)]);
 
-/** What a hostile file must come to: done, or recorded with a reason of one of these kinds. */
+/** Classified: screened (`done`) or refused by the out-of-domain gate: either way processed once. */
+const isClassified = (status: string): boolean => status === 'done' || status === 'out_of_domain';
+
+/** What a hostile file must come to: classified (`done`), or recorded with a reason of one of these kinds. */
 type Expect = 'done' | 'refused' | 'truncated' | 'never-read';
 
 async function hostileSet(
@@ -123,18 +126,18 @@ const hostileFiles: Attempt = {
         rows.get(`${ctx.runId}-${name}`) ?? all.filter((r) => r.file.endsWith(`${ctx.runId}-${name}`));
       const last = got.at(-1);
       const outcome = last
-        ? last.status === 'done'
+        ? isClassified(last.status)
           ? 'done'
           : `${last.status}:${last.error_kind ?? ''}`
         : 'no result';
       seen[outcome] = (seen[outcome] ?? 0) + 1;
       const ok =
         expect === 'done'
-          ? last?.status === 'done'
+          ? last !== undefined && isClassified(last.status)
           : expect === 'refused'
-            ? last !== undefined && last.status !== 'done' && (last.error ?? '').length > 3
+            ? last !== undefined && !isClassified(last.status) && (last.error ?? '').length > 3
             : expect === 'truncated'
-              ? !last || (last.status !== 'done' && (last.error_kind ?? 'truncated') === 'truncated')
+              ? !last || (!isClassified(last.status) && (last.error_kind ?? 'truncated') === 'truncated')
               : !last && !all.some((r) => r.sha256 === sha256(secret));
       if (!ok) bad.push(`${JSON.stringify(name)} → ${outcome}`);
     }
@@ -192,14 +195,14 @@ const slowWriters: Attempt = {
       ctx,
       files.map(([n]) => n),
       SETTLE_MS,
-      (r) => r.status === 'done',
+      (r) => isClassified(r.status),
     );
     await sleep(1000); // a prefix recorded late would show up as a second row
     const all = await recentResults(ctx);
     const bad: string[] = [];
     for (const [name, bytes] of files) {
       const got = all.filter((r) => r.file.endsWith(name));
-      const want = got.length === 1 && got[0]!.status === 'done' && got[0]!.sha256 === sha256(bytes);
+      const want = got.length === 1 && isClassified(got[0]!.status) && got[0]!.sha256 === sha256(bytes);
       if (!want)
         bad.push(
           `${name}: ${got.map((r) => `${r.status}:${r.error_kind ?? ''}${r.sha256 === sha256(bytes) ? '' : ' (other bytes)'}`).join(', ') || 'no result'}`,
@@ -221,7 +224,7 @@ async function classified(ctx: AttackContext, name: string, bytes: Buffer): Prom
     ctx,
     [name],
     SETTLE_MS,
-    (r) => r.status === 'done' && r.sha256 === sha256(bytes),
+    (r) => isClassified(r.status) && r.sha256 === sha256(bytes),
   );
   return rows.get(name)?.find((r) => r.sha256 === sha256(bytes)) ?? null;
 }
@@ -335,10 +338,10 @@ const burst: Attempt = {
       }
     })();
     const t0 = Date.now();
-    const rows = await waitForResults(ctx, names, SETTLE_MS + 20_000, (r) => r.status === 'done');
+    const rows = await waitForResults(ctx, names, SETTLE_MS + 20_000, (r) => isClassified(r.status));
     probing = false;
     await probe;
-    const done = names.filter((x) => rows.get(x)?.some((r) => r.status === 'done')).length;
+    const done = names.filter((x) => rows.get(x)?.some((r) => isClassified(r.status))).length;
     const doubled = names.filter((x) => (rows.get(x)?.length ?? 0) > 1).length;
     return verdict(
       done === n && doubled === 0 && worst < 5000,

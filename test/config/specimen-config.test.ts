@@ -15,12 +15,12 @@ const load = (specimen: unknown) => {
   return loadConfig(file, {}).config;
 };
 
-t.test('defaults: folder assignment and the provisional rule', async (t) => {
+t.test('defaults: folder assignment and the rule the simulation chose', async (t) => {
   const { specimen } = loadConfig(null, {}).config;
   t.same(specimen, {
     assign: 'folder',
     pattern: null,
-    rule: { min_screened: 5, min_flagged: 2, min_flagged_share: 0.2 },
+    rule: { min_screened: 5, min_flagged: 6, min_flagged_share: 0.45 },
   });
 });
 

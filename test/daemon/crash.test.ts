@@ -26,7 +26,12 @@ function readDb(dataDir: string) {
   const db = new Database(join(dataDir, 'blastwatch.db'), { readonly: true, fileMustExist: true });
   try {
     return {
-      done: (db.prepare("SELECT count(*) AS n FROM results WHERE status = 'done'").get() as { n: number }).n,
+      // Classified: screened, or refused by the out-of-domain gate (a sample may be either).
+      done: (
+        db.prepare("SELECT count(*) AS n FROM results WHERE status IN ('done', 'out_of_domain')").get() as {
+          n: number;
+        }
+      ).n,
       rows: db.prepare('SELECT sha256, flag, model_version, status FROM results').all() as {
         sha256: string;
         flag: number | null;

@@ -22,13 +22,16 @@ import {
 
 const PREFIX = 'blastwatch/e2e-scope';
 
-function results(dataDir: string): { sha256: string; flag: number; model_version: string }[] {
+/** Classified results: screened, or refused by the out-of-domain gate (then without a flag). */
+function results(dataDir: string): { sha256: string; flag: number | null; model_version: string }[] {
   try {
     const db = new Database(join(dataDir, 'blastwatch.db'), { readonly: true, fileMustExist: true });
     try {
-      return db.prepare("SELECT sha256, flag, model_version FROM results WHERE status = 'done'").all() as {
+      return db
+        .prepare("SELECT sha256, flag, model_version FROM results WHERE status IN ('done', 'out_of_domain')")
+        .all() as {
         sha256: string;
-        flag: number;
+        flag: number | null;
         model_version: string;
       }[];
     } finally {

@@ -36,7 +36,7 @@ t.test('the dashboard on an out-of-domain image', async (t) => {
     await page.waitForSelector(`body[data-ready="${view}"]`);
   };
 
-  await open('#/', 'feed');
+  await open('#/images', 'feed');
   const card = page.locator('#feed-list .card', { hasText: 'dark-frame.jpg' });
   await card.waitFor();
   t.equal(await card.locator('.badge').first().textContent(), 'Cannot screen');

@@ -12,23 +12,24 @@ import t, { type Test } from 'tap';
 import { eventId } from '../../src/publish/payloads.js';
 import {
   freePort,
+  FULL,
+  isClassified,
   jpegVariant,
   makeDirs,
   PREFIX,
   readResults,
   sampleImages,
   scale,
-  FULL,
   sleep,
   startBroker,
   startDaemon,
   startInProcess,
   subscribe,
-  until,
-  writeConfig,
   type Received,
   type Subscriber,
   type TestDirs,
+  until,
+  writeConfig,
 } from './harness.js';
 import { startMqttProxy } from './mqtt-proxy.js';
 
@@ -47,7 +48,7 @@ function drop(dir: string, count: number): void {
 
 /** Expected alert ids from the database; asserts each reached the subscriber, duplicates identical. */
 async function assertAlerts(t: Test, dirs: TestDirs, sub: Subscriber, timeoutMs = 60_000): Promise<void> {
-  const rows = readResults(dirs.data).filter((r) => r.status === 'done');
+  const rows = readResults(dirs.data).filter((r) => isClassified(r.status));
   const expected = rows.filter((r) => r.flag === 1).map((r) => eventId(r.sha256, r.model_version!, 'alert'));
   const resultIds = rows.map((r) => eventId(r.sha256, r.model_version!, 'result'));
   t.ok(expected.length > 0, `flags produced (${expected.length})`);
@@ -105,7 +106,7 @@ t.test('broker refusing connections, then accepting: no alert lost', async (t) =
   await broker.resume(); // the subscriber comes back; the daemon is refused
   drop(dirs.capture, 12);
   await until(
-    () => readResults(dirs.data).filter((r) => r.status === 'done').length >= 12,
+    () => readResults(dirs.data).filter((r) => isClassified(r.status)).length >= 12,
     60_000,
     'classified',
   );
@@ -138,7 +139,7 @@ t.test('PUBACKs dropped, then the connection breaks: every alert re-sent with it
   proxy.dropPubacks = true;
   drop(dirs.capture, 12);
   await until(
-    () => readResults(dirs.data).filter((r) => r.status === 'done').length >= 12,
+    () => readResults(dirs.data).filter((r) => isClassified(r.status)).length >= 12,
     60_000,
     'classified',
   );

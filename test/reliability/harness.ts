@@ -105,6 +105,11 @@ export interface ResultRow {
 }
 
 /** Every result row, read from the file by a separate connection (works after a SIGKILL too). */
+/** Classified: screened (`done`) or refused by the out-of-domain gate: either way processed once. */
+export function isClassified(status: string): boolean {
+  return status === 'done' || status === 'out_of_domain';
+}
+
 export function readResults(dataDir: string): ResultRow[] {
   try {
     const db = new Database(join(dataDir, 'blastwatch.db'), { readonly: true, fileMustExist: true });
@@ -134,10 +139,10 @@ export function integrityCheck(dataDir: string): string {
   }
 }
 
-/** sha256 values that have more than one `done` row: must always be empty. */
+/** sha256 values that have more than one classified row (`done` or `out_of_domain`): must always be empty. */
 export function duplicateDone(rows: ResultRow[]): string[] {
   const seen = new Map<string, number>();
-  for (const r of rows) if (r.status === 'done') seen.set(r.sha256, (seen.get(r.sha256) ?? 0) + 1);
+  for (const r of rows) if (isClassified(r.status)) seen.set(r.sha256, (seen.get(r.sha256) ?? 0) + 1);
   return [...seen].filter(([, n]) => n > 1).map(([s]) => s);
 }
 

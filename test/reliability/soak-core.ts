@@ -25,6 +25,7 @@ import {
   startInProcess,
   subscribe,
   until,
+  isClassified,
 } from './harness.js';
 
 export interface SoakOptions {
@@ -162,9 +163,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     return {
       options: { ...opts, progress: undefined },
       fed,
-      done: rows.filter((r) => r.status === 'done').length,
+      done: rows.filter((r) => isClassified(r.status)).length,
       distinct: new Set(rows.map((r) => r.sha256)).size,
-      notDone: rows.filter((r) => r.status !== 'done').length,
+      notDone: rows.filter((r) => !isClassified(r.status)).length,
       alertsExpected: expectedAlerts.length,
       alertsReceived: expectedAlerts.filter((id) => gotAlerts.has(id)).length,
       samples,

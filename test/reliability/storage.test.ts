@@ -30,6 +30,7 @@ import {
   until,
   type InProcess,
   type TestDirs,
+  isClassified,
 } from './harness.js';
 
 // The whole file (.taprc's 300 s is per file): slow on a shared 2-core machine.
@@ -94,7 +95,7 @@ function unfill(dir: string): void {
 const doneSet = (dirs: TestDirs) =>
   new Set(
     readResults(dirs.data)
-      .filter((r) => r.status === 'done')
+      .filter((r) => isClassified(r.status))
       .map((r) => r.file),
   );
 const problems = (d: InProcess) => d.app.context.health().problems.join('; ');
@@ -103,7 +104,7 @@ const problems = (d: InProcess) => d.app.context.health().problems.join('; ');
 function assertExactlyOnce(t: Test, dirs: TestDirs, names: string[]): void {
   const rows = readResults(dirs.data);
   const per = new Map<string, number>();
-  for (const r of rows) per.set(r.file, (per.get(r.file) ?? 0) + (r.status === 'done' ? 1 : 100));
+  for (const r of rows) per.set(r.file, (per.get(r.file) ?? 0) + (isClassified(r.status) ? 1 : 100));
   const wrong = names.filter((n) => per.get(n) !== 1);
   t.same(wrong, [], `every image exactly one done result (${names.length})`);
   t.equal(rows.length, names.length, 'no extra rows (failed or duplicate)');
