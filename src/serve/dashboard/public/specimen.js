@@ -1,10 +1,18 @@
 // The specimen page: counts and the flagged share with its 95 % interval, the suggested verdict
 // with its rule in words, the images as a gallery grouped by predicted class (most suspicious
-// first), the image under review, the sign-off panel, the sign-off versions and the audit trail.
+// first), the image under review, the sign-off panel, the sign-off versions and the audit trail;
+// the downloads: the signed report (PDF) and the images (CSV).
 /* global document, window */
 import { api, imageUrl } from './api.js';
 import { signOffPanel, signOffKey } from './signoff.js';
-import { cannotScreenReason, countsLine, isScreened, specimenFrom, VERDICT_TEXT } from './specimen-model.js';
+import {
+  cannotScreenReason,
+  countsLine,
+  isScreened,
+  isSigned,
+  specimenFrom,
+  VERDICT_TEXT,
+} from './specimen-model.js';
 import { reviewPanel, selectImage, showCurrent } from './specimen-review.js';
 import { finishSpecimen, shareText, statusBadge, upsertSpecimen, verdictBadges } from './specimens.js';
 import { state } from './state.js';
@@ -199,6 +207,44 @@ function table(headers, rows, id) {
   );
 }
 
+/**
+ * The report of the signed version and the images as CSV. Plain links with `download`: the
+ * browser downloads them itself, with the session cookie, under the name the server gives. Before
+ * the signature there is no report, so no link, only the sentence that says when there is one.
+ */
+function downloads(s) {
+  const base = `/api/specimens/${encodeURIComponent(s.id)}`;
+  const version = s.signOff?.version;
+  const report =
+    isSigned(s) && version
+      ? el('a', {
+          class: 'button',
+          id: 'report-pdf',
+          href: `${base}/report.pdf`,
+          download: true,
+          title: `The printable report of sign-off version ${version}`,
+          text: `Report v${version} (PDF)`,
+        })
+      : el('span', {
+          class: 'meta',
+          id: 'report-pending',
+          text: 'The report (PDF) is available once the specimen is signed.',
+        });
+  return el(
+    'div',
+    { class: 'downloads', id: 'specimen-downloads' },
+    report,
+    el('a', {
+      class: 'button secondary',
+      id: 'images-csv',
+      href: `${base}/images.csv`,
+      download: true,
+      title: 'Every image of this specimen with its class, P(B-ALL) and review, as CSV',
+      text: 'Images (CSV)',
+    }),
+  );
+}
+
 function head(s) {
   return el(
     'div',
@@ -267,6 +313,7 @@ export async function showSpecimen(id) {
   view.replaceChildren(
     el('p', {}, el('a', { href: '#/', class: 'back', text: '← Specimens' })),
     head(s),
+    downloads(s),
     el(
       'div',
       { class: 'specimen-layout' },

@@ -1,6 +1,6 @@
 // The Specimens view (the landing page): one row per smear with its status, verdict and counts,
 // filtered by status, kept current by the live feed; "Start specimen" for session capture, and
-// the unassigned images with a way to give them to a specimen.
+// the unassigned images with a way to give them to a specimen; "Export CSV" of all specimens.
 /* global document, FormData, CSS, localStorage */
 import { api, imageUrl, postJson } from './api.js';
 import {
@@ -325,7 +325,26 @@ export function onLiveSpecimen(raw) {
   return s;
 }
 
+/**
+ * "Export CSV" beside the filters: every specimen, whatever the filter, as the server writes it.
+ * A plain link with `download`, so the browser saves it with the session cookie.
+ */
+function exportLink() {
+  return el('a', {
+    class: 'button secondary',
+    id: 'specimens-csv',
+    href: '/api/specimens.csv',
+    download: true,
+    title: 'All specimens with their status, verdicts, counts and sign-off, as CSV',
+    text: 'Export CSV',
+  });
+}
+
 export function setUpSpecimens() {
+  const filters = $('specimen-filter');
+  const bar = el('div', { class: 'list-bar' });
+  filters.replaceWith(bar);
+  bar.append(filters, exportLink());
   // A named account signs as itself; otherwise the name is typed once and remembered.
   const name = $('actor-name');
   name.value = localStorage.getItem('blastwatch.reviewer') || '';
