@@ -23,19 +23,6 @@ export const STATUS_TEXT = {
   amended: 'Amended',
 };
 
-/** The same words as the daemon's out-of-domain reasons (src/domain/applicability.ts). */
-const DOMAIN_REASON_TEXT = {
-  geometry: 'the picture has an unusual shape or size for this camera',
-  focus: 'the picture is out of focus',
-  underexposed: 'the picture is too dark',
-  overexposed: 'the picture is too bright',
-  clipping: 'too many pixels are clipped to black or white',
-  cell_coverage: 'cells cover an unusual share of the picture',
-  cell_count: 'an unusual number of cells was found',
-  segmentation_cutoff: 'the colours do not separate cells from background as in the training images',
-  features: 'the model sees a picture unlike any it was trained on',
-};
-
 const pick = (obj, ...keys) => {
   for (const k of keys) if (obj && obj[k] !== undefined) return obj[k];
   return undefined;
@@ -86,7 +73,14 @@ export function imageFrom(raw) {
     flag: flagLabel(raw),
     probabilities: raw.probabilities || null,
     error: raw.error || null,
-    domainReasons: domain && Array.isArray(domain.reasons) ? domain.reasons : [],
+    // The reasons in words as the daemon words them (src/domain/applicability.ts); the codes
+    // only when a result carries no words.
+    domainReasons:
+      domain && Array.isArray(domain.reasons_text)
+        ? domain.reasons_text
+        : domain && Array.isArray(domain.reasons)
+          ? domain.reasons
+          : [],
     review,
   };
 }
@@ -131,7 +125,7 @@ export const isScreened = (img) => img.status === 'done';
 
 export function cannotScreenReason(img) {
   if (img.status === 'out_of_domain') {
-    const words = img.domainReasons.map((r) => DOMAIN_REASON_TEXT[r] || r);
+    const words = img.domainReasons;
     return `Out of domain${words.length ? `: ${words.join('; ')}` : ''}`;
   }
   if (img.status === 'quarantined') return `Quarantined${img.error ? `: ${img.error}` : ''}`;
