@@ -4,15 +4,14 @@ import type { SpecimenReport } from '../domain/specimen.js';
 import type { Logger } from '../log.js';
 import { LisDelivery, type LisRoute } from './delivery.js';
 import { buildFhirBundle } from './fhir.js';
-import { buildOruR01 } from './hl7.js';
 import { bundleIdentifier } from './ids.js';
 import { LisOutbox, type LisDestination } from './outbox.js';
-import { renderReportPdf, type ThumbnailSource } from './pdf.js';
-import { FhirSender, FolderSender, MllpSender } from './senders.js';
+import { FhirSender, FolderSender, type Sender } from './senders.js';
+import type { ThumbnailSource } from './thumbnails.js';
 
 export { LisDelivery, type LisDestinationStatus } from './delivery.js';
 export { LisOutbox, type LisDestination, type LisMessage, type LisMessageSummary } from './outbox.js';
-export { mediaThumbnails, renderReportPdf, type ThumbnailSource } from './pdf.js';
+export { mediaThumbnails, type ThumbnailSource } from './thumbnails.js';
 export { specimenImagesCsv, specimensCsv, type SpecimenImageRow } from './csv.js';
 
 export type LisConfig = ResolvedConfig['lis'];
@@ -27,13 +26,18 @@ export function configuredDestinations(config: LisConfig): LisDestination[] {
   return on;
 }
 
-/** The three renderings of a signed report, from the config's lab details. */
+/**
+ * The three renderings of a signed report, from the config's lab details. The HL7 library and
+ * pdfkit are loaded on first use: together they hold over 100 MB of a daemon's memory, which a
+ * daemon with no LIS destination and no report downloaded never needs.
+ */
 export function createRenderers(config: LisConfig, thumbnails: ThumbnailSource) {
-  const pdf = (report: SpecimenReport) => renderReportPdf(report, { labName: config.lab_name, thumbnails });
+  const pdf = async (report: SpecimenReport) =>
+    (await import('./pdf.js')).renderReportPdf(report, { labName: config.lab_name, thumbnails });
   return {
     pdf,
-    hl7: (report: SpecimenReport) =>
-      buildOruR01(report, {
+    hl7: async (report: SpecimenReport) =>
+      (await import('./hl7.js')).buildOruR01(report, {
         labName: config.lab_name,
         receivingApplication: config.receiving_application,
         receivingFacility: config.receiving_facility,
@@ -42,6 +46,25 @@ export function createRenderers(config: LisConfig, thumbnails: ThumbnailSource) 
       JSON.stringify(
         buildFhirBundle(report, await pdf(report), { accessionSystem: config.accession_system }),
       ),
+  };
+}
+
+/** A sender whose module (and the HL7 library behind it) loads on its first message. */
+function lazySender(target: string, load: () => Promise<Sender>): Sender {
+  let sender: Sender | null = null;
+  let loading: Promise<Sender> | null = null;
+  return {
+    target,
+    get connected() {
+      return sender?.connected ?? null;
+    },
+    async send(message, payload) {
+      sender ??= await (loading ??= load());
+      return sender.send(message, payload);
+    },
+    close() {
+      sender?.close();
+    },
   };
 }
 
@@ -75,15 +98,19 @@ export function createLis(o: LisOptions): Lis {
   const outbox = new LisOutbox(o.db, destinations, o.now);
   const render = createRenderers(config, o.thumbnails);
   const routes: LisRoute[] = [];
-  if (config.mllp)
+  const mllp = config.mllp;
+  if (mllp)
     routes.push({
       destination: 'mllp',
       render: render.hl7,
-      sender: new MllpSender({
-        host: config.mllp.host,
-        port: config.mllp.port,
-        ackTimeoutMs: config.mllp.ack_timeout_ms,
-        connectTimeoutMs: config.mllp.connect_timeout_ms,
+      sender: lazySender(`mllp://${mllp.host}:${mllp.port}`, async () => {
+        const { MllpSender } = await import('./mllp-sender.js');
+        return new MllpSender({
+          host: mllp.host,
+          port: mllp.port,
+          ackTimeoutMs: mllp.ack_timeout_ms,
+          connectTimeoutMs: mllp.connect_timeout_ms,
+        });
       }),
     });
   if (config.file_dir)

@@ -1,22 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import PDFDocument from 'pdfkit';
 import { describeRule, type SpecimenReport } from '../domain/specimen.js';
-import { mediaPath } from '../store/media.js';
+import type { ThumbnailSource } from './thumbnails.js';
 import { modelLimits, percent, SCREENING_DISCLAIMER, VERDICT_LABEL } from './vocabulary.js';
 
 /** The JPEG thumbnail of a result, or null when it is gone (retention, media pruned). */
-export type ThumbnailSource = (resultId: number) => Promise<Buffer | null>;
-
-/** Thumbnails from the media folder beside the database (src/store/media.ts). */
-export function mediaThumbnails(dataDir: string): ThumbnailSource {
-  return async (resultId) => {
-    try {
-      return await readFile(mediaPath(dataDir, resultId, 'thumb'));
-    } catch {
-      return null;
-    }
-  };
-}
+export { mediaThumbnails, type ThumbnailSource } from './thumbnails.js';
 
 export interface PdfOptions {
   labName: string | null;
