@@ -241,10 +241,11 @@ function createServeContext(
     pipeline: Pipeline;
     health: Health;
     publisher: OutboxPublisher | null;
+    lis: Lis;
     startedAt: number;
   },
 ): ServeContext {
-  const { store, pipeline, bus, metrics, classifier, health, publisher, startedAt } = parts;
+  const { store, pipeline, bus, metrics, classifier, health, publisher, lis, startedAt } = parts;
   const url = config.mqtt.url;
   return {
     config,
@@ -265,6 +266,9 @@ function createServeContext(
       error: publisher?.error ?? null,
     }),
     auth: { loopback: isLoopbackHost(config.http.host), token: config.http.auth_token, authenticators: [] },
+    lis: { specimens: specimenReportsFrom(store), lis: lis.delivery, renderPdf: lis.renderPdf },
+    // Runs inside each sign-off's and amendment's transaction: the LIS rows commit with the signature.
+    onSignOff: (report) => lis.onSignOff(report),
   };
 }
 
@@ -305,6 +309,12 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   announceSpecimenChanges(store, bus);
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
   metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
+  const lis = createLis({
+    db: store.db,
+    config: config.lis,
+    log,
+    thumbnails: mediaThumbnails(config.data.dir),
+  });
   const health = createHealth({
     config,
     store,
@@ -326,16 +336,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     lisProblems: () => lis.delivery?.problems() ?? [],
   });
   const publisher = createPublisher(config, log, f, health);
-  const context = createServeContext(config, log, { ...f, pipeline, health, publisher, startedAt });
-  const lis = createLis({
-    db: store.db,
-    config: config.lis,
-    log,
-    thumbnails: mediaThumbnails(config.data.dir),
-  });
-  context.lis = { specimens: specimenReportsFrom(store), lis: lis.delivery, renderPdf: lis.renderPdf };
-  // Runs inside each sign-off's and amendment's transaction: the LIS rows commit with the signature.
-  context.onSignOff = (report) => lis.onSignOff(report);
+  const context = createServeContext(config, log, { ...f, pipeline, health, publisher, lis, startedAt });
   const http = await createHttpServer(context, deps.plugins ?? (await loadDashboard(log)));
 
   // What runs, in start order; stopped in reverse. The lock, the store and the classifier come

@@ -4,8 +4,6 @@ import type { ThumbnailSource } from './thumbnails.js';
 import { modelLimits, percent, SCREENING_DISCLAIMER, VERDICT_LABEL } from './vocabulary.js';
 
 /** The JPEG thumbnail of a result, or null when it is gone (retention, media pruned). */
-export { mediaThumbnails, type ThumbnailSource } from './thumbnails.js';
-
 export interface PdfOptions {
   labName: string | null;
   thumbnails: ThumbnailSource;

@@ -31,8 +31,6 @@ export interface SpecimenGuards {
   amend: preHandlerHookHandler[];
 }
 
-export const NO_SPECIMEN_GUARDS: SpecimenGuards = { start: [], finish: [], assign: [], sign: [], amend: [] };
-
 /**
  * The guards the dashboard uses unless told otherwise: every specimen write is a reviewer's act
  * (a viewer watches; signing puts a name on a report that leaves the lab).
