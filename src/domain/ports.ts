@@ -2,7 +2,7 @@
  * What the pipeline needs from the stages it drives. Structural types: the real modules
  * (src/preprocess, src/infer) satisfy them, and tests can pass small fakes for fault injection.
  */
-import type { GateInput } from '../gate/index.js';
+import type { GateInput, PictureInspection } from '../gate/index.js';
 import type { ImagePair, ModelInfo, Prediction } from '../infer/index.js';
 import type { ColourNormalisation } from '../preprocess/colour.js';
 import type { DomainCheck } from './applicability.js';
@@ -51,15 +51,20 @@ export interface ClassifierLike {
  */
 export interface DomainGateLike {
   judge(input: GateInput): DomainCheck;
+  /**
+   * The checks that need only the picture, made apart so that they can run while the model runs;
+   * judge() is then given their result (`inspection`). A gate without it is judged in one go.
+   */
+  inspect?(input: Omit<GateInput, 'features' | 'inspection'>): PictureInspection;
 }
 
 /**
  * What the gate is shown of one image: the decoded pixels, the source's own geometry, the
  * segmentation figures, and the model's pooled features when the model exports them.
  */
-export function gateInputOf(prepared: PreparedImageLike, prediction: Prediction): GateInput {
+export function gateInputOf(prepared: PreparedImageLike, prediction: Prediction | null): GateInput {
   const { decoded } = prepared;
-  const features = (prediction as Prediction & { features?: Float32Array | null }).features;
+  const features = (prediction as (Prediction & { features?: Float32Array | null }) | null)?.features;
   return {
     rgb: decoded.rgb,
     modelRgb: prepared.modelRgb,

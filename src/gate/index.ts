@@ -15,6 +15,9 @@
  *   // check.in false → status out_of_domain, check.reasons for people (DOMAIN_REASON_TEXT)
  *
  * judge() is synchronous and allocates nothing per pixel (well under a millisecond at 224 px).
+ * Everything but the features check needs only the picture: `inspect()` runs those checks alone
+ * (the daemon runs them while the model infers) and `judge({ ...input, inspection })` adds the
+ * model's view to them without measuring the picture again.
  *
  * A model whose model.json carries no `gate` section (one trained before the gate existed) is
  * served without it: every image is judged in domain, unchecked.
@@ -53,13 +56,25 @@ export interface GateInput {
   segmentation: Pick<SegmentationStats, 'foregroundFraction' | 'componentCount' | 'aStarThreshold'>;
   /** Pooled features from the model's second output, when the model has one. */
   features?: Float32Array | null | undefined;
+  /** The picture's checks, already made by inspect() on this same input: not made again. */
+  inspection?: PictureInspection | undefined;
+}
+
+/** The checks that need only the picture (all but the model's features): reasons and figures. */
+export interface PictureInspection {
+  readonly reasons: readonly DomainReason[];
+  readonly scores: Readonly<Record<string, number>>;
 }
 
 export interface DomainGate {
   judge(input: GateInput): DomainCheck;
+  /** The picture's checks alone (geometry, exposure, focus, segmentation, appearance). */
+  inspect(input: Omit<GateInput, 'features' | 'inspection'>): PictureInspection;
   /** False for the pass-through gate of a model without a gate section. */
   readonly checking: boolean;
 }
+
+const NOTHING_INSPECTED: PictureInspection = Object.freeze({ reasons: [], scores: {} });
 
 export interface DomainGateOptions {
   section: GateSection;
@@ -72,7 +87,8 @@ const inRange = (value: number, [low, high]: readonly [number | null, number | n
 
 /** The gate for one model. Without options it judges every image in domain, unchecked. */
 export function createDomainGate(options?: DomainGateOptions): DomainGate {
-  if (!options) return { judge: () => IN_DOMAIN_UNCHECKED, checking: false };
+  if (!options)
+    return { judge: () => IN_DOMAIN_UNCHECKED, inspect: () => NOTHING_INSPECTED, checking: false };
   const { section } = options;
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
@@ -84,57 +100,63 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
     ? { mean: appearance.mean, inverseCovariance: appearance.inverse_covariance }
     : null;
   const vector = new Float64Array(APPEARANCE_FIGURES.length);
+  const inspect = (input: Omit<GateInput, 'features' | 'inspection'>): PictureInspection => {
+    const reasons: DomainReason[] = [];
+    const scores: Record<string, number> = {};
+    const long = Math.max(input.source.width, input.source.height);
+    const short = Math.min(input.source.width, input.source.height);
+    const aspect = short > 0 ? long / short : Number.POSITIVE_INFINITY;
+    scores.aspectRatio = aspect;
+    const nativeAspect = geometry.aspect_ratios.some(
+      (r) => Math.abs(aspect - r) <= r * geometry.aspect_tolerance,
+    );
+    if (!nativeAspect || short < geometry.min_side) reasons.push('geometry');
+
+    const measures = measureImage(input.rgb, input.width, input.height);
+    scores.meanLuma = measures.meanLuma;
+    scores.laplacianVariance = measures.laplacianVariance;
+    scores.clippedShare = measures.clippedShare;
+    const exposure = inRange(measures.meanLuma, ranges.mean_luma);
+    if (exposure < 0) reasons.push('underexposed');
+    if (exposure > 0) reasons.push('overexposed');
+    if (inRange(measures.laplacianVariance, ranges.laplacian_variance) !== 0) reasons.push('focus');
+    if (inRange(measures.clippedShare, ranges.clipped_share) !== 0) reasons.push('clipping');
+
+    const seg = input.segmentation;
+    scores.cellCoverage = seg.foregroundFraction;
+    scores.cellCount = seg.componentCount;
+    scores.aStarCutoff = seg.aStarThreshold;
+    if (inRange(seg.foregroundFraction, ranges.cell_coverage) !== 0) reasons.push('cell_coverage');
+    if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
+    if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
+    if (appearance && appearanceModel) {
+      const modelRgb = input.modelRgb ?? input.rgb;
+      const background = backgroundColour(modelRgb, input.width * input.height, measures.meanLuma);
+      scores.backgroundRedShare = background.redShare;
+      scores.backgroundBlueShare = background.blueShare;
+      appearanceVector(
+        {
+          measures,
+          background,
+          cellCoverage: seg.foregroundFraction,
+          cellCount: seg.componentCount,
+          aStarCutoff: seg.aStarThreshold,
+        },
+        vector,
+      );
+      const distance = appearanceDistance(appearanceModel, vector);
+      scores.appearanceDistance = distance;
+      if (!(distance <= appearance.threshold)) reasons.push('appearance');
+    }
+    return { reasons, scores };
+  };
   return {
     checking: true,
+    inspect,
     judge(input: GateInput): DomainCheck {
-      const reasons: DomainReason[] = [];
-      const scores: Record<string, number> = {};
-      const long = Math.max(input.source.width, input.source.height);
-      const short = Math.min(input.source.width, input.source.height);
-      const aspect = short > 0 ? long / short : Number.POSITIVE_INFINITY;
-      scores.aspectRatio = aspect;
-      const nativeAspect = geometry.aspect_ratios.some(
-        (r) => Math.abs(aspect - r) <= r * geometry.aspect_tolerance,
-      );
-      if (!nativeAspect || short < geometry.min_side) reasons.push('geometry');
-
-      const measures = measureImage(input.rgb, input.width, input.height);
-      scores.meanLuma = measures.meanLuma;
-      scores.laplacianVariance = measures.laplacianVariance;
-      scores.clippedShare = measures.clippedShare;
-      const exposure = inRange(measures.meanLuma, ranges.mean_luma);
-      if (exposure < 0) reasons.push('underexposed');
-      if (exposure > 0) reasons.push('overexposed');
-      if (inRange(measures.laplacianVariance, ranges.laplacian_variance) !== 0) reasons.push('focus');
-      if (inRange(measures.clippedShare, ranges.clipped_share) !== 0) reasons.push('clipping');
-
-      const seg = input.segmentation;
-      scores.cellCoverage = seg.foregroundFraction;
-      scores.cellCount = seg.componentCount;
-      scores.aStarCutoff = seg.aStarThreshold;
-      if (inRange(seg.foregroundFraction, ranges.cell_coverage) !== 0) reasons.push('cell_coverage');
-      if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
-      if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
-      if (appearance && appearanceModel) {
-        const modelRgb = input.modelRgb ?? input.rgb;
-        const background = backgroundColour(modelRgb, input.width * input.height, measures.meanLuma);
-        scores.backgroundRedShare = background.redShare;
-        scores.backgroundBlueShare = background.blueShare;
-        appearanceVector(
-          {
-            measures,
-            background,
-            cellCoverage: seg.foregroundFraction,
-            cellCount: seg.componentCount,
-            aStarCutoff: seg.aStarThreshold,
-          },
-          vector,
-        );
-        const distance = appearanceDistance(appearanceModel, vector);
-        scores.appearanceDistance = distance;
-        if (!(distance <= appearance.threshold)) reasons.push('appearance');
-      }
-
+      const picture = input.inspection ?? inspect(input);
+      const reasons = [...picture.reasons];
+      const scores = { ...picture.scores };
       // The FP32 file run on CUDA may lack the features output: then only the input checks judge.
       if (scorer && input.features && input.features.length === scorer.model.dim) {
         const distance = featureDistance(scorer, input.features);

@@ -17,6 +17,7 @@ import {
   type PreparedImageLike,
 } from '../domain/ports.js';
 import type { DomainCheck } from '../domain/applicability.js';
+import type { PictureInspection } from '../gate/index.js';
 import type { Prediction } from '../infer/index.js';
 import { retryDelayMs } from './retry.js';
 
@@ -74,6 +75,11 @@ export interface StageDeps {
   image: Config['image'];
   segment: Config['segment'];
 }
+
+/** The gate's picture checks, made while the model ran (`value` undefined: the gate has none apart). */
+type Inspected =
+  | { ok: true; value: PictureInspection | undefined; ms: number }
+  | { ok: false; error: unknown; ms?: undefined };
 
 /** The file to process: open with its identity, or (not openable) only stat'ed. */
 type Opened = { handle: FileHandle; st: Stats } | { handle: null; st: Stats; openError: Error };
@@ -258,44 +264,56 @@ export class Stage {
     observe(timings.segmentMs, 'segment');
     observe(timings.tensorMs, 'tensor');
 
-    let prediction;
     const t1 = performance.now();
+    // Transfer the float tensors to the worker (no copy); media files and the gate use the 8-bit buffers.
+    const pair = { original: prepared.original, segmented: prepared.segmented };
+    const inference = this.d.classifier
+      .classify([pair], { transfer: true })
+      .then(([p]) => p ?? Promise.reject(new Error('classifier returned no prediction')));
+    // The gate's picture checks need no model output: this thread makes them while the worker infers.
+    let inspection: Inspected;
     try {
-      // Transfer the float tensors to the worker (no copy); media files use the 8-bit buffers.
-      const pair = { original: prepared.original, segmented: prepared.segmented };
-      const [p] = await this.d.classifier.classify([pair], { transfer: true });
-      if (!p) throw new Error('classifier returned no prediction');
-      prediction = p;
+      const t = performance.now();
+      inspection = { ok: true, value: this.d.gate.inspect?.(gateInputOf(prepared, null)), ms: 0 };
+      inspection.ms = performance.now() - t;
+    } catch (err) {
+      inspection = { ok: false, error: err };
+    }
+    let prediction;
+    try {
+      prediction = await inference;
     } catch (err) {
       return this.attemptFailed(a, sha256, 'inference', `inference failed: ${(err as Error).message}`);
     }
     timings.inferMs = performance.now() - t1;
     observe(timings.inferMs, 'infer');
-    return this.judge(a, sha256, prepared, prediction, timings);
+    return this.judge(a, sha256, prepared, prediction, inspection, timings);
   }
 
   /**
    * The gate's judgement, then the result: a verdict when the image is in domain, none when not.
-   * The gate runs after inference because it may read the model's own features; until it has
-   * spoken, the prediction is not a verdict.
+   * The judgement ends after inference because it may read the model's own features; until the
+   * gate has spoken, the prediction is not a verdict.
    */
   private judge(
     a: Attempt,
     sha256: string,
     prepared: PreparedImageLike,
     prediction: Prediction,
+    inspection: Inspected,
     timings: StageTimings,
   ): Outcome {
     const info = this.d.classifier.info;
     let domain: DomainCheck;
     const t2 = performance.now();
     try {
-      domain = this.d.gate.judge(gateInputOf(prepared, prediction));
+      if (!inspection.ok) throw inspection.error;
+      domain = this.d.gate.judge({ ...gateInputOf(prepared, prediction), inspection: inspection.value });
     } catch (err) {
       // Never a verdict on an unjudged image: retried, and quarantined if it keeps failing.
       return this.attemptFailed(a, sha256, 'internal', `domain check failed: ${String(err)}`);
     }
-    timings.gateMs = performance.now() - t2;
+    timings.gateMs = performance.now() - t2 + (inspection.ms ?? 0);
     this.d.metrics.stageSeconds.observe(timings.gateMs, { stage: 'gate' });
 
     const attempts = a.previousAttempts + 1;

@@ -129,3 +129,28 @@ t.test('without a gate section every image is in domain, unchecked', async (t) =
   t.ok(check.in);
   t.same(check.reasons, []);
 });
+
+t.test('the picture checks made apart (while the model runs) give the same judgement', async (t) => {
+  for (const bytes of [
+    sample(0),
+    sample(7),
+    await flatFrame(235),
+    await sharp(sample(3)).linear(1.8, 0).png().toBuffer(),
+  ]) {
+    const input = await gateInputOf(bytes);
+    const whole = gate.judge(input);
+    const { features, ...picture } = input;
+    const inspection = gate.inspect(picture);
+    t.notOk('featureDistance' in inspection.scores, 'the picture checks do not read the features');
+    t.same(gate.judge({ ...input, inspection }), whole);
+    t.equal(features?.length, 1280);
+  }
+  // An inspection is taken as it is: the picture is not measured again.
+  const input = await gateInputOf(sample(0));
+  const refused = gate.judge({
+    ...input,
+    inspection: { reasons: ['focus'], scores: { laplacianVariance: 0 } },
+  });
+  t.notOk(refused.in);
+  t.same(refused.reasons, ['focus']);
+});

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { IN_DOMAIN_UNCHECKED } from '../../src/domain/applicability.js';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
-import { Stage, type ClassifierLike, type WorkItem } from '../../src/pipeline/index.js';
+import { Stage, type ClassifierLike, type DomainGateLike, type WorkItem } from '../../src/pipeline/index.js';
 import { prepareImage } from '../../src/preprocess/index.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -26,7 +26,12 @@ const info = {
   imageSize: { height: 224, width: 224 },
 } as unknown as ModelInfo;
 
-function setup(t: { teardown(fn: () => void): void }, maxAttempts = 3) {
+function setup(
+  t: { teardown(fn: () => void): void },
+  maxAttempts = 3,
+  gate: DomainGateLike = { judge: () => IN_DOMAIN_UNCHECKED },
+  events: string[] = [],
+) {
   const root = mkdtempSync(join(tmpdir(), 'bw-stage-'));
   const capture = join(root, 'captures');
   mkdirSync(capture);
@@ -35,6 +40,9 @@ function setup(t: { teardown(fn: () => void): void }, maxAttempts = 3) {
   const classifier: ClassifierLike = {
     info,
     async classify(batch) {
+      events.push('classify called');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      events.push('prediction');
       if (state.failing) throw new Error('worker exited');
       return batch.map((): Prediction => ({
         probabilities: [0.1, 0.1, 0.1, 0.7],
@@ -49,7 +57,7 @@ function setup(t: { teardown(fn: () => void): void }, maxAttempts = 3) {
     store,
     prepareImage,
     classifier,
-    gate: { judge: () => IN_DOMAIN_UNCHECKED },
+    gate,
     metrics: createMetrics(),
     capture: { max_attempts: maxAttempts, retry_backoff_ms: 1000 },
     image: { max_file_mb: 1, max_input_pixels: 50_000_000 },
@@ -158,4 +166,36 @@ t.test('duplicate: unchanged and known, or the bytes of another result', async (
   });
   const copy = await stage.run(put('copy.jpg', jpeg()), 0);
   t.match(copy, { kind: 'duplicate', resultId: id, counted: true, move: true, record: { status: 'done' } });
+});
+
+t.test("the gate's picture checks run while the model infers; its judgement ends after", async (t) => {
+  const events: string[] = [];
+  const gate: DomainGateLike = {
+    inspect: () => {
+      events.push('inspect');
+      return { reasons: ['focus'], scores: { laplacianVariance: 1 } };
+    },
+    judge: (input) => {
+      events.push(`judge with ${input.inspection?.reasons.join(',')}`);
+      return { in: false, reasons: [...(input.inspection?.reasons ?? [])], scores: {} };
+    },
+  };
+  const { stage, put } = setup(t, 3, gate, events);
+  const out = await stage.run(put('a.jpg', jpeg()), 0);
+  t.same(events, ['classify called', 'inspect', 'prediction', 'judge with focus']);
+  if (out.kind !== 'done') return t.fail(`expected done, got ${out.kind}`);
+  t.match(out.result, { status: 'out_of_domain', flag: null, domain: { in: false, reasons: ['focus'] } });
+});
+
+t.test('a picture check that throws gives no verdict: the image is tried again', async (t) => {
+  const gate: DomainGateLike = {
+    inspect: () => {
+      throw new Error('no ranges');
+    },
+    judge: () => IN_DOMAIN_UNCHECKED,
+  };
+  const { stage, put } = setup(t, 3, gate);
+  const out = await stage.run(put('a.jpg', jpeg()), 0);
+  if (out.kind !== 'retry') return t.fail(`expected retry, got ${out.kind}`);
+  t.match(out.file, { errorKind: 'internal', error: /domain check failed: Error: no ranges/ });
 });
