@@ -23,6 +23,7 @@ import {
   type E2ePhase,
   type SoakResult,
 } from './e2e.js';
+import { benchGate, benchMedia, benchNormalise } from './stages-judge-media.js';
 import { profileInference, summarizeCpuProfiles, type OpProfile } from './profile.js';
 import { loadImages, toCameraSize, type BenchImage } from './images.js';
 import { markdownTable, svgChart, table, type Row } from './report.js';
@@ -355,8 +356,19 @@ async function main(): Promise<void> {
   const dec = await benchDecode(images, size, counts.decodeRounds, `decode+resize ${size}px jpeg`);
   const camera = await toCameraSize(images);
   const decCam = await benchDecode(camera, size, counts.decodeRounds, 'decode+resize 1024x768 jpeg');
+  const normalise = await benchNormalise(manifest, dec.decoded, counts.segmentRounds);
   const seg = await benchSegment(dec.decoded, counts.segmentRounds);
   const ten = await benchTensor(dec.decoded, seg.segmentations, counts.segmentRounds);
+  say('out-of-domain gate, dashboard media');
+  const gate = await benchGate(
+    manifest,
+    dec.decoded,
+    normalise?.modelRgbs ?? null,
+    seg.segmentations,
+    ten,
+    counts.store,
+  );
+  const media = await benchMedia(dec.decoded, seg.segmentations, counts.store, Math.min(20, counts.store));
   const threadCounts = [...new Set([1, 2, cores])]
     .filter((t) => t <= Math.max(2, cores))
     .sort((a, b) => a - b);
@@ -534,13 +546,16 @@ async function main(): Promise<void> {
   const e2eSerial = e2e[0];
   const ourPipelineMedian =
     dec.result.median_ms + seg.result.median_ms + ten.result.median_ms + (int8Daemon?.result.median_ms ?? 0);
+  // The six stages of the first definition; then every stage each image goes through, the colour
+  // normalisation, the gate and the dashboard media included (absent when the model has no
+  // normalisation or gate: the daemon then does none).
+  const sixStages = [dec.result, seg.result, ten.result, int8Daemon?.result, store, publish ?? undefined];
+  const sixStageCpu = stageCpuSum(sixStages);
   const stageCpu = stageCpuSum([
-    dec.result,
-    seg.result,
-    ten.result,
-    int8Daemon?.result,
-    store,
-    publish ?? undefined,
+    ...sixStages,
+    ...(normalise ? [normalise.result] : []),
+    ...(gate ? [gate] : []),
+    media,
   ]);
   const summary = {
     segmentation_speedup_vs_reference: ratio(refStages.segment?.median_ms, seg.result.median_ms, 1),
@@ -574,6 +589,8 @@ async function main(): Promise<void> {
      * work to each other). CPU, not wall time, so a busy machine barely moves it.
      */
     daemon_cpu_overhead_ratio: ratio(e2eSerial?.daemon_cpu_ms_per_image, stageCpu.sum),
+    /** The same over decode, segment, tensor, infer, store and publish only. */
+    daemon_cpu_overhead_ratio_six_stages: ratio(e2eSerial?.daemon_cpu_ms_per_image, sixStageCpu.sum),
     rss_steady_mb: rssDaemon?.steady_mb ?? null,
     rss_peak_mb: rssDaemon?.peak_mb ?? null,
     rss_growth_mb_soak: soakResult?.rss_growth_mb ?? null,
@@ -629,10 +646,13 @@ async function main(): Promise<void> {
     stages: [
       dec.result,
       decCam.result,
+      ...(normalise ? [normalise.result] : []),
       seg.result,
       ten.result,
       ...infer.map((r) => ({ ...r.result, session_create_ms: r.sessionCreateMs })),
+      ...(gate ? [gate] : []),
       store,
+      media,
       ...(publish ? [publish] : []),
     ],
     cuda: o.cuda
@@ -643,6 +663,8 @@ async function main(): Promise<void> {
     rss_benchmark_process_mb: rssStagesMb,
     /** The stages whose CPU per image makes up stages_cpu_ms_per_image. */
     stages_cpu_ms_per_image_parts: stageCpu.parts,
+    /** Decode, segment, tensor, infer, store and publish alone: the six-stage ratio's divisor. */
+    six_stages_cpu_ms_per_image: sixStageCpu.sum,
     e2e: {
       broker: brokerKind,
       daemon_entry: daemonEntry,
@@ -673,10 +695,15 @@ async function main(): Promise<void> {
   const rows: Row[] = [
     { label: dec.result.stage, s: dec.result, cpu: dec.result.cpu_ms ?? null },
     { label: decCam.result.stage, s: decCam.result, cpu: decCam.result.cpu_ms ?? null },
+    ...(normalise
+      ? [{ label: normalise.result.stage, s: normalise.result, cpu: normalise.result.cpu_ms ?? null }]
+      : []),
     { label: 'segment (a* K-means + morphology)', s: seg.result, cpu: seg.result.cpu_ms ?? null },
     { label: 'tensor (2 x NCHW float)', s: ten.result, cpu: ten.result.cpu_ms ?? null },
     ...infer.map((r) => ({ label: r.result.stage, s: r.result, cpu: r.result.cpu_ms ?? null })),
+    ...(gate ? [{ label: 'gate (out-of-domain judgement)', s: gate, cpu: gate.cpu_ms ?? null }] : []),
     { label: 'store', s: store, cpu: store.cpu_ms ?? null, note: 'SQLite result+outbox txn, FULL sync' },
+    { label: 'media', s: media, cpu: media.cpu_ms ?? null, note: 'thumbnail, mask, segmented: 3 files' },
     ...(publish
       ? [
           {

@@ -13,6 +13,7 @@ import { decodeImage, type DecodedImage } from '../../src/decode/index.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
 import { toTensorNCHW } from '../../src/preprocess/index.js';
+import { recycleTensor, takeTensor } from '../../src/preprocess/tensor-pool.js';
 import { eventId, resultPayload } from '../../src/publish/payloads.js';
 import { createSegmentScratch, segmentImage, type Segmentation } from '../../src/segment/index.js';
 import { openStore } from '../../src/store/index.js';
@@ -92,9 +93,10 @@ export async function benchTensor(
     (i) => {
       const k = i % decoded.length;
       const d = decoded[k]!;
-      // Fresh arrays, as prepareImage allocates them (they are transferred to the worker).
-      toTensorNCHW(d.rgb, d.width, d.height);
-      toTensorNCHW(segs[k]!.segmented, d.width, d.height);
+      // Arrays from the pool and back, as prepareImage takes them and the worker returns them.
+      const values = d.width * d.height * 3;
+      recycleTensor(toTensorNCHW(d.rgb, d.width, d.height, takeTensor(values)));
+      recycleTensor(toTensorNCHW(segs[k]!.segmented, d.width, d.height, takeTensor(values)));
     },
   );
   return {

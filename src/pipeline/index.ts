@@ -204,6 +204,10 @@ export class Pipeline implements Extension {
     if (committed.created) {
       result = committed.result;
       this.announceOutbox(committed);
+      // The publisher has queued the result's message; the MQTT client writes it to the socket on
+      // the next tick. Setting up the media encodes first would hold that write back by their
+      // synchronous part (about a millisecond): let the message go, then write the media.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await this.writeMedia(result, prepared);
       this.logClassified(item, result);
     } else {

@@ -24,6 +24,7 @@ interface BenchJson {
   int8_vs_fp32_latency_ratio: number;
   e2e_p95_ms: number;
   daemon_cpu_overhead_ratio: number;
+  daemon_cpu_overhead_ratio_six_stages: number;
   stages_cpu_ms_per_image_parts: Record<string, number>;
   rss_steady_mb: number;
   model: { test_fixture: boolean };
@@ -125,11 +126,15 @@ t.test('--quick --json on the tiny model: every figure, the files, the daemon', 
   t.ok(j.int8_vs_fp32_latency_ratio > 0, 'int8/fp32 ratio measured');
   t.ok(j.e2e_p95_ms > 0, 'end to end measured');
   t.ok(j.daemon_cpu_overhead_ratio > 0, 'daemon CPU per image compared with its stages alone');
+  const parts = Object.keys(j.stages_cpu_ms_per_image_parts);
   t.same(
-    Object.keys(j.stages_cpu_ms_per_image_parts),
+    parts.slice(0, 6),
     ['decode+resize 224px jpeg', 'segment', 'tensor', `infer int8 t=${j.machine.cores}`, 'store', 'publish'],
     'the stage sum covers decode, segment, tensor, inference at the daemon thread count, store, publish',
   );
+  // The fixture model asks for no colour normalisation and has no gate: the daemon does neither.
+  t.same(parts.slice(6), ['media'], '... and the dashboard media');
+  t.ok(j.daemon_cpu_overhead_ratio_six_stages >= j.daemon_cpu_overhead_ratio, 'six stages divide less');
   t.notOk('e2e_overhead_ratio' in j, 'the raw-inference ratio is gone');
   t.ok(j.rss_steady_mb > 10, 'daemon RSS sampled');
   t.equal(j.model.test_fixture, true, 'the fixture model is labelled as such');
@@ -145,6 +150,7 @@ t.test('--quick --json on the tiny model: every figure, the files, the daemon', 
     'infer fp32 t=1',
     'infer int8 t=2',
     'store',
+    'media',
     'publish',
   ])
     t.ok((stages.get(name) ?? 0) > 0, `stage ${name} has samples`);
