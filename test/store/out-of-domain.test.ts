@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { classifiedResult } from '../helpers/results.js';
 import type { DomainCheck } from '../../src/domain/applicability.js';
 import type { NewResult } from '../../src/domain/result.js';
 import { openStore, Store } from '../../src/store/index.js';
@@ -25,27 +26,8 @@ const blackFrame: DomainCheck = {
   scores: { meanLuma: 3.5, clippedShare: 0.97 },
 };
 
-const classified = (sha: string, over: Partial<NewResult> = {}): NewResult => ({
-  status: 'done',
-  sha256: sha,
-  path: `/captures/${sha}.jpg`,
-  file: `${sha}.jpg`,
-  origin: 'capture',
-  size: 100,
-  className: 'Pro-B',
-  classIndex: 3,
-  pBall: 0.9,
-  flag: true,
-  needsReview: false,
-  probabilities: { Benign: 0.1, 'Pro-B': 0.9 },
-  modelName: 'm',
-  modelVersion: '1',
-  threshold: 0.5,
-  capturedAt: 1,
-  processedAt: Date.now(),
-  domain: { in: true, reasons: [], scores: { meanLuma: 180 } },
-  ...over,
-});
+const classified = (sha: string, over: Partial<NewResult> = {}): NewResult =>
+  classifiedResult(sha, { domain: { in: true, reasons: [], scores: { meanLuma: 180 } }, ...over });
 
 /** No verdict: what the pipeline writes for an image the gate refused. */
 const outOfDomain = (sha: string, over: Partial<NewResult> = {}): NewResult =>

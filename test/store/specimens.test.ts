@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import t from 'tap';
+import { classifiedResult } from '../helpers/results.js';
 import type { NewResult } from '../../src/domain/result.js';
 import { assignmentHint, type AssignmentConfig } from '../../src/domain/specimen-assignment.js';
 import { describeRule, suggestVerdict, wilsonInterval } from '../../src/domain/specimen.js';
@@ -45,26 +46,17 @@ function tempStore(t: { teardown(fn: () => void): void }, dir?: string): Store {
 let seq = 0;
 function image(file: string, over: Partial<NewResult> = {}): NewResult {
   seq += 1;
-  return {
-    status: 'done',
-    sha256: `${seq}`.padStart(64, '0'),
+  return classifiedResult(`${seq}`.padStart(64, '0'), {
     path: `/captures/${file}`,
     file,
-    origin: 'capture',
-    size: 100,
     className: 'Benign',
     classIndex: 0,
     pBall: 0.05,
     flag: false,
-    needsReview: false,
     probabilities: { Benign: 0.95, 'Pro-B': 0.05 },
-    modelName: 'm',
-    modelVersion: '1',
-    threshold: 0.5,
     capturedAt: Date.now(),
-    processedAt: Date.now(),
     ...over,
-  };
+  });
 }
 const flagged = (file: string, over: Partial<NewResult> = {}) =>
   image(file, { className: 'Pro-B', pBall: 0.9, flag: true, ...over });

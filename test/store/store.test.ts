@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import type { NewResult } from '../../src/domain/result.js';
+import { classifiedResult } from '../helpers/results.js';
 import { openStore, Store } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 
@@ -13,26 +13,7 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-const done = (sha: string, over: Partial<NewResult> = {}): NewResult => ({
-  status: 'done',
-  sha256: sha,
-  path: `/captures/${sha}.jpg`,
-  file: `${sha}.jpg`,
-  origin: 'capture',
-  size: 100,
-  className: 'Pro-B',
-  classIndex: 3,
-  pBall: 0.9,
-  flag: true,
-  needsReview: false,
-  probabilities: { Benign: 0.1, 'Pro-B': 0.9 },
-  modelName: 'm',
-  modelVersion: '1',
-  threshold: 0.5,
-  capturedAt: 1,
-  processedAt: Date.now(),
-  ...over,
-});
+const done = classifiedResult;
 
 t.test('opens with WAL, synchronous=FULL and the current schema version', async (t) => {
   const dir = tempDir(t);
