@@ -313,7 +313,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     db: store.db,
     config: config.lis,
     log,
-    thumbnails: mediaThumbnails(config.data.dir),
+    thumbnails: mediaThumbnails(store.media),
   });
   const health = createHealth({
     config,

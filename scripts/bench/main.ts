@@ -703,7 +703,7 @@ async function main(): Promise<void> {
     ...infer.map((r) => ({ label: r.result.stage, s: r.result, cpu: r.result.cpu_ms ?? null })),
     ...(gate ? [{ label: 'gate (out-of-domain judgement)', s: gate, cpu: gate.cpu_ms ?? null }] : []),
     { label: 'store', s: store, cpu: store.cpu_ms ?? null, note: 'SQLite result+outbox txn, FULL sync' },
-    { label: 'media', s: media, cpu: media.cpu_ms ?? null, note: 'thumbnail, mask, segmented: 3 files' },
+    { label: 'media', s: media, cpu: media.cpu_ms ?? null, note: 'thumbnail, mask, segmented: media.db' },
     ...(publish
       ? [
           {

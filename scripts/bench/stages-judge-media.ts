@@ -2,7 +2,7 @@
  * The stages every image goes through besides decode, segmentation, tensors, inference, store and
  * publish, each alone on the daemon's own code: the colour normalisation before segmentation, the
  * out-of-domain gate's judgement, and the dashboard media (thumbnail JPEG, mask PNG, segmented
- * JPEG written under a data folder). Together with stages.ts they are what the daemon's CPU per
+ * JPEG stored in media.db). Together with stages.ts they are what the daemon's CPU per
  * image is compared with (daemon_cpu_overhead_ratio).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
 import { createColourScratch, normaliseColour } from '../../src/preprocess/colour.js';
 import type { Segmentation } from '../../src/segment/index.js';
-import { writeMedia } from '../../src/store/media.js';
+import { encodeMedia, MediaStore } from '../../src/store/media.js';
 import type { StageResult } from './stages.js';
 import { round, summarize, timeLoop } from './stats.js';
 
@@ -94,7 +94,7 @@ export async function benchGate(
   return { stage: 'gate', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) };
 }
 
-/** The dashboard media of each image, written as the pipeline writes them (one id per iteration). */
+/** The dashboard media of each image, encoded and stored as the pipeline does (one id per call). */
 export async function benchMedia(
   decoded: DecodedImage[],
   segs: Segmentation[],
@@ -102,12 +102,13 @@ export async function benchMedia(
   warmup: number,
 ): Promise<StageResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bw-bench-media-'));
-  let nextId = 1; // every call a new result id: new files, as in the daemon, warm-up included
+  const media = new MediaStore(dir);
+  let nextId = 1; // every call a new result id, as in the daemon, warm-up included
   try {
-    const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, (i) => {
+    const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, async (i) => {
       const d = decoded[i % decoded.length]!;
       const seg = segs[i % segs.length]!;
-      return writeMedia(dir, nextId++, {
+      const parts = await encodeMedia({
         rgb: d.rgb,
         width: d.width,
         height: d.height,
@@ -115,14 +116,16 @@ export async function benchMedia(
         segmented: seg.segmented,
         maskSize: Math.round(Math.sqrt(seg.mask.length)),
       });
+      media.put(nextId++, parts);
     });
     return {
       stage: 'media',
       ...summarize(samples, wallMs),
       cpu_ms: round(cpuMsPerIteration, 3),
-      note: 'thumbnail JPEG, mask PNG, segmented JPEG: three new files per image',
+      note: 'thumbnail JPEG, mask PNG, segmented JPEG: one row in media.db',
     };
   } finally {
+    media.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -6,7 +6,7 @@ import type { Extension } from '../runtime/extension.js';
 import type { EventBus } from '../runtime/events.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { OutboxDraft, OutboxRow, Store } from '../store/index.js';
-import { writeMedia } from '../store/media.js';
+import { encodeMedia } from '../store/media.js';
 import { DiskGuard } from './disk-guard.js';
 import { identityToAdopt, sameFile } from './identity.js';
 import { moveFile } from './move.js';
@@ -225,7 +225,7 @@ export class Pipeline implements Extension {
   /** Thumbnail, mask and segmented image for the dashboard; a failure keeps the result. */
   private async writeMedia(result: Result, prepared: PreparedImageLike): Promise<void> {
     try {
-      await writeMedia(this.o.data.dir, result.id, {
+      const parts = await encodeMedia({
         rgb: prepared.decoded.rgb,
         width: prepared.decoded.width,
         height: prepared.decoded.height,
@@ -233,6 +233,7 @@ export class Pipeline implements Extension {
         segmented: prepared.segmentation.segmented,
         maskSize: Math.round(Math.sqrt(prepared.segmentation.mask.length)),
       });
+      this.o.store.media.put(result.id, parts);
       this.o.store.results.setMedia(result.id, true);
       result.media = true;
     } catch (err) {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { FilesTable } from './files.js';
 import { corruptionAdvice, DatabaseCorruptError, isCorruption, startCheck } from './integrity.js';
+import { MediaStore } from './media.js';
 import { applyMigrations, MIGRATIONS } from './migrations.js';
 import { OutboxTable } from './outbox.js';
 import { ResultsTable } from './results.js';
@@ -42,9 +43,9 @@ export interface StoreOptions {
 
 /**
  * The daemon's SQLite store: one connection, synchronous calls (better-sqlite3), every write a
- * short transaction; images never enter the database (media files live beside it). The tables
- * are its fields: `store.files`, `store.results`, `store.outbox`, `store.reviews`,
- * `store.specimens` (with `store.signOffs`), `store.retention`.
+ * short transaction; images never enter the database (the dashboard's small pictures live beside it
+ * in media.db, `store.media`). The tables are its fields: `store.files`, `store.results`,
+ * `store.outbox`, `store.reviews`, `store.specimens` (with `store.signOffs`), `store.retention`.
  */
 export class Store {
   readonly db: Database.Database;
@@ -57,6 +58,8 @@ export class Store {
   readonly specimens: SpecimensTable;
   readonly signOffs: SpecimenSignOffs;
   readonly retention: Retention;
+  /** The dashboard's pictures of each result, in their own file (media.ts). */
+  readonly media: MediaStore;
   private readonly log: Logger | undefined;
   private readonly syncNormal: Database.Statement;
   private readonly syncFull: Database.Statement;
@@ -82,7 +85,8 @@ export class Store {
       changeMessages: opts.specimens?.changeMessages ?? null,
     });
     this.signOffs = new SpecimenSignOffs(this.specimens, this.results);
-    this.retention = new Retention(this.db, this.dataDir);
+    this.media = new MediaStore(opts.dataDir, opts.log);
+    this.retention = new Retention(this.db, this.dataDir, this.media);
   }
 
   /**
@@ -210,6 +214,11 @@ export class Store {
       this.log?.warn({ err }, 'checkpoint on close failed');
     }
     this.db.close();
+    try {
+      this.media.close();
+    } catch (err) {
+      this.log?.warn({ err }, 'closing media.db failed');
+    }
   }
 }
 

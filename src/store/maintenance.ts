@@ -4,7 +4,7 @@ import type { Extension } from '../runtime/extension.js';
 import type { Store } from './index.js';
 
 /**
- * Periodic upkeep on `data.maintenance_interval_s`: retention (rows, media files, expired
+ * Periodic upkeep on `data.maintenance_interval_s`: retention (rows, pictures, expired
  * uploads) and a truncating WAL checkpoint. Runs once at start. `afterEach` lets the composition
  * root refresh what depends on disk space (the pipeline's disk guard).
  */
@@ -23,6 +23,7 @@ export function createMaintenance(
       });
       if (removed) log.info({ removed }, 'retention: old results removed');
       const cp = store.checkpoint();
+      store.media.upkeep();
       if (cp.busy) log.debug({ cp }, 'checkpoint could not finish (readers active)');
       afterEach();
     } catch (err) {

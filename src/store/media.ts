@@ -1,15 +1,30 @@
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, renameSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import sharp from 'sharp';
+import type { Logger } from '../log.js';
+import { isCorruption } from './integrity.js';
 
 /**
- * Small images kept for the dashboard beside the database, named by result id (never by a path
- * from a request): `<data.dir>/media/<id / 1000>/<id>.<kind>.<ext>`. The full-size original stays
- * where the camera wrote it (results.path).
+ * The small pictures the dashboard shows of each result (thumbnail, cell mask, segmented image:
+ * about 20 KB together) live in their own SQLite file beside the database, `media.db`, one row
+ * per result. One row, not three new files: creating a file costs the kernel an inode each time
+ * (0.3-1.1 ms of CPU per file on an ext4 that has freed many inodes, measured with `perf` on the
+ * daemon: docs/benchmark.md), and thousands of small files a day wear an SD card's metadata
+ * blocks. Not in blastwatch.db: that file is quick-checked page by page at every start and
+ * backed up with the results, and a year of pictures would make both slow. Nothing in media.db
+ * is a record: a damaged file is moved aside and started afresh (the results keep their
+ * verdicts; the dashboard shows the originals where they still are).
+ *
+ * Results stored before media.db existed have their pictures as files,
+ * `<data.dir>/media/<id / 1000>/<id>.<kind>.<ext>`: still read, and removed with their results.
+ * The full-size original stays where the camera wrote it (results.path).
  */
 export type MediaKind = 'thumb' | 'mask' | 'segmented';
 
+export const MEDIA_DB_FILE = 'media.db';
 const EXT: Record<MediaKind, string> = { thumb: 'jpg', mask: 'png', segmented: 'jpg' };
 export const MEDIA_TYPES: Record<MediaKind, string> = {
   thumb: 'image/jpeg',
@@ -17,13 +32,10 @@ export const MEDIA_TYPES: Record<MediaKind, string> = {
   segmented: 'image/jpeg',
 };
 
-export function mediaDir(dataDir: string, id: number): string {
-  return join(dataDir, 'media', String(Math.floor(id / 1000)));
-}
-
-export function mediaPath(dataDir: string, id: number, kind: MediaKind): string {
+/** Where a result stored before media.db kept its picture of `kind`. */
+export function legacyMediaPath(dataDir: string, id: number, kind: MediaKind): string {
   if (!Number.isSafeInteger(id) || id < 0) throw new Error(`bad result id ${id}`);
-  return join(mediaDir(dataDir, id), `${id}.${kind}.${EXT[kind]}`);
+  return join(dataDir, 'media', String(Math.floor(id / 1000)), `${id}.${kind}.${EXT[kind]}`);
 }
 
 export interface MediaSource {
@@ -37,58 +49,151 @@ export interface MediaSource {
   maskSize: number;
 }
 
+/** The encoded pictures of one result. */
+export type MediaParts = Record<MediaKind, Buffer>;
+
 const THUMB_PX = 256;
 
-/** Media folders already created by this process: one mkdir per 1 000 results, not per result. */
-const madeDirs = new Set<string>();
-
-/** Writes thumbnail, mask and segmented image for a result. */
-export async function writeMedia(dataDir: string, id: number, src: MediaSource): Promise<void> {
+/** Encodes thumbnail (JPEG, at most 256 px), mask (1-bit PNG) and segmented image (JPEG). */
+export async function encodeMedia(src: MediaSource): Promise<MediaParts> {
   const raw = (buf: Uint8Array, width: number, height: number) =>
     sharp(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), { raw: { width, height, channels: 3 } });
   // These encodes run for every image, so they use the cheap settings: no second Huffman pass for
   // the JPEGs (about 10 % larger, about 40 % less encode time). The mask is a 1-bit PNG encoded
   // here (encodeMaskPng): 0.1 ms of CPU where a libvips PNG encode took 1.2-1.6 ms.
   const jpeg = { quality: 80, optimiseCoding: false };
-  // Built afresh for each attempt: a sharp instance runs once, and clone() copies its input.
-  const thumb = () =>
-    (src.width <= THUMB_PX && src.height <= THUMB_PX
+  const thumb =
+    src.width <= THUMB_PX && src.height <= THUMB_PX
       ? raw(src.rgb, src.width, src.height) // already thumbnail-sized (the model's input): no resize
-      : raw(src.rgb, src.width, src.height).resize(THUMB_PX, THUMB_PX, { fit: 'inside' })
-    ).jpeg(jpeg);
-  const segmented = () => raw(src.segmented, src.maskSize, src.maskSize).jpeg(jpeg);
-  const mask = encodeMaskPng(src.mask, src.maskSize, src.maskSize);
-  // Off the event loop: creating a file costs 0.3-1.1 ms of kernel time on an ext4 that has freed
-  // many inodes lately, which the event loop must not wait for (docs/benchmark.md, "Daemon
-  // overhead and memory"). The JPEGs go through sharp's toFile: encode, create and write are one
-  // task on the thread pool, where toBuffer + writeFile took four (encode, open, write, close).
-  const dir = mediaDir(dataDir, id);
-  const writeAll = () =>
-    Promise.all([
-      thumb().toFile(mediaPath(dataDir, id, 'thumb')),
-      writeFile(mediaPath(dataDir, id, 'mask'), mask),
-      segmented().toFile(mediaPath(dataDir, id, 'segmented')),
-    ]);
-  if (!madeDirs.has(dir)) {
-    await mkdir(dir, { recursive: true });
-    madeDirs.add(dir);
+      : raw(src.rgb, src.width, src.height).resize(THUMB_PX, THUMB_PX, { fit: 'inside' });
+  const [thumbJpeg, segmentedJpeg] = await Promise.all([
+    thumb.jpeg(jpeg).toBuffer(),
+    raw(src.segmented, src.maskSize, src.maskSize).jpeg(jpeg).toBuffer(),
+  ]);
+  return {
+    thumb: thumbJpeg,
+    mask: encodeMaskPng(src.mask, src.maskSize, src.maskSize),
+    segmented: segmentedJpeg,
+  };
+}
+
+/** One picture of a result as stored: its bytes and content type. */
+export interface MediaRead {
+  bytes: Buffer;
+  type: string;
+  /** Where it was read from (media.db, or the file of a result from before it). */
+  path: string;
+}
+
+/** The dashboard pictures of every result, in `<data.dir>/media.db` (see the top of this file). */
+export class MediaStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement<[number, Buffer, Buffer, Buffer]>;
+  private readonly select: Record<MediaKind, Database.Statement<[number], { bytes: Buffer }>>;
+  private readonly removeRow: Database.Statement<[number]>;
+
+  constructor(
+    private readonly dataDir: string,
+    log?: Logger,
+  ) {
+    this.path = join(dataDir, MEDIA_DB_FILE);
+    this.db = openMediaDb(this.path, log);
+    this.insert = this.db.prepare(
+      'INSERT OR REPLACE INTO media (result_id, thumb, mask, segmented) VALUES (?, ?, ?, ?)',
+    );
+    const select = (kind: MediaKind) =>
+      this.db.prepare<[number], { bytes: Buffer }>(`SELECT ${kind} AS bytes FROM media WHERE result_id = ?`);
+    this.select = { thumb: select('thumb'), mask: select('mask'), segmented: select('segmented') };
+    this.removeRow = this.db.prepare('DELETE FROM media WHERE result_id = ?');
   }
-  try {
-    await writeAll();
-  } catch (err) {
-    // The folder went away under us (data dir wiped, media pruned by hand): make it again. libvips
-    // reports a missing folder in words, not as ENOENT, so the folder itself is checked.
-    if (await folderExists(dir)) throw err;
-    await mkdir(dir, { recursive: true });
-    await writeAll();
+
+  /** Stores a result's pictures (replacing any it had). */
+  put(id: number, parts: MediaParts): void {
+    this.insert.run(id, parts.thumb, parts.mask, parts.segmented);
+  }
+
+  /** A result's picture of `kind`; null when it has none. */
+  async read(id: number, kind: MediaKind): Promise<MediaRead | null> {
+    let row: { bytes: Buffer } | undefined;
+    try {
+      row = this.select[kind].get(id);
+    } catch (err) {
+      if (!isCorruption(err)) throw err; // a damaged page: no picture, as for a missing one
+    }
+    if (row) return { bytes: row.bytes, type: MEDIA_TYPES[kind], path: this.path };
+    const legacy = legacyMediaPath(this.dataDir, id, kind);
+    try {
+      return { bytes: await readFile(legacy), type: MEDIA_TYPES[kind], path: legacy };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Drops the pictures of results that are gone (rows here, files of older results). */
+  remove(ids: readonly number[]): void {
+    this.db.transaction(() => {
+      for (const id of ids) this.removeRow.run(id);
+    })();
+    for (const id of ids)
+      for (const kind of Object.keys(EXT) as MediaKind[])
+        void rm(legacyMediaPath(this.dataDir, id, kind), { force: true });
+  }
+
+  /**
+   * Periodic upkeep: folds the WAL into the file and hands back up to 8 MB of the space that
+   * removed rows freed (new rows reuse the rest), so the file follows the retention settings.
+   */
+  upkeep(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.pragma('incremental_vacuum(2048)');
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.close();
+    }
   }
 }
 
-async function folderExists(dir: string): Promise<boolean> {
+function openMediaDb(path: string, log?: Logger): Database.Database {
   try {
-    return (await stat(dir)).isDirectory();
-  } catch {
-    return false;
+    return openMediaFile(path);
+  } catch (err) {
+    if (!isCorruption(err)) throw err;
+    // Pictures only, nothing a result depends on: keep the damaged file for a look, start afresh.
+    const aside = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    for (const suffix of ['', '-wal', '-shm'])
+      if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+    log?.warn(
+      { err, movedTo: aside },
+      'media.db was damaged: moved aside, pictures of older results are gone',
+    );
+    return openMediaFile(path);
+  }
+}
+
+function openMediaFile(path: string): Database.Database {
+  const db = new Database(path);
+  try {
+    // On a new file only (before its first table): lets upkeep() give freed pages back.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    // A picture lost to a power cut costs nothing but its display; no fsync per image.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('journal_size_limit = 16777216');
+    // Written once, read when someone looks: a small page cache keeps the daemon's RSS down.
+    db.pragma('cache_size = -1024');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS media (result_id INTEGER PRIMARY KEY, thumb BLOB NOT NULL, mask BLOB NOT NULL, segmented BLOB NOT NULL)',
+    );
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }
 
@@ -144,10 +249,4 @@ export function encodeMaskPng(mask: Uint8Array, width: number, height: number): 
     pngChunk('IDAT', deflateSync(rows, { level: 6 })),
     pngChunk('IEND', new Uint8Array(0)),
   ]);
-}
-
-export async function removeMedia(dataDir: string, id: number): Promise<void> {
-  await Promise.all(
-    (Object.keys(EXT) as MediaKind[]).map((k) => rm(mediaPath(dataDir, id, k), { force: true })),
-  );
 }

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { removeMedia } from './media.js';
+import type { MediaStore } from './media.js';
 
 /** Sent messages are kept this long for the dashboard's delivery state, then dropped. */
 const SENT_KEEP_MS = 7 * 86_400_000;
@@ -19,6 +19,7 @@ export class Retention {
   constructor(
     private readonly db: Database.Database,
     private readonly dataDir: string,
+    private readonly media: Pick<MediaStore, 'remove'>,
   ) {
     this.stmts = {
       olderThan: db.prepare<[number], { id: number }>('SELECT id FROM results WHERE processed_at < ?'),
@@ -52,7 +53,7 @@ export class Retention {
    * Deletes results older than `days` and beyond `maxRows` (0 = no limit for either), their
    * reviews and sent outbox rows (file rows stay, unlinked, so old images are not re-classified).
    * Unsent outbox rows are kept: delivery beats retention. Returns the deleted result ids (to
-   * remove their media files) and the uploaded images that expired with them.
+   * remove their pictures) and the uploaded images that expired with them.
    */
   apply(opts: { days: number; maxRows: number; now?: number }): { ids: number[]; uploadPaths: string[] } {
     const now = opts.now ?? Date.now();
@@ -109,10 +110,10 @@ export class Retention {
     return { unique: [...due], unsignedSpecimens };
   }
 
-  /** `apply`, then deletes the media files and uploaded images of the removed results. */
+  /** `apply`, then deletes the pictures and uploaded images of the removed results. */
   run(opts: { days: number; maxRows: number }): number {
     const removed = this.apply(opts);
-    for (const id of removed.ids) void removeMedia(this.dataDir, id);
+    if (removed.ids.length > 0) this.media.remove(removed.ids);
     for (const path of removed.uploadPaths) void rm(path, { force: true });
     return removed.ids.length;
   }

@@ -3,7 +3,7 @@
  * worker, the real watcher, fastify on a free port and an aedes broker. Images dropped into the
  * folder must show up in the database, on /api/results and on MQTT (result + alert topics).
  */
-import { copyFileSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -13,7 +13,6 @@ import sharp from 'sharp';
 import t from 'tap';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { mediaPath } from '../../src/store/media.js';
 import {
   eventIds,
   freePort,
@@ -72,13 +71,12 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
   }
   await until(() => app.store.results.list({ limit: 100 }).every((r) => r.media), 10_000, 'media written');
   const first = rows[0]!;
-  t.ok(readFileSync(mediaPath(config.data.dir, first.id, 'thumb')).length > 100, 'thumbnail on disk');
+  t.ok(((await app.store.media.read(first.id, 'thumb'))?.bytes.length ?? 0) > 100, 'thumbnail stored');
   t.ok(
-    readFileSync(mediaPath(config.data.dir, first.id, 'mask'))
-      .subarray(1, 4)
-      .toString() === 'PNG',
+    (await app.store.media.read(first.id, 'mask'))?.bytes.subarray(1, 4).toString() === 'PNG',
     'mask is a PNG',
   );
+  t.ok(existsSync(join(config.data.dir, 'media.db')), 'the pictures are in media.db beside the database');
 
   // HTTP
   const api = (await (await fetch(`${app.url}/api/results?limit=100`)).json()) as Record<string, unknown>[];

@@ -89,14 +89,20 @@ t.test('store-backed dashboard deps', async (t) => {
   const jpgOriginal = deps.imagePath(pro.id, 'original');
   t.match(jpgOriginal, /a-pro\.jpg$/, 'a JPEG original is the captured file');
   const tifResult = all.find((r) => r.file === 'd-early.tif')!;
-  t.match(
-    deps.imagePath(tifResult.id, 'original'),
-    /\.thumb\.jpg$/,
-    'a TIFF original is shown as its thumbnail',
-  );
-  for (const kind of ['thumbnail', 'mask', 'segmented'] as const) {
-    const p = deps.imagePath(pro.id, kind);
-    t.ok(p && existsSync(p), `${kind} exists on disk`);
+  const tifShown = await deps.readImage(tifResult.id, 'original');
+  const tifThumb = await deps.readImage(tifResult.id, 'thumbnail');
+  t.ok(tifShown?.ok && tifThumb?.ok, 'a TIFF original is shown ...');
+  if (tifShown?.ok && tifThumb?.ok) {
+    t.same(tifShown.bytes, tifThumb.bytes, '... as its thumbnail');
+    t.equal(tifShown.type, 'image/jpeg');
+  }
+  for (const [kind, type] of [
+    ['thumbnail', 'image/jpeg'],
+    ['mask', 'image/png'],
+    ['segmented', 'image/jpeg'],
+  ] as const) {
+    const read = await deps.readImage(pro.id, kind);
+    t.ok(read?.ok && read.bytes.length > 0 && read.type === type, `${kind} stored (${type})`);
   }
   t.equal(deps.imagePath(broken.id, 'original'), undefined, 'no picture for an unreadable file');
   t.equal(deps.imagePath(broken.id, 'mask'), undefined);

@@ -1,10 +1,17 @@
-/** Dashboard media: the mask PNG written without libvips must read back as the same 0/255 mask. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+/** Dashboard media: encoded, stored in media.db and read back; the mask PNG written without libvips. */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
-import { encodeMaskPng, mediaDir, mediaPath, writeMedia } from '../../src/store/media.js';
+import type { Logger } from '../../src/log.js';
+import {
+  encodeMaskPng,
+  encodeMedia,
+  legacyMediaPath,
+  MEDIA_DB_FILE,
+  MediaStore,
+} from '../../src/store/media.js';
 
 async function decodeGrey(png: Buffer): Promise<{ data: Buffer; width: number; height: number }> {
   const { data, info } = await sharp(png).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
@@ -29,28 +36,72 @@ t.test('encodeMaskPng: a 1-bit PNG that decodes to the same 0/255 pixels', async
   t.throws(() => encodeMaskPng(new Uint8Array(10), 3, 3), RangeError);
 });
 
-t.test('writeMedia writes all three files, and again after the folder was removed', async (t) => {
+t.test('encodeMedia + MediaStore: the three pictures of a result in media.db, read back', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-media-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const media = new MediaStore(dir);
+  t.teardown(() => media.close());
   const size = 16;
   const rgb = new Uint8Array(size * size * 3).fill(200);
   const mask = new Uint8Array(size * size);
   mask.fill(255, 0, 100);
   const src = { rgb, width: size, height: size, mask, segmented: rgb, maskSize: size };
   const check = async (id: number) => {
-    t.equal((await sharp(readFileSync(mediaPath(dir, id, 'thumb'))).metadata()).format, 'jpeg');
-    t.equal((await sharp(readFileSync(mediaPath(dir, id, 'segmented'))).metadata()).format, 'jpeg');
-    t.same([...(await decodeGrey(readFileSync(mediaPath(dir, id, 'mask')))).data], [...mask]);
+    const thumb = await media.read(id, 'thumb');
+    t.equal(thumb?.type, 'image/jpeg');
+    t.equal((await sharp(thumb!.bytes).metadata()).format, 'jpeg');
+    t.equal((await sharp((await media.read(id, 'segmented'))!.bytes).metadata()).format, 'jpeg');
+    const png = await media.read(id, 'mask');
+    t.equal(png?.type, 'image/png');
+    t.same([...(await decodeGrey(png!.bytes)).data], [...mask]);
   };
-  await writeMedia(dir, 7, src);
+  media.put(7, await encodeMedia(src));
   await check(7);
-  // Same folder (id / 1000), already known to exist: removed under the writer, it comes back.
-  rmSync(mediaDir(dir, 8), { recursive: true, force: true });
-  await writeMedia(dir, 8, src);
-  await check(8);
+  t.equal(await media.read(8, 'thumb'), null, 'a result without pictures has none');
   // A larger source (an offline caller's full-size RGB) is shrunk to fit 256 px.
   const big = { ...src, rgb: new Uint8Array(512 * 384 * 3).fill(90), width: 512, height: 384 };
-  await writeMedia(dir, 9, big);
-  const thumb = await sharp(readFileSync(mediaPath(dir, 9, 'thumb'))).metadata();
+  media.put(9, await encodeMedia(big));
+  const thumb = await sharp((await media.read(9, 'thumb'))!.bytes).metadata();
   t.same([thumb.width, thumb.height], [256, 192], 'thumbnail fits 256 px');
+  media.remove([7]);
+  t.equal(await media.read(7, 'mask'), null, 'removed with its result');
+  t.ok(await media.read(9, 'mask'), 'the others stay');
+  media.upkeep();
+});
+
+t.test('pictures of results stored as files before media.db are read, and removed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-media-legacy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = legacyMediaPath(dir, 1234, 'thumb');
+  t.match(path, /media\/1\/1234\.thumb\.jpg$/);
+  mkdirSync(dirname(path), { recursive: true });
+  const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c0c0c0' } })
+    .jpeg()
+    .toBuffer();
+  writeFileSync(path, jpeg);
+  const media = new MediaStore(dir);
+  t.teardown(() => media.close());
+  const read = await media.read(1234, 'thumb');
+  t.same(read?.bytes, jpeg);
+  t.equal(read?.type, 'image/jpeg');
+  media.remove([1234]);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.notOk(existsSync(path), 'the file goes with its result');
+});
+
+t.test('a damaged media.db is moved aside and started afresh: pictures only, the daemon runs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-media-damaged-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, MEDIA_DB_FILE), Buffer.alloc(8192, 0x5a));
+  const warnings: unknown[] = [];
+  const log = { warn: (o: unknown) => warnings.push(o) } as unknown as Logger;
+  const media = new MediaStore(dir, log);
+  t.teardown(() => media.close());
+  t.equal(warnings.length, 1, 'said so in the log');
+  t.ok(
+    readdirSync(dir).some((f) => f.startsWith(`${MEDIA_DB_FILE}.damaged-`)),
+    'the damaged file kept for a look',
+  );
+  media.put(1, { thumb: Buffer.from('t'), mask: Buffer.from('m'), segmented: Buffer.from('s') });
+  t.same((await media.read(1, 'mask'))?.bytes, Buffer.from('m'));
 });

@@ -3,7 +3,7 @@ import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
 import type { ModelInfo } from '../../infer/index.js';
 import type { ResultQuery, Store } from '../../store/index.js';
 import type { Config } from '../../config/schema.js';
-import { mediaPath } from '../../store/media.js';
+import type { MediaKind } from '../../store/media.js';
 import type { ServeContext } from '../index.js';
 import {
   ReviewError,
@@ -20,9 +20,6 @@ import { createSpecimenDeps } from './specimen-deps.js';
 import { LiveFeed } from './live-feed.js';
 import { ingestUpload, type UploadDeps } from './upload.js';
 import { originalViewable, reviewView, toResultDetail, toResultView } from './views.js';
-
-/** Thumbnail, mask and segmented image are a few tens of KB; anything near this is not ours. */
-const MEDIA_MAX_BYTES = 16 * 1024 * 1024;
 
 function dashboardMeta(deviceId: string, info: ModelInfo): DashboardMeta {
   const benignIndex = info.malignant.indexOf(false);
@@ -186,19 +183,21 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
   const live = feed ?? new LiveFeed(ctx.bus);
   if (!feed) live.start();
   const readOriginal = originalReader(config);
-  // The daemon's own media files: written by it under data.dir, small, no recorded hash.
-  const readMedia = (path: string) =>
-    readImageFile(path, { roots: [config.data.dir], sha256: null, maxBytes: MEDIA_MAX_BYTES });
 
-  /** Where an image is recorded, and the sha256 it must have when it is not the daemon's own file. */
-  function recordedImage(id: number, kind: ImageKind): { path: string; sha256: string | null } | undefined {
+  /**
+   * Where an image is recorded: the original's file (with the sha256 its bytes must have), or the
+   * daemon's own picture of that kind (store.media).
+   */
+  function recordedImage(
+    id: number,
+    kind: ImageKind,
+  ): { path: string; sha256: string } | { media: MediaKind } | undefined {
     const r = store.results.get(id);
     if (!r) return undefined;
     if (kind === 'original' && originalViewable(r) && r.sha256) return { path: r.path, sha256: r.sha256 };
     if (!r.media) return undefined;
     // A TIFF/BMP original is shown as its thumbnail (browsers cannot show those formats).
-    const media = kind === 'original' || kind === 'thumbnail' ? 'thumb' : kind;
-    return { path: mediaPath(config.data.dir, id, media), sha256: null };
+    return { media: kind === 'original' || kind === 'thumbnail' ? 'thumb' : kind };
   }
 
   return {
@@ -208,11 +207,17 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
       const r = store.results.get(id);
       return r ? toResultDetail(r, store.reviews.forResult(id), ctx.mqtt().enabled) : undefined;
     },
-    imagePath: (id, kind) => recordedImage(id, kind)?.path,
+    imagePath(id, kind) {
+      const image = recordedImage(id, kind);
+      return image && 'path' in image ? image.path : undefined;
+    },
     async readImage(id, kind) {
       const image = recordedImage(id, kind);
       if (!image) return undefined;
-      return image.sha256 !== null ? readOriginal(image.path, image.sha256) : readMedia(image.path);
+      if ('path' in image) return readOriginal(image.path, image.sha256);
+      const read = await store.media.read(id, image.media);
+      if (!read) return { ok: false, status: 404, error: 'image no longer stored' };
+      return { ok: true, path: read.path, bytes: read.bytes, type: read.type };
     },
     addReview(id, { reviewer, class: cls, note }) {
       const r = store.results.get(id);

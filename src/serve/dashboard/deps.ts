@@ -209,8 +209,9 @@ export interface DashboardDeps {
   listResults(q: ResultQuery): ResultView[];
   getResult(id: number): ResultDetail | undefined;
   /**
-   * Where a result's image was recorded, resolved from the database; undefined when absent. Its
-   * content is not proven: what is served comes from `readImage`.
+   * Where a result's original file was recorded, resolved from the database; undefined when it
+   * has none to show (the daemon's own pictures are in store.media, not files). Its content is not
+   * proven: what is served comes from `readImage`.
    */
   imagePath(id: number, kind: ImageKind): string | undefined;
   /**

@@ -16,7 +16,8 @@ import { relative, resolve, sep } from 'node:path';
  */
 
 export type ImageRead =
-  { ok: true; path: string; bytes: Buffer } | { ok: false; status: 404 | 410; error: string };
+  /** `type`: the content type when the path's extension does not tell it (pictures in media.db). */
+  { ok: true; path: string; bytes: Buffer; type?: string } | { ok: false; status: 404 | 410; error: string };
 
 export interface ReadImageOptions {
   /**

@@ -30,7 +30,7 @@ export async function imageRoutes(app: FastifyInstance, opts: DashboardContext):
       const read = await deps.readImage(request.params.id, request.params.kind);
       if (!read) return reply.code(404).send({ error: 'no such image' });
       if (!read.ok) return reply.code(read.status).send({ error: read.error });
-      const type = IMAGE_TYPES[extname(read.path).toLowerCase()];
+      const type = read.type ?? IMAGE_TYPES[extname(read.path).toLowerCase()];
       if (!type) return reply.code(404).send({ error: 'no such image' });
       return reply.type(type).header('cache-control', 'private, max-age=3600').send(read.bytes);
     },
