@@ -92,15 +92,35 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
   const { section } = options;
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
-  const { ranges, geometry } = section;
-  const appearance = section.appearance;
+  const inspect = pictureInspector(section);
+  return {
+    checking: true,
+    inspect,
+    judge(input: GateInput): DomainCheck {
+      const picture = input.inspection ?? inspect(input);
+      const reasons = [...picture.reasons];
+      const scores = { ...picture.scores };
+      // The FP32 file run on CUDA may lack the features output: then only the input checks judge.
+      if (scorer && input.features && input.features.length === scorer.model.dim) {
+        const distance = featureDistance(scorer, input.features);
+        scores.featureDistance = distance.score;
+        if (!(distance.score <= featureThreshold)) reasons.push('features');
+      }
+      return { in: reasons.length === 0, reasons, scores };
+    },
+  };
+}
+
+/** The checks of the picture alone, against the section's fitted ranges and appearance model. */
+function pictureInspector(section: GateSection): DomainGate['inspect'] {
+  const { ranges, geometry, appearance } = section;
   if (appearance && appearance.figures.join() !== APPEARANCE_FIGURES.join())
     throw new Error(`gate.appearance.figures must be ${APPEARANCE_FIGURES.join(', ')}: refit the gate`);
   const appearanceModel = appearance
     ? { mean: appearance.mean, inverseCovariance: appearance.inverse_covariance }
     : null;
   const vector = new Float64Array(APPEARANCE_FIGURES.length);
-  const inspect = (input: Omit<GateInput, 'features' | 'inspection'>): PictureInspection => {
+  return (input) => {
     const reasons: DomainReason[] = [];
     const scores: Record<string, number> = {};
     const long = Math.max(input.source.width, input.source.height);
@@ -134,37 +154,18 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
       const background = backgroundColour(modelRgb, input.width * input.height, measures.meanLuma);
       scores.backgroundRedShare = background.redShare;
       scores.backgroundBlueShare = background.blueShare;
-      appearanceVector(
-        {
-          measures,
-          background,
-          cellCoverage: seg.foregroundFraction,
-          cellCount: seg.componentCount,
-          aStarCutoff: seg.aStarThreshold,
-        },
-        vector,
-      );
-      const distance = appearanceDistance(appearanceModel, vector);
+      const figures = {
+        measures,
+        background,
+        cellCoverage: seg.foregroundFraction,
+        cellCount: seg.componentCount,
+        aStarCutoff: seg.aStarThreshold,
+      };
+      const distance = appearanceDistance(appearanceModel, appearanceVector(figures, vector));
       scores.appearanceDistance = distance;
       if (!(distance <= appearance.threshold)) reasons.push('appearance');
     }
     return { reasons, scores };
-  };
-  return {
-    checking: true,
-    inspect,
-    judge(input: GateInput): DomainCheck {
-      const picture = input.inspection ?? inspect(input);
-      const reasons = [...picture.reasons];
-      const scores = { ...picture.scores };
-      // The FP32 file run on CUDA may lack the features output: then only the input checks judge.
-      if (scorer && input.features && input.features.length === scorer.model.dim) {
-        const distance = featureDistance(scorer, input.features);
-        scores.featureDistance = distance.score;
-        if (!(distance.score <= featureThreshold)) reasons.push('features');
-      }
-      return { in: reasons.length === 0, reasons, scores };
-    },
   };
 }
 

@@ -19,6 +19,7 @@ import {
 import type { DomainCheck } from '../domain/applicability.js';
 import type { PictureInspection } from '../gate/index.js';
 import type { Prediction } from '../infer/index.js';
+import { readAll } from './read-all.js';
 import { retryDelayMs } from './retry.js';
 
 type FileState = Omit<FileUpdate, 'resultId'>;
@@ -83,22 +84,6 @@ type Inspected =
 
 /** The file to process: open with its identity, or (not openable) only stat'ed. */
 type Opened = { handle: FileHandle; st: Stats } | { handle: null; st: Stats; openError: Error };
-
-/**
- * The whole file from an open descriptor, as fs.readFile reads it: up to the size fstat gave
- * (bytes appended since are not read; a file cut short gives what is there).
- */
-async function readAll(handle: FileHandle, size: number): Promise<Buffer> {
-  if (size === 0) return handle.readFile(); // nothing to size a buffer by: read to the end
-  const buffer = Buffer.allocUnsafeSlow(size);
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled === size ? buffer : buffer.subarray(0, filled);
-}
 
 /** What one attempt knows about its file once stat'ed. */
 interface Attempt {
