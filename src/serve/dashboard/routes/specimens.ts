@@ -62,9 +62,19 @@ const writeReplies = { 200: specimenItem, '4xx': errorReply } as const;
 
 /** The specimen API: list, detail, sessions (start/finish), sign-off, amendment, unassigned images. */
 export async function specimenRoutes(app: FastifyInstance, opts: SpecimenRouteOptions): Promise<void> {
-  const { specimens, requireWrite, guards } = opts;
-  const write = { preValidation: requireWrite, bodyLimit: 64 * 1024 };
+  specimenReadRoutes(app, opts.specimens);
+  specimenSessionRoutes(app, opts);
+  specimenVerdictRoutes(app, opts);
+}
 
+/** The write check and body limit every specimen write shares; its role guard comes with each route. */
+const writeOptions = (opts: SpecimenRouteOptions) => ({
+  preValidation: opts.requireWrite,
+  bodyLimit: 64 * 1024,
+});
+
+/** What anyone who may see the dashboard may read: the list, the agreement, unassigned images, one specimen. */
+function specimenReadRoutes(app: FastifyInstance, specimens: SpecimenRouteOptions['specimens']): void {
   app.get<{ Querystring: { status?: SpecimenStatus; limit: number } }>(
     '/api/specimens',
     { schema: { querystring: specimenListQuery, response: { 200: specimenList, '4xx': errorReply } } },
@@ -103,6 +113,12 @@ export async function specimenRoutes(app: FastifyInstance, opts: SpecimenRouteOp
       return detail;
     },
   );
+}
+
+/** A specimen's session: start it, finish it, put images in it. */
+function specimenSessionRoutes(app: FastifyInstance, opts: SpecimenRouteOptions): void {
+  const { specimens, guards } = opts;
+  const write = writeOptions(opts);
 
   app.post<{ Body: { accession: string; reviewer?: string } }>(
     '/api/specimens',
@@ -131,6 +147,25 @@ export async function specimenRoutes(app: FastifyInstance, opts: SpecimenRouteOp
     },
     async (request) => specimens.finish(request.params.id, actorOf(request, request.body?.reviewer)),
   );
+
+  app.post<{ Params: { id: number }; Body: { result_ids: number[]; reviewer?: string } }>(
+    '/api/specimens/:id/images',
+    {
+      ...write,
+      preHandler: guards.assign,
+      schema: { params: idParams, body: assignBody, response: writeReplies },
+    },
+    async (request) => {
+      const actor = actorOf(request, request.body.reviewer);
+      return specimens.assign(request.params.id, request.body.result_ids, actor);
+    },
+  );
+}
+
+/** The hematologist's verdict on a specimen: sign it, amend a signed one. */
+function specimenVerdictRoutes(app: FastifyInstance, opts: SpecimenRouteOptions): void {
+  const { specimens, guards } = opts;
+  const write = writeOptions(opts);
 
   app.post<{
     Params: { id: number };
@@ -179,19 +214,6 @@ export async function specimenRoutes(app: FastifyInstance, opts: SpecimenRouteOp
       const specimen = specimens.amend(request.params.id, input, actor);
       request.log.info({ specimen: specimen.id, verdict, actor }, 'specimen amended');
       return specimen;
-    },
-  );
-
-  app.post<{ Params: { id: number }; Body: { result_ids: number[]; reviewer?: string } }>(
-    '/api/specimens/:id/images',
-    {
-      ...write,
-      preHandler: guards.assign,
-      schema: { params: idParams, body: assignBody, response: writeReplies },
-    },
-    async (request) => {
-      const actor = actorOf(request, request.body.reviewer);
-      return specimens.assign(request.params.id, request.body.result_ids, actor);
     },
   );
 }
