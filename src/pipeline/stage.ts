@@ -79,8 +79,7 @@ export interface StageDeps {
 
 /** The gate's picture checks, made while the model ran (`value` undefined: the gate has none apart). */
 type Inspected =
-  | { ok: true; value: PictureInspection | undefined; ms: number }
-  | { ok: false; error: unknown; ms?: undefined };
+  { ok: true; value: PictureInspection | undefined; ms: number } | { ok: false; error: unknown };
 
 /** The file to process: open with its identity, or (not openable) only stat'ed. */
 type Opened = { handle: FileHandle; st: Stats } | { handle: null; st: Stats; openError: Error };
@@ -256,14 +255,7 @@ export class Stage {
       .classify([pair], { transfer: true })
       .then(([p]) => p ?? Promise.reject(new Error('classifier returned no prediction')));
     // The gate's picture checks need no model output: this thread makes them while the worker infers.
-    let inspection: Inspected;
-    try {
-      const t = performance.now();
-      inspection = { ok: true, value: this.d.gate.inspect?.(gateInputOf(prepared, null)), ms: 0 };
-      inspection.ms = performance.now() - t;
-    } catch (err) {
-      inspection = { ok: false, error: err };
-    }
+    const inspection = this.inspectPicture(prepared);
     let prediction;
     try {
       prediction = await inference;
@@ -273,6 +265,17 @@ export class Stage {
     timings.inferMs = performance.now() - t1;
     observe(timings.inferMs, 'infer');
     return this.judge(a, sha256, prepared, prediction, inspection, timings);
+  }
+
+  /** The gate's picture checks, kept with their time or their failure for judge(). */
+  private inspectPicture(prepared: PreparedImageLike): Inspected {
+    const t = performance.now();
+    try {
+      const value = this.d.gate.inspect?.(gateInputOf(prepared, null));
+      return { ok: true, value, ms: performance.now() - t };
+    } catch (err) {
+      return { ok: false, error: err };
+    }
   }
 
   /**
@@ -294,11 +297,11 @@ export class Stage {
     try {
       if (!inspection.ok) throw inspection.error;
       domain = this.d.gate.judge({ ...gateInputOf(prepared, prediction), inspection: inspection.value });
+      timings.gateMs = performance.now() - t2 + inspection.ms;
     } catch (err) {
       // Never a verdict on an unjudged image: retried, and quarantined if it keeps failing.
       return this.attemptFailed(a, sha256, 'internal', `domain check failed: ${String(err)}`);
     }
-    timings.gateMs = performance.now() - t2 + (inspection.ms ?? 0);
     this.d.metrics.stageSeconds.observe(timings.gateMs, { stage: 'gate' });
 
     const attempts = a.previousAttempts + 1;

@@ -92,11 +92,18 @@ export class MediaStore {
   private readonly insert: Database.Statement<[number, Buffer, Buffer, Buffer]>;
   private readonly select: Record<MediaKind, Database.Statement<[number], { bytes: Buffer }>>;
   private readonly removeRow: Database.Statement<[number]>;
+  /**
+   * Whether pictures stored as files (before media.db) may be there: looked for once, since the
+   * daemon writes no such files any more. A new data folder then never touches the file system
+   * for a missing picture or a removed result.
+   */
+  private readonly legacyFiles: boolean;
 
   constructor(
     private readonly dataDir: string,
     log?: Logger,
   ) {
+    this.legacyFiles = existsSync(join(dataDir, 'media'));
     this.path = join(dataDir, MEDIA_DB_FILE);
     this.db = openMediaDb(this.path, log);
     this.insert = this.db.prepare(
@@ -122,6 +129,7 @@ export class MediaStore {
       if (!isCorruption(err)) throw err; // a damaged page: no picture, as for a missing one
     }
     if (row) return { bytes: row.bytes, type: MEDIA_TYPES[kind], path: this.path };
+    if (!this.legacyFiles) return null;
     const legacy = legacyMediaPath(this.dataDir, id, kind);
     try {
       return { bytes: await readFile(legacy), type: MEDIA_TYPES[kind], path: legacy };
@@ -135,6 +143,7 @@ export class MediaStore {
     this.db.transaction(() => {
       for (const id of ids) this.removeRow.run(id);
     })();
+    if (!this.legacyFiles) return;
     for (const id of ids)
       for (const kind of Object.keys(EXT) as MediaKind[])
         void rm(legacyMediaPath(this.dataDir, id, kind), { force: true });
