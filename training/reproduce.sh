@@ -103,7 +103,8 @@ done
 log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$colour_cache" --split "$split" --work "$work" \
   --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}" \
-  ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"}
+  ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"} \
+  ${CAMERA_SHARE:+--camera-share "$CAMERA_SHARE"}
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="reuse WORK/final.pt instead of training")
     p.add_argument("--backbone", default=None, choices=BACKBONES, help="instead of pipeline.FINAL's")
     p.add_argument("--width", type=float, default=None, help="instead of pipeline.FINAL's")
+    p.add_argument("--camera-share", type=float, default=None,
+                   help="share of samples with another camera's shifts, 0-1 (default pipeline.CAMERA_SHARE)")
 
     p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
     _common(p)
@@ -105,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                               Path(args.variants) if args.variants else None)
     elif args.cmd == "final":
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
-                           Path(args.variants) if args.variants else None, args.backbone, args.width)
+                           Path(args.variants) if args.variants else None, args.backbone, args.width,
+                           args.camera_share)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

@@ -182,3 +182,22 @@ def augment_pair(original: torch.Tensor, segmented: torch.Tensor, cfg: AugmentCo
             original, mask = magnify([original, mask], [factor[i] if zoom[i] else 1.0 for i in range(n)])
         original = photometric(original, cfg, g, pixel_scale)
         return original, original * mask
+
+
+def augment_mixed(original: torch.Tensor, segmented: torch.Tensor, base: AugmentConfig, shifted: AugmentConfig,
+                  shifted_share: float, g: torch.Generator, pixel_scale: float = 1.0
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """augment_pair with `shifted` on a random share of the batch and `base` on the rest: the
+    camera's shifts taught on some samples while the others keep the training camera's colours,
+    which is what the clean test split and the training camera look like. A share of 1 (or 0) is
+    augment_pair with one config and draws nothing more from g."""
+    if shifted_share >= 1:
+        return augment_pair(original, segmented, shifted, g, pixel_scale)
+    if shifted_share <= 0:
+        return augment_pair(original, segmented, base, g, pixel_scale)
+    pick = torch.rand(original.shape[0], generator=g) < shifted_share
+    out_o, out_s = original.clone(), segmented.clone()
+    for cfg, rows in ((shifted, pick), (base, ~pick)):
+        if rows.any():
+            out_o[rows], out_s[rows] = augment_pair(original[rows], segmented[rows], cfg, g, pixel_scale)
+    return out_o, out_s

@@ -20,6 +20,28 @@ def _sampling(tr: dict) -> str:
             "(uniformly)")
 
 
+def _jitter(aug: dict) -> str:
+    parts = [f"exposure +-{aug['brightness']:.0%}", f"contrast +-{aug['contrast']:.0%}",
+             f"gamma +-{aug['gamma']:.0%}", f"saturation +-{aug['saturation']:.0%}"]
+    if aug.get("hue_degrees"):
+        parts.append(f"hue +-{aug['hue_degrees']:.0f} degrees")
+    if aug.get("channel_gain") or aug.get("temperature"):
+        parts.append(f"per-channel gains +-{aug['channel_gain']:.0%}, colour temperature "
+                     f"+-{aug['temperature']:.0%} (red and blue in opposite directions)")
+    if aug.get("magnification_prob"):
+        parts.append(f"magnification x{aug['magnification'][0]}-{aug['magnification'][1]} "
+                     f"(p {aug['magnification_prob']})")
+    return ", ".join(parts)
+
+
+def _camera(tr: dict) -> str:
+    """The other camera's shifts, when they replace the light jitter on a share of the samples."""
+    cam, share = tr.get("camera_augment"), tr.get("camera_share", 0)
+    if not cam or share <= 0:
+        return ""
+    return f"; on {share:.0%} of the samples another camera's shifts instead of that jitter: {_jitter(cam)}"
+
+
 def _ort_version() -> str:
     import onnxruntime
 
@@ -173,17 +195,9 @@ def write_card(r: dict, path: Path) -> None:
           "-20..+20 degrees, each channel x0.88-1.12, seeded per image) that went through the daemon's own "
           "decode, colour normalisation and segmentation, "
           "so each copy carries the mask that stain really produces (a colour change moves a* and with it "
-          f"the K-means threshold); {_sampling(tr)}. On top, "
-          f"on both inputs: exposure +-{aug['brightness']:.0%}, contrast +-{aug['contrast']:.0%}, gamma "
-          f"+-{aug['gamma']:.0%}, saturation +-{aug['saturation']:.0%}, "
-          + (f"hue +-{aug['hue_degrees']:.0f} degrees, " if aug.get("hue_degrees") else "")
-          + (f"per-channel gains +-{aug['channel_gain']:.0%}, colour temperature +-{aug['temperature']:.0%} "
-             "(red and blue in opposite directions), " if aug.get("channel_gain") or aug.get("temperature") else "")
-          + (f"magnification x{aug['magnification'][0]}-{aug['magnification'][1]} (p {aug['magnification_prob']}), "
-             if aug.get("magnification_prob") else "")
-          + f"Gaussian defocus blur (p "
-          f"{aug['blur_prob']}), JPEG re-encoding q{aug['jpeg_quality'][0]}-{aug['jpeg_quality'][1]} "
-          f"(p {aug['jpeg_prob']}), flips, 90-degree rotations.\n")
+          f"the K-means threshold); {_sampling(tr)}. On top, on both inputs: {_jitter(aug)}, Gaussian "
+          f"defocus blur (p {aug['blur_prob']}), JPEG re-encoding q{aug['jpeg_quality'][0]}-{aug['jpeg_quality'][1]} "
+          f"(p {aug['jpeg_prob']}), flips, 90-degree rotations{_camera(tr)}.\n")
     else:
         w("- Augmentation (same transform on both inputs): exposure/brightness, contrast, gamma, stain hue "
           "and saturation, Gaussian defocus blur, JPEG re-encoding q60-95, flips, 90-degree rotations.\n")

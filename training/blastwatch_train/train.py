@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import AugmentConfig, augment_pair
+from .augment import AugmentConfig, augment_mixed
 from .cache import Cache, StainVariants, to_float
 from .models import BlastNet
 
@@ -36,6 +36,9 @@ class TrainConfig:
     # over the copies); None = uniform over original + copies
     original_share: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # another camera's shifts, on this share of the samples (the rest get `augment`); None = off
+    camera_augment: AugmentConfig | None = None
+    camera_share: float = 1.0
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -117,7 +120,9 @@ def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.nda
                 # one core): on a GPU they run there, and only the pooled tensors come back
                 o, s = net.downsample_inputs(to_float(o.to(device)), to_float(s.to(device)))
                 o, s = o.cpu(), s.cpu()
-            o, s = augment_pair(o, s, cfg.augment, g, pixel_scale=cache.size / cfg.compute_size)
+            o, s = augment_mixed(o, s, cfg.augment, cfg.camera_augment or cfg.augment,
+                                 cfg.camera_share if cfg.camera_augment else 0.0, g,
+                                 pixel_scale=cache.size / cfg.compute_size)
             y = labels[idx].to(device)
             logits = net.forward_downsampled(o.to(device), s.to(device))
             loss = loss_fn(logits, y)

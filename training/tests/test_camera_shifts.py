@@ -126,3 +126,26 @@ def test_stain_copies_with_another_colour_normalisation_are_refused(tmp_path):
     assert len(StainVariants(base, [load_cache(tmp_path / "same")])) == 1
     with pytest.raises(CacheError, match="colour normalisation differs"):
         StainVariants(base, [load_cache(tmp_path / "raw")])
+
+
+def test_mixed_augmentation_shifts_only_the_chosen_share_of_the_batch():
+    from blastwatch_train.augment import augment_mixed
+
+    o, s = _grey(n=200)
+    s[:, :, :8] = 0  # half of each field is background in the segmented input
+    plain = AugmentConfig(**_OFF)  # leaves a grey field exactly as it is
+    shifted = AugmentConfig(**_OFF, channel_gain=0.15)
+    ao, aseg = augment_mixed(o, s, plain, shifted, 0.3, torch.Generator().manual_seed(1))
+    changed = (ao - o).abs().amax(dim=(1, 2, 3)) > 1e-3
+    assert 0.2 < float(changed.float().mean()) < 0.4  # about the share, neither none nor all
+    # both inputs change alike: segmented = augmented original x mask, wherever it came from
+    mask = (s.amax(dim=1, keepdim=True) > 0).float()
+    assert torch.allclose(aseg, ao * mask)
+    # the same seed gives the same choice and the same shifts
+    again, _ = augment_mixed(o, s, plain, shifted, 0.3, torch.Generator().manual_seed(1))
+    assert torch.equal(ao, again)
+    # the ends of the range are the single-config augmentation, drawing nothing more
+    for share, cfg in ((0.0, plain), (1.0, shifted)):
+        one, _ = augment_mixed(o, s, plain, shifted, share, torch.Generator().manual_seed(2))
+        ref, _ = augment_pair(o, s, cfg, torch.Generator().manual_seed(2))
+        assert torch.equal(one, ref)
