@@ -32,13 +32,14 @@ import { parseArgs } from 'node:util';
 import {
   APPEARANCE_FIGURES,
   appearanceDistance,
+  appearanceInputOf,
   appearanceVector,
   fitAppearance,
 } from '../src/gate/appearance.js';
 import { fitFeatureModel } from '../src/gate/fit-features.js';
 import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
-import { backgroundColour, measureImage as pixelMeasures } from '../src/gate/image-measures.js';
+import { measureImage as pixelMeasures } from '../src/gate/image-measures.js';
 import type { GateSection } from '../src/gate/section.js';
 import { TRAINING_CHANGES } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
@@ -76,8 +77,8 @@ interface FitRecord {
   lumaVariance: number;
   laplacianVariance: number;
   clippedShare: number;
-  backgroundRedShare: number;
-  backgroundBlueShare: number;
+  /** The appearance check's figure vector (src/gate/appearance.ts), as the gate measures it. */
+  appearance: number[];
   cellCoverage: number;
   cellCount: number;
   aStarCutoff: number;
@@ -184,6 +185,8 @@ async function loadRecords(path: string): Promise<FitRecord[]> {
     .filter((l) => l.trim())
     .map((l) => {
       const r = JSON.parse(l) as Omit<FitRecord, 'features'> & { features: string | null };
+      if (!Array.isArray(r.appearance))
+        throw new Error(`${path}: records without the appearance vector; delete the file to measure again`);
       const bytes = r.features ? Buffer.from(r.features, 'base64') : null;
       const features = bytes
         ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
@@ -201,18 +204,12 @@ async function measured(
 ): Promise<FitRecord> {
   const { gateInput } = await measureImage(opened, bytes);
   const pixels = pixelMeasures(gateInput.rgb, gateInput.width, gateInput.height);
-  const background = backgroundColour(
-    gateInput.modelRgb ?? gateInput.rgb,
-    gateInput.width * gateInput.height,
-    pixels.meanLuma,
-  );
   return {
     subset,
     label,
     changed,
     ...pixels,
-    backgroundRedShare: background.redShare,
-    backgroundBlueShare: background.blueShare,
+    appearance: [...appearanceVector(appearanceInputOf(gateInput, pixels))],
     cellCoverage: gateInput.segmentation.foregroundFraction,
     cellCount: gateInput.segmentation.componentCount,
     aStarCutoff: gateInput.segmentation.aStarThreshold,
@@ -227,15 +224,7 @@ const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, n
   round(hi),
 ];
 
-function appearanceOf(r: FitRecord): Float64Array {
-  return appearanceVector({
-    measures: r,
-    background: { redShare: r.backgroundRedShare, blueShare: r.backgroundBlueShare },
-    cellCoverage: r.cellCoverage,
-    cellCount: r.cellCount,
-    aStarCutoff: r.aStarCutoff,
-  });
-}
+const appearanceOf = (r: FitRecord): Float64Array => Float64Array.from(r.appearance);
 
 function fitAppearanceCheck(withCells: readonly FitRecord[]): GateSection['appearance'] {
   const train = withCells.filter((r) => r.subset === 'train');

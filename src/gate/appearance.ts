@@ -6,7 +6,7 @@
  * AND never clipped AND one cell region, as smear fields from another laboratory are) is out of
  * domain even when every single range check passes.
  */
-import type { BackgroundColour, ImageMeasures } from './image-measures.js';
+import { backgroundColour, type BackgroundColour, type ImageMeasures } from './image-measures.js';
 
 export const APPEARANCE_FIGURES = [
   'mean_luma',
@@ -29,6 +29,35 @@ export interface AppearanceInput {
   cellCoverage: number;
   cellCount: number;
   aStarCutoff: number;
+}
+
+/** What the appearance figures are measured from: the gate's input, structurally. */
+export interface AppearancePicture {
+  rgb: Uint8Array;
+  modelRgb?: Uint8Array | undefined;
+  width: number;
+  height: number;
+  segmentation: { foregroundFraction: number; componentCount: number; aStarThreshold: number };
+}
+
+/**
+ * The appearance figures of a picture. Exposure, focus and clipping are those of the picture as
+ * the camera recorded it (`raw`, measured once for the range checks): another laboratory's
+ * smear fields differ from the training images mostly there (darker and softer), and colour
+ * normalisation would brighten them into range. Measured on the normalised picture instead,
+ * exposure x0.8 passed (97.6 % accepted against 54.1 %) but 35 % of those fields did too
+ * (models/MODEL_CARD.md, the gate's section). The background colour is that of the normalised
+ * picture: what normalisation could not undo of a white-balance change.
+ */
+export function appearanceInputOf(picture: AppearancePicture, raw: ImageMeasures): AppearanceInput {
+  const { segmentation } = picture;
+  return {
+    measures: raw,
+    background: backgroundColour(picture.modelRgb ?? picture.rgb, picture.width * picture.height, raw.meanLuma),
+    cellCoverage: segmentation.foregroundFraction,
+    cellCount: segmentation.componentCount,
+    aStarCutoff: segmentation.aStarThreshold,
+  };
 }
 
 /** The figure vector, in APPEARANCE_FIGURES order. */

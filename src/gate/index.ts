@@ -33,8 +33,13 @@ import {
   parseFeatureModel,
   type FeatureModel,
 } from './feature-distance.js';
-import { APPEARANCE_FIGURES, appearanceDistance, appearanceVector } from './appearance.js';
-import { backgroundColour, measureImage } from './image-measures.js';
+import {
+  APPEARANCE_FIGURES,
+  appearanceDistance,
+  appearanceInputOf,
+  appearanceVector,
+} from './appearance.js';
+import { measureImage } from './image-measures.js';
 import type { GateSection } from './section.js';
 
 export { gateSectionSchema, type GateSection } from './section.js';
@@ -150,17 +155,9 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
     if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
     if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
     if (appearance && appearanceModel) {
-      const modelRgb = input.modelRgb ?? input.rgb;
-      const background = backgroundColour(modelRgb, input.width * input.height, measures.meanLuma);
-      scores.backgroundRedShare = background.redShare;
-      scores.backgroundBlueShare = background.blueShare;
-      const figures = {
-        measures,
-        background,
-        cellCoverage: seg.foregroundFraction,
-        cellCount: seg.componentCount,
-        aStarCutoff: seg.aStarThreshold,
-      };
+      const figures = appearanceInputOf(input, measures);
+      scores.backgroundRedShare = figures.background.redShare;
+      scores.backgroundBlueShare = figures.background.blueShare;
       const distance = appearanceDistance(appearanceModel, appearanceVector(figures, vector));
       scores.appearanceDistance = distance;
       if (!(distance <= appearance.threshold)) reasons.push('appearance');
