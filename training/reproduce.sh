@@ -16,6 +16,7 @@
 # SKIP_ABLATION=1; COLOUR_LOW_QUANTILE / COLOUR_HIGH_QUANTILE (0.1 / 0.9: the training backgrounds'
 # range the colour normalisation moves images into; 0.5 / 0.5 = one reference colour); FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
 # 0.875 with FINAL_EPOCHS=60) with MODELS (default models/) so such a run does not replace the shipped files.
+# CAMERA_SHARE (0-1; default pipeline.CAMERA_SHARE): the share of training samples that get another camera's shifts.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
