@@ -76,6 +76,12 @@ export interface E2ePhase extends LatencySummary {
    * detectMs (rename → pipeline start) and deliverMs (inference done → message received).
    */
   daemon_stage_median_ms: Record<string, number>;
+  /**
+   * Where the slowest images' time went: over the images at or above the phase's p95 latency,
+   * each stage's mean time above its median, and `unaccountedMs`, the end-to-end time that
+   * detectMs + totalMs + deliverMs do not cover, above its median too.
+   */
+  daemon_tail_excess_ms: Record<string, number>;
 }
 
 /**
@@ -401,6 +407,33 @@ function stageMedians(payloads: Record<string, unknown>[]): Record<string, numbe
   return out;
 }
 
+/** Stage timings of one payload, with the part of `e2eMs` no stage covers. */
+function stageTimings(payload: Record<string, unknown>, e2eMs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries((payload.timings_ms as Record<string, unknown> | undefined) ?? {}))
+    if (typeof v === 'number') out[k] = v;
+  const covered = (out.detectMs ?? 0) + (out.totalMs ?? 0) + (out.deliverMs ?? 0);
+  out.unaccountedMs = e2eMs - covered;
+  return out;
+}
+
+function tailExcess(samples: readonly number[], payloads: readonly Record<string, unknown>[]): Record<string, number> {
+  const timings = payloads.map((p, i) => stageTimings(p, samples[i]!));
+  const sorted = [...samples].sort((a, b) => a - b);
+  const p95 = percentile(sorted, 95);
+  const tail = timings.filter((_, i) => samples[i]! >= p95);
+  const out: Record<string, number> = {};
+  if (tail.length === 0) return out;
+  const keys = new Set(timings.flatMap((t) => Object.keys(t)));
+  for (const k of keys) {
+    const all = timings.map((t) => t[k]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    const median = percentile(all, 50);
+    const excess = tail.reduce((sum, t) => sum + ((t[k] ?? median) - median), 0) / tail.length;
+    out[k] = round(excess, 3);
+  }
+  return out;
+}
+
 /**
  * Runs `count` unique images through the daemon with `inFlight` outstanding at a time (1 = each
  * image dropped after the previous result arrived). Wall time runs from the first drop to the
@@ -452,6 +485,7 @@ export async function runPhase(
     daemon_cpu_ms_per_image: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / count, 2),
     daemon_cpu_ms_per_image_by_thread: threadCpuDelta(threads0, threads1, count),
     daemon_stage_median_ms: stageMedians(payloads),
+    daemon_tail_excess_ms: tailExcess(samples, payloads),
   };
 }
 

@@ -744,6 +744,16 @@ async function main(): Promise<void> {
           `${'soak'.padEnd(36)} ${soakResult.images} images, RSS ${soakResult.rss_start_mb} -> ${soakResult.rss_end_mb} MB, growth ${soakResult.rss_growth_mb} MB, slope ${soakResult.rss_slope_mb_per_1000_images} MB/1000 img`,
         ]
       : []),
+    ...(e2e[0] && Object.keys(e2e[0].daemon_tail_excess_ms).length > 0
+      ? [
+          `${`${e2e[0].phase}: slowest 5 %, ms above median`.padEnd(36)} ` +
+            Object.entries(e2e[0].daemon_tail_excess_ms)
+              .filter(([k]) => k !== 'totalMs')
+              .sort((a, b) => b[1] - a[1])
+              .map(([k, v]) => `${k.replace(/Ms$/, '')} ${v}`)
+              .join(', '),
+        ]
+      : []),
     ...(opProfile
       ? [
           '== onnxruntime operators, 1 thread (ms per image, share)',

@@ -30,7 +30,14 @@ interface BenchJson {
   model: { test_fixture: boolean };
   machine: Record<string, unknown> & { cores: number };
   stages: { stage: string; n: number }[];
-  e2e: { phases: { phase: string; n: number; daemon_stage_median_ms: Record<string, number> }[] };
+  e2e: {
+    phases: {
+      phase: string;
+      n: number;
+      daemon_stage_median_ms: Record<string, number>;
+      daemon_tail_excess_ms: Record<string, number>;
+    }[];
+  };
   reference: { skipped?: string; stages: Record<string, { n: number }> };
   json_file: string;
   svg_file: string;
@@ -164,6 +171,11 @@ t.test('--quick --json on the tiny model: every figure, the files, the daemon', 
     t.ok(
       'inferMs' in p.daemon_stage_median_ms && 'detectMs' in p.daemon_stage_median_ms,
       `${p.phase}: daemon stage split`,
+    );
+    const tail = p.daemon_tail_excess_ms;
+    t.ok(
+      'inferMs' in tail && 'unaccountedMs' in tail && Object.values(tail).every(Number.isFinite),
+      `${p.phase}: where the slowest images' time went`,
     );
   }
   if (j.reference.skipped) t.comment(`reference skipped: ${j.reference.skipped}`);
