@@ -417,7 +417,10 @@ function stageTimings(payload: Record<string, unknown>, e2eMs: number): Record<s
   return out;
 }
 
-function tailExcess(samples: readonly number[], payloads: readonly Record<string, unknown>[]): Record<string, number> {
+function tailExcess(
+  samples: readonly number[],
+  payloads: readonly Record<string, unknown>[],
+): Record<string, number> {
   const timings = payloads.map((p, i) => stageTimings(p, samples[i]!));
   const sorted = [...samples].sort((a, b) => a - b);
   const p95 = percentile(sorted, 95);
@@ -426,7 +429,10 @@ function tailExcess(samples: readonly number[], payloads: readonly Record<string
   if (tail.length === 0) return out;
   const keys = new Set(timings.flatMap((t) => Object.keys(t)));
   for (const k of keys) {
-    const all = timings.map((t) => t[k]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    const all = timings
+      .map((t) => t[k])
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => a - b);
     const median = percentile(all, 50);
     const excess = tail.reduce((sum, t) => sum + ((t[k] ?? median) - median), 0) / tail.length;
     out[k] = round(excess, 3);

@@ -53,7 +53,11 @@ export function appearanceInputOf(picture: AppearancePicture, raw: ImageMeasures
   const { segmentation } = picture;
   return {
     measures: raw,
-    background: backgroundColour(picture.modelRgb ?? picture.rgb, picture.width * picture.height, raw.meanLuma),
+    background: backgroundColour(
+      picture.modelRgb ?? picture.rgb,
+      picture.width * picture.height,
+      raw.meanLuma,
+    ),
     cellCoverage: segmentation.foregroundFraction,
     cellCount: segmentation.componentCount,
     aStarCutoff: segmentation.aStarThreshold,

@@ -33,12 +33,7 @@ import {
   parseFeatureModel,
   type FeatureModel,
 } from './feature-distance.js';
-import {
-  APPEARANCE_FIGURES,
-  appearanceDistance,
-  appearanceInputOf,
-  appearanceVector,
-} from './appearance.js';
+import { APPEARANCE_FIGURES, appearanceDistance, appearanceInputOf, appearanceVector } from './appearance.js';
 import { measureImage } from './image-measures.js';
 import type { GateSection } from './section.js';
 

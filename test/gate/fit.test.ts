@@ -96,28 +96,41 @@ t.test('appearance: fitted mean and inverse covariance give the textbook distanc
   t.same(fitAppearance(vectors), model, 'deterministic');
 });
 
-t.test('appearance: exposure and focus of the raw picture, background colour of the normalised one', async (t) => {
-  const { appearanceInputOf, appearanceVector } = await import('../../src/gate/appearance.js');
-  const { measureImage, backgroundColour } = await import('../../src/gate/image-measures.js');
-  const size = 32;
-  const noise = mulberry32(11);
-  // a bright background with darker, textured "cells" on the left half
-  const normalised = new Uint8Array(size * size * 3);
-  for (let i = 0; i < size * size; i++) {
-    const cell = i % size < size / 2;
-    for (let c = 0; c < 3; c++) normalised[i * 3 + c] = cell ? 90 + Math.floor(noise() * 60) : 245;
-  }
-  // the same field as a warmer, dimmer lamp recorded it
-  const raw = Uint8Array.from(normalised, (v, i) => Math.round(v * (i % 3 === 0 ? 0.9 : 0.75)));
-  const segmentation = { foregroundFraction: 0.5, componentCount: 3, aStarThreshold: 150 };
-  const rawMeasures = measureImage(raw, size, size);
-  const input = appearanceInputOf({ rgb: raw, modelRgb: normalised, width: size, height: size, segmentation }, rawMeasures);
-  t.equal(input.measures, rawMeasures, 'exposure, focus and clipping as recorded');
-  t.same(input.background, backgroundColour(normalised, size * size, rawMeasures.meanLuma), 'background after normalisation');
-  t.not(input.background.redShare, backgroundColour(raw, size * size, rawMeasures.meanLuma).redShare);
-  const vector = appearanceVector(input);
-  t.equal(vector[0], rawMeasures.meanLuma);
-  t.equal(vector[5], Math.log1p(3), 'cell count from the segmentation');
-  const withoutNormalisation = appearanceInputOf({ rgb: raw, width: size, height: size, segmentation }, rawMeasures);
-  t.same(withoutNormalisation.background, backgroundColour(raw, size * size, rawMeasures.meanLuma));
-});
+t.test(
+  'appearance: exposure and focus of the raw picture, background colour of the normalised one',
+  async (t) => {
+    const { appearanceInputOf, appearanceVector } = await import('../../src/gate/appearance.js');
+    const { measureImage, backgroundColour } = await import('../../src/gate/image-measures.js');
+    const size = 32;
+    const noise = mulberry32(11);
+    // a bright background with darker, textured "cells" on the left half
+    const normalised = new Uint8Array(size * size * 3);
+    for (let i = 0; i < size * size; i++) {
+      const cell = i % size < size / 2;
+      for (let c = 0; c < 3; c++) normalised[i * 3 + c] = cell ? 90 + Math.floor(noise() * 60) : 245;
+    }
+    // the same field as a warmer, dimmer lamp recorded it
+    const raw = Uint8Array.from(normalised, (v, i) => Math.round(v * (i % 3 === 0 ? 0.9 : 0.75)));
+    const segmentation = { foregroundFraction: 0.5, componentCount: 3, aStarThreshold: 150 };
+    const rawMeasures = measureImage(raw, size, size);
+    const input = appearanceInputOf(
+      { rgb: raw, modelRgb: normalised, width: size, height: size, segmentation },
+      rawMeasures,
+    );
+    t.equal(input.measures, rawMeasures, 'exposure, focus and clipping as recorded');
+    t.same(
+      input.background,
+      backgroundColour(normalised, size * size, rawMeasures.meanLuma),
+      'background after normalisation',
+    );
+    t.not(input.background.redShare, backgroundColour(raw, size * size, rawMeasures.meanLuma).redShare);
+    const vector = appearanceVector(input);
+    t.equal(vector[0], rawMeasures.meanLuma);
+    t.equal(vector[5], Math.log1p(3), 'cell count from the segmentation');
+    const withoutNormalisation = appearanceInputOf(
+      { rgb: raw, width: size, height: size, segmentation },
+      rawMeasures,
+    );
+    t.same(withoutNormalisation.background, backgroundColour(raw, size * size, rawMeasures.meanLuma));
+  },
+);

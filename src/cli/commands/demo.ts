@@ -17,6 +17,7 @@ import { UsageError, UserError } from '../command.js';
 import { BUNDLED_MODEL_DIR, loadConfig } from '../../config/load.js';
 import type { Specimen } from '../../domain/specimen.js';
 import { createLogger } from '../../log.js';
+import type { App } from '../../app.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLES = join(REPO, 'test/fixtures/samples');
@@ -86,21 +87,7 @@ temporary folders.
     await app.start();
 
     const out = (s: string) => process.stdout.write(`${s}\n`);
-    out(`blastwatch demo — a screening aid, not a diagnosis`);
-    out(`  dashboard:  ${app.url}/`);
-    out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
-    out(
-      `  specimens:  ${app.url}/api/specimens   (${DEMO_ACCESSIONS.join(', ')}: one capture sub-folder each)`,
-    );
-    out(
-      `  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health,specimen}`,
-    );
-    out(`  capture:    ${config.capture.dir}`);
-    out(
-      `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${opts.modelDir})`,
-    );
-    if (opts.tinyModel)
-      out(`  NOTE: no trained model in models/: using the tiny TEST model, its flags are meaningless`);
+    printBanner(app, config, opts, out);
     out(`Dropping ${opts.images.length} images, one every ${opts.interval} ms. Ctrl-C to stop.\n`);
 
     const sub = await printResults(mqttUrl, TOPIC_PREFIX, out);
@@ -150,6 +137,30 @@ temporary folders.
     return 0;
   },
 };
+
+/** Where everything the demo started can be reached, and which model answers. */
+function printBanner(
+  app: App,
+  config: Awaited<ReturnType<typeof demoConfig>>,
+  opts: DemoOptions,
+  out: (s: string) => void,
+): void {
+  out(`blastwatch demo — a screening aid, not a diagnosis`);
+  out(`  dashboard:  ${app.url}/`);
+  out(`  ops API:    ${app.url}/api/results   ${app.url}/metrics`);
+  out(
+    `  specimens:  ${app.url}/api/specimens   (${DEMO_ACCESSIONS.join(', ')}: one capture sub-folder each)`,
+  );
+  out(
+    `  MQTT:       ${config.mqtt.url}  topics ${config.mqtt.topic_prefix}/{status,result,alert,health,specimen}`,
+  );
+  out(`  capture:    ${config.capture.dir}`);
+  out(
+    `  model:      ${app.context.classifier.info.name} ${app.context.classifier.info.version} (${opts.modelDir})`,
+  );
+  if (opts.tinyModel)
+    out(`  NOTE: no trained model in models/: using the tiny TEST model, its flags are meaningless`);
+}
 
 interface DemoOptions {
   images: string[];
