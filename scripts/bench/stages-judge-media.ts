@@ -13,7 +13,7 @@ import type { DecodedImage } from '../../src/decode/index.js';
 import { loadDomainGate, type GateInput } from '../../src/gate/index.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
-import { createColourScratch, normaliseColour } from '../../src/preprocess/colour.js';
+import { createColourScratch, normaliseForModel } from '../../src/preprocess/colour.js';
 import type { Segmentation } from '../../src/segment/index.js';
 import { encodeMedia, MediaStore } from '../../src/store/media.js';
 import type { StageResult } from './stages.js';
@@ -31,11 +31,9 @@ export async function benchNormalise(
   const params = manifest.preprocessing?.colour;
   if (!params) return null;
   const scratch = createColourScratch();
-  const normalise = (d: DecodedImage): Uint8Array => {
-    const out = new Uint8Array(d.rgb.length);
-    normaliseColour(d.rgb, out, d.width * d.height, params, scratch);
-    return out;
-  };
+  // as prepareImage does: the decoded pixels themselves when already within the training range
+  const normalise = (d: DecodedImage): Uint8Array =>
+    normaliseForModel(d.rgb, d.width * d.height, params, scratch).modelRgb;
   const modelRgbs = decoded.map(normalise);
   const { samples, wallMs, cpuMsPerIteration } = await timeLoop(
     decoded.length * rounds,

@@ -65,8 +65,6 @@ export interface ColourCorrection {
 export interface ColourScratch {
   /** Pixels per brightness R+G+B (0..765). */
   brightnessHistogram: Uint32Array;
-  /** Per brightness, the sums of R, G and B of its pixels: the background mean in one pass. */
-  channelSumsByBrightness: Float64Array;
   lookUp: Uint8Array;
 }
 
@@ -75,7 +73,6 @@ const BRIGHTNESS_LEVELS = 3 * 255 + 1;
 export function createColourScratch(): ColourScratch {
   return {
     brightnessHistogram: new Uint32Array(BRIGHTNESS_LEVELS),
-    channelSumsByBrightness: new Float64Array(3 * BRIGHTNESS_LEVELS),
     lookUp: new Uint8Array(3 * 256),
   };
 }
@@ -91,33 +88,32 @@ export function estimateBackground(
   scratch: ColourScratch = createColourScratch(),
 ): Rgb {
   const hist = scratch.brightnessHistogram;
-  const sums = scratch.channelSumsByBrightness;
   hist.fill(0);
-  sums.fill(0);
-  for (let o = 0, end = pixelCount * 3; o < end; o += 3) {
-    const r = rgb[o]!;
-    const g = rgb[o + 1]!;
-    const b = rgb[o + 2]!;
-    const level = r + g + b;
-    hist[level]!++;
-    const s = level * 3;
-    sums[s] = sums[s]! + r;
-    sums[s + 1] = sums[s + 1]! + g;
-    sums[s + 2] = sums[s + 2]! + b;
-  }
+  const end = pixelCount * 3;
+  for (let o = 0; o < end; o += 3) hist[rgb[o]! + rgb[o + 1]! + rgb[o + 2]!]!++;
+  // From the brightest level down, whole levels at a time, until the share is reached: the
+  // background is every pixel at or above that level.
   const wanted = Math.max(1, Math.round(pixelCount * share));
+  let cutoff = BRIGHTNESS_LEVELS;
+  for (let level = BRIGHTNESS_LEVELS - 1, n = 0; level >= 0 && n < wanted; level--) {
+    n += hist[level]!;
+    cutoff = level;
+  }
+  // A second pass sums the few background pixels: cheaper than three running sums per level
+  // for every pixel. Integer sums, so the result does not depend on the order.
   let r = 0;
   let g = 0;
   let b = 0;
   let n = 0;
-  // From the brightest level down, whole levels at a time, until the share is reached.
-  for (let level = BRIGHTNESS_LEVELS - 1; level >= 0 && n < wanted; level--) {
-    const count = hist[level]!;
-    if (count === 0) continue;
-    n += count;
-    r += sums[level * 3]!;
-    g += sums[level * 3 + 1]!;
-    b += sums[level * 3 + 2]!;
+  for (let o = 0; o < end; o += 3) {
+    const red = rgb[o]!;
+    const green = rgb[o + 1]!;
+    const blue = rgb[o + 2]!;
+    if (red + green + blue < cutoff) continue;
+    r += red;
+    g += green;
+    b += blue;
+    n++;
   }
   return n === 0 ? [0, 0, 0] : [r / n, g / n, b / n];
 }
@@ -139,7 +135,7 @@ export function backgroundGains(background: Rgb, params: ColourNormalisation): R
 
 /**
  * Writes `src` × `gains` (per channel, rounded, clipped to 255) into `out`, which may be `src`.
- * A gain of exactly 1 leaves the channel's bytes as they are.
+ * A gain of exactly 1 leaves the channel's bytes as they are (copied, not looked up).
  */
 export function applyChannelGains(
   src: Uint8Array,
@@ -148,14 +144,48 @@ export function applyChannelGains(
   gains: Rgb,
   scratch: ColourScratch = createColourScratch(),
 ): void {
+  const end = pixelCount * 3;
+  if (out !== src) out.set(src.subarray(0, end));
   const lut = scratch.lookUp;
-  for (let c = 0; c < 3; c++)
-    for (let v = 0; v < 256; v++) lut[c * 256 + v] = Math.min(255, Math.round(v * gains[c]!));
-  for (let o = 0, end = pixelCount * 3; o < end; o += 3) {
-    out[o] = lut[src[o]!]!;
-    out[o + 1] = lut[256 + src[o + 1]!]!;
-    out[o + 2] = lut[512 + src[o + 2]!]!;
+  for (let c = 0; c < 3; c++) {
+    const gain = gains[c]!;
+    if (gain === 1) continue;
+    for (let v = 0; v < 256; v++) lut[v] = Math.min(255, Math.round(v * gain));
+    for (let o = c; o < end; o += 3) out[o] = lut[src[o]!]!;
   }
+}
+
+/** True when `gains` change nothing: the picture is already within the training range. */
+export const isIdentity = (gains: Rgb): boolean => gains[0] === 1 && gains[1] === 1 && gains[2] === 1;
+
+/** What normalisation would do to one interleaved RGB image, without doing it. */
+export function colourCorrection(
+  rgb: Uint8Array,
+  pixelCount: number,
+  params: ColourNormalisation,
+  scratch: ColourScratch = createColourScratch(),
+): ColourCorrection {
+  const background = estimateBackground(rgb, pixelCount, params.background_share, scratch);
+  return { background, gains: backgroundGains(background, params) };
+}
+
+/**
+ * The pixels the model is fed and what normalisation did. Within the training range already
+ * (most pictures from the training camera) they are `rgb` itself; otherwise a fresh array, so
+ * the raw pixels stay for the thumbnail and each result keeps its own (media is written after
+ * the next image may have started).
+ */
+export function normaliseForModel(
+  rgb: Uint8Array,
+  pixelCount: number,
+  params: ColourNormalisation,
+  scratch: ColourScratch = createColourScratch(),
+): { modelRgb: Uint8Array; colour: ColourCorrection } {
+  const colour = colourCorrection(rgb, pixelCount, params, scratch);
+  if (isIdentity(colour.gains)) return { modelRgb: rgb, colour };
+  const modelRgb = new Uint8Array(pixelCount * 3);
+  applyChannelGains(rgb, modelRgb, pixelCount, colour.gains, scratch);
+  return { modelRgb, colour };
 }
 
 /** Normalises one interleaved RGB image into `out` (may be `rgb`); returns what it measured and did. */
@@ -166,10 +196,9 @@ export function normaliseColour(
   params: ColourNormalisation,
   scratch: ColourScratch = createColourScratch(),
 ): ColourCorrection {
-  const background = estimateBackground(rgb, pixelCount, params.background_share, scratch);
-  const gains = backgroundGains(background, params);
-  applyChannelGains(rgb, out, pixelCount, gains, scratch);
-  return { background, gains };
+  const correction = colourCorrection(rgb, pixelCount, params, scratch);
+  applyChannelGains(rgb, out, pixelCount, correction.gains, scratch);
+  return correction;
 }
 
 /** The q-quantile (0..1) of `values` by the nearest-rank rule on the sorted copy. */

@@ -9,7 +9,7 @@ import type { DecodedImage } from '../decode/index.js';
 import { createSegmentScratch, segmentImage } from '../segment/index.js';
 import type { Segmentation, SegmentParams, SegmentScratch } from '../segment/index.js';
 import { takeTensor } from './tensor-pool.js';
-import { createColourScratch, normaliseColour } from './colour.js';
+import { createColourScratch, normaliseForModel } from './colour.js';
 import type { ColourCorrection, ColourNormalisation } from './colour.js';
 
 export type { ColourCorrection, ColourNormalisation } from './colour.js';
@@ -61,7 +61,7 @@ export interface PrepareOptions {
 export interface PreparedImage {
   /** The decoded image as the camera recorded it (thumbnails show this). */
   decoded: DecodedImage;
-  /** The pixels segmented and fed to the model: `decoded.rgb` itself when not normalised. */
+  /** The pixels segmented and fed to the model: `decoded.rgb` itself when normalisation changes nothing. */
   modelRgb: Uint8Array;
   /** What colour normalisation measured and did; null when the model asks for none. */
   colour: ColourCorrection | null;
@@ -96,12 +96,8 @@ export async function prepareImage(input: string | Buffer, opts: PrepareOptions)
   const pixelCount = width * height;
   let modelRgb = decoded.rgb;
   let colour: ColourCorrection | null = null;
-  if (opts.colour) {
-    // A fresh array per image: the raw pixels stay for the thumbnail, and the result outlives
-    // this call (media is written after the next image may have started).
-    modelRgb = new Uint8Array(pixelCount * 3);
-    colour = normaliseColour(decoded.rgb, modelRgb, pixelCount, opts.colour, colourScratch);
-  }
+  if (opts.colour)
+    ({ modelRgb, colour } = normaliseForModel(decoded.rgb, pixelCount, opts.colour, colourScratch));
   const segmentation = segmentImage(modelRgb, width, height, opts.segment, scratchFor(pixelCount));
   const t2 = performance.now();
   const values = pixelCount * 3;

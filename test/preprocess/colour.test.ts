@@ -54,6 +54,28 @@ t.test('the background is the mean colour of the brightest pixels', async (t) =>
   t.ok(mixed[0] < 250 && mixed[0] > 120, 'darker pixels join when the share asks for more');
 });
 
+t.test('the background of real fields: the brightest levels down to the share, ties included', async (t) => {
+  for (const file of samples().slice(0, 4)) {
+    const rgb = await decoded(file);
+    const n = rgb.length / 3;
+    const levels = Array.from({ length: n }, (_, i) => rgb[3 * i]! + rgb[3 * i + 1]! + rgb[3 * i + 2]!);
+    const sorted = [...levels].sort((a, b) => b - a);
+    const cutoff = sorted[Math.round(n * 0.05) - 1]!; // the level of the last pixel the share needs
+    const sums = [0, 0, 0];
+    let count = 0;
+    levels.forEach((level, i) => {
+      if (level < cutoff) return;
+      for (let c = 0; c < 3; c++) sums[c]! += rgb[3 * i + c]!;
+      count++;
+    });
+    t.same(
+      estimateBackground(rgb, n, 0.05),
+      sums.map((v) => v / count),
+      path.basename(file),
+    );
+  }
+});
+
 t.test('gains move the background into the training range and no further', async (t) => {
   const params: ColourNormalisation = {
     method: 'background-gains',
@@ -147,7 +169,33 @@ t.test('deterministic, and off unless the model asks for it', async (t) => {
   const plain = await prepareImage(file, opts);
   t.equal(plain.colour, null);
   t.equal(plain.modelRgb, plain.decoded.rgb, 'no copy without normalisation');
-  t.not(a.modelRgb, a.decoded.rgb, 'the raw pixels stay for the thumbnail');
+});
+
+t.test('the raw pixels stay for the thumbnail; a copy only when normalisation changes them', async (t) => {
+  let copied = 0;
+  let kept = 0;
+  for (const file of samples()) {
+    const raw = await decodeImage(file, opts);
+    const p = await prepareImage(file, { ...opts, colour: shipped });
+    t.ok(
+      Buffer.from(p.decoded.rgb).equals(Buffer.from(raw.rgb)),
+      `${path.basename(file)}: raw pixels as decoded`,
+    );
+    if (p.colour!.gains.every((g) => g === 1)) {
+      t.equal(p.modelRgb, p.decoded.rgb, `${path.basename(file)}: within the training range, no copy`);
+      kept++;
+    } else {
+      t.not(p.modelRgb, p.decoded.rgb, `${path.basename(file)}: its own normalised pixels`);
+      const expected = new Uint8Array(raw.rgb.length);
+      applyChannelGains(raw.rgb, expected, SIZE * SIZE, p.colour!.gains);
+      t.ok(
+        Buffer.from(p.modelRgb).equals(Buffer.from(expected)),
+        `${path.basename(file)}: the gains applied`,
+      );
+      copied++;
+    }
+  }
+  t.ok(copied > 0 && kept > 0, `both cases among the samples (${copied} normalised, ${kept} unchanged)`);
 });
 
 t.test('fitting takes quantiles of the training backgrounds', async (t) => {
