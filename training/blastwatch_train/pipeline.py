@@ -113,10 +113,12 @@ VARIANT_AUGMENT = AugmentConfig(brightness=0.05, contrast=0.1)
 # On top, on CAMERA_SHARE of the samples, the shifts of another camera (white balance, colour
 # temperature, gamma, hue, saturation, magnification over the ranges scripts/robustness.ts checks):
 # the colour normalisation before segmenting takes most of a white-balance change away, these
-# teach the rest. On every sample (share 1) they cost clean specificity (models/MODEL_CARD.md,
-# "Where the model applies"); on a part, the other samples keep the training camera's colours.
+# teach the rest; the other samples keep the training camera's colours. Measured with 80 epochs
+# (models/MODEL_CARD.md, "Where the model applies"): on every sample, INT8 test accuracy 97.84 %,
+# specificity 90.77 %; on half of them 98.32 % and 95.38 %, and no worse under a lamp change
+# (warm lamp 97.6 % against 96.6 %).
 CAMERA_AUGMENT = AugmentConfig(brightness=0.05, contrast=0.1, **CAMERA_SHIFTS)
-CAMERA_SHARE = 1.0
+CAMERA_SHARE = 0.5
 # Three in four samples are the original image, one in four a re-stained copy: the copies teach
 # stain invariance (hue +-20 deg, which the robustness checks need), the originals keep the model
 # fitted to the distribution it is tested and used on. Measured with 64 epochs at 0.5: INT8 test
