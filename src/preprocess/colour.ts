@@ -156,10 +156,10 @@ export function applyChannelGains(
 }
 
 /** True when `gains` change nothing: the picture is already within the training range. */
-export const isIdentity = (gains: Rgb): boolean => gains[0] === 1 && gains[1] === 1 && gains[2] === 1;
+const isIdentity = (gains: Rgb): boolean => gains[0] === 1 && gains[1] === 1 && gains[2] === 1;
 
 /** What normalisation would do to one interleaved RGB image, without doing it. */
-export function colourCorrection(
+function colourCorrection(
   rgb: Uint8Array,
   pixelCount: number,
   params: ColourNormalisation,
@@ -186,19 +186,6 @@ export function normaliseForModel(
   const modelRgb = new Uint8Array(pixelCount * 3);
   applyChannelGains(rgb, modelRgb, pixelCount, colour.gains, scratch);
   return { modelRgb, colour };
-}
-
-/** Normalises one interleaved RGB image into `out` (may be `rgb`); returns what it measured and did. */
-export function normaliseColour(
-  rgb: Uint8Array,
-  out: Uint8Array,
-  pixelCount: number,
-  params: ColourNormalisation,
-  scratch: ColourScratch = createColourScratch(),
-): ColourCorrection {
-  const correction = colourCorrection(rgb, pixelCount, params, scratch);
-  applyChannelGains(rgb, out, pixelCount, correction.gains, scratch);
-  return correction;
 }
 
 /** The q-quantile (0..1) of `values` by the nearest-rank rule on the sorted copy. */
