@@ -196,7 +196,7 @@ def augment_mixed(original: torch.Tensor, segmented: torch.Tensor, base: Augment
     if shifted_share <= 0:
         return augment_pair(original, segmented, base, g, pixel_scale)
     pick = torch.rand(original.shape[0], generator=g) < shifted_share
-    out_o, out_s = original.clone(), segmented.clone()
+    out_o, out_s = torch.empty_like(original), torch.empty_like(segmented)  # every row is written below
     for cfg, rows in ((shifted, pick), (base, ~pick)):
         if rows.any():
             out_o[rows], out_s[rows] = augment_pair(original[rows], segmented[rows], cfg, g, pixel_scale)
