@@ -17,6 +17,8 @@
 # range the colour normalisation moves images into; 0.5 / 0.5 = one reference colour); FINAL_BACKBONE / FINAL_WIDTH (another network than pipeline.FINAL's, e.g. resnet10
 # 0.875 with FINAL_EPOCHS=60) with MODELS (default models/) so such a run does not replace the shipped files.
 # CAMERA_SHARE (0-1; default pipeline.CAMERA_SHARE): the share of training samples that get another camera's shifts.
+# ANNEAL_EPOCHS (default pipeline.ANNEAL_EPOCHS): epochs on the original images alone after the main ones, at a
+# tenth of the rate; the main stage's network is kept as WORK/main.pt (`final --reuse-main` anneals it again).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -105,7 +107,7 @@ log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$colour_cache" --split "$split" --work "$work" \
   --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}" \
   ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"} \
-  ${CAMERA_SHARE:+--camera-share "$CAMERA_SHARE"}
+  ${CAMERA_SHARE:+--camera-share "$CAMERA_SHARE"} ${ANNEAL_EPOCHS:+--anneal-epochs "$ANNEAL_EPOCHS"}
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"

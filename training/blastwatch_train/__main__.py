@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=float, default=None, help="instead of pipeline.FINAL's")
     p.add_argument("--camera-share", type=float, default=None,
                    help="share of samples with another camera's shifts, 0-1 (default pipeline.CAMERA_SHARE)")
+    p.add_argument("--anneal-epochs", type=int, default=None,
+                   help="epochs on the original images alone after the main ones, at a tenth of the rate; the main "
+                        "stage is kept as WORK/main.pt (default pipeline.ANNEAL_EPOCHS)")
+    p.add_argument("--reuse-main", action="store_true",
+                   help="train only the annealing, from WORK/main.pt (trained with the same recipe and data)")
 
     p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
     _common(p)
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "final":
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
-                           args.camera_share)
+                           args.camera_share, args.anneal_epochs, args.reuse_main)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

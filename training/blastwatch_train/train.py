@@ -71,15 +71,19 @@ def predict_logits(net: nn.Module, cache: Cache, indices: np.ndarray, batch: int
 
 def train(cfg: TrainConfig, cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray,
           log_path: Path | None = None, variants: StainVariants | None = None,
-          device: str = "cpu") -> tuple[BlastNet, dict]:
+          device: str = "cpu", init: BlastNet | None = None) -> tuple[BlastNet, dict]:
     """variants: re-stained, re-segmented copies of the training images; each sample of a batch
     comes from the original or one of the copies (cfg.original_share).
 
     device: where the network runs ("cuda" on a GPU). Sampling and augmentation stay on
     the CPU with the same seeded generator, so a GPU run sees the very batches a CPU run sees; only
-    floating-point summation order differs. The returned network is on the CPU."""
+    floating-point summation order differs. The returned network is on the CPU.
+
+    init: a trained network to go on from (its weights are updated in place) instead of a new one."""
     g = seed_everything(cfg.seed)
-    net = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size).to(device)
+    if init is None:
+        init = BlastNet(cfg.variant, cfg.backbone, cfg.width, cfg.compute_size, input_size=cache.size)
+    net = init.to(device)
     labels = torch.from_numpy(cache.labels)
     steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs

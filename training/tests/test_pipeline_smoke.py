@@ -30,6 +30,8 @@ def test_final_and_report_write_a_loadable_model(synthetic_cache, tmp_path):
     assert len(date) == 10 and suffix == m["files"]["int8"]["sha256"][:8]
     assert m["uncertain_band"][0] <= m["uncertain_band"][1]
     assert "blur1" in m["metrics"]["robustness_int8_accuracy"]
+    # no stain variants, no annealing: the recipe says the weights never saw another camera's shifts
+    assert m["training"]["camera_shifts"] is None and m["training"]["anneal_epochs"] == 0
     card = (models / "MODEL_CARD.md").read_text()
     assert f"Version `{m['version']}`" in card
     assert "SMOKE RUN" in card and "Robustness" in card and "not a diagnosis" in card
@@ -59,3 +61,31 @@ def test_regenerating_the_card_keeps_the_sections_other_commands_measured():
     assert specimen.startswith("<!-- specimen-screening") and specimen.rstrip().endswith("-->")
     assert "k = 5" in specimen
     assert report.kept_sections("# card\n\n## Limits\n") == ("", "")
+
+
+def test_annealing_goes_on_from_the_main_stage_and_reuses_it(synthetic_cache, tmp_path):
+    import pytest
+    import torch
+
+    from blastwatch_train.train import load_checkpoint
+
+    split = tmp_path / "split.json"
+    work = tmp_path / "work"
+    pipeline.run_split(synthetic_cache, split, seed=0, threshold=10)
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1)
+    main, main_info = load_checkpoint(work / "main.pt")
+    final, info = load_checkpoint(work / "final.pt")
+    # the annealing stage ran from the main stage's weights, on originals alone, at a lower rate
+    assert info["anneal"]["steps"] == 1 and info["anneal"]["config"]["camera_augment"] is None
+    assert info["anneal"]["config"]["original_share"] == 1.0
+    assert info["anneal"]["config"]["lr"] == pytest.approx(main_info["config"]["lr"] * pipeline.ANNEAL_LR_FACTOR)
+    changed = [k for k, v in main.state_dict().items() if v.is_floating_point() and not torch.equal(v, final.state_dict()[k])]
+    assert changed, "annealing left every weight as the main stage had it"
+    # reusing main.pt: the same main weights go in, so the same final weights come out
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1, reuse_main=True)
+    again, _ = load_checkpoint(work / "final.pt")
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in final.state_dict().items())
+    # a main stage trained with another recipe is refused, not silently reused
+    with pytest.raises(ValueError, match="another config"):
+        pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1, width=0.5,
+                           reuse_main=True)
