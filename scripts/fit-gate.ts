@@ -41,7 +41,7 @@ import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ra
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
 import { measureImage as pixelMeasures } from '../src/gate/image-measures.js';
 import type { GateSection } from '../src/gate/section.js';
-import { TRAINING_CHANGES } from './gate/augment.js';
+import { trainingChanges, type TrainingChange, type TrainingRecipe } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
 
 /** Principal directions kept of the 1280-dimensional within-class covariance. */
@@ -101,19 +101,20 @@ async function main(): Promise<void> {
   const modelDir = resolve(values.model);
   const started = performance.now();
   const split = JSON.parse(await readFile(values.split, 'utf8')) as { splits: Record<string, SplitEntry[]> };
+  const manifestPath = join(modelDir, 'model.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
+  const changes = trainingChanges(manifest.training as TrainingRecipe | undefined);
   const records: FitRecord[] = values.records ? await loadRecords(values.records) : [];
   const opened = records.length > 0 ? null : await openModelQuietly(modelDir);
   if (opened) {
     try {
-      records.push(...(await measureSplits(opened, split.splits, values.data, every)));
+      records.push(...(await measureSplits(opened, split.splits, values.data, every, changes)));
     } finally {
       await opened.classifier.close();
     }
     if (values.records) await saveRecords(values.records, records);
   }
-  const manifestPath = join(modelDir, 'model.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
-  const { section, stats } = fitSection(records, manifest);
+  const { section, stats } = fitSection(records, manifest, changes);
   const seconds = (performance.now() - started) / 1000;
   (section.fitted as { [key: string]: unknown }).seconds = Math.round(seconds);
   if (values['dry-run']) {
@@ -142,6 +143,7 @@ async function measureSplits(
   splits: { [subset: string]: SplitEntry[] },
   dataDir: string,
   every: number,
+  changes: readonly TrainingChange[],
 ): Promise<FitRecord[]> {
   const records: FitRecord[] = [];
   for (const subset of ['train', 'val'] as const) {
@@ -150,7 +152,7 @@ async function measureSplits(
       const bytes = await readFile(join(dataDir, entry.path));
       records.push(await measured(opened, bytes, subset, entry.label, false));
       if (i % CHANGED_EVERY !== 0) continue;
-      for (const change of TRAINING_CHANGES)
+      for (const change of changes)
         records.push(
           await measured(opened, await change.apply(bytes, entry.path), subset, entry.label, true),
         );
@@ -247,6 +249,7 @@ function fitAppearanceCheck(withCells: readonly FitRecord[]): GateSection['appea
 export function fitSection(
   records: readonly FitRecord[],
   manifest: { [key: string]: unknown },
+  changes: readonly TrainingChange[],
 ): { section: GateSection; stats: Buffer | null } {
   const column = (key: keyof FitRecord, from: readonly FitRecord[] = records): number[] =>
     from.map((r) => r[key] as number);
@@ -306,7 +309,7 @@ export function fitSection(
   section.fitted = {
     command: 'node --import tsx scripts/fit-gate.ts',
     data: `training/split.json train + val only: ${originals} images and ${records.length - originals} changed copies`,
-    changes: TRAINING_CHANGES.map((c) => c.name),
+    changes: changes.map((c) => c.name),
     ranges_rule:
       `quantiles ${DEFAULT_RANGE_RULE.lowQuantile} and ${DEFAULT_RANGE_RULE.highQuantile} of train + val ` +
       `(originals and changed copies), each widened by ${DEFAULT_RANGE_RULE.widen} x their span; focus: on log(1 + x), ` +

@@ -2,6 +2,7 @@
  * The changes training itself applied to its images, at the ends of their ranges
  * (training/blastwatch_train/augment.py and the stain variants of scripts/perturb-images.ts):
  * the gate's fitting counts images changed this way as in domain, because the model learnt them.
+ * Which ones depends on the weights' recipe, as model.json's `training` section records it.
  */
 import sharp from 'sharp';
 import { fnv1a, mulberry32 } from '../../src/runtime/seeded-random.js';
@@ -13,7 +14,7 @@ export interface TrainingChange {
 
 const png = (img: sharp.Sharp): Promise<Buffer> => img.png({ compressionLevel: 1 }).toBuffer();
 
-export const TRAINING_CHANGES: readonly TrainingChange[] = [
+const BASE_CHANGES: readonly TrainingChange[] = [
   // augment.py: Gaussian defocus blur, sigma up to 2 px at 224 px.
   { name: 'blur2', apply: (b) => png(sharp(b).removeAlpha().blur(2)) },
   // stain variants: exposure x0.85..1.15.
@@ -34,3 +35,34 @@ export const TRAINING_CHANGES: readonly TrainingChange[] = [
     },
   },
 ];
+
+/** The part of model.json's `training` section that says what the weights learnt. */
+export interface TrainingRecipe {
+  /** Another camera's shifts on a share of the samples (augment.py's CAMERA_SHIFTS); null = none. */
+  camera_shifts?: { share: number; channel_gain: number } | null;
+}
+
+/**
+ * A per-channel gain at each end of the range the camera shifts drew from: a lamp or white
+ * balance that weights trained on them handle, so the gate must not refuse it for its colour.
+ */
+function channelGainChanges(gain: number): TrainingChange[] {
+  const changes: TrainingChange[] = [];
+  for (const [channel, name] of ['red', 'green', 'blue'].entries())
+    for (const factor of [1 - gain, 1 + gain]) {
+      const gains: [number, number, number] = [1, 1, 1];
+      gains[channel] = factor;
+      changes.push({
+        name: `${name}${factor.toFixed(2)}`,
+        apply: (b) => png(sharp(b).removeAlpha().linear(gains, [0, 0, 0])),
+      });
+    }
+  return changes;
+}
+
+/** The changes the weights with this recipe were trained on. */
+export function trainingChanges(recipe: TrainingRecipe | undefined): readonly TrainingChange[] {
+  const camera = recipe?.camera_shifts;
+  if (!camera || !(camera.share > 0) || !(camera.channel_gain > 0)) return BASE_CHANGES;
+  return [...BASE_CHANGES, ...channelGainChanges(camera.channel_gain)];
+}
