@@ -64,6 +64,9 @@ export function findRoot(parent: Int32Array, i: number): number {
  * `threshold` is given the caller guarantees binaryOf[byte] === (byte >= threshold ? 1 : 0)
  * for every byte that occurs, and the compare replaces the table look-up.
  */
+// The per-pixel pass in three inline variants (words, compare, table look-up): no call or extra
+// branch per pixel on the hot path, at the cost of one long function.
+// eslint-disable-next-line max-lines-per-function
 export function runsFromBytes(
   bytes: Uint8Array,
   binaryOf: Uint8Array,

@@ -214,6 +214,14 @@ t.test('filters and search narrow the feed; the status panel shows the daemon', 
   await open(page, '#/status', 'status');
   t.match(await page.textContent('#status-grid'), /tiny/);
   t.ok((await page.locator('#daily-chart svg rect').count()) >= 1, 'the day chart has bars');
+  t.match(
+    await page.locator('#daily-chart svg rect title').first().textContent(),
+    /^\d{4}-\d{2}-\d{2}: \d+ \S/,
+    'each bar says its day, count and what it counts',
+  );
+  const legend = await page.locator('#daily-chart .legend li').allTextContents();
+  t.same(legend.slice(-2), ['Cannot screen', 'Unreadable'], 'the legend ends with the two non-results');
+  t.equal(legend.length, 4 + 2, 'one legend entry per class, then the two');
   await page.close();
 });
 

@@ -97,21 +97,9 @@ function dailyChart(days) {
       if (!n) continue;
       const h = (n / top) * plotH;
       y -= h;
-      const rect = svg('rect', {
-        x,
-        y,
-        width: barW,
-        height: h,
-        fill:
-          name === 'failed' ? '#9ca3af' : name === OUT_OF_DOMAIN ? OUT_OF_DOMAIN_COLOUR : classColour(name),
-      });
+      const { fill, what } = segmentLook(name);
+      const rect = svg('rect', { x, y, width: barW, height: h, fill });
       const tip = svg('title');
-      const what =
-        name === 'failed'
-          ? 'unreadable'
-          : name === OUT_OF_DOMAIN
-            ? 'could not be screened'
-            : classLabel(name);
       tip.textContent = `${d.day}: ${n} ${what}`;
       rect.append(tip);
       chart.append(rect);
@@ -127,19 +115,31 @@ function dailyChart(days) {
       chart.append(label);
     }
   });
-  const legend = el('ul', { class: 'legend' });
-  for (const c of classes) {
+  return el('figure', {}, chart, chartLegend(classes));
+}
+
+const FAILED_COLOUR = '#9ca3af';
+
+/** A bar segment's colour and the words its tooltip uses. */
+function segmentLook(name) {
+  if (name === 'failed') return { fill: FAILED_COLOUR, what: 'unreadable' };
+  if (name === OUT_OF_DOMAIN) return { fill: OUT_OF_DOMAIN_COLOUR, what: 'could not be screened' };
+  return { fill: classColour(name), what: classLabel(name) };
+}
+
+function chartLegend(classes) {
+  const item = (colour, label) => {
     const swatch = el('span', { class: 'swatch' });
-    swatch.style.backgroundColor = classColour(c);
-    legend.append(el('li', {}, swatch, classLabel(c)));
-  }
-  const oodSwatch = el('span', { class: 'swatch' });
-  oodSwatch.style.backgroundColor = OUT_OF_DOMAIN_COLOUR;
-  legend.append(el('li', {}, oodSwatch, 'Cannot screen'));
-  const failedSwatch = el('span', { class: 'swatch' });
-  failedSwatch.style.backgroundColor = '#9ca3af';
-  legend.append(el('li', {}, failedSwatch, 'Unreadable'));
-  return el('figure', {}, chart, legend);
+    swatch.style.backgroundColor = colour;
+    return el('li', {}, swatch, label);
+  };
+  return el(
+    'ul',
+    { class: 'legend' },
+    ...classes.map((c) => item(classColour(c), classLabel(c))),
+    item(OUT_OF_DOMAIN_COLOUR, 'Cannot screen'),
+    item(FAILED_COLOUR, 'Unreadable'),
+  );
 }
 
 function niceStep(max) {
