@@ -23,8 +23,11 @@ export { fnv1a, mulberry32 };
 export interface CameraShift {
   /** The shift as written on the command line, e.g. `gains:1.08,1,0.9`. */
   name: string;
-  /** The shifted image, encoded (PNG, or JPEG for `jpeg:Q`), and the extension to save it with. */
-  apply(file: string, rel: string): Promise<{ bytes: Buffer; ext: string }>;
+  /**
+   * The shifted image, encoded (PNG, or JPEG for `jpeg:Q`), and the extension to save it with.
+   * `file` is a path or the encoded image itself; `rel` seeds the shifts that draw noise.
+   */
+  apply(file: string | Buffer, rel: string): Promise<{ bytes: Buffer; ext: string }>;
 }
 
 // PNG level 1: lossless like any level, and several times faster to write than the default 6.
@@ -36,7 +39,7 @@ const png = (img: sharp.Sharp): Promise<{ bytes: Buffer; ext: string }> =>
 
 /** Decoded RGB bytes of a file, changed pixel by pixel by `change`, as PNG. */
 async function perPixel(
-  file: string,
+  file: string | Buffer,
   change: (data: Buffer) => void,
 ): Promise<{ bytes: Buffer; ext: string }> {
   const { data, info } = await sharp(file, { failOn: 'error' })

@@ -6,6 +6,7 @@
  */
 import sharp from 'sharp';
 import { fnv1a, mulberry32 } from '../../src/runtime/seeded-random.js';
+import { parseCameraShift } from '../camera-shifts.js';
 
 export interface TrainingChange {
   name: string;
@@ -50,11 +51,13 @@ function channelGainChanges(gain: number): TrainingChange[] {
   const changes: TrainingChange[] = [];
   for (const [channel, name] of ['red', 'green', 'blue'].entries())
     for (const factor of [1 - gain, 1 + gain]) {
-      const gains: [number, number, number] = [1, 1, 1];
+      const gains = [1, 1, 1];
       gains[channel] = factor;
+      // The robustness report's own `gains:` shift, so the gate learns the very change it is measured on.
+      const shift = parseCameraShift(`gains:${gains.join(',')}`);
       changes.push({
         name: `${name}${factor.toFixed(2)}`,
-        apply: (b) => png(sharp(b).removeAlpha().linear(gains, [0, 0, 0])),
+        apply: async (b, rel) => (await shift.apply(b, rel)).bytes,
       });
     }
   return changes;
