@@ -15,7 +15,10 @@ export interface StageTimings {
   decodeMs?: number;
   segmentMs?: number;
   tensorMs?: number;
+  /** From handing the tensors to the inference worker to having its answer on this thread. */
   inferMs?: number;
+  /** The model's run alone, in the worker (part of inferMs). */
+  modelMs?: number;
   /** The out-of-domain gate's checks. */
   gateMs?: number;
   storeMs?: number;

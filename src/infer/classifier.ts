@@ -70,6 +70,11 @@ export interface Prediction {
    * output: a view into one array shared by the batch, for the out-of-domain gate.
    */
   features?: Float32Array;
+  /**
+   * The model's run in the worker for the batch this image was in, ms: the inference itself,
+   * without the hand-off to and from the worker thread (absent where a classifier cannot tell).
+   */
+  modelMs?: number;
 }
 
 export type ClassifierHealth = WorkerHealth;
@@ -187,7 +192,9 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
       const original = batch.map((img) => toTransferable(img.original, seen, transfer, copy));
       const segmented = batch.map((img) => toTransferable(img.segmented, seen, transfer, copy));
       const raw = await worker.run(original, segmented, transfer);
-      return batch.map((_, row) => toPrediction(raw.probabilities, row, info, raw.features, batch.length));
+      return batch.map((_, row) =>
+        toPrediction(raw.probabilities, row, info, raw.features, batch.length, raw.runMs),
+      );
     },
     close: () => worker.close(),
     health: () => worker.health(),
@@ -271,6 +278,7 @@ function toPrediction(
   info: ModelInfo,
   features: Float32Array | undefined,
   batchSize: number,
+  modelMs: number,
 ): Prediction {
   const classCount = info.classes.length;
   const probabilities = applyTemperature(
@@ -288,6 +296,7 @@ function toPrediction(
     classIndex,
     className: info.classes[classIndex] as string,
     pBall: malignantProbability(probabilities, info.malignant),
+    modelMs,
   };
   if (features) {
     const per = features.length / batchSize;

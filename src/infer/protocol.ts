@@ -40,9 +40,11 @@ export type FromWorker =
   /** probabilities: N × classCount, row-major, straight from the model's softmax. */
   /** inputs: the run's input arrays, transferred back for reuse (src/preprocess/tensor-pool.ts). */
   /** features: N × featureCount, row-major, when the model has the features output. */
+  /** runMs: the session's run alone, in the worker (the rest of the round trip is hand-off). */
   | {
       type: 'result';
       id: number;
+      runMs: number;
       probabilities: Float32Array;
       features?: Float32Array;
       inputs?: Float32Array[];

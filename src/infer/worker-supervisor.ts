@@ -24,6 +24,8 @@ export const MAX_CONSECUTIVE_RESTARTS = 3;
 export interface RawOutput {
   probabilities: Float32Array;
   features?: Float32Array | undefined;
+  /** The worker's session run for the whole batch, ms. */
+  runMs: number;
 }
 
 export interface WorkerHealth {
@@ -143,20 +145,24 @@ export class SupervisedWorker {
    * Runs one batch; resolves with the model's raw output (N × classes) and, when the model has
    * them, its pooled features (N × featureCount). Rejects with ModelError.
    */
-  async run(
-    original: Float32Array[],
-    segmented: Float32Array[],
-    transfer: ArrayBuffer[],
-  ): Promise<RawOutput> {
-    const w = await this.ensureWorker();
-    const id = this.nextId++;
-    const raw = await new Promise<RawOutput>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const msg: ToWorker = { type: 'run', id, original, segmented };
-      w.postMessage(msg, transfer);
-    });
-    this.consecutiveRestarts = 0;
-    return raw;
+  run(original: Float32Array[], segmented: Float32Array[], transfer: ArrayBuffer[]): Promise<RawOutput> {
+    // A running worker gets the message before this returns, so the caller's work after the call
+    // (the gate's picture checks) overlaps the inference: awaiting first would post the message
+    // only once the caller's synchronous work is done, and the two would run one after the other.
+    const send = (w: Worker): Promise<RawOutput> => {
+      const id = this.nextId++;
+      const raw = new Promise<RawOutput>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        const msg: ToWorker = { type: 'run', id, original, segmented };
+        w.postMessage(msg, transfer);
+      });
+      return raw.then((out) => {
+        this.consecutiveRestarts = 0;
+        return out;
+      });
+    };
+    if (this.worker && this.state === 'ready') return send(this.worker);
+    return this.ensureWorker().then(send);
   }
 
   health(): WorkerHealth {
@@ -205,7 +211,7 @@ export class SupervisedWorker {
         this.pending.delete(msg.id);
         if (msg.type === 'result') {
           for (const a of msg.inputs ?? []) recycleTensor(a);
-          p.resolve({ probabilities: msg.probabilities, features: msg.features });
+          p.resolve({ probabilities: msg.probabilities, features: msg.features, runMs: msg.runMs });
         } else p.reject(new ModelError(`inference failed: ${msg.message}`));
       }
     });

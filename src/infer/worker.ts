@@ -133,7 +133,9 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
       [init.inputNames[0]]: batchTensor(msg.original),
       [init.inputNames[1]]: batchTensor(msg.segmented),
     };
+    const started = performance.now();
     const outputs = await session.run(feeds, fetches);
+    const runMs = performance.now() - started;
     const out = outputs[init.outputName];
     if (!out || out.type !== 'float32')
       throw new Error(`output ${init.outputName} is missing or not float32`);
@@ -151,7 +153,7 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
     const transfer = new Set<ArrayBuffer>([probabilities.buffer]);
     if (features) transfer.add(features.buffer as ArrayBuffer);
     for (const a of inputs) if (a.buffer instanceof ArrayBuffer) transfer.add(a.buffer);
-    post({ type: 'result', id: msg.id, probabilities, ...(features ? { features } : {}), inputs }, [
+    post({ type: 'result', id: msg.id, runMs, probabilities, ...(features ? { features } : {}), inputs }, [
       ...transfer,
     ]);
   } catch (err) {

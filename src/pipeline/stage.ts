@@ -263,6 +263,7 @@ export class Stage {
       return this.attemptFailed(a, sha256, 'inference', `inference failed: ${(err as Error).message}`);
     }
     timings.inferMs = performance.now() - t1;
+    if (prediction.modelMs !== undefined) timings.modelMs = prediction.modelMs;
     observe(timings.inferMs, 'infer');
     return this.judge(a, sha256, prepared, prediction, inspection, timings);
   }

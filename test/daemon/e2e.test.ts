@@ -75,6 +75,11 @@ t.test('images dropped → results in the DB, on /api/results and on MQTT', asyn
     t.ok(r.status === 'done' || r.status === 'out_of_domain', `${r.file}: ${r.status}`);
     t.match(r.sha256, /^[0-9a-f]{64}$/);
     t.ok(r.timings?.decodeMs !== undefined && r.timings?.inferMs !== undefined, 'stage timings recorded');
+    const { modelMs = -1, inferMs = -1 } = r.timings ?? {};
+    t.ok(
+      modelMs > 0 && modelMs <= inferMs,
+      `the model's own run (${modelMs} ms) is part of inferMs (${inferMs} ms)`,
+    );
     if (r.status === 'done')
       t.ok(r.className && r.probabilities && typeof r.pBall === 'number', `classified: ${r.file}`);
     else

@@ -8,6 +8,9 @@ import {
   MAX_CONSECUTIVE_RESTARTS,
   ModelError,
 } from '../../src/infer/index.js';
+import { openClassifier } from '../../src/infer/classifier.js';
+import type { ToWorker } from '../../src/infer/protocol.js';
+import { spawnWorker } from '../../src/infer/worker-supervisor.js';
 import {
   captureLogger,
   createCrashableClassifier,
@@ -92,9 +95,17 @@ t.test('predictions: probabilities sum to 1, fields agree, batch equals single',
   // Distinct inputs give distinct outputs (the batch is not one image repeated).
   t.not(batch[0]?.probabilities[0], batch[1]?.probabilities[0]);
   for (const [i, seed] of seeds.entries()) {
+    const t0 = performance.now();
     const [single] = await c.classify([fakePair(seed)]);
+    const roundTrip = performance.now() - t0;
     single?.probabilities.forEach((v, k) =>
       t.ok(close(v, batch[i]?.probabilities[k] as number), `image ${i} class ${k}`),
+    );
+    // The worker's own run time comes back with the answer, inside the whole round trip.
+    const modelMs = single?.modelMs ?? -1;
+    t.ok(
+      modelMs > 0 && modelMs <= roundTrip,
+      `model run ${modelMs} ms within the round trip ${roundTrip} ms`,
     );
   }
 });
@@ -296,3 +307,29 @@ t.test('close rejects later calls and is idempotent', async (t) => {
   t.equal(c.health().state, 'closed');
   await t.rejects(c.classify([fakePair(1)]), { name: 'ModelError', message: 'classifier is closed' });
 });
+
+t.test(
+  'the tensors reach the worker before classify() returns, so work after the call overlaps the run',
+  async (t) => {
+    const { log } = captureLogger();
+    const posted: string[] = [];
+    const c = await openClassifier(
+      { modelDir: tinyModelDir, executionProviders: ['cpu'], threads: 1, log },
+      (init) => {
+        const w = spawnWorker(init);
+        const post = w.postMessage.bind(w);
+        w.postMessage = (msg: ToWorker, transfer?: Parameters<typeof post>[1]) => {
+          posted.push(msg.type);
+          post(msg, transfer);
+        };
+        return w;
+      },
+    );
+    t.teardown(() => c.close());
+    const answer = c.classify([fakePair(1)]);
+    // Nothing has been awaited yet: the pipeline makes the gate's picture checks at this point.
+    t.same(posted, ['run'], 'the run message was posted during the call');
+    const [p] = await answer;
+    t.ok(p && p.probabilities.length === c.info.classes.length, 'and its answer arrives');
+  },
+);
