@@ -443,7 +443,9 @@ function tailExcess(
 /**
  * Runs `count` unique images through the daemon with `inFlight` outstanding at a time (1 = each
  * image dropped after the previous result arrived). Wall time runs from the first drop to the
- * last result.
+ * last result. `gapMs` > 0 waits that long after each result before the next drop, so the daemon
+ * has finished what follows the message (the dashboard's pictures, events, the log) and the next
+ * image finds it idle, as images a few seconds apart do at a microscope.
  */
 export async function runPhase(
   daemon: DaemonUnderTest,
@@ -452,6 +454,7 @@ export async function runPhase(
   count: number,
   inFlight: number,
   tagBase: string,
+  gapMs = 0,
 ): Promise<E2ePhase> {
   const samples: number[] = [];
   const payloads: Record<string, unknown>[] = [];
@@ -466,6 +469,7 @@ export async function runPhase(
       const bytes = uniqueJpeg(jpegs[i % jpegs.length]!, `${tagBase}-${i}-${process.pid}-${Date.now()}`);
       const { ms, payload, split } = await daemon.drop(bytes);
       samples.push(ms);
+      if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       payloads.push(
         split
           ? {

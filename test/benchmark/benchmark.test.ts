@@ -23,6 +23,7 @@ interface BenchJson {
   segmentation_speedup_vs_reference: number;
   int8_vs_fp32_latency_ratio: number;
   e2e_p95_ms: number;
+  e2e_paced_p95_ms: number;
   daemon_cpu_overhead_ratio: number;
   daemon_cpu_overhead_ratio_six_stages: number;
   stages_cpu_ms_per_image_parts: Record<string, number>;
@@ -34,6 +35,7 @@ interface BenchJson {
     phases: {
       phase: string;
       n: number;
+      p95_ms: number;
       daemon_stage_median_ms: Record<string, number>;
       daemon_tail_excess_ms: Record<string, number>;
     }[];
@@ -164,8 +166,14 @@ t.test('--quick --json on the tiny model: every figure, the files, the daemon', 
   const phases = j.e2e.phases;
   t.same(
     phases.map((p) => p.phase),
-    ['e2e 224px c=1', 'e2e 1024x768 c=1', `e2e 224px c=${Math.max(2, j.machine.cores * 2)}`],
+    [
+      'e2e 224px c=1',
+      'e2e 1024x768 c=1',
+      `e2e 224px c=${Math.max(2, j.machine.cores * 2)}`,
+      'e2e 224px c=1 paced 25 ms',
+    ],
   );
+  t.equal(j.e2e_paced_p95_ms, phases[3]?.p95_ms, 'the paced figure is the paced phase');
   for (const p of phases) {
     t.ok(p.n > 0, `${p.phase}: results arrived over MQTT`);
     t.ok(
