@@ -128,7 +128,12 @@ for kind in "${kinds[@]}"; do
 done
 
 log "report"
+# The card and model.json name the command as run: the settings below change what it trains.
 cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
+for v in CAMERA_SHARE ANNEAL_EPOCHS FINAL_EPOCHS FINAL_BACKBONE FINAL_WIDTH STAIN_SETS COLOUR_LOW_QUANTILE \
+  COLOUR_HIGH_QUANTILE ABLATION_EPOCHS SKIP_ABLATION; do
+  [ -n "${!v:-}" ] && cmd="$v=${!v} $cmd"
+done
 "$py" -m blastwatch_train report --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
   --perturbed "$work/perturbed-cache" --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
 if [ "$smoke" != 1 ]; then

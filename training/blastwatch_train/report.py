@@ -182,7 +182,10 @@ def write_card(r: dict, path: Path) -> None:
       f"images, {q['excluded']}) for CPU; `{model['files']['fp32']['path']}` "
       f"({model['files']['fp32']['bytes']:,} bytes) for CUDA (its EP has no INT8 kernels).")
     tr = final["train"]["config"]
-    w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine), "
+    anneal = final["train"].get("anneal")
+    annealing = (f", then {anneal['config']['epochs']} epochs on the original images alone at lr "
+                 f"{anneal['config']['lr']:g} (cosine)" if anneal else "")
+    w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine){annealing}, "
       f"weight decay {tr['weight_decay']}, label smoothing {tr['label_smoothing']}, seed {tr['seed']}, "
       f"{final['train']['seconds']:.0f} s on this machine's 2 CPU cores. Recipe (light colour jitter, "
       "epochs, share of originals) chosen by a sweep of 22 recipes with MobileNetV2 on a GPU, ranked on "
