@@ -410,6 +410,7 @@ async function main(): Promise<void> {
   let daemonEnv: Record<string, string> | null = null;
   let daemonNodeFlags: string[] | null = null;
   const e2e: E2ePhase[] = [];
+  let paced: E2ePhase | undefined;
   let rssDaemon: { steady_mb: number; peak_mb: number; samples: number } | null = null;
   let soakResult: SoakResult | null = null;
   try {
@@ -458,7 +459,8 @@ async function main(): Promise<void> {
         e2e.push(await runPhase(daemon, `e2e ${size}px c=${n}`, jpegs, counts.e2eParallel, n, 'cn'));
         say(`end to end, 224 px, one image in flight, ${PACED_GAP_MS} ms after each result`);
         const pacedName = `e2e ${size}px c=1 paced ${PACED_GAP_MS} ms`;
-        e2e.push(await runPhase(daemon, pacedName, jpegs, counts.e2eSerial, 1, 'paced', PACED_GAP_MS));
+        paced = await runPhase(daemon, pacedName, jpegs, counts.e2eSerial, 1, 'paced', PACED_GAP_MS);
+        e2e.push(paced);
         daemon.sampler!.sample();
         const s = daemon.sampler!;
         const measured = s.samples.slice(sampleStart).map((x) => x.rssMb);
@@ -554,7 +556,6 @@ async function main(): Promise<void> {
   const daemonT = daemonThreads > 0 ? daemonThreads : cores;
   const int8Daemon = inferAt('int8', daemonT) ?? inferAt('int8', cores);
   const e2eSerial = e2e[0];
-  const paced = e2e.find((p) => p.phase.endsWith(` paced ${PACED_GAP_MS} ms`));
   const ourPipelineMedian =
     dec.result.median_ms + seg.result.median_ms + ten.result.median_ms + (int8Daemon?.result.median_ms ?? 0);
   // The six stages of the first definition; then every stage each image goes through, the colour
