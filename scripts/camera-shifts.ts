@@ -14,6 +14,10 @@
  *   jpeg:Q            re-encoded as JPEG quality Q
  *   noise:S           Gaussian sensor noise, sigma S (8-bit levels), seeded by the image path
  *   stretch:WxH       resized to a W×H frame (the camera's 1024x768), which the daemon squashes back
+ *   blank:CORNER      a box of 20 % × 15 % of the frame in one corner (tl, tr, bl, br) painted in
+ *                     the field's background colour: blank:br removes the scale mark the training
+ *                     camera's software burns into that corner, as another camera would not draw
+ *                     it; the other corners are the control (the same loss of field elsewhere)
  */
 import sharp from 'sharp';
 import { fnv1a, mulberry32 } from '../src/runtime/seeded-random.js';
@@ -48,6 +52,43 @@ async function perPixel(
     .toBuffer({ resolveWithObject: true });
   change(data);
   return png(sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }));
+}
+
+/** Width and height shares of the box `blank:CORNER` paints: the burned-in scale mark's corner. */
+const BLANK_BOX = { width: 0.2, height: 0.15 } as const;
+const CORNERS = ['tl', 'tr', 'bl', 'br'] as const;
+
+/**
+ * Paints one corner box in the background colour: the mean of the brightest 5 % of the pixels by
+ * R+G+B (plasma and gaps between cells, as src/preprocess/colour.ts estimates the illuminant).
+ */
+async function blankCorner(file: string | Buffer, corner: (typeof CORNERS)[number]) {
+  const { data, info } = await sharp(file, { failOn: 'error' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const { width, height } = info;
+  const pixels = width * height;
+  const histogram = new Uint32Array(766);
+  for (let o = 0; o < pixels * 3; o += 3) histogram[data[o]! + data[o + 1]! + data[o + 2]!]!++;
+  let cut = 765;
+  for (let seen = 0; cut > 0 && seen + histogram[cut]! < pixels * 0.05; cut--) seen += histogram[cut]!;
+  const sum = [0, 0, 0];
+  let count = 0;
+  for (let o = 0; o < pixels * 3; o += 3) {
+    if (data[o]! + data[o + 1]! + data[o + 2]! < cut) continue;
+    for (let c = 0; c < 3; c++) sum[c]! += data[o + c]!;
+    count++;
+  }
+  const background = sum.map((v) => Math.round(v / Math.max(1, count)));
+  const boxWidth = Math.round(width * BLANK_BOX.width);
+  const boxHeight = Math.round(height * BLANK_BOX.height);
+  const left = corner.endsWith('r') ? width - boxWidth : 0;
+  const top = corner.startsWith('b') ? height - boxHeight : 0;
+  for (let y = top; y < top + boxHeight; y++)
+    for (let x = left; x < left + boxWidth; x++)
+      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = background[c]!;
+  return png(sharp(data, { raw: { width, height, channels: 3 } }));
 }
 
 function numbers(param: string, count: number, name: string): number[] {
@@ -144,6 +185,11 @@ const SHIFTS: Record<string, (param: string, name: string) => CameraShift['apply
     if (!m) throw new Error(`stretch: expected WxH, got '${param}'`);
     const [w, h] = [Number(m[1]), Number(m[2])];
     return (file) => png(sharp(file, { failOn: 'error' }).removeAlpha().resize(w, h, { fit: 'fill' }));
+  },
+  blank: (param) => {
+    const corner = CORNERS.find((c) => c === param);
+    if (!corner) throw new Error(`blank: expected one of ${CORNERS.join(', ')}, got '${param}'`);
+    return (file) => blankCorner(file, corner);
   },
 };
 

@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--total-seconds", type=float, default=None)
     p.add_argument("--timing-note", default=None, help="how --total-seconds was measured")
 
+    p = sub.add_parser("acquisition", help="corner scale-mark styles and red-cell size per class (data, not model)")
+    p.add_argument("--data", required=True, help="class-per-folder image folder (../shared/data/all-smears)")
+    p.add_argument("--split", required=True, help="split.json")
+    p.add_argument("--out", default=None, help="write the JSON here too")
+
     p = sub.add_parser("add-features-output",
                        help="add the head's pooled features as ONNX output `features` (the gate's distance)")
     p.add_argument("--model", required=True, help="ONNX file, changed in place unless --out")
@@ -120,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
             args.timing_note,
         )
+    elif args.cmd == "acquisition":
+        from .acquisition import run_acquisition
+
+        print(json.dumps(run_acquisition(Path(args.data), Path(args.split), Path(args.out) if args.out else None),
+                         indent=1))
     elif args.cmd == "add-features-output":
         from .features_output import add_features_output_file
 

@@ -322,6 +322,11 @@ def write_card(r: dict, path: Path) -> None:
       "robustness table address it, but a different lab's stain can still move the model.")
     w("- The images were squashed from the camera's 1024x768 frames to 224x224 (aspect not kept); the daemon "
       "does the same resize for any input, so new cameras/magnifications are out of distribution.")
+    w("- Acquisition differs by class: the scale mark burned into each picture's bottom-right corner comes in "
+      "two styles whose mix differs by class (no Pro-B image has the red one), and the red cells' size in "
+      "pixels, which measures the magnification, differs by class (Pro-B smallest): a magnification shortcut "
+      "besides the colour one (`python -m blastwatch_train acquisition`; what the weights make of both: "
+      "\"Where the model applies\").")
     w("- Small test set: with a few hundred malignant test images, a 99.5% sensitivity estimate has a wide "
       "confidence interval.")
     w("- Trained from scratch on a 2-core CPU with a short budget; pretrained weights were not available.")
