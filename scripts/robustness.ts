@@ -145,7 +145,7 @@ async function main(): Promise<void> {
         sensitivity: s.flagged / Math.max(1, s.malignant),
       });
       const row = {
-        condition: shift?.name ?? 'none (test split)',
+        condition: shift?.name ?? `none (${values.subset} split)`,
         n: files.length,
         without: rate(scores[0]!),
         with: rate(scores[1]!),

@@ -19,6 +19,7 @@
 # CAMERA_SHARE (0-1; default pipeline.CAMERA_SHARE): the share of training samples that get another camera's shifts.
 # ANNEAL_EPOCHS (default pipeline.ANNEAL_EPOCHS): epochs on the original images alone after the main ones, at a
 # tenth of the rate; the main stage's network is kept as WORK/main.pt (`final --reuse-main` anneals it again).
+# ANNEAL_MAGNIFICATION (0-1; default pipeline.ANNEAL_MAGNIFICATION): share of those samples zoomed x0.75-1.25.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -107,7 +108,8 @@ log "final training + calibration + export + INT8"
 "$py" -m blastwatch_train final --cache "$colour_cache" --split "$split" --work "$work" \
   --variants "$work/stain-variants" --epochs "${FINAL_EPOCHS:-80}" "${flag[@]}" \
   ${FINAL_BACKBONE:+--backbone "$FINAL_BACKBONE"} ${FINAL_WIDTH:+--width "$FINAL_WIDTH"} \
-  ${CAMERA_SHARE:+--camera-share "$CAMERA_SHARE"} ${ANNEAL_EPOCHS:+--anneal-epochs "$ANNEAL_EPOCHS"}
+  ${CAMERA_SHARE:+--camera-share "$CAMERA_SHARE"} ${ANNEAL_EPOCHS:+--anneal-epochs "$ANNEAL_EPOCHS"} \
+  ${ANNEAL_MAGNIFICATION:+--anneal-magnification "$ANNEAL_MAGNIFICATION"}
 
 if [ "${SKIP_ABLATION:-0}" != 1 ]; then
   log "ablation"
@@ -130,7 +132,7 @@ done
 log "report"
 # The card and model.json name the command as run: the settings below change what it trains.
 cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
-for v in CAMERA_SHARE ANNEAL_EPOCHS FINAL_EPOCHS FINAL_BACKBONE FINAL_WIDTH STAIN_SETS COLOUR_LOW_QUANTILE \
+for v in CAMERA_SHARE ANNEAL_EPOCHS ANNEAL_MAGNIFICATION FINAL_EPOCHS FINAL_BACKBONE FINAL_WIDTH STAIN_SETS COLOUR_LOW_QUANTILE \
   COLOUR_HIGH_QUANTILE ABLATION_EPOCHS SKIP_ABLATION; do
   [ -n "${!v:-}" ] && cmd="$v=${!v} $cmd"
 done

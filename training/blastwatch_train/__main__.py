@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                         "stage is kept as WORK/main.pt (default pipeline.ANNEAL_EPOCHS)")
     p.add_argument("--reuse-main", action="store_true",
                    help="train only the annealing, from WORK/main.pt (trained with the same recipe and data)")
+    p.add_argument("--anneal-magnification", type=float, default=None,
+                   help="share of the annealing samples zoomed x0.75-1.25 as in the camera shifts "
+                        "(default pipeline.ANNEAL_MAGNIFICATION)")
 
     p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
     _common(p)
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "final":
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
-                           args.camera_share, args.anneal_epochs, args.reuse_main)
+                           args.camera_share, args.anneal_epochs, args.reuse_main, args.anneal_magnification)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

@@ -183,7 +183,10 @@ def write_card(r: dict, path: Path) -> None:
       f"({model['files']['fp32']['bytes']:,} bytes) for CUDA (its EP has no INT8 kernels).")
     tr = final["train"]["config"]
     anneal = final["train"].get("anneal")
-    annealing = (f", then {anneal['config']['epochs']} epochs on the original images alone at lr "
+    zoom = anneal["config"]["augment"] if anneal else {}
+    zoomed = (f", {zoom['magnification_prob']:.0%} of them magnified x{zoom['magnification'][0]}-"
+              f"{zoom['magnification'][1]}" if zoom.get("magnification_prob") else "")
+    annealing = (f", then {anneal['config']['epochs']} epochs on the original images alone{zoomed} at lr "
                  f"{anneal['config']['lr']:g} (cosine)" if anneal else "")
     w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine){annealing}, "
       f"weight decay {tr['weight_decay']}, label smoothing {tr['label_smoothing']}, seed {tr['seed']}, "

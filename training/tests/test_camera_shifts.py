@@ -149,3 +149,17 @@ def test_mixed_augmentation_shifts_only_the_chosen_share_of_the_batch():
         one, _ = augment_mixed(o, s, plain, shifted, share, torch.Generator().manual_seed(2))
         ref, _ = augment_pair(o, s, cfg, torch.Generator().manual_seed(2))
         assert torch.equal(one, ref)
+
+
+def test_annealing_keeps_the_zoom_only_when_asked():
+    from blastwatch_train import pipeline
+
+    cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    plain = pipeline._anneal(cfg, 10, False)
+    assert plain.augment == cfg.augment and plain.camera_augment is None and plain.original_share == 1.0
+    zoomed = pipeline._anneal(cfg, 10, False, magnification_prob=0.5)
+    assert zoomed.augment.magnification == CAMERA_SHIFTS["magnification"]
+    assert zoomed.augment.magnification_prob == 0.5
+    # only the zoom changes: the colour jitter of the annealing stays as it was
+    assert zoomed.augment.brightness == cfg.augment.brightness and zoomed.augment.hue_degrees == cfg.augment.hue_degrees
+    assert cfg.augment.magnification_prob == 0.0, "the main stage's config is not changed"
