@@ -40,7 +40,7 @@ export interface SpecimenStoreOptions {
  * The rule of config/default.yaml `specimen.rule`, for stores opened without a config: chosen by
  * simulation (models/MODEL_CARD.md, "Specimen-level screening").
  */
-export const DEFAULT_VERDICT_RULE: VerdictRule = { minScreened: 5, minFlagged: 4, minFlaggedShare: 0.35 };
+export const DEFAULT_VERDICT_RULE: VerdictRule = { minScreened: 5, minFlagged: 5, minFlaggedShare: 0.45 };
 
 /** What a write did: the specimen after it, and the outbox rows it committed (to wake the publisher). */
 export interface SpecimenWrite {

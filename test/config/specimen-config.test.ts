@@ -20,7 +20,7 @@ t.test('defaults: folder assignment and the rule the simulation chose', async (t
   t.same(specimen, {
     assign: 'folder',
     pattern: null,
-    rule: { min_screened: 5, min_flagged: 4, min_flagged_share: 0.35 },
+    rule: { min_screened: 5, min_flagged: 5, min_flagged_share: 0.45 },
   });
 });
 
