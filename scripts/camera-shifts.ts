@@ -20,6 +20,7 @@
  *                     it; the other corners are the control (the same loss of field elsewhere)
  */
 import sharp from 'sharp';
+import { estimateBackground } from '../src/preprocess/colour.js';
 import { fnv1a, mulberry32 } from '../src/runtime/seeded-random.js';
 
 export { fnv1a, mulberry32 };
@@ -60,7 +61,7 @@ const CORNERS = ['tl', 'tr', 'bl', 'br'] as const;
 
 /**
  * Paints one corner box in the background colour: the mean of the brightest 5 % of the pixels by
- * R+G+B (plasma and gaps between cells, as src/preprocess/colour.ts estimates the illuminant).
+ * R+G+B (plasma and gaps between cells), estimated as the colour normalisation estimates it.
  */
 async function blankCorner(file: string | Buffer, corner: (typeof CORNERS)[number]) {
   const { data, info } = await sharp(file, { failOn: 'error' })
@@ -68,19 +69,7 @@ async function blankCorner(file: string | Buffer, corner: (typeof CORNERS)[numbe
     .raw()
     .toBuffer({ resolveWithObject: true });
   const { width, height } = info;
-  const pixels = width * height;
-  const histogram = new Uint32Array(766);
-  for (let o = 0; o < pixels * 3; o += 3) histogram[data[o]! + data[o + 1]! + data[o + 2]!]!++;
-  let cut = 765;
-  for (let seen = 0; cut > 0 && seen + histogram[cut]! < pixels * 0.05; cut--) seen += histogram[cut]!;
-  const sum = [0, 0, 0];
-  let count = 0;
-  for (let o = 0; o < pixels * 3; o += 3) {
-    if (data[o]! + data[o + 1]! + data[o + 2]! < cut) continue;
-    for (let c = 0; c < 3; c++) sum[c]! += data[o + c]!;
-    count++;
-  }
-  const background = sum.map((v) => Math.round(v / Math.max(1, count)));
+  const background = estimateBackground(data, width * height, 0.05).map(Math.round);
   const boxWidth = Math.round(width * BLANK_BOX.width);
   const boxHeight = Math.round(height * BLANK_BOX.height);
   const left = corner.endsWith('r') ? width - boxWidth : 0;
