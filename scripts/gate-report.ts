@@ -4,7 +4,7 @@
  *
  *   nice -n 10 node --import tsx scripts/gate-report.ts [--data ../shared/data/all-smears]
  *     [--split training/split.json] [--bccd ../shared/data/ood-dev/bccd] [--model models]
- *     [--every N] [--quick] [--markdown] [--out FILE]
+ *     [--every N] [--quick] [--subset test|val] [--shifts "KIND:P KIND:P"] [--markdown] [--out FILE]
  *
  * - test split: accepted share, accuracy on the accepted images, silent misses (malignant
  *   images accepted and not flagged, as a share of the malignant images);
@@ -16,7 +16,9 @@
  * - frames that are not smears: blank bright fields, black frames, heavy defocus (sigma 4 and
  *   6), exposure x0.4 and x1.8, generated pictures that are not smears: rejected share.
  * --every N keeps every N-th test image; --quick is the seconds-long version the tests run
- * (a few images per set, three shifts).
+ * (a few images per set, three shifts). --subset val measures the validation split in place of
+ * the test split (and shifts of it): the one to look at while choosing a rule, so that the test
+ * split is measured once, after. --shifts measures only the shifts named.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -142,6 +144,8 @@ async function main(): Promise<void> {
       model: { type: 'string', default: 'models' },
       every: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
+      subset: { type: 'string', default: 'test' },
+      shifts: { type: 'string' },
       markdown: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -149,6 +153,13 @@ async function main(): Promise<void> {
   const quick = values.quick;
   const every = quick ? 52 : Number(values.every);
   if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  const subset = values.subset;
+  if (subset !== 'test' && subset !== 'val') throw new Error('--subset must be test or val');
+  const shiftKinds = values.shifts
+    ? values.shifts.split(/\s+/).filter(Boolean)
+    : quick
+      ? QUICK_SHIFTS
+      : SHIFTS;
   const started = performance.now();
   const modelDir = resolve(values.model);
   const manifest = await loadModelManifest(modelDir);
@@ -162,12 +173,12 @@ async function main(): Promise<void> {
     judgeMs: [],
   };
   const work = await mkdtemp(join(tmpdir(), 'gate-report-'));
-  const report: Record<string, unknown> = { model: manifest.version, gateChecking: gate.checking };
+  const report: Record<string, unknown> = { model: manifest.version, gateChecking: gate.checking, subset };
   try {
     const split = JSON.parse(await readFile(values.split, 'utf8')) as {
-      splits: { test: { path: string; label: number }[] };
+      splits: Record<'test' | 'val', { path: string; label: number }[]>;
     };
-    const test = split.splits.test.filter((_, i) => i % every === 0);
+    const test = split.splits[subset].filter((_, i) => i % every === 0);
     const testImages: SetImage[] = test.map((e) => ({
       name: e.path,
       input: join(values.data, e.path),
@@ -182,7 +193,7 @@ async function main(): Promise<void> {
       test.map((e) => e.path),
     );
     const shifts: Record<string, SetFigures> = {};
-    for (const kind of quick ? QUICK_SHIFTS : SHIFTS) {
+    for (const kind of shiftKinds) {
       const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
       await perturb(values.data, list, kind, dir);
       shifts[kind] = await measureSet(ctx, await listImages(dir, manifest.folders));
@@ -247,7 +258,7 @@ function markdown(report: Record<string, unknown>): string {
         `${f.silentMisses ?? '–'}/${f.malignant ?? '–'} (${pct(f.silentMissShare)}) | ${reasons(f)} |`,
     );
   };
-  row('test split', test);
+  row(report.subset === 'val' ? 'validation split' : 'test split', test);
   for (const [kind, f] of Object.entries(report.shifts as Record<string, SetFigures>))
     row(`shift ${kind}`, f);
   lines.push('');
