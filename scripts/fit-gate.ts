@@ -11,16 +11,21 @@
  * - the input checks' ranges (mean luma, Laplacian variance, clipped share, cell coverage, cell
  *   count, a* cut-off): fit-ranges.ts's rule over the train + val images and copies of them
  *   changed the way training changed its images (scripts/gate/augment.ts: blur sigma 2,
- *   exposure x0.85 / x1.15, JPEG q60, a stain variant), because the model learnt those;
+ *   exposure x0.85 / x1.15, JPEG q60, a stain variant, and for weights trained on camera shifts
+ *   each channel's gain and a warm and a cool lamp), because the model learnt those, and
+ *   exposure x0.8, which the colour normalisation undoes;
  * - the feature statistics (class means, within-class covariance in PPCA form) from the training
  *   images and their changed copies;
- * - the appearance check (appearance.ts: the figures together) from the training images and
- *   their changed copies;
+ * - the appearance check (appearance.ts: the figures together): one Gaussian of the training
+ *   originals and one per change, of its copies and the originals they were made from; a picture
+ *   is judged by the nearest;
  * - the features' and the appearance's thresholds: the FEATURE_QUANTILE / APPEARANCE_QUANTILE
  *   of the validation originals' distances (in-domain pictures the fit has not seen), times a
  *   margin;
  * - fixed, not fitted: the source geometry (1:1 or 4:3) and "a picture without a cell is never
  *   in domain".
+ * A gate that differs from the one model.json had gives the model a new version (today's date,
+ * same weights' hash): results record the version, and the gate decides which are screened.
  * --every N keeps every N-th image of each split (a quick run for tests); --dry-run prints the
  * section without writing; --records FILE keeps the measured figures in FILE (and reads them from
  * there when it exists), so a change of rule refits in seconds without measuring again.
@@ -31,16 +36,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   APPEARANCE_FIGURES,
-  appearanceDistance,
   appearanceInputOf,
   appearanceVector,
   fitAppearance,
+  nearestAppearanceDistance,
 } from '../src/gate/appearance.js';
 import { fitFeatureModel } from '../src/gate/fit-features.js';
 import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
 import { measureImage as pixelMeasures } from '../src/gate/image-measures.js';
 import type { GateSection } from '../src/gate/section.js';
+import { VERSION_HASH_DIGITS } from '../src/infer/manifest.js';
 import { trainingChanges, type TrainingChange, type TrainingRecipe } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
 
@@ -72,6 +78,10 @@ interface SplitEntry {
 interface FitRecord {
   subset: 'train' | 'val';
   label: number;
+  /** The training change this copy was made with (scripts/gate/augment.ts); null = the original. */
+  change: string | null;
+  /** Whether the image also has changed copies (an original of every CHANGED_EVERY-th image, or a copy). */
+  paired: boolean;
   changed: boolean;
   meanLuma: number;
   lumaVariance: number;
@@ -121,6 +131,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ gate: section }, null, 1)}\n`);
     return;
   }
+  const gateBefore = gateIdentity(manifest);
   if (stats) {
     await writeFile(join(modelDir, GATE_FILE), stats);
     const files = manifest.files as { [key: string]: unknown };
@@ -131,10 +142,28 @@ async function main(): Promise<void> {
     };
   }
   manifest.gate = section;
+  // A result names the model that judged it by its version alone: a different gate (other
+  // thresholds, other refusals) is a different model, so it gets today's date.
+  if (gateIdentity(manifest) !== gateBefore) manifest.version = packageVersion(manifest);
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 1)}\n`);
   process.stdout.write(
     `fit-gate: wrote ${manifestPath} gate section${stats ? ` and ${GATE_FILE}` : ''} (${seconds.toFixed(0)} s)\n`,
   );
+}
+
+/** What the gate decides by: its section without the fit's timing, and its statistics file's hash. */
+function gateIdentity(manifest: { [key: string]: unknown }): string {
+  const gate = manifest.gate as { fitted?: { [key: string]: unknown } } | undefined;
+  const files = manifest.files as { gate?: { sha256?: string } } | undefined;
+  const fitted = gate?.fitted ? { ...gate.fitted, seconds: undefined } : undefined;
+  return JSON.stringify([gate ? { ...gate, fitted } : null, files?.gate?.sha256 ?? null]);
+}
+
+/** `<UTC date>+<the INT8 file's hash prefix>`, the form src/infer/manifest.ts checks. */
+function packageVersion(manifest: { [key: string]: unknown }): string {
+  const files = manifest.files as { int8: { sha256: string } };
+  const date = new Date().toISOString().slice(0, 10).replaceAll('-', '.');
+  return `${date}+${files.int8.sha256.slice(0, VERSION_HASH_DIGITS)}`;
 }
 
 /** Train and val images, and every CHANGED_EVERY-th one changed as training changed its images. */
@@ -150,11 +179,18 @@ async function measureSplits(
     const entries = (splits[subset] ?? []).filter((_, i) => i % every === 0);
     for (const [i, entry] of entries.entries()) {
       const bytes = await readFile(join(dataDir, entry.path));
-      records.push(await measured(opened, bytes, subset, entry.label, false));
+      records.push(await measured(opened, bytes, subset, entry.label, null, i % CHANGED_EVERY === 0));
       if (i % CHANGED_EVERY !== 0) continue;
       for (const change of changes)
         records.push(
-          await measured(opened, await change.apply(bytes, entry.path), subset, entry.label, true),
+          await measured(
+            opened,
+            await change.apply(bytes, entry.path),
+            subset,
+            entry.label,
+            change.name,
+            true,
+          ),
         );
     }
     process.stderr.write(`fit-gate: ${subset}: ${entries.length} images measured\n`);
@@ -187,8 +223,10 @@ async function loadRecords(path: string): Promise<FitRecord[]> {
     .filter((l) => l.trim())
     .map((l) => {
       const r = JSON.parse(l) as Omit<FitRecord, 'features'> & { features: string | null };
-      if (!Array.isArray(r.appearance))
-        throw new Error(`${path}: records without the appearance vector; delete the file to measure again`);
+      if (!Array.isArray(r.appearance) || r.change === undefined || r.paired === undefined)
+        throw new Error(
+          `${path}: records without the appearance vector or the change's name; delete the file to measure again`,
+        );
       const bytes = r.features ? Buffer.from(r.features, 'base64') : null;
       const features = bytes
         ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
@@ -202,14 +240,17 @@ async function measured(
   bytes: Buffer,
   subset: 'train' | 'val',
   label: number,
-  changed: boolean,
+  change: string | null,
+  paired: boolean,
 ): Promise<FitRecord> {
   const { gateInput } = await measureImage(opened, bytes);
   const pixels = pixelMeasures(gateInput.rgb, gateInput.width, gateInput.height);
   return {
     subset,
     label,
-    changed,
+    change,
+    paired,
+    changed: change !== null,
     ...pixels,
     appearance: [...appearanceVector(appearanceInputOf(gateInput, pixels))],
     cellCoverage: gateInput.segmentation.foregroundFraction,
@@ -227,21 +268,46 @@ const roundRange = ([lo, hi]: [number | null, number | null]): [number | null, n
 ];
 
 const appearanceOf = (r: FitRecord): Float64Array => Float64Array.from(r.appearance);
+const ORIGINAL = 'original';
 
-function fitAppearanceCheck(withCells: readonly FitRecord[]): GateSection['appearance'] {
-  const train = withCells.filter((r) => r.subset === 'train');
+function fitAppearanceCheck(
+  withCells: readonly FitRecord[],
+  changes: readonly TrainingChange[],
+): GateSection['appearance'] {
+  const clipping = new Set(changes.filter((c) => c.clipsHighlights).map((c) => c.name));
+  const train = withCells.filter(
+    (r) => r.subset === 'train' && !(r.change !== null && clipping.has(r.change)),
+  );
+  // The training originals, and per change its copies with the originals they were made from:
+  // that Gaussian spans the way from the picture as recorded to the change at its range's end,
+  // so a milder shift is near too (nearestAppearanceDistance).
+  const groups = new Map<string, Float64Array[]>([[ORIGINAL, []]]);
+  const pairedOriginals: Float64Array[] = [];
+  for (const r of train) {
+    if (r.change === null) {
+      groups.get(ORIGINAL)?.push(appearanceOf(r));
+      if (r.paired) pairedOriginals.push(appearanceOf(r));
+    } else groups.set(r.change, [...(groups.get(r.change) ?? []), appearanceOf(r)]);
+  }
+  for (const [name, copies] of groups) if (name !== ORIGINAL) copies.push(...pairedOriginals);
   // The threshold comes from the validation originals: in-domain pictures the fit has not seen.
   const val = withCells.filter((r) => r.subset === 'val' && !r.changed);
-  if (train.length <= APPEARANCE_FIGURES.length || val.length === 0) return undefined;
-  const model = fitAppearance(train.map(appearanceOf));
-  const distances = val.map((r) => appearanceDistance(model, appearanceOf(r))).sort((a, b) => a - b);
+  const fitted = [...groups]
+    .filter(([, vectors]) => vectors.length > 2 * APPEARANCE_FIGURES.length)
+    .map(([name, vectors]) => ({ name, model: fitAppearance(vectors) }));
+  if (!fitted.some((c) => c.name === ORIGINAL) || val.length === 0) return undefined;
+  const models = fitted.map((c) => c.model);
+  const distances = val.map((r) => nearestAppearanceDistance(models, appearanceOf(r))).sort((a, b) => a - b);
   process.stderr.write(
-    `fit-gate: appearance val quantiles 0.5/0.99/0.995/1: ${[0.5, 0.99, 0.995, 1].map((q) => quantileSorted(distances, q).toFixed(2)).join(' ')}\n`,
+    `fit-gate: appearance (${fitted.length} Gaussians) val quantiles 0.5/0.99/0.995/1: ${[0.5, 0.99, 0.995, 1].map((q) => quantileSorted(distances, q).toFixed(2)).join(' ')}\n`,
   );
   return {
     figures: [...APPEARANCE_FIGURES],
-    mean: model.mean.map((v) => round(v, 10) as number),
-    inverse_covariance: model.inverseCovariance.map((row) => row.map((v) => round(v, 10) as number)),
+    components: fitted.map(({ name, model }) => ({
+      name,
+      mean: model.mean.map((v) => round(v, 10) as number),
+      inverse_covariance: model.inverseCovariance.map((row) => row.map((v) => round(v, 10) as number)),
+    })),
     threshold: round(quantileSorted(distances, APPEARANCE_QUANTILE) * APPEARANCE_MARGIN) as number,
   };
 }
@@ -274,7 +340,7 @@ export function fitSection(
       a_star_cutoff: roundRange(fitRange(column('aStarCutoff', withCells), 'both')),
     },
   };
-  section.appearance = fitAppearanceCheck(withCells);
+  section.appearance = fitAppearanceCheck(withCells, changes);
   const train = records.filter((r) => r.subset === 'train' && r.features);
   const val = records.filter((r) => r.subset === 'val' && !r.changed && r.features);
   let stats: Buffer | null = null;
@@ -318,8 +384,14 @@ export function fitSection(
       `PPCA Mahalanobis (${FEATURE_COMPONENTS} directions of the shared within-class covariance) to the nearest ` +
       `class mean, / dimension; threshold = quantile ${FEATURE_QUANTILE} of the val originals x ${FEATURE_MARGIN}`,
     appearance_rule:
-      `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) from train (originals and changed ` +
-      `copies with cells); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
+      `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) to the nearest of one Gaussian per ` +
+      `group of train pictures with cells: the originals; per change, its copies with the originals they were ` +
+      `made from (none for a change that clips the highlights: ${
+        changes
+          .filter((c) => c.clipsHighlights)
+          .map((c) => c.name)
+          .join(', ') || 'none here'
+      }); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
     features: featureNote,
     geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
   };

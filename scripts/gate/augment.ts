@@ -10,6 +10,12 @@ import { parseCameraShift } from '../camera-shifts.js';
 
 export interface TrainingChange {
   name: string;
+  /**
+   * It clips the picture's highlights, so the colour normalisation cannot bring it back: it
+   * widens the ranges and the feature statistics like any other change, but gets no appearance
+   * Gaussian of its own (scripts/fit-gate.ts), which would reach out to over-exposed frames.
+   */
+  clipsHighlights?: boolean;
   apply(bytes: Buffer, relPath: string): Promise<Buffer>;
 }
 
@@ -20,12 +26,24 @@ const BASE_CHANGES: readonly TrainingChange[] = [
   { name: 'blur2', apply: (b) => png(sharp(b).removeAlpha().blur(2)) },
   // stain variants: exposure x0.85..1.15.
   { name: 'exposure0.85', apply: (b) => png(sharp(b).removeAlpha().linear(0.85, 0)) },
-  { name: 'exposure1.15', apply: (b) => png(sharp(b).removeAlpha().linear(1.15, 0)) },
+  {
+    name: 'exposure1.15',
+    clipsHighlights: true,
+    apply: (b) => png(sharp(b).removeAlpha().linear(1.15, 0)),
+  },
+  // Not learnt but undone: a darker exposure leaves the background unclipped, so the colour
+  // normalisation scales it back to the reference (src/preprocess/colour.ts) and the model sees
+  // the picture it would have seen. The report's own `brightness:` shift, at its range's end.
+  {
+    name: 'exposure0.80',
+    apply: async (b, rel) => (await parseCameraShift('brightness:0.8').apply(b, rel)).bytes,
+  },
   // augment.py: JPEG re-encoding down to quality 60.
   { name: 'jpeg60', apply: (b) => sharp(b).removeAlpha().jpeg({ quality: 60 }).toBuffer() },
   // stain variants: exposure, saturation x0.75..1.25 and hue -20..20 degrees drawn per image.
   {
     name: 'stain',
+    clipsHighlights: true,
     apply: (b, rel) => {
       const rand = mulberry32(fnv1a(`gate:${rel}`));
       const u = (lo: number, hi: number): number => lo + (hi - lo) * rand();
@@ -40,7 +58,7 @@ const BASE_CHANGES: readonly TrainingChange[] = [
 /** The part of model.json's `training` section that says what the weights learnt. */
 export interface TrainingRecipe {
   /** Another camera's shifts on a share of the samples (augment.py's CAMERA_SHIFTS); null = none. */
-  camera_shifts?: { share: number; channel_gain: number } | null;
+  camera_shifts?: { share: number; channel_gain: number; temperature?: number } | null;
 }
 
 /**
@@ -53,19 +71,36 @@ function channelGainChanges(gain: number): TrainingChange[] {
     for (const factor of [1 - gain, 1 + gain]) {
       const gains = [1, 1, 1];
       gains[channel] = factor;
-      // The robustness report's own `gains:` shift, so the gate learns the very change it is measured on.
-      const shift = parseCameraShift(`gains:${gains.join(',')}`);
-      changes.push({
-        name: `${name}${factor.toFixed(2)}`,
-        apply: async (b, rel) => (await shift.apply(b, rel)).bytes,
-      });
+      changes.push(gainsChange(`${name}${factor.toFixed(2)}`, gains));
     }
   return changes;
+}
+
+/**
+ * The colour temperature at each end of its range (augment.py: red x (1 + t), blue x (1 - t)):
+ * a warmer or cooler lamp moves red and blue together, which no single channel's gain covers.
+ */
+function temperatureChanges(t: number): TrainingChange[] {
+  return [
+    gainsChange(`warm${t.toFixed(2)}`, [1 + t, 1, 1 - t]),
+    gainsChange(`cool${t.toFixed(2)}`, [1 - t, 1, 1 + t]),
+  ];
+}
+
+function gainsChange(name: string, gains: readonly number[]): TrainingChange {
+  // The robustness report's own `gains:` shift, so the gate learns the very change it is measured on.
+  const shift = parseCameraShift(`gains:${gains.map((g) => Number(g.toFixed(4))).join(',')}`);
+  return { name, apply: async (b, rel) => (await shift.apply(b, rel)).bytes };
 }
 
 /** The changes the weights with this recipe were trained on. */
 export function trainingChanges(recipe: TrainingRecipe | undefined): readonly TrainingChange[] {
   const camera = recipe?.camera_shifts;
   if (!camera || !(camera.share > 0) || !(camera.channel_gain > 0)) return BASE_CHANGES;
-  return [...BASE_CHANGES, ...channelGainChanges(camera.channel_gain)];
+  const temperature = camera.temperature ?? 0;
+  return [
+    ...BASE_CHANGES,
+    ...channelGainChanges(camera.channel_gain),
+    ...(temperature > 0 ? temperatureChanges(temperature) : []),
+  ];
 }

@@ -1,7 +1,8 @@
 /**
  * The picture's figures together: exposure, sharpness, sharpness relative to contrast, clipping,
- * cell coverage, cell count and the a* cut-off as one vector, and its Mahalanobis distance from
- * the training images' vectors. Each figure alone has to tolerate a camera shift (a darker lamp,
+ * cell coverage, cell count, the a* cut-off and the background's colour as one vector, and its
+ * Mahalanobis distance from the nearest of the training pictures' Gaussians (the originals, and
+ * each change the model copes with). Each figure alone has to tolerate a camera shift (a darker lamp,
  * a softer focus), but a picture whose figures combine as no training image's do (dark AND soft
  * AND never clipped AND one cell region, as smear fields from another laboratory are) is out of
  * domain even when every single range check passes.
@@ -101,6 +102,18 @@ export function appearanceDistance(model: AppearanceModel, vector: Float64Array)
     total += di * s;
   }
   return total;
+}
+
+/**
+ * Squared distance to the nearest of several Gaussians: the training images as recorded and each
+ * change the model copes with (a darker exposure, a softer focus, a lamp's tint), fitted apart.
+ * One Gaussian over all of them would stretch along every change at once and accept pictures
+ * that combine them as no training picture did; refused ones would be the mild shifts between.
+ */
+export function nearestAppearanceDistance(models: readonly AppearanceModel[], vector: Float64Array): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (const model of models) best = Math.min(best, appearanceDistance(model, vector));
+  return best;
 }
 
 /** Mean and inverse covariance of figure vectors (Gauss-Jordan; a tiny ridge keeps it invertible). */

@@ -33,7 +33,13 @@ import {
   parseFeatureModel,
   type FeatureModel,
 } from './feature-distance.js';
-import { APPEARANCE_FIGURES, appearanceDistance, appearanceInputOf, appearanceVector } from './appearance.js';
+import {
+  APPEARANCE_FIGURES,
+  appearanceInputOf,
+  appearanceVector,
+  nearestAppearanceDistance,
+  type AppearanceModel,
+} from './appearance.js';
 import { measureImage } from './image-measures.js';
 import type { GateSection } from './section.js';
 
@@ -116,9 +122,7 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
   const { ranges, geometry, appearance } = section;
   if (appearance && appearance.figures.join() !== APPEARANCE_FIGURES.join())
     throw new Error(`gate.appearance.figures must be ${APPEARANCE_FIGURES.join(', ')}: refit the gate`);
-  const appearanceModel = appearance
-    ? { mean: appearance.mean, inverseCovariance: appearance.inverse_covariance }
-    : null;
+  const appearanceModels = appearance ? appearanceModelsOf(appearance) : null;
   const vector = new Float64Array(APPEARANCE_FIGURES.length);
   return (input) => {
     const reasons: DomainReason[] = [];
@@ -149,16 +153,23 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
     if (inRange(seg.foregroundFraction, ranges.cell_coverage) !== 0) reasons.push('cell_coverage');
     if (inRange(seg.componentCount, ranges.cell_count) !== 0) reasons.push('cell_count');
     if (inRange(seg.aStarThreshold, ranges.a_star_cutoff) !== 0) reasons.push('segmentation_cutoff');
-    if (appearance && appearanceModel) {
+    if (appearance && appearanceModels) {
       const figures = appearanceInputOf(input, measures);
       scores.backgroundRedShare = figures.background.redShare;
       scores.backgroundBlueShare = figures.background.blueShare;
-      const distance = appearanceDistance(appearanceModel, appearanceVector(figures, vector));
+      const distance = nearestAppearanceDistance(appearanceModels, appearanceVector(figures, vector));
       scores.appearanceDistance = distance;
       if (!(distance <= appearance.threshold)) reasons.push('appearance');
     }
     return { reasons, scores };
   };
+}
+
+function appearanceModelsOf(appearance: NonNullable<GateSection['appearance']>): AppearanceModel[] {
+  const components = appearance.components ?? [
+    { mean: appearance.mean ?? [], inverse_covariance: appearance.inverse_covariance ?? [] },
+  ];
+  return components.map((c) => ({ mean: c.mean, inverseCovariance: c.inverse_covariance }));
 }
 
 /** What loadDomainGate needs of a loaded model.json (src/infer/manifest.ts ModelManifest). */

@@ -8,6 +8,14 @@ import { z } from 'zod';
 /** [low, high]; null = no bound on that side. */
 const bounds = z.tuple([z.number().nullable(), z.number().nullable()]);
 
+/** One Gaussian of the appearance check: the training images as recorded, or one change of them. */
+const appearanceComponent = z.strictObject({
+  /** `original`, or the change's name (scripts/gate/augment.ts). */
+  name: z.string().min(1),
+  mean: z.array(z.number()).min(1),
+  inverse_covariance: z.array(z.array(z.number())).min(1),
+});
+
 export const gateSectionSchema = z.looseObject({
   geometry: z.strictObject({
     /** Native width:height ratios of the source image, ≥ 1 (the long side over the short). */
@@ -25,20 +33,33 @@ export const gateSectionSchema = z.looseObject({
     cell_count: bounds,
     a_star_cutoff: bounds,
   }),
-  /** The figures together (appearance.ts); absent = no joint check. */
+  /**
+   * The figures together (appearance.ts); absent = no joint check. One Gaussian (`mean`,
+   * `inverse_covariance`) or several (`components`: the distance is to the nearest).
+   */
   appearance: z
     .strictObject({
       figures: z.array(z.string()).min(1),
-      mean: z.array(z.number()).min(1),
-      inverse_covariance: z.array(z.array(z.number())).min(1),
+      mean: z.array(z.number()).min(1).optional(),
+      inverse_covariance: z.array(z.array(z.number())).min(1).optional(),
+      components: z.array(appearanceComponent).min(1).optional(),
       /** An image whose squared distance is above this is out of domain. */
       threshold: z.number().positive(),
     })
     .refine(
+      (a) => (a.components === undefined) === (a.mean !== undefined && a.inverse_covariance !== undefined),
+      {
+        message: 'give either mean and inverse_covariance, or components',
+      },
+    )
+    .refine(
       (a) =>
-        a.mean.length === a.figures.length &&
-        a.inverse_covariance.length === a.figures.length &&
-        a.inverse_covariance.every((row) => row.length === a.figures.length),
+        (a.components ?? [{ mean: a.mean ?? [], inverse_covariance: a.inverse_covariance ?? [] }]).every(
+          (c) =>
+            c.mean.length === a.figures.length &&
+            c.inverse_covariance.length === a.figures.length &&
+            c.inverse_covariance.every((row) => row.length === a.figures.length),
+        ),
       { message: 'mean and inverse_covariance must have one entry per figure' },
     )
     .optional(),

@@ -96,6 +96,28 @@ t.test('appearance: fitted mean and inverse covariance give the textbook distanc
   t.same(fitAppearance(vectors), model, 'deterministic');
 });
 
+t.test('appearance: the distance is to the nearest of its Gaussians', async (t) => {
+  const { appearanceDistance, fitAppearance, nearestAppearanceDistance } =
+    await import('../../src/gate/appearance.js');
+  const z = normals(5);
+  const cloud = (centre: number): Float64Array[] =>
+    Array.from({ length: 2000 }, () =>
+      Float64Array.from({ length: 9 }, (_, i) => (i === 0 ? centre : 0) + z()),
+    );
+  const original = fitAppearance(cloud(0));
+  const darker = fitAppearance(cloud(-20));
+  const between = Float64Array.from({ length: 9 }, (_, i) => (i === 0 ? -10 : 0));
+  const atDarker = Float64Array.from({ length: 9 }, (_, i) => (i === 0 ? -20 : 0));
+  t.ok(appearanceDistance(original, atDarker) > 300, 'far from the originals alone');
+  t.ok(nearestAppearanceDistance([original, darker], atDarker) < 2, 'near once its change has a Gaussian');
+  t.equal(
+    nearestAppearanceDistance([original, darker], between),
+    Math.min(appearanceDistance(original, between), appearanceDistance(darker, between)),
+  );
+  t.ok(nearestAppearanceDistance([original, darker], between) > 50, 'halfway is still far from both');
+  t.equal(nearestAppearanceDistance([], between), Number.POSITIVE_INFINITY, 'no Gaussian: nothing is near');
+});
+
 t.test(
   'appearance: exposure and focus of the raw picture, background colour of the normalised one',
   async (t) => {
