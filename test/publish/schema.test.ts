@@ -92,3 +92,14 @@ t.test('health payload validates', async (t) => {
   t.ok(validHealth(withMqtt), JSON.stringify(validHealth.errors));
   t.notOk(validHealth({ ...withMqtt, mqtt: { connected: false } }), 'the mqtt section is complete');
 });
+
+t.test('the result schema lists every reason the gate can give, and no other', async (t) => {
+  const { DOMAIN_REASON_TEXT } = await import('../../src/domain/applicability.js');
+  const result = schema('result') as {
+    $defs: { domain: { properties: { reasons: { items: { enum: string[] } } } } };
+  };
+  t.same(
+    [...result.$defs.domain.properties.reasons.items.enum].sort(),
+    Object.keys(DOMAIN_REASON_TEXT).sort(),
+  );
+});
