@@ -59,7 +59,7 @@ t.test('the shipped model has a gate that checks', async (t) => {
 
 t.test('the committed data-set samples are in domain (all but at most two)', async (t) => {
   // The thresholds sit at the validation images' 99.5th percentile, and the shipped gate refuses
-  // 7 of the 416 test images (models/MODEL_CARD.md); of these twelve samples it refuses two
+  // 6 of the 416 test images (models/MODEL_CARD.md); of these twelve samples it refuses two
   // (Pro-001 by its figures together, Pre-001 by the model's features). No input check may refuse any.
   const refused: string[] = [];
   for (const file of samples) {

@@ -66,6 +66,19 @@ t.test('bad gate sections are refused with their key path', async (t) => {
     ['a negative feature threshold', (m) => (m.gate.features.threshold = -1), /gate\.features\.threshold/],
     ['features without their file', (m) => delete m.files.gate, /files\.gate: gate\.features needs/],
     [
+      'an appearance Gaussian of the wrong size',
+      (m) => m.gate.appearance.components[1].mean.pop(),
+      /gate\.appearance: mean and inverse_covariance must have one entry per figure/,
+    ],
+    [
+      'an appearance check with both one Gaussian and several',
+      (m) => {
+        m.gate.appearance.mean = m.gate.appearance.components[0].mean;
+        m.gate.appearance.inverse_covariance = m.gate.appearance.components[0].inverse_covariance;
+      },
+      /gate\.appearance: give either mean and inverse_covariance, or components/,
+    ],
+    [
       'an aspect ratio below 1',
       (m) => (m.gate.geometry.aspect_ratios = [0.75]),
       /gate\.geometry\.aspect_ratios/,
@@ -76,6 +89,18 @@ t.test('bad gate sections are refused with their key path', async (t) => {
     await editJson(dir, edit);
     await t.rejects(loadModelManifest(dir), { name: 'ModelError', message }, name);
   }
+});
+
+t.test('an appearance check written as one Gaussian still loads and judges', async (t) => {
+  const dir = await modelCopy(t);
+  await editJson(dir, (m) => {
+    const [original] = m.gate.appearance.components;
+    m.gate.appearance.mean = original.mean;
+    m.gate.appearance.inverse_covariance = original.inverse_covariance;
+    delete m.gate.appearance.components;
+  });
+  const gate = await loadDomainGate(await loadModelManifest(dir));
+  t.ok(gate.checking);
 });
 
 t.test('a model.json without a gate section loads, and its gate passes everything unchecked', async (t) => {
