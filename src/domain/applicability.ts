@@ -25,7 +25,7 @@ export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
   cell_coverage: 'cells cover an unusual share of the picture',
   cell_count: 'an unusual number of cells was found',
   segmentation_cutoff: 'the colours do not separate cells from background as in the training images',
-  appearance: 'its brightness, sharpness and cells together are unlike any training image',
+  appearance: 'its brightness, colour, sharpness and cells together are unlike any training image',
   features: 'the model sees a picture unlike any it was trained on',
 };
 
