@@ -163,3 +163,23 @@ def test_annealing_keeps_the_zoom_only_when_asked():
     # only the zoom changes: the colour jitter of the annealing stays as it was
     assert zoomed.augment.brightness == cfg.augment.brightness and zoomed.augment.hue_degrees == cfg.augment.hue_degrees
     assert cfg.augment.magnification_prob == 0.0, "the main stage's config is not changed"
+
+
+def test_annealing_keeps_another_camera_only_when_asked():
+    from dataclasses import replace
+
+    from blastwatch_train import pipeline
+
+    cfg = replace(pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False),
+                  camera_augment=pipeline.CAMERA_AUGMENT, camera_share=pipeline.CAMERA_SHARE)
+    plain = pipeline._anneal(cfg, 10, False)
+    assert plain.camera_augment is None and plain.camera_share == 0.0
+    shifted = pipeline._anneal(cfg, 10, False, camera_share=0.25)
+    assert shifted.camera_augment == pipeline.CAMERA_AUGMENT and shifted.camera_share == 0.25
+    # still the annealing: originals only (no re-stained copies), a tenth of the rate, no warm-up
+    assert shifted.original_share == 1.0 and shifted.lr == cfg.lr * pipeline.ANNEAL_LR_FACTOR
+    assert shifted.warmup_epochs == 0.0
+    # a main stage without camera shifts has none to keep
+    bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    with pytest.raises(ValueError, match="only when the main stage had them"):
+        pipeline._anneal(bare, 10, False, camera_share=0.25)
