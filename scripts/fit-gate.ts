@@ -82,7 +82,6 @@ interface FitRecord {
   change: string | null;
   /** Whether the image also has changed copies (an original of every CHANGED_EVERY-th image, or a copy). */
   paired: boolean;
-  changed: boolean;
   meanLuma: number;
   lumaVariance: number;
   laplacianVariance: number;
@@ -250,7 +249,6 @@ async function measured(
     label,
     change,
     paired,
-    changed: change !== null,
     ...pixels,
     appearance: [...appearanceVector(appearanceInputOf(gateInput, pixels))],
     cellCoverage: gateInput.segmentation.foregroundFraction,
@@ -284,14 +282,15 @@ function fitAppearanceCheck(
   const groups = new Map<string, Float64Array[]>([[ORIGINAL, []]]);
   const pairedOriginals: Float64Array[] = [];
   for (const r of train) {
-    if (r.change === null) {
-      groups.get(ORIGINAL)?.push(appearanceOf(r));
-      if (r.paired) pairedOriginals.push(appearanceOf(r));
-    } else groups.set(r.change, [...(groups.get(r.change) ?? []), appearanceOf(r)]);
+    const name = r.change ?? ORIGINAL;
+    let group = groups.get(name);
+    if (!group) groups.set(name, (group = []));
+    group.push(appearanceOf(r));
+    if (r.change === null && r.paired) pairedOriginals.push(appearanceOf(r));
   }
   for (const [name, copies] of groups) if (name !== ORIGINAL) copies.push(...pairedOriginals);
   // The threshold comes from the validation originals: in-domain pictures the fit has not seen.
-  const val = withCells.filter((r) => r.subset === 'val' && !r.changed);
+  const val = withCells.filter((r) => r.subset === 'val' && r.change === null);
   const fitted = [...groups]
     .filter(([, vectors]) => vectors.length > 2 * APPEARANCE_FIGURES.length)
     .map(([name, vectors]) => ({ name, model: fitAppearance(vectors) }));
@@ -342,7 +341,7 @@ export function fitSection(
   };
   section.appearance = fitAppearanceCheck(withCells, changes);
   const train = records.filter((r) => r.subset === 'train' && r.features);
-  const val = records.filter((r) => r.subset === 'val' && !r.changed && r.features);
+  const val = records.filter((r) => r.subset === 'val' && r.change === null && r.features);
   let stats: Buffer | null = null;
   let featureNote: { [key: string]: unknown } = { skipped: 'the model has no features output' };
   if (train.length > 0 && val.length > 0) {
@@ -371,7 +370,7 @@ export function fitSection(
       val_quantiles: [0.5, 0.99, 0.995, 1].map((q) => round(quantileSorted(valScores, q))),
     };
   }
-  const originals = records.filter((r) => !r.changed).length;
+  const originals = records.filter((r) => r.change === null).length;
   section.fitted = {
     command: 'node --import tsx scripts/fit-gate.ts',
     data: `training/split.json train + val only: ${originals} images and ${records.length - originals} changed copies`,

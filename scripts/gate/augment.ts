@@ -1,7 +1,8 @@
 /**
  * The changes training itself applied to its images, at the ends of their ranges
  * (training/blastwatch_train/augment.py and the stain variants of scripts/perturb-images.ts):
- * the gate's fitting counts images changed this way as in domain, because the model learnt them.
+ * the gate's fitting counts images changed this way as in domain, because the model learnt them
+ * (or, for a darker exposure, because the colour normalisation undoes it).
  * Which ones depends on the weights' recipe, as model.json's `training` section records it.
  */
 import sharp from 'sharp';
@@ -21,6 +22,12 @@ export interface TrainingChange {
 
 const png = (img: sharp.Sharp): Promise<Buffer> => img.png({ compressionLevel: 1 }).toBuffer();
 
+/** A change made by the robustness report's own camera shift, so the gate learns the very change it is measured on. */
+function cameraShiftChange(name: string, shiftName: string): TrainingChange {
+  const shift = parseCameraShift(shiftName);
+  return { name, apply: async (b, rel) => (await shift.apply(b, rel)).bytes };
+}
+
 const BASE_CHANGES: readonly TrainingChange[] = [
   // augment.py: Gaussian defocus blur, sigma up to 2 px at 224 px.
   { name: 'blur2', apply: (b) => png(sharp(b).removeAlpha().blur(2)) },
@@ -33,11 +40,8 @@ const BASE_CHANGES: readonly TrainingChange[] = [
   },
   // Not learnt but undone: a darker exposure leaves the background unclipped, so the colour
   // normalisation scales it back to the reference (src/preprocess/colour.ts) and the model sees
-  // the picture it would have seen. The report's own `brightness:` shift, at its range's end.
-  {
-    name: 'exposure0.80',
-    apply: async (b, rel) => (await parseCameraShift('brightness:0.8').apply(b, rel)).bytes,
-  },
+  // the picture it would have seen. The report's `brightness:` shift at its range's end.
+  cameraShiftChange('exposure0.80', 'brightness:0.8'),
   // augment.py: JPEG re-encoding down to quality 60.
   { name: 'jpeg60', apply: (b) => sharp(b).removeAlpha().jpeg({ quality: 60 }).toBuffer() },
   // stain variants: exposure, saturation x0.75..1.25 and hue -20..20 degrees drawn per image.
@@ -88,9 +92,7 @@ function temperatureChanges(t: number): TrainingChange[] {
 }
 
 function gainsChange(name: string, gains: readonly number[]): TrainingChange {
-  // The robustness report's own `gains:` shift, so the gate learns the very change it is measured on.
-  const shift = parseCameraShift(`gains:${gains.map((g) => Number(g.toFixed(4))).join(',')}`);
-  return { name, apply: async (b, rel) => (await shift.apply(b, rel)).bytes };
+  return cameraShiftChange(name, `gains:${gains.map((g) => Number(g.toFixed(4))).join(',')}`);
 }
 
 /** The changes the weights with this recipe were trained on. */

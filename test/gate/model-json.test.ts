@@ -91,7 +91,7 @@ t.test('bad gate sections are refused with their key path', async (t) => {
   }
 });
 
-t.test('an appearance check written as one Gaussian still loads and judges', async (t) => {
+t.test('an appearance check written as one Gaussian still loads, and its gate checks', async (t) => {
   const dir = await modelCopy(t);
   await editJson(dir, (m) => {
     const [original] = m.gate.appearance.components;
