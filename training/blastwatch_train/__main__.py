@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anneal-camera", type=float, default=0.0,
                    help="share of the annealing samples with all of another camera's shifts, colour included "
                         "(default 0: the originals alone, but for the zoom)")
+    p.add_argument("--anneal-variants", type=float, default=0.0,
+                   help="share of the annealing samples drawn from the re-stained copies (--variants), 0-1 "
+                        "(default 0)")
 
     p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
     _common(p)
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
                            args.camera_share, args.anneal_epochs, args.reuse_main, args.anneal_magnification,
-                           args.anneal_camera)
+                           args.anneal_camera, args.anneal_variants)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

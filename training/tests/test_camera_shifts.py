@@ -183,3 +183,20 @@ def test_annealing_keeps_another_camera_only_when_asked():
     bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
     with pytest.raises(ValueError, match="only when the main stage had them"):
         pipeline._anneal(bare, 10, False, camera_share=0.25)
+
+
+def test_annealing_draws_re_stained_copies_only_when_asked():
+    from blastwatch_train import pipeline
+
+    cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    cfg.stain_variants = 4
+    assert pipeline._anneal(cfg, 10, False).original_share == 1.0
+    mixed = pipeline._anneal(cfg, 10, False, variant_share=0.15)
+    assert mixed.original_share == pytest.approx(0.85) and mixed.stain_variants == 4
+    # only the source of the samples changes: no camera shifts, a tenth of the rate
+    assert mixed.camera_augment is None and mixed.lr == cfg.lr * pipeline.ANNEAL_LR_FACTOR
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        pipeline._anneal(cfg, 10, False, variant_share=1.0)
+    bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    with pytest.raises(ValueError, match="only when the main stage had them"):
+        pipeline._anneal(bare, 10, False, variant_share=0.15)
