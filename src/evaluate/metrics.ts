@@ -94,7 +94,9 @@ export function computeMetrics(
     const recall = ratio(ctp, ctp + cfn) ?? 0;
     const specificity = ratio(ctn, ctn + cfp) ?? 0;
     const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
-    f1s.push(f1);
+    // Macro-F1 over the classes present or predicted (scikit-learn's default): a check set with
+    // no Pro-B case says nothing about Pro-B, and a 0 for it would halve the figure.
+    if (support > 0 || predicted > 0) f1s.push(f1);
     per_class[name] = { precision, recall, specificity, f1, support };
   });
   return {

@@ -53,6 +53,21 @@ t.test('the threshold, not the argmax, decides B-ALL; the band counts reviews', 
   t.equal(m.needs_review, 2);
 });
 
+t.test('macro-F1 averages the classes present or predicted, as scikit-learn does', async (t) => {
+  const right = (c: number): { truth: number; probabilities: number[]; pBall: number } => {
+    const probabilities = onehot(c);
+    return { truth: c, probabilities, pBall: 1 - (probabilities[0] as number) };
+  };
+  // a check set without Early Pre-B or Pro-B cases, every image right
+  const checkSet = computeMetrics([right(0), right(0), right(2)], classes, malignant, 0.5, [0.3, 0.7]);
+  t.equal(checkSet.macro_f1, 1, 'the absent classes do not count as F1 0');
+  t.equal(checkSet.per_class['Pro-B']?.support, 0);
+  // a class predicted but absent counts: its F1 is 0
+  const wrong = { truth: 2, probabilities: onehot(3), pBall: 0.9 };
+  const withFalseClass = computeMetrics([right(0), wrong], classes, malignant, 0.5, [0.3, 0.7]);
+  t.equal(withFalseClass.macro_f1, 1 / 3, 'Benign 1, Pre-B 0, Pro-B 0 (predicted, never true)');
+});
+
 t.test('undefined ratios are null, not NaN (JSON-safe)', async (t) => {
   const m = computeMetrics(
     [{ truth: 0, probabilities: onehot(0), pBall: 0.1 }],

@@ -153,6 +153,26 @@ t.test('evaluate --json over a class-per-folder set, a file list and a split', a
     /B-ALL \(any malignant class\) vs benign, flag = P\(B-ALL\) >= 0\.5:\n {2}sensitivity /,
   );
 
+  // A set with one Benign image: every class neither present nor predicted is said to be so in
+  // the text and left out of macro-F1, instead of a row of zeros.
+  await writeFile(join(dir, 'one.txt'), `Benign/${readdirSync(join(dir, 'Benign'))[0]}\n`);
+  const oneArgs = ['evaluate', '--data', dir, '--model', tinyModelDir, '--files', join(dir, 'one.txt')];
+  const oneJson = await runCli([...oneArgs, '--json']);
+  t.equal(oneJson.code, 0, oneJson.stderr);
+  const one = JSON.parse(oneJson.stdout) as { confusion: number[][]; classes: string[]; macro_f1: number };
+  const predicted = (one.confusion[0] as number[]).findIndex((v) => v === 1);
+  const silentClasses = one.classes.filter((_, i) => i !== 0 && i !== predicted);
+  t.ok(silentClasses.length >= 2, 'at least two classes have no image and no prediction');
+  t.equal(one.macro_f1, predicted === 0 ? 1 : 0, 'macro-F1 over Benign and the class predicted only');
+  const oneText = await runCli(oneArgs);
+  t.equal(oneText.code, 0, oneText.stderr);
+  for (const c of one.classes)
+    t.equal(
+      new RegExp(`^${c} +no images of this class, none predicted$`, 'm').test(oneText.stdout),
+      silentClasses.includes(c),
+      `${c}: said to have no images only when it has none and none was predicted`,
+    );
+
   // A split whose recorded sha256 does not match the bytes: that image fails, the rest count.
   const split = {
     format: 'blastwatch-split/1',

@@ -47,7 +47,8 @@ def metrics(y: np.ndarray, probs: np.ndarray, classes: list[str], threshold: flo
         rec = tp / (tp + fn) if tp + fn else 0.0
         spec = tn / (tn + fp) if tn + fp else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        f1s.append(f1)
+        if cm[c, :].sum() or cm[:, c].sum():  # a class neither present nor predicted says nothing
+            f1s.append(f1)
         per_class[name] = {
             "precision": float(prec), "recall": float(rec), "specificity": float(spec),
             "f1": float(f1), "support": int(cm[c].sum()),
@@ -63,7 +64,7 @@ def metrics(y: np.ndarray, probs: np.ndarray, classes: list[str], threshold: flo
     return {
         "n": n,
         "accuracy": float(np.trace(cm) / n) if n else float("nan"),
-        "macro_f1": float(np.mean(f1s)),
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
         "confusion": cm.tolist(),
         "per_class": per_class,
         "malignant": {

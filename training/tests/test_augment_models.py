@@ -121,6 +121,15 @@ def test_metrics_confusion_and_binary():
     assert m["malignant"]["specificity"] == pytest.approx(1 / 2)
 
 
+def test_macro_f1_averages_the_classes_present_or_predicted():
+    # no class-1 or class-3 image and none predicted: they do not count as F1 0
+    m = metrics(np.array([0, 0, 2]), np.eye(4)[[0, 0, 2]], ["a", "b", "c", "d"])
+    assert m["macro_f1"] == pytest.approx(1.0)
+    # a class predicted but never true counts with F1 0 (the TypeScript evaluation does the same)
+    m = metrics(np.array([0, 2]), np.eye(4)[[0, 3]], ["a", "b", "c", "d"])
+    assert m["macro_f1"] == pytest.approx(1 / 3)
+
+
 def test_temperature_and_threshold():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 2, (2000, 4))

@@ -55,14 +55,18 @@ function formatText(m: LabelledEvaluation, header: string, failed: number): stri
     ),
   );
   lines.push('', `${'class'.padEnd(width)}  precision     recall  specificity         F1  support`);
-  for (const c of m.classes) {
+  m.classes.forEach((c, i) => {
     const p = m.per_class[c];
-    if (!p) continue;
+    if (!p) return;
+    if (p.support === 0 && m.confusion.every((row) => row[i] === 0)) {
+      lines.push(`${c.padEnd(width)}  no images of this class, none predicted`);
+      return;
+    }
     lines.push(
       `${c.padEnd(width)}  ${pct(p.precision).padStart(9)}  ${pct(p.recall).padStart(9)}  ${pct(p.specificity).padStart(11)}` +
         `  ${p.f1.toFixed(4).padStart(9)}  ${String(p.support).padStart(7)}`,
     );
-  }
+  });
   const b = m.malignant;
   lines.push(
     '',
