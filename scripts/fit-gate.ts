@@ -25,7 +25,8 @@
  * - fixed, not fitted: the source geometry (1:1 or 4:3) and "a picture without a cell is never
  *   in domain".
  * A gate that differs from the one model.json had gives the model a new version (today's date,
- * same weights' hash): results record the version, and the gate decides which are screened.
+ * counted up when the old one is of today, and the same weights' hash): results record the
+ * version, and the gate decides which are screened.
  * --every N keeps every N-th image of each split (a quick run for tests); --dry-run prints the
  * section without writing; --records FILE keeps the measured figures in FILE (and reads them from
  * there when it exists), so a change of rule refits in seconds without measuring again.
@@ -46,7 +47,7 @@ import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ra
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
 import { measureImage as pixelMeasures } from '../src/gate/image-measures.js';
 import type { GateSection } from '../src/gate/section.js';
-import { VERSION_HASH_DIGITS } from '../src/infer/manifest.js';
+import { nextModelVersion } from '../src/infer/manifest.js';
 import { trainingChanges, type TrainingChange, type TrainingRecipe } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
 
@@ -142,8 +143,11 @@ async function main(): Promise<void> {
   }
   manifest.gate = section;
   // A result names the model that judged it by its version alone: a different gate (other
-  // thresholds, other refusals) is a different model, so it gets today's date.
-  if (gateIdentity(manifest) !== gateBefore) manifest.version = packageVersion(manifest);
+  // thresholds, other refusals) is a different model, so it gets a new version.
+  if (gateIdentity(manifest) !== gateBefore) {
+    const files = manifest.files as { int8: { sha256: string } };
+    manifest.version = nextModelVersion(String(manifest.version), files.int8.sha256, new Date());
+  }
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 1)}\n`);
   process.stdout.write(
     `fit-gate: wrote ${manifestPath} gate section${stats ? ` and ${GATE_FILE}` : ''} (${seconds.toFixed(0)} s)\n`,
@@ -156,13 +160,6 @@ function gateIdentity(manifest: { [key: string]: unknown }): string {
   const files = manifest.files as { gate?: { sha256?: string } } | undefined;
   const fitted = gate?.fitted ? { ...gate.fitted, seconds: undefined } : undefined;
   return JSON.stringify([gate ? { ...gate, fitted } : null, files?.gate?.sha256 ?? null]);
-}
-
-/** `<UTC date>+<the INT8 file's hash prefix>`, the form src/infer/manifest.ts checks. */
-function packageVersion(manifest: { [key: string]: unknown }): string {
-  const files = manifest.files as { int8: { sha256: string } };
-  const date = new Date().toISOString().slice(0, 10).replaceAll('-', '.');
-  return `${date}+${files.int8.sha256.slice(0, VERSION_HASH_DIGITS)}`;
 }
 
 /** Train and val images, and every CHANGED_EVERY-th one changed as training changed its images. */

@@ -58,6 +58,20 @@ export function versionHashProblem(version: string, int8Sha256: string): string 
   return null;
 }
 
+/**
+ * The version a changed model gets: `<UTC date of today>+<INT8 hash prefix>`. The same weights
+ * with another out-of-domain gate are another model (other refusals), so a second change on the
+ * day of `previous` counts up after the date (`2026.12.05.2+…`, `.3`, …) instead of repeating
+ * the version the earlier model is recorded under.
+ */
+export function nextModelVersion(previous: string, int8Sha256: string, today: Date): string {
+  const date = today.toISOString().slice(0, 10).replaceAll('-', '.');
+  const hash = int8Sha256.slice(0, VERSION_HASH_DIGITS);
+  const sameDay = /^(\d{4}\.\d{2}\.\d{2})(?:\.(\d+))?\+/.exec(previous);
+  if (sameDay?.[1] !== date) return `${date}+${hash}`;
+  return `${date}.${Number(sameDay[2] ?? 1) + 1}+${hash}`;
+}
+
 export const manifestSchema = z
   .looseObject({
     name: z.string().min(1),

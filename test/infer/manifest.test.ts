@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import t from 'tap';
 import { createClassifier } from '../../src/infer/classifier.js';
 import { loadModelManifest, ModelError, sha256File } from '../../src/infer/index.js';
+import { nextModelVersion, versionHashProblem } from '../../src/infer/manifest.js';
 import { captureLogger, tinyModelCopy, tinyModelDir } from './helpers.js';
 
 t.test('loads and verifies the tiny model manifest', async (t) => {
@@ -160,5 +161,31 @@ t.test('an old-style version (no hash suffix) still loads, with a warning the cl
   t.ok(
     lines.some((l) => l.level === 40 && /does not name its weights/.test(String(l.msg))),
     'one warning line at load',
+  );
+});
+
+t.test('a changed model never repeats the version of the one it replaces', async (t) => {
+  const sha = `44c46939${'0'.repeat(56)}`;
+  const dec5 = new Date('2026-12-05T23:59:00Z');
+  t.equal(
+    nextModelVersion('2026.12.04+44c46939', sha, dec5),
+    '2026.12.05+44c46939',
+    'a new day: the date alone',
+  );
+  t.equal(
+    nextModelVersion('2026.12.05+44c46939', sha, dec5),
+    '2026.12.05.2+44c46939',
+    'the same day: counted up',
+  );
+  t.equal(nextModelVersion('2026.12.05.2+44c46939', sha, dec5), '2026.12.05.3+44c46939');
+  t.equal(
+    nextModelVersion('2026.12.05.9+58f4004b', sha, new Date('2026-12-06T00:00:00Z')),
+    '2026.12.06+44c46939',
+  );
+  t.equal(nextModelVersion('2026.11.27', sha, dec5), '2026.12.05+44c46939', 'an old version without a hash');
+  t.equal(
+    versionHashProblem(nextModelVersion('2026.12.05+44c46939', sha, dec5), sha),
+    null,
+    'the loader accepts it',
   );
 });
