@@ -53,19 +53,23 @@ import { measureImage, openModelQuietly } from './gate/measure.js';
 
 /** Principal directions kept of the 1280-dimensional within-class covariance. */
 export const FEATURE_COMPONENTS = 32;
-export const FEATURE_QUANTILE = 0.995;
 /**
- * 1: the thresholds sit at the validation originals' 99.5th percentile. Larger margins let more
- * BCCD fields of the development half through (scripts/gate-report.ts), smaller ones refuse
- * validation images; two checks at 0.5 % each keep the data set's acceptance near 99 %.
+ * The thresholds sit at the validation originals' 99.8th percentile: each of the two checks
+ * refuses about 0.2 % of the pictures the model was made for, so that with the ranges the data
+ * set's acceptance is above 99 %. At the 99.5th percentile the test split's was 98.6 %; on the
+ * validation split the move accepted 1-2 % more of every camera shift's images, refused every
+ * BCCD field and non-smear still, and added one silent miss over the 23 shifts
+ * (scripts/gate-report.ts --subset val).
  */
+export const FEATURE_QUANTILE = 0.998;
+/** 1: the threshold is the quantile itself. */
 export const FEATURE_MARGIN = 1;
 /**
  * Focus: not widened. Training blurred its images up to sigma 2 px and no further, so a picture
  * softer than its softest copies is beyond what the model learnt (heavy defocus, sigma 4, is).
  */
 export const FOCUS_RULE = { ...DEFAULT_RANGE_RULE, widen: 0 };
-export const APPEARANCE_QUANTILE = 0.995;
+export const APPEARANCE_QUANTILE = 0.998;
 export const APPEARANCE_MARGIN = 1;
 /** Every CHANGED_EVERY-th image of a split also gets the training changes (time: a few minutes). */
 const CHANGED_EVERY = 8;
@@ -295,7 +299,7 @@ function fitAppearanceCheck(
   const models = fitted.map((c) => c.model);
   const distances = val.map((r) => nearestAppearanceDistance(models, appearanceOf(r))).sort((a, b) => a - b);
   process.stderr.write(
-    `fit-gate: appearance (${fitted.length} Gaussians) val quantiles 0.5/0.99/0.995/1: ${[0.5, 0.99, 0.995, 1].map((q) => quantileSorted(distances, q).toFixed(2)).join(' ')}\n`,
+    `fit-gate: appearance (${fitted.length} Gaussians) val quantiles 0.5/0.99/${APPEARANCE_QUANTILE}/1: ${[0.5, 0.99, APPEARANCE_QUANTILE, 1].map((q) => quantileSorted(distances, q).toFixed(2)).join(' ')}\n`,
   );
   return {
     figures: [...APPEARANCE_FIGURES],
@@ -364,7 +368,7 @@ export function fitSection(
     featureNote = {
       fitted_on: `train: ${train.length} feature vectors (originals and changed copies)`,
       threshold_from: `val: ${val.length} originals`,
-      val_quantiles: [0.5, 0.99, 0.995, 1].map((q) => round(quantileSorted(valScores, q))),
+      val_quantiles: [0.5, 0.99, FEATURE_QUANTILE, 1].map((q) => round(quantileSorted(valScores, q))),
     };
   }
   const originals = records.filter((r) => r.change === null).length;

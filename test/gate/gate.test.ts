@@ -57,10 +57,10 @@ t.test('the shipped model has a gate that checks', async (t) => {
   t.equal(samples.length, 12, 'the committed samples');
 });
 
-t.test('the committed data-set samples are in domain (all but at most two)', async (t) => {
-  // The thresholds sit at the validation images' 99.5th percentile, and the shipped gate refuses
-  // 6 of the 416 test images (models/MODEL_CARD.md); of these twelve samples it refuses two
-  // (Pro-001 by its figures together, Pre-001 by the model's features). No input check may refuse any.
+t.test('the committed data-set samples are in domain (all but at most one)', async (t) => {
+  // The thresholds sit at the validation images' 99.8th percentile, and the shipped gate refuses
+  // 1 of the 416 test images (models/MODEL_CARD.md) and none of these twelve samples; one is
+  // allowed for another CPU's rounding near a threshold. No input check may refuse any.
   const refused: string[] = [];
   for (const file of samples) {
     const check = gate.judge(await gateInputOf(readFileSync(file)));
@@ -72,7 +72,7 @@ t.test('the committed data-set samples are in domain (all but at most two)', asy
       `${file}: only the fitted distances may refuse a data-set image (${check.reasons.join(', ')})`,
     );
   }
-  t.ok(refused.length <= 2, `refused: ${refused.join(', ') || 'none'}`);
+  t.ok(refused.length <= 1, `refused: ${refused.join(', ') || 'none'}`);
 });
 
 t.test('the model returns its pooled features, and their distance is stable', async (t) => {

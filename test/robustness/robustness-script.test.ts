@@ -76,7 +76,7 @@ t.test('robustness.ts: a table and JSON over the shifts, without and with normal
     colour: { method: string };
     rows: Row[];
   };
-  t.match(out.model, /^\d{4}\.\d{2}\.\d{2}\+[0-9a-f]{8}$/);
+  t.match(out.model, /^\d{4}\.\d{2}\.\d{2}(\.\d+)?\+[0-9a-f]{8}$/);
   t.equal(out.colour.method, 'background-gains', "the model's own normalisation by default");
   t.same(
     out.rows.map((r) => r.condition),
