@@ -6,6 +6,7 @@
  */
 import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { computeMetrics, type EvaluationMetrics, type Scored } from './metrics.js';
+import { siteCheck, type SiteCheck } from './site-check.js';
 
 /** One image through the daemon's path: the model's answer and the gate's judgement (null: no gate). */
 export interface Judged {
@@ -41,6 +42,8 @@ export type LabelledEvaluation = Omit<EvaluationMetrics, 'n'> &
     silent_misses: number;
     /** silent_misses / every malignant image classified (rejected ones included); null when none. */
     silent_miss_share: number | null;
+    /** The set against the model card's targets for another camera; null without the gate. */
+    site_check: SiteCheck | null;
   };
 
 /** A folder without class folders: how many images the gate let through and how many were flagged. */
@@ -87,6 +90,15 @@ export function evaluateLabelled(
     ...metrics,
     silent_misses: silentMisses,
     silent_miss_share: malignantTotal > 0 ? silentMisses / malignantTotal : null,
+    site_check: gate
+      ? siteCheck({
+          n: items.length,
+          n_accepted: nAccepted,
+          accuracy: metrics.accuracy,
+          silent_misses: silentMisses,
+          malignant_images: malignantTotal,
+        })
+      : null,
   };
 }
 

@@ -46,6 +46,7 @@ t.test(
       malignant: { fn: number; tp: number };
       confusion: number[][];
       accuracy: number;
+      site_check: { verdict: string; missed: string[]; silent_miss_upper_95: number };
     };
     t.match(m, { n: 4, gate: true, rejected: { total: Number, by_reason: Object, by_class: Object } });
     t.equal(m.n_accepted + m.rejected.total, m.n, 'every image is accepted or rejected');
@@ -56,11 +57,23 @@ t.test(
     );
     t.equal(m.silent_misses, m.malignant.fn, 'silent misses: malignant, accepted, not flagged');
     t.equal(m.silent_miss_share, m.silent_misses / 3);
+    // Three malignant images can never show silent misses below 1 %: the verdict is never "applies".
+    t.not(m.site_check.verdict, 'applies');
+    t.equal(
+      m.site_check.verdict,
+      m.site_check.missed.length > 0 ? 'does_not_apply' : 'not_enough_images',
+      `verdict from the targets missed (${m.site_check.missed.join(', ') || 'none'})`,
+    );
+    t.ok(m.site_check.silent_miss_upper_95 > 0.6, 'at most 3 malignant images: the bound stays high');
 
     const text = await runCli(['evaluate', '--data', labelled, '--model', tinyModelDir]);
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, /accepted by the out-of-domain gate: \d+ of 4; rejected \(cannot screen\): \d+\n/);
     t.match(text.stdout, /silent misses \(malignant, accepted, not flagged\): \d+/);
+    t.match(
+      text.stdout,
+      /\n {2}verdict: (the model does not apply|no target missed, but too few malignant images)/,
+    );
 
     const off = await runCli([
       'evaluate',
@@ -72,8 +85,9 @@ t.test(
       tinyModelDir,
     ]);
     t.equal(off.code, 0, off.stderr);
-    const o = JSON.parse(off.stdout) as Gated & { accuracy: number };
+    const o = JSON.parse(off.stdout) as Gated & { accuracy: number; site_check: unknown };
     t.match(o, { n: 4, n_accepted: 4, rejected: { total: 0, by_reason: {} }, gate: false });
+    t.equal(o.site_check, null, 'no gate, no check against the targets');
 
     // A folder without class folders: a day's captures, another lab's smears, a dark frame.
     const plain = join(root, 'plain');

@@ -22,8 +22,32 @@ import {
   type UnlabelledEvaluation,
 } from '../../evaluate/gate-metrics.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from '../../domain/applicability.js';
+import type { SiteCheck } from '../../evaluate/site-check.js';
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
+
+const VERDICT_TEXT: Record<SiteCheck['verdict'], string> = {
+  applies: 'the model applies to pictures like these',
+  does_not_apply: 'the model does not apply to pictures like these: do not rely on its screen here',
+  not_enough_images: 'no target missed, but too few malignant images to show the silent misses below 1%',
+};
+
+/** The set against the model card's targets for another camera (docs/new-microscope.md). */
+function siteLines(m: LabelledEvaluation): string[] {
+  const c = m.site_check;
+  if (!c) return [];
+  const mark = (key: keyof SiteCheck['targets']): string => (c.missed.includes(key) ? 'missed' : 'met');
+  const t = c.targets;
+  return [
+    '',
+    `against the targets for a microscope other than the training camera (docs/new-microscope.md):`,
+    `  accepted ${pct(m.n ? m.n_accepted / m.n : null)} (target >= ${t.accepted_share * 100}%): ${mark('accepted_share')}`,
+    `  accuracy on accepted ${pct(m.accuracy)} (target >= ${t.accuracy * 100}%): ${mark('accuracy')}`,
+    `  silent misses ${pct(m.silent_miss_share)}, at most ${pct(c.silent_miss_upper_95)} with 95% confidence ` +
+      `(target <= ${t.silent_miss_share * 100}%): ${mark('silent_miss_share')}`,
+    `  verdict: ${VERDICT_TEXT[c.verdict]}`,
+  ];
+}
 
 /** The gate's lines of the text report: accepted, and what was rejected for which reason. */
 function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gate: boolean }): string[] {
@@ -75,6 +99,7 @@ function formatText(m: LabelledEvaluation, header: string, failed: number): stri
     `  needs review (P(B-ALL) in the uncertain band): ${m.needs_review}`,
     `  silent misses (malignant, accepted, not flagged): ${m.silent_misses}` +
       (m.silent_miss_share === null ? '' : ` = ${pct(m.silent_miss_share)} of the malignant images`),
+    ...siteLines(m),
   );
   return `${lines.join('\n')}\n`;
 }
@@ -286,6 +311,8 @@ A DIR with none of the class folders is a set without labels (another lab, a day
 every image under it is counted, accepted or rejected, and flagged.
   --json          one JSON object. Class-per-folder: n (images classified), n_accepted,
                   rejected {total, by_reason, by_class}, silent_misses, silent_miss_share, gate,
+                  site_check {targets, missed, silent_miss_upper_95, verdict} (the set against
+                  the targets for another microscope; null with --no-gate),
                   and over the accepted images: accuracy, macro_f1, classes, confusion, per_class,
                   malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece,
                   needs_review; then model, data, failed, seconds. Without class folders: n,
