@@ -271,9 +271,9 @@ const ORIGINAL = 'original';
 
 function fitAppearanceCheck(
   withCells: readonly FitRecord[],
-  changes: readonly TrainingChange[],
+  clippingChanges: readonly string[],
 ): GateSection['appearance'] {
-  const clipping = new Set(changes.filter((c) => c.clipsHighlights).map((c) => c.name));
+  const clipping = new Set(clippingChanges);
   const train = withCells.filter(
     (r) => r.subset === 'train' && !(r.change !== null && clipping.has(r.change)),
   );
@@ -340,7 +340,9 @@ export function fitSection(
       a_star_cutoff: roundRange(fitRange(column('aStarCutoff', withCells), 'both')),
     },
   };
-  section.appearance = fitAppearanceCheck(withCells, changes);
+  // Changes that clip the highlights get no appearance Gaussian of their own (augment.ts).
+  const clippingChanges = changes.filter((c) => c.clipsHighlights).map((c) => c.name);
+  section.appearance = fitAppearanceCheck(withCells, clippingChanges);
   const train = records.filter((r) => r.subset === 'train' && r.features);
   const val = records.filter((r) => r.subset === 'val' && r.change === null && r.features);
   let stats: Buffer | null = null;
@@ -386,12 +388,7 @@ export function fitSection(
     appearance_rule:
       `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) to the nearest of one Gaussian per ` +
       `group of train pictures with cells: the originals; per change, its copies with the originals they were ` +
-      `made from (none for a change that clips the highlights: ${
-        changes
-          .filter((c) => c.clipsHighlights)
-          .map((c) => c.name)
-          .join(', ') || 'none here'
-      }); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
+      `made from (none for a change that clips the highlights: ${clippingChanges.join(', ') || 'none here'}); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
     features: featureNote,
     geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
   };

@@ -41,7 +41,7 @@ import {
   type AppearanceModel,
 } from './appearance.js';
 import { measureImage } from './image-measures.js';
-import type { GateSection } from './section.js';
+import { appearanceComponents, type GateSection } from './section.js';
 
 export { gateSectionSchema, type GateSection } from './section.js';
 export { measureImage, type ImageMeasures } from './image-measures.js';
@@ -166,10 +166,10 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
 }
 
 function appearanceModelsOf(appearance: NonNullable<GateSection['appearance']>): AppearanceModel[] {
-  const components = appearance.components ?? [
-    { mean: appearance.mean ?? [], inverse_covariance: appearance.inverse_covariance ?? [] },
-  ];
-  return components.map((c) => ({ mean: c.mean, inverseCovariance: c.inverse_covariance }));
+  return appearanceComponents(appearance).map((c) => ({
+    mean: c.mean,
+    inverseCovariance: c.inverse_covariance,
+  }));
 }
 
 /** What loadDomainGate needs of a loaded model.json (src/infer/manifest.ts ModelManifest). */

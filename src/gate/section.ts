@@ -16,6 +16,18 @@ const appearanceComponent = z.strictObject({
   inverse_covariance: z.array(z.array(z.number())).min(1),
 });
 
+/**
+ * The appearance check's Gaussians, whichever form the section gives them in: `components`, or
+ * the one Gaussian (`mean`, `inverse_covariance`) that gates fitted before components existed.
+ */
+export function appearanceComponents(a: {
+  mean?: number[] | undefined;
+  inverse_covariance?: number[][] | undefined;
+  components?: Array<{ mean: number[]; inverse_covariance: number[][] }> | undefined;
+}): Array<{ mean: number[]; inverse_covariance: number[][] }> {
+  return a.components ?? [{ mean: a.mean ?? [], inverse_covariance: a.inverse_covariance ?? [] }];
+}
+
 export const gateSectionSchema = z.looseObject({
   geometry: z.strictObject({
     /** Native width:height ratios of the source image, ≥ 1 (the long side over the short). */
@@ -54,7 +66,7 @@ export const gateSectionSchema = z.looseObject({
     )
     .refine(
       (a) =>
-        (a.components ?? [{ mean: a.mean ?? [], inverse_covariance: a.inverse_covariance ?? [] }]).every(
+        appearanceComponents(a).every(
           (c) =>
             c.mean.length === a.figures.length &&
             c.inverse_covariance.length === a.figures.length &&

@@ -152,7 +152,7 @@ def write_card(r: dict, path: Path) -> None:
     w(f"- `{model['name']}`: {built} (width {arch['width']}, trained from scratch, "
       f"no pretrained weights), **{arch['variant']} fusion** of the two inputs, {arch['params']:,} parameters.")
     w(f"- Version `{model['version']}`: the date (UTC) the weights or their out-of-domain gate were last fitted "
-      "and the first 8 hex digits of the INT8 file's sha256, so each retraining and each refitted gate has its "
+      "(counted up after the date when that happens twice in a day) and the first 8 hex digits of the INT8 file's sha256, so each retraining and each refitted gate has its "
       "own; every result, MQTT message and review records it, and the daemon refuses a model.json whose suffix "
       "does not match its INT8 file.")
     factor = 224 // arch["compute_size"]
