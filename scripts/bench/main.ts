@@ -598,6 +598,8 @@ async function main(): Promise<void> {
     e2e_throughput_per_s: e2e[2]?.throughput_per_s ?? null,
     raw_inference_int8_p95_ms: int8Daemon?.result.p95_ms ?? null,
     raw_inference_threads: int8Daemon?.threads ?? null,
+    /** Test-time views per image (model.json `views`): every inference figure runs them all. */
+    model_views: manifest.views,
     /** The daemon's CPU per image (all threads, 224 px, one in flight). */
     daemon_cpu_ms_per_image: e2eSerial?.daemon_cpu_ms_per_image ?? null,
     /** The same image's stages measured alone in this run, CPU ms summed (see stageCpuSum). */

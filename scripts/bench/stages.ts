@@ -12,6 +12,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { decodeImage, type DecodedImage } from '../../src/decode/index.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
+import { writeViews } from '../../src/infer/views.js';
 import { toTensorNCHW } from '../../src/preprocess/index.js';
 import { recycleTensor, takeTensor } from '../../src/preprocess/tensor-pool.js';
 import { eventId, resultPayload } from '../../src/publish/payloads.js';
@@ -115,9 +116,10 @@ export interface InferRun {
 }
 
 /**
- * Raw inference: onnxruntime-node in this thread, batch 1, the options the daemon's worker uses
+ * Raw inference: onnxruntime-node in this thread, one image, the options the daemon's worker uses
  * (intra-op = threads, inter-op 1, sequential, all graph optimisations). One session per
- * (precision, threads), created once, released after its runs.
+ * (precision, threads), created once, released after its runs. A model with test-time views
+ * (model.json `views`) runs each image as that many rows, written per run as the worker does.
  */
 export async function benchInfer(
   manifest: ModelManifest,
@@ -130,7 +132,11 @@ export async function benchInfer(
   cuda = false,
 ): Promise<{ runs: InferRun[]; cudaError: string | null }> {
   const { height, width } = manifest.imageSize;
-  const dims = [1, 3, height, width];
+  const views = manifest.views;
+  const dims = [views, 3, height, width];
+  const perImage = 3 * height * width;
+  const batchOriginal = new Float32Array(views * perImage);
+  const batchSegmented = new Float32Array(views * perImage);
   const outputName = manifest.output;
   const runs: InferRun[] = [];
   let cudaError: string | null = null;
@@ -162,12 +168,15 @@ export async function benchInfer(
         continue;
       }
       const sessionCreateMs = performance.now() - c0;
-      const feeds = originals.map((o, i) => ({
-        original: new Tensor('float32', o, dims),
-        segmented: new Tensor('float32', segmenteds[i]!, dims),
-      }));
+      const feeds = {
+        original: new Tensor('float32', batchOriginal, dims),
+        segmented: new Tensor('float32', batchSegmented, dims),
+      };
       const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, async (i) => {
-        const out = await session.run(feeds[i % feeds.length]!, [outputName]);
+        const at = i % originals.length;
+        writeViews(originals[at]!, batchOriginal, views, width);
+        writeViews(segmenteds[at]!, batchSegmented, views, width);
+        const out = await session.run(feeds, [outputName]);
         if (!out[outputName]) throw new Error(`model gave no ${outputName}`);
       });
       await session.release();

@@ -5,6 +5,7 @@ import { ModelError } from './errors.js';
 import { loadModelManifest, verifyModelFile, type ModelManifest } from './manifest.js';
 import type { Precision, ProviderName, WorkerInit } from './protocol.js';
 import type { ColourNormalisation } from '../preprocess/colour.js';
+import type { ViewCount } from './views.js';
 import {
   spawnWorker,
   startWorker,
@@ -29,6 +30,11 @@ export interface ModelInfo {
   threshold: number;
   uncertainBand: [number, number];
   temperature: number;
+  /**
+   * model.json `views`: how many turned and mirrored views of each image the model sees, their
+   * probabilities averaged (src/infer/views.ts); 1 = the image as taken.
+   */
+  views: ViewCount;
   /** The provider actually running the model. */
   executionProvider: ProviderName;
   /** int8 on CPU, fp32 on CUDA (CUDA has no INT8 kernels). */
@@ -150,6 +156,7 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
     ...(manifest.features_output ? { featuresOutputName: manifest.features_output } : {}),
     imageShape: [3, height, width],
     classCount: manifest.classes.length,
+    views: manifest.views,
   };
   const first = await startWorker(init, spawn);
   const info = modelInfo(manifest, opts, requested, first, threads);
@@ -191,9 +198,10 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
       const transfer: ArrayBuffer[] = [];
       const original = batch.map((img) => toTransferable(img.original, seen, transfer, copy));
       const segmented = batch.map((img) => toTransferable(img.segmented, seen, transfer, copy));
+      // The worker adds each image's test-time views (its rows follow the image's own).
       const raw = await worker.run(original, segmented, transfer);
       return batch.map((_, row) =>
-        toPrediction(raw.probabilities, row, info, raw.features, batch.length, raw.runMs),
+        toPrediction(raw.probabilities, row, info, raw.features, batch.length * info.views, raw.runMs),
       );
     },
     close: () => worker.close(),
@@ -223,6 +231,7 @@ function modelInfo(
     threshold: opts.threshold ?? manifest.threshold,
     uncertainBand: opts.uncertainBand ?? [...manifest.uncertain_band],
     temperature: manifest.temperature,
+    views: manifest.views,
     executionProvider: used.provider,
     precision: used.precision,
     modelFile: used.modelPath,
@@ -272,19 +281,28 @@ function toTransferable(
   return arr;
 }
 
+/**
+ * Image `row`'s prediction: the mean over its views of the temperature-scaled probabilities
+ * (what the threshold was fitted on); the features of view 0, the image as taken, which the
+ * out-of-domain gate was fitted on.
+ */
 function toPrediction(
   raw: Float32Array,
   row: number,
   info: ModelInfo,
   features: Float32Array | undefined,
-  batchSize: number,
+  rowsInBatch: number,
   modelMs: number,
 ): Prediction {
   const classCount = info.classes.length;
-  const probabilities = applyTemperature(
-    raw.subarray(row * classCount, (row + 1) * classCount),
-    info.temperature,
-  );
+  const views = info.views;
+  const probabilities = new Array<number>(classCount).fill(0);
+  for (let v = 0; v < views; v++) {
+    const start = (row * views + v) * classCount;
+    const p = applyTemperature(raw.subarray(start, start + classCount), info.temperature);
+    for (let i = 0; i < classCount; i++)
+      probabilities[i] = (probabilities[i] as number) + (p[i] as number) / views;
+  }
   let classIndex = 0;
   for (let i = 1; i < classCount; i++)
     if ((probabilities[i] as number) > (probabilities[classIndex] as number)) classIndex = i;
@@ -299,8 +317,9 @@ function toPrediction(
     modelMs,
   };
   if (features) {
-    const per = features.length / batchSize;
-    prediction.features = features.subarray(row * per, (row + 1) * per);
+    const per = features.length / rowsInBatch;
+    const first = row * views * per;
+    prediction.features = features.subarray(first, first + per);
   }
   return prediction;
 }

@@ -5,6 +5,7 @@ import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { gateSectionSchema } from '../gate/section.js';
 import { ModelError } from './errors.js';
+import { VIEW_COUNTS } from './views.js';
 import { colourNormalisationSchema } from '../preprocess/colour.js';
 
 /**
@@ -90,6 +91,11 @@ export const manifestSchema = z
     temperature: z.number().positive(),
     threshold: probability,
     uncertain_band: z.tuple([probability, probability]),
+    /**
+     * Test-time views averaged per image (src/infer/views.ts); the temperature and threshold
+     * were fitted on that average. Absent: 1, the image as taken (models made before views).
+     */
+    views: z.union(VIEW_COUNTS.map((n) => z.literal(n))).default(1),
     // Provenance, except `colour`: the normalisation the model was trained with, which the
     // daemon must apply too (absent or null: none, the behaviour of models trained without it).
     preprocessing: z.looseObject({ colour: colourNormalisationSchema.nullable().optional() }).optional(),
@@ -136,6 +142,8 @@ export const manifestSchema = z
         path: ['inputs', 'segmented', 'shape'],
         message: 'must have the same height and width as inputs.original',
       });
+    if (m.views > 1 && (ho !== wo || hs !== ws))
+      ctx.addIssue({ code: 'custom', path: ['views'], message: 'turned views need square inputs' });
   });
 
 export type ModelManifestJson = z.infer<typeof manifestSchema>;

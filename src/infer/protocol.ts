@@ -1,4 +1,5 @@
 /** Messages between the Classifier (main thread) and the inference worker (worker.ts). */
+import type { ViewCount } from './views.js';
 
 export type ProviderName = 'cuda' | 'cpu';
 export type Precision = 'int8' | 'fp32';
@@ -24,6 +25,11 @@ export interface WorkerInit {
   /** [channels, height, width] of one image. */
   imageShape: readonly [number, number, number];
   classCount: number;
+  /**
+   * Test-time views per image (model.json `views`, src/infer/views.ts): the worker runs image
+   * i's view k as batch row i * views + k, so the outputs have images × views rows.
+   */
+  views: ViewCount;
 }
 
 export interface ProviderAttempt {

@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
 import type { FromWorker, ProviderAttempt, SessionCandidate, ToWorker, WorkerInit } from './protocol.js';
 import { daemonSessionOptions } from './session-options.js';
+import { writeViews } from './views.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/infer/worker.ts must run as a worker thread');
@@ -100,18 +101,32 @@ function oneLine(err: unknown): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
-/** Packs N images into one contiguous [N, C, H, W] tensor (no copy for a single image). */
-function batchTensor(images: Float32Array[]): Tensor {
+/**
+ * One batch buffer per input, kept between runs: runs are one at a time, and the tensor only
+ * wraps the buffer until session.run() has returned.
+ */
+const batchBuffers = new Map<string, Float32Array>();
+
+/**
+ * Packs N images, each with its test-time views, into one contiguous [N × views, C, H, W]
+ * tensor (no copy for a single image without views). The views are written here, off the
+ * daemon's event loop, straight into the batch buffer.
+ */
+function batchTensor(name: string, images: Float32Array[]): Tensor {
   const [c, h, w] = init.imageShape;
   const per = c * h * w;
-  const n = images.length;
-  let data: Float32Array;
-  if (n === 1) data = images[0] as Float32Array;
-  else {
-    data = new Float32Array(n * per);
-    images.forEach((img, i) => data.set(img, i * per));
+  const views = init.views;
+  const rows = images.length * views;
+  if (rows === 1) return new Tensor('float32', images[0] as Float32Array, [1, c, h, w]);
+  let buffer = batchBuffers.get(name);
+  if (!buffer || buffer.length < rows * per) {
+    buffer = new Float32Array(rows * per);
+    batchBuffers.set(name, buffer);
   }
-  return new Tensor('float32', data, [n, c, h, w]);
+  images.forEach((img, i) =>
+    writeViews(img, buffer.subarray(i * views * per, (i + 1) * views * per), views, w),
+  );
+  return new Tensor('float32', buffer.subarray(0, rows * per), [rows, c, h, w]);
 }
 
 /**
@@ -128,10 +143,10 @@ function featuresOf(outputs: InferenceSession.OnnxValueMapType, n: number): Floa
 
 async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
-    const n = msg.original.length;
+    const n = msg.original.length * init.views;
     const feeds = {
-      [init.inputNames[0]]: batchTensor(msg.original),
-      [init.inputNames[1]]: batchTensor(msg.segmented),
+      [init.inputNames[0]]: batchTensor(init.inputNames[0], msg.original),
+      [init.inputNames[1]]: batchTensor(init.inputNames[1], msg.segmented),
     };
     const started = performance.now();
     const outputs = await session.run(feeds, fetches);

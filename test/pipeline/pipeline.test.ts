@@ -42,6 +42,7 @@ const info: ModelInfo = {
   threshold: 0.5,
   uncertainBand: [0.4, 0.6],
   temperature: 1,
+  views: 1,
   executionProvider: 'cpu',
   precision: 'int8',
   modelFile: '/dev/null',

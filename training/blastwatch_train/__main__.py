@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anneal-magnification", type=float, default=None,
                    help="share of the annealing samples zoomed x0.75-1.25 as in the camera shifts "
                         "(default pipeline.ANNEAL_MAGNIFICATION)")
+    p.add_argument("--views", type=int, default=None, choices=(1, 2, 4, 8),
+                   help="test-time views to calibrate for and ship (default pipeline.VIEWS)")
     p.add_argument("--anneal-camera", type=float, default=0.0,
                    help="share of the annealing samples with all of another camera's shifts, colour included "
                         "(default 0: the originals alone, but for the zoom)")
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
                            args.camera_share, args.anneal_epochs, args.reuse_main, args.anneal_magnification,
-                           args.anneal_camera, args.anneal_variants)
+                           args.anneal_camera, args.anneal_variants,
+                           pipeline.VIEWS if args.views is None else args.views)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

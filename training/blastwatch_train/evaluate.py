@@ -20,9 +20,28 @@ def softmax(z: np.ndarray, t: float = 1.0) -> np.ndarray:
 
 
 def calibrate_probs(p: np.ndarray, t: float) -> np.ndarray:
-    """What the daemon does with model.json's temperature: p^(1/T) renormalised == softmax(z/T)."""
+    """What the daemon does with model.json's temperature: p^(1/T) renormalised == softmax(z/T).
+    p: [N, C], or [V, N, C] for V test-time views of each image: each view calibrated, then the
+    views' probabilities averaged (src/infer/classifier.ts does the same)."""
     logp = np.log(np.clip(p, 1e-30, 1.0))
+    if p.ndim == 3:
+        return np.mean([softmax(v, t) for v in logp], axis=0)
     return softmax(logp, t)
+
+
+VIEW_COUNTS = (1, 2, 4, 8)
+
+
+def view(a: np.ndarray, k: int) -> np.ndarray:
+    """View k of images [..., H, W], as src/infer/views.ts defines it: if k & 1 mirrored
+    left-right, then if k & 2 mirrored top-bottom, then if k & 4 transposed."""
+    if k & 1:
+        a = a[..., :, ::-1]
+    if k & 2:
+        a = a[..., ::-1, :]
+    if k & 4:
+        a = np.swapaxes(a, -1, -2)
+    return np.ascontiguousarray(a)
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, k: int = 4) -> np.ndarray:
@@ -89,11 +108,12 @@ def ece(y: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature minimising validation NLL (1-D search on log T; no test data involved)."""
+    """Temperature minimising validation NLL (1-D search on log T; no test data involved).
+    logits [N, C], or [V, N, C]: the NLL of the views' averaged calibrated probabilities."""
     grid = np.exp(np.linspace(np.log(0.05), np.log(20), 400))
 
     def nll(t: float) -> float:
-        p = softmax(logits, t)
+        p = np.mean([softmax(v, t) for v in logits], axis=0) if logits.ndim == 3 else softmax(logits, t)
         return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
 
     best = min(grid, key=nll)
@@ -131,12 +151,17 @@ class OrtModel:
         feeds = {"original": original, "segmented": segmented}
         return self.session.run(["probabilities"], {k: feeds[k] for k in self.inputs})[0]
 
-    def predict(self, cache: Cache, indices: np.ndarray, batch: int = 32) -> np.ndarray:
+    def predict(self, cache: Cache, indices: np.ndarray, batch: int = 32, views: int = 1) -> np.ndarray:
+        """Raw softmax [N, C]; with views > 1, [V, N, C]: view k of every image (see `view`)."""
+        if views not in VIEW_COUNTS:
+            raise ValueError(f"views must be one of {VIEW_COUNTS}, got {views}")
         out = []
         for start in range(0, len(indices), batch):
             o, s = cache.tensors(np.asarray(indices[start : start + batch]))
-            out.append(self.run(to_float(o).numpy(), to_float(s).numpy()))
-        return np.concatenate(out) if out else np.zeros((0, 4), np.float32)
+            o, s = to_float(o).numpy(), to_float(s).numpy()
+            out.append(np.stack([self.run(view(o, k), view(s, k)) for k in range(views)]))
+        p = np.concatenate(out, axis=1) if out else np.zeros((views, 0, 4), np.float32)
+        return p if views > 1 else p[0]
 
 
 def latency_ms(path: Path, size: int = 224, runs: int = 50, warmup: int = 5, threads: int = 1) -> dict:

@@ -172,6 +172,13 @@ def write_card(r: dict, path: Path) -> None:
          "channels], which the out-of-domain gate reads (added by graph surgery after quantization, "
          "`python -m blastwatch_train add-features-output`; probabilities unchanged)."
          if model.get("features_output") else ""))
+    views = model.get("views", 1)
+    if views > 1:
+        w(f"- Test-time views: the daemon shows the model each image {views} ways (as taken, mirrored, "
+          + ("turned by 90 degrees, " if views == 8 else "") + "`src/infer/views.ts`) and averages the "
+          "calibrated probabilities; a smear field has no up or down, and training drew the same flips and "
+          "turns. The temperature, threshold and every figure on this card are of that average. Inference "
+          f"costs {views} times one view.")
     w(f"- Calibration: temperature T = {model['temperature']:.4f} fitted on the validation split "
       "(p_i^(1/T), renormalised). Decision: P(B-ALL) = 1 - P(Benign) >= threshold "
       f"{model['threshold']:.4f} (chosen on validation for >= 99.5% sensitivity); uncertain band "
@@ -256,7 +263,7 @@ def write_card(r: dict, path: Path) -> None:
     w("## Robustness (INT8 vs colour-only baseline)\n")
     w("Each perturbation was applied to the test images' files by `scripts/perturb-images.ts` (sharp), the "
       "results went through the daemon's own `blastwatch preprocess-dataset` (decode, resize, segmentation), "
-      "and the INT8 model was evaluated on that cache with the shipped temperature and threshold.\n")
+      "and the INT8 model was evaluated on that cache with the shipped temperature, threshold and views.\n")
     base = r["baseline"]["test"]
     w("| condition | n | INT8 accuracy | INT8 macro-F1 | INT8 B-ALL sensitivity | INT8 specificity | "
       "colour baseline accuracy |\n|---|---|---|---|---|---|---|")

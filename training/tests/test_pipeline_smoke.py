@@ -47,6 +47,18 @@ def test_model_version_is_the_date_and_the_int8_hash_prefix():
     assert pipeline.model_version("58f4004b" + "e" * 56, when) != pipeline.model_version("3f2a9c1d" + "0" * 56, when)
 
 
+def test_a_second_model_of_the_day_counts_up_after_the_date():
+    import time
+
+    when = time.strptime("2026-12-05", "%Y-%m-%d")
+    sha = "44c46939" + "0" * 56
+    assert pipeline.model_version(sha, when, previous="2026.12.04+44c46939") == "2026.12.05+44c46939"
+    assert pipeline.model_version(sha, when, previous="2026.12.05+44c46939") == "2026.12.05.2+44c46939"
+    assert pipeline.model_version(sha, when, previous="2026.12.05.2+44c46939") == "2026.12.05.3+44c46939"
+    assert pipeline.model_version(sha, when, previous="2026.12.05.9+58f4004b") == "2026.12.05.10+44c46939"
+    assert pipeline.model_version(sha, when, previous="not a version") == "2026.12.05+44c46939"
+
+
 def test_regenerating_the_card_keeps_the_sections_other_commands_measured():
     from blastwatch_train import report
 

@@ -275,6 +275,7 @@ function jsonContext(v: Options, dataDir: string, info: ModelInfo) {
       executionProvider: info.executionProvider,
       precision: info.precision,
       temperature: info.temperature,
+      views: info.views,
       threshold: info.threshold,
       uncertain_band: info.uncertainBand,
     },
