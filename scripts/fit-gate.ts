@@ -136,6 +136,7 @@ async function main(): Promise<void> {
     return;
   }
   const gateBefore = gateIdentity(manifest);
+  const hadGate = manifest.gate !== undefined;
   if (stats) {
     await writeFile(join(modelDir, GATE_FILE), stats);
     const files = manifest.files as { [key: string]: unknown };
@@ -147,8 +148,9 @@ async function main(): Promise<void> {
   }
   manifest.gate = section;
   // A result names the model that judged it by its version alone: a different gate (other
-  // thresholds, other refusals) is a different model, so it gets a new version.
-  if (gateIdentity(manifest) !== gateBefore) {
+  // thresholds, other refusals) is a different model, so it gets a new version. A model.json
+  // without a gate comes fresh from the training report, which gave it a version of its own.
+  if (hadGate && gateIdentity(manifest) !== gateBefore) {
     const files = manifest.files as { int8: { sha256: string } };
     manifest.version = nextModelVersion(String(manifest.version), files.int8.sha256, new Date());
   }
