@@ -15,9 +15,9 @@ export function daemonSessionOptions(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
-    // Batch-1 inputs of one fixed shape: the arena and the memory-pattern planner keep buffers
-    // sized for peak use for the life of the session and bring no measurable speed at this size
-    // (docs/benchmark.md, "Memory").
+    // Inputs of one fixed shape (an image and its test-time views): the arena and the
+    // memory-pattern planner keep buffers sized for peak use for the life of the session and
+    // bring no measurable speed at this size (docs/benchmark.md, "Memory").
     enableCpuMemArena: false,
     enableMemPattern: false,
     // Images arrive one at a time, milliseconds apart: spinning intra-op threads between runs

@@ -102,10 +102,12 @@ function oneLine(err: unknown): string {
 }
 
 /**
- * One batch buffer per input, kept between runs: runs are one at a time, and the tensor only
- * wraps the buffer until session.run() has returned.
+ * Per input, the buffer for one image's views, kept between runs (runs are one at a time, and
+ * the tensor only wraps it until session.run() has returned): the daemon sends images one by
+ * one. A batch of several images gets a buffer of its own, freed with it, so one large batch
+ * does not hold its memory for the life of the worker.
  */
-const batchBuffers = new Map<string, Float32Array>();
+const oneImageBuffers = new Map<string, Float32Array>();
 
 /**
  * Packs N images, each with its test-time views, into one contiguous [N × views, C, H, W]
@@ -118,15 +120,15 @@ function batchTensor(name: string, images: Float32Array[]): Tensor {
   const views = init.views;
   const rows = images.length * views;
   if (rows === 1) return new Tensor('float32', images[0] as Float32Array, [1, c, h, w]);
-  let buffer = batchBuffers.get(name);
-  if (!buffer || buffer.length < rows * per) {
-    buffer = new Float32Array(rows * per);
-    batchBuffers.set(name, buffer);
-  }
+  let buffer: Float32Array;
+  if (images.length === 1) {
+    buffer = oneImageBuffers.get(name) ?? new Float32Array(rows * per);
+    oneImageBuffers.set(name, buffer);
+  } else buffer = new Float32Array(rows * per);
   images.forEach((img, i) =>
     writeViews(img, buffer.subarray(i * views * per, (i + 1) * views * per), views, w),
   );
-  return new Tensor('float32', buffer.subarray(0, rows * per), [rows, c, h, w]);
+  return new Tensor('float32', buffer, [rows, c, h, w]);
 }
 
 /**
