@@ -151,10 +151,11 @@ def write_card(r: dict, path: Path) -> None:
              else f"torchvision `{arch['backbone']}`")
     w(f"- `{model['name']}`: {built} (width {arch['width']}, trained from scratch, "
       f"no pretrained weights), **{arch['variant']} fusion** of the two inputs, {arch['params']:,} parameters.")
-    w(f"- Version `{model['version']}`: the date (UTC) the weights or their out-of-domain gate were last fitted "
-      "(counted up after the date when that happens twice in a day) and the first 8 hex digits of the INT8 file's sha256, so each retraining and each refitted gate has its "
-      "own; every result, MQTT message and review records it, and the daemon refuses a model.json whose suffix "
-      "does not match its INT8 file.")
+    w(f"- Version `{model['version']}`: the date (UTC) the weights, their calibration or their out-of-domain gate "
+      "were last fitted (counted up after the date when that happens twice in a day) and the first 8 hex digits "
+      "of the INT8 file's sha256, so each retraining, recalibration and refitted gate has its own; every result, "
+      "MQTT message and review records it, and the daemon refuses a model.json whose suffix does not match its "
+      "INT8 file.")
     factor = 224 // arch["compute_size"]
     if dense:
         front = (f"The network was trained with a {factor}x average pool in front (convolutions at "
@@ -325,7 +326,9 @@ def write_card(r: dict, path: Path) -> None:
     w(f"\nINT8/FP32 single-thread latency ratio: {ratio:.2f}. Measured by the report step "
       "(`evaluate.latency_ms`: onnxruntime CPUExecutionProvider, random 1x3x224x224 inputs, "
       f"{lat['int8_1thread']['runs']} timed runs after 5 warm-up runs) on this 2-core x86 machine (AVX2, no "
-      "VNNI), shared with other jobs, so treat absolute times as upper bounds.\n")
+      "VNNI), shared with other jobs, so treat absolute times as upper bounds."
+      + (f" These are one view; the daemon runs {model['views']} per image (`scripts/benchmark` measures "
+         "that, docs/benchmark.md)." if model.get("views", 1) > 1 else "") + "\n")
     w("## Limits\n")
     w("- Single centre (one hospital, one staining protocol, one camera); no external validation at all.")
     w("- No patient IDs: image-level split; the test set likely contains other cells of training patients.")
