@@ -12,7 +12,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { decodeImage, type DecodedImage } from '../../src/decode/index.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
-import { writeViews } from '../../src/infer/views.js';
+import { viewRuns, writeViewRange } from '../../src/infer/views.js';
 import { toTensorNCHW } from '../../src/preprocess/index.js';
 import { recycleTensor, takeTensor } from '../../src/preprocess/tensor-pool.js';
 import { eventId, resultPayload } from '../../src/publish/payloads.js';
@@ -119,7 +119,8 @@ export interface InferRun {
  * Raw inference: onnxruntime-node in this thread, one image, the options the daemon's worker uses
  * (intra-op = threads, inter-op 1, sequential, all graph optimisations). One session per
  * (precision, threads), created once, released after its runs. A model with test-time views
- * (model.json `views`) runs each image as that many rows, written per run as the worker does.
+ * (model.json `views`) runs each image's views as the worker does: written per image, in runs of
+ * ROWS_PER_RUN rows.
  */
 export async function benchInfer(
   manifest: ModelManifest,
@@ -133,10 +134,24 @@ export async function benchInfer(
 ): Promise<{ runs: InferRun[]; cudaError: string | null }> {
   const { height, width } = manifest.imageSize;
   const views = manifest.views;
-  const dims = [views, 3, height, width];
   const perImage = 3 * height * width;
-  const batchOriginal = new Float32Array(views * perImage);
-  const batchSegmented = new Float32Array(views * perImage);
+  // The worker's runs for one image (src/infer/views.ts): views written into one buffer per run.
+  const viewPlan = viewRuns(views);
+  const buffers = viewPlan.map(([, rows]) => ({
+    original: new Float32Array(rows * perImage),
+    segmented: new Float32Array(rows * perImage),
+  }));
+  const feedsOf = (at: number): Record<string, Tensor>[] =>
+    viewPlan.map(([first, rows], r) => {
+      const b = buffers[r]!;
+      writeViewRange(originals[at]!, b.original, first, rows, width);
+      writeViewRange(segmenteds[at]!, b.segmented, first, rows, width);
+      const dims = [rows, 3, height, width];
+      return {
+        original: new Tensor('float32', b.original, dims),
+        segmented: new Tensor('float32', b.segmented, dims),
+      };
+    });
   const outputName = manifest.output;
   const runs: InferRun[] = [];
   let cudaError: string | null = null;
@@ -168,16 +183,11 @@ export async function benchInfer(
         continue;
       }
       const sessionCreateMs = performance.now() - c0;
-      const feeds = {
-        original: new Tensor('float32', batchOriginal, dims),
-        segmented: new Tensor('float32', batchSegmented, dims),
-      };
       const { samples, wallMs, cpuMsPerIteration } = await timeLoop(iterations, warmup, async (i) => {
-        const at = i % originals.length;
-        writeViews(originals[at]!, batchOriginal, views, width);
-        writeViews(segmenteds[at]!, batchSegmented, views, width);
-        const out = await session.run(feeds, [outputName]);
-        if (!out[outputName]) throw new Error(`model gave no ${outputName}`);
+        for (const feeds of feedsOf(i % originals.length)) {
+          const out = await session.run(feeds, [outputName]);
+          if (!out[outputName]) throw new Error(`model gave no ${outputName}`);
+        }
       });
       await session.release();
       runs.push({

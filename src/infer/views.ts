@@ -60,22 +60,48 @@ export function writeView(src: Float32Array, dst: Float32Array, k: number, size:
 }
 
 /**
- * Writes views 0 … count-1 of `src` one after another into `out` (count × src.length values).
- * Only view 4 is turned from `src`; views 5, 6 and 7 are view 4 mirrored (top–bottom, left–right,
- * both), which costs row copies instead of another walk across the columns.
+ * Rows per model run: the eight views go through the model as two runs of four. One run of
+ * eight held 10 MB more of the daemon's memory (onnxruntime's working buffers grow with the
+ * batch) for about a millisecond less per image; eight runs of one cost more time for no
+ * further saving (docs/benchmark.md, "Eight views per image").
  */
-export function writeViews(src: Float32Array, out: Float32Array, count: ViewCount, size: number): void {
+export const ROWS_PER_RUN = 4;
+
+/** The model runs for one image: [first view, number of views] each. */
+export function viewRuns(count: ViewCount): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (let first = 0; first < count; first += ROWS_PER_RUN)
+    runs.push([first, Math.min(ROWS_PER_RUN, count - first)]);
+  return runs;
+}
+
+/** How view k > 4 follows from view 4: transpose(mirror-x(a)) = mirror-y(transpose(a)), etc. */
+const FROM_VIEW_4: Record<number, number> = { 5: 2, 6: 1, 7: 3 };
+
+/**
+ * Writes views first … first+rows-1 of `src` one after another into `out` (rows × src.length
+ * values). Views 5, 6 and 7 are view 4 mirrored when view 4 is among them, which costs row
+ * copies instead of another walk across the columns.
+ */
+export function writeViewRange(
+  src: Float32Array,
+  out: Float32Array,
+  first: number,
+  rows: number,
+  size: number,
+): void {
   const n = src.length;
-  if (out.length !== n * count)
-    throw new RangeError(`views: expected ${n * count} values, got ${out.length}`);
-  const at = (k: number): Float32Array => out.subarray(k * n, (k + 1) * n);
-  out.set(src, 0);
-  for (let k = 1; k < Math.min(count, 4); k++) writeView(src, at(k), k, size);
-  if (count < 8) return;
-  const turned = at(4);
-  writeView(src, turned, 4, size);
-  // transpose(mirror-x(a)) = mirror-y(transpose(a)), transpose(mirror-y(a)) = mirror-x(transpose(a))
-  writeView(turned, at(5), 2, size);
-  writeView(turned, at(6), 1, size);
-  writeView(turned, at(7), 3, size);
+  if (out.length !== n * rows) throw new RangeError(`views: expected ${n * rows} values, got ${out.length}`);
+  const at = (k: number): Float32Array => out.subarray((k - first) * n, (k - first + 1) * n);
+  for (let k = first; k < first + rows; k++) {
+    const viaFour = FROM_VIEW_4[k];
+    if (k === 0) at(0).set(src);
+    else if (viaFour !== undefined && first <= 4) writeView(at(4), at(k), viaFour, size);
+    else writeView(src, at(k), k, size);
+  }
+}
+
+/** Views 0 … count-1 of `src`, one after another, into `out` (count × src.length values). */
+export function writeViews(src: Float32Array, out: Float32Array, count: ViewCount, size: number): void {
+  writeViewRange(src, out, 0, count, size);
 }

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
 import type { FromWorker, ProviderAttempt, SessionCandidate, ToWorker, WorkerInit } from './protocol.js';
 import { daemonSessionOptions } from './session-options.js';
-import { writeViews } from './views.js';
+import { viewRuns, writeViewRange } from './views.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/infer/worker.ts must run as a worker thread');
@@ -101,69 +101,97 @@ function oneLine(err: unknown): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
-/**
- * Per input, the buffer for one image's views, kept between runs (runs are one at a time, and
- * the tensor only wraps it until session.run() has returned): the daemon sends images one by
- * one. A batch of several images gets a buffer of its own, freed with it, so one large batch
- * does not hold its memory for the life of the worker.
- */
-const oneImageBuffers = new Map<string, Float32Array>();
+/** Per input, the buffer one model run's views are written into, kept between runs. */
+const runBuffers = new Map<string, Float32Array>();
 
 /**
- * Packs N images, each with its test-time views, into one contiguous [N × views, C, H, W]
- * tensor (no copy for a single image without views). The views are written here, off the
- * daemon's event loop, straight into the batch buffer.
+ * The tensor for one model run: image `img`'s views first … first+rows-1 (src/infer/views.ts),
+ * written here, off the daemon's event loop.
  */
-function batchTensor(name: string, images: Float32Array[]): Tensor {
+function viewTensor(name: string, img: Float32Array, first: number, rows: number): Tensor {
   const [c, h, w] = init.imageShape;
-  const per = c * h * w;
-  const views = init.views;
-  const rows = images.length * views;
-  if (rows === 1) return new Tensor('float32', images[0] as Float32Array, [1, c, h, w]);
-  let buffer: Float32Array;
-  if (images.length === 1) {
-    buffer = oneImageBuffers.get(name) ?? new Float32Array(rows * per);
-    oneImageBuffers.set(name, buffer);
-  } else buffer = new Float32Array(rows * per);
-  images.forEach((img, i) =>
-    writeViews(img, buffer.subarray(i * views * per, (i + 1) * views * per), views, w),
-  );
-  return new Tensor('float32', buffer, [rows, c, h, w]);
+  const length = rows * c * h * w;
+  let buffer = runBuffers.get(name);
+  if (!buffer || buffer.length < length) runBuffers.set(name, (buffer = new Float32Array(length)));
+  const view = buffer.subarray(0, length);
+  writeViewRange(img, view, first, rows, w);
+  return new Tensor('float32', view, [rows, c, h, w]);
 }
 
 /**
- * The pooled features as one transferable copy (N × featureCount), or undefined when the model
- * has no features output. onnxruntime owns its output buffer, so one copy is the least there is.
+ * The model runs for a message, each with the output row it starts at: without views, all
+ * images in one batch (no copy for a single one); with views, each image's views in runs of
+ * ROWS_PER_RUN rows, image i's view k at row i * views + k.
  */
-function featuresOf(outputs: InferenceSession.OnnxValueMapType, n: number): Float32Array | undefined {
-  if (!fetchFeatures || !init.featuresOutputName) return undefined;
-  const out = outputs[init.featuresOutputName];
-  if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== n)
-    throw new Error(`output ${init.featuresOutputName} is missing or not float32 [${n}, features]`);
-  return Float32Array.from(out.data as Float32Array);
+function* modelRuns(
+  originals: Float32Array[],
+  segmenteds: Float32Array[],
+): Generator<{ row: number; rows: number; feeds: Record<string, Tensor> }> {
+  const [original, segmented] = init.inputNames;
+  if (init.views === 1) {
+    yield {
+      row: 0,
+      rows: originals.length,
+      feeds: { [original]: packImages(originals), [segmented]: packImages(segmenteds) },
+    };
+    return;
+  }
+  for (const [i, img] of originals.entries())
+    for (const [first, rows] of viewRuns(init.views))
+      yield {
+        row: i * init.views + first,
+        rows,
+        feeds: {
+          [original]: viewTensor(original, img, first, rows),
+          [segmented]: viewTensor(segmented, segmenteds[i] as Float32Array, first, rows),
+        },
+      };
+}
+
+/** N images as one contiguous [N, C, H, W] tensor (no copy for a single image). */
+function packImages(images: Float32Array[]): Tensor {
+  const [c, h, w] = init.imageShape;
+  const per = c * h * w;
+  if (images.length === 1) return new Tensor('float32', images[0] as Float32Array, [1, c, h, w]);
+  const data = new Float32Array(images.length * per);
+  images.forEach((img, i) => data.set(img, i * per));
+  return new Tensor('float32', data, [images.length, c, h, w]);
+}
+
+/** `output` of one run as float32 [rows, width]; throws naming the shape it had. */
+function outputRows(outputs: InferenceSession.OnnxValueMapType, output: string, rows: number): Float32Array {
+  const out = outputs[output];
+  if (!out || out.type !== 'float32') throw new Error(`output ${output} is missing or not float32`);
+  if (out.dims.length !== 2 || out.dims[0] !== rows)
+    throw new Error(`output ${output} has shape [${out.dims.join(', ')}], expected [${rows}, …]`);
+  return out.data as Float32Array;
 }
 
 async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
-    const n = msg.original.length * init.views;
-    const feeds = {
-      [init.inputNames[0]]: batchTensor(init.inputNames[0], msg.original),
-      [init.inputNames[1]]: batchTensor(init.inputNames[1], msg.segmented),
-    };
-    const started = performance.now();
-    const outputs = await session.run(feeds, fetches);
-    const runMs = performance.now() - started;
-    const out = outputs[init.outputName];
-    if (!out || out.type !== 'float32')
-      throw new Error(`output ${init.outputName} is missing or not float32`);
-    const dims = out.dims;
-    if (dims.length !== 2 || dims[0] !== n || dims[1] !== init.classCount)
-      throw new Error(
-        `output ${init.outputName} has shape [${dims.join(', ')}], expected [${n}, ${init.classCount}]`,
-      );
-    // Copy into a buffer of our own so it can be transferred, not cloned.
-    const probabilities = Float32Array.from(out.data as Float32Array);
-    const features = featuresOf(outputs, n);
+    const views = init.views;
+    const n = msg.original.length * views;
+    // The outputs of every run, copied into arrays of our own so they can be transferred.
+    const probabilities = new Float32Array(n * init.classCount);
+    let features: Float32Array | undefined;
+    let runMs = 0;
+    for (const { row, rows, feeds } of modelRuns(msg.original, msg.segmented)) {
+      const started = performance.now();
+      const outputs = await session.run(feeds, fetches);
+      runMs += performance.now() - started;
+      const probs = outputRows(outputs, init.outputName, rows);
+      if (probs.length !== rows * init.classCount)
+        throw new Error(
+          `output ${init.outputName} has ${probs.length / rows} classes, expected ${init.classCount}`,
+        );
+      probabilities.set(probs, row * init.classCount);
+      if (fetchFeatures && init.featuresOutputName) {
+        const f = outputRows(outputs, init.featuresOutputName, rows);
+        const width = f.length / rows;
+        features ??= new Float32Array(n * width);
+        features.set(f, row * width);
+      }
+    }
     // The inputs go back too, so the main thread reuses them instead of this thread's heap
     // keeping 1.2 MB per image until its next garbage collection.
     const inputs = [...msg.original, ...msg.segmented];

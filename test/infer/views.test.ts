@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createClassifier } from '../../src/infer/classifier.js';
 import { loadModelManifest } from '../../src/infer/index.js';
-import { VIEW_COUNTS, writeView, writeViews } from '../../src/infer/views.js';
+import { VIEW_COUNTS, viewRuns, writeView, writeViewRange, writeViews } from '../../src/infer/views.js';
 import { prepareImage } from '../../src/preprocess/index.js';
 import { repoRoot } from '../helpers/cli.js';
 import { captureLogger, fakePair, tinyModelCopy } from './helpers.js';
@@ -62,6 +62,35 @@ t.test('writeViews lays the views one after another, the turned ones made from v
       );
   }
   t.throws(() => writeViews(src, new Float32Array(n), 2, size), /expected/);
+});
+
+t.test('the model runs of an image cover its views once, in order, four at most', async (t) => {
+  t.same(viewRuns(1), [[0, 1]]);
+  t.same(viewRuns(2), [[0, 2]]);
+  t.same(viewRuns(4), [[0, 4]]);
+  t.same(viewRuns(8), [
+    [0, 4],
+    [4, 4],
+  ]);
+  const size = 6;
+  const n = 3 * size * size;
+  const src = Float32Array.from({ length: n }, (_, i) => (i * 53) % 97);
+  // every range, whether view 4 is in it (5-7 made from it) or not (made from the image)
+  for (const [first, rows] of [
+    [4, 4],
+    [5, 3],
+    [6, 1],
+    [2, 5],
+  ] as const) {
+    const out = new Float32Array(rows * n);
+    writeViewRange(src, out, first, rows, size);
+    for (let r = 0; r < rows; r++)
+      t.same(
+        Array.from(out.subarray(r * n, (r + 1) * n)),
+        Array.from(viewByDefinition(src, first + r, size)),
+        `range ${first}+${rows}: view ${first + r}`,
+      );
+  }
 });
 
 t.test('model.json views: absent means 1; only 1, 2, 4 or 8', async (t) => {
