@@ -100,8 +100,3 @@ export function writeViewRange(
     else writeView(src, at(k), k, size);
   }
 }
-
-/** Views 0 … count-1 of `src`, one after another, into `out` (count × src.length values). */
-export function writeViews(src: Float32Array, out: Float32Array, count: ViewCount, size: number): void {
-  writeViewRange(src, out, 0, count, size);
-}

@@ -158,12 +158,19 @@ function packImages(images: Float32Array[]): Tensor {
   return new Tensor('float32', data, [images.length, c, h, w]);
 }
 
-/** `output` of one run as float32 [rows, width]; throws naming the shape it had. */
-function outputRows(outputs: InferenceSession.OnnxValueMapType, output: string, rows: number): Float32Array {
+/** `output` of one run as float32 [rows, width] (width unchecked when absent); throws naming its shape. */
+function outputRows(
+  outputs: InferenceSession.OnnxValueMapType,
+  output: string,
+  rows: number,
+  width?: number,
+): Float32Array {
   const out = outputs[output];
   if (!out || out.type !== 'float32') throw new Error(`output ${output} is missing or not float32`);
-  if (out.dims.length !== 2 || out.dims[0] !== rows)
-    throw new Error(`output ${output} has shape [${out.dims.join(', ')}], expected [${rows}, …]`);
+  if (out.dims.length !== 2 || out.dims[0] !== rows || (width !== undefined && out.dims[1] !== width))
+    throw new Error(
+      `output ${output} has shape [${out.dims.join(', ')}], expected [${rows}, ${width ?? 'features'}]`,
+    );
   return out.data as Float32Array;
 }
 
@@ -179,12 +186,7 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
       const started = performance.now();
       const outputs = await session.run(feeds, fetches);
       runMs += performance.now() - started;
-      const probs = outputRows(outputs, init.outputName, rows);
-      if (probs.length !== rows * init.classCount)
-        throw new Error(
-          `output ${init.outputName} has ${probs.length / rows} classes, expected ${init.classCount}`,
-        );
-      probabilities.set(probs, row * init.classCount);
+      probabilities.set(outputRows(outputs, init.outputName, rows, init.classCount), row * init.classCount);
       if (fetchFeatures && init.featuresOutputName) {
         const f = outputRows(outputs, init.featuresOutputName, rows);
         const width = f.length / rows;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createClassifier } from '../../src/infer/classifier.js';
 import { loadModelManifest } from '../../src/infer/index.js';
-import { VIEW_COUNTS, viewRuns, writeView, writeViewRange, writeViews } from '../../src/infer/views.js';
+import { VIEW_COUNTS, viewRuns, writeView, writeViewRange } from '../../src/infer/views.js';
 import { prepareImage } from '../../src/preprocess/index.js';
 import { repoRoot } from '../helpers/cli.js';
 import { captureLogger, fakePair, tinyModelCopy } from './helpers.js';
@@ -47,13 +47,13 @@ t.test('each view is the mirrors and the transpose in the documented order', asy
   t.throws(() => writeView(src, new Float32Array(3), 1, size), /lengths differ/);
 });
 
-t.test('writeViews lays the views one after another, the turned ones made from view 4', async (t) => {
+t.test('writeViewRange lays the views one after another, the turned ones made from view 4', async (t) => {
   const size = 7;
   const n = 3 * size * size;
   const src = Float32Array.from({ length: n }, (_, i) => (i * 37) % 101);
   for (const count of VIEW_COUNTS) {
     const out = new Float32Array(count * n).fill(-1);
-    writeViews(src, out, count, size);
+    writeViewRange(src, out, 0, count, size);
     for (let k = 0; k < count; k++)
       t.same(
         Array.from(out.subarray(k * n, (k + 1) * n)),
@@ -61,7 +61,7 @@ t.test('writeViews lays the views one after another, the turned ones made from v
         `${count}: view ${k}`,
       );
   }
-  t.throws(() => writeViews(src, new Float32Array(n), 2, size), /expected/);
+  t.throws(() => writeViewRange(src, new Float32Array(n), 0, 2, size), /expected/);
 });
 
 t.test('the model runs of an image cover its views once, in order, four at most', async (t) => {

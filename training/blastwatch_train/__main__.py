@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from .evaluate import VIEW_COUNTS  # noqa: E402
 from .models import BACKBONES  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anneal-magnification", type=float, default=None,
                    help="share of the annealing samples zoomed x0.75-1.25 as in the camera shifts "
                         "(default pipeline.ANNEAL_MAGNIFICATION)")
-    p.add_argument("--views", type=int, default=None, choices=(1, 2, 4, 8),
+    p.add_argument("--views", type=int, default=None, choices=VIEW_COUNTS,
                    help="test-time views to calibrate for and ship (default pipeline.VIEWS)")
     p.add_argument("--anneal-camera", type=float, default=0.0,
                    help="share of the annealing samples with all of another camera's shifts, colour included "

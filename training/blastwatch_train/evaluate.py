@@ -23,10 +23,12 @@ def calibrate_probs(p: np.ndarray, t: float) -> np.ndarray:
     """What the daemon does with model.json's temperature: p^(1/T) renormalised == softmax(z/T).
     p: [N, C], or [V, N, C] for V test-time views of each image: each view calibrated, then the
     views' probabilities averaged (src/infer/classifier.ts does the same)."""
-    logp = np.log(np.clip(p, 1e-30, 1.0))
-    if p.ndim == 3:
-        return np.mean([softmax(v, t) for v in logp], axis=0)
-    return softmax(logp, t)
+    return views_softmax(np.log(np.clip(p, 1e-30, 1.0)), t)
+
+
+def views_softmax(z: np.ndarray, t: float) -> np.ndarray:
+    """softmax(z / t) for logits [N, C]; for [V, N, C] the mean over the views of each view's."""
+    return np.mean([softmax(v, t) for v in z], axis=0) if z.ndim == 3 else softmax(z, t)
 
 
 VIEW_COUNTS = (1, 2, 4, 8)
@@ -113,7 +115,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     grid = np.exp(np.linspace(np.log(0.05), np.log(20), 400))
 
     def nll(t: float) -> float:
-        p = np.mean([softmax(v, t) for v in logits], axis=0) if logits.ndim == 3 else softmax(logits, t)
+        p = views_softmax(logits, t)
         return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
 
     best = min(grid, key=nll)
