@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anneal-magnification", type=float, default=None,
                    help="share of the annealing samples zoomed x0.75-1.25 as in the camera shifts "
                         "(default pipeline.ANNEAL_MAGNIFICATION)")
+    p.add_argument("--anneal-overexposure", type=float, default=None,
+                   help="share of the annealing samples brightened x1-1.25 and clipped at white "
+                        "(default pipeline.ANNEAL_OVEREXPOSURE)")
     p.add_argument("--views", type=int, default=None, choices=VIEW_COUNTS,
                    help="test-time views to calibrate for and ship (default pipeline.VIEWS)")
     p.add_argument("--anneal-camera", type=float, default=0.0,
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
                            args.camera_share, args.anneal_epochs, args.reuse_main, args.anneal_magnification,
                            args.anneal_camera, args.anneal_variants,
-                           pipeline.VIEWS if args.views is None else args.views)
+                           pipeline.VIEWS if args.views is None else args.views, args.anneal_overexposure)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

@@ -43,6 +43,11 @@ class AugmentConfig:
     # Zoom factor range (1 = off) and the share of images zoomed: > 1 crops, < 1 shrinks and pads.
     magnification: tuple[float, float] = (1.0, 1.0)
     magnification_prob: float = 0.0
+    # A brighter lamp or longer exposure: on this share of the images, every pixel x U(1, 1 + o)
+    # and clipped at white as the sensor clips, before any other change. The colour normalisation
+    # undoes a darker exposure, but nothing brings back the highlights a brighter one clipped.
+    overexposure: float = 0.0
+    overexposure_prob: float = 0.0
 
 
 # What another camera or lamp does, over the ranges blastwatch is checked against
@@ -92,6 +97,10 @@ def colour_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tu
 def photometric(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator, pixel_scale: float = 1.0) -> torch.Tensor:
     """x: float N x 3 x H x W in [0, 1]. pixel_scale: 224-px pixels per pixel of x (for blur)."""
     n, _, h, w = x.shape
+    if cfg.overexposure_prob > 0:  # draws nothing otherwise: earlier recipes stay reproducible
+        pick = torch.rand(n, generator=g) < cfg.overexposure_prob
+        factor = torch.where(pick, _u(g, n, 1.0, 1.0 + cfg.overexposure), torch.ones(n))
+        x = (x * factor.view(n, 1, 1, 1)).clamp_(0, 1)
     m, b = colour_affine(x, cfg, g)
     x = torch.baddbmm(b.unsqueeze(2), m, x.reshape(n, 3, h * w)).view(n, 3, h, w).clamp_(0, 1)
     gam = _u(g, n, 1 - cfg.gamma, 1 + cfg.gamma).view(n, 1, 1, 1)

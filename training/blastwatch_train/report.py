@@ -195,6 +195,9 @@ def write_card(r: dict, path: Path) -> None:
     zoom = anneal["config"]["augment"] if anneal else {}
     zoomed = (f", {zoom['magnification_prob']:.0%} of them magnified x{zoom['magnification'][0]}-"
               f"{zoom['magnification'][1]}" if zoom.get("magnification_prob") else "")
+    if zoom.get("overexposure_prob"):
+        zoomed += (f", {zoom['overexposure_prob']:.0%} brightened x1-{1 + zoom['overexposure']:g} and clipped "
+                   "at white")
     annealing = (f", then {anneal['config']['epochs']} epochs on the original images alone{zoomed} at lr "
                  f"{anneal['config']['lr']:g} (cosine)" if anneal else "")
     w(f"- Training: {tr['epochs']} epochs, batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up + cosine){annealing}, "

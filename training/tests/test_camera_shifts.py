@@ -200,3 +200,58 @@ def test_annealing_draws_re_stained_copies_only_when_asked():
     bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
     with pytest.raises(ValueError, match="only when the main stage had them"):
         pipeline._anneal(bare, 10, False, variant_share=0.15)
+
+
+def test_overexposure_brightens_the_drawn_share_and_clips_at_white():
+    g = torch.Generator().manual_seed(4)
+    o = torch.rand(400, 3, 8, 8, generator=g) * 0.5 + 0.5  # bright fields: much of them can clip
+    cfg = AugmentConfig(**_OFF, overexposure=0.25, overexposure_prob=0.5)
+    ao, _ = augment_pair(o, o.clone(), cfg, torch.Generator().manual_seed(0))
+    assert float(ao.max()) <= 1.0
+    changed = ((ao - o).abs() > 1e-4).flatten(1).any(1)  # the identity colour map rounds a little
+    assert 0.4 < float(changed.float().mean()) < 0.6  # about half the images, the rest untouched
+    # a changed image is its original x one factor in (1, 1.25], clipped at white
+    unclipped = (ao < 1) & changed.view(-1, 1, 1, 1)
+    factor = ao[unclipped] / o[unclipped]
+    assert float(factor.min()) >= 1.0 - 1e-6 and float(factor.max()) <= 1.25 + 1e-6
+    assert float((ao[changed] == 1.0).float().mean()) > 0.05  # highlights did clip
+    # off by default, and then it draws nothing: a recipe without it gives the same samples
+    plain = AugmentConfig(**_OFF)
+    assert plain.overexposure_prob == 0.0
+    base = AugmentConfig(**{**_OFF, "brightness": 0.1, "hue_degrees": 10.0})
+    with_zero = AugmentConfig(**{**_OFF, "brightness": 0.1, "hue_degrees": 10.0}, overexposure=0.25)
+    a, _ = augment_pair(o, o.clone(), base, torch.Generator().manual_seed(7))
+    b, _ = augment_pair(o, o.clone(), with_zero, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_annealing_overexposes_only_when_asked_and_the_recipe_says_so():
+    from blastwatch_train import pipeline
+
+    cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    assert pipeline._anneal(cfg, 10, False).augment.overexposure_prob == 0.0
+    bright = pipeline._anneal(cfg, 10, False, overexposure_prob=0.25)
+    assert bright.augment.overexposure_prob == 0.25
+    assert 1 + bright.augment.overexposure == pytest.approx(pipeline.OVEREXPOSURE_MAX)
+    assert cfg.augment.overexposure_prob == 0.0, "the main stage's config is not changed"
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pipeline._anneal(cfg, 10, False, overexposure_prob=1.5)
+    from dataclasses import asdict
+
+    info = {"config": asdict(cfg), "anneal": {"config": asdict(bright)}}
+    assert pipeline._recipe(info)["overexposure"] == {"share": 0.25, "max": pipeline.OVEREXPOSURE_MAX}
+    assert "overexposure" not in pipeline._recipe({"config": asdict(cfg)})
+
+
+def test_a_main_stage_saved_before_new_augmentation_fields_still_matches_its_recipe():
+    from dataclasses import asdict
+
+    from blastwatch_train import pipeline
+
+    cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
+    saved = asdict(cfg)
+    for field in ("overexposure", "overexposure_prob"):
+        del saved["augment"][field]
+    assert pipeline._with_new_defaults(saved) == asdict(cfg)
+    saved["augment"]["brightness"] = 0.3  # any other difference still counts
+    assert pipeline._with_new_defaults(saved) != asdict(cfg)
