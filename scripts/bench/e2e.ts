@@ -221,6 +221,7 @@ export class DaemonUnderTest {
   readonly nodeFlags: string[];
   child: ChildProcess | null = null;
   sub: MqttClient | null = null;
+  private httpPort = 0;
   sampler: RssSampler | null = null;
   private output = '';
   private waiters = new Map<string, Waiter>();
@@ -234,7 +235,7 @@ export class DaemonUnderTest {
   }
 
   async start(): Promise<void> {
-    const httpPort = await freePort();
+    const httpPort = (this.httpPort = await freePort());
     const config = join(this.root, 'config.yaml');
     const base = this.o.baseConfig ?? {};
     const section = (k: string): Record<string, unknown> =>
@@ -316,6 +317,29 @@ export class DaemonUnderTest {
       await new Promise((r) => setTimeout(r, 100));
     }
     this.sampler = new RssSampler(child.pid!, 250).begin();
+  }
+
+  /**
+   * The daemon's own memory figures from its /metrics (main thread's V8 heap, external and
+   * buffer memory, in MB), or null when it does not answer: with the RSS from outside they say
+   * whether a growth is JavaScript objects or native memory.
+   */
+  async memory(): Promise<DaemonMemory | null> {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+      const mb = (name: string): number => {
+        const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text);
+        return m ? round(Number(m[1]) / 1048576, 1) : Number.NaN;
+      };
+      return {
+        heap_total_mb: mb('nodejs_heap_size_total_bytes'),
+        heap_used_mb: mb('nodejs_heap_size_used_bytes'),
+        external_mb: mb('nodejs_external_memory_bytes'),
+        array_buffers_mb: mb('nodejs_array_buffers_bytes'),
+      };
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -510,12 +534,24 @@ export interface SoakResult {
   rss_growth_mb: number;
   /** Least-squares slope of RSS over images done, second half of the run. */
   rss_slope_mb_per_1000_images: number;
+  /** The daemon's own figures (its /metrics) before the first image and after the last. */
+  memory_start: DaemonMemory | null;
+  memory_end: DaemonMemory | null;
   latency: LatencySummary;
 }
 
+/** What the daemon's /metrics says of its memory, in MB (the main thread's isolate). */
+export interface DaemonMemory {
+  heap_total_mb: number;
+  heap_used_mb: number;
+  external_mb: number;
+  array_buffers_mb: number;
+}
+
 /**
- * `count` images through the daemon, `inFlight` at a time. Every 15 s a line {done, rss_mb, t_s}
- * is appended to `progressFile`, so an interrupted soak still leaves its RSS curve.
+ * `count` images through the daemon, `inFlight` at a time. Every 15 s a line {done, rss_mb, t_s,
+ * and the daemon's heap_total_mb, heap_used_mb, external_mb, array_buffers_mb} is appended to
+ * `progressFile`, so an interrupted soak still leaves its memory curve.
  */
 export async function runSoak(
   daemon: DaemonUnderTest,
@@ -527,6 +563,7 @@ export async function runSoak(
 ): Promise<SoakResult> {
   const sampler = daemon.sampler!;
   const firstSample = sampler.samples.length;
+  const memoryStart = await daemon.memory();
   const samples: number[] = [];
   let next = 0;
   const start = performance.now();
@@ -541,20 +578,23 @@ export async function runSoak(
       if (performance.now() - lastReport > 15_000) {
         lastReport = performance.now();
         const rss = sampler.samples.at(-1)?.rssMb ?? 0;
-        progress(`soak ${samples.length}/${count} images, daemon RSS ${rss.toFixed(1)} MB`);
+        const t = round((lastReport - start) / 1000, 1);
+        const done = samples.length;
+        const memory = await daemon.memory();
+        progress(
+          `soak ${done}/${count} images, daemon RSS ${rss.toFixed(1)} MB` +
+            (memory ? `, JS heap ${memory.heap_total_mb} MB, external ${memory.external_mb} MB` : ''),
+        );
         appendFileSync(
           progressFile,
-          JSON.stringify({
-            done: samples.length,
-            rss_mb: round(rss, 1),
-            t_s: round((lastReport - start) / 1000, 1),
-          }) + '\n',
+          JSON.stringify({ done, rss_mb: round(rss, 1), t_s: t, ...memory }) + '\n',
         );
       }
     }
   };
   await Promise.all(Array.from({ length: inFlight }, () => worker()));
   const wallMs = performance.now() - start;
+  const memoryEnd = await daemon.memory();
   sampler.sample();
   const run = sampler.samples.slice(firstSample);
   const medianRss = (from: number, to: number): number => {
@@ -583,6 +623,8 @@ export async function runSoak(
       ) * 1000,
       2,
     ),
+    memory_start: memoryStart,
+    memory_end: memoryEnd,
     latency: summarize(samples, wallMs),
   };
 }

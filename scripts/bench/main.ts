@@ -476,7 +476,9 @@ async function main(): Promise<void> {
             outDir,
             `soak-progress-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
           );
-          say(`soak progress (done, RSS) every 15 s in ${progressFile}`);
+          say(
+            `soak progress (done, RSS, the daemon's JS heap and external memory) every 15 s in ${progressFile}`,
+          );
           soakResult = await runSoak(daemon, jpegs, soak, Math.max(4, cores * 2), say, progressFile);
         }
       } finally {

@@ -196,7 +196,37 @@ export function createMetrics() {
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),
     info: registry.gauge('blastwatch_model_info', 'Loaded model (labels) — value is always 1.'),
     latency: new LatencyWindow(512),
+    ...processMemoryGauges(registry),
   };
+}
+
+/**
+ * The process's memory, read when /metrics is scraped, under the names Prometheus' client
+ * libraries give them so that existing dashboards find them. A growing RSS with a flat JS heap
+ * points at native memory (libvips, onnxruntime, SQLite, malloc arenas); a growing heap at
+ * JavaScript objects kept alive. The heap figures are the main thread's; the inference worker's
+ * isolate is in the RSS alone.
+ */
+function processMemoryGauges(registry: Registry) {
+  const gauges = {
+    rss: registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.'),
+    heapTotal: registry.gauge('nodejs_heap_size_total_bytes', 'V8 heap size of the main thread in bytes.'),
+    heapUsed: registry.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use on the main thread in bytes.'),
+    external: registry.gauge(
+      'nodejs_external_memory_bytes',
+      'Memory of C++ objects bound to JavaScript objects on the main thread (buffers included), in bytes.',
+    ),
+    arrayBuffers: registry.gauge(
+      'nodejs_array_buffers_bytes',
+      'Memory of ArrayBuffers and Buffers on the main thread in bytes (part of external).',
+    ),
+  };
+  gauges.rss.set(() => process.memoryUsage.rss());
+  gauges.heapTotal.set(() => process.memoryUsage().heapTotal);
+  gauges.heapUsed.set(() => process.memoryUsage().heapUsed);
+  gauges.external.set(() => process.memoryUsage().external);
+  gauges.arrayBuffers.set(() => process.memoryUsage().arrayBuffers);
+  return { memory: gauges };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

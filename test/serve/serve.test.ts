@@ -167,6 +167,18 @@ t.test('/readyz: 503 with reasons; /metrics: Prometheus text', async (t) => {
   t.match(m.body, /blastwatch_stage_duration_ms_bucket\{stage="infer",le="25"\} 1/);
   t.match(m.body, /blastwatch_stage_duration_ms_count\{stage="infer"\} 1/);
   t.match(m.body, /blastwatch_outbox_backlog 0/);
+  // the process's memory under the client libraries' names, read at the scrape
+  const figure = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.body)?.[1]);
+  const rss = figure('process_resident_memory_bytes');
+  const heapTotal = figure('nodejs_heap_size_total_bytes');
+  const heapUsed = figure('nodejs_heap_size_used_bytes');
+  t.ok(rss > 20e6 && rss < 4e9, `RSS ${rss} bytes is this process's`);
+  t.ok(heapUsed > 0 && heapUsed <= heapTotal && heapTotal < rss, 'heap used <= heap total < RSS');
+  t.ok(
+    figure('nodejs_array_buffers_bytes') <= figure('nodejs_external_memory_bytes'),
+    'buffers are part of external',
+  );
+  t.match(m.body, /# TYPE process_resident_memory_bytes gauge/);
 });
 
 t.test('LAN bind: Bearer guesses are rate-limited per address and logged without the token', async (t) => {
