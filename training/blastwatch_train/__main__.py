@@ -131,11 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.run_ablation(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke,
                               Path(args.variants) if args.variants else None)
     elif args.cmd == "final":
+        shipped = pipeline.Annealing()
+        annealing = pipeline.Annealing(
+            epochs=shipped.epochs if args.anneal_epochs is None else args.anneal_epochs,
+            magnification=shipped.magnification if args.anneal_magnification is None else args.anneal_magnification,
+            camera=args.anneal_camera, variants=args.anneal_variants,
+            overexposure=shipped.overexposure if args.anneal_overexposure is None else args.anneal_overexposure)
         pipeline.run_final(Path(args.cache), Path(args.split), Path(args.work), args.epochs, args.smoke, args.resume,
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
-                           args.camera_share, args.anneal_epochs, args.reuse_main, args.anneal_magnification,
-                           args.anneal_camera, args.anneal_variants,
-                           pipeline.VIEWS if args.views is None else args.views, args.anneal_overexposure)
+                           args.camera_share, annealing, args.reuse_main,
+                           pipeline.VIEWS if args.views is None else args.views)
     elif args.cmd == "report":
         pipeline.run_report(
             Path(args.cache), Path(args.split), Path(args.work), Path(args.models),

@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +174,18 @@ OVEREXPOSURE_MAX = 1.25
 # validation accuracy 98.5 % against 99.3 % and one clean silent miss; not shipped either.
 
 
+@dataclass(frozen=True)
+class Annealing:
+    """The annealing stage after the main epochs (`final --anneal-*`): how many epochs, and on
+    which share of its samples it keeps the zoom, another camera's shifts, re-stained copies or
+    an over-exposure (each 0-1; 0 = the originals alone). The defaults are the shipped recipe's."""
+    epochs: int = ANNEAL_EPOCHS
+    magnification: float = ANNEAL_MAGNIFICATION
+    camera: float = 0.0
+    variants: float = 0.0
+    overexposure: float = ANNEAL_OVEREXPOSURE
+
+
 def _train_config(variant, backbone, width, epochs, smoke, variants: StainVariants | None = None,
                   camera_share: float | None = None) -> TrainConfig:
     cfg = TrainConfig(variant=variant, backbone=backbone, width=width, epochs=epochs, seed=SEED,
@@ -234,34 +246,33 @@ def run_ablation(cache_dir: Path, split_path: Path, work: Path, epochs: int, smo
               flush=True)
 
 
-def _anneal(cfg: TrainConfig, epochs: int, smoke: bool, magnification_prob: float = 0.0,
-            camera_share: float = 0.0, variant_share: float = 0.0, overexposure_prob: float = 0.0) -> TrainConfig:
-    """The annealing stage's config: the main stage's on the originals alone, at a lower rate;
-    magnification_prob > 0 keeps the camera shifts' zoom (a geometric change, not a colour one)
-    on that share of the samples; camera_share > 0 keeps all of another camera's shifts (colour
-    included) on that share, as the main stage does on pipeline.CAMERA_SHARE; variant_share > 0
-    draws that share of the samples from the re-stained copies, whose masks the daemon's own
-    segmentation made from their changed colours; overexposure_prob > 0 brightens that share and
+def _anneal(cfg: TrainConfig, annealing: Annealing, smoke: bool) -> TrainConfig:
+    """The annealing stage's config: the main stage's on the originals alone, at a lower rate.
+    annealing.magnification > 0 keeps the camera shifts' zoom (a geometric change, not a colour one)
+    on that share of the samples; .camera > 0 keeps all of another camera's shifts (colour
+    included) on that share, as the main stage does on pipeline.CAMERA_SHARE; .variants > 0 draws
+    that share of the samples from the re-stained copies, whose masks the daemon's own
+    segmentation made from their changed colours; .overexposure > 0 brightens that share and
     clips it at white."""
-    augment = cfg.augment
-    if magnification_prob > 0:
-        augment = replace(augment, magnification=CAMERA_SHIFTS["magnification"],
-                          magnification_prob=magnification_prob)
-    if not 0 <= overexposure_prob <= 1:
-        raise ValueError(f"the annealing's share of over-exposed samples must be in [0, 1], got {overexposure_prob}")
-    if overexposure_prob > 0:
-        augment = replace(augment, overexposure=OVEREXPOSURE_MAX - 1, overexposure_prob=overexposure_prob)
-    if camera_share > 0 and cfg.camera_augment is None:
+    a = annealing
+    if not 0 <= a.overexposure <= 1:
+        raise ValueError(f"the annealing's share of over-exposed samples must be in [0, 1], got {a.overexposure}")
+    if a.camera > 0 and cfg.camera_augment is None:
         raise ValueError("the annealing can keep another camera's shifts only when the main stage had them")
-    if not 0 <= variant_share < 1:
-        raise ValueError(f"the annealing's share of re-stained copies must be in [0, 1), got {variant_share}")
-    if variant_share > 0 and cfg.stain_variants == 0:
+    if not 0 <= a.variants < 1:
+        raise ValueError(f"the annealing's share of re-stained copies must be in [0, 1), got {a.variants}")
+    if a.variants > 0 and cfg.stain_variants == 0:
         raise ValueError("the annealing can draw re-stained copies only when the main stage had them")
-    camera = camera_share > 0
-    stage = replace(cfg, epochs=epochs, lr=cfg.lr * ANNEAL_LR_FACTOR,
+    augment = cfg.augment
+    if a.magnification > 0:
+        augment = replace(augment, magnification=CAMERA_SHIFTS["magnification"], magnification_prob=a.magnification)
+    if a.overexposure > 0:
+        augment = replace(augment, overexposure=OVEREXPOSURE_MAX - 1, overexposure_prob=a.overexposure)
+    camera = a.camera > 0
+    stage = replace(cfg, epochs=a.epochs, lr=cfg.lr * ANNEAL_LR_FACTOR,
                     camera_augment=cfg.camera_augment if camera else None,
-                    camera_share=camera_share if camera else 0.0,
-                    warmup_epochs=0.0, original_share=1.0 - variant_share, augment=augment)
+                    camera_share=a.camera if camera else 0.0,
+                    warmup_epochs=0.0, original_share=1.0 - a.variants, augment=augment)
     if smoke:
         stage.max_steps, stage.epochs = 1, 1
     return stage
@@ -279,26 +290,25 @@ def _with_new_defaults(config: dict) -> dict:
     return out
 
 
-def _train_final(cfg: TrainConfig, cache, train_idx, val_idx, work: Path, variants, anneal_epochs: int,
-                 smoke: bool, reuse_main: bool, anneal_magnification: float = 0.0, anneal_camera: float = 0.0,
-                 anneal_variants: float = 0.0, anneal_overexposure: float = 0.0):
-    """The main stage, then (anneal_epochs > 0) the annealing stage from its weights. The main
+def _train_final(cfg: TrainConfig, cache, train_idx, val_idx, work: Path, variants, annealing: Annealing,
+                 smoke: bool, reuse_main: bool):
+    """The main stage, then (annealing.epochs > 0) the annealing stage from its weights. The main
     stage's network is kept as WORK/main.pt; reuse_main trains only the annealing from it (same
     recipe checked; the data is the caller's to keep the same)."""
     main_ckpt = work / "main.pt"
     if reuse_main:
         net, info = load_checkpoint(main_ckpt)
         if _with_new_defaults(info["config"]) != asdict(cfg):
-            raise ValueError(f"{main_ckpt} was trained with another config; train the main stage again (without --reuse-main)")
+            raise ValueError(f"{main_ckpt} was trained with another config; "
+                             "train the main stage again (without --reuse-main)")
         print(f"[final] main stage from {main_ckpt}", flush=True)
     else:
         net, info = train(cfg, cache, train_idx, val_idx, log_path=work / "final.log.jsonl", variants=variants)
-        if anneal_epochs > 0:
+        if annealing.epochs > 0:
             save_checkpoint(net, info, main_ckpt)
-    if anneal_epochs <= 0:
+    if annealing.epochs <= 0:
         return net, info
-    stage = _anneal(cfg, anneal_epochs, smoke, anneal_magnification, anneal_camera, anneal_variants,
-                    anneal_overexposure)
+    stage = _anneal(cfg, annealing, smoke)
     net, anneal_info = train(stage, cache, train_idx, val_idx, log_path=work / "anneal.log.jsonl",
                              variants=variants, init=net)
     return net, {**info, "anneal": anneal_info, "seconds": round(info["seconds"] + anneal_info["seconds"], 1)}
@@ -306,10 +316,8 @@ def _train_final(cfg: TrainConfig, cache, train_idx, val_idx, work: Path, varian
 
 def run_final(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke: bool, resume: bool = False,
               variants_dir: Path | None = None, backbone: str | None = None, width: float | None = None,
-              camera_share: float | None = None, anneal_epochs: int | None = None,
-              reuse_main: bool = False, anneal_magnification: float | None = None,
-              anneal_camera: float = 0.0, anneal_variants: float = 0.0, views: int = VIEWS,
-              anneal_overexposure: float | None = None) -> None:
+              camera_share: float | None = None, annealing: Annealing = Annealing(),
+              reuse_main: bool = False, views: int = VIEWS) -> None:
     cache, _, ix = load_with_split(cache_dir, split_path)
     variants = load_stain_variants(cache, variants_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -325,11 +333,7 @@ def run_final(cache_dir: Path, split_path: Path, work: Path, epochs: int, smoke:
         # re-run calibration/export/quantization on an already trained network
         net, info = load_checkpoint(ckpt)
     else:
-        net, info = _train_final(cfg, cache, train_idx, val_idx, work, variants,
-                                 ANNEAL_EPOCHS if anneal_epochs is None else anneal_epochs, smoke, reuse_main,
-                                 ANNEAL_MAGNIFICATION if anneal_magnification is None else anneal_magnification,
-                                 anneal_camera, anneal_variants,
-                                 ANNEAL_OVEREXPOSURE if anneal_overexposure is None else anneal_overexposure)
+        net, info = _train_final(cfg, cache, train_idx, val_idx, work, variants, annealing, smoke, reuse_main)
         save_checkpoint(net, info, ckpt)
     files = _export_and_measure(net, cache, ix, work, "final", smoke)
     y_val = cache.labels[val_idx]

@@ -155,9 +155,9 @@ def test_annealing_keeps_the_zoom_only_when_asked():
     from blastwatch_train import pipeline
 
     cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
-    plain = pipeline._anneal(cfg, 10, False)
+    plain = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0), False)
     assert plain.augment == cfg.augment and plain.camera_augment is None and plain.original_share == 1.0
-    zoomed = pipeline._anneal(cfg, 10, False, magnification_prob=0.5)
+    zoomed = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0.5), False)
     assert zoomed.augment.magnification == CAMERA_SHIFTS["magnification"]
     assert zoomed.augment.magnification_prob == 0.5
     # only the zoom changes: the colour jitter of the annealing stays as it was
@@ -172,9 +172,9 @@ def test_annealing_keeps_another_camera_only_when_asked():
 
     cfg = replace(pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False),
                   camera_augment=pipeline.CAMERA_AUGMENT, camera_share=pipeline.CAMERA_SHARE)
-    plain = pipeline._anneal(cfg, 10, False)
+    plain = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0), False)
     assert plain.camera_augment is None and plain.camera_share == 0.0
-    shifted = pipeline._anneal(cfg, 10, False, camera_share=0.25)
+    shifted = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0, camera=0.25), False)
     assert shifted.camera_augment == pipeline.CAMERA_AUGMENT and shifted.camera_share == 0.25
     # still the annealing: originals only (no re-stained copies), a tenth of the rate, no warm-up
     assert shifted.original_share == 1.0 and shifted.lr == cfg.lr * pipeline.ANNEAL_LR_FACTOR
@@ -182,7 +182,7 @@ def test_annealing_keeps_another_camera_only_when_asked():
     # a main stage without camera shifts has none to keep
     bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
     with pytest.raises(ValueError, match="only when the main stage had them"):
-        pipeline._anneal(bare, 10, False, camera_share=0.25)
+        pipeline._anneal(bare, pipeline.Annealing(epochs=10, magnification=0, camera=0.25), False)
 
 
 def test_annealing_draws_re_stained_copies_only_when_asked():
@@ -190,16 +190,16 @@ def test_annealing_draws_re_stained_copies_only_when_asked():
 
     cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
     cfg.stain_variants = 4
-    assert pipeline._anneal(cfg, 10, False).original_share == 1.0
-    mixed = pipeline._anneal(cfg, 10, False, variant_share=0.15)
+    assert pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0), False).original_share == 1.0
+    mixed = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0, variants=0.15), False)
     assert mixed.original_share == pytest.approx(0.85) and mixed.stain_variants == 4
     # only the source of the samples changes: no camera shifts, a tenth of the rate
     assert mixed.camera_augment is None and mixed.lr == cfg.lr * pipeline.ANNEAL_LR_FACTOR
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        pipeline._anneal(cfg, 10, False, variant_share=1.0)
+        pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0, variants=1.0), False)
     bare = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
     with pytest.raises(ValueError, match="only when the main stage had them"):
-        pipeline._anneal(bare, 10, False, variant_share=0.15)
+        pipeline._anneal(bare, pipeline.Annealing(epochs=10, magnification=0, variants=0.15), False)
 
 
 def test_overexposure_brightens_the_drawn_share_and_clips_at_white():
@@ -229,13 +229,14 @@ def test_annealing_overexposes_only_when_asked_and_the_recipe_says_so():
     from blastwatch_train import pipeline
 
     cfg = pipeline._train_config("early", "mobilenet_v2", 0.5, 80, False)
-    assert pipeline._anneal(cfg, 10, False).augment.overexposure_prob == 0.0
-    bright = pipeline._anneal(cfg, 10, False, overexposure_prob=0.25)
+    plain = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0), False)
+    assert plain.augment.overexposure_prob == 0.0
+    bright = pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0, overexposure=0.25), False)
     assert bright.augment.overexposure_prob == 0.25
     assert 1 + bright.augment.overexposure == pytest.approx(pipeline.OVEREXPOSURE_MAX)
     assert cfg.augment.overexposure_prob == 0.0, "the main stage's config is not changed"
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        pipeline._anneal(cfg, 10, False, overexposure_prob=1.5)
+        pipeline._anneal(cfg, pipeline.Annealing(epochs=10, magnification=0, overexposure=1.5), False)
     from dataclasses import asdict
 
     info = {"config": asdict(cfg), "anneal": {"config": asdict(bright)}}

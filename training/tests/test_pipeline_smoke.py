@@ -86,7 +86,8 @@ def test_annealing_goes_on_from_the_main_stage_and_reuses_it(synthetic_cache, tm
     split = tmp_path / "split.json"
     work = tmp_path / "work"
     pipeline.run_split(synthetic_cache, split, seed=0, threshold=10)
-    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1)
+    one_epoch = pipeline.Annealing(epochs=1)
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, annealing=one_epoch)
     main, main_info = load_checkpoint(work / "main.pt")
     final, info = load_checkpoint(work / "final.pt")
     # the annealing stage ran from the main stage's weights, on originals alone, at a lower rate
@@ -96,10 +97,10 @@ def test_annealing_goes_on_from_the_main_stage_and_reuses_it(synthetic_cache, tm
     changed = [k for k, v in main.state_dict().items() if v.is_floating_point() and not torch.equal(v, final.state_dict()[k])]
     assert changed, "annealing left every weight as the main stage had it"
     # reusing main.pt: the same main weights go in, so the same final weights come out
-    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1, reuse_main=True)
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, annealing=one_epoch, reuse_main=True)
     again, _ = load_checkpoint(work / "final.pt")
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in final.state_dict().items())
     # a main stage trained with another recipe is refused, not silently reused
     with pytest.raises(ValueError, match="another config"):
-        pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, anneal_epochs=1, width=0.5,
+        pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True, annealing=one_epoch, width=0.5,
                            reuse_main=True)
