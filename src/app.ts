@@ -25,7 +25,7 @@ import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
 import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
 import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
-import { createMetrics } from './runtime/metrics.js';
+import { createMetrics, observeGarbageCollection, type Metrics } from './runtime/metrics.js';
 import { createHttpServer, type ServeContext, type ServerPlugin } from './serve/index.js';
 import { lockDataDir, openStore, type DataDirLock, type Store } from './store/index.js';
 import { createMaintenance } from './store/maintenance.js';
@@ -177,6 +177,18 @@ async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
 /** The data folder's lock as an extension: released last, after the store is closed. */
 function lockExtension(lock: DataDirLock): Extension {
   return { name: 'data-lock', start: () => undefined, stop: () => lock.release() };
+}
+
+/** Garbage collections into /metrics while the daemon runs. */
+function gcMetricsExtension(metrics: Metrics): Extension {
+  let stop = (): void => undefined;
+  return {
+    name: 'gc-metrics',
+    start: () => {
+      stop = observeGarbageCollection(metrics.gc);
+    },
+    stop: () => stop(),
+  };
 }
 
 /** Calls the listeners when the inference worker has failed for good. */
@@ -345,6 +357,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     lockExtension(f.lock),
     { name: 'store', start: () => undefined, stop: () => store.close() },
     { name: 'classifier', start: () => undefined, stop: () => classifier.close?.() },
+    gcMetricsExtension(f.metrics),
     httpExtension(http, config.http, (url) => (app.url = url)),
     ...(publisher ? [publisher] : []),
     ...(lis.delivery ? [lis.delivery] : []),

@@ -336,6 +336,9 @@ export class DaemonUnderTest {
         heap_used_mb: mb('nodejs_heap_size_used_bytes'),
         external_mb: mb('nodejs_external_memory_bytes'),
         array_buffers_mb: mb('nodejs_array_buffers_bytes'),
+        major_collections: Number(
+          /^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text)?.[1] ?? Number.NaN,
+        ),
       };
     } catch {
       return null;
@@ -546,11 +549,13 @@ export interface DaemonMemory {
   heap_used_mb: number;
   external_mb: number;
   array_buffers_mb: number;
+  /** Major garbage collections of the main thread since the daemon started. */
+  major_collections: number;
 }
 
 /**
  * `count` images through the daemon, `inFlight` at a time. Every 15 s a line {done, rss_mb, t_s,
- * and the daemon's heap_total_mb, heap_used_mb, external_mb, array_buffers_mb} is appended to
+ * and the daemon's heap_total_mb, heap_used_mb, external_mb, array_buffers_mb, major_collections} is appended to
  * `progressFile`, so an interrupted soak still leaves its memory curve.
  */
 export async function runSoak(
@@ -583,7 +588,10 @@ export async function runSoak(
         const memory = await daemon.memory();
         progress(
           `soak ${done}/${count} images, daemon RSS ${rss.toFixed(1)} MB` +
-            (memory ? `, JS heap ${memory.heap_total_mb} MB, external ${memory.external_mb} MB` : ''),
+            (memory
+              ? `, JS heap ${memory.heap_total_mb} MB, external ${memory.external_mb} MB, ` +
+                `${memory.major_collections} major collections`
+              : ''),
         );
         appendFileSync(
           progressFile,

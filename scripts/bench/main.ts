@@ -253,6 +253,16 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** Major collections during the soak and the daemon's JS heap before and after it, from its /metrics. */
+function soakMemoryLine(soak: SoakResult): string {
+  const { memory_start: start, memory_end: end } = soak;
+  if (!start || !end) return 'not read (the daemon did not answer /metrics)';
+  return (
+    `${end.major_collections - start.major_collections} major, ` +
+    `heap ${start.heap_total_mb} -> ${end.heap_total_mb} MB, external ${start.external_mb} -> ${end.external_mb} MB`
+  );
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -765,6 +775,8 @@ async function main(): Promise<void> {
     ...(soakResult
       ? [
           `${'soak'.padEnd(36)} ${soakResult.images} images, RSS ${soakResult.rss_start_mb} -> ${soakResult.rss_end_mb} MB, growth ${soakResult.rss_growth_mb} MB, slope ${soakResult.rss_slope_mb_per_1000_images} MB/1000 img`,
+          // A growth with no major collection during the soak may be garbage still waiting for one.
+          `${'soak: major collections, JS heap'.padEnd(36)} ${soakMemoryLine(soakResult)}`,
         ]
       : []),
     ...(e2e[0] && Object.keys(e2e[0].daemon_tail_excess_ms).length > 0

@@ -3,6 +3,7 @@
  * a ring buffer of recent end-to-end latencies for p50/p95 in the health message. Fixed memory,
  * no dependency, no timers.
  */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { DOMAIN_REASON_TEXT } from '../domain/applicability.js';
 
 type Labels = Record<string, string>;
@@ -226,7 +227,37 @@ function processMemoryGauges(registry: Registry) {
   gauges.heapUsed.set(() => process.memoryUsage().heapUsed);
   gauges.external.set(() => process.memoryUsage().external);
   gauges.arrayBuffers.set(() => process.memoryUsage().arrayBuffers);
-  return { memory: gauges };
+  const gc = registry.histogram(
+    'nodejs_gc_duration_seconds',
+    'Garbage collections of the main thread by kind (major, minor, incremental, weakcb), in seconds; _count is how many ran (observed while the daemon runs).',
+    GC_BUCKETS_S,
+  );
+  return { memory: gauges, gc };
+}
+
+const GC_BUCKETS_S = [0.001, 0.01, 0.1, 1, 2, 5];
+const GC_KINDS: Readonly<Record<number, string>> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+
+/**
+ * Records every garbage collection of this thread into `gc` until the returned function is
+ * called. Memory that grows for thousands of images and then drops is garbage waiting for a
+ * major collection; the count of major ones says whether one has run (docs/benchmark.md).
+ */
+export function observeGarbageCollection(gc: Histogram): () => void {
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      // Node >= 16 puts the kind in `detail`; older type definitions do not declare it.
+      const kind = (entry as { detail?: { kind?: number } | null }).detail?.kind;
+      gc.observe(entry.duration / 1000, { kind: (kind !== undefined && GC_KINDS[kind]) || 'other' });
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => observer.disconnect();
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
