@@ -201,7 +201,7 @@ export async function openClassifier(opts: CreateClassifierOptions, spawn: Spawn
       // The worker adds each image's test-time views (its rows follow the image's own).
       const raw = await worker.run(original, segmented, transfer);
       return batch.map((_, row) =>
-        toPrediction(raw.probabilities, row, info, raw.features, batch.length * info.views, raw.runMs),
+        toPrediction(raw.probabilities, row, info, raw.features, batch.length, raw.runMs),
       );
     },
     close: () => worker.close(),
@@ -283,15 +283,15 @@ function toTransferable(
 
 /**
  * Image `row`'s prediction: the mean over its views of the temperature-scaled probabilities
- * (what the threshold was fitted on); the features of view 0, the image as taken, which the
- * out-of-domain gate was fitted on.
+ * (what the threshold was fitted on); its features are those of view 0, the image as taken,
+ * which the out-of-domain gate was fitted on (the worker sends no others).
  */
 function toPrediction(
   raw: Float32Array,
   row: number,
   info: ModelInfo,
   features: Float32Array | undefined,
-  rowsInBatch: number,
+  batchSize: number,
   modelMs: number,
 ): Prediction {
   const classCount = info.classes.length;
@@ -317,9 +317,8 @@ function toPrediction(
     modelMs,
   };
   if (features) {
-    const per = features.length / rowsInBatch;
-    const first = row * views * per;
-    prediction.features = features.subarray(first, first + per);
+    const per = features.length / batchSize;
+    prediction.features = features.subarray(row * per, (row + 1) * per);
   }
   return prediction;
 }

@@ -27,7 +27,8 @@ export interface WorkerInit {
   classCount: number;
   /**
    * Test-time views per image (model.json `views`, src/infer/views.ts): the worker runs image
-   * i's view k as batch row i * views + k, so the outputs have images × views rows.
+   * i's view k as batch row i * views + k, so the probabilities have images × views rows (the
+   * features only view 0's, one row per image).
    */
   views: ViewCount;
 }
@@ -43,9 +44,9 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; candidate: SessionCandidate; attempts: ProviderAttempt[] }
   | { type: 'fatal'; message: string; attempts: ProviderAttempt[] }
-  /** probabilities: N × classCount, row-major, straight from the model's softmax. */
+  /** probabilities: (N × views) × classCount, row-major, straight from the model's softmax: image i's view k at row i × views + k. */
   /** inputs: the run's input arrays, transferred back for reuse (src/preprocess/tensor-pool.ts). */
-  /** features: N × featureCount, row-major, when the model has the features output. */
+  /** features: N × featureCount, row-major, each image's view 0, when the model has the features output. */
   /** runMs: the session's run alone, in the worker (the rest of the round trip is hand-off). */
   | {
       type: 'result';

@@ -188,10 +188,13 @@ async function run(session: InferenceSession, msg: Extract<ToWorker, { type: 'ru
       runMs += performance.now() - started;
       probabilities.set(outputRows(outputs, init.outputName, rows, init.classCount), row * init.classCount);
       if (fetchFeatures && init.featuresOutputName) {
+        // Only each image's view 0, the image as taken, which the out-of-domain gate judges.
         const f = outputRows(outputs, init.featuresOutputName, rows);
         const width = f.length / rows;
-        features ??= new Float32Array(n * width);
-        features.set(f, row * width);
+        features ??= new Float32Array(msg.original.length * width);
+        for (let r = row; r < row + rows; r++)
+          if (r % views === 0)
+            features.set(f.subarray((r - row) * width, (r - row + 1) * width), (r / views) * width);
       }
     }
     // The inputs go back too, so the main thread reuses them instead of this thread's heap

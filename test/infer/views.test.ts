@@ -168,4 +168,13 @@ t.test('the shipped model: the features are those of the image as taken, whateve
   t.ok(plain?.features && averaged?.features, 'the shipped model gives features');
   t.same(Array.from(averaged!.features!), Array.from(plain!.features!));
   t.not(averaged!.probabilities[0], plain!.probabilities[0], 'but the probabilities are averaged');
+  // Two images in one message: each gets its own view 0's features.
+  const other = await prepareImage(
+    await readFile(join(repoRoot, 'test/fixtures/samples/Benign', 'WBC-Benign-001.jpg')),
+    { size: 224, limitInputPixels: 50_000_000, colour: manifest.preprocessing?.colour ?? null },
+  );
+  const [otherPlain] = await single.classify([other], { transfer: false });
+  const both = await eight.classify([prepared, other], { transfer: false });
+  t.same(Array.from(both[0]!.features!), Array.from(plain!.features!), 'first image: its own features');
+  t.same(Array.from(both[1]!.features!), Array.from(otherPlain!.features!), 'second image: its own features');
 });
