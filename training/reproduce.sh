@@ -3,8 +3,10 @@
 #   preprocess-dataset (TypeScript, the daemon's own code) -> split -> colour reference of the
 #   training split -> colour-normalised cache (the daemon's normalisation) -> ablation -> final training
 #   (+ temperature, threshold, ONNX export, INT8 quantization) -> perturbed test copies
-#   (scripts/perturb-images.ts + preprocess-dataset) -> evaluation -> models/ + MODEL_CARD.md
+#   (scripts/perturb-images.ts + preprocess-dataset) -> model files + model.json in models/
 #   -> the out-of-domain gate fitted on train/val (scripts/fit-gate.ts; full runs only)
+#   -> the flag threshold under camera shifts of val (scripts/fit-threshold.ts; full runs only)
+#   -> evaluation of the model as shipped -> figures in model.json + MODEL_CARD.md
 #
 #   training/reproduce.sh            full run, writes models/ and training/split.json
 #   training/reproduce.sh --smoke    seconds-long run of the same code on a few images, in a temp dir
@@ -71,7 +73,7 @@ log "split"
 # Colour constancy is part of the model: its reference range comes from the training split only
 # (the split itself is made on the raw cache, so it does not depend on the reference), and every
 # cache the model is trained or evaluated on goes through the same normalisation, which the
-# report copies into model.json (preprocessing.colour) for the daemon.
+# package step copies into model.json (preprocessing.colour) for the daemon.
 log "colour reference of the training split; colour-normalised cache"
 node --import tsx scripts/colour-reference.ts --data "$data" --split "$split" --out "$work/colour.json" \
   --low-quantile "${COLOUR_LOW_QUANTILE:-0.1}" --high-quantile "${COLOUR_HIGH_QUANTILE:-0.9}" >/dev/null
@@ -129,18 +131,26 @@ for kind in "${kinds[@]}"; do
     "${colour_flag[@]}"
 done
 
-log "report"
+log "package: model files and model.json"
 # The card and model.json name the command as run: the settings below change what it trains.
 cmd="training/reproduce.sh"; [ "$smoke" = 1 ] && cmd="training/reproduce.sh --smoke"
 for v in CAMERA_SHARE ANNEAL_EPOCHS ANNEAL_MAGNIFICATION FINAL_EPOCHS FINAL_BACKBONE FINAL_WIDTH STAIN_SETS COLOUR_LOW_QUANTILE \
   COLOUR_HIGH_QUANTILE ABLATION_EPOCHS SKIP_ABLATION; do
   [ -n "${!v:-}" ] && cmd="$v=${!v} $cmd"
 done
-"$py" -m blastwatch_train report --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
-  --perturbed "$work/perturbed-cache" --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
+"$py" -m blastwatch_train package --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
+  --command "$cmd" --total-seconds "$(($(date +%s) - start))" "${flag[@]}"
 if [ "$smoke" != 1 ]; then
   # The out-of-domain gate belongs to these weights: fitted on train/val through the daemon's path.
+  # It decides which images are screened, and so which misses are silent: the threshold under
+  # camera shifts is chosen after it, and the report measures the model with both.
   log "out-of-domain gate"
   node --import tsx scripts/fit-gate.ts --data "$data" --split "$split" --model "$models"
+  log "flag threshold under camera shifts"
+  node --import tsx scripts/fit-threshold.ts --data "$data" --split "$split" --model "$models"
 fi
+
+log "report"
+"$py" -m blastwatch_train report --cache "$colour_cache" --split "$split" --work "$work" --models "$models" \
+  --perturbed "$work/perturbed-cache" "${flag[@]}"
 log "done in $(($(date +%s) - start)) s; model files in $models"

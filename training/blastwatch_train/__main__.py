@@ -78,13 +78,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of the annealing samples drawn from the re-stained copies (--variants), 0-1 "
                         "(default 0)")
 
-    p = sub.add_parser("report", help="evaluate on test (+ perturbed caches), write models/ + card")
+    p = sub.add_parser("package", help="copy the trained files into models/ and write their model.json")
     _common(p)
-    p.add_argument("--perturbed", default=None, help="folder of perturbed caches, one per kind")
     p.add_argument("--models", required=True, help="output folder for the shipped files")
     p.add_argument("--command", default="training/reproduce.sh")
     p.add_argument("--total-seconds", type=float, default=None)
     p.add_argument("--timing-note", default=None, help="how --total-seconds was measured")
+
+    p = sub.add_parser("report", help="measure the packaged model on val, test and perturbed caches; "
+                                      "write the figures into model.json and the card")
+    _common(p)
+    p.add_argument("--perturbed", default=None, help="folder of perturbed caches, one per kind")
+    p.add_argument("--models", required=True, help="folder `package` wrote")
 
     p = sub.add_parser("acquisition", help="corner scale-mark styles and red-cell size per class (data, not model)")
     p.add_argument("--data", required=True, help="class-per-folder image folder (../shared/data/all-smears)")
@@ -141,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
                            Path(args.variants) if args.variants else None, args.backbone, args.width,
                            args.camera_share, annealing, args.reuse_main,
                            pipeline.VIEWS if args.views is None else args.views)
+    elif args.cmd == "package":
+        pipeline.run_package(Path(args.cache), Path(args.split), Path(args.work), Path(args.models), args.command,
+                             args.total_seconds, args.smoke, args.timing_note)
     elif args.cmd == "report":
-        pipeline.run_report(
-            Path(args.cache), Path(args.split), Path(args.work), Path(args.models),
-            Path(args.perturbed) if args.perturbed else None, args.command, args.total_seconds, args.smoke,
-            args.timing_note,
-        )
+        pipeline.run_report(Path(args.cache), Path(args.split), Path(args.work), Path(args.models),
+                            Path(args.perturbed) if args.perturbed else None, args.smoke)
     elif args.cmd == "acquisition":
         from .acquisition import run_acquisition
 

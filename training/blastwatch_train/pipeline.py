@@ -380,17 +380,85 @@ def _recipe(train_info: dict) -> dict:
     return recipe
 
 
+def run_package(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, command: str,
+                total_seconds: float | None, smoke: bool, timing_note: str | None = None) -> None:
+    """Copies the trained files into models/ and writes their model.json, without measured figures.
+
+    The out-of-domain gate (scripts/fit-gate.ts) and the threshold under camera shifts
+    (scripts/fit-threshold.ts) are fitted on this model.json next; `report` then measures the model
+    as it ships, with the threshold those left in it.
+    """
+    cache = load_cache(cache_dir)
+    final = json.loads((work / "final.json").read_text())
+    paths = {name: work / final["files"][name]["path"] for name in ("fp32", "int8")}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    previous_manifest = models_dir / "model.json"
+    previous_version = (json.loads(previous_manifest.read_text()).get("version")
+                        if previous_manifest.exists() else None)
+    shipped = {}
+    for name, fname in (("int8", "blastwatch-int8.onnx"), ("fp32", "blastwatch-fp32.onnx")):
+        shutil.copyfile(paths[name], models_dir / fname)
+        shipped[name] = {"path": fname, "sha256": sha256_file(models_dir / fname),
+                         "bytes": (models_dir / fname).stat().st_size}
+    # A gate fitted for other weights must not survive them.
+    (models_dir / "gate-features.bin").unlink(missing_ok=True)
+    manifest_extra = {k: v for k, v in cache.manifest.items() if k not in ("items", "failed", "count", "format")}
+    model_json = {
+        "name": "blastwatch-" + "-".join([final["backbone"], final["variant"] + "-fusion"]),
+        "version": model_version(shipped["int8"]["sha256"], previous=previous_version),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "classes": CLASS_NAMES,
+        "folders": CLASS_FOLDERS,
+        "malignant": MALIGNANT,
+        "inputs": {n: {"shape": [-1, 3, cache.size, cache.size], "layout": "NCHW", "scale": "[0,1] = byte/255"}
+                   for n in ("original", "segmented")},
+        "output": "probabilities",
+        "output_note": "uncalibrated softmax; calibrated p = p_i^(1/T) / sum_j p_j^(1/T) == softmax(logits/T)",
+        "features_output": "features",
+        "features_output_note": "INT8 file only: the classifier head's pooled input [batch, channels], added by "
+        "`python -m blastwatch_train add-features-output`; the out-of-domain gate measures its distance from "
+        "the training classes (`scripts/fit-gate.ts` fits it and writes the `gate` section)",
+        "files": shipped,
+        "split": {"file": "training/split.json", "sha256": sha256_file(split_path)},
+        "temperature": final["temperature"],
+        "threshold": final["threshold"],
+        "threshold_rule": "P(B-ALL) = 1 - P(Benign) after temperature; chosen on val for sensitivity >= 99.5% "
+                          "(largest passing value, halved as a margin, capped at 0.5)",
+        "uncertain_band": final["uncertain_band"],
+        "views": final.get("views", 1),
+        "views_note": "each image is also seen mirrored and turned (src/infer/views.ts); the probabilities of the "
+        "views are averaged after the temperature, and the temperature and threshold were fitted on that average",
+        "preprocessing": {**manifest_extra, "size": cache.size, "cache_format": cache.manifest["format"]},
+        "architecture": {k: final[k] for k in ("variant", "backbone", "width", "compute_size", "params")},
+        "training": {
+            "command": command, "seconds": total_seconds, "seconds_note": timing_note
+            or "wall time of the run up to the package step", "final_train_seconds": final["train"]["seconds"],
+            "epochs": final["train"]["config"]["epochs"], "torch": torch.__version__, "seed": SEED,
+            "smoke": smoke, **_recipe(final["train"]),
+        },
+    }
+    _json(models_dir / "model.json", model_json)
+    print(json.dumps({"version": model_json["version"], "models": str(models_dir)}), flush=True)
+
+
 def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, perturbed: Path | None,
-               command: str, total_seconds: float | None, smoke: bool, timing_note: str | None = None) -> None:
+               smoke: bool) -> None:
+    """Measures the packaged model in models/ as it ships (its temperature, threshold and band) and
+    writes the figures into its model.json and MODEL_CARD.md."""
     from .report import write_card
 
     cache, split, ix = load_with_split(cache_dir, split_path)
     final = json.loads((work / "final.json").read_text())
     ablation = json.loads((work / "ablation.json").read_text()) if (work / "ablation.json").exists() else None
-    T, thr = final["temperature"], final["threshold"]
-    views = final.get("views", 1)
-    val_idx, test_idx = _subset(ix["val"], smoke), _subset(ix["test"], smoke)
+    model_json = json.loads((models_dir / "model.json").read_text())
     paths = {name: work / final["files"][name]["path"] for name in ("fp32", "int8")}
+    for name in ("fp32", "int8"):
+        if sha256_file(paths[name]) != model_json["files"][name]["sha256"]:
+            raise ValueError(f"{models_dir / 'model.json'} ships another {name} file than {paths[name]}: "
+                             "run `package` first")
+    T, thr, band = model_json["temperature"], model_json["threshold"], model_json["uncertain_band"]
+    views = model_json["views"]
+    val_idx, test_idx = _subset(ix["val"], smoke), _subset(ix["test"], smoke)
     models = {name: OrtModel(p) for name, p in paths.items()}
     ev: dict = {}
     raw: dict = {}
@@ -405,8 +473,7 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
                 **metrics(y, cal, CLASS_NAMES, thr),
                 "ece_before_temperature": ece(y, uncalibrated),
                 "ece_after_temperature": ece(y, cal),
-                "in_uncertain_band": float(np.mean((1 - cal[:, 0] >= final["uncertain_band"][0])
-                                                   & (1 - cal[:, 0] <= final["uncertain_band"][1]))),
+                "in_uncertain_band": float(np.mean((1 - cal[:, 0] >= band[0]) & (1 - cal[:, 0] <= band[1]))),
             }
     agreement = {
         s: float(np.mean(raw[("fp32", s)].argmax(1) == raw[("int8", s)].argmax(1))) for s in ("val", "test")
@@ -445,57 +512,12 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
         f"{name}_{th}thread": latency_ms(p, cache.size, runs=runs, threads=th)
         for name, p in paths.items() for th in (1, 2)
     }
-    models_dir.mkdir(parents=True, exist_ok=True)
-    previous_manifest = models_dir / "model.json"
-    previous_version = (json.loads(previous_manifest.read_text()).get("version")
-                        if previous_manifest.exists() else None)
-    shipped = {}
-    for name, fname in (("int8", "blastwatch-int8.onnx"), ("fp32", "blastwatch-fp32.onnx")):
-        shutil.copyfile(paths[name], models_dir / fname)
-        shipped[name] = {"path": fname, "sha256": sha256_file(models_dir / fname),
-                         "bytes": (models_dir / fname).stat().st_size}
-    split_sha = sha256_file(split_path)
-    manifest_extra = {k: v for k, v in cache.manifest.items() if k not in ("items", "failed", "count", "format")}
-    model_json = {
-        "name": "blastwatch-" + "-".join([final["backbone"], final["variant"] + "-fusion"]),
-        "version": model_version(shipped["int8"]["sha256"], previous=previous_version),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "classes": CLASS_NAMES,
-        "folders": CLASS_FOLDERS,
-        "malignant": MALIGNANT,
-        "inputs": {n: {"shape": [-1, 3, cache.size, cache.size], "layout": "NCHW", "scale": "[0,1] = byte/255"}
-                   for n in ("original", "segmented")},
-        "output": "probabilities",
-        "output_note": "uncalibrated softmax; calibrated p = p_i^(1/T) / sum_j p_j^(1/T) == softmax(logits/T)",
-        "features_output": "features",
-        "features_output_note": "INT8 file only: the classifier head's pooled input [batch, channels], added by "
-        "`python -m blastwatch_train add-features-output`; the out-of-domain gate measures its distance from "
-        "the training classes (`scripts/fit-gate.ts` fits it and writes the `gate` section)",
-        "files": shipped,
-        "split": {"file": "training/split.json", "sha256": split_sha},
-        "temperature": T,
-        "threshold": thr,
-        "threshold_rule": "P(B-ALL) = 1 - P(Benign) after temperature; chosen on val for sensitivity >= 99.5% "
-                          "(largest passing value, halved as a margin, capped at 0.5)",
-        "uncertain_band": final["uncertain_band"],
-        "views": views,
-        "views_note": "each image is also seen mirrored and turned (src/infer/views.ts); the probabilities of the "
-        "views are averaged after the temperature, and the temperature and threshold were fitted on that average",
-        "preprocessing": {**manifest_extra, "size": cache.size, "cache_format": cache.manifest["format"]},
-        "architecture": {k: final[k] for k in ("variant", "backbone", "width", "compute_size", "params")},
-        "metrics": {
-            "test_int8": _short(ev["int8_test"]), "test_fp32": _short(ev["fp32_test"]),
-            "val_int8": _short(ev["int8_val"]),
-            "int8_fp32_agreement_test": agreement["test"],
-            "robustness_int8_accuracy": {r["kind"]: r["int8_accuracy"] for r in robustness},
-            "latency_ms_batch1": {k: v["median_ms"] for k, v in latency.items()},
-        },
-        "training": {
-            "command": command, "seconds": total_seconds, "seconds_note": timing_note
-            or "wall time of the run up to the report step", "final_train_seconds": final["train"]["seconds"],
-            "epochs": final["train"]["config"]["epochs"], "torch": torch.__version__, "seed": SEED,
-            "smoke": smoke, **_recipe(final["train"]),
-        },
+    model_json["metrics"] = {
+        "test_int8": _short(ev["int8_test"]), "test_fp32": _short(ev["fp32_test"]),
+        "val_int8": _short(ev["int8_val"]),
+        "int8_fp32_agreement_test": agreement["test"],
+        "robustness_int8_accuracy": {r["kind"]: r["int8_accuracy"] for r in robustness},
+        "latency_ms_batch1": {k: v["median_ms"] for k, v in latency.items()},
     }
     _json(models_dir / "model.json", model_json)
     report = {"model": model_json, "final": final, "eval": ev, "agreement": agreement,
@@ -503,7 +525,7 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
               "layer_error": layer_error, "baseline": base, "robustness": robustness,
               "latency": latency, "ablation": ablation, "split": {k: split[k] for k in
               ("seed", "fractions", "counts", "near_duplicates")} | {"dedupe": {
-                  k: v for k, v in split["dedupe"].items() if k != "duplicates"}, "sha256": split_sha}}
+                  k: v for k, v in split["dedupe"].items() if k != "duplicates"}, "sha256": model_json["split"]["sha256"]}}
     _json(work / "report.json", report)
     write_card(report, models_dir / "MODEL_CARD.md")
     print(json.dumps({"test_int8": _short(ev["int8_test"]), "agreement": agreement,

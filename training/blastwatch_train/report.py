@@ -65,6 +65,15 @@ def _per_class(m: dict) -> str:
     return out
 
 
+def _threshold_choice(model: dict) -> str:
+    clean = "chosen on validation for >= 99.5% sensitivity, halved as a margin"
+    fit = model.get("threshold_fit")
+    if not fit or fit.get("binding") is None:
+        return clean
+    return (f"{clean}, gave {fit['clean']:.4f}; `scripts/fit-threshold.ts` then took {fit['rule']}, over "
+            f"{fit['data']}; the set that sets it: {fit['binding']}")
+
+
 def _binary(m: dict) -> str:
     b = m["malignant"]
     return (f"B-ALL (any malignant class) vs benign at threshold {b['threshold']:.4f}: sensitivity "
@@ -182,7 +191,7 @@ def write_card(r: dict, path: Path) -> None:
           f"costs {views} times one view.")
     w(f"- Calibration: temperature T = {model['temperature']:.4f} fitted on the validation split "
       "(p_i^(1/T), renormalised). Decision: P(B-ALL) = 1 - P(Benign) >= threshold "
-      f"{model['threshold']:.4f} (chosen on validation for >= 99.5% sensitivity); uncertain band "
+      f"{model['threshold']:.4f} ({_threshold_choice(model)}); uncertain band "
       f"[{model['uncertain_band'][0]:.4f}, {model['uncertain_band'][1]:.4f}] means 'needs review'.")
     q = final["files"]["quantization"]
     w(f"- Files: `{model['files']['int8']['path']}` ({model['files']['int8']['bytes']:,} bytes; onnxruntime "

@@ -106,7 +106,8 @@ def test_the_report_carries_the_caches_colour_normalisation_into_model_json(tmp_
     pipeline.run_split(cache, split, seed=0, threshold=10)
     pipeline.run_final(cache, split, work, epochs=1, smoke=True)
     shutil.copytree(cache, tmp_path / "perturbed" / "blur1")
-    pipeline.run_report(cache, split, work, models, tmp_path / "perturbed", "test", 1.0, smoke=True)
+    pipeline.run_package(cache, split, work, models, "test", 1.0, smoke=True)
+    pipeline.run_report(cache, split, work, models, tmp_path / "perturbed", smoke=True)
     m = json.loads((models / "model.json").read_text())
     assert m["preprocessing"]["colour"] == colour
 

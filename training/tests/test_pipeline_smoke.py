@@ -1,7 +1,10 @@
-"""End to end on a synthetic cache: split -> final (1 step) -> INT8 -> report writes model.json + card."""
+"""End to end on a synthetic cache: split -> final (1 step) -> INT8 -> package writes model.json -> report
+measures it into model.json + card."""
 
 import json
 import shutil
+
+import pytest
 
 from blastwatch_train import pipeline
 
@@ -16,7 +19,8 @@ def test_final_and_report_write_a_loadable_model(synthetic_cache, tmp_path):
     assert final["temperature"] > 0 and 0 <= final["threshold"] <= 0.5
     perturbed = tmp_path / "perturbed"
     shutil.copytree(synthetic_cache, perturbed / "blur1")
-    pipeline.run_report(synthetic_cache, split, work, models, perturbed, "test", 1.0, smoke=True)
+    pipeline.run_package(synthetic_cache, split, work, models, "test", 1.0, smoke=True)
+    pipeline.run_report(synthetic_cache, split, work, models, perturbed, smoke=True)
     m = json.loads((models / "model.json").read_text())
     assert m["classes"] == ["Benign", "Early Pre-B", "Pre-B", "Pro-B"]
     assert m["folders"] == ["Benign", "Early", "Pre", "Pro"] and m["malignant"] == [False, True, True, True]
@@ -37,6 +41,28 @@ def test_final_and_report_write_a_loadable_model(synthetic_cache, tmp_path):
     card = (models / "MODEL_CARD.md").read_text()
     assert f"Version `{m['version']}`" in card
     assert "SMOKE RUN" in card and "Robustness" in card and "not a diagnosis" in card
+
+    # The report measures the model as packaged and refitted: the threshold model.json holds now,
+    # not the one training chose (scripts/fit-threshold.ts may have lowered it).
+    m["threshold"], m["uncertain_band"] = 0.0123, [0.00615, 0.5]
+    (models / "model.json").write_text(json.dumps(m))
+    pipeline.run_report(synthetic_cache, split, work, models, None, smoke=True)
+    measured = json.loads((work / "report.json").read_text())["eval"]["int8_test"]["malignant"]
+    assert measured["threshold"] == 0.0123
+    assert json.loads((models / "model.json").read_text())["version"] == m["version"]
+    assert "threshold 0.0123" in (models / "MODEL_CARD.md").read_text()
+
+
+def test_the_report_refuses_a_models_folder_packaged_from_other_files(synthetic_cache, tmp_path):
+    split, work, models = tmp_path / "split.json", tmp_path / "work", tmp_path / "models"
+    pipeline.run_split(synthetic_cache, split, seed=0, threshold=10)
+    pipeline.run_final(synthetic_cache, split, work, epochs=1, smoke=True)
+    pipeline.run_package(synthetic_cache, split, work, models, "test", 1.0, smoke=True)
+    m = json.loads((models / "model.json").read_text())
+    m["files"]["int8"]["sha256"] = "0" * 64
+    (models / "model.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="run `package` first"):
+        pipeline.run_report(synthetic_cache, split, work, models, None, smoke=True)
 
 
 def test_model_version_is_the_date_and_the_int8_hash_prefix():

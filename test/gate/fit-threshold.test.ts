@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { chooseThreshold, uncertainBand, type ThresholdRecord } from '../../src/gate/fit-threshold.js';
+import { repoRoot } from '../helpers/cli.js';
+
+const run = promisify(execFile);
+
+/** `n` malignant images of one set with P(B-ALL) from `scores` (cycled), all accepted unless told. */
+function set(name: string, scores: readonly number[], n = scores.length, rejected = 0): ThresholdRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    set: name,
+    name: `${name}/${i}`,
+    malignant: true,
+    accepted: i >= rejected,
+    pBall: scores[i % scores.length] as number,
+  }));
+}
+
+t.test('the threshold is lowered to the set that would miss too many, and never raised', async (t) => {
+  const benign: ThresholdRecord = {
+    set: 'validation',
+    name: 'b',
+    malignant: false,
+    accepted: true,
+    pBall: 0.99,
+  };
+  const clean = set('validation', [0.9], 200);
+  // 200 malignant images: 1 % allows 2 misses, so the boundary is the third-lowest score.
+  const shifted = [...set('warm', [0.05, 0.06, 0.12]), ...set('warm', [0.8], 197)];
+  const choice = chooseThreshold([benign, ...clean, ...shifted], 0.2, 0.01);
+  t.equal(choice.threshold, 0.12);
+  t.equal(choice.binding, 'warm');
+  t.same(choice.bySet.warm, { malignant: 200, allowed: 2, boundary: 0.12 });
+  const silent = shifted.filter((r) => r.pBall < choice.threshold).length;
+  t.equal(silent, 2, 'exactly the allowed misses at the chosen threshold');
+
+  const easy = chooseThreshold([...clean, ...set('cool', [0.7], 200)], 0.2, 0.01);
+  t.equal(easy.threshold, 0.2, 'no set needs more: the clean rule stands');
+  t.equal(easy.binding, null);
+});
+
+t.test('images the gate refuses are not silent misses, but count among the malignant', async (t) => {
+  // 100 malignant: 1 allowed. The two lowest are refused, so the boundary is the second accepted.
+  const records = [...set('dim', [0.01, 0.02, 0.3, 0.4]), ...set('dim', [0.9], 96)].map((r, i) => ({
+    ...r,
+    accepted: i >= 2,
+  }));
+  const choice = chooseThreshold(records, 0.5, 0.01);
+  t.equal(choice.bySet.dim?.allowed, 1);
+  t.equal(choice.threshold, 0.4);
+  const refusedAll = chooseThreshold(set('blank', [0.01], 10, 10), 0.5, 0.01);
+  t.equal(refusedAll.bySet.blank?.boundary, null, 'a set the gate refuses whole sets no bound');
+  t.equal(refusedAll.threshold, 0.5);
+});
+
+t.test('the band follows the threshold as the training report draws it', async (t) => {
+  t.same(uncertainBand(0.2), [0.1, 0.6]);
+  t.same(uncertainBand(0.02), [0.01, 0.51]);
+});
+
+t.test(
+  'fit-threshold lowers a threshold the shifts do not allow, records why, and a rerun changes nothing',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'fit-threshold-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    await cp(join(repoRoot, 'models'), dir, { recursive: true });
+    // A clean rule far too high for any shift: the fit must lower it.
+    const manifestPath = join(dir, 'model.json');
+    const shipped = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    delete shipped.threshold_fit;
+    await writeFile(manifestPath, JSON.stringify({ ...shipped, threshold: 0.99 }));
+    const fit = (): Promise<unknown> =>
+      run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/fit-threshold.ts',
+          '--model',
+          dir,
+          '--every',
+          '26',
+          '--shifts',
+          'gains:1,1.15,1',
+        ],
+        { cwd: repoRoot, maxBuffer: 1 << 22 },
+      );
+    type Fitted = {
+      threshold: number;
+      uncertain_band: [number, number];
+      version: string;
+      threshold_fit: {
+        clean: number;
+        binding: string | null;
+        boundaries: Record<string, number | null>;
+        data: string;
+      };
+    };
+    const read = async (): Promise<Fitted> => JSON.parse(await readFile(manifestPath, 'utf8')) as Fitted;
+    await fit();
+    const after = await read();
+    t.equal(after.threshold_fit.clean, 0.99, 'the clean rule is kept as the upper bound');
+    t.same(Object.keys(after.threshold_fit.boundaries), ['validation', 'gains:1,1.15,1']);
+    t.match(after.threshold_fit.data, /16 images, clean and under 1 camera shifts/);
+    const bounds = Object.values(after.threshold_fit.boundaries).filter((b): b is number => b !== null);
+    t.ok(after.threshold < 0.99, `lowered to ${after.threshold}`);
+    t.ok(Math.abs(after.threshold - Math.min(...bounds)) < 1e-5, 'to the lowest set bound');
+    t.not(after.threshold_fit.binding, null);
+    t.same(after.uncertain_band, uncertainBand(after.threshold));
+    t.not(after.version, shipped.version, 'a new threshold, a new version');
+    t.equal(after.version.split('+')[1], String(shipped.version).split('+')[1], "the same weights' hash");
+
+    await fit();
+    const again = await read();
+    t.equal(again.threshold, after.threshold, 'the same images give the same threshold');
+    t.equal(again.version, after.version, 'an unchanged threshold keeps the version');
+  },
+);
