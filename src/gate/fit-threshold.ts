@@ -1,8 +1,9 @@
 /**
  * The flag threshold under camera shifts. A silent miss is a malignant image the gate accepts and
  * the threshold does not flag, so the threshold that keeps silent misses rare depends on which
- * images the gate accepts: it is chosen after the gate, from validation images measured clean and
- * under each camera shift (scripts/fit-threshold.ts measures them).
+ * images the gate accepts: it is found after the gate, from validation images measured clean and
+ * under each camera shift (scripts/fit-threshold.ts measures them, records the result and, when
+ * asked, applies it).
  */
 
 /**

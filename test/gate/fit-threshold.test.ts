@@ -63,17 +63,17 @@ t.test('the band follows the threshold as the training report draws it', async (
 });
 
 t.test(
-  'fit-threshold lowers a threshold the shifts do not allow, records why, and a rerun changes nothing',
+  'fit-threshold records what the shifts need, lowers the threshold only when told, and a rerun changes nothing',
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'fit-threshold-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     await cp(join(repoRoot, 'models'), dir, { recursive: true });
-    // A clean rule far too high for any shift: the fit must lower it.
+    // A clean rule far too high for any shift.
     const manifestPath = join(dir, 'model.json');
     const shipped = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
     delete shipped.threshold_fit;
     await writeFile(manifestPath, JSON.stringify({ ...shipped, threshold: 0.99 }));
-    const fit = (): Promise<unknown> =>
+    const fit = (...extra: string[]): Promise<unknown> =>
       run(
         process.execPath,
         [
@@ -86,6 +86,7 @@ t.test(
           '26',
           '--shifts',
           'gains:1,1.15,1',
+          ...extra,
         ],
         { cwd: repoRoot, maxBuffer: 1 << 22 },
       );
@@ -95,28 +96,40 @@ t.test(
       version: string;
       threshold_fit: {
         clean: number;
+        needed: number;
+        applied: boolean;
         binding: string | null;
         boundaries: Record<string, number | null>;
         data: string;
       };
     };
     const read = async (): Promise<Fitted> => JSON.parse(await readFile(manifestPath, 'utf8')) as Fitted;
-    await fit();
-    const after = await read();
-    t.equal(after.threshold_fit.clean, 0.99, 'the clean rule is kept as the upper bound');
-    t.same(Object.keys(after.threshold_fit.boundaries), ['validation', 'gains:1,1.15,1']);
-    t.match(after.threshold_fit.data, /16 images, clean and under 1 camera shifts/);
-    const bounds = Object.values(after.threshold_fit.boundaries).filter((b): b is number => b !== null);
-    t.ok(after.threshold < 0.99, `lowered to ${after.threshold}`);
-    t.ok(Math.abs(after.threshold - Math.min(...bounds)) < 1e-5, 'to the lowest set bound');
-    t.not(after.threshold_fit.binding, null);
-    t.same(after.uncertain_band, uncertainBand(after.threshold));
-    t.not(after.version, shipped.version, 'a new threshold, a new version');
-    t.equal(after.version.split('+')[1], String(shipped.version).split('+')[1], "the same weights' hash");
 
     await fit();
+    const recorded = await read();
+    t.equal(recorded.threshold, 0.99, 'without --lower the threshold stays');
+    t.equal(recorded.version, shipped.version, 'and so does the version');
+    t.equal(recorded.threshold_fit.applied, false);
+    t.equal(recorded.threshold_fit.clean, 0.99);
+    t.same(Object.keys(recorded.threshold_fit.boundaries), ['validation', 'gains:1,1.15,1']);
+    t.match(recorded.threshold_fit.data, /16 images, clean and under 1 camera shifts/);
+    const bounds = Object.values(recorded.threshold_fit.boundaries).filter((b): b is number => b !== null);
+    t.ok(recorded.threshold_fit.needed < 0.99, `the shifts need ${recorded.threshold_fit.needed}`);
+    t.ok(Math.abs(recorded.threshold_fit.needed - Math.min(...bounds)) < 1e-5, 'the lowest set bound');
+    t.not(recorded.threshold_fit.binding, null);
+
+    await fit('--lower');
+    const lowered = await read();
+    t.equal(lowered.threshold, recorded.threshold_fit.needed, '--lower applies it');
+    t.equal(lowered.threshold_fit.clean, 0.99, 'the clean rule is kept as the upper bound');
+    t.equal(lowered.threshold_fit.applied, true);
+    t.same(lowered.uncertain_band, uncertainBand(lowered.threshold));
+    t.not(lowered.version, shipped.version, 'a new threshold, a new version');
+    t.equal(lowered.version.split('+')[1], String(shipped.version).split('+')[1], "the same weights' hash");
+
+    await fit('--lower');
     const again = await read();
-    t.equal(again.threshold, after.threshold, 'the same images give the same threshold');
-    t.equal(again.version, after.version, 'an unchanged threshold keeps the version');
+    t.equal(again.threshold, lowered.threshold, 'the same images give the same threshold');
+    t.equal(again.version, lowered.version, 'an unchanged threshold keeps the version');
   },
 );

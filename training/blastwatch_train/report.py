@@ -70,8 +70,12 @@ def _threshold_choice(model: dict) -> str:
     fit = model.get("threshold_fit")
     if not fit or fit.get("binding") is None:
         return clean
-    return (f"{clean}, gave {fit['clean']:.4f}; `scripts/fit-threshold.ts` then took {fit['rule']}, over "
-            f"{fit['data']}; the set that sets it: {fit['binding']}")
+    if fit.get("applied"):
+        return (f"{clean}, gave {fit['clean']:.4f}; `scripts/fit-threshold.ts --lower` then took {fit['rule']}, "
+                f"over {fit['data']}; the set that sets it: {fit['binding']}")
+    return (f"{clean}; under camera shifts of the validation images, a silent-miss share of at most 1 % in each "
+            f"would need {fit['needed']:.4f} ({fit['binding']} binds; `scripts/fit-threshold.ts`, model.json "
+            "`threshold_fit`), not applied: \"The flag threshold under camera shifts\" says why")
 
 
 def _binary(m: dict) -> str:
