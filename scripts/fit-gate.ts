@@ -50,6 +50,7 @@ import type { GateSection } from '../src/gate/section.js';
 import { nextModelVersion } from '../src/infer/manifest.js';
 import { trainingChanges, type TrainingChange, type TrainingRecipe } from './gate/augment.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
+import { parseEvery, SET_OPTIONS } from './gate/sets.js';
 
 /** Principal directions kept of the 1280-dimensional within-class covariance. */
 export const FEATURE_COMPONENTS = 32;
@@ -102,16 +103,12 @@ interface FitRecord {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: { type: 'string', default: '../shared/data/all-smears' },
-      split: { type: 'string', default: 'training/split.json' },
-      model: { type: 'string', default: 'models' },
-      every: { type: 'string', default: '1' },
+      ...SET_OPTIONS,
       'dry-run': { type: 'boolean', default: false },
       records: { type: 'string' },
     },
   });
-  const every = Number(values.every);
-  if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  const every = parseEvery(values.every);
   const modelDir = resolve(values.model);
   const started = performance.now();
   const split = JSON.parse(await readFile(values.split, 'utf8')) as { splits: Record<string, SplitEntry[]> };

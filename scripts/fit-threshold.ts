@@ -37,7 +37,7 @@ import {
 } from '../src/gate/fit-threshold.js';
 import { RANGE_SHIFTS } from './camera-shifts.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
-import { listImages, perturb, writeList, type SetImage } from './gate/sets.js';
+import { parseEvery, SET_OPTIONS, withChangedCopies, writeList, type SetImage } from './gate/sets.js';
 
 interface SplitEntry {
   path: string;
@@ -80,12 +80,8 @@ async function measureRecords(
       list,
       entries.map((e) => e.path),
     );
-    for (const kind of shifts) {
-      const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
-      await perturb(dataDir, list, kind, dir);
-      await measure(kind, await listImages(dir, folders));
-      await rm(dir, { recursive: true, force: true });
-    }
+    for (const kind of shifts)
+      await withChangedCopies(dataDir, list, kind, work, folders, (images) => measure(kind, images));
   } finally {
     await opened.classifier.close();
     await rm(work, { recursive: true, force: true });
@@ -109,18 +105,14 @@ async function loadRecords(path: string): Promise<ThresholdRecord[]> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: { type: 'string', default: '../shared/data/all-smears' },
-      split: { type: 'string', default: 'training/split.json' },
-      model: { type: 'string', default: 'models' },
-      every: { type: 'string', default: '1' },
+      ...SET_OPTIONS,
       shifts: { type: 'string' },
       lower: { type: 'boolean', default: false },
       records: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
     },
   });
-  const every = Number(values.every);
-  if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  const every = parseEvery(values.every);
   const modelDir = resolve(values.model);
   const manifestPath = join(modelDir, 'model.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };

@@ -29,7 +29,15 @@ import { decide, loadModelManifest } from '../src/infer/index.js';
 import type { OpenedModel } from '../src/evaluate/classify-file.js';
 import { RANGE_SHIFTS } from './camera-shifts.js';
 import { measureImage, openModelQuietly } from './gate/measure.js';
-import { listImages, nonSmearImages, perturb, writeList, type SetImage } from './gate/sets.js';
+import {
+  listImages,
+  nonSmearImages,
+  parseEvery,
+  SET_OPTIONS,
+  withChangedCopies,
+  writeList,
+  type SetImage,
+} from './gate/sets.js';
 
 /** Each camera shift at the ends of its range (scripts/camera-shifts.ts). */
 export const SHIFTS = RANGE_SHIFTS;
@@ -126,23 +134,18 @@ async function measureNonSmears(
     black: await measureSet(ctx, generated.black),
     'not a smear': await measureSet(ctx, generated.other),
   };
-  for (const kind of NON_SMEAR_CHANGES) {
-    const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
-    await perturb(dataDir, list, kind, dir);
-    nonSmear[kind] = await measureSet(ctx, await listImages(dir, ctx.folders));
-    await rm(dir, { recursive: true, force: true });
-  }
+  for (const kind of NON_SMEAR_CHANGES)
+    nonSmear[kind] = await withChangedCopies(dataDir, list, kind, work, ctx.folders, (images) =>
+      measureSet(ctx, images),
+    );
   return nonSmear;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: { type: 'string', default: '../shared/data/all-smears' },
-      split: { type: 'string', default: 'training/split.json' },
+      ...SET_OPTIONS,
       bccd: { type: 'string', default: '../shared/data/ood-dev/bccd' },
-      model: { type: 'string', default: 'models' },
-      every: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       subset: { type: 'string', default: 'test' },
       shifts: { type: 'string' },
@@ -151,8 +154,7 @@ async function main(): Promise<void> {
     },
   });
   const quick = values.quick;
-  const every = quick ? 52 : Number(values.every);
-  if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  const every = quick ? 52 : parseEvery(values.every);
   const subset = values.subset;
   if (subset !== 'test' && subset !== 'val') throw new Error('--subset must be test or val');
   const shiftKinds = values.shifts
@@ -194,11 +196,10 @@ async function main(): Promise<void> {
     );
     const shifts: Record<string, SetFigures> = {};
     for (const kind of shiftKinds) {
-      const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
-      await perturb(values.data, list, kind, dir);
-      shifts[kind] = await measureSet(ctx, await listImages(dir, manifest.folders));
+      shifts[kind] = await withChangedCopies(values.data, list, kind, work, manifest.folders, (images) =>
+        measureSet(ctx, images),
+      );
       progress(kind, shifts[kind]);
-      await rm(dir, { recursive: true, force: true });
     }
     report.shifts = shifts;
 

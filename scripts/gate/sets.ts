@@ -4,7 +4,7 @@
  * generated pictures that are not smears at all.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -65,6 +65,42 @@ export async function perturb(
     ],
     { maxBuffer: 1 << 20 },
   );
+}
+
+/**
+ * The listed data-set files changed by `kind` (scripts/perturb-images.ts) into a folder under
+ * `work`, handed to `use` and removed after: a few hundred PNGs per change add up.
+ */
+export async function withChangedCopies<T>(
+  dataDir: string,
+  filesList: string,
+  kind: string,
+  work: string,
+  folders: readonly string[],
+  use: (images: SetImage[]) => Promise<T>,
+): Promise<T> {
+  const dir = join(work, kind.replace(/[^a-z0-9.]+/gi, '_'));
+  try {
+    await perturb(dataDir, filesList, kind, dir);
+    return await use(await listImages(dir, folders));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The options the gate scripts share: the data set, its split, the model, and every N-th image. */
+export const SET_OPTIONS = {
+  data: { type: 'string', default: '../shared/data/all-smears' },
+  split: { type: 'string', default: 'training/split.json' },
+  model: { type: 'string', default: 'models' },
+  every: { type: 'string', default: '1' },
+} as const;
+
+/** --every as a positive integer. */
+export function parseEvery(value: string): number {
+  const every = Number(value);
+  if (!Number.isInteger(every) || every < 1) throw new Error('--every must be a positive integer');
+  return every;
 }
 
 export async function writeList(path: string, lines: readonly string[]): Promise<void> {
