@@ -384,9 +384,9 @@ def run_package(cache_dir: Path, split_path: Path, work: Path, models_dir: Path,
                 total_seconds: float | None, smoke: bool, timing_note: str | None = None) -> None:
     """Copies the trained files into models/ and writes their model.json, without measured figures.
 
-    The out-of-domain gate (scripts/fit-gate.ts) and the threshold under camera shifts
-    (scripts/fit-threshold.ts) are fitted on this model.json next; `report` then measures the model
-    as it ships, with the threshold those left in it.
+    The out-of-domain gate (scripts/fit-gate.ts) is fitted on this model.json next, and what camera
+    shifts need of the threshold measured (scripts/fit-threshold.ts, applied only with --lower);
+    `report` then measures the model as it ships, with the threshold model.json holds by then.
     """
     cache = load_cache(cache_dir)
     final = json.loads((work / "final.json").read_text())
@@ -520,12 +520,13 @@ def run_report(cache_dir: Path, split_path: Path, work: Path, models_dir: Path, 
         "latency_ms_batch1": {k: v["median_ms"] for k, v in latency.items()},
     }
     _json(models_dir / "model.json", model_json)
+    dedupe = {k: v for k, v in split["dedupe"].items() if k != "duplicates"}
     report = {"model": model_json, "final": final, "eval": ev, "agreement": agreement,
               "max_abs_prob_diff_test": max_abs_prob_diff,
               "layer_error": layer_error, "baseline": base, "robustness": robustness,
-              "latency": latency, "ablation": ablation, "split": {k: split[k] for k in
-              ("seed", "fractions", "counts", "near_duplicates")} | {"dedupe": {
-                  k: v for k, v in split["dedupe"].items() if k != "duplicates"}, "sha256": model_json["split"]["sha256"]}}
+              "latency": latency, "ablation": ablation,
+              "split": {k: split[k] for k in ("seed", "fractions", "counts", "near_duplicates")}
+              | {"dedupe": dedupe, "sha256": model_json["split"]["sha256"]}}
     _json(work / "report.json", report)
     write_card(report, models_dir / "MODEL_CARD.md")
     print(json.dumps({"test_int8": _short(ev["int8_test"]), "agreement": agreement,
