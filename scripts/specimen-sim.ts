@@ -77,6 +77,9 @@ interface ImagePrediction {
   path: string;
   folder: string;
   pBall: number;
+  /** The gate accepted it: the daemon counts only such images as screened. */
+  screened: boolean;
+  /** Flagged B-ALL; only a screened image can be. */
   flag: boolean;
 }
 interface PredictionFile {
@@ -145,7 +148,9 @@ async function predict(
       path: rel,
       folder: rel.split('/')[0] as string,
       pBall: out.prediction.pBall,
-      flag: out.decision.flag,
+      // As the daemon counts a specimen: an out-of-domain image is neither screened nor flagged.
+      screened: out.domain === null || out.domain.in,
+      flag: (out.domain === null || out.domain.in) && out.decision.flag,
     });
   }
   const file: PredictionFile = { modelSha256: info.modelSha256, threshold: info.threshold, images };
@@ -154,6 +159,12 @@ async function predict(
 }
 
 /** Flagged-count histograms per m (1..MAX_SIZE) of one condition. */
+/**
+ * The images of one condition the gate accepted: a specimen's m is its screened images, as the
+ * daemon counts them (the refused ones are "cannot screen" and enter neither count).
+ */
+const screenedImages = (p: PredictionFile): ImagePrediction[] => p.images.filter((i) => i.screened);
+
 function simulateCondition(preds: ImagePrediction[], draws: number, seed: number): ConditionSimulation {
   const pool = (folders: string[]) => preds.filter((p) => folders.includes(p.folder)).map((p) => p.flag);
   const random = seededRandom(seed);
@@ -196,12 +207,19 @@ const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)} %`;
 const ci = (r: Rate) => `${pct(r.value, 2)} [${(r.low * 100).toFixed(2)}, ${(r.high * 100).toFixed(2)}]`;
 
 function imageTable(preds: Map<string, PredictionFile>): string {
-  const rows = ['| condition | B-ALL images flagged | benign images flagged |', '|---|--:|--:|'];
+  const rows = [
+    '| condition | B-ALL images flagged / screened | benign images flagged / screened | refused by the gate (B-ALL / benign) |',
+    '|---|--:|--:|--:|',
+  ];
   for (const [condition, p] of preds) {
     const ball = p.images.filter((i) => i.folder !== BENIGN_FOLDER);
     const benign = p.images.filter((i) => i.folder === BENIGN_FOLDER);
-    const n = (xs: ImagePrediction[]) => xs.filter((i) => i.flag).length;
-    rows.push(`| ${condition} | ${n(ball)}/${ball.length} | ${n(benign)}/${benign.length} |`);
+    const flagged = (xs: ImagePrediction[]) => xs.filter((i) => i.flag).length;
+    const screened = (xs: ImagePrediction[]) => xs.filter((i) => i.screened).length;
+    rows.push(
+      `| ${condition} | ${flagged(ball)}/${screened(ball)} | ${flagged(benign)}/${screened(benign)} | ` +
+        `${ball.length - screened(ball)} / ${benign.length - screened(benign)} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -272,8 +290,12 @@ function mixedTable(
   ];
   const random = seededRandom(seed);
   for (const [condition, p] of preds) {
-    const blasts = p.images.filter((i) => i.folder !== BENIGN_FOLDER).map((i) => i.flag);
-    const normals = p.images.filter((i) => i.folder === BENIGN_FOLDER).map((i) => i.flag);
+    const blasts = screenedImages(p)
+      .filter((i) => i.folder !== BENIGN_FOLDER)
+      .map((i) => i.flag);
+    const normals = screenedImages(p)
+      .filter((i) => i.folder === BENIGN_FOLDER)
+      .map((i) => i.flag);
     const cells = BLAST_SHARES.flatMap((b) =>
       MIXED_SIZES.map((m) => {
         const counts = simulateMixedFlaggedCounts(blasts, normals, b, m, draws, random);
@@ -297,7 +319,8 @@ function worstSpecificityAt(
       const value = screeningAt(sims, rule, condition, m).specificity.value;
       if (value < worst.value) worst = { value, m, condition };
     }
-  const benign = (preds.get(worst.condition)?.images ?? []).filter((i) => i.folder === BENIGN_FOLDER);
+  const condition = preds.get(worst.condition);
+  const benign = (condition ? screenedImages(condition) : []).filter((i) => i.folder === BENIGN_FOLDER);
   const flagged = benign.filter((i) => i.flag).length;
   const { low, high } = wilsonInterval(flagged, benign.length);
   return {
@@ -347,7 +370,7 @@ async function main(): Promise<void> {
 
   const sims = new Map<string, ConditionSimulation>();
   [...preds].forEach(([condition, p], i) =>
-    sims.set(condition, simulateCondition(p.images, opt.draws, opt.seed + i)),
+    sims.set(condition, simulateCondition(screenedImages(p), opt.draws, opt.seed + i)),
   );
   const scores = ruleGrid(MAX_SIZE, SHARE_STEPS, CRITERION.fromSize).map((r) =>
     scoreRule(r, sims, CRITERION),
@@ -410,15 +433,15 @@ A hematologist reports a specimen, not an image: the daemon counts a specimen's 
 
 **Defaults: min_flagged k = ${rule.minFlagged}, min_flagged_share x = ${rule.minFlaggedShare}, min_screened n = ${rule.minScreened}.** In words: ${describeRule(rule)}
 
-**How the specimens are made.** Every test image (${o.images.ball + o.images.benign}: ${o.images.ball} B-ALL, ${o.images.benign} benign) went through the daemon's own path (decode, segmentation, INT8 model, shipped temperature and threshold), clean and under each of six shifts written by \`scripts/perturb-images.ts\`: a camera or stain that has drifted is the realistic case, and on clean images the model is so near 100 % that every rule looks perfect. A simulated specimen is m images drawn without replacement from one class under one condition (a shifted camera shifts the whole smear): Early Pre-B, Pre-B or Pro-B give a B-ALL specimen (${n(opt.draws)} of each subtype, ${n(3 * opt.draws)} per m and condition), Benign a hematogone specimen (${n(opt.draws)} per m and condition). Sensitivity = B-ALL specimens called \`suspicious\`; specificity = benign specimens not called \`suspicious\` (\`insufficient\` is not suspicious; its share is given apart). Every rule k = 1..${MAX_SIZE}, x = 0.05..1.00 in steps of 0.05 was applied to the same draws through the daemon's \`suggestVerdict\`.
+**How the specimens are made.** Every test image (${o.images.ball + o.images.benign}: ${o.images.ball} B-ALL, ${o.images.benign} benign) went through the daemon's own path (decode, segmentation, INT8 model, shipped temperature and threshold), clean and under each of six shifts written by \`scripts/perturb-images.ts\`: a camera or stain that has drifted is the realistic case, and on clean images the model is so near 100 % that every rule looks perfect. A simulated specimen is m screened images drawn without replacement from one class under one condition (a shifted camera shifts the whole smear), from the images the out-of-domain gate accepts, because the daemon counts only those (a refused image is "cannot screen" and enters neither the screened nor the flagged count): Early Pre-B, Pre-B or Pro-B give a B-ALL specimen (${n(opt.draws)} of each subtype, ${n(3 * opt.draws)} per m and condition), Benign a hematogone specimen (${n(opt.draws)} per m and condition). Sensitivity = B-ALL specimens called \`suspicious\`; specificity = benign specimens not called \`suspicious\` (\`insufficient\` is not suspicious; its share is given apart). Every rule k = 1..${MAX_SIZE}, x = 0.05..1.00 in steps of 0.05 was applied to the same draws through the daemon's \`suggestVerdict\`.
 
 **Criterion.** (1) One-class B-ALL specimen sensitivity ≥ ${pct(CRITERION.sensitivityTarget)} at every m from ${CRITERION.fromSize} to ${CRITERION.toSize} under every condition (clean and each shift); (2) benign specimen specificity ≥ ${pct(CRITERION.specificityFloor, 0)} at every such m and condition (${o.eligible} of ${MAX_SIZE * SHARE_STEPS} rules pass both); (3) of those, the highest sensitivity for mixed B-ALL specimens in which each image shows blasts with probability ${MIXED_BLAST_SHARE} and is otherwise drawn from the benign pool of the same condition (${n(opt.draws)} per m and condition; worst condition, mean over m = ${CRITERION.fromSize}..${CRITERION.toSize}); (4) within ${(CRITERION.tieTolerance * 100).toFixed(1)} percentage points of the best (${o.tied} rules), the higher worst-case specificity, then the smaller k and x; (5) n = ${CRITERION.fromSize}, the smallest specimen the sensitivity target is required at: below it, "no suspicious cells found" has no backing here (on one-class specimens the target alone already holds from m = ${chosen.sensitiveFrom}). Step 3 is there because one-class specimens cannot rank rules: on them nearly every rule is near 100 %, and maximising specificity on them ("specificity first" below) picks a rule that needs a majority of flagged images, which a smear where blasts are a minority never reaches. The ${pct(CRITERION.specificityFloor, 0)} floor is a judgment: a drifted camera may send at most one benign specimen in twenty for an extra look.
 
 ${comparisonTable(o)}
 
-(worst = minimum over the seven conditions and m = ${CRITERION.fromSize}..${CRITERION.toSize}.) The chosen rule's lowest specificity is ${pct(o.worstSpecificityAt.value, 2)}, at m = ${o.worstSpecificityAt.m} under ${o.worstSpecificityAt.condition} (which flags ${o.worstSpecificityAt.benignFlagged} benign images): shifted benign images flagged B-ALL are what keeps k and x from going lower. The brackets below are Monte Carlo error only; the test split's own sampling error is much larger (that flagged share has a 95 % Wilson interval of ${o.worstSpecificityAt.benignFlaggedInterval}), so the figures are estimates for this split, not for a lab.
+(worst = minimum over the seven conditions and m = ${CRITERION.fromSize}..${CRITERION.toSize}.) The chosen rule's lowest specificity is ${pct(o.worstSpecificityAt.value, 2)}, at m = ${o.worstSpecificityAt.m} under ${o.worstSpecificityAt.condition} (which flags ${o.worstSpecificityAt.benignFlagged} screened benign images): shifted benign images flagged B-ALL are what keeps k and x from going lower. The brackets below are Monte Carlo error only; the test split's own sampling error is much larger (that flagged share has a 95 % Wilson interval of ${o.worstSpecificityAt.benignFlaggedInterval}), so the figures are estimates for this split, not for a lab.
 
-Images flagged (P(B-ALL) ≥ threshold) per condition, test split:
+Images flagged (P(B-ALL) ≥ threshold, accepted by the gate) per condition, test split:
 
 ${o.tables.images}
 
