@@ -131,5 +131,13 @@ t.test(
     const again = await read();
     t.equal(again.threshold, lowered.threshold, 'the same images give the same threshold');
     t.equal(again.version, lowered.version, 'an unchanged threshold keeps the version');
+
+    await fit();
+    const restored = await read();
+    t.equal(restored.threshold, 0.99, 'without --lower a lowered threshold goes back to the clean rule');
+    t.same(restored.uncertain_band, uncertainBand(0.99));
+    t.match(restored.threshold_rule, /^P\(B-ALL\) = 1 - P\(Benign\) after temperature; chosen on val/);
+    t.notMatch(restored.threshold_rule, /lowered/);
+    t.not(restored.version, lowered.version, 'and that is another model again');
   },
 );
