@@ -94,6 +94,7 @@ t.test(
       threshold: number;
       uncertain_band: [number, number];
       version: string;
+      threshold_rule: string;
       threshold_fit: {
         clean: number;
         needed: number;
