@@ -22,6 +22,8 @@
  * --every N keeps every N-th validation image and --shifts measures only the shifts named (quick
  * runs for tests); --records FILE keeps the measured figures (and reads them from there when it
  * exists), so the rule can be refitted in seconds; --dry-run prints the result without writing.
+ * stderr gets a table of each set's silent misses and false alarms (benign images accepted and
+ * flagged) at the clean and at the needed threshold.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,8 +33,10 @@ import { loadDomainGate } from '../src/gate/index.js';
 import { loadModelManifest, nextModelVersion } from '../src/infer/manifest.js';
 import {
   chooseThreshold,
+  outcomesAt,
   SHIFT_SILENT_SHARE,
   uncertainBand,
+  type SetOutcome,
   type ThresholdRecord,
 } from '../src/gate/fit-threshold.js';
 import { RANGE_SHIFTS } from './camera-shifts.js';
@@ -158,6 +162,7 @@ async function main(): Promise<void> {
     boundaries: Object.fromEntries(Object.entries(choice.bySet).map(([set, b]) => [set, round(b.boundary)])),
   };
   process.stdout.write(`${JSON.stringify(fit, null, 1)}\n`);
+  process.stderr.write(comparison(records, clean, choice.threshold));
   if (values['dry-run']) return;
   const threshold = lower ? choice.threshold : clean;
   const before = manifest.threshold as number;
@@ -181,6 +186,32 @@ async function main(): Promise<void> {
     `fit-threshold: ${changed ? `threshold ${before} -> ${threshold}` : 'threshold unchanged'}` +
       `${lower ? '' : ` (the shifts would need ${choice.threshold}; --lower applies it)`}; wrote ${manifestPath}\n`,
   );
+}
+
+/** Silent misses and false alarms at the clean and at the needed threshold, per set and over the shifts. */
+function comparison(records: readonly ThresholdRecord[], clean: number, needed: number): string {
+  const at = [outcomesAt(records, clean), outcomesAt(records, needed)] as const;
+  const cell = (o: SetOutcome | undefined): string =>
+    o ? `${o.silentMisses}/${o.malignant} | ${o.falseAlarms}/${o.benignAccepted}` : '– | –';
+  const lines = [
+    `| set | silent misses at ${clean.toFixed(4)} | benign flagged | silent misses at ${needed.toFixed(4)} | benign flagged |`,
+    '|---|--:|--:|--:|--:|',
+  ];
+  for (const set of Object.keys(at[0])) lines.push(`| ${set} | ${cell(at[0][set])} | ${cell(at[1][set])} |`);
+  const shifts = (o: Record<string, SetOutcome>): SetOutcome =>
+    Object.entries(o)
+      .filter(([set]) => set !== 'validation')
+      .reduce(
+        (sum, [, v]) => ({
+          malignant: sum.malignant + v.malignant,
+          silentMisses: sum.silentMisses + v.silentMisses,
+          benignAccepted: sum.benignAccepted + v.benignAccepted,
+          falseAlarms: sum.falseAlarms + v.falseAlarms,
+        }),
+        { malignant: 0, silentMisses: 0, benignAccepted: 0, falseAlarms: 0 },
+      );
+  lines.push(`| all shifts | ${cell(shifts(at[0]))} | ${cell(shifts(at[1]))} |`);
+  return `${lines.join('\n')}\n`;
 }
 
 main().catch((err: unknown) => {

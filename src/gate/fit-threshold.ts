@@ -77,3 +77,32 @@ export function chooseThreshold(
 export function uncertainBand(threshold: number): [number, number] {
   return [threshold / 2, Math.min(0.95, Math.max(0.5, 1 - (1 - threshold) / 2))];
 }
+
+/** What one threshold does to one set: the silent misses and the false alarms among accepted images. */
+export interface SetOutcome {
+  malignant: number;
+  /** Malignant, accepted and not flagged. */
+  silentMisses: number;
+  benignAccepted: number;
+  /** Benign, accepted and flagged. */
+  falseAlarms: number;
+}
+
+export function outcomesAt(
+  records: readonly ThresholdRecord[],
+  threshold: number,
+): Record<string, SetOutcome> {
+  const out: Record<string, SetOutcome> = {};
+  for (const r of records) {
+    const o = (out[r.set] ??= { malignant: 0, silentMisses: 0, benignAccepted: 0, falseAlarms: 0 });
+    const flagged = r.pBall >= threshold;
+    if (r.malignant) {
+      o.malignant++;
+      if (r.accepted && !flagged) o.silentMisses++;
+    } else if (r.accepted) {
+      o.benignAccepted++;
+      if (flagged) o.falseAlarms++;
+    }
+  }
+  return out;
+}

@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { chooseThreshold, uncertainBand, type ThresholdRecord } from '../../src/gate/fit-threshold.js';
+import {
+  chooseThreshold,
+  outcomesAt,
+  uncertainBand,
+  type ThresholdRecord,
+} from '../../src/gate/fit-threshold.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const run = promisify(execFile);
@@ -57,6 +62,32 @@ t.test('images the gate refuses are not silent misses, but count among the malig
   t.equal(refusedAll.threshold, 0.5);
 });
 
+t.test(
+  'outcomes: silent misses among malignant images, false alarms among accepted benign ones',
+  async (t) => {
+    const records: ThresholdRecord[] = [
+      { set: 'warm', name: 'a', malignant: true, accepted: true, pBall: 0.1 },
+      { set: 'warm', name: 'b', malignant: true, accepted: false, pBall: 0.05 },
+      { set: 'warm', name: 'c', malignant: true, accepted: true, pBall: 0.9 },
+      { set: 'warm', name: 'd', malignant: false, accepted: true, pBall: 0.15 },
+      { set: 'warm', name: 'e', malignant: false, accepted: false, pBall: 0.99 },
+      { set: 'warm', name: 'f', malignant: false, accepted: true, pBall: 0.01 },
+    ];
+    t.same(outcomesAt(records, 0.2).warm, {
+      malignant: 3,
+      silentMisses: 1,
+      benignAccepted: 2,
+      falseAlarms: 0,
+    });
+    t.same(outcomesAt(records, 0.1).warm, {
+      malignant: 3,
+      silentMisses: 0,
+      benignAccepted: 2,
+      falseAlarms: 1,
+    });
+  },
+);
+
 t.test('the band follows the threshold as the training report draws it', async (t) => {
   t.same(uncertainBand(0.2), [0.1, 0.6]);
   t.same(uncertainBand(0.02), [0.01, 0.51]);
@@ -73,7 +104,7 @@ t.test(
     const shipped = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
     delete shipped.threshold_fit;
     await writeFile(manifestPath, JSON.stringify({ ...shipped, threshold: 0.99 }));
-    const fit = (...extra: string[]): Promise<unknown> =>
+    const fit = (...extra: string[]): Promise<{ stdout: string; stderr: string }> =>
       run(
         process.execPath,
         [
@@ -106,7 +137,13 @@ t.test(
     };
     const read = async (): Promise<Fitted> => JSON.parse(await readFile(manifestPath, 'utf8')) as Fitted;
 
-    await fit();
+    const { stderr } = await fit();
+    t.match(
+      stderr,
+      /\| validation \| \d+\/\d+ \| \d+\/\d+ \| \d+\/\d+ \| \d+\/\d+ \|/,
+      'the comparison table',
+    );
+    t.match(stderr, /\| all shifts \|/);
     const recorded = await read();
     t.equal(recorded.threshold, 0.99, 'without --lower the threshold stays');
     t.equal(recorded.version, shipped.version, 'and so does the version');
