@@ -144,13 +144,14 @@ async function predict(
   // One image at a time: the machine is shared, and a few thousand images take well under a minute.
   for (const rel of relPaths) {
     const out = await classifyFile(opened, join(imageDir, rel));
+    // As the daemon counts a specimen: an out-of-domain image is neither screened nor flagged.
+    const screened = out.domain === null || out.domain.in;
     images.push({
       path: rel,
       folder: rel.split('/')[0] as string,
       pBall: out.prediction.pBall,
-      // As the daemon counts a specimen: an out-of-domain image is neither screened nor flagged.
-      screened: out.domain === null || out.domain.in,
-      flag: (out.domain === null || out.domain.in) && out.decision.flag,
+      screened,
+      flag: screened && out.decision.flag,
     });
   }
   const file: PredictionFile = { modelSha256: info.modelSha256, threshold: info.threshold, images };
@@ -158,13 +159,13 @@ async function predict(
   return file;
 }
 
-/** Flagged-count histograms per m (1..MAX_SIZE) of one condition. */
 /**
  * The images of one condition the gate accepted: a specimen's m is its screened images, as the
  * daemon counts them (the refused ones are "cannot screen" and enter neither count).
  */
 const screenedImages = (p: PredictionFile): ImagePrediction[] => p.images.filter((i) => i.screened);
 
+/** Flagged-count histograms per m (1..MAX_SIZE) of one condition. */
 function simulateCondition(preds: ImagePrediction[], draws: number, seed: number): ConditionSimulation {
   const pool = (folders: string[]) => preds.filter((p) => folders.includes(p.folder)).map((p) => p.flag);
   const random = seededRandom(seed);
