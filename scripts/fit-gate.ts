@@ -22,6 +22,8 @@
  * - the features' and the appearance's thresholds: the FEATURE_QUANTILE / APPEARANCE_QUANTILE
  *   of the validation originals' distances (in-domain pictures the fit has not seen), times a
  *   margin;
+ * - the colour drift reference: the highest green balance of the train + val originals, which
+ *   health compares the latest screened pictures' median with (src/gate/colour-drift.ts);
  * - fixed, not fitted: the source geometry (1:1 or 4:3) and "a picture without a cell is never
  *   in domain".
  * A gate that differs from the one model.json had gives the model a new version (today's date,
@@ -42,6 +44,7 @@ import {
   fitAppearance,
   nearestAppearanceDistance,
 } from '../src/gate/appearance.js';
+import { fitColourDrift } from '../src/gate/colour-drift.js';
 import { fitFeatureModel } from '../src/gate/fit-features.js';
 import { DEFAULT_RANGE_RULE, fitRange, quantileSorted } from '../src/gate/fit-ranges.js';
 import { createFeatureScorer, featureDistance, serializeFeatureModel } from '../src/gate/feature-distance.js';
@@ -94,6 +97,8 @@ interface FitRecord {
   clippedShare: number;
   /** The appearance check's figure vector (src/gate/appearance.ts), as the gate measures it. */
   appearance: number[];
+  /** The green balance of the picture the model is fed (src/gate/image-measures.ts); null = not measurable. */
+  greenBalance: number | null;
   cellCoverage: number;
   cellCount: number;
   aStarCutoff: number;
@@ -222,9 +227,14 @@ async function loadRecords(path: string): Promise<FitRecord[]> {
     .filter((l) => l.trim())
     .map((l) => {
       const r = JSON.parse(l) as Omit<FitRecord, 'features'> & { features: string | null };
-      if (!Array.isArray(r.appearance) || r.change === undefined || r.paired === undefined)
+      if (
+        !Array.isArray(r.appearance) ||
+        r.change === undefined ||
+        r.paired === undefined ||
+        r.greenBalance === undefined
+      )
         throw new Error(
-          `${path}: records without the appearance vector or the change's name; delete the file to measure again`,
+          `${path}: records without the appearance vector, the green balance or the change's name; delete the file to measure again`,
         );
       const bytes = r.features ? Buffer.from(r.features, 'base64') : null;
       const features = bytes
@@ -244,13 +254,15 @@ async function measured(
 ): Promise<FitRecord> {
   const { gateInput } = await measureImage(opened, bytes);
   const pixels = pixelMeasures(gateInput.rgb, gateInput.width, gateInput.height);
+  const appearanceInput = appearanceInputOf(gateInput, pixels);
   return {
     subset,
     label,
     change,
     paired,
     ...pixels,
-    appearance: [...appearanceVector(appearanceInputOf(gateInput, pixels))],
+    appearance: [...appearanceVector(appearanceInput)],
+    greenBalance: appearanceInput.background.greenBalance,
     cellCoverage: gateInput.segmentation.foregroundFraction,
     cellCount: gateInput.segmentation.componentCount,
     aStarCutoff: gateInput.segmentation.aStarThreshold,
@@ -372,10 +384,11 @@ export function fitSection(
       val_quantiles: [0.5, 0.99, FEATURE_QUANTILE, 1].map((q) => round(quantileSorted(valScores, q))),
     };
   }
-  const originals = records.filter((r) => r.change === null).length;
+  const originals = records.filter((r) => r.change === null);
+  section.colour_drift = fitColourDrift(originals.map((r) => r.greenBalance));
   section.fitted = {
     command: 'node --import tsx scripts/fit-gate.ts',
-    data: `training/split.json train + val only: ${originals} images and ${records.length - originals} changed copies`,
+    data: `training/split.json train + val only: ${originals.length} images and ${records.length - originals.length} changed copies`,
     changes: changes.map((c) => c.name),
     ranges_rule:
       `quantiles ${DEFAULT_RANGE_RULE.lowQuantile} and ${DEFAULT_RANGE_RULE.highQuantile} of train + val ` +
@@ -389,6 +402,9 @@ export function fitSection(
       `group of train pictures with cells: the originals; per change, its copies with the originals they were ` +
       `made from (none for a change that clips the highlights: ${clippingChanges.join(', ') || 'none here'}); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
     features: featureNote,
+    colour_drift_rule:
+      'the highest green balance (image-measures.ts) of the train + val originals; health compares the median ' +
+      'of the latest screened pictures with it (colour-drift.ts), no picture is refused by it',
     geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
   };
   return { section, stats };

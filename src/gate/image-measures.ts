@@ -33,12 +33,26 @@ export interface BackgroundColour {
   /** Red and blue shares of the summed RGB of the pixels brighter than the mean luma. */
   redShare: number;
   blueShare: number;
+  /**
+   * Green against the mean of red and blue, summed over the pixels no channel of which is above
+   * UNCLIPPED_MAX (cells, red cells, the darker plasma); null when fewer than a hundredth of the
+   * pixels are. The training camera's backgrounds sit at the top of the green channel
+   * (model.json `preprocessing.colour`), so a camera that records green brighter clips there and
+   * the background, which the colour normalisation reads, cannot show it; the unclipped pixels
+   * do. One field's figure depends on its stain too; the median over many fields is what
+   * src/gate/colour-drift.ts compares with the training images.
+   */
+  greenBalance: number | null;
 }
+
+/** A pixel with every channel at or below this was recorded, not cut off at the sensor's top. */
+export const UNCLIPPED_MAX = 245;
 
 /**
  * The colour of the picture's background (plasma and red cells are near-neutral): a lamp or
  * white-balance change tints it, a stain change barely does. Pixels at or above `lumaThreshold`
- * (the image's mean luma) count as background.
+ * (the image's mean luma) count as background. The same pass measures the green balance of the
+ * unclipped pixels.
  */
 export function backgroundColour(
   rgb: Uint8Array,
@@ -48,17 +62,31 @@ export function backgroundColour(
   let r = 0;
   let g = 0;
   let b = 0;
+  let unclippedRed = 0;
+  let unclippedGreen = 0;
+  let unclippedBlue = 0;
+  let unclipped = 0;
   for (let o = 0, end = pixelCount * 3; o < end; o += 3) {
     const red = rgb[o]!;
     const green = rgb[o + 1]!;
     const blue = rgb[o + 2]!;
+    if (red <= UNCLIPPED_MAX && green <= UNCLIPPED_MAX && blue <= UNCLIPPED_MAX) {
+      unclippedRed += red;
+      unclippedGreen += green;
+      unclippedBlue += blue;
+      unclipped++;
+    }
     if ((77 * red + 150 * green + 29 * blue) >> 8 < lumaThreshold) continue;
     r += red;
     g += green;
     b += blue;
   }
   const total = r + g + b;
-  return total > 0 ? { redShare: r / total, blueShare: b / total } : { redShare: 1 / 3, blueShare: 1 / 3 };
+  const redBlue = unclippedRed + unclippedBlue;
+  const greenBalance = unclipped >= pixelCount / 100 && redBlue > 0 ? (2 * unclippedGreen) / redBlue : null;
+  return total > 0
+    ? { redShare: r / total, blueShare: b / total, greenBalance }
+    : { redShare: 1 / 3, blueShare: 1 / 3, greenBalance };
 }
 
 /** Measures an RGB (HWC) image of width × height pixels. */

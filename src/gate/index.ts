@@ -157,6 +157,7 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
       const figures = appearanceInputOf(input, measures);
       scores.backgroundRedShare = figures.background.redShare;
       scores.backgroundBlueShare = figures.background.blueShare;
+      if (figures.background.greenBalance !== null) scores.greenBalance = figures.background.greenBalance;
       const distance = nearestAppearanceDistance(appearanceModels, appearanceVector(figures, vector));
       scores.appearanceDistance = distance;
       if (!(distance <= appearance.threshold)) reasons.push('appearance');

@@ -4,6 +4,7 @@
  * like the rest of what inference relies on.
  */
 import { z } from 'zod';
+import { colourDriftSchema } from './colour-drift.js';
 
 /** [low, high]; null = no bound on that side. */
 const bounds = z.tuple([z.number().nullable(), z.number().nullable()]);
@@ -87,6 +88,11 @@ export const gateSectionSchema = z.looseObject({
       threshold: z.number().positive(),
     })
     .optional(),
+  /**
+   * The training pictures' green balance, against which health judges the latest screened
+   * pictures together (colour-drift.ts); absent = not watched. No single picture is refused by it.
+   */
+  colour_drift: colourDriftSchema.optional(),
   /** How the thresholds were chosen (command, data, rule): provenance, not read by the daemon. */
   fitted: z.record(z.string(), z.unknown()).optional(),
 });
