@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from './config/load.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
+import { colourDrift, type ColourDrift, type ColourDriftReference } from './gate/colour-drift.js';
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
@@ -129,6 +130,35 @@ export function domainDrift(store: Store, gate: ResolvedConfig['gate']): DomainD
   };
 }
 
+/**
+ * The median green balance of the latest screened captures against the training pictures'
+ * highest (src/gate/colour-drift.ts): a camera that records green brighter than the training
+ * camera, which the gate cannot see in any one picture.
+ */
+export function colourDriftOf(
+  store: Store,
+  gate: ResolvedConfig['gate'],
+  reference: ColourDriftReference,
+): ColourDrift {
+  const recent = store.results.recentJudgements(gate.drift_window);
+  return colourDrift(
+    recent.filter((j) => j.inDomain).map((j) => j.domain?.scores.greenBalance),
+    gate.drift_window,
+    reference,
+  );
+}
+
+/** The colour problem in words, with its figures. */
+function colourProblem(c: ColourDrift): string {
+  return (
+    'white balance changed? The camera records green brighter than the training camera did: the ' +
+    `median green balance of the last ${c.measured} screened images is ${(c.median ?? 0).toFixed(3)}, ` +
+    `above ${c.high.toFixed(3)}, the highest of any training image. The bright background hides it, ` +
+    'so the out-of-domain gate still accepts these pictures, but the model misses more blasts in ' +
+    "them: check the camera's white balance (docs/new-microscope.md)"
+  );
+}
+
 const percent = (v: number): string => `${Math.round(v * 1000) / 10} %`;
 
 /** The drift problem in words, with its figures. */
@@ -180,14 +210,17 @@ function problemsAt(s: HealthSources, at: number) {
   // lab must hear about.
   const drift = store.open ? domainDrift(store, s.config.gate) : null;
   if (drift?.drifting) problems.push(driftProblem(drift));
+  const reference = s.model.colourDrift;
+  const colour = store.open && reference ? colourDriftOf(store, s.config.gate, reference) : null;
+  if (colour?.drifting) problems.push(colourProblem(colour));
   problems.push(...(s.lisProblems?.() ?? []));
-  return { problems, mqtt, backlog, drift };
+  return { problems, mqtt, backlog, drift, colour };
 }
 
 function healthPayload(s: HealthSources, at: number): HealthPayload {
   const { pipeline, store, metrics, model } = s;
   const w = s.capture.status();
-  const { problems, mqtt, backlog, drift } = problemsAt(s, at);
+  const { problems, mqtt, backlog, drift, colour } = problemsAt(s, at);
   const free = pipeline.diskFreeBytes();
   return {
     schema: HEALTH_SCHEMA,
@@ -222,6 +255,17 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
             share: drift.share === null ? null : Math.round(drift.share * 1e4) / 1e4,
             limit: drift.limit,
             drifting: drift.drifting,
+          },
+        }
+      : {}),
+    ...(colour
+      ? {
+          colour_drift: {
+            window: colour.window,
+            measured: colour.measured,
+            median: colour.median === null ? null : Math.round(colour.median * 1e4) / 1e4,
+            high: colour.high,
+            drifting: colour.drifting,
           },
         }
       : {}),

@@ -4,6 +4,7 @@ import { applyTemperature, malignantProbability } from './decision.js';
 import { ModelError } from './errors.js';
 import { loadModelManifest, verifyModelFile, type ModelManifest } from './manifest.js';
 import type { Precision, ProviderName, WorkerInit } from './protocol.js';
+import type { ColourDriftReference } from '../gate/colour-drift.js';
 import type { ColourNormalisation } from '../preprocess/colour.js';
 import type { ViewCount } from './views.js';
 import {
@@ -55,6 +56,11 @@ export interface ModelInfo {
    * (prepareImage applies it); null or absent when the model was trained without one.
    */
   colour?: ColourNormalisation | null;
+  /**
+   * model.json `gate.colour_drift`: the training pictures' green balance, which health compares
+   * the latest screened pictures with (src/gate/colour-drift.ts); null or absent = not watched.
+   */
+  colourDrift?: ColourDriftReference | null;
 }
 
 /** One image as the model takes it: float32 CHW in [0,1], 3 × H × W values each. */
@@ -241,6 +247,7 @@ function modelInfo(
     imageSize: { ...manifest.imageSize },
     threads,
     colour: manifest.preprocessing?.colour ?? null,
+    colourDrift: manifest.gate?.colour_drift ?? null,
   };
 }
 

@@ -260,6 +260,18 @@ export interface HealthPayload {
     limit: number;
     drifting: boolean;
   };
+  /**
+   * The median green balance of the latest screened captures against the training pictures'
+   * highest (src/gate/colour-drift.ts); `drifting` puts the problem in `problems`. Absent when
+   * the model has no reference or the database is closed.
+   */
+  colour_drift?: {
+    window: number;
+    measured: number;
+    median: number | null;
+    high: number;
+    drifting: boolean;
+  };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;
   last_image_at: string | null;

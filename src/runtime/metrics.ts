@@ -192,6 +192,14 @@ export function createMetrics() {
       'blastwatch_out_of_domain_share',
       'Share of out-of-domain images among the last gate.drift_window captured images (0 before any); above gate.drift_share health is degraded.',
     ),
+    greenBalanceMedian: registry.gauge(
+      'blastwatch_green_balance_median',
+      'Median green balance of the screened images among the last gate.drift_window captured ones (0 before any); above blastwatch_green_balance_high health is degraded (white balance changed).',
+    ),
+    greenBalanceHigh: registry.gauge(
+      'blastwatch_green_balance_high',
+      "The highest green balance of the model's training images (model.json gate.colour_drift.high; 0 when the model has none).",
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

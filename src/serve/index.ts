@@ -95,6 +95,8 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       const health = ctx.health();
       ctx.metrics.healthDegraded.set(health.state === 'degraded' ? 1 : 0);
       ctx.metrics.outOfDomainShare.set(health.domain_drift?.share ?? 0);
+      ctx.metrics.greenBalanceMedian.set(health.colour_drift?.median ?? 0);
+      ctx.metrics.greenBalanceHigh.set(health.colour_drift?.high ?? 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')

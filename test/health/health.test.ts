@@ -15,7 +15,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 
 const T0 = Date.parse('2026-12-03T08:00:00.000Z');
 
-function setup(t: { teardown(fn: () => void): void }, mqttOn = true) {
+function setup(t: { teardown(fn: () => void): void }, mqttOn = true, model: Partial<ModelInfo> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bw-health-'));
   const store = openStore({ dataDir: dir });
   t.teardown(() => {
@@ -29,7 +29,7 @@ function setup(t: { teardown(fn: () => void): void }, mqttOn = true) {
     config: loadConfig(null, {}).config,
     store,
     metrics: createMetrics(),
-    model: { name: 'm', version: '1', executionProvider: 'cpu', precision: 'int8' } as ModelInfo,
+    model: { name: 'm', version: '1', executionProvider: 'cpu', precision: 'int8', ...model } as ModelInfo,
     startedAt: T0,
     pipeline: {
       queueDepth: 0,
@@ -158,4 +158,73 @@ t.test('a database found damaged while running: not ready, degraded with what to
     /^database .*blastwatch\.db is damaged \(database disk image is malformed\): stop blastwatch, move/,
   );
   t.match(health.payload().problems, [/is damaged/]);
+});
+
+/** Captured images the gate accepted, each with its green balance, stored in this order. */
+function storeScreened(store: Store, balances: readonly number[], from: number): void {
+  balances.forEach((greenBalance, i) => {
+    const sha256 = `g${from + i}`.padStart(64, '0');
+    store.results.commit(
+      {
+        status: 'done',
+        sha256,
+        path: `/c/${sha256}.jpg`,
+        file: `${from + i}.jpg`,
+        origin: 'capture',
+        size: 1,
+        className: 'Benign',
+        pBall: 0.1,
+        flag: false,
+        capturedAt: T0,
+        processedAt: T0,
+        domain: { in: true, reasons: [], scores: { greenBalance } },
+      },
+      null,
+      () => [],
+    );
+  });
+}
+
+t.test(
+  'a camera recording green brighter: degraded once the screened images median above the training high',
+  async (t) => {
+    const colourDrift = { figure: 'green_balance' as const, high: 1.04 };
+    const { store, health } = setup(t, false, { colourDrift });
+    const window = loadConfig(null, {}).config.gate.drift_window;
+    storeScreened(
+      store,
+      Array.from({ length: window }, (_, i) => 0.93 + (i % 5) * 0.01),
+      0,
+    );
+    let p = health.payload();
+    t.equal(p.state, 'ok', 'the training camera');
+    t.same(p.colour_drift, { window, measured: window, median: 0.95, high: 1.04, drifting: false });
+
+    storeScreened(
+      store,
+      Array.from({ length: window / 2 + 1 }, () => 1.07),
+      window,
+    );
+    p = health.payload();
+    t.equal(p.state, 'degraded', 'more than half the window is the new camera');
+    t.equal(p.colour_drift?.drifting, true);
+    t.equal(p.colour_drift?.median, 1.07);
+    t.match(
+      p.problems[0],
+      /^white balance changed\? The camera records green brighter than the training camera did: the median green balance of the last 50 screened images is 1\.070, above 1\.040/,
+    );
+    t.same(health.readiness(), { ready: true, reasons: [] }, 'images are still taken and judged');
+  },
+);
+
+t.test('a model without the reference: no colour_drift, whatever the images', async (t) => {
+  const { store, health } = setup(t, false);
+  storeScreened(
+    store,
+    Array.from({ length: 60 }, () => 1.2),
+    0,
+  );
+  const p = health.payload();
+  t.equal(p.colour_drift, undefined);
+  t.equal(p.state, 'ok');
 });

@@ -14,7 +14,9 @@ import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { DomainGateLike } from '../../src/domain/ports.js';
+import { loadDomainGate } from '../../src/gate/index.js';
 import { createHealth } from '../../src/health.js';
+import { loadModelManifest } from '../../src/infer/manifest.js';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
 import { Pipeline, type ClassifierLike, type WorkItem } from '../../src/pipeline/index.js';
 import { prepareImage } from '../../src/preprocess/index.js';
@@ -22,7 +24,8 @@ import { outboxMessages } from '../../src/publish/payloads.js';
 import { EventBus } from '../../src/runtime/events.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import { openStore } from '../../src/store/index.js';
-import { jpegVariant, sampleImages } from '../daemon/helpers.js';
+import { parseCameraShift } from '../../scripts/camera-shifts.js';
+import { jpegVariant, repoRoot, sampleImages } from '../daemon/helpers.js';
 import { darkFrame, darkFrameGate } from '../helpers/dark-frame-gate.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
@@ -61,7 +64,11 @@ const alwaysFlags: ClassifierLike = {
   },
 };
 
-function setup(t: { teardown(fn: () => void | Promise<void>): void }, gate: DomainGateLike) {
+function setup(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  gate: DomainGateLike,
+  modelInfo: ModelInfo = info,
+) {
   const root = mkdtempSync(join(tmpdir(), 'bw-ood-'));
   const capture = join(root, 'captures');
   const data = join(root, 'var');
@@ -76,7 +83,7 @@ function setup(t: { teardown(fn: () => void | Promise<void>): void }, gate: Doma
     metrics,
     log: pino({ level: 'silent' }),
     prepareImage,
-    classifier: alwaysFlags,
+    classifier: { ...alwaysFlags, info: modelInfo },
     gate,
     outboxMessages: outboxMessages({ deviceId: 'dev', uncertainBand: info.uncertainBand, model }),
     capture: { ...defaults.capture, dir: capture, max_attempts: 2, retry_backoff_ms: 60_000 },
@@ -90,7 +97,7 @@ function setup(t: { teardown(fn: () => void | Promise<void>): void }, gate: Doma
     config,
     store,
     metrics,
-    model: info,
+    model: modelInfo,
     startedAt: Date.now(),
     pipeline,
     capture: {
@@ -240,5 +247,53 @@ t.test(
     t.equal(health.state(), 'ok', 'recovered');
     t.same(health.payload().problems, []);
     t.equal(metrics.outOfDomain.get({ reason: 'underexposed' }), 5);
+  },
+);
+
+t.test(
+  'a camera recording green brighter: the bundled gate screens its pictures, health names the white balance',
+  async (t) => {
+    // The bundled model's gate (its picture checks: this classifier has no features output) and
+    // its colour normalisation and green-balance reference.
+    const manifest = await loadModelManifest(join(repoRoot, 'models'));
+    const reference = manifest.gate?.colour_drift;
+    if (!reference) throw new Error('the bundled model.json has no gate.colour_drift');
+    const bundled = {
+      ...info,
+      colour: manifest.preprocessing?.colour ?? null,
+      colourDrift: reference,
+    } as ModelInfo;
+    const { store, health, process } = setup(t, await loadDomainGate(manifest), bundled);
+    const samples = sampleImages().slice(0, 12);
+    const colour = () => health.payload().colour_drift;
+
+    for (const [i, path] of samples.slice(0, 6).entries())
+      await process(`clean-${i}.jpg`, readFileSync(path));
+    t.match(colour(), { window: 6, high: reference.high, drifting: false }, 'the training camera');
+    t.ok((colour()?.median ?? 2) < reference.high, `median ${colour()?.median} below ${reference.high}`);
+    t.equal(health.state(), 'ok');
+
+    const green = parseCameraShift('gains:1,1.15,1');
+    const ids: number[] = [];
+    for (const [i, path] of samples.entries()) {
+      const out = await process(`green-${i}.png`, (await green.apply(readFileSync(path), path)).bytes);
+      if (out.resultId !== null) ids.push(out.resultId);
+    }
+    const screened = ids.map((id) => store.results.get(id)).filter((r) => r?.status === 'done');
+    t.ok(
+      screened.length >= samples.length / 2,
+      `the gate screens most of them (${screened.length} of ${samples.length})`,
+    );
+    t.ok(
+      screened.every((r) => typeof r?.domain?.scores.greenBalance === 'number'),
+      'each screened result keeps its green balance',
+    );
+    const c = colour();
+    t.equal(c?.drifting, true, `median ${c?.median} of ${c?.measured} above ${reference.high}`);
+    t.equal(health.payload().domain_drift?.drifting, false, 'the gate itself sees no drift');
+    t.equal(health.state(), 'degraded');
+    t.match(health.payload().problems, [
+      /^white balance changed\? The camera records green brighter than the training camera did/,
+    ]);
   },
 );
