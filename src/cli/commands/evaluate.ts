@@ -14,10 +14,12 @@ import {
   type LabelledFile,
 } from '../../evaluate/dataset.js';
 import {
+  colourFigures,
   evaluateLabelled,
   evaluateUnlabelled,
   type Judged,
   type LabelledEvaluation,
+  type ColourFigures,
   type Rejections,
   type UnlabelledEvaluation,
 } from '../../evaluate/gate-metrics.js';
@@ -49,6 +51,17 @@ function siteLines(m: LabelledEvaluation): string[] {
   ];
 }
 
+/** The accepted images' green balance, when the model has the reference (docs/new-microscope.md). */
+function colourLines(c: ColourFigures | null): string[] {
+  if (!c || c.median === null) return [];
+  const figures = `green balance of the accepted images: median ${c.median.toFixed(3)} over ${c.measured}, training images at most ${c.high.toFixed(3)}`;
+  return [
+    c.above
+      ? `${figures}: the camera records green brighter than the training camera did (its bright background clips, so the gate does not refuse these pictures): check the white balance`
+      : figures,
+  ];
+}
+
 /** The gate's lines of the text report: accepted, and what was rejected for which reason. */
 function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gate: boolean }): string[] {
   if (!m.gate) return ['out-of-domain gate: off (--no-gate): every image gets a verdict'];
@@ -61,13 +74,18 @@ function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gat
   ];
 }
 
-function formatText(m: LabelledEvaluation, header: string, failed: number): string {
+function formatText(
+  m: LabelledEvaluation & { colour_drift: ColourFigures | null },
+  header: string,
+  failed: number,
+): string {
   const width = Math.max(...m.classes.map((c) => c.length), 'truth \\ predicted'.length);
   const cell = Math.max(6, ...m.classes.map((c) => c.length));
   const lines = [
     header,
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
+    ...colourLines(m.colour_drift),
   ];
   if (m.gate) lines.push('the figures below cover the accepted images only');
   lines.push(`accuracy: ${pct(m.accuracy)}   macro-F1: ${m.macro_f1.toFixed(4)}   ECE: ${m.ece.toFixed(4)}`);
@@ -104,11 +122,16 @@ function formatText(m: LabelledEvaluation, header: string, failed: number): stri
   return `${lines.join('\n')}\n`;
 }
 
-function formatUnlabelled(m: UnlabelledEvaluation, header: string, failed: number): string {
+function formatUnlabelled(
+  m: UnlabelledEvaluation & { colour_drift: ColourFigures | null },
+  header: string,
+  failed: number,
+): string {
   const lines = [
     header,
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
+    ...colourLines(m.colour_drift),
   ];
   lines.push(
     `flagged as possible B-ALL (accepted images): ${m.flagged}`,
@@ -290,10 +313,12 @@ function jsonContext(v: Options, dataDir: string, info: ModelInfo) {
 
 /** The report: the model's metrics over the accepted images of a labelled set, or the unlabelled figures. */
 function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labelled: boolean) {
-  if (!labelled) return { m: evaluateUnlabelled(judged, info.threshold, info.uncertainBand, gate) };
+  const colour_drift = gate ? colourFigures(judged, info.colourDrift) : null;
+  if (!labelled)
+    return { m: { ...evaluateUnlabelled(judged, info.threshold, info.uncertainBand, gate), colour_drift } };
   const items = judged as (Judged & { truth: number })[];
   const m = evaluateLabelled(items, info.classes, info.malignant, info.threshold, info.uncertainBand, gate);
-  return { m };
+  return { m: { ...m, colour_drift } };
 }
 
 const command: Command = {
@@ -316,9 +341,12 @@ every image under it is counted, accepted or rejected, and flagged.
                   the targets for another microscope; null with --no-gate),
                   and over the accepted images: accuracy, macro_f1, classes, confusion, per_class,
                   malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece,
-                  needs_review; then model, data, failed, seconds. Without class folders: n,
-                  n_accepted, rejected {total, by_reason}, flagged, needs_review, gate, model,
-                  data, failed, seconds. by_reason counts an image under each of its reasons.
+                  needs_review; colour_drift {measured, median, high, above} (the accepted
+                  images' green balance against the training images' highest; null with
+                  --no-gate or a model without it); then model, data, failed, seconds. Without
+                  class folders: n, n_accepted, rejected {total, by_reason}, flagged,
+                  needs_review, gate, colour_drift, model, data, failed, seconds. by_reason
+                  counts an image under each of its reasons.
   --no-gate       judge nothing: every image is accepted (the behaviour before the gate, for
                   comparison); gate: false in the JSON
   --files LIST    only these images: a text file of paths relative to DIR (one per line) or a
@@ -365,8 +393,16 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
         (labelled ? '' : ' (no class folders: unlabelled)');
       process.stdout.write(
         labelled
-          ? formatText(m as LabelledEvaluation, header, failures.length)
-          : formatUnlabelled(m as UnlabelledEvaluation, header, failures.length),
+          ? formatText(
+              m as LabelledEvaluation & { colour_drift: ColourFigures | null },
+              header,
+              failures.length,
+            )
+          : formatUnlabelled(
+              m as UnlabelledEvaluation & { colour_drift: ColourFigures | null },
+              header,
+              failures.length,
+            ),
       );
       for (const f of failures) process.stderr.write(`${f.file}: error (${f.kind}): ${f.error}\n`);
       process.stderr.write(`${judged.length + failures.length} images in ${seconds.toFixed(1)} s\n`);
