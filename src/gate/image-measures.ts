@@ -47,6 +47,7 @@ export interface BackgroundColour {
 
 /** A pixel with every channel at or below this was recorded, not cut off at the sensor's top. */
 export const UNCLIPPED_MAX = 245;
+const HEADROOM = 255 - UNCLIPPED_MAX;
 
 /**
  * The colour of the picture's background (plasma and red cells are near-neutral): a lamp or
@@ -70,7 +71,9 @@ export function backgroundColour(
     const red = rgb[o]!;
     const green = rgb[o + 1]!;
     const blue = rgb[o + 2]!;
-    if (red <= UNCLIPPED_MAX && green <= UNCLIPPED_MAX && blue <= UNCLIPPED_MAX) {
+    // Every channel <= UNCLIPPED_MAX, in one comparison: each value plus the headroom stays
+    // below 256 exactly when it is unclipped, and so does their bitwise OR.
+    if (((red + HEADROOM) | (green + HEADROOM) | (blue + HEADROOM)) < 256) {
       unclippedRed += red;
       unclippedGreen += green;
       unclippedBlue += blue;
