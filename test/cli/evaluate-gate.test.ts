@@ -4,7 +4,7 @@
  * for this model judges the images; what a refusal does to the figures is checked in-process in
  * test/evaluate/gate-metrics.test.ts. And `blastwatch classify`'s line for a refused image.
  */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import t from 'tap';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { tinyModelDir } from '../daemon/helpers.js';
 import { darkFrame } from '../helpers/dark-frame-gate.js';
+import { parseCameraShift } from '../../scripts/camera-shifts.js';
 import type { ModelInfo } from '../../src/infer/index.js';
 
 const DATA = join(repoRoot, 'test', 'fixtures', 'samples');
@@ -47,6 +48,7 @@ t.test(
       confusion: number[][];
       accuracy: number;
       site_check: { verdict: string; missed: string[]; silent_miss_upper_95: number };
+      colour_drift: unknown;
     };
     t.match(m, { n: 4, gate: true, rejected: { total: Number, by_reason: Object, by_class: Object } });
     t.equal(m.n_accepted + m.rejected.total, m.n, 'every image is accepted or rejected');
@@ -88,6 +90,7 @@ t.test(
     const o = JSON.parse(off.stdout) as Gated & { accuracy: number; site_check: unknown };
     t.match(o, { n: 4, n_accepted: 4, rejected: { total: 0, by_reason: {} }, gate: false });
     t.equal(o.site_check, null, 'no gate, no check against the targets');
+    t.equal(m.colour_drift, null, 'a model without the green-balance reference');
 
     // A folder without class folders: a day's captures, another lab's smears, a dark frame.
     const plain = join(root, 'plain');
@@ -108,6 +111,46 @@ t.test(
     t.equal(plainText.code, 0, plainText.stderr);
     t.match(plainText.stdout, /\(no class folders: unlabelled\)\nimages: 3\nout-of-domain gate: off/);
     t.match(plainText.stdout, /flagged as possible B-ALL \(accepted images\): \d\n/);
+  },
+);
+
+t.test(
+  'evaluate with the bundled model names a camera recording green brighter, on a folder without labels',
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'bw-eval-green-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const green = parseCameraShift('gains:1,1.15,1');
+    for (const folder of FOLDERS)
+      for (const name of readdirSync(join(DATA, folder)).filter((f) => f.endsWith('.jpg'))) {
+        const path = join(DATA, folder, name);
+        const shifted = await green.apply(await readFile(path), path);
+        await writeFile(join(root, `${folder}-${name.replace(/\.jpg$/, '.png')}`), shifted.bytes);
+      }
+    const r = await runCli(['evaluate', '--json', '--data', root]);
+    t.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as {
+      n: number;
+      n_accepted: number;
+      colour_drift: { measured: number; median: number; high: number; above: boolean };
+    };
+    t.equal(m.n, 12);
+    t.equal(m.colour_drift.measured, m.n_accepted, 'every accepted image measured');
+    t.ok(
+      m.colour_drift.median > m.colour_drift.high,
+      `median ${m.colour_drift.median} above ${m.colour_drift.high}`,
+    );
+    t.equal(m.colour_drift.above, true);
+    const text = await runCli(['evaluate', '--data', root]);
+    t.match(
+      text.stdout,
+      /\ngreen balance of the accepted images: median 1\.\d{3} over \d+, training images at most \d\.\d{3}: the camera records green brighter than the training camera did/,
+    );
+
+    const asRecorded = await runCli(['evaluate', '--json', '--data', DATA]);
+    const clean = JSON.parse(asRecorded.stdout) as {
+      colour_drift: { median: number; high: number; above: boolean };
+    };
+    t.equal(clean.colour_drift.above, false, `the samples as recorded: median ${clean.colour_drift.median}`);
   },
 );
 

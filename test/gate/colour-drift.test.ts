@@ -3,12 +3,15 @@
  * brighter even where the background clips (a real data-set image and the robustness report's
  * own shift), and judged over many pictures, never one.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { colourDrift, fitColourDrift } from '../../src/gate/colour-drift.js';
 import { backgroundColour, UNCLIPPED_MAX } from '../../src/gate/image-measures.js';
 import { decodeImage } from '../../src/decode/index.js';
 import { parseCameraShift } from '../../scripts/camera-shifts.js';
+import { repoRoot } from '../helpers/cli.js';
 
 t.test('green balance: green over the mean of red and blue, clipped pixels left out', async (t) => {
   const n = 200;
@@ -86,3 +89,46 @@ t.test('judged on the median of at least half a window', async (t) => {
     drifting: false,
   });
 });
+
+t.test(
+  'colour-drift-report: the bundled reference against the samples as recorded and with green brighter',
+  async (t) => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/colour-drift-report.ts',
+        '--data',
+        'test/fixtures/samples',
+        '--window',
+        '3',
+        '--shifts',
+        'none gains:1,1.15,1',
+      ],
+      { cwd: repoRoot, maxBuffer: 1 << 22 },
+    );
+    const report = JSON.parse(stdout) as {
+      high: number;
+      window: number;
+      rows: {
+        shift: string;
+        pictures: number;
+        measured: number;
+        above: number;
+        median: number;
+        windows: number;
+        windowsAbove: number;
+      }[];
+    };
+    const [asRecorded, green] = report.rows;
+    t.equal(report.window, 3);
+    t.match(asRecorded, { shift: 'none', pictures: 12, measured: 12, above: 0, windows: 4, windowsAbove: 0 });
+    t.equal(green?.shift, 'gains:1,1.15,1');
+    t.ok(
+      green!.median > report.high && asRecorded!.median < report.high,
+      `medians ${asRecorded?.median} -> ${green?.median}, reference ${report.high}`,
+    );
+    t.ok(green!.windowsAbove >= 1, 'a window of green-shifted pictures is called');
+  },
+);
