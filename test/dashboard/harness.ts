@@ -30,6 +30,10 @@ export interface HarnessOptions {
   users?: DashboardUser[];
   /** The out-of-domain gate (daemon kind only); the model's own by default. */
   gate?: DomainGateLike;
+  /** The model folder (daemon kind only); the tiny test model by default. */
+  modelDir?: string;
+  /** gate.drift_window (daemon kind only); the default config's by default. */
+  driftWindow?: number;
 }
 
 export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
@@ -44,7 +48,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
   const { config } = loadConfig(null, {
     BLASTWATCH_CAPTURE_DIR: capture,
     BLASTWATCH_DATA_DIR: join(root, 'data'),
-    BLASTWATCH_MODEL_DIR: TINY_MODEL,
+    BLASTWATCH_MODEL_DIR: opts.modelDir ?? TINY_MODEL,
     BLASTWATCH_HTTP_HOST: opts.host ?? '127.0.0.1',
     BLASTWATCH_HTTP_PORT: '0',
     BLASTWATCH_DEVICE_ID: 'test-scope',
@@ -54,6 +58,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
   config.http.auth_token = opts.token ?? null;
   config.http.users = opts.users ?? [];
   config.model.threads = 1;
+  if (opts.driftWindow !== undefined) config.gate = { ...config.gate, drift_window: opts.driftWindow };
   const log = createLogger({ level: process.env.BLASTWATCH_TEST_LOG ?? 'warn', pretty: false });
   const app = await createApp(config, log, opts.gate ? { gate: opts.gate } : {});
   await app.start();

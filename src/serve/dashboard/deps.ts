@@ -150,6 +150,11 @@ export interface StatusView {
   startedAt: string;
   /** Plain-language problems (capture folder missing, disk nearly full, ...); empty when healthy. */
   problems: string[];
+  /**
+   * The screened images' green balance over the drift window against the training images'
+   * highest (health's colour_drift); null when the model has no reference.
+   */
+  colourBalance?: { measured: number; median: number | null; high: number; drifting: boolean } | null;
 }
 
 export interface DailyCount {

@@ -153,6 +153,10 @@ export const statusReply = {
         lastImageAt: nullableStr,
         startedAt: str,
         problems: { type: 'array', items: str },
+        colourBalance: {
+          type: ['object', 'null'],
+          properties: { measured: int, median: nullableNum, high: num, drifting: bool },
+        },
       },
     },
     daily: {

@@ -50,12 +50,26 @@ export async function loadStatus() {
     item('Free disk', bytes(s.diskFreeBytes)),
     item('Last image', when(s.lastImageAt)),
     item('Suggestion = sign-off', agreementText(await api('/api/specimens/agreement').catch(() => null))),
+    ...(s.colourBalance ? [colourItem(s.colourBalance, item)] : []),
   );
   const problems = $('status-problems');
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
   problems.hidden = !s.problems || s.problems.length === 0;
   $('daily-chart').replaceChildren(dailyChart(data.daily));
   await loadLisStatus();
+}
+
+/**
+ * The camera's green against the training camera's, over the latest screened images: a brighter
+ * green clips in the background, so no single picture is refused for it (docs/new-microscope.md).
+ */
+function colourItem(c, item) {
+  const label = 'White balance (green)';
+  if (c.median === null) return item(label, 'no screened image yet');
+  const figures = `median ${c.median.toFixed(3)} over the last ${c.measured} screened images; training images at most ${c.high.toFixed(3)}`;
+  return c.drifting
+    ? item(label, `green brighter than the training camera: ${figures}. Check the white balance.`, 'warn')
+    : item(label, `like the training camera: ${figures}`);
 }
 
 /** Stacked bars per day (inline SVG: no chart library, no network). */

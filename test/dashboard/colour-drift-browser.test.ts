@@ -1,0 +1,56 @@
+// A camera recording green brighter, in a real headless Chromium against the real daemon with the
+// bundled model: its gate screens the pictures one by one, and the status page says, over the
+// latest of them, that the white balance is not the training camera's.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { Page } from 'playwright-core';
+import { parseCameraShift } from '../../scripts/camera-shifts.js';
+import { repoRoot, sampleImages } from '../daemon/helpers.js';
+import { launchBrowser } from './browser.js';
+import { startDaemonHarness } from './harness.js';
+
+t.test('the status page names a camera recording green brighter than the training camera', async (t) => {
+  const harness = await startDaemonHarness({ modelDir: join(repoRoot, 'models'), driftWindow: 6 });
+  t.teardown(() => harness.close());
+  const dir = mkdtempSync(join(tmpdir(), 'bw-green-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const samples = sampleImages().slice(0, 12);
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const page: Page = await browser.context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const status = async (): Promise<{ grid: string; problems: string }> => {
+    // A fresh load each time: the same hash again would not render the page anew.
+    await page.goto('about:blank');
+    await page.goto(`${harness.url}/#/status`);
+    await page.waitForSelector('body[data-ready="status"]');
+    return {
+      grid: (await page.textContent('#status-grid')) ?? '',
+      problems: (await page.textContent('#status-problems')) ?? '',
+    };
+  };
+
+  for (const [i, path] of samples.slice(0, 6).entries()) await harness.drop(path, `clean-${i}.jpg`);
+  const clean = await status();
+  t.match(
+    clean.grid,
+    /White balance \(green\)\s*like the training camera: median 0\.9\d\d over the last 6 screened images; training images at most 1\.0\d\d/,
+  );
+
+  const green = parseCameraShift('gains:1,1.15,1');
+  for (const [i, path] of samples.entries()) {
+    const file = join(dir, `green-${i}.png`);
+    writeFileSync(file, (await green.apply(readFileSync(path), path)).bytes);
+    await harness.drop(file, `green-${i}.png`);
+  }
+  const shifted = await status();
+  t.match(shifted.grid, /White balance \(green\)\s*green brighter than the training camera: median 1\.\d{3}/);
+  t.match(
+    shifted.problems,
+    /white balance changed\? The camera records green brighter than the training camera did/,
+  );
+  t.same(pageErrors, [], 'no script errors');
+});
