@@ -16,19 +16,19 @@
  * 90 % or more by the gate, models/MODEL_CARD.md). Default shifts: none and RANGE_SHIFTS, plus
  * milder green gains.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeImage } from '../src/decode/index.js';
+import { decodeImage, DEFAULT_LIMIT_INPUT_PIXELS } from '../src/decode/index.js';
 import { colourDrift } from '../src/gate/colour-drift.js';
 import { backgroundColour, measureImage } from '../src/gate/image-measures.js';
 import { loadModelManifest } from '../src/infer/manifest.js';
 import { normaliseForModel } from '../src/preprocess/colour.js';
 import { parseCameraShift, RANGE_SHIFTS } from './camera-shifts.js';
+import { listImages } from './gate/sets.js';
 
 const AS_RECORDED = 'none';
 const DEFAULT_SHIFTS = [AS_RECORDED, 'gains:1,1.06,1', 'gains:1,1.1,1', ...RANGE_SHIFTS];
-const IMAGE = /\.(jpe?g|png|tiff?|webp)$/i;
 
 interface ShiftFigures {
   shift: string;
@@ -41,13 +41,6 @@ interface ShiftFigures {
   windowMedianHigh: number | null;
   windowsAbove: number;
 }
-
-const median = (values: readonly number[]): number | null => {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -67,11 +60,11 @@ async function main(): Promise<void> {
   if (!reference || !colour)
     throw new Error(`${values.model}/model.json has no gate.colour_drift or preprocessing.colour`);
   const size = manifest.imageSize.width;
-  const byClass: string[][] = [];
-  for (const folder of manifest.folders) {
-    const names = (await readdir(join(values.data, folder))).filter((n) => IMAGE.test(n)).sort();
-    byClass.push(names.map((n) => join(values.data, folder, n)));
-  }
+  // Each class's pictures in file-name order (listImages sorts by relative path).
+  const images = await listImages(values.data, manifest.folders);
+  const byClass = manifest.folders.map((_, c) =>
+    images.filter((i) => i.truth === c).map((i) => i.input as string),
+  );
   const shifts = values.shifts ? values.shifts.split(/\s+/).filter(Boolean) : DEFAULT_SHIFTS;
   const rows: ShiftFigures[] = [];
   for (const name of shifts) {
@@ -93,7 +86,7 @@ async function main(): Promise<void> {
       for (const file of files) {
         let bytes: Buffer = await readFile(file);
         if (shift) bytes = (await shift.apply(bytes, file)).bytes;
-        const decoded = await decodeImage(bytes, { size, limitInputPixels: 1e8 });
+        const decoded = await decodeImage(bytes, { size, limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS });
         const pixels = decoded.width * decoded.height;
         const { modelRgb } = normaliseForModel(decoded.rgb, pixels, colour);
         const luma = measureImage(decoded.rgb, decoded.width, decoded.height).meanLuma;
@@ -114,7 +107,7 @@ async function main(): Promise<void> {
         row.windowMedianHigh = Math.max(row.windowMedianHigh ?? -Infinity, judged.median);
       }
     }
-    row.median = median(all);
+    row.median = colourDrift(all, all.length, reference).median;
     rows.push(row);
     process.stderr.write(`colour-drift-report: ${name} done\n`);
   }

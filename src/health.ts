@@ -107,8 +107,11 @@ export interface DomainDrift {
  * field); many in a row mean the camera, stain or magnification changed and no verdict can be
  * trusted. Only a full window is judged, so a start-up with a few dark frames does not cry drift.
  */
-export function domainDrift(store: Store, gate: ResolvedConfig['gate']): DomainDrift {
-  const recent = store.results.recentJudgements(gate.drift_window);
+export function domainDrift(
+  store: Store,
+  gate: ResolvedConfig['gate'],
+  recent = store.results.recentJudgements(gate.drift_window),
+): DomainDrift {
   const counts = new Map<DomainReason, number>();
   let outOfDomain = 0;
   for (const j of recent) {
@@ -139,8 +142,8 @@ export function colourDriftOf(
   store: Store,
   gate: ResolvedConfig['gate'],
   reference: ColourDriftReference,
+  recent = store.results.recentJudgements(gate.drift_window),
 ): ColourDrift {
-  const recent = store.results.recentJudgements(gate.drift_window);
   return colourDrift(
     recent.filter((j) => j.inDomain).map((j) => j.domain?.scores.greenBalance),
     gate.drift_window,
@@ -208,10 +211,12 @@ function problemsAt(s: HealthSources, at: number) {
   if (mqttIssue) problems.push(mqttIssue);
   // Degraded, not unready: images are still taken and judged one by one; the trend is what the
   // lab must hear about.
-  const drift = store.open ? domainDrift(store, s.config.gate) : null;
+  // Both trends are judged on the same latest captures: read once.
+  const recent = store.open ? store.results.recentJudgements(s.config.gate.drift_window) : null;
+  const drift = recent ? domainDrift(store, s.config.gate, recent) : null;
   if (drift?.drifting) problems.push(driftProblem(drift));
   const reference = s.model.colourDrift;
-  const colour = store.open && reference ? colourDriftOf(store, s.config.gate, reference) : null;
+  const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
   if (colour?.drifting) problems.push(colourProblem(colour));
   problems.push(...(s.lisProblems?.() ?? []));
   return { problems, mqtt, backlog, drift, colour };

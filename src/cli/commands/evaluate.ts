@@ -51,6 +51,9 @@ function siteLines(m: LabelledEvaluation): string[] {
   ];
 }
 
+/** A report with the accepted images' green balance (null without the gate or the reference). */
+type WithColour<T> = T & { colour_drift: ColourFigures | null };
+
 /** The accepted images' green balance, when the model has the reference (docs/new-microscope.md). */
 function colourLines(c: ColourFigures | null): string[] {
   if (!c || c.median === null) return [];
@@ -74,11 +77,7 @@ function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gat
   ];
 }
 
-function formatText(
-  m: LabelledEvaluation & { colour_drift: ColourFigures | null },
-  header: string,
-  failed: number,
-): string {
+function formatText(m: WithColour<LabelledEvaluation>, header: string, failed: number): string {
   const width = Math.max(...m.classes.map((c) => c.length), 'truth \\ predicted'.length);
   const cell = Math.max(6, ...m.classes.map((c) => c.length));
   const lines = [
@@ -122,11 +121,7 @@ function formatText(
   return `${lines.join('\n')}\n`;
 }
 
-function formatUnlabelled(
-  m: UnlabelledEvaluation & { colour_drift: ColourFigures | null },
-  header: string,
-  failed: number,
-): string {
+function formatUnlabelled(m: WithColour<UnlabelledEvaluation>, header: string, failed: number): string {
   const lines = [
     header,
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
@@ -393,16 +388,8 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
         (labelled ? '' : ' (no class folders: unlabelled)');
       process.stdout.write(
         labelled
-          ? formatText(
-              m as LabelledEvaluation & { colour_drift: ColourFigures | null },
-              header,
-              failures.length,
-            )
-          : formatUnlabelled(
-              m as UnlabelledEvaluation & { colour_drift: ColourFigures | null },
-              header,
-              failures.length,
-            ),
+          ? formatText(m as WithColour<LabelledEvaluation>, header, failures.length)
+          : formatUnlabelled(m as WithColour<UnlabelledEvaluation>, header, failures.length),
       );
       for (const f of failures) process.stderr.write(`${f.file}: error (${f.kind}): ${f.error}\n`);
       process.stderr.write(`${judged.length + failures.length} images in ${seconds.toFixed(1)} s\n`);

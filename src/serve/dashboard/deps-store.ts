@@ -113,14 +113,7 @@ function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
     lastImageAt: h.last_image_at,
     startedAt: new Date(ctx.startedAt).toISOString(),
     problems: h.problems,
-    colourBalance: h.colour_drift
-      ? {
-          measured: h.colour_drift.measured,
-          median: h.colour_drift.median,
-          high: h.colour_drift.high,
-          drifting: h.colour_drift.drifting,
-        }
-      : null,
+    colourBalance: h.colour_drift ?? null,
   };
 }
 

@@ -6,6 +6,7 @@
  */
 
 import type { DomainReason } from '../../domain/applicability.js';
+import type { HealthPayload } from '../../publish/payloads.js';
 import type { ResultStatus } from '../../domain/result.js';
 import type { UserRole } from '../../domain/roles.js';
 import type { ImageRead } from './image-file.js';
@@ -154,7 +155,7 @@ export interface StatusView {
    * The screened images' green balance over the drift window against the training images'
    * highest (health's colour_drift); null when the model has no reference.
    */
-  colourBalance?: { measured: number; median: number | null; high: number; drifting: boolean } | null;
+  colourBalance?: HealthPayload['colour_drift'] | null;
 }
 
 export interface DailyCount {
