@@ -11,10 +11,9 @@
  * slide or patient identifiers, and consecutive numbers within a class are the nearest it has to
  * the fields of one slide, which is what one window of captures is at a microscope. The figure
  * is the gate's own (backgroundColour on the colour-normalised pixels, as prepareImage makes
- * them); unlike the daemon, pictures the gate would refuse are counted too, since the
- * segmentation and the model that judge them are not run here (each shift below is accepted at
- * 90 % or more by the gate, models/MODEL_CARD.md). Default shifts: none and RANGE_SHIFTS, plus
- * milder green gains.
+ * them); unlike the daemon, which leaves out pictures refused for other reasons than their green,
+ * every picture counts, since the segmentation and the model that judge them are not run here.
+ * Default shifts: none and RANGE_SHIFTS, plus milder green gains.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';

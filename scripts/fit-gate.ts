@@ -403,8 +403,8 @@ export function fitSection(
       `made from (none for a change that clips the highlights: ${clippingChanges.join(', ') || 'none here'}); threshold = quantile ${APPEARANCE_QUANTILE} of the val originals x ${APPEARANCE_MARGIN}`,
     features: featureNote,
     colour_drift_rule:
-      'the highest green balance (image-measures.ts) of the train + val originals; health compares the median ' +
-      'of the latest screened pictures with it (colour-drift.ts), no picture is refused by it',
+      'the highest green balance (image-measures.ts) of the train + val originals; the gate refuses a picture ' +
+      'above it (reason green_balance), and health compares the median of the latest pictures with it (colour-drift.ts)',
     geometry_rule: 'source aspect 1:1 or 4:3 within 2 %, shortest side >= 200 px (fixed, not fitted)',
   };
   return { section, stats };

@@ -1,6 +1,11 @@
 import type { ResolvedConfig } from './config/load.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
-import { colourDrift, type ColourDrift, type ColourDriftReference } from './gate/colour-drift.js';
+import {
+  colourDrift,
+  countsForColourWatch,
+  type ColourDrift,
+  type ColourDriftReference,
+} from './gate/colour-drift.js';
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
@@ -134,9 +139,9 @@ export function domainDrift(
 }
 
 /**
- * The median green balance of the latest screened captures against the training pictures'
- * highest (src/gate/colour-drift.ts): a camera that records green brighter than the training
- * camera, which the gate cannot see in any one picture.
+ * The median green balance of the latest captures (screened or refused for their green) against
+ * the training pictures' highest (src/gate/colour-drift.ts): a camera that records green brighter
+ * than the training camera, which most single pictures do not show.
  */
 export function colourDriftOf(
   store: Store,
@@ -145,7 +150,9 @@ export function colourDriftOf(
   recent = store.results.recentJudgements(gate.drift_window),
 ): ColourDrift {
   return colourDrift(
-    recent.filter((j) => j.inDomain).map((j) => j.domain?.scores.greenBalance),
+    recent
+      .filter((j) => (j.domain ? countsForColourWatch(j.domain) : j.inDomain))
+      .map((j) => j.domain?.scores.greenBalance),
     gate.drift_window,
     reference,
   );
@@ -155,10 +162,11 @@ export function colourDriftOf(
 function colourProblem(c: ColourDrift): string {
   return (
     'white balance changed? The camera records green brighter than the training camera did: the ' +
-    `median green balance of the last ${c.measured} screened images is ${(c.median ?? 0).toFixed(3)}, ` +
-    `above ${c.high.toFixed(3)}, the highest of any training image. The bright background hides it, ` +
-    'so the out-of-domain gate still accepts these pictures, but the model misses more blasts in ' +
-    "them: check the camera's white balance (docs/new-microscope.md)"
+    `median green balance of the last ${c.measured} images screened or refused for their green is ` +
+    `${(c.median ?? 0).toFixed(3)}, above ${c.high.toFixed(3)}, the highest of any training image. ` +
+    'The gate refuses each field above that; the bright background hides the shift from the ' +
+    'colour normalisation, and in the fields it still accepts the model misses more blasts: ' +
+    "check the camera's white balance (docs/new-microscope.md)"
   );
 }
 

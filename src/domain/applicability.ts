@@ -14,6 +14,7 @@ export type DomainReason =
   | 'cell_count'
   | 'segmentation_cutoff'
   | 'appearance'
+  | 'green_balance'
   | 'features';
 
 export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
@@ -26,6 +27,7 @@ export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
   cell_count: 'an unusual number of cells was found',
   segmentation_cutoff: 'the colours do not separate cells from background as in the training images',
   appearance: 'its brightness, colour, sharpness and cells together are unlike any training image',
+  green_balance: "green is brighter than in any training image: check the camera's white balance",
   features: 'the model sees a picture unlike any it was trained on',
 };
 

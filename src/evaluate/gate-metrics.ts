@@ -6,7 +6,7 @@
  */
 import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { computeMetrics, type EvaluationMetrics, type Scored } from './metrics.js';
-import { colourDrift, type ColourDriftReference } from '../gate/colour-drift.js';
+import { colourDrift, countsForColourWatch, type ColourDriftReference } from '../gate/colour-drift.js';
 import { siteCheck, type SiteCheck } from './site-check.js';
 
 /** One image through the daemon's path: the model's answer and the gate's judgement (null: no gate). */
@@ -104,18 +104,18 @@ export function evaluateLabelled(
 }
 
 /**
- * The accepted images' green balance against the training images' highest (the daemon's health
- * watches the same over its latest captures): a camera recording green brighter than the
- * training camera, which the gate does not refuse picture by picture.
+ * The images' green balance against the training images' highest (the daemon's health watches
+ * the same over its latest captures): a camera recording green brighter than the training
+ * camera. Images accepted or refused for their green only count (colour-drift.ts).
  */
 export interface ColourFigures {
-  /** Accepted images with a green balance. */
+  /** Images with a green balance that count. */
   measured: number;
   /** Their median; null when none. */
   median: number | null;
   /** model.json gate.colour_drift.high. */
   high: number;
-  /** At least half the accepted images measured, and their median above `high`. */
+  /** At least half the counted images measured, and their median above `high`. */
   above: boolean;
 }
 
@@ -124,10 +124,10 @@ export function colourFigures(
   reference: ColourDriftReference | null | undefined,
 ): ColourFigures | null {
   if (!reference) return null;
-  const kept = items.filter((j) => j.domain !== null && j.domain.in);
+  const counted = items.filter((j) => j.domain !== null && countsForColourWatch(j.domain));
   const drift = colourDrift(
-    kept.map((j) => j.domain?.scores.greenBalance),
-    kept.length,
+    counted.map((j) => j.domain?.scores.greenBalance),
+    counted.length,
     reference,
   );
   return { measured: drift.measured, median: drift.median, high: drift.high, above: drift.drifting };

@@ -1,13 +1,15 @@
 /**
- * A camera that records green brighter than the training camera did, which no single picture
- * shows. The training camera's backgrounds sit at the top of the green channel, so a brighter
- * green clips there: the colour normalisation, which reads the background, leaves it, and the
- * gate, which judges one picture at a time, accepts most of those pictures, because one field's
- * green balance varies with its stain about as much as the shift moves it. The model is then
- * less sure of blasts (models/MODEL_CARD.md, "Where the model applies": green x1.15 is the
- * camera shift with the most silent misses). Over many fields the stain's part averages out:
- * the median of the screened pictures' green balance (image-measures.ts) above the highest any
- * training picture had is a camera, not a stain.
+ * A camera that records green brighter than the training camera did. The training camera's
+ * backgrounds sit at the top of the green channel, so a brighter green clips there: the colour
+ * normalisation, which reads the background, leaves it, and the model is less sure of blasts
+ * (models/MODEL_CARD.md, "A brighter green": accepted, green x1.15 is the camera shift with the
+ * most silent misses). Two checks use the green balance of the unclipped pixels
+ * (image-measures.ts):
+ * - the gate refuses a picture whose balance is above the highest any training picture had
+ *   (reason `green_balance`), since the model has never seen such a field;
+ * - below that, one field's balance varies with its stain about as much as a camera moves it,
+ *   so a camera only shows over many fields: the median of the latest pictures' balances above
+ *   that highest is a camera, not a stain, and health says so.
  */
 import { z } from 'zod';
 
@@ -18,6 +20,8 @@ export const colourDriftSchema = z.strictObject({
   figure: z.literal(COLOUR_DRIFT_FIGURE),
   /** The highest green balance of the training and validation pictures as recorded. */
   high: z.number().positive(),
+  /** The gate refuses each picture above `high` (reason `green_balance`). Absent: it does not. */
+  refuse: z.boolean().optional(),
 });
 
 export type ColourDriftReference = z.infer<typeof colourDriftSchema>;
@@ -27,14 +31,14 @@ export function fitColourDrift(balances: readonly (number | null)[]): ColourDrif
   let high = 0;
   for (const b of balances) if (b !== null && Number.isFinite(b)) high = Math.max(high, b);
   if (!(high > 0)) throw new Error('fitColourDrift: no picture with a measurable green balance');
-  return { figure: COLOUR_DRIFT_FIGURE, high: Number(high.toFixed(4)) };
+  return { figure: COLOUR_DRIFT_FIGURE, high: Number(high.toFixed(4)), refuse: true };
 }
 
 /** The median green balance of the latest screened pictures, against the reference. */
 export interface ColourDrift {
   /** gate.drift_window: how many of the latest captured images are looked at. */
   window: number;
-  /** In-domain images among them with a green balance. */
+  /** Images among them with a green balance, screened or refused for it (not for other reasons). */
   measured: number;
   /** Their median; null before any. */
   median: number | null;
@@ -45,9 +49,19 @@ export interface ColourDrift {
 }
 
 /**
- * Judges the green balances of the latest screened pictures (nulls and out-of-domain pictures
- * left out by the caller or here). Half a window must be measured: a start-up, or a window that
- * is mostly out of domain (which the gate's own drift reports), is not judged on a few fields.
+ * Whether a judged picture counts for the watch: screened pictures and those refused for their
+ * green only; a picture refused for anything else (a blank frame, another laboratory's smear)
+ * may not be a smear of this camera at all.
+ */
+export function countsForColourWatch(check: { in: boolean; reasons: readonly string[] }): boolean {
+  return check.in || check.reasons.every((r) => r === 'green_balance');
+}
+
+/**
+ * Judges the green balances of the latest pictures (nulls left out here; the caller leaves out
+ * pictures refused for other reasons than their green, which may not be smears at all). Half a
+ * window must be measured: a start-up, or a window that is mostly out of domain for other
+ * reasons (which the gate's own drift reports), is not judged on a few fields.
  */
 export function colourDrift(
   balances: readonly (number | null | undefined)[],

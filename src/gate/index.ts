@@ -120,6 +120,7 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
 /** The checks of the picture alone, against the section's fitted ranges and appearance model. */
 function pictureInspector(section: GateSection): DomainGate['inspect'] {
   const { ranges, geometry, appearance } = section;
+  const greenHigh = section.colour_drift?.refuse ? section.colour_drift.high : null;
   if (appearance && appearance.figures.join() !== APPEARANCE_FIGURES.join())
     throw new Error(`gate.appearance.figures must be ${APPEARANCE_FIGURES.join(', ')}: refit the gate`);
   const appearanceModels = appearance ? appearanceModelsOf(appearance) : null;
@@ -157,7 +158,11 @@ function pictureInspector(section: GateSection): DomainGate['inspect'] {
       const figures = appearanceInputOf(input, measures);
       scores.backgroundRedShare = figures.background.redShare;
       scores.backgroundBlueShare = figures.background.blueShare;
-      if (figures.background.greenBalance !== null) scores.greenBalance = figures.background.greenBalance;
+      const { greenBalance } = figures.background;
+      if (greenBalance !== null) {
+        scores.greenBalance = greenBalance;
+        if (greenHigh !== null && greenBalance > greenHigh) reasons.push('green_balance');
+      }
       const distance = nearestAppearanceDistance(appearanceModels, appearanceVector(figures, vector));
       scores.appearanceDistance = distance;
       if (!(distance <= appearance.threshold)) reasons.push('appearance');

@@ -131,10 +131,16 @@ t.test(
     const m = JSON.parse(r.stdout) as {
       n: number;
       n_accepted: number;
+      rejected: { by_reason: Record<string, number> };
       colour_drift: { measured: number; median: number; high: number; above: boolean };
     };
     t.equal(m.n, 12);
-    t.equal(m.colour_drift.measured, m.n_accepted, 'every accepted image measured');
+    const refusedForGreen = m.rejected.by_reason.green_balance ?? 0;
+    t.ok(refusedForGreen > 0, `the gate refuses fields greener than any training image (${refusedForGreen})`);
+    t.ok(
+      m.colour_drift.measured >= m.n_accepted,
+      `every accepted image measured, and those refused for their green alone (${m.colour_drift.measured})`,
+    );
     t.ok(
       m.colour_drift.median > m.colour_drift.high,
       `median ${m.colour_drift.median} above ${m.colour_drift.high}`,
@@ -143,7 +149,7 @@ t.test(
     const text = await runCli(['evaluate', '--data', root]);
     t.match(
       text.stdout,
-      /\ngreen balance of the accepted images: median 1\.\d{3} over \d+, training images at most \d\.\d{3}: the camera records green brighter than the training camera did/,
+      /\ngreen balance of the images accepted or refused for their green: median 1\.\d{3} over \d+, training images at most \d\.\d{3}: the camera records green brighter than the training camera did/,
     );
 
     const asRecorded = await runCli(['evaluate', '--json', '--data', DATA]);

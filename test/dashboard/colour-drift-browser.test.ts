@@ -1,6 +1,7 @@
 // A camera recording green brighter, in a real headless Chromium against the real daemon with the
-// bundled model: its gate screens the pictures one by one, and the status page says, over the
-// latest of them, that the white balance is not the training camera's.
+// bundled model: its gate refuses the fields greener than any training image and screens the
+// rest, and the status page says, over the latest of them, that the white balance is not the
+// training camera's.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ t.test('the status page names a camera recording green brighter than the trainin
   const clean = await status();
   t.match(
     clean.grid,
-    /White balance \(green\)\s*like the training camera: median 0\.9\d\d over the last 6 screened images; training images at most 1\.0\d\d/,
+    /White balance \(green\)\s*like the training camera: median 0\.9\d\d over the last 6 images screened or refused for their green; training images at most 1\.0\d\d/,
   );
 
   const green = parseCameraShift('gains:1,1.15,1');
@@ -48,6 +49,14 @@ t.test('the status page names a camera recording green brighter than the trainin
   }
   const shifted = await status();
   t.match(shifted.grid, /White balance \(green\)\s*green brighter than the training camera: median 1\.\d{3}/);
+  const results = (await (await fetch(`${harness.url}/api/results?limit=100`)).json()) as {
+    file: string;
+    domain: { reasons: string[] } | null;
+  }[];
+  t.ok(
+    results.some((r) => r.file.startsWith('green-') && r.domain?.reasons.includes('green_balance')),
+    'fields greener than any training image are refused for it',
+  );
   t.match(
     shifted.problems,
     /white balance changed\? The camera records green brighter than the training camera did/,

@@ -1,13 +1,13 @@
 /**
  * The green balance: measured on the unclipped pixels, raised by a camera that records green
  * brighter even where the background clips (a real data-set image and the robustness report's
- * own shift), and judged over many pictures, never one.
+ * own shift), refused above the training pictures' highest, and judged over many pictures.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { colourDrift, fitColourDrift } from '../../src/gate/colour-drift.js';
+import { colourDrift, countsForColourWatch, fitColourDrift } from '../../src/gate/colour-drift.js';
 import { backgroundColour, UNCLIPPED_MAX } from '../../src/gate/image-measures.js';
 import { decodeImage } from '../../src/decode/index.js';
 import { parseCameraShift } from '../../scripts/camera-shifts.js';
@@ -53,8 +53,22 @@ t.test(
 );
 
 t.test('fitting takes the highest measurable balance', async (t) => {
-  t.same(fitColourDrift([0.9, null, 1.01234567, 0.95]), { figure: 'green_balance', high: 1.0123 });
+  t.same(fitColourDrift([0.9, null, 1.01234567, 0.95]), {
+    figure: 'green_balance',
+    high: 1.0123,
+    refuse: true,
+  });
   t.throws(() => fitColourDrift([null, null]), /no picture with a measurable green balance/);
+});
+
+t.test('the watch counts screened pictures and those refused for their green alone', async (t) => {
+  t.ok(countsForColourWatch({ in: true, reasons: [] }));
+  t.ok(countsForColourWatch({ in: false, reasons: ['green_balance'] }));
+  t.notOk(
+    countsForColourWatch({ in: false, reasons: ['green_balance', 'appearance'] }),
+    'not a smear, maybe',
+  );
+  t.notOk(countsForColourWatch({ in: false, reasons: ['focus'] }));
 });
 
 t.test('judged on the median of at least half a window', async (t) => {

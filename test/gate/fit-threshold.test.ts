@@ -116,7 +116,7 @@ t.test(
           '--every',
           '26',
           '--shifts',
-          'gains:1,1.15,1',
+          'magnification:0.75',
           ...extra,
         ],
         { cwd: repoRoot, maxBuffer: 1 << 22 },
@@ -149,7 +149,7 @@ t.test(
     t.equal(recorded.version, shipped.version, 'and so does the version');
     t.equal(recorded.threshold_fit.applied, false);
     t.equal(recorded.threshold_fit.clean, 0.99);
-    t.same(Object.keys(recorded.threshold_fit.boundaries), ['validation', 'gains:1,1.15,1']);
+    t.same(Object.keys(recorded.threshold_fit.boundaries), ['validation', 'magnification:0.75']);
     t.match(recorded.threshold_fit.data, /16 images, clean and under 1 camera shifts/);
     const bounds = Object.values(recorded.threshold_fit.boundaries).filter((b): b is number => b !== null);
     t.ok(recorded.threshold_fit.needed < 0.99, `the shifts need ${recorded.threshold_fit.needed}`);

@@ -6,6 +6,7 @@ import { openModel, type OpenedModel } from '../../src/evaluate/classify-file.js
 import { createDomainGate, loadDomainGate, type DomainGate, type GateInput } from '../../src/gate/index.js';
 import { loadModelManifest } from '../../src/infer/index.js';
 import type { SegmentationStats } from '../../src/segment/index.js';
+import { parseCameraShift } from '../../scripts/camera-shifts.js';
 import { repoRoot } from '../helpers/cli.js';
 import { captureLogger } from '../infer/helpers.js';
 
@@ -42,6 +43,7 @@ async function gateInputOf(bytes: Buffer): Promise<GateInput> {
   const { decoded } = prepared;
   return {
     rgb: decoded.rgb,
+    modelRgb: prepared.modelRgb,
     width: decoded.width,
     height: decoded.height,
     source: { width: decoded.source.width, height: decoded.source.height },
@@ -121,6 +123,30 @@ for (const [name, make, reason] of cases) {
       t.ok(check.reasons.includes(reason as never), `${reason} in ${check.reasons.join(', ')}`);
   });
 }
+
+t.test('a field greener than any training image is refused for its green balance', async (t) => {
+  const manifest = await loadModelManifest(modelDir);
+  const high = manifest.gate?.colour_drift?.high;
+  t.equal(manifest.gate?.colour_drift?.refuse, true, 'the shipped gate refuses above the reference');
+  if (high === undefined) throw new Error('the shipped model.json has no gate.colour_drift');
+  const green = parseCameraShift('gains:1,1.15,1');
+  let refused = 0;
+  for (const file of samples) {
+    const asRecorded = gate.judge(await gateInputOf(readFileSync(file)));
+    t.notOk(asRecorded.reasons.includes('green_balance'), `${file} as recorded`);
+    const shifted = (await green.apply(readFileSync(file), file)).bytes;
+    const check = gate.judge(await gateInputOf(shifted));
+    const balance = check.scores.greenBalance;
+    t.type(balance, 'number', `${file}: measured`);
+    t.equal(
+      check.reasons.includes('green_balance'),
+      balance! > high,
+      `${file} green x1.15: balance ${balance?.toFixed(4)} against ${high}`,
+    );
+    if (check.reasons.includes('green_balance')) refused++;
+  }
+  t.ok(refused >= 1, `green x1.15: ${refused} of ${samples.length} refused for their green`);
+});
 
 t.test('without a gate section every image is in domain, unchecked', async (t) => {
   const passThrough = createDomainGate();

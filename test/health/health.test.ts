@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import type { DomainReason } from '../../src/domain/applicability.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } from '../../src/health.js';
 import type { ModelInfo } from '../../src/infer/index.js';
@@ -160,24 +161,37 @@ t.test('a database found damaged while running: not ready, degraded with what to
   t.match(health.payload().problems, [/is damaged/]);
 });
 
-/** Captured images the gate accepted, each with its green balance, stored in this order. */
-function storeScreened(store: Store, balances: readonly number[], from: number): void {
+/**
+ * Captured images, each with its green balance, stored in this order: accepted, or refused for
+ * the reasons given.
+ */
+function storeScreened(
+  store: Store,
+  balances: readonly number[],
+  from: number,
+  refusedFor: DomainReason[] = [],
+): void {
   balances.forEach((greenBalance, i) => {
     const sha256 = `g${from + i}`.padStart(64, '0');
+    const judged = { sha256, path: `/c/${sha256}.jpg`, file: `${from + i}.jpg`, size: 1 };
     store.results.commit(
       {
-        status: 'done',
-        sha256,
-        path: `/c/${sha256}.jpg`,
-        file: `${from + i}.jpg`,
+        ...judged,
         origin: 'capture',
-        size: 1,
-        className: 'Benign',
-        pBall: 0.1,
-        flag: false,
         capturedAt: T0,
         processedAt: T0,
-        domain: { in: true, reasons: [], scores: { greenBalance } },
+        ...(refusedFor.length > 0
+          ? {
+              status: 'out_of_domain' as const,
+              domain: { in: false, reasons: refusedFor, scores: { greenBalance } },
+            }
+          : {
+              status: 'done' as const,
+              className: 'Benign',
+              pBall: 0.1,
+              flag: false,
+              domain: { in: true, reasons: [], scores: { greenBalance } },
+            }),
       },
       null,
       () => [],
@@ -211,9 +225,43 @@ t.test(
     t.equal(p.colour_drift?.median, 1.07);
     t.match(
       p.problems[0],
-      /^white balance changed\? The camera records green brighter than the training camera did: the median green balance of the last 50 screened images is 1\.070, above 1\.040/,
+      /^white balance changed\? The camera records green brighter than the training camera did: the median green balance of the last 50 images screened or refused for their green is 1\.070, above 1\.040/,
     );
     t.same(health.readiness(), { ready: true, reasons: [] }, 'images are still taken and judged');
+  },
+);
+
+t.test(
+  'the fields refused for their green count; those refused for anything else (maybe no smear) do not',
+  async (t) => {
+    const colourDrift = { figure: 'green_balance' as const, high: 1.04 };
+    const { store, health } = setup(t, false, { colourDrift });
+    const window = loadConfig(null, {}).config.gate.drift_window;
+    const screened = Math.floor(window / 4);
+    const refusedForGreen = Math.ceil(window / 2) - screened + 1;
+    storeScreened(
+      store,
+      Array.from({ length: screened }, () => 0.95),
+      0,
+    );
+    storeScreened(
+      store,
+      Array.from({ length: refusedForGreen }, () => 1.08),
+      screened,
+      ['green_balance'],
+    );
+    storeScreened(
+      store,
+      Array.from({ length: window - screened - refusedForGreen }, () => 1.3),
+      window,
+      ['green_balance', 'appearance'],
+    );
+    const c = health.payload().colour_drift;
+    t.same(
+      c,
+      { window, measured: screened + refusedForGreen, median: 1.08, high: 1.04, drifting: true },
+      'the screened and the green-refused fields, not the ones also refused for their appearance',
+    );
   },
 );
 

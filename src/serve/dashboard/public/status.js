@@ -60,13 +60,14 @@ export async function loadStatus() {
 }
 
 /**
- * The camera's green against the training camera's, over the latest screened images: a brighter
- * green clips in the background, so no single picture is refused for it (docs/new-microscope.md).
+ * The camera's green against the training camera's, over the latest images screened or refused
+ * for their green: a brighter green clips in the background, so most single pictures do not show
+ * it (docs/new-microscope.md).
  */
 function colourItem(c, item) {
   const label = 'White balance (green)';
-  if (c.median === null) return item(label, 'no screened image yet');
-  const figures = `median ${c.median.toFixed(3)} over the last ${c.measured} screened images; training images at most ${c.high.toFixed(3)}`;
+  if (c.median === null) return item(label, 'no image measured yet');
+  const figures = `median ${c.median.toFixed(3)} over the last ${c.measured} images screened or refused for their green; training images at most ${c.high.toFixed(3)}`;
   return c.drifting
     ? item(label, `green brighter than the training camera: ${figures}. Check the white balance.`, 'warn')
     : item(label, `like the training camera: ${figures}`);
