@@ -34,7 +34,7 @@ export function fitColourDrift(balances: readonly (number | null)[]): ColourDrif
   return { figure: COLOUR_DRIFT_FIGURE, high: Number(high.toFixed(4)), refuse: true };
 }
 
-/** The median green balance of the latest screened pictures, against the reference. */
+/** The median green balance of the latest pictures that count (countsForColourWatch), against the reference. */
 export interface ColourDrift {
   /** gate.drift_window: how many of the latest captured images are looked at. */
   window: number;
