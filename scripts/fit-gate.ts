@@ -22,8 +22,9 @@
  * - the features' and the appearance's thresholds: the FEATURE_QUANTILE / APPEARANCE_QUANTILE
  *   of the validation originals' distances (in-domain pictures the fit has not seen), times a
  *   margin;
- * - the colour drift reference: the highest green balance of the train + val originals, which
- *   health compares the latest screened pictures' median with (src/gate/colour-drift.ts);
+ * - the colour drift reference: the highest green balance of the train + val originals; the
+ *   gate refuses a picture above it, and health compares the latest pictures' median with it
+ *   (src/gate/colour-drift.ts);
  * - fixed, not fitted: the source geometry (1:1 or 4:3) and "a picture without a cell is never
  *   in domain".
  * A gate that differs from the one model.json had gives the model a new version (today's date,

@@ -2,7 +2,7 @@ import type { ResolvedConfig } from './config/load.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
 import {
   colourDrift,
-  countsForColourWatch,
+  watchedBalances,
   type ColourDrift,
   type ColourDriftReference,
 } from './gate/colour-drift.js';
@@ -149,13 +149,7 @@ export function colourDriftOf(
   reference: ColourDriftReference,
   recent = store.results.recentJudgements(gate.drift_window),
 ): ColourDrift {
-  return colourDrift(
-    recent
-      .filter((j) => (j.domain ? countsForColourWatch(j.domain) : j.inDomain))
-      .map((j) => j.domain?.scores.greenBalance),
-    gate.drift_window,
-    reference,
-  );
+  return colourDrift(watchedBalances(recent.map((j) => j.domain)), gate.drift_window, reference);
 }
 
 /** The colour problem in words, with its figures. */

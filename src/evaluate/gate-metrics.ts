@@ -6,7 +6,7 @@
  */
 import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { computeMetrics, type EvaluationMetrics, type Scored } from './metrics.js';
-import { colourDrift, countsForColourWatch, type ColourDriftReference } from '../gate/colour-drift.js';
+import { colourDrift, watchedBalances, type ColourDriftReference } from '../gate/colour-drift.js';
 import { siteCheck, type SiteCheck } from './site-check.js';
 
 /** One image through the daemon's path: the model's answer and the gate's judgement (null: no gate). */
@@ -124,12 +124,8 @@ export function colourFigures(
   reference: ColourDriftReference | null | undefined,
 ): ColourFigures | null {
   if (!reference) return null;
-  const counted = items.filter((j) => j.domain !== null && countsForColourWatch(j.domain));
-  const drift = colourDrift(
-    counted.map((j) => j.domain?.scores.greenBalance),
-    counted.length,
-    reference,
-  );
+  const balances = watchedBalances(items.map((j) => j.domain));
+  const drift = colourDrift(balances, balances.length, reference);
   return { measured: drift.measured, median: drift.median, high: drift.high, above: drift.drifting };
 }
 

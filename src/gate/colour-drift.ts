@@ -12,6 +12,7 @@
  *   that highest is a camera, not a stain, and health says so.
  */
 import { z } from 'zod';
+import type { DomainCheck } from '../domain/applicability.js';
 
 export const COLOUR_DRIFT_FIGURE = 'green_balance';
 
@@ -55,6 +56,19 @@ export interface ColourDrift {
  */
 export function countsForColourWatch(check: { in: boolean; reasons: readonly string[] }): boolean {
   return check.in || check.reasons.every((r) => r === 'green_balance');
+}
+
+/**
+ * The green balances of the judged pictures that count for the watch, one entry each (undefined:
+ * counted but not measurable); pictures not judged (null) or refused for other reasons are left out.
+ */
+export function watchedBalances(
+  checks: readonly (Pick<DomainCheck, 'in' | 'reasons' | 'scores'> | null)[],
+): (number | undefined)[] {
+  const balances: (number | undefined)[] = [];
+  for (const check of checks)
+    if (check && countsForColourWatch(check)) balances.push(check.scores.greenBalance);
+  return balances;
 }
 
 /**

@@ -89,8 +89,9 @@ export const gateSectionSchema = z.looseObject({
     })
     .optional(),
   /**
-   * The training pictures' green balance, against which health judges the latest screened
-   * pictures together (colour-drift.ts); absent = not watched. No single picture is refused by it.
+   * The training pictures' highest green balance: with `refuse`, the gate refuses a picture
+   * above it, and health judges the latest pictures' median against it (colour-drift.ts);
+   * absent = neither.
    */
   colour_drift: colourDriftSchema.optional(),
   /** How the thresholds were chosen (command, data, rule): provenance, not read by the daemon. */

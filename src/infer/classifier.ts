@@ -57,8 +57,9 @@ export interface ModelInfo {
    */
   colour?: ColourNormalisation | null;
   /**
-   * model.json `gate.colour_drift`: the training pictures' green balance, which health compares
-   * the latest screened pictures with (src/gate/colour-drift.ts); null or absent = not watched.
+   * model.json `gate.colour_drift`: the training pictures' highest green balance, which health
+   * compares the latest pictures' median with (src/gate/colour-drift.ts); null or absent = not
+   * watched.
    */
   colourDrift?: ColourDriftReference | null;
 }

@@ -7,7 +7,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { colourDrift, countsForColourWatch, fitColourDrift } from '../../src/gate/colour-drift.js';
+import type { DomainCheck, DomainReason } from '../../src/domain/applicability.js';
+import {
+  colourDrift,
+  countsForColourWatch,
+  fitColourDrift,
+  watchedBalances,
+} from '../../src/gate/colour-drift.js';
 import { backgroundColour, UNCLIPPED_MAX } from '../../src/gate/image-measures.js';
 import { decodeImage } from '../../src/decode/index.js';
 import { parseCameraShift } from '../../scripts/camera-shifts.js';
@@ -70,6 +76,27 @@ t.test('the watch counts screened pictures and those refused for their green alo
   );
   t.notOk(countsForColourWatch({ in: false, reasons: ['focus'] }));
 });
+
+t.test(
+  'the watched balances: one per counted picture, unjudged and otherwise-refused left out',
+  async (t) => {
+    const judged = (inDomain: boolean, reasons: DomainReason[], greenBalance?: number): DomainCheck => {
+      const scores: Record<string, number> = {};
+      if (greenBalance !== undefined) scores.greenBalance = greenBalance;
+      return { in: inDomain, reasons, scores };
+    };
+    t.same(
+      watchedBalances([
+        judged(true, [], 0.95),
+        null,
+        judged(false, ['green_balance'], 1.1),
+        judged(false, ['focus'], 0.9),
+        judged(true, []),
+      ]),
+      [0.95, 1.1, undefined],
+    );
+  },
+);
 
 t.test('judged on the median of at least half a window', async (t) => {
   const reference = { figure: 'green_balance' as const, high: 1.04 };

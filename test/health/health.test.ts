@@ -199,12 +199,15 @@ function storeScreened(
   });
 }
 
+/** A green-balance reference as model.json has it, and the default config's window. */
+const GREEN_REFERENCE = { figure: 'green_balance' as const, high: 1.04 };
+const DRIFT_WINDOW = loadConfig(null, {}).config.gate.drift_window;
+
 t.test(
   'a camera recording green brighter: degraded once the screened images median above the training high',
   async (t) => {
-    const colourDrift = { figure: 'green_balance' as const, high: 1.04 };
-    const { store, health } = setup(t, false, { colourDrift });
-    const window = loadConfig(null, {}).config.gate.drift_window;
+    const { store, health } = setup(t, false, { colourDrift: GREEN_REFERENCE });
+    const window = DRIFT_WINDOW;
     storeScreened(
       store,
       Array.from({ length: window }, (_, i) => 0.93 + (i % 5) * 0.01),
@@ -234,9 +237,8 @@ t.test(
 t.test(
   'the fields refused for their green count; those refused for anything else (maybe no smear) do not',
   async (t) => {
-    const colourDrift = { figure: 'green_balance' as const, high: 1.04 };
-    const { store, health } = setup(t, false, { colourDrift });
-    const window = loadConfig(null, {}).config.gate.drift_window;
+    const { store, health } = setup(t, false, { colourDrift: GREEN_REFERENCE });
+    const window = DRIFT_WINDOW;
     const screened = Math.floor(window / 4);
     const refusedForGreen = Math.ceil(window / 2) - screened + 1;
     storeScreened(

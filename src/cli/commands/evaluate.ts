@@ -51,7 +51,7 @@ function siteLines(m: LabelledEvaluation): string[] {
   ];
 }
 
-/** A report with the accepted images' green balance (null without the gate or the reference). */
+/** A report with the images' green balance (null without the gate or the reference). */
 type WithColour<T> = T & { colour_drift: ColourFigures | null };
 
 /**
@@ -339,8 +339,9 @@ every image under it is counted, accepted or rejected, and flagged.
                   the targets for another microscope; null with --no-gate),
                   and over the accepted images: accuracy, macro_f1, classes, confusion, per_class,
                   malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece,
-                  needs_review; colour_drift {measured, median, high, above} (the accepted
-                  images' green balance against the training images' highest; null with
+                  needs_review; colour_drift {measured, median, high, above} (the green
+                  balance of the images accepted or refused for their green alone against the
+                  training images' highest; null with
                   --no-gate or a model without it); then model, data, failed, seconds. Without
                   class folders: n, n_accepted, rejected {total, by_reason}, flagged,
                   needs_review, gate, colour_drift, model, data, failed, seconds. by_reason
