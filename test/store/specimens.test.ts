@@ -137,11 +137,16 @@ t.test('session: every image captured between start and finish, whatever its fol
   t.equal(store.specimens.byAccession('UP-1')?.counts.images, 1, 'an explicit upload accession wins');
   t.notOk(store.specimens.byAccession('A9'), 'the open session wins over the folder');
   t.equal(store.specimens.specimenIdOf(before), undefined, 'captured before the start: not in the session');
+  // A capture time strictly inside the session, however fast this machine runs: the store
+  // stamped the start at or before `startedBy`, and stamps the finish after `inSession`.
+  const startedBy = Date.now();
+  const inSession = startedBy + 1;
+  while (Date.now() <= inSession) await new Promise((r) => setTimeout(r, 1));
   const finishedAt = Date.now();
   const fin = store.specimens.finish(s1!.id, 'dr-lee');
   t.equal(fin.specimen.status, 'awaiting_signoff');
   t.equal(fin.specimen.sessionOpen, false);
-  land(store, image('late.jpg', { capturedAt: finishedAt - 5 }));
+  land(store, image('late.jpg', { capturedAt: inSession }));
   t.equal(
     store.specimens.get(s1!.id)?.counts.images,
     4,

@@ -38,6 +38,8 @@ export interface Harness {
   watcher: CaptureWatcher;
   /** Candidates for a path relative to the capture folder. */
   of(relPath: string): CandidateFile[];
+  /** When each of those candidates was offered (Date.now()). */
+  offeredAt(relPath: string): number[];
   cleanup(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function harness(
 ): Promise<Harness> {
   const base = dir ?? (await tempDir());
   const candidates: CandidateFile[] = [];
+  const offered = new Map<CandidateFile, number>();
   const logs: LogLine[] = [];
   const log = pino(
     { level: 'debug' },
@@ -77,7 +80,12 @@ export async function harness(
       dirProbeIntervalMs: 200,
       ...overrides,
     },
-    { onCandidate: (f) => void candidates.push(f) },
+    {
+      onCandidate: (f) => {
+        offered.set(f, Date.now());
+        candidates.push(f);
+      },
+    },
     log,
   );
   return {
@@ -86,6 +94,7 @@ export async function harness(
     logs,
     watcher,
     of: (rel) => candidates.filter((c) => c.relPath === rel),
+    offeredAt: (rel) => candidates.filter((c) => c.relPath === rel).map((c) => offered.get(c) ?? NaN),
     async cleanup() {
       await watcher.stop();
       await rm(base, { recursive: true, force: true });
