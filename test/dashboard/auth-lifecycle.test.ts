@@ -122,13 +122,14 @@ t.test('an idle stream ends when its session expires', async (t) => {
   const s = await startFixtureServer({
     loopback: false,
     users: [{ name: 'dr-lee', password_hash: passwordHash }],
-    sessionIdleTtlMs: 400,
+    // Long enough that a loaded machine opens the stream before it lapses.
+    sessionIdleTtlMs: 1500,
   });
   t.teardown(() => s.close());
   const { cookie } = await login(s, { user: 'dr-lee', password: PASSWORD });
   const stream = await openStream(`${s.url}/api/dashboard/events`, { cookie });
   t.ok(await stream.waitFor(/retry: 3000/), 'the stream opened');
-  const ended = await stream.waitEnd(3000);
+  const ended = await stream.waitEnd(6000);
   if (!ended) await stream.cancel();
   t.ok(ended, 'the server ended the stream when the session expired, with no event to trigger it');
   await publish(s, 'after-expiry.jpg');

@@ -3,7 +3,7 @@
  * capture and data folders, MQTT off) or, for the plugin alone, the in-memory fixture.
  * `drop()` delivers an image the way the microscope does: a file appearing in the capture folder.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,11 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
       const tmp = join(staging, name);
       mkdirSync(dirname(tmp), { recursive: true });
       copyFileSync(samplePath, tmp);
+      // The capture time is the file's mtime, which the kernel stamps from a clock that moves in
+      // steps of a few ms: a copy made 1 ms after "Start specimen" can carry an earlier time.
+      // Stamped with the drop's own millisecond, as a camera's file is well after any click.
+      const now = new Date();
+      utimesSync(tmp, now, now);
       renameSync(tmp, join(capture, name));
       await stored;
     },

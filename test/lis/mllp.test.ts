@@ -90,9 +90,10 @@ for (const code of ['AE', 'AR'] as const) {
 t.test('no answer: retried with backoff, same control id, delivered when the LIS answers', async (t) => {
   const server = await withLis(t, (_id, nth) => (nth <= 2 ? 'silent' : 'AA'));
   const store = tempStore(t);
-  const lis = mllpLis(t, store, server.port, 300);
+  // An ACK timeout a stalled test process cannot outlast: a fourth send would break the count.
+  const lis = mllpLis(t, store, server.port, 1000);
   sign(store, lis);
-  await until(() => server.accepted.length === 1, 15_000, 'accepted after silence');
+  await until(() => server.accepted.length === 1, 20_000, 'accepted after silence');
   t.equal(server.received.length, 3, 'two silent tries, one answered');
   t.same(new Set(server.received), new Set([messageControlId(makeReport())]), 'always the same control id');
   await until(() => only(lis).queued === 0, 5000, 'marked delivered');

@@ -224,11 +224,15 @@ t.test('a replacement with the same size and mtime is a new image; same bytes ar
   await pipeline.onIdle();
   t.equal(store.results.counts().done, 2, 'the renamed-in replacement is a new result');
 
-  // Written over in place (same inode, only the ctime tells).
+  // Written over in place (same inode, only the ctime tells). The kernel stamps the ctime from a
+  // clock that moves in steps of a few ms: wait one out, or a fast machine writes both versions
+  // within the same step and nothing could tell them apart.
+  await new Promise((r) => setTimeout(r, 20));
   writeFileSync(path, v3!);
   utimesSync(path, when, when);
   const third = statSync(path);
   t.same([third.ino, third.size, third.mtimeMs], [second.ino, second.size, second.mtimeMs]);
+  t.not(third.ctimeMs, second.ctimeMs, 'only the ctime differs');
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued', 'overwritten in place: not "known"');
   await pipeline.onIdle();
   t.equal(store.results.counts().done, 3, 'the in-place replacement is a new result');
@@ -236,7 +240,9 @@ t.test('a replacement with the same size and mtime is a new image; same bytes ar
   const outbox = store.outbox.backlog().count;
 
   // Only the ctime changes (chmod): read and hashed again, but one result, no second message.
+  await new Promise((r) => setTimeout(r, 20));
   chmodSync(path, 0o600);
+  t.not(statSync(path).ctimeMs, third.ctimeMs, 'the chmod changed the ctime');
   t.equal(pipeline.offer(item(path, 'kept.jpg')), 'queued');
   await pipeline.onIdle();
   t.equal(state.calls, 3, 'same bytes: not classified again');
