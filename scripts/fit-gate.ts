@@ -22,6 +22,8 @@
  * - the features' and the appearance's thresholds: the FEATURE_QUANTILE / APPEARANCE_QUANTILE
  *   of the validation originals' distances (in-domain pictures the fit has not seen), times a
  *   margin;
+ * - the disagreement check, switched on (nothing to fit): a picture the classifier calls benign
+ *   whose features lie nearer a malignant class mean than the benign one is refused;
  * - the colour drift reference: the highest green balance of the train + val originals; the
  *   gate refuses a picture above it, and health compares the latest pictures' median with it
  *   (src/gate/colour-drift.ts);
@@ -378,6 +380,8 @@ export function fitSection(
       classes: model.classCount,
       components: model.components,
       threshold: round(threshold) as number,
+      // Nothing to fit: the class means are the ones just fitted, the threshold the classifier's.
+      refuse_disagreement: true,
     };
     featureNote = {
       fitted_on: `train: ${train.length} feature vectors (originals and changed copies)`,
@@ -397,7 +401,8 @@ export function fitSection(
       'lower bound only, not widened; clipping: upper bound only; cell count >= 1 always',
     features_rule:
       `PPCA Mahalanobis (${FEATURE_COMPONENTS} directions of the shared within-class covariance) to the nearest ` +
-      `class mean, / dimension; threshold = quantile ${FEATURE_QUANTILE} of the val originals x ${FEATURE_MARGIN}`,
+      `class mean, / dimension; threshold = quantile ${FEATURE_QUANTILE} of the val originals x ${FEATURE_MARGIN}; ` +
+      'an image called benign whose features lie nearer a malignant class mean than the benign one is refused',
     appearance_rule:
       `Mahalanobis of the ${APPEARANCE_FIGURES.length} figures (appearance.ts) to the nearest of one Gaussian per ` +
       `group of train pictures with cells: the originals; per change, its copies with the originals they were ` +

@@ -70,11 +70,16 @@ async function measureRecords(
     for (const image of images) {
       if (image.truth === null) continue;
       const { gateInput, prediction } = await measureImage(opened, image.input);
+      // Judged as if flagged (every check but the disagreement one), then as if called benign:
+      // which threshold calls it benign is what this script chooses.
+      const asFlagged = gate.judge({ ...gateInput, pBall: 1 });
+      const asBenign = gate.judge({ ...gateInput, pBall: 0 });
       records.push({
         set,
         name: image.name,
         malignant: malignantClasses[image.truth] === true,
-        accepted: gate.judge(gateInput).in,
+        accepted: asFlagged.in,
+        disagrees: asBenign.reasons.includes('features_disagree'),
         pBall: prediction.pBall,
       });
     }

@@ -167,7 +167,9 @@ async function createParts(config: ResolvedConfig, log: Logger, deps: AppDeps) {
   metrics.info.set(1, model);
   const prepareImage = deps.prepareImage ?? (await import('./preprocess/index.js')).prepareImage;
   // An injected classifier (tests, tools) has no model.json of its own: the pass-through gate.
-  const gate = deps.gate ?? (manifest ? await loadDomainGate(manifest) : createDomainGate());
+  const gate =
+    deps.gate ??
+    (manifest ? await loadDomainGate(manifest, { threshold: info.threshold }) : createDomainGate());
   const store = await openStoreOrRelease(config, log, async () => {
     if (!deps.classifier) await classifier.close?.();
   });

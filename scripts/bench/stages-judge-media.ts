@@ -79,6 +79,8 @@ export async function benchGate(
         source: { width: d.source.width, height: d.source.height },
         segmentation: segs[i]!.stats,
         features: Float32Array.from(out.features!.data as Float32Array),
+        // A benign call, so the disagreement check runs as well.
+        pBall: 0,
       });
     }
   } finally {

@@ -39,6 +39,7 @@ export async function measureImage(opened: OpenedModel, input: Buffer | string):
       // prepareImage returns src/segment's SegmentationStats (the port types them loosely).
       segmentation: segmentation.stats as SegmentationStats,
       features: prediction.features ? Float32Array.from(prediction.features) : null,
+      pBall: prediction.pBall,
     },
   };
 }

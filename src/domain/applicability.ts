@@ -15,7 +15,8 @@ export type DomainReason =
   | 'segmentation_cutoff'
   | 'appearance'
   | 'green_balance'
-  | 'features';
+  | 'features'
+  | 'features_disagree';
 
 export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
   geometry: 'the picture has an unusual shape or size for this camera',
@@ -29,6 +30,8 @@ export const DOMAIN_REASON_TEXT: Readonly<Record<DomainReason, string>> = {
   appearance: 'its brightness, colour, sharpness and cells together are unlike any training image',
   green_balance: "green is brighter than in any training image: check the camera's white balance",
   features: 'the model sees a picture unlike any it was trained on',
+  features_disagree:
+    'the model calls it benign, yet its view of the cells lies nearer a B-ALL class: look at this field yourself',
 };
 
 export interface DomainCheck {

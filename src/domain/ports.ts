@@ -73,6 +73,7 @@ export function gateInputOf(prepared: PreparedImageLike, prediction: Prediction 
     source: { width: decoded.source.width, height: decoded.source.height },
     segmentation: prepared.segmentation.stats,
     features: features ?? null,
+    pBall: prediction?.pBall ?? null,
   };
 }
 

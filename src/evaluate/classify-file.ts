@@ -65,7 +65,8 @@ export async function openModel(opts: {
   return {
     config,
     classifier,
-    gate: opts.gate === false ? null : await loadDomainGate(manifest),
+    gate:
+      opts.gate === false ? null : await loadDomainGate(manifest, { threshold: classifier.info.threshold }),
     prepareImage,
     prepareOptions: {
       size: manifest.imageSize.width,

@@ -37,6 +37,8 @@ export interface FeatureScorer {
   meanNorms: Float64Array;
   /** k: scratch for the projected features. */
   projected: Float64Array;
+  /** C: each class's distance from the last image scored. */
+  distances: Float64Array;
 }
 
 export interface FeatureDistance {
@@ -44,6 +46,8 @@ export interface FeatureDistance {
   score: number;
   /** Index of the nearest class. */
   nearestClass: number;
+  /** Every class's normalised squared distance: the scorer's scratch, valid until its next call. */
+  distances: Float64Array;
 }
 
 export function createFeatureScorer(model: FeatureModel): FeatureScorer {
@@ -56,7 +60,13 @@ export function createFeatureScorer(model: FeatureModel): FeatureScorer {
     for (let j = 0; j < components; j++)
       projectedMeans[c * components + j] = dot(basis.subarray(j * dim, (j + 1) * dim), mean, dim);
   }
-  return { model, projectedMeans, meanNorms, projected: new Float64Array(components) };
+  return {
+    model,
+    projectedMeans,
+    meanNorms,
+    projected: new Float64Array(components),
+    distances: new Float64Array(classCount),
+  };
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
@@ -88,12 +98,13 @@ export function featureDistance(scorer: FeatureScorer, features: Float32Array): 
     }
     const residual = Math.max(0, distanceSquared - inSubspace);
     const score = (whitened + residual / residualVariance) / dim;
+    scorer.distances[c] = score;
     if (score < best) {
       best = score;
       nearestClass = c;
     }
   }
-  return { score: best, nearestClass };
+  return { score: best, nearestClass, distances: scorer.distances };
 }
 
 /**

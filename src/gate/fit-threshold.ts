@@ -19,10 +19,21 @@ export interface ThresholdRecord {
   set: string;
   name: string;
   malignant: boolean;
-  /** The out-of-domain gate let it through. */
+  /** The out-of-domain gate let it through, whatever the model's call (every check but the disagreement one). */
   accepted: boolean;
+  /**
+   * Its features lie nearer a malignant class than the benign one: the gate withholds it whenever
+   * the call is benign (reason features_disagree), so at no threshold is it a silent miss.
+   * Absent = false (a gate without that check).
+   */
+  disagrees?: boolean | undefined;
   /** Calibrated P(B-ALL), averaged over the model's views. */
   pBall: number;
+}
+
+/** Accepted at `threshold`: a disagreeing image is withheld when it would be called benign. */
+export function acceptedAt(r: ThresholdRecord, threshold: number): boolean {
+  return r.accepted && !(r.disagrees === true && r.pBall < threshold);
 }
 
 export interface SetBoundary {
@@ -58,8 +69,9 @@ export function chooseThreshold(
   for (const set of new Set(records.map((r) => r.set))) {
     const malignant = records.filter((r) => r.set === set && r.malignant);
     const allowed = Math.floor(share * malignant.length + 1e-9);
+    // A disagreeing image is flagged or withheld, never missed: only the others can be.
     const accepted = malignant
-      .filter((r) => r.accepted)
+      .filter((r) => r.accepted && r.disagrees !== true)
       .map((r) => r.pBall)
       .sort((a, b) => a - b);
     // A threshold at accepted[allowed] misses exactly the `allowed` lowest (ties are flagged).
@@ -96,10 +108,11 @@ export function outcomesAt(
   for (const r of records) {
     const o = (out[r.set] ??= { malignant: 0, silentMisses: 0, benignAccepted: 0, falseAlarms: 0 });
     const flagged = r.pBall >= threshold;
+    const accepted = acceptedAt(r, threshold);
     if (r.malignant) {
       o.malignant++;
-      if (r.accepted && !flagged) o.silentMisses++;
-    } else if (r.accepted) {
+      if (accepted && !flagged) o.silentMisses++;
+    } else if (accepted) {
       o.benignAccepted++;
       if (flagged) o.falseAlarms++;
     }

@@ -4,13 +4,14 @@
  * segmentation figures) and the model's pooled features; output: a DomainCheck with every
  * reason that fired and the figures it judged.
  *
- *   const gate = await loadDomainGate(manifest);   // model.json's gate section (ModelManifest)
+ *   const gate = await loadDomainGate(manifest, { threshold });  // model.json's gate section
  *   const prepared = await prepareImage(bytes, opts);
  *   const [prediction] = await classifier.classify([{ original, segmented }]);
  *   const check = gate.judge({
  *     rgb: prepared.decoded.rgb, width: prepared.decoded.width, height: prepared.decoded.height,
  *     source: prepared.decoded.source, segmentation: prepared.segmentation.stats,
  *     features: prediction.features,   // a view into the batch's one features array
+ *     pBall: prediction.pBall,         // the call the features must not contradict
  *   });
  *   // check.in false → status out_of_domain, check.reasons for people (DOMAIN_REASON_TEXT)
  *
@@ -62,6 +63,8 @@ export interface GateInput {
   segmentation: Pick<SegmentationStats, 'foregroundFraction' | 'componentCount' | 'aStarThreshold'>;
   /** Pooled features from the model's second output, when the model has one. */
   features?: Float32Array | null | undefined;
+  /** The classifier's P(B-ALL) for this image: the disagreement check compares its call. */
+  pBall?: number | null | undefined;
   /** The picture's checks, already made by inspect() on this same input: not made again. */
   inspection?: PictureInspection | undefined;
 }
@@ -86,6 +89,18 @@ export interface DomainGateOptions {
   section: GateSection;
   /** The feature statistics the section's `features` names; null = no feature check. */
   featureModel?: FeatureModel | null;
+  /**
+   * How the classifier calls an image: its flag threshold and which classes are malignant. The
+   * disagreement check (section `features.refuse_disagreement`) needs it; absent = no such check.
+   */
+  call?: ClassifierCall | null;
+}
+
+export interface ClassifierCall {
+  /** P(B-ALL) at or above this is flagged; below it the call is benign. */
+  threshold: number;
+  /** One entry per class, in the feature statistics' class order. */
+  malignant: readonly boolean[];
 }
 
 const inRange = (value: number, [low, high]: readonly [number | null, number | null]): -1 | 0 | 1 =>
@@ -98,6 +113,13 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
   const { section } = options;
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
+  const disagreement = scorer && section.features?.refuse_disagreement ? options.call : null;
+  if (section.features?.refuse_disagreement && scorer && !options.call)
+    throw new Error('gate.features.refuse_disagreement needs the classifier threshold and malignant classes');
+  if (disagreement && disagreement.malignant.length !== scorer?.model.classCount)
+    throw new Error(
+      `gate: ${disagreement.malignant.length} malignant flags for ${scorer?.model.classCount} feature classes`,
+    );
   const inspect = pictureInspector(section);
   return {
     checking: true,
@@ -111,10 +133,28 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
         const distance = featureDistance(scorer, input.features);
         scores.featureDistance = distance.score;
         if (!(distance.score <= featureThreshold)) reasons.push('features');
+        if (disagreement && typeof input.pBall === 'number') {
+          // Benign class's distance minus the nearest malignant class's: > 0 = nearer B-ALL.
+          const margin = classMargin(distance.distances, disagreement.malignant);
+          scores.featureMargin = margin;
+          if (input.pBall < disagreement.threshold && margin > 0) reasons.push('features_disagree');
+        }
       }
       return { in: reasons.length === 0, reasons, scores };
     },
   };
+}
+
+/** The nearest benign class's distance minus the nearest malignant class's. */
+function classMargin(distances: Float64Array, malignant: readonly boolean[]): number {
+  let benign = Number.POSITIVE_INFINITY;
+  let blast = Number.POSITIVE_INFINITY;
+  for (let c = 0; c < distances.length; c++) {
+    const d = distances[c]!;
+    if (malignant[c]) blast = Math.min(blast, d);
+    else benign = Math.min(benign, d);
+  }
+  return benign - blast;
 }
 
 /** The checks of the picture alone, against the section's fitted ranges and appearance model. */
@@ -183,6 +223,9 @@ export interface GateManifest {
   dir: string;
   gate?: GateSection | undefined;
   files: { gate?: { path: string; sha256: string; bytes: number } | undefined };
+  /** The classifier's own threshold and malignant classes (the disagreement check). */
+  threshold: number;
+  malignant: readonly boolean[];
 }
 
 /**
@@ -190,7 +233,10 @@ export interface GateManifest {
  * statistics file, whose sha256 is checked again on the bytes read (the manifest loader checked
  * the file; this read is the one used). Without a gate section: the pass-through gate.
  */
-export async function loadDomainGate(manifest: GateManifest): Promise<DomainGate> {
+export async function loadDomainGate(
+  manifest: GateManifest,
+  opts: { threshold?: number | null | undefined } = {},
+): Promise<DomainGate> {
   const section = manifest.gate;
   if (!section) return createDomainGate();
   if (!section.features) return createDomainGate({ section, featureModel: null });
@@ -210,5 +256,7 @@ export async function loadDomainGate(manifest: GateManifest): Promise<DomainGate
     classCount: section.features.classes,
     components: section.features.components,
   });
-  return createDomainGate({ section, featureModel });
+  // The threshold the daemon flags at: config model.threshold when set, else model.json's.
+  const call = { threshold: opts.threshold ?? manifest.threshold, malignant: manifest.malignant };
+  return createDomainGate({ section, featureModel, call });
 }

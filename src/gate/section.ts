@@ -86,6 +86,13 @@ export const gateSectionSchema = z.looseObject({
       components: z.number().int().positive(),
       /** An image whose feature distance is above this is out of domain. */
       threshold: z.number().positive(),
+      /**
+       * Refuse an image the classifier calls benign (P(B-ALL) below the threshold) whose features
+       * lie nearer a malignant class's mean than any benign class's (reason features_disagree):
+       * the two readings of the same features disagree on the one call that must not be wrong
+       * quietly. Absent = off.
+       */
+      refuse_disagreement: z.boolean().optional(),
     })
     .optional(),
   /**

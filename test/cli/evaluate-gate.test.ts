@@ -160,6 +160,40 @@ t.test(
   },
 );
 
+t.test(
+  'evaluate with the bundled model: a blast called benign against its features is withheld, not a silent miss',
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'bw-eval-disagree-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const name = 'WBC-Malignant-Pre-153.jpg';
+    for (const folder of FOLDERS) await mkdir(join(root, folder), { recursive: true });
+    await copyFile(join(repoRoot, 'test/fixtures/disagree', name), join(root, 'Pre', name));
+    interface Labelled extends Gated {
+      silent_misses: number;
+    }
+    const gated = await runCli(['evaluate', '--json', '--data', root]);
+    t.equal(gated.code, 0, gated.stderr);
+    const withGate = JSON.parse(gated.stdout) as Labelled;
+    t.match(withGate, {
+      n: 1,
+      n_accepted: 0,
+      silent_misses: 0,
+      rejected: { by_reason: { features_disagree: 1 } },
+    });
+    const ungated = JSON.parse(
+      (await runCli(['evaluate', '--json', '--data', root, '--no-gate'])).stdout,
+    ) as Labelled;
+    t.equal(ungated.silent_misses, 1, 'without the gate it would have been called benign');
+    // config model.threshold low enough to flag it: flagged, so nothing to withhold.
+    const config = join(root, 'low-threshold.yaml');
+    await writeFile(config, 'model:\n  threshold: 0.05\n');
+    const low = JSON.parse(
+      (await runCli(['evaluate', '--json', '--data', root, '--config', config])).stdout,
+    ) as Labelled;
+    t.match(low, { n_accepted: 1, silent_misses: 0 }, 'flagged at the configured threshold');
+  },
+);
+
 t.test('classify: an image the gate refused gets no verdict, in text and JSON', async (t) => {
   const { outcomeLine } = await import('../../src/cli/commands/classify.js');
   const info = {

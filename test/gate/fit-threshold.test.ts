@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import {
+  acceptedAt,
   chooseThreshold,
   outcomesAt,
   uncertainBand,
@@ -88,6 +89,34 @@ t.test(
   },
 );
 
+t.test('a disagreeing image is withheld when called benign: never a silent miss', async (t) => {
+  // 100 malignant: 1 allowed. The two lowest disagree (features nearer a B-ALL class), so the
+  // gate withholds them at any threshold above their P(B-ALL): the boundary is the second other.
+  const records = [...set('small', [0.01, 0.02, 0.3, 0.4]), ...set('small', [0.9], 96)].map((r, i) => ({
+    ...r,
+    disagrees: i < 2,
+  }));
+  const choice = chooseThreshold(records, 0.5, 0.01);
+  t.equal(choice.threshold, 0.4);
+  t.same(outcomesAt(records, 0.35).small, {
+    malignant: 100,
+    silentMisses: 1,
+    benignAccepted: 0,
+    falseAlarms: 0,
+  });
+  const benign: ThresholdRecord[] = [
+    { set: 'b', name: 'called benign', malignant: false, accepted: true, disagrees: true, pBall: 0.1 },
+    { set: 'b', name: 'flagged', malignant: false, accepted: true, disagrees: true, pBall: 0.6 },
+  ];
+  t.same(
+    outcomesAt(benign, 0.2).b,
+    { malignant: 0, silentMisses: 0, benignAccepted: 1, falseAlarms: 1 },
+    'withheld below the threshold, accepted (and flagged) above it',
+  );
+  t.ok(acceptedAt(benign[0]!, 0.05), 'at a threshold below its P(B-ALL) it is flagged, so accepted');
+  t.notOk(acceptedAt(benign[0]!, 0.2));
+});
+
 t.test('the band follows the threshold as the training report draws it', async (t) => {
   t.same(uncertainBand(0.2), [0.1, 0.6]);
   t.same(uncertainBand(0.02), [0.01, 0.51]);
@@ -103,6 +132,10 @@ t.test(
     const manifestPath = join(dir, 'model.json');
     const shipped = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
     delete shipped.threshold_fit;
+    // At 0.99 the disagreement check would withhold nearly every blast (their features lie nearer
+    // a B-ALL class): off here, so that a shift binds in a 16-image sample.
+    const gate = shipped.gate as { features: { refuse_disagreement?: boolean } };
+    delete gate.features.refuse_disagreement;
     await writeFile(manifestPath, JSON.stringify({ ...shipped, threshold: 0.99 }));
     const fit = (...extra: string[]): Promise<{ stdout: string; stderr: string }> =>
       run(

@@ -49,6 +49,7 @@ async function gateInputOf(bytes: Buffer): Promise<GateInput> {
     source: { width: decoded.source.width, height: decoded.source.height },
     segmentation: prepared.segmentation.stats as SegmentationStats,
     features: prediction?.features ? Float32Array.from(prediction.features) : null,
+    pBall: prediction?.pBall ?? null,
   };
 }
 
@@ -147,6 +148,45 @@ t.test('a field greener than any training image is refused for its green balance
   }
   t.ok(refused >= 1, `green x1.15: ${refused} of ${samples.length} refused for their green`);
 });
+
+t.test(
+  'a field called benign whose features lie nearer a B-ALL class is withheld, not called benign',
+  async (t) => {
+    const manifest = await loadModelManifest(modelDir);
+    t.equal(manifest.gate?.features?.refuse_disagreement, true, 'the shipped gate checks it');
+    const pre = await gateInputOf(
+      readFileSync(join(repoRoot, 'test/fixtures/disagree/WBC-Malignant-Pre-153.jpg')),
+    );
+    const pBall = pre.pBall as number;
+    t.ok(pBall < manifest.threshold, `called benign: P(B-ALL) ${pBall.toFixed(3)} < ${manifest.threshold}`);
+    const check = gate.judge(pre);
+    t.same(check.reasons, ['features_disagree'], 'that is its only reason');
+    t.ok((check.scores.featureMargin as number) > 0, `nearer a B-ALL class by ${check.scores.featureMargin}`);
+    t.ok(
+      gate.judge({ ...pre, pBall: manifest.threshold }).in,
+      'flagged, the same features are no reason to withhold it',
+    );
+    t.notOk(
+      'featureMargin' in gate.judge({ ...pre, pBall: null }).scores,
+      'without a call there is nothing to compare',
+    );
+    // config model.threshold below its P(B-ALL): the daemon flags it, so the gate accepts it.
+    const lowered = await loadDomainGate(manifest, { threshold: pBall / 2 });
+    t.ok(lowered.judge(pre).in, 'the gate compares against the threshold the daemon flags at');
+    const off = structuredClone(manifest);
+    delete off.gate!.features!.refuse_disagreement;
+    t.ok((await loadDomainGate(off)).judge(pre).in, 'a model.json without the key: no such check');
+
+    // The committed samples' calls agree with their features: none is withheld for it.
+    for (const file of samples) {
+      const sampleCheck = gate.judge(await gateInputOf(readFileSync(file)));
+      t.notOk(
+        sampleCheck.reasons.includes('features_disagree'),
+        `${file}: margin ${sampleCheck.scores.featureMargin}`,
+      );
+    }
+  },
+);
 
 t.test('without a gate section every image is in domain, unchecked', async (t) => {
   const passThrough = createDomainGate();
