@@ -70,16 +70,16 @@ async function measureRecords(
     for (const image of images) {
       if (image.truth === null) continue;
       const { gateInput, prediction } = await measureImage(opened, image.input);
-      // Judged as if flagged (every check but the disagreement one), then as if called benign:
-      // which threshold calls it benign is what this script chooses.
-      const asFlagged = gate.judge({ ...gateInput, pBall: 1 });
-      const asBenign = gate.judge({ ...gateInput, pBall: 0 });
+      // Judged as if called benign, since which threshold calls it benign is what this script
+      // chooses: the disagreement check then fires whenever the features disagree, and every
+      // other reason is the gate's whatever the call.
+      const { reasons } = gate.judge({ ...gateInput, pBall: 0 });
       records.push({
         set,
         name: image.name,
         malignant: malignantClasses[image.truth] === true,
-        accepted: asFlagged.in,
-        disagrees: asBenign.reasons.includes('features_disagree'),
+        accepted: reasons.every((r) => r === 'features_disagree'),
+        disagrees: reasons.includes('features_disagree'),
         pBall: prediction.pBall,
       });
     }

@@ -113,13 +113,17 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
   const { section } = options;
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
-  const disagreement = scorer && section.features?.refuse_disagreement ? options.call : null;
-  if (section.features?.refuse_disagreement && scorer && !options.call)
-    throw new Error('gate.features.refuse_disagreement needs the classifier threshold and malignant classes');
-  if (disagreement && disagreement.malignant.length !== scorer?.model.classCount)
-    throw new Error(
-      `gate: ${disagreement.malignant.length} malignant flags for ${scorer?.model.classCount} feature classes`,
-    );
+  const disagreement = scorer && section.features?.refuse_disagreement ? (options.call ?? null) : null;
+  if (scorer && section.features?.refuse_disagreement) {
+    if (!disagreement)
+      throw new Error(
+        'gate.features.refuse_disagreement needs the classifier threshold and malignant classes',
+      );
+    if (disagreement.malignant.length !== scorer.model.classCount)
+      throw new Error(
+        `gate: ${disagreement.malignant.length} malignant flags for ${scorer.model.classCount} feature classes`,
+      );
+  }
   const inspect = pictureInspector(section);
   return {
     checking: true,
