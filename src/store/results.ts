@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { resultOf, type NewResult, type Result, type ResultStatus } from '../domain/result.js';
+import { REVIEW_QUEUE_REASONS } from '../domain/review.js';
 import type { FilesTable, FileUpdate } from './files.js';
 import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
 
@@ -12,7 +13,7 @@ export interface ResultQuery {
   flagged?: boolean;
   /** Needs review and not yet reviewed. */
   needsReview?: boolean;
-  /** The dashboard's review queue: classified, flagged or uncertain, not yet reviewed. */
+  /** The dashboard's review queue: results that ask for a person (src/domain/review.ts), not yet reviewed. */
   reviewQueue?: boolean;
   className?: string;
   from?: number;
@@ -126,6 +127,14 @@ const RESULT_SELECT = `
     (SELECT count(*) FROM outbox o WHERE o.result_id = r.id AND o.sent_at IS NOT NULL) AS outbox_sent
   FROM results r
   LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)`;
+
+/** asksForReview (src/domain/review.ts) in SQL; its parameters are REVIEW_QUEUE_REASONS. */
+const ASKS_FOR_REVIEW = `(
+  (r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1))
+  OR (r.status = 'out_of_domain' AND EXISTS (
+    SELECT 1 FROM json_each(r.domain, '$.reasons') WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})
+  ))
+)`;
 
 /**
  * More writes in a new result's transaction (its specimen's membership, counts and change feed):
@@ -261,7 +270,7 @@ export class ResultsTable {
     if (q.status) add('r.status = ?', q.status);
     if (q.flagged !== undefined) add(q.flagged ? 'r.flag = 1' : '(r.flag = 0 OR r.flag IS NULL)');
     if (q.needsReview) add('r.needs_review = 1 AND v.id IS NULL');
-    if (q.reviewQueue) add("r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1) AND v.id IS NULL");
+    if (q.reviewQueue) add(`${ASKS_FOR_REVIEW} AND v.id IS NULL`, ...REVIEW_QUEUE_REASONS);
     if (q.className) add('r.class = ?', q.className);
     if (q.from !== undefined) add('r.processed_at >= ?', q.from);
     if (q.to !== undefined) add('r.processed_at < ?', q.to);

@@ -1,7 +1,8 @@
 // A blast the bundled model calls benign against its own features, in a real headless Chromium
 // against the real daemon: the gate withholds the call, so the card says "Cannot screen" with the
 // reason in words and no verdict, and the API records the reason and the margin; a benign field
-// whose features agree is screened as usual.
+// whose features agree is screened as usual. The withheld field waits in the review queue, and a
+// reviewer records the class she sees.
 import { join } from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
@@ -52,5 +53,111 @@ t.test('a benign call its features contradict is withheld, in the API and on the
   t.match(text, 'Cannot screen');
   t.match(text, 'the model calls it benign, yet its view of the cells lies nearer a B-ALL class');
   t.notMatch(text, /Chance of B-ALL|Looks benign|Possible B-ALL/, 'no verdict of any kind');
+
+  // Its reason asks a person to look, so it waits in the review queue, where a reviewer records
+  // the class she sees: there is no model class to confirm, so none is chosen for her.
+  await page.goto(`${harness.url}/#/review`);
+  await page.waitForSelector('body[data-ready="review"]');
+  const queued = page.locator('#review-list .card', { hasText: 'pre-153.jpg' });
+  await queued.waitFor();
+  t.match((await queued.textContent()) ?? '', 'Cannot screen', 'queued without a verdict');
+  await queued.locator('.file').click();
+  await page.waitForSelector('body[data-ready="detail"]');
+  t.match(await page.textContent('#review-form h2'), 'Your reading');
+  t.equal(await page.inputValue('#review-class'), '', 'no class chosen for the reviewer');
+  t.equal(await page.locator('#review-form button[value="confirm"]').count(), 0, 'nothing to confirm');
+  await page.fill('#review-form input[name="reviewer"]', 'Dr Test');
+  await page.click('#review-form button[value="save"]');
+  t.ok(
+    await page.$eval(
+      '#review-class',
+      (el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing,
+    ),
+    'saving without a class is refused by the form',
+  );
+  t.match(await page.textContent('#view-detail .review-block'), 'No reviews yet.');
+  await page.selectOption('#review-class', 'Pre-B');
+  await page.fill('#review-form textarea[name="note"]', 'blasts, fine chromatin');
+  await page.click('#review-form button[value="save"]');
+  await page.waitForSelector('table.history tbody tr');
+  t.match(
+    await page.textContent('table.history'),
+    /Dr Test.*own reading \(no model verdict\).*blasts, fine chromatin/s,
+  );
+  t.match(await page.textContent('#view-detail .detail-info'), 'Cannot screen', 'still no verdict');
+  const queue = (await (await fetch(`${harness.url}/api/dashboard/review-queue`)).json()) as {
+    file: string;
+  }[];
+  t.notOk(
+    queue.some((r) => r.file === 'pre-153.jpg'),
+    'reviewed: out of the queue',
+  );
+  const exported = (await (
+    await fetch(`${harness.url}/api/dashboard/reviews/export?format=json`)
+  ).json()) as {
+    file: string;
+    modelClass: string | null;
+    reviewedClass: string;
+  }[];
+  t.match(exported, [{ file: 'pre-153.jpg', modelClass: null, reviewedClass: 'Pre-B' }]);
+  t.same(pageErrors, [], 'no script errors');
+});
+
+t.test('keyboard review on the specimen page: a withheld field needs a class chosen', async (t) => {
+  const harness = await startDaemonHarness({ modelDir: join(repoRoot, 'models') });
+  t.teardown(() => harness.close());
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const page: Page = await browser.context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${harness.url}/#/`);
+  await page.waitForSelector('body[data-ready="specimens"]');
+  await page.fill('#actor-name', 'Dr Keys');
+  await page.fill('#start-specimen input[name="accession"]', 'H26-00153');
+  await page.click('#start-specimen button[type="submit"]');
+  await page.locator('#specimen-list tr', { hasText: 'H26-00153' }).waitFor();
+  await harness.drop(sample('Benign', 0), 'field-01.jpg');
+  await harness.drop(DISAGREE, 'field-02.jpg');
+  const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
+    id: number;
+    accession: string;
+  }[];
+  const specimen = list.find((s) => s.accession === 'H26-00153');
+  t.ok(specimen, 'the session made the specimen');
+
+  await page.goto(`${harness.url}/#/specimen/${specimen!.id}`);
+  await page.waitForSelector('body[data-ready="specimen"]');
+  await page.waitForSelector('#inspector-position:text("Image 1 of 2")');
+  // Keys go to the page, not to a field that happens to hold the focus.
+  await page.evaluate(() =>
+    (
+      globalThis as unknown as { document: { activeElement: { blur(): void } | null } }
+    ).document.activeElement?.blur(),
+  );
+  await page.keyboard.press('j');
+  await page.waitForSelector('#inspector-position:text("Image 2 of 2")');
+  t.match(await page.textContent('#inspector'), 'Cannot screen', 'the withheld field, without a verdict');
+  const withheldId = Number(await page.getAttribute('#gallery .tile.current', 'data-id'));
+  const reviewOf = async () =>
+    (await (await fetch(`${harness.url}/api/dashboard/results/${withheldId}`)).json()) as {
+      status: string;
+      review: { class: string; reviewer: string } | null;
+    };
+
+  // r alone has no model class to confirm: it is refused, and nothing is stored.
+  await page.keyboard.press('r');
+  await page.waitForSelector('#toast:text("choose the class you see")');
+  t.match(await reviewOf(), { status: 'out_of_domain', review: null }, 'no review without a class');
+
+  await page.keyboard.press('3');
+  t.equal(
+    await page.getAttribute('#inspector .class-choice button[data-class="Pre-B"]', 'aria-pressed'),
+    'true',
+  );
+  await page.keyboard.press('r');
+  await page.waitForSelector('#inspector-review:text("Reviewed as")');
+  t.match(await reviewOf(), { status: 'out_of_domain', review: { class: 'Pre-B', reviewer: 'Dr Keys' } });
+  t.ok(await page.locator(`#gallery .tile.reviewed[data-id="${withheldId}"]`).count(), 'the tile shows it');
   t.same(pageErrors, [], 'no script errors');
 });

@@ -1,6 +1,7 @@
 // An out-of-domain image in a real headless Chromium against the real daemon (tiny model, a gate
 // that refuses dark frames): the card and the detail page say "Cannot screen" with the reason in
-// words and show no verdict, the filter finds it, the status page counts it by reason.
+// words and show no verdict (the detail page offers a reading, with no class chosen), the filter
+// finds it, the status page counts it by reason.
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +58,10 @@ t.test('the dashboard on an out-of-domain image', async (t) => {
   t.match(detail, CANNOT_SCREEN);
   t.match(detail, /Checked on\s*meanLuma \d/);
   t.notMatch(detail, /Chance of B-ALL/);
-  t.equal(await page.locator('#view-detail form').count(), 0, 'nothing to review: there is no verdict');
+  // No verdict to confirm, but a person may record what she sees: the form offers no class.
+  t.equal(await page.locator('#review-form button[value="confirm"]').count(), 0, 'no verdict to confirm');
+  t.match(await page.textContent('#review-form h2'), 'Your reading');
+  t.equal(await page.inputValue('#review-class'), '', 'no class chosen by default');
 
   await open('#/status', 'status');
   t.match(

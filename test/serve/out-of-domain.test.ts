@@ -2,7 +2,7 @@
  * Out-of-domain results through the whole daemon (src/app.ts with the tiny model and a gate that
  * refuses dark frames) as the HTTP side shows them: the ops API, /metrics by reason, /healthz and
  * /api/health reporting drift, and the dashboard's views, filter and status page. Never counted
- * as flagged or benign.
+ * as flagged or benign; a person may still review one.
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,6 +130,32 @@ t.test('the HTTP API and the dashboard on out-of-domain images', async (t) => {
   );
   const detail = (await get(`/api/dashboard/results/${filtered[0]!.id as number}`)).json();
   t.match(detail, { outOfDomain: { scores: { meanLuma: Number } } });
+
+  // A person can still record what a withheld picture shows: kept as a review with no model class
+  // to agree with, exported, and the result keeps its status and no verdict.
+  const host = 'localhost';
+  const session = await app.http.inject({ url: '/api/dashboard/session', headers: { host } });
+  const cookie = String([session.headers['set-cookie']].flat()[0]).split(';')[0]!;
+  const reviewed = await app.http.inject({
+    method: 'POST',
+    url: `/api/dashboard/results/${filtered[0]!.id as number}/review`,
+    headers: { host, cookie, 'x-csrf-token': session.json().csrfToken as string },
+    payload: { class: 'Pre-B', note: 'read at the microscope', reviewer: 'dr-lee' },
+  });
+  t.equal(reviewed.statusCode, 200, reviewed.body);
+  t.match(reviewed.json(), { class: 'Pre-B', modelClass: null, reviewer: 'dr-lee' });
+  t.match((await get(`/api/dashboard/results/${filtered[0]!.id as number}`)).json(), {
+    status: 'out_of_domain',
+    class: null,
+    flag: null,
+    needsReview: false,
+    review: { class: 'Pre-B', modelClass: null },
+  });
+  const exported = (await get('/api/dashboard/reviews/export?format=json')).json() as Record<
+    string,
+    unknown
+  >[];
+  t.match(exported, [{ file: 'dark-4.jpg', modelClass: null, pBall: null, reviewedClass: 'Pre-B' }]);
 
   const status = (await get('/api/dashboard/status')).json() as {
     status: Record<string, unknown>;

@@ -1,7 +1,8 @@
 /**
  * The `out_of_domain` status in the store: the upgrade of a schema-3 database file (the table
  * rebuild keeps ids, rows, reviews, file links and indexes), the gate's judgement round-tripped,
- * and one result per content hash whatever the gate said.
+ * one result per content hash whatever the gate said, and which results wait in the review queue
+ * (a withheld benign call does; a black frame does not).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import t from 'tap';
 import { classifiedResult } from '../helpers/results.js';
 import type { DomainCheck } from '../../src/domain/applicability.js';
 import type { NewResult } from '../../src/domain/result.js';
+import { asksForReview } from '../../src/domain/review.js';
 import { openStore, Store } from '../../src/store/index.js';
 import { applyMigrations } from '../../src/store/migrations.js';
 
@@ -199,4 +201,65 @@ t.test('out_of_domain results: stored with the judgement, no verdict, one per co
     'captures only, newest first',
   );
   t.equal(store.results.recentJudgements(1).length, 1);
+});
+
+t.test('the review queue: what asks for a person, in SQL as in asksForReview', async (t) => {
+  const store = openStore({ dataDir: tempDir(t) });
+  t.teardown(() => store.close());
+  const disagree: DomainCheck = { in: false, reasons: ['features_disagree'], scores: { featureMargin: 0.4 } };
+  const rows: Record<string, NewResult> = {
+    flagged: classified('q1'),
+    uncertain: classified('q2', { flag: false, needsReview: true, pBall: 0.3 }),
+    benign: classified('q3', { flag: false, className: 'Benign', classIndex: 0, pBall: 0.01 }),
+    withheldBenignCall: outOfDomain('q4', { domain: disagree }),
+    withheldWithOtherReasons: outOfDomain('q5', {
+      domain: { in: false, reasons: ['features', 'features_disagree'], scores: {} },
+    }),
+    blackFrame: outOfDomain('q6'),
+    neverJudged: outOfDomain('q7', { domain: null }),
+    failed: classified('q8', {
+      status: 'failed',
+      className: null,
+      classIndex: null,
+      pBall: null,
+      flag: null,
+      needsReview: null,
+      errorKind: 'decode',
+      error: 'truncated',
+    }),
+  };
+  const ids: Record<string, number> = {};
+  for (const [name, r] of Object.entries(rows)) ids[name] = store.results.commit(r, null, () => []).id;
+  const nameOf = (id: number) => Object.keys(ids).find((k) => ids[k] === id);
+  const queued = () =>
+    store.results
+      .list({ reviewQueue: true, limit: 100 })
+      .map((r) => nameOf(r.id))
+      .sort();
+
+  t.same(queued(), ['flagged', 'uncertain', 'withheldBenignCall', 'withheldWithOtherReasons'].sort());
+  t.same(
+    queued(),
+    store.results
+      .list({ limit: 100 })
+      .filter(asksForReview)
+      .map((r) => nameOf(r.id))
+      .sort(),
+    'the query and the rule agree on every row',
+  );
+
+  // A person's reading of a withheld field: kept like any review, leaves the queue.
+  const reading = store.reviews.add({
+    resultId: ids.withheldBenignCall!,
+    reviewer: 'dr-lee',
+    className: 'Pre-B',
+  });
+  t.match(reading, { className: 'Pre-B', agrees: false, modelVersion: '1', threshold: 0.5 });
+  t.notOk(queued().includes('withheldBenignCall'), 'reviewed: out of the queue');
+  t.match(store.results.get(ids.withheldBenignCall!), {
+    status: 'out_of_domain',
+    className: null,
+    review: { reviewer: 'dr-lee', className: 'Pre-B', agrees: false },
+  });
+  t.match(store.reviews.all().at(-1), { modelClass: null, className: 'Pre-B', file: 'q4.jpg' });
 });

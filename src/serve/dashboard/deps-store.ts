@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
+import { isReviewable } from '../../domain/review.js';
 import type { ModelInfo } from '../../infer/index.js';
 import type { ResultQuery, Store } from '../../store/index.js';
 import type { Config } from '../../config/schema.js';
@@ -223,7 +224,8 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
     addReview(id, { reviewer, class: cls, note }) {
       const r = store.results.get(id);
       if (!r) throw new ReviewError('no such result', 404);
-      if (r.status !== 'done') throw new ReviewError('only classified images can be reviewed');
+      if (!isReviewable(r.status))
+        throw new ReviewError('an image that could not be read has no picture to review');
       if (!info.classes.includes(cls)) throw new ReviewError('unknown class');
       const row = store.reviews.add({ resultId: id, reviewer, className: cls, note: note || null });
       return reviewView(row, r.className);

@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
 import type { Result, Review } from '../../domain/result.js';
+import { asksForReview } from '../../domain/review.js';
 import { decisionLabel } from '../../infer/decision.js';
 import type { Flag, OutOfDomainView, ResultDetail, ResultView, ReviewView } from './deps.js';
 
@@ -61,8 +62,9 @@ export function toResultView(r: Result): ResultView {
     pBall: r.pBall,
     flag: flagOf(r),
     outOfDomain: outOfDomainView(r),
-    // The review queue: every positive screen and every uncertain one, until a person has looked.
-    needsReview: r.status === 'done' && (r.flag === true || r.needsReview === true) && r.review === null,
+    // In the review queue: it asks for a person (a positive or uncertain screen, or a withheld
+    // benign call) and none has looked yet.
+    needsReview: asksForReview(r) && r.review === null,
     review: r.review ? reviewView(r.review, r.className) : null,
     error: r.error,
     timings: (r.timings ?? {}) as Record<string, number>,

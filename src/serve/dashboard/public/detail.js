@@ -148,7 +148,7 @@ export async function showDetail(id) {
   const reviewBlock = el(
     'div',
     { class: 'review-block' },
-    r.status === 'done' ? reviewForm(r, () => showDetail(r.id)) : null,
+    r.status === 'done' || r.status === 'out_of_domain' ? reviewForm(r, () => showDetail(r.id)) : null,
     el('h2', { text: 'Review history' }),
     historyTable(r.reviews || []),
   );

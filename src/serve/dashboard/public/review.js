@@ -24,13 +24,25 @@ export async function loadQueue() {
   $('review-empty').hidden = rows.length > 0;
 }
 
+/**
+ * The class picker, on the latest review's class or the model's. A field the model gave no class
+ * has no default: the reviewer chooses, so that saving without looking cannot record "Benign".
+ */
+function classSelect(r) {
+  const current = r.review?.class || r.class;
+  const options = state.meta.classes.map((c) =>
+    el('option', { value: c.name, selected: c.name === current }, c.label),
+  );
+  if (!current) {
+    options.unshift(el('option', { value: '', selected: true, disabled: true }, 'Choose the class you see'));
+  }
+  return el('select', { name: 'class', id: 'review-class', required: true }, options);
+}
+
 /** The review form of result `r`; `onSaved` runs after the server stored the review. */
 export function reviewForm(r, onSaved) {
   const named = state.session?.namedUser;
   const form = el('form', { class: 'review-form', id: 'review-form' });
-  const options = state.meta.classes.map((c) =>
-    el('option', { value: c.name, selected: c.name === (r.review?.class || r.class) }, c.label),
-  );
   const reviewer = el('input', {
     name: 'reviewer',
     required: true,
@@ -39,13 +51,15 @@ export function reviewForm(r, onSaved) {
     value: localStorage.getItem('blastwatch.reviewer') || '',
   });
   form.append(
-    el('h2', { text: 'Your review' }),
-    el(
-      'label',
-      {},
-      'Class seen by the reviewer ',
-      el('select', { name: 'class', id: 'review-class' }, options),
-    ),
+    el('h2', { text: r.class ? 'Your review' : 'Your reading' }),
+    r.class
+      ? null
+      : el('p', {
+          class: 'meta',
+          id: 'review-own-reading',
+          text: 'The model gave no verdict on this picture. Record the class you see: it is kept as your reading, with your name, and exported with the reviews.',
+        }),
+    el('label', {}, 'Class seen by the reviewer ', classSelect(r)),
     el('label', {}, 'Note (optional) ', el('textarea', { name: 'note', rows: 3, maxlength: 2000 })),
     named
       ? el('p', { class: 'meta', text: `Signed as ${state.session.user}` })
@@ -66,7 +80,7 @@ export function reviewForm(r, onSaved) {
         name: 'action',
         value: 'save',
         class: 'secondary',
-        text: 'Save selected class',
+        text: r.class ? 'Save selected class' : 'Save my reading',
       }),
     ),
   );
@@ -111,6 +125,12 @@ function reviewedModel(v) {
   );
 }
 
+/** What a review did to the model's class; a withheld field had none, so the review is a reading. */
+function changeText(v) {
+  if (!v.modelClass) return 'own reading (no model verdict)';
+  return v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`;
+}
+
 export function historyTable(reviews) {
   if (!reviews.length) return el('p', { class: 'meta', text: 'No reviews yet.' });
   const body = el('tbody');
@@ -122,9 +142,7 @@ export function historyTable(reviews) {
         el('td', { text: when(v.at) }),
         el('td', { text: v.reviewer }),
         el('td', { text: classLabel(v.class) }),
-        el('td', {
-          text: v.class === v.modelClass ? 'confirmed' : `changed from ${classLabel(v.modelClass)}`,
-        }),
+        el('td', { text: changeText(v) }),
         reviewedModel(v),
         el('td', { text: v.note || '' }),
       ),

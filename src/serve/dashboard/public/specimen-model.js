@@ -123,6 +123,9 @@ export const isSigned = (s) => s.status === 'signed' || s.status === 'amended';
 /** Screened = the model gave a verdict; everything else is shown apart as "Cannot screen". */
 export const isScreened = (img) => img.status === 'done';
 
+/** A person can record the class they see: the model looked at the picture, screened or withheld. */
+export const isReviewable = (img) => img.status === 'done' || img.status === 'out_of_domain';
+
 export function cannotScreenReason(img) {
   if (img.status === 'out_of_domain') {
     const words = img.domainReasons;

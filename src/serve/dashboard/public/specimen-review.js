@@ -5,7 +5,7 @@
 import { api, imageUrl } from './api.js';
 import { flagBadge, probabilityBars } from './cards.js';
 import { requestSign } from './signoff.js';
-import { cannotScreenReason, isScreened } from './specimen-model.js';
+import { cannotScreenReason, isReviewable } from './specimen-model.js';
 import { state } from './state.js';
 import { $, actorName, classLabel, el, pct, toast } from './ui.js';
 
@@ -96,8 +96,8 @@ export function showCurrent(scroll = true) {
         ? `Reviewed as ${classLabel(img.review.class)} by ${img.review.reviewer}`
         : 'Not reviewed yet',
     }),
-    isScreened(img) ? classButtons(img) : null,
-    isScreened(img)
+    isReviewable(img) ? classButtons(img) : null,
+    isReviewable(img)
       ? el(
           'div',
           { class: 'actions' },
@@ -127,8 +127,8 @@ function chooseClass(i) {
   const img = page.order[page.cursor];
   const c = state.meta.classes[i];
   if (!img || !c) return;
-  if (!isScreened(img)) {
-    toast('This image cannot be screened: there is no class to review.', true);
+  if (!isReviewable(img)) {
+    toast('This image could not be read: there is no picture to review.', true);
     return;
   }
   page.chosenClass = c.name;
@@ -137,17 +137,27 @@ function chooseClass(i) {
   }
 }
 
-/** Stores a review of the current image with the chosen class (the model's if none), then moves on. */
+/**
+ * Stores a review of the current image with the chosen class (the model's if none), then moves on.
+ * A field the model gave no class needs a class chosen: there is nothing to confirm.
+ */
 async function markReviewed() {
   const img = page.order[page.cursor];
-  if (!img || !isScreened(img)) return;
+  if (!img || !isReviewable(img)) return;
+  const cls = page.chosenClass || img.review?.class || img.class;
+  if (!cls) {
+    toast(
+      `The model gave no class for this image: choose the class you see (1–${state.meta.classes.length}) first.`,
+      true,
+    );
+    return;
+  }
   const reviewer = actorName();
   if (!reviewer) {
     toast('Type your name in the sign-off panel first: a review is kept with its reviewer.', true);
     $('signer-name')?.focus();
     return;
   }
-  const cls = page.chosenClass || img.review?.class || img.class;
   try {
     const saved = await api(`/api/dashboard/results/${img.id}/review`, {
       method: 'POST',

@@ -81,7 +81,7 @@ function gallery(images) {
       el('h3', { class: 'group-head cannot', text: `Cannot screen (${cannot.length})` }),
       el('p', {
         class: 'meta',
-        text: 'Out of domain or unreadable: the model gives no verdict on these. They do not count as screened.',
+        text: 'Out of domain or unreadable: the model gives no verdict on these. They do not count as screened. An out-of-domain field can still be reviewed: choose the class you see.',
       }),
       el(
         'div',
