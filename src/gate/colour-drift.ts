@@ -39,7 +39,7 @@ export function fitColourDrift(balances: readonly (number | null)[]): ColourDrif
 export interface ColourDrift {
   /** gate.drift_window: how many of the latest captured images are looked at. */
   window: number;
-  /** Images among them with a green balance, screened or refused for it (not for other reasons). */
+  /** Images among them with a green balance that count for the watch (countsForColourWatch). */
   measured: number;
   /** Their median; null before any. */
   median: number | null;
@@ -50,12 +50,20 @@ export interface ColourDrift {
 }
 
 /**
- * Whether a judged picture counts for the watch: screened pictures and those refused for their
- * green only; a picture refused for anything else (a blank frame, another laboratory's smear)
- * may not be a smear of this camera at all.
+ * Refusals that still leave the picture a smear of this camera: its green itself, and a benign
+ * call the model's own features contradict (the features lie near a training class, so the
+ * picture is like the training camera's).
+ */
+const THIS_CAMERAS_SMEAR: ReadonlySet<string> = new Set(['green_balance', 'features_disagree']);
+
+/**
+ * Whether a judged picture counts for the watch: screened pictures and those refused only for
+ * reasons that leave them this camera's smears (THIS_CAMERAS_SMEAR); a picture refused for
+ * anything else (a blank frame, another laboratory's smear) may not be a smear of this camera at
+ * all.
  */
 export function countsForColourWatch(check: { in: boolean; reasons: readonly string[] }): boolean {
-  return check.in || check.reasons.every((r) => r === 'green_balance');
+  return check.in || check.reasons.every((r) => THIS_CAMERAS_SMEAR.has(r));
 }
 
 /**

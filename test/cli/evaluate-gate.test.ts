@@ -139,7 +139,7 @@ t.test(
     t.ok(refusedForGreen > 0, `the gate refuses fields greener than any training image (${refusedForGreen})`);
     t.ok(
       m.colour_drift.measured >= m.n_accepted,
-      `every accepted image measured, and those refused for their green alone (${m.colour_drift.measured})`,
+      `every accepted image measured, and those refused for their green (${m.colour_drift.measured})`,
     );
     t.ok(
       m.colour_drift.median > m.colour_drift.high,

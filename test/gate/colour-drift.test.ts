@@ -67,9 +67,15 @@ t.test('fitting takes the highest measurable balance', async (t) => {
   t.throws(() => fitColourDrift([null, null]), /no picture with a measurable green balance/);
 });
 
-t.test('the watch counts screened pictures and those refused for their green alone', async (t) => {
+t.test("the watch counts screened pictures and those refused only as this camera's smears", async (t) => {
   t.ok(countsForColourWatch({ in: true, reasons: [] }));
   t.ok(countsForColourWatch({ in: false, reasons: ['green_balance'] }));
+  t.ok(countsForColourWatch({ in: false, reasons: ['features_disagree'] }), 'features near a training class');
+  t.ok(countsForColourWatch({ in: false, reasons: ['green_balance', 'features_disagree'] }));
+  t.notOk(
+    countsForColourWatch({ in: false, reasons: ['features_disagree', 'features'] }),
+    'features unlike any training image',
+  );
   t.notOk(
     countsForColourWatch({ in: false, reasons: ['green_balance', 'appearance'] }),
     'not a smear, maybe',

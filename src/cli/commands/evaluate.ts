@@ -340,8 +340,9 @@ every image under it is counted, accepted or rejected, and flagged.
                   and over the accepted images: accuracy, macro_f1, classes, confusion, per_class,
                   malignant {sensitivity, specificity, tp, fn, tn, fp, threshold}, ece,
                   needs_review; colour_drift {measured, median, high, above} (the green
-                  balance of the images accepted or refused for their green alone against the
-                  training images' highest; null with
+                  balance of the images accepted, or refused only for their green or for a
+                  benign call their features contradict, against the training images'
+                  highest; null with
                   --no-gate or a model without it); then model, data, failed, seconds. Without
                   class folders: n, n_accepted, rejected {total, by_reason}, flagged,
                   needs_review, gate, colour_drift, model, data, failed, seconds. by_reason
