@@ -139,9 +139,10 @@ export function domainDrift(
 }
 
 /**
- * The median green balance of the latest captures (screened or refused for their green) against
- * the training pictures' highest (src/gate/colour-drift.ts): a camera that records green brighter
- * than the training camera, which most single pictures do not show.
+ * The median green balance of the latest captures that count (countsForColourWatch: screened, or
+ * refused only for their green or a contradicted benign call) against the training pictures'
+ * highest (src/gate/colour-drift.ts): a camera that records green brighter than the training
+ * camera, which most single pictures do not show.
  */
 export function colourDriftOf(
   store: Store,
@@ -156,7 +157,8 @@ export function colourDriftOf(
 function colourProblem(c: ColourDrift): string {
   return (
     'white balance changed? The camera records green brighter than the training camera did: the ' +
-    `median green balance of the last ${c.measured} images screened or refused for their green is ` +
+    `median green balance of the last ${c.measured} images screened or refused only for their ` +
+    `green or a contradicted benign call is ` +
     `${(c.median ?? 0).toFixed(3)}, above ${c.high.toFixed(3)}, the highest of any training image. ` +
     'The gate refuses each field above that; the bright background hides the shift from the ' +
     'colour normalisation, and in the fields it still accepts the model misses more blasts: ' +

@@ -106,7 +106,8 @@ export function evaluateLabelled(
 /**
  * The images' green balance against the training images' highest (the daemon's health watches
  * the same over its latest captures): a camera recording green brighter than the training
- * camera. Images accepted or refused for their green only count (colour-drift.ts).
+ * camera. Images accepted, or refused only for their green or a contradicted benign call, count
+ * (countsForColourWatch in colour-drift.ts).
  */
 export interface ColourFigures {
   /** Images with a green balance that count. */

@@ -261,8 +261,8 @@ export interface HealthPayload {
     drifting: boolean;
   };
   /**
-   * The median green balance of the latest captures screened or refused for their green against
-   * the training pictures' highest (src/gate/colour-drift.ts); `drifting` puts the problem in `problems`. Absent when
+   * The median green balance of the latest captures screened or refused only for their green or
+   * a contradicted benign call against the training pictures' highest (src/gate/colour-drift.ts); `drifting` puts the problem in `problems`. Absent when
    * the model has no reference or the database is closed.
    */
   colour_drift?: {

@@ -194,7 +194,7 @@ export function createMetrics() {
     ),
     greenBalanceMedian: registry.gauge(
       'blastwatch_green_balance_median',
-      'Median green balance of the images screened or refused for their green among the last gate.drift_window captured ones (0 before any); above blastwatch_green_balance_high health is degraded (white balance changed).',
+      'Median green balance of the images screened or refused only for their green or a contradicted benign call among the last gate.drift_window captured ones (0 before any); above blastwatch_green_balance_high health is degraded (white balance changed).',
     ),
     greenBalanceHigh: registry.gauge(
       'blastwatch_green_balance_high',

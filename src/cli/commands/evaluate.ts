@@ -55,12 +55,12 @@ function siteLines(m: LabelledEvaluation): string[] {
 type WithColour<T> = T & { colour_drift: ColourFigures | null };
 
 /**
- * The green balance of the images accepted or refused for their green, when the model has the
+ * The green balance of the images that count for the colour watch, when the model has the
  * reference (docs/new-microscope.md).
  */
 function colourLines(c: ColourFigures | null): string[] {
   if (!c || c.median === null) return [];
-  const figures = `green balance of the images accepted or refused for their green: median ${c.median.toFixed(3)} over ${c.measured}, training images at most ${c.high.toFixed(3)}`;
+  const figures = `green balance of the images accepted or refused only for their green or a contradicted benign call: median ${c.median.toFixed(3)} over ${c.measured}, training images at most ${c.high.toFixed(3)}`;
   return [
     c.above
       ? `${figures}: the camera records green brighter than the training camera did (its bright background clips, so the colour normalisation cannot undo it; the gate refuses the fields above the training images' highest): check the white balance`

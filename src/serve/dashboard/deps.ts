@@ -152,9 +152,9 @@ export interface StatusView {
   /** Plain-language problems (capture folder missing, disk nearly full, ...); empty when healthy. */
   problems: string[];
   /**
-   * The green balance of the images screened or refused for their green, over the drift window,
-   * against the training images' highest (health's colour_drift); null when the model has no
-   * reference.
+   * The green balance of the images screened or refused only for their green or a contradicted
+   * benign call, over the drift window, against the training images' highest (health's
+   * colour_drift); null when the model has no reference.
    */
   colourBalance?: HealthPayload['colour_drift'] | null;
 }

@@ -67,7 +67,7 @@ export async function loadStatus() {
 function colourItem(c, item) {
   const label = 'White balance (green)';
   if (c.median === null) return item(label, 'no image measured yet');
-  const figures = `median ${c.median.toFixed(3)} over the last ${c.measured} images screened or refused for their green; training images at most ${c.high.toFixed(3)}`;
+  const figures = `median ${c.median.toFixed(3)} over the last ${c.measured} images screened or refused only for their green or a contradicted benign call; training images at most ${c.high.toFixed(3)}`;
   return c.drifting
     ? item(label, `green brighter than the training camera: ${figures}. Check the white balance.`, 'warn')
     : item(label, `like the training camera: ${figures}`);
