@@ -9,6 +9,7 @@ import {
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
+import type { CaptureClockCheck } from './store/capture-clock.js';
 import type { Store } from './store/index.js';
 import type { WatchStatus } from './watch/index.js';
 
@@ -167,6 +168,36 @@ function colourProblem(c: ColourDrift): string {
 }
 
 const percent = (v: number): string => `${Math.round(v * 1000) / 10} %`;
+const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+
+/** The capture clock's problems in words: a writer's clock ahead, captures left out of their session. */
+function captureClockProblems(c: CaptureClockCheck): string[] {
+  const problems: string[] = [];
+  if (c.ahead > 0)
+    problems.push(
+      `capture clock ahead? ${c.ahead} of the last ${plural(c.captures, 'capture')} ` +
+        `${c.ahead === 1 ? 'was' : 'were'} stamped up to ${seconds(c.maxAheadMs)} later than this ` +
+        "station's clock when it read them: the camera PC's or the file server's clock runs ahead, so " +
+        'a picture taken just before a specimen session starts can join it. Keep both clocks on one ' +
+        'time source (NTP)',
+    );
+  const left = c.beforeSession;
+  if (left.length > 0) {
+    const one = left.length === 1;
+    const named = left
+      .slice(0, 3)
+      .map((x) => `${x.file} (${x.accession}, ${seconds(x.beforeMs)} before)`)
+      .join(', ');
+    problems.push(
+      `${plural(left.length, 'capture')} arrived during a specimen session but ` +
+        `${one ? 'is' : 'are'} stamped before it started, so ${one ? 'it is' : 'they are'} in no ` +
+        `specimen: ${named}${left.length > 3 ? ', ...' : ''}. Assign ${one ? 'it' : 'them'} by hand ` +
+        `if ${one ? 'it belongs' : 'they belong'} (the unassigned images); if this keeps happening, ` +
+        "the capture clock runs behind this station's: keep both on one time source (NTP)",
+    );
+  }
+  return problems;
+}
 
 /** The drift problem in words, with its figures. */
 function driftProblem(d: DomainDrift): string {
@@ -222,14 +253,16 @@ function problemsAt(s: HealthSources, at: number) {
   const reference = s.model.colourDrift;
   const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
   if (colour?.drifting) problems.push(colourProblem(colour));
+  const clock = store.open ? store.captureClock.check(s.config.gate.drift_window) : null;
+  if (clock) problems.push(...captureClockProblems(clock));
   problems.push(...(s.lisProblems?.() ?? []));
-  return { problems, mqtt, backlog, drift, colour };
+  return { problems, mqtt, backlog, drift, colour, clock };
 }
 
 function healthPayload(s: HealthSources, at: number): HealthPayload {
   const { pipeline, store, metrics, model } = s;
   const w = s.capture.status();
-  const { problems, mqtt, backlog, drift, colour } = problemsAt(s, at);
+  const { problems, mqtt, backlog, drift, colour, clock } = problemsAt(s, at);
   const free = pipeline.diskFreeBytes();
   return {
     schema: HEALTH_SCHEMA,
@@ -275,6 +308,16 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
             median: colour.median === null ? null : Math.round(colour.median * 1e4) / 1e4,
             high: colour.high,
             drifting: colour.drifting,
+          },
+        }
+      : {}),
+    ...(clock
+      ? {
+          capture_clock: {
+            captures: clock.captures,
+            ahead: clock.ahead,
+            max_ahead_s: Math.round(clock.maxAheadMs / 100) / 10,
+            before_session: clock.beforeSession.length,
           },
         }
       : {}),

@@ -272,6 +272,17 @@ export interface HealthPayload {
     high: number;
     drifting: boolean;
   };
+  /**
+   * Whether the capture files' time stamps agree with this station's clock, over the latest
+   * captures (src/store/capture-clock.ts); either count above 0 puts a problem in `problems`.
+   * Absent when the database is closed.
+   */
+  capture_clock?: {
+    captures: number;
+    ahead: number;
+    max_ahead_s: number;
+    before_session: number;
+  };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;
   last_image_at: string | null;

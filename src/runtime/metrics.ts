@@ -200,6 +200,14 @@ export function createMetrics() {
       'blastwatch_green_balance_high',
       "The highest green balance of the model's training images (model.json gate.colour_drift.high; 0 when the model has none).",
     ),
+    capturesAhead: registry.gauge(
+      'blastwatch_captures_stamped_ahead',
+      "Captures among the last gate.drift_window modified more than 5 s later than this station's clock when it read them (the writer's clock runs ahead); above 0 health is degraded.",
+    ),
+    capturesBeforeSession: registry.gauge(
+      'blastwatch_captures_before_session',
+      'Captures among the last gate.drift_window that arrived during a specimen session, stamped up to 10 minutes before it started, and in no specimen; above 0 health is degraded.',
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

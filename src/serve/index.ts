@@ -97,6 +97,8 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       ctx.metrics.outOfDomainShare.set(health.domain_drift?.share ?? 0);
       ctx.metrics.greenBalanceMedian.set(health.colour_drift?.median ?? 0);
       ctx.metrics.greenBalanceHigh.set(health.colour_drift?.high ?? 0);
+      ctx.metrics.capturesAhead.set(health.capture_clock?.ahead ?? 0);
+      ctx.metrics.capturesBeforeSession.set(health.capture_clock?.before_session ?? 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')

@@ -1,6 +1,7 @@
 import { describeRule, type Specimen, type SpecimenSignOff, type VerdictRule } from '../domain/specimen.js';
 import type { SpecimenAgreement, SpecimenAuditEntry } from '../domain/specimen-change.js';
 import type { Result } from '../domain/result.js';
+import type { CaptureBeforeSession } from '../store/capture-clock.js';
 import { countsJson } from '../publish/specimen-payload.js';
 import { resultJson } from './views.js';
 
@@ -42,17 +43,31 @@ export function auditJson(a: SpecimenAuditEntry) {
   return { id: a.id, actor: a.actor, action: a.action, at: new Date(a.at).toISOString(), details: a.details };
 }
 
-/** One specimen with its images (the /api/results items, most suspicious first), sign-offs and audit trail. */
+/**
+ * One specimen with its images (the /api/results items, most suspicious first), sign-offs, audit
+ * trail, and the captures that arrived during its sessions but are stamped before they started
+ * (in no specimen until a person assigns them: src/store/capture-clock.ts).
+ */
 export function specimenDetailJson(
   s: Specimen,
   rule: VerdictRule,
-  parts: { images: Result[]; signOffs: SpecimenSignOff[]; audit: SpecimenAuditEntry[] },
+  parts: {
+    images: Result[];
+    signOffs: SpecimenSignOff[];
+    audit: SpecimenAuditEntry[];
+    capturesBeforeStart: CaptureBeforeSession[];
+  },
 ) {
   return {
     ...specimenJson(s, rule),
     images: parts.images.map(resultJson),
     sign_offs: parts.signOffs.map(signOffJson),
     audit: parts.audit.map(auditJson),
+    captures_before_start: parts.capturesBeforeStart.map((c) => ({
+      result_id: c.resultId,
+      file: c.file,
+      before_s: Math.round(c.beforeMs / 100) / 10,
+    })),
   };
 }
 

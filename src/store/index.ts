@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
+import { CaptureClockQueries } from './capture-clock.js';
 import { FilesTable } from './files.js';
 import { corruptionAdvice, DatabaseCorruptError, isCorruption, startCheck } from './integrity.js';
 import { MediaStore } from './media.js';
@@ -58,6 +59,8 @@ export class Store {
   readonly specimens: SpecimensTable;
   readonly signOffs: SpecimenSignOffs;
   readonly retention: Retention;
+  /** Whether the capture files' clock agrees with this station's (src/store/capture-clock.ts). */
+  readonly captureClock: CaptureClockQueries;
   /** The dashboard's pictures of each result, in their own file (media.ts). */
   readonly media: MediaStore;
   private readonly log: Logger | undefined;
@@ -87,6 +90,7 @@ export class Store {
     this.signOffs = new SpecimenSignOffs(this.specimens, this.results);
     this.media = new MediaStore(opts.dataDir, opts.log);
     this.retention = new Retention(this.db, this.dataDir, this.media);
+    this.captureClock = new CaptureClockQueries(this.db);
   }
 
   /**

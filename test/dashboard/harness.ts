@@ -19,8 +19,12 @@ export interface DashboardHarness {
   /** The daemon itself (daemon kind only). */
   app?: App;
   url: string;
-  /** Puts an image into the capture folder under `name`; resolves when its result is stored. */
-  drop(samplePath: string, name: string): Promise<void>;
+  /**
+   * Puts an image into the capture folder under `name`; resolves when its result is stored.
+   * `stampedAt`: the file's modification time, as a writer with its own clock would stamp it
+   * (daemon kind; the drop's own millisecond by default).
+   */
+  drop(samplePath: string, name: string, stampedAt?: Date): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,7 +71,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
     app,
     // Bound to every address for the LAN tests: the browser still dials loopback.
     url: app.url.replace('://0.0.0.0:', '://127.0.0.1:'),
-    async drop(samplePath, name) {
+    async drop(samplePath, name, stampedAt) {
       const stored = app.bus.next('result:stored', ({ result }) => basename(result.file) === name);
       // Written elsewhere, then renamed in: the watcher sees a complete file, as from a camera.
       const tmp = join(staging, name);
@@ -77,7 +81,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
       // steps of a few ms: a copy made 1 ms after "Start specimen" can carry an earlier time.
       // Stamped with the drop's own millisecond, as a camera's file is well after any click.
       const now = new Date();
-      utimesSync(tmp, now, now);
+      utimesSync(tmp, now, stampedAt ?? now);
       renameSync(tmp, join(capture, name));
       await stored;
     },

@@ -13,6 +13,10 @@ import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } fro
 import type { ModelInfo } from '../../src/infer/index.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const T0 = Date.parse('2026-12-03T08:00:00.000Z');
 
@@ -278,3 +282,67 @@ t.test('a model without the reference: no colour_drift, whatever the images', as
   t.equal(p.colour_drift, undefined);
   t.equal(p.state, 'ok');
 });
+
+t.test(
+  "capture files stamped by a clock that disagrees with this station's: degraded, in words",
+  async (t) => {
+    const { store, health } = setup(t, false);
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    (addFormatsModule as unknown as (a: Ajv2020) => void)(ajv);
+    const validHealth = ajv.compile(
+      JSON.parse(
+        readFileSync(
+          fileURLToPath(new URL('../../schemas/mqtt/health.schema.json', import.meta.url)),
+          'utf8',
+        ),
+      ) as object,
+    );
+    const capture = (file: string, capturedAt: number, processedAt: number) =>
+      store.results.commit(
+        {
+          status: 'done',
+          sha256: file.padStart(64, '0'),
+          path: `/c/${file}`,
+          file,
+          origin: 'capture',
+          size: 1,
+          className: 'Benign',
+          pBall: 0.1,
+          flag: false,
+          capturedAt,
+          processedAt,
+        },
+        null,
+        () => [],
+      ).id;
+
+    capture('a.jpg', T0 - 2_000, T0);
+    let p = health.payload();
+    t.equal(p.state, 'ok', 'a file stamped before it was read is as it should be');
+    t.same(p.capture_clock, { captures: 1, ahead: 0, max_ahead_s: 0, before_session: 0 });
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+    capture('b.jpg', T0 + 42_000, T0);
+    p = health.payload();
+    t.equal(p.state, 'degraded');
+    t.same(p.capture_clock, { captures: 2, ahead: 1, max_ahead_s: 42, before_session: 0 });
+    t.match(p.problems, [
+      /^capture clock ahead\? 1 of the last 2 captures was stamped up to 42 s later than this station's clock when it read them: .*NTP/,
+    ]);
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+    // A capture that arrives during a session but is stamped before its start joins no specimen.
+    const started = store.specimens.start('H26-00042', 'dr-lee');
+    const startedAt = store.specimens.openSession()!.startedAt;
+    const early = capture('field-01.jpg', startedAt - 58_000, startedAt + 1);
+    p = health.payload();
+    t.equal(p.capture_clock?.before_session, 1);
+    t.match(
+      p.problems[1],
+      /^1 capture arrived during a specimen session but is stamped before it started, so it is in no specimen: field-01\.jpg \(H26-00042, 58 s before\)\. Assign it by hand if it belongs/,
+    );
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+    store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');
+    t.equal(health.payload().capture_clock?.before_session, 0, 'assigned by hand: no longer a problem');
+  },
+);

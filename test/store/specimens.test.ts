@@ -399,3 +399,80 @@ t.test('manual assignment of unassigned images, audited; a taken image is refuse
   t.equal(last?.action, 'images_assigned');
   t.same(last?.details.result_ids, [loose]);
 });
+
+t.test(
+  'capture clock: files stamped ahead, and captures stamped before the session they arrived in',
+  async (t) => {
+    const store = tempStore(t);
+    const session: AssignmentConfig = { assign: 'session', pattern: null };
+    const now = Date.now();
+    land(store, image('ahead.jpg', { capturedAt: now + 60_000, processedAt: now }), session);
+    land(store, image('step.jpg', { capturedAt: now + 3_000, processedAt: now }), session);
+    land(store, image('upload/ahead.jpg', { origin: 'upload', capturedAt: now + 90_000, processedAt: now }));
+    t.same(
+      store.captureClock.check(50),
+      { captures: 2, ahead: 1, maxAheadMs: 60_000, beforeSession: [] },
+      'a file modified a minute after it was read is ahead; a few seconds is a clock step; uploads are not captures',
+    );
+    t.same(
+      store.captureClock.check(1),
+      { captures: 1, ahead: 0, maxAheadMs: 3_000, beforeSession: [] },
+      'the latest only',
+    );
+
+    const started = store.specimens.start('S-9', 'dr-lee');
+    const startedAt = store.specimens.openSession()!.startedAt;
+    const early = land(
+      store,
+      image('field-01.jpg', { capturedAt: startedAt - 58_000, processedAt: startedAt }),
+      session,
+    );
+    land(
+      store,
+      image('yesterday.jpg', { capturedAt: startedAt - 86_400_000, processedAt: startedAt + 1 }),
+      session,
+    );
+    land(store, image('field-02.jpg', { capturedAt: startedAt, processedAt: startedAt + 2 }), session);
+    const inFolder = land(
+      store,
+      image('B1/f.jpg', { capturedAt: startedAt - 1_000, processedAt: startedAt + 3 }),
+      FOLDER,
+    );
+    t.equal(store.specimens.get(started.specimen.id)?.counts.images, 1, 'only field-02 joined the session');
+    t.equal(
+      store.specimens.specimenIdOf(inFolder),
+      store.specimens.byAccession('B1')?.id,
+      'its folder took one',
+    );
+
+    const expected = [
+      {
+        resultId: early,
+        file: 'field-01.jpg',
+        beforeMs: 58_000,
+        specimenId: started.specimen.id,
+        accession: 'S-9',
+      },
+    ];
+    t.same(
+      store.captureClock.check(50).beforeSession,
+      expected,
+      'one near miss: not the day-old file, not the one its folder took',
+    );
+    t.same(
+      store.captureClock.beforeSessionOf(started.specimen.id),
+      expected,
+      "on the specimen's own list too",
+    );
+    t.same(
+      store.captureClock.beforeSessionOf(store.specimens.byAccession('B1')!.id),
+      [],
+      'a specimen without sessions has none',
+    );
+
+    // A person assigns it: it is no longer reported.
+    store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');
+    t.same(store.captureClock.check(50).beforeSession, []);
+    t.same(store.captureClock.beforeSessionOf(started.specimen.id), []);
+  },
+);

@@ -71,6 +71,7 @@ export function createSpecimenDeps(o: SpecimenDepsOptions): SpecimenDeps {
         images: store.results.list({ specimen: id, order: 'p_ball', limit: 1000 }),
         signOffs: store.specimens.signOffs(id),
         audit: store.specimens.audit(id),
+        capturesBeforeStart: store.captureClock.beforeSessionOf(id),
       });
     },
     start: (accession, actor) => json(store.specimens.start(accession, actor)),

@@ -76,6 +76,13 @@ export const specimenDetail = {
         },
       },
     },
+    captures_before_start: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { result_id: int, file: str, before_s: { type: 'number' } },
+      },
+    },
   },
 } as const;
 

@@ -81,9 +81,12 @@ async function start() {
       const s = onLiveSpecimen(data);
       refreshSpecimenSoon(s.id);
     },
-    // A new image may be unassigned (no sub-folder, no session running).
+    // A new image may be unassigned (no sub-folder, no session running, or stamped before the
+    // running session started: the open specimen's page then says so).
     onResult: () => {
       if (currentView() === 'specimens') void refreshUnassignedCount();
+      const shown = state.specimenPage.specimen;
+      if (currentView() === 'specimen' && shown?.sessionOpen) refreshSpecimenSoon(shown.id);
     },
   });
   void refreshQueueCount();

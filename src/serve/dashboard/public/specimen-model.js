@@ -115,6 +115,12 @@ export function specimenFrom(raw) {
     signOffs: (pick(s, 'sign_offs', 'signOffs') || []).map(signOffFrom),
     audit: s.audit || [],
     images: Array.isArray(s.images) ? s.images.map(imageFrom) : null,
+    /** Captures that arrived during its session but are stamped before it started (in no specimen). */
+    capturesBeforeStart: (pick(s, 'captures_before_start', 'capturesBeforeStart') || []).map((c) => ({
+      resultId: pick(c, 'result_id', 'resultId'),
+      file: c.file,
+      beforeS: pick(c, 'before_s', 'beforeS'),
+    })),
   };
 }
 

@@ -278,6 +278,42 @@ function head(s) {
   );
 }
 
+/**
+ * Captures that arrived while this specimen's session ran but are stamped before it started: the
+ * session could not take them, and they wait, unassigned, for a person to say where they belong.
+ */
+function beforeStartNotice(s) {
+  const list = s.capturesBeforeStart;
+  if (!list.length) return null;
+  const one = list.length === 1;
+  return el(
+    'div',
+    { class: 'notice', id: 'before-start', role: 'status' },
+    el('p', {
+      text: `${list.length} capture${one ? '' : 's'} arrived during this specimen's session but ${one ? 'is' : 'are'} stamped before it started, so ${one ? 'it is' : 'they are'} not in it:`,
+    }),
+    el(
+      'ul',
+      {},
+      list.map((c) =>
+        el(
+          'li',
+          {},
+          el('a', { href: `#/result/${c.resultId}`, text: c.file }),
+          ` (${c.beforeS} s before the start)`,
+        ),
+      ),
+    ),
+    el(
+      'p',
+      { class: 'meta' },
+      'If they belong to this specimen, assign them from the ',
+      el('a', { href: '#/specimens/unassigned', text: 'unassigned images' }),
+      ". If this keeps happening, the camera PC's or the file server's clock runs behind this station's: set both from the same time source (NTP).",
+    ),
+  );
+}
+
 /** Shows specimen `id`; a refresh of the same specimen keeps the image under review and the sign-off form. */
 export async function showSpecimen(id) {
   const view = $('view-specimen');
@@ -317,7 +353,14 @@ export async function showSpecimen(id) {
     el(
       'div',
       { class: 'specimen-layout' },
-      el('div', { class: 'specimen-main' }, summary(s), el('h2', { text: 'Images' }), box),
+      el(
+        'div',
+        { class: 'specimen-main' },
+        summary(s),
+        beforeStartNotice(s),
+        el('h2', { text: 'Images' }),
+        box,
+      ),
       el('aside', { class: 'specimen-side' }, reviewPanel(), panel),
     ),
     el('h2', { text: 'Sign-off versions' }),

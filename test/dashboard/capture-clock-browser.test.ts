@@ -1,0 +1,62 @@
+// A capture that arrives while a specimen session runs but is stamped before "Start specimen"
+// (the camera PC's clock behind this station's, or a picture taken just before the click), in a
+// real headless Chromium against the real daemon: the session does not take it, and the open
+// specimen's page says so live, with the file and how far before the start it is stamped; the
+// health API names it too.
+import t from 'tap';
+import type { Page } from 'playwright-core';
+import { launchBrowser } from './browser.js';
+import { startDaemonHarness } from './harness.js';
+import { sample } from './memory-deps.js';
+
+const ACCESSION = 'H26-00777';
+
+t.test('a capture stamped before its session started is shown on the specimen page', async (t) => {
+  const harness = await startDaemonHarness();
+  t.teardown(() => harness.close());
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const page: Page = await browser.context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+
+  await page.goto(`${harness.url}/#/`);
+  await page.waitForSelector('body[data-ready="specimens"]');
+  await page.fill('#actor-name', 'Dr Clock');
+  await page.fill('#start-specimen input[name="accession"]', ACCESSION);
+  await page.click('#start-specimen button[type="submit"]');
+  await page.locator('#specimen-list tr', { hasText: ACCESSION }).waitFor();
+  await harness.drop(sample('Pre', 0), 'field-01.jpg');
+  const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
+    id: number;
+    accession: string;
+  }[];
+  const id = list.find((s) => s.accession === ACCESSION)!.id;
+
+  await page.goto(`${harness.url}/#/specimen/${id}`);
+  await page.waitForSelector('body[data-ready="specimen"]');
+  t.equal(await page.locator('#before-start').count(), 0, 'nothing to say yet');
+
+  // The writer's clock is 90 s behind: the file reads as taken before the session started.
+  await harness.drop(sample('Pro', 0), 'field-02.jpg', new Date(Date.now() - 90_000));
+  const notice = page.locator('#before-start');
+  await notice.waitFor({ timeout: 10_000 });
+  const text = (await notice.textContent()) ?? '';
+  t.match(text, "1 capture arrived during this specimen's session but is stamped before it started");
+  t.match(text, 'field-02.jpg');
+  const before = Number(/\(([\d.]+) s before the start\)/.exec(text)?.[1]);
+  t.ok(before > 30 && before <= 90, `stamped ${before} s before the start`);
+  t.match(text, 'NTP');
+  t.equal(await page.locator('#gallery .tile').count(), 1, 'the session holds field-01 only');
+
+  const health = (await (await fetch(`${harness.url}/api/health`)).json()) as {
+    problems: string[];
+    capture_clock: { before_session: number };
+  };
+  t.equal(health.capture_clock.before_session, 1);
+  t.ok(
+    health.problems.some((p) => p.includes(`field-02.jpg (${ACCESSION},`)),
+    'the health problem names the file and the specimen',
+  );
+  t.same(pageErrors, [], 'no script errors');
+});
