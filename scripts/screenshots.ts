@@ -131,8 +131,14 @@ const failed = app.bus.next('result:stored', ({ result }) => result.file === 'sm
 renameSync(truncated, join(capture, 'smear-broken.jpg'));
 await failed;
 
-// Two reviews so the history and the export have content.
-const queue = app.store.results.list({ limit: 50, reviewQueue: true });
+// A blast the bundled model calls benign against its own features (test/fixtures/disagree/): the
+// gate withholds the call and the field waits in the review queue for a person's reading.
+const withheldSource = join(repo, 'test/fixtures/disagree/WBC-Malignant-Pre-153.jpg');
+if (modelDir === join(repo, 'models')) await drop(withheldSource, 'smear-withheld.jpg');
+const withheld = app.store.results.list({ limit: 5, search: 'smear-withheld.jpg' })[0];
+
+// Two reviews of screened images so the history and the export have content.
+const queue = app.store.results.list({ limit: 50, reviewQueue: true }).filter((r) => r.status === 'done');
 const info = app.context.classifier.info;
 if (queue[0])
   app.store.reviews.add({
@@ -240,6 +246,8 @@ await desktop.screenshot({
 written.push(join(outDir, 'detail-segmented.png'));
 const reviewed = queue[0];
 if (reviewed) await shot(desktop, `#/result/${reviewed.id}`, 'detail', 'review-history.png');
+if (withheld?.status === 'out_of_domain')
+  await shot(desktop, `#/result/${withheld.id}`, 'detail', 'withheld-reading.png');
 await shot(desktop, '#/review', 'review', 'review.png', false);
 await shot(desktop, '#/status', 'status', 'status.png');
 await desktop.goto(`${app.url}/#/upload`);
