@@ -2,7 +2,8 @@
  * Screenshots of the dashboard's main views for docs/dashboard.md, taken from the real daemon:
  * temporary capture and data folders, the bundled model in models/ (or the tiny test model when
  * none is built yet), sample smear images dropped one by one, a few reviews, one unreadable file,
- * and three specimens (two filed by capture sub-folder, one captured in a session started in the
+ * one field the bundled model's gate withholds (a benign call its features contradict), and three
+ * specimens (two filed by capture sub-folder, one captured in a session started in the
  * page; one signed, one reviewed with the keyboard).
  *
  *   node --import tsx scripts/screenshots.ts [--out docs/img] [--images 12] [--full-colour]
