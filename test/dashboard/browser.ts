@@ -1,6 +1,6 @@
 /** Launching Debian's Chromium for the dashboard's browser tests (never skipped: CI installs it). */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.BLASTWATCH_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -42,4 +42,27 @@ export async function launchBrowser(): Promise<TestBrowser> {
       }),
     close: () => browser.close(),
   };
+}
+
+/** A new desktop page that records the page's script errors in `errors`. */
+export async function pageWithErrors(b: TestBrowser): Promise<{ page: Page; errors: string[] }> {
+  const page = await b.context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { page, errors };
+}
+
+/** Starts a specimen session from the specimens page as a person would ("Start specimen"). */
+export async function startSessionInPage(
+  page: Page,
+  url: string,
+  accession: string,
+  actor: string,
+): Promise<void> {
+  await page.goto(`${url}/#/`);
+  await page.waitForSelector('body[data-ready="specimens"]');
+  await page.fill('#actor-name', actor);
+  await page.fill('#start-specimen input[name="accession"]', accession);
+  await page.click('#start-specimen button[type="submit"]');
+  await page.locator('#specimen-list tr', { hasText: accession }).waitFor();
 }

@@ -4,8 +4,7 @@
 // specimen's page says so live, with the file and how far before the start it is stamped; the
 // health API names it too.
 import t from 'tap';
-import type { Page } from 'playwright-core';
-import { launchBrowser } from './browser.js';
+import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
 import { sample } from './memory-deps.js';
 
@@ -16,16 +15,8 @@ t.test('a capture stamped before its session started is shown on the specimen pa
   t.teardown(() => harness.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
-  const page: Page = await browser.context.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-
-  await page.goto(`${harness.url}/#/`);
-  await page.waitForSelector('body[data-ready="specimens"]');
-  await page.fill('#actor-name', 'Dr Clock');
-  await page.fill('#start-specimen input[name="accession"]', ACCESSION);
-  await page.click('#start-specimen button[type="submit"]');
-  await page.locator('#specimen-list tr', { hasText: ACCESSION }).waitFor();
+  const { page, errors: pageErrors } = await pageWithErrors(browser);
+  await startSessionInPage(page, harness.url, ACCESSION, 'Dr Clock');
   await harness.drop(sample('Pre', 0), 'field-01.jpg');
   const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
     id: number;

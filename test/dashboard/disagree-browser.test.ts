@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { repoRoot } from '../daemon/helpers.js';
-import { launchBrowser } from './browser.js';
+import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
 import { sample } from './memory-deps.js';
 
@@ -108,15 +108,8 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.teardown(() => harness.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
-  const page: Page = await browser.context.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${harness.url}/#/`);
-  await page.waitForSelector('body[data-ready="specimens"]');
-  await page.fill('#actor-name', 'Dr Keys');
-  await page.fill('#start-specimen input[name="accession"]', 'H26-00153');
-  await page.click('#start-specimen button[type="submit"]');
-  await page.locator('#specimen-list tr', { hasText: 'H26-00153' }).waitFor();
+  const { page, errors: pageErrors } = await pageWithErrors(browser);
+  await startSessionInPage(page, harness.url, 'H26-00153', 'Dr Keys');
   await harness.drop(sample('Benign', 0), 'field-01.jpg');
   await harness.drop(DISAGREE, 'field-02.jpg');
   const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {

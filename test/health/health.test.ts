@@ -13,6 +13,7 @@ import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } fro
 import type { ModelInfo } from '../../src/infer/index.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { classifiedResult } from '../helpers/results.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { readFileSync } from 'node:fs';
@@ -299,19 +300,7 @@ t.test(
     );
     const capture = (file: string, capturedAt: number, processedAt: number) =>
       store.results.commit(
-        {
-          status: 'done',
-          sha256: file.padStart(64, '0'),
-          path: `/c/${file}`,
-          file,
-          origin: 'capture',
-          size: 1,
-          className: 'Benign',
-          pBall: 0.1,
-          flag: false,
-          capturedAt,
-          processedAt,
-        },
+        classifiedResult(file.padStart(64, '0'), { file, path: `/c/${file}`, capturedAt, processedAt }),
         null,
         () => [],
       ).id;
