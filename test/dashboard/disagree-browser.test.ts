@@ -138,6 +138,17 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
       review: { class: string; reviewer: string } | null;
     };
 
+  // The specimen's counts leave the withheld field out, so the sign-off says it has not been read,
+  // and so does the confirmation before a signature.
+  const unread = page.locator('#unread-withheld');
+  t.ok(await unread.isVisible(), 'the sign-off form warns');
+  t.match(await unread.textContent(), /^1 field was withheld as a benign call .* nobody has read it yet/);
+  await page.keyboard.press('s');
+  await page.waitForSelector('#sign-confirm[open]');
+  t.match(await page.textContent('#sign-confirm-text'), /^1 field was withheld .* H26-00153: /);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#sign-confirm', { state: 'hidden' });
+
   // r alone has no model class to confirm: it is refused, and nothing is stored.
   await page.keyboard.press('r');
   await page.waitForSelector('#toast:text("choose the class you see")');
@@ -152,5 +163,10 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   await page.waitForSelector('#inspector-review:text("Reviewed as")');
   t.match(await reviewOf(), { status: 'out_of_domain', review: { class: 'Pre-B', reviewer: 'Dr Keys' } });
   t.ok(await page.locator(`#gallery .tile.reviewed[data-id="${withheldId}"]`).count(), 'the tile shows it');
+  t.notOk(await unread.isVisible(), 'read: the sign-off no longer warns');
+  const specimenJson = (await (await fetch(`${harness.url}/api/specimens/${specimen!.id}`)).json()) as {
+    status: string;
+  };
+  t.equal(specimenJson.status, 'open', 'nothing was signed by the cancelled confirmation');
   t.same(pageErrors, [], 'no script errors');
 });

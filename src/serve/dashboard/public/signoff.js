@@ -4,7 +4,7 @@
 // panel says so and shows their sign-off; nothing the reviewer typed is sent twice.
 /* global FormData, localStorage */
 import { postJson } from './api.js';
-import { isSigned, VERDICT_SHORT, VERDICT_TEXT, VERDICTS } from './specimen-model.js';
+import { awaitsReading, isSigned, VERDICT_SHORT, VERDICT_TEXT, VERDICTS } from './specimen-model.js';
 import { state } from './state.js';
 import { $, actorName, el, toast, when } from './ui.js';
 
@@ -55,6 +55,28 @@ function signerField() {
   );
 }
 
+/** How many of the specimen's withheld fields wait for a reading, in words; '' when none. */
+function unreadWithheldText(s) {
+  const n = (s.images || []).filter(awaitsReading).length;
+  if (n === 0) return '';
+  return (
+    `${n === 1 ? '1 field was' : `${n} fields were`} withheld as a benign call the model's own ` +
+    `features contradict, and nobody has read ${n === 1 ? 'it' : 'them'} yet. The counts and the ` +
+    `suggestion leave ${n === 1 ? 'it' : 'them'} out: look at ${n === 1 ? 'it' : 'them'} (under ` +
+    '"Cannot screen") before signing.'
+  );
+}
+
+/** Shows or hides the unread-withheld warning of the sign-off form, from the images as they are now. */
+export function updateUnreadNotice() {
+  const box = $('unread-withheld');
+  const s = state.specimenPage.specimen;
+  if (!box || !s) return;
+  const text = unreadWithheldText(s);
+  box.textContent = text;
+  box.hidden = !text;
+}
+
 function confirmDialog(text, yesLabel) {
   const dialog = $('sign-confirm');
   $('sign-confirm-text').textContent = text;
@@ -78,8 +100,10 @@ async function send(s, path, body, what) {
     return false;
   }
   const verdictWords = VERDICT_TEXT[body.verdict];
+  const unread = what === 'sign' ? unreadWithheldText(state.specimenPage.specimen || s) : '';
   const ok = await confirmDialog(
-    `${s.accession}: ${verdictWords}. ${what === 'amend' ? `Reason: ${body.reason}. ` : ''}` +
+    `${unread ? `${unread} ` : ''}` +
+      `${s.accession}: ${verdictWords}. ${what === 'amend' ? `Reason: ${body.reason}. ` : ''}` +
       `Signed as ${signer}. A signed specimen is locked; later changes are amendments.`,
     what === 'amend' ? 'Sign amendment' : 'Sign',
   );
@@ -106,6 +130,7 @@ function signForm(s, onChange) {
     'form',
     { id: 'signoff-form', class: 'review-form' },
     verdictChoice('verdict', s.suggestedVerdict, s.suggestedVerdict),
+    el('p', { class: 'notice', id: 'unread-withheld', role: 'status', hidden: true }),
     el('label', {}, 'Comment ', el('textarea', { name: 'comment', rows: 3, maxlength: 2000 })),
     signerField(),
     el('div', { class: 'actions' }, el('button', { type: 'submit', id: 'sign-button', text: 'Sign… (s)' })),

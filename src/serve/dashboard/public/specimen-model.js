@@ -64,6 +64,10 @@ export function imageFrom(raw) {
     ? { class: pick(raw.review, 'class', 'className'), reviewer: raw.review.reviewer }
     : null;
   const domain = raw.domain || null;
+  // The reason codes: /api/results gives domain.reasons, a dashboard result view outOfDomain.reasons.
+  const codes = domain
+    ? domain.reasons || []
+    : ((raw.outOfDomain && raw.outOfDomain.reasons) || []).map((r) => r.code);
   return {
     id: raw.id,
     file: raw.file,
@@ -81,9 +85,18 @@ export function imageFrom(raw) {
         : domain && Array.isArray(domain.reasons)
           ? domain.reasons
           : [],
+    domainCodes: codes,
     review,
   };
 }
+
+/**
+ * A field the gate withheld because the model called it benign against its own features, and
+ * that nobody has read yet. The specimen's counts and suggestion leave it out (no verdict), so
+ * a blast among such fields would not show in them: a person must look before signing.
+ */
+export const awaitsReading = (img) =>
+  img.status === 'out_of_domain' && img.domainCodes.includes('features_disagree') && !img.review;
 
 /** A specimen from the list, the detail, or a live event. */
 export function specimenFrom(raw) {
