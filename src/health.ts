@@ -189,7 +189,7 @@ function captureClockProblems(c: CaptureClockCheck): string[] {
       .map((x) => `${x.file} (${x.accession}, ${seconds(x.beforeMs)} before)`)
       .join(', ');
     problems.push(
-      `${plural(left.length, 'capture')} arrived during a specimen session but ` +
+      `${plural(left.length, 'capture')} arrived during the open specimen session but ` +
         `${one ? 'is' : 'are'} stamped before it started, so ${one ? 'it is' : 'they are'} in no ` +
         `specimen: ${named}${left.length > 3 ? ', ...' : ''}. Assign ${one ? 'it' : 'them'} by hand ` +
         `if ${one ? 'it belongs' : 'they belong'} (the unassigned images); if this keeps happening, ` +

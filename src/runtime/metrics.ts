@@ -206,7 +206,7 @@ export function createMetrics() {
     ),
     capturesBeforeSession: registry.gauge(
       'blastwatch_captures_before_session',
-      'Captures among the last gate.drift_window that arrived during a specimen session, stamped up to 10 minutes before it started, and in no specimen; above 0 health is degraded.',
+      'Captures among the last gate.drift_window that arrived during the open specimen session, stamped up to 10 minutes before it started, and in no specimen; above 0 health is degraded.',
     ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),

@@ -12,7 +12,8 @@ import type Database from 'better-sqlite3';
  * - **stamped before its session**: a capture processed while a session was open, stamped
  *   shortly before that session started, and left out of every specimen. Either the writer's
  *   clock runs behind, or the picture was taken just before "Start" was pressed: either way a
- *   person must decide where it belongs, and it waits unassigned until she does.
+ *   person must decide where it belongs, and it waits unassigned until she does. Health reports
+ *   those of the open session; a specimen's page lists those of all its sessions.
  */
 
 /** Clock steps and file-system time stamp granularity (FAT: 2 s) are not a clock that runs ahead. */
@@ -37,7 +38,7 @@ export interface CaptureClockCheck {
   ahead: number;
   /** The most any of them was ahead; 0 when none. */
   maxAheadMs: number;
-  /** Of them, stamped before the session they arrived in and assigned to no specimen. */
+  /** Of them, arrived during the open session, stamped before it started, and in no specimen. */
   beforeSession: CaptureBeforeSession[];
 }
 
@@ -74,21 +75,17 @@ export class CaptureClockQueries {
            max(max(captured_at - processed_at, 0)) AS max_ahead
          FROM (${recent})`,
       ),
-      // The sessions near the recent captures are read once (one pass over the sessions table,
-      // which has no index on started_at) and then joined with the few recent captures.
+      // The open session only: once it is finished its page still lists them (ofSpecimen), but
+      // health is about now, and a capture a person chose to leave unassigned stops being a problem.
       beforeSession: db.prepare<{ window: number; within: number }, BeforeSessionRow>(
-        `WITH recent AS MATERIALIZED (${recent}),
-         near AS MATERIALIZED (
-           SELECT specimen_id, started_at, finished_at FROM specimen_sessions
-           WHERE started_at > (SELECT min(captured_at) FROM recent)
-             AND started_at <= (SELECT max(processed_at) FROM recent))
-         SELECT r.id, r.file, s.started_at - r.captured_at AS before_ms, s.specimen_id, p.accession
-         FROM recent r
-         JOIN near s
-           ON s.started_at > r.captured_at AND s.started_at - r.captured_at <= @within
-          AND s.started_at <= r.processed_at AND (s.finished_at IS NULL OR s.finished_at >= r.processed_at)
+        `SELECT r.id, r.file, s.started_at - r.captured_at AS before_ms, s.specimen_id, p.accession
+         FROM specimen_sessions s
          JOIN specimens p ON p.id = s.specimen_id
-         WHERE NOT EXISTS (SELECT 1 FROM specimen_images m WHERE m.result_id = r.id)
+         JOIN (${recent}) r
+           ON r.captured_at < s.started_at AND s.started_at - r.captured_at <= @within
+          AND r.processed_at >= s.started_at
+         WHERE s.finished_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM specimen_images m WHERE m.result_id = r.id)
          ORDER BY r.id`,
       ),
       // The same for one specimen's sessions, whatever their age: driven by its sessions and the
@@ -122,7 +119,7 @@ export class CaptureClockQueries {
     };
   }
 
-  /** Captures stamped before the session they arrived in, among the latest `window`. */
+  /** Captures among the latest `window` that arrived during the open session but are stamped before it started. */
   beforeSession(window: number): CaptureBeforeSession[] {
     return this.stmts.beforeSession.all({ window, within: BEFORE_SESSION_WINDOW_MS }).map(toBeforeSession);
   }

@@ -328,7 +328,7 @@ t.test(
     t.equal(p.capture_clock?.before_session, 1);
     t.match(
       p.problems[1],
-      /^1 capture arrived during a specimen session but is stamped before it started, so it is in no specimen: field-01\.jpg \(H26-00042, 58 s before\)\. Assign it by hand if it belongs/,
+      /^1 capture arrived during the open specimen session but is stamped before it started, so it is in no specimen: field-01\.jpg \(H26-00042, 58 s before\)\. Assign it by hand if it belongs/,
     );
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
     store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');

@@ -470,7 +470,10 @@ t.test(
       'a specimen without sessions has none',
     );
 
-    // A person assigns it: it is no longer reported.
+    // Finished: no longer health's business, still on the specimen's list; assigned: gone from both.
+    store.specimens.finish(started.specimen.id, 'dr-lee');
+    t.same(store.captureClock.check(50).beforeSession, [], 'health looks at the open session only');
+    t.same(store.captureClock.beforeSessionOf(started.specimen.id), expected);
     store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');
     t.same(store.captureClock.check(50).beforeSession, []);
     t.same(store.captureClock.beforeSessionOf(started.specimen.id), []);
