@@ -2,7 +2,7 @@
 // (the camera PC's clock behind this station's, or a picture taken just before the click), in a
 // real headless Chromium against the real daemon: the session does not take it, and the open
 // specimen's page says so live, with the file and how far before the start it is stamped; the
-// health API names it too.
+// health API names it too; one click adds it to the specimen.
 import t from 'tap';
 import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
@@ -49,5 +49,24 @@ t.test('a capture stamped before its session started is shown on the specimen pa
     health.problems.some((p) => p.includes(`field-02.jpg (${ACCESSION},`)),
     'the health problem names the file and the specimen',
   );
+
+  // She decides it belongs here: one click adds it, and the notice and the health problem go.
+  await notice.locator('button.add-left-out').click();
+  await page.waitForSelector('#before-start', { state: 'detached' });
+  await page.waitForFunction(() => {
+    const tiles = (
+      globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }
+    ).document.querySelectorAll('#gallery .tile');
+    return tiles.length === 2;
+  });
+  const after = (await (await fetch(`${harness.url}/api/health`)).json()) as {
+    capture_clock: { before_session: number };
+  };
+  t.equal(after.capture_clock.before_session, 0, 'assigned: no longer a problem');
+  const detail = (await (await fetch(`${harness.url}/api/specimens/${id}`)).json()) as {
+    counts: { images: number };
+    captures_before_start: unknown[];
+  };
+  t.match(detail, { counts: { images: 2 }, captures_before_start: [] });
   t.same(pageErrors, [], 'no script errors');
 });

@@ -3,7 +3,7 @@
 // first), the image under review, the sign-off panel, the sign-off versions and the audit trail;
 // the downloads: the signed report (PDF) and the images (CSV).
 /* global document, window */
-import { api, imageUrl } from './api.js';
+import { api, imageUrl, postJson } from './api.js';
 import { signOffPanel, signOffKey, updateUnreadNotice } from './signoff.js';
 import {
   cannotScreenReason,
@@ -14,9 +14,16 @@ import {
   VERDICT_TEXT,
 } from './specimen-model.js';
 import { reviewPanel, selectImage, showCurrent } from './specimen-review.js';
-import { finishSpecimen, shareText, statusBadge, upsertSpecimen, verdictBadges } from './specimens.js';
+import {
+  finishSpecimen,
+  shareText,
+  statusBadge,
+  upsertSpecimen,
+  verdictBadges,
+  withActor,
+} from './specimens.js';
 import { state } from './state.js';
-import { $, classColour, classLabel, el, pct, when } from './ui.js';
+import { $, classColour, classLabel, el, pct, toast, when } from './ui.js';
 
 /** Screened images by predicted class; the group holding the highest P(B-ALL) comes first. */
 function galleryGroups(images) {
@@ -278,9 +285,23 @@ function head(s) {
   );
 }
 
+/** Adds a capture the session left out to this specimen, as the unassigned list would. */
+async function addLeftOut(s, capture) {
+  const body = withActor({ result_ids: [capture.resultId] });
+  if (!body) return;
+  try {
+    await postJson(`/api/specimens/${s.id}/images`, body);
+    toast(`${capture.file} added to ${s.accession}.`);
+  } catch (err) {
+    toast(`Not added: ${err.message}`, true);
+  }
+  await showSpecimen(s.id);
+}
+
 /**
  * Captures that arrived while this specimen's session ran but are stamped before it started: the
- * session could not take them, and they wait, unassigned, for a person to say where they belong.
+ * session could not take them, and they wait, unassigned, for a person to say where they belong
+ * (one button adds one here; a signed specimen is locked, so it has none).
  */
 function beforeStartNotice(s) {
   const list = s.capturesBeforeStart;
@@ -300,14 +321,23 @@ function beforeStartNotice(s) {
           'li',
           {},
           el('a', { href: `#/result/${c.resultId}`, text: c.file }),
-          ` (${c.beforeS} s before the start)`,
+          ` (${c.beforeS} s before the start) `,
+          isSigned(s)
+            ? null
+            : el('button', {
+                type: 'button',
+                class: 'secondary small add-left-out',
+                'data-id': c.resultId,
+                text: 'Add to this specimen',
+                onclick: () => void addLeftOut(s, c),
+              }),
         ),
       ),
     ),
     el(
       'p',
       { class: 'meta' },
-      'If they belong to this specimen, assign them from the ',
+      'If one belongs to this specimen, add it here; if it belongs to another, assign it from the ',
       el('a', { href: '#/specimens/unassigned', text: 'unassigned images' }),
       ". If this keeps happening, the camera PC's or the file server's clock runs behind this station's: set both from the same time source (NTP).",
     ),
