@@ -50,6 +50,16 @@ t.test('a capture stamped before its session started is shown on the specimen pa
     'the health problem names the file and the specimen',
   );
 
+  // The status page says it in one line, for the lab's IT.
+  const { page: statusPage } = await pageWithErrors(browser);
+  await statusPage.goto(`${harness.url}/#/status`);
+  await statusPage.waitForSelector('body[data-ready="status"]');
+  t.match(
+    await statusPage.textContent('#status-grid'),
+    /Capture clock\s*of the last 2 captures: 1 left out of the open session \(stamped before its start\)\. Check the clocks \(NTP\)\./,
+  );
+  await statusPage.close();
+
   // She decides it belongs here: one click adds it, and the notice and the health problem go.
   await notice.locator('button.add-left-out').click();
   await page.waitForSelector('#before-start', { state: 'detached' });

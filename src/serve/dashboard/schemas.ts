@@ -157,6 +157,10 @@ export const statusReply = {
           type: ['object', 'null'],
           properties: { measured: int, median: nullableNum, high: num, drifting: bool },
         },
+        captureClock: {
+          type: ['object', 'null'],
+          properties: { captures: int, ahead: int, max_ahead_s: num, before_session: int },
+        },
       },
     },
     daily: {

@@ -51,6 +51,7 @@ export async function loadStatus() {
     item('Last image', when(s.lastImageAt)),
     item('Suggestion = sign-off', agreementText(await api('/api/specimens/agreement').catch(() => null))),
     ...(s.colourBalance ? [colourItem(s.colourBalance, item)] : []),
+    ...(s.captureClock ? [clockItem(s.captureClock, item)] : []),
   );
   const problems = $('status-problems');
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
@@ -71,6 +72,23 @@ function colourItem(c, item) {
   return c.drifting
     ? item(label, `green brighter than the training camera: ${figures}. Check the white balance.`, 'warn')
     : item(label, `like the training camera: ${figures}`);
+}
+
+/**
+ * Whether the capture files' time stamps agree with this station's clock, which stamps specimen
+ * sessions (docs/specimens.md); the problems list says which files.
+ */
+function clockItem(c, item) {
+  const label = 'Capture clock';
+  if (c.captures === 0) return item(label, 'no capture yet');
+  const parts = [];
+  if (c.ahead > 0)
+    parts.push(`${c.ahead} stamped up to ${Math.round(c.max_ahead_s)} s ahead of this station`);
+  if (c.before_session > 0)
+    parts.push(`${c.before_session} left out of the open session (stamped before its start)`);
+  return parts.length
+    ? item(label, `of the last ${c.captures} captures: ${parts.join('; ')}. Check the clocks (NTP).`, 'warn')
+    : item(label, `agrees with this station over the last ${c.captures} captures`);
 }
 
 /** Stacked bars per day (inline SVG: no chart library, no network). */
