@@ -16,7 +16,7 @@ import type { DomainReason } from './applicability.js';
 import type { Result, ResultStatus } from './result.js';
 
 /** Statuses whose result has a picture the model looked at. */
-export const REVIEWABLE_STATUSES: readonly ResultStatus[] = ['done', 'out_of_domain'];
+const REVIEWABLE_STATUSES: readonly ResultStatus[] = ['done', 'out_of_domain'];
 
 /** Out-of-domain reasons that put a withheld field in the review queue. */
 export const REVIEW_QUEUE_REASONS: readonly DomainReason[] = ['features_disagree'];

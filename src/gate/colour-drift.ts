@@ -12,7 +12,7 @@
  *   that highest is a camera, not a stain, and health says so.
  */
 import { z } from 'zod';
-import type { DomainCheck } from '../domain/applicability.js';
+import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 
 export const COLOUR_DRIFT_FIGURE = 'green_balance';
 
@@ -54,7 +54,7 @@ export interface ColourDrift {
  * call the model's own features contradict (the features lie near a training class, so the
  * picture is like the training camera's).
  */
-const THIS_CAMERAS_SMEAR: ReadonlySet<string> = new Set(['green_balance', 'features_disagree']);
+const THIS_CAMERAS_SMEAR: ReadonlySet<DomainReason> = new Set(['green_balance', 'features_disagree']);
 
 /**
  * Whether a judged picture counts for the watch: screened pictures and those refused only for
@@ -62,7 +62,7 @@ const THIS_CAMERAS_SMEAR: ReadonlySet<string> = new Set(['green_balance', 'featu
  * anything else (a blank frame, another laboratory's smear) may not be a smear of this camera at
  * all.
  */
-export function countsForColourWatch(check: { in: boolean; reasons: readonly string[] }): boolean {
+export function countsForColourWatch(check: Pick<DomainCheck, 'in' | 'reasons'>): boolean {
   return check.in || check.reasons.every((r) => THIS_CAMERAS_SMEAR.has(r));
 }
 
@@ -80,8 +80,8 @@ export function watchedBalances(
 }
 
 /**
- * Judges the green balances of the latest pictures (nulls left out here; the caller leaves out
- * pictures refused for other reasons than their green, which may not be smears at all). Half a
+ * Judges the green balances of the latest pictures (nulls left out here; watchedBalances leaves
+ * out the pictures that may not be this camera's smears at all). Half a
  * window must be measured: a start-up, or a window that is mostly out of domain for other
  * reasons (which the gate's own drift reports), is not judged on a few fields.
  */

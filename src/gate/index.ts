@@ -113,17 +113,10 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
   const { section } = options;
   const scorer = options.featureModel && section.features ? createFeatureScorer(options.featureModel) : null;
   const featureThreshold = section.features?.threshold ?? Number.POSITIVE_INFINITY;
-  const disagreement = scorer && section.features?.refuse_disagreement ? (options.call ?? null) : null;
-  if (scorer && section.features?.refuse_disagreement) {
-    if (!disagreement)
-      throw new Error(
-        'gate.features.refuse_disagreement needs the classifier threshold and malignant classes',
-      );
-    if (disagreement.malignant.length !== scorer.model.classCount)
-      throw new Error(
-        `gate: ${disagreement.malignant.length} malignant flags for ${scorer.model.classCount} feature classes`,
-      );
-  }
+  const disagreement =
+    scorer && section.features?.refuse_disagreement
+      ? checkedCall(options.call, scorer.model.classCount)
+      : null;
   const inspect = pictureInspector(section);
   return {
     checking: true,
@@ -147,6 +140,15 @@ export function createDomainGate(options?: DomainGateOptions): DomainGate {
       return { in: reasons.length === 0, reasons, scores };
     },
   };
+}
+
+/** The classifier's call as the disagreement check needs it: present, one flag per feature class. */
+function checkedCall(call: ClassifierCall | null | undefined, classCount: number): ClassifierCall {
+  if (!call)
+    throw new Error('gate.features.refuse_disagreement needs the classifier threshold and malignant classes');
+  if (call.malignant.length !== classCount)
+    throw new Error(`gate: ${call.malignant.length} malignant flags for ${classCount} feature classes`);
+  return call;
 }
 
 /** The nearest benign class's distance minus the nearest malignant class's. */

@@ -262,8 +262,9 @@ export interface HealthPayload {
   };
   /**
    * The median green balance of the latest captures screened or refused only for their green or
-   * a contradicted benign call against the training pictures' highest (src/gate/colour-drift.ts); `drifting` puts the problem in `problems`. Absent when
-   * the model has no reference or the database is closed.
+   * a contradicted benign call against the training pictures' highest (src/gate/colour-drift.ts);
+   * `drifting` puts the problem in `problems`. Absent when the model has no reference or the
+   * database is closed.
    */
   colour_drift?: {
     window: number;

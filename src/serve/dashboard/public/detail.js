@@ -4,6 +4,7 @@
 import { api, imageUrl } from './api.js';
 import { flagBadge, pictureFor, probabilityBars, timingsLine, verdictOf } from './cards.js';
 import { historyTable, reviewForm } from './review.js';
+import { isReviewable } from './specimen-model.js';
 import { el, $, pct, when } from './ui.js';
 
 function dl(pairs) {
@@ -148,7 +149,7 @@ export async function showDetail(id) {
   const reviewBlock = el(
     'div',
     { class: 'review-block' },
-    r.status === 'done' || r.status === 'out_of_domain' ? reviewForm(r, () => showDetail(r.id)) : null,
+    isReviewable(r) ? reviewForm(r, () => showDetail(r.id)) : null,
     el('h2', { text: 'Review history' }),
     historyTable(r.reviews || []),
   );

@@ -142,7 +142,10 @@ export const isSigned = (s) => s.status === 'signed' || s.status === 'amended';
 /** Screened = the model gave a verdict; everything else is shown apart as "Cannot screen". */
 export const isScreened = (img) => img.status === 'done';
 
-/** A person can record the class they see: the model looked at the picture, screened or withheld. */
+/**
+ * A person can record the class they see: the model looked at the picture, screened or withheld
+ * (the server's rule: isReviewable in src/domain/review.ts).
+ */
 export const isReviewable = (img) => img.status === 'done' || img.status === 'out_of_domain';
 
 export function cannotScreenReason(img) {
