@@ -120,6 +120,23 @@ export interface Specimen {
 }
 
 /**
+ * What people read of a specimen's out-of-domain fields, up to the moment of a signature. The
+ * counts leave those fields out (the model gave them no verdict), so a class a person recorded for
+ * one of them reaches the laboratory only through this; and a withheld benign call that nobody
+ * read is said, not left for the reader of the report to infer.
+ */
+export interface OutOfDomainReadings {
+  /** Out-of-domain fields with a reading, per the class read (each field's latest reading). */
+  byClass: Record<string, number>;
+  /** Out-of-domain fields that ask for a person (src/domain/review.ts) and had no reading. */
+  unreadWithheld: number;
+}
+
+/** How many out-of-domain fields were read, whatever the class. */
+export const readCount = (r: OutOfDomainReadings): number =>
+  Object.values(r.byClass).reduce((sum, n) => sum + n, 0);
+
+/**
  * What a signed (or amended) specimen sends to the laboratory information system: everything the
  * HL7 message, the FHIR bundle and the PDF report need, frozen at the moment of signing.
  */
@@ -131,6 +148,8 @@ export interface SpecimenReport {
   model: { name: string; version: string; threshold: number };
   /** The most suspicious screened images first (by P(B-ALL)), for the report's thumbnails. */
   topImages: Array<{ resultId: number; file: string; className: string | null; pBall: number | null }>;
+  /** People's readings of the fields the model could not screen, as they stood at this signature. */
+  readings: OutOfDomainReadings;
   deviceId: string;
   rule: VerdictRule;
 }

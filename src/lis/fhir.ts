@@ -10,9 +10,15 @@ import type {
   Reference,
   Specimen as FhirSpecimen,
 } from '@medplum/fhirtypes';
-import type { SpecimenReport } from '../domain/specimen.js';
+import { readCount, type SpecimenReport } from '../domain/specimen.js';
 import { bundleIdentifier, messageControlId, specimenKey, stableUuid } from './ids.js';
-import { FHIR_LOCAL_CODE_SYSTEM, OBSERVATION_CODES, SCREEN_CODE, VERDICT_TEXT } from './vocabulary.js';
+import {
+  FHIR_LOCAL_CODE_SYSTEM,
+  OBSERVATION_CODES,
+  readingsText,
+  SCREEN_CODE,
+  VERDICT_TEXT,
+} from './vocabulary.js';
 
 export interface FhirOptions {
   /** System URI of the lab's accession numbers (config lis.accession_system); null = none sent. */
@@ -47,7 +53,7 @@ function entry<T extends DiagnosticReport | Observation | FhirSpecimen>(
 interface ObservationDraft {
   key: string;
   code: CodeableConcept;
-  value: Pick<Observation, 'valueCodeableConcept' | 'valueQuantity' | 'valueString'>;
+  value: Pick<Observation, 'valueCodeableConcept' | 'valueQuantity' | 'valueString' | 'component'>;
   signer?: boolean;
 }
 
@@ -98,6 +104,27 @@ function observationDrafts(report: SpecimenReport): ObservationDraft[] {
       code: { ...local(codes.classCount), text: `Screened images classified ${name}` },
       value: images(n),
     });
+  const readings = report.readings;
+  drafts.push(
+    {
+      key: codes.imagesRead.code,
+      code: local(codes.imagesRead),
+      // One Observation with a component per class: an amendment replaces it whole, so a class
+      // read at the first signature and re-read since leaves no stale count behind.
+      value: {
+        ...images(readCount(readings)),
+        component: Object.entries(readings.byClass).map(([name, n]) => ({
+          code: { ...local(codes.readClassCount), text: `Images out of the model domain read as ${name}` },
+          ...images(n),
+        })),
+      },
+    },
+    {
+      key: codes.withheldUnread.code,
+      code: local(codes.withheldUnread),
+      value: images(readings.unreadWithheld),
+    },
+  );
   drafts.push({
     key: codes.model.code,
     code: local(codes.model),
@@ -167,6 +194,7 @@ function diagnosticReport(c: Context, key: Identifier, results: string[], pdf: B
     `${VERDICT_TEXT[signOff.verdict]}. Signed by ${signOff.signer}.` +
     (signOff.comment ? ` Comment: ${signOff.comment}` : '') +
     (c.report.amended && signOff.reason ? ` Amended: ${signOff.reason}` : '') +
+    (readingsText(c.report) ? ` ${readingsText(c.report)}` : '') +
     ' Screening aid, not a diagnosis.';
   return {
     resourceType: 'DiagnosticReport',

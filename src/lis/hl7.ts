@@ -1,5 +1,5 @@
 import { HL7_2_5_1, type Message } from 'node-hl7-client';
-import type { SpecimenReport } from '../domain/specimen.js';
+import { readCount, type SpecimenReport } from '../domain/specimen.js';
 import { messageControlId } from './ids.js';
 import {
   HL7_LOCAL_CODING_SYSTEM,
@@ -99,6 +99,23 @@ function observationRows(report: SpecimenReport): ObxRow[] {
       units: '{images}',
     }),
   );
+  const readings = report.readings;
+  rows.push({ type: 'NM', code: codes.imagesRead, value: String(readCount(readings)), units: '{images}' });
+  Object.entries(readings.byClass).forEach(([name, n], i) =>
+    rows.push({
+      type: 'NM',
+      code: { code: codes.readClassCount.code, text: `Images out of the model domain read as ${name}` },
+      subId: String(i + 1),
+      value: String(n),
+      units: '{images}',
+    }),
+  );
+  rows.push({
+    type: 'NM',
+    code: codes.withheldUnread,
+    value: String(readings.unreadWithheld),
+    units: '{images}',
+  });
   rows.push({ type: 'ST', code: codes.model, value: `${report.model.name} ${report.model.version}` });
   rows.push({ type: 'ST', code: codes.signer, value: signOff.signer, observer: signOff.signer });
   if (signOff.comment) rows.push({ type: 'TX', code: codes.comment, value: signOff.comment });

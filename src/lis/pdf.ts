@@ -1,5 +1,10 @@
 import PDFDocument from 'pdfkit';
-import { describeRule, type SpecimenReport } from '../domain/specimen.js';
+import {
+  describeRule,
+  readCount,
+  type OutOfDomainReadings,
+  type SpecimenReport,
+} from '../domain/specimen.js';
 import type { ThumbnailSource } from './thumbnails.js';
 import { modelLimits, percent, SCREENING_DISCLAIMER, VERDICT_LABEL } from './vocabulary.js';
 
@@ -87,6 +92,7 @@ export async function renderReportPdf(report: SpecimenReport, opts: PdfOptions):
 
 function writeCounts(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
   const { counts, flaggedShare } = report.specimen;
+  const { readings } = report;
   doc.font('Helvetica-Bold').fontSize(10).text('Counts');
   doc.font('Helvetica');
   const share = flaggedShare
@@ -96,6 +102,7 @@ function writeCounts(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
     ['Images', String(counts.images)],
     ['Screened', String(counts.screened)],
     ['Out of the model domain', String(counts.outOfDomain)],
+    ...(counts.outOfDomain > 0 ? readingRows(readings) : []),
     ['Unreadable', String(counts.failed)],
     ['Flagged B-ALL', String(counts.flagged)],
     ['Flagged share', share],
@@ -107,6 +114,18 @@ function writeCounts(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
     doc.text(v, MARGIN + 210, y);
   }
   doc.x = MARGIN;
+}
+
+/** The people's side of the out-of-domain fields, printed under their count. */
+function readingRows(readings: OutOfDomainReadings): [string, string][] {
+  return [
+    ['Out of domain, read by a person', String(readCount(readings))],
+    ...Object.entries(readings.byClass).map(([name, n]): [string, string] => [
+      `Out of domain, read as ${name}`,
+      String(n),
+    ]),
+    ['Withheld benign calls not read', String(readings.unreadWithheld)],
+  ];
 }
 
 async function writeThumbnails(

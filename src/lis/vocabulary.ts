@@ -1,4 +1,4 @@
-import type { SpecimenReport, SpecimenVerdict } from '../domain/specimen.js';
+import { readCount, type SpecimenReport, type SpecimenVerdict } from '../domain/specimen.js';
 
 /**
  * The words and codes every outgoing format shares (HL7, FHIR, PDF, CSV), so the LIS, the PDF and
@@ -23,6 +23,18 @@ export const OBSERVATION_CODES = {
   imagesFlagged: { code: 'IMAGES-FLAGGED', text: 'Screened images flagged B-ALL' },
   flaggedShare: { code: 'FLAGGED-SHARE', text: 'Flagged share of screened images' },
   classCount: { code: 'CLASS-COUNT', text: 'Screened images per predicted class' },
+  imagesRead: {
+    code: 'IMAGES-READ-NOT-SCREENED',
+    text: 'Images out of the model domain read by a person',
+  },
+  readClassCount: {
+    code: 'READ-CLASS-COUNT',
+    text: 'Images out of the model domain per class read by a person',
+  },
+  withheldUnread: {
+    code: 'WITHHELD-UNREAD',
+    text: 'Benign calls withheld for contradicting features, not read by a person',
+  },
   model: { code: 'MODEL', text: 'Screening model' },
   signer: { code: 'SIGNED-BY', text: 'Signed by' },
   comment: { code: 'COMMENT', text: 'Reviewer comment' },
@@ -52,6 +64,29 @@ export function modelLimits(report: SpecimenReport): string {
     `(trained on one centre's data without patient-level splits, so its figures are optimistic); ` +
     `it does not see the whole slide and must not be used alone.`
   );
+}
+
+/**
+ * What people read of the fields the model could not screen, in words ('' when nothing was read
+ * and nothing waits): the report's counts leave those fields out, so this is said beside them.
+ */
+export function readingsText(report: SpecimenReport): string {
+  const { byClass, unreadWithheld } = report.readings;
+  const read = readCount(report.readings);
+  const parts: string[] = [];
+  if (read > 0) {
+    const classes = Object.entries(byClass).map(([name, n]) => `${name} ${n}`);
+    parts.push(
+      `${read} image${read === 1 ? '' : 's'} out of the model domain read by a person: ${classes.join(', ')}.`,
+    );
+  }
+  if (unreadWithheld > 0)
+    parts.push(
+      `${unreadWithheld} benign call${unreadWithheld === 1 ? '' : 's'} withheld because the model's own ` +
+        `features contradicted ${unreadWithheld === 1 ? 'it' : 'them'} ${unreadWithheld === 1 ? 'was' : 'were'} ` +
+        'not read by a person before signing.',
+    );
+  return parts.join(' ');
 }
 
 /** Flagged / screened as a percentage with one decimal. */

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { DomainCheck, DomainReason } from '../domain/applicability.js';
 import { resultOf, type NewResult, type Result, type ResultStatus } from '../domain/result.js';
 import { REVIEW_QUEUE_REASONS } from '../domain/review.js';
+import type { OutOfDomainReadings } from '../domain/specimen.js';
 import type { FilesTable, FileUpdate } from './files.js';
 import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
 
@@ -198,6 +199,17 @@ export class ResultsTable {
          WHERE r.status = 'out_of_domain' GROUP BY j.value ORDER BY n DESC, reason`,
       ),
       // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
+      // Each out-of-domain field of a specimen: its latest reading recorded by @asOf, and whether
+      // it asks for a person (ASKS_FOR_REVIEW's out-of-domain half).
+      outOfDomainReadings: db.prepare<unknown[], { read_class: string | null; asks: number }>(
+        `SELECT
+           (SELECT v.class FROM reviews v WHERE v.result_id = r.id AND v.created_at <= ?
+             ORDER BY v.id DESC LIMIT 1) AS read_class,
+           EXISTS (SELECT 1 FROM json_each(r.domain, '$.reasons')
+             WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})) AS asks
+         FROM specimen_images m JOIN results r ON r.id = m.result_id
+         WHERE m.specimen_id = ? AND r.status = 'out_of_domain'`,
+      ),
       recentJudged: db.prepare<[number], { status: ResultStatus; domain: string | null }>(
         `SELECT status, domain FROM results WHERE status IN ${CLASSIFIED} AND origin = 'capture'
          ORDER BY id DESC LIMIT ?`,
@@ -308,6 +320,19 @@ export class ResultsTable {
   /** Out-of-domain results by reason (an image with several reasons counts under each), most frequent first. */
   outOfDomainReasons(): { reason: DomainReason; count: number }[] {
     return this.stmts.outOfDomainReasons.all().map((r) => ({ reason: r.reason, count: r.n }));
+  }
+
+  /**
+   * What people had read of a specimen's out-of-domain fields at `asOf` (a signature's time): a
+   * reading recorded after it belongs to the next signature, not to this one's report.
+   */
+  outOfDomainReadings(specimenId: number, asOf: number): OutOfDomainReadings {
+    const out: OutOfDomainReadings = { byClass: {}, unreadWithheld: 0 };
+    for (const row of this.stmts.outOfDomainReadings.all(asOf, ...REVIEW_QUEUE_REASONS, specimenId)) {
+      if (row.read_class !== null) out.byClass[row.read_class] = (out.byClass[row.read_class] ?? 0) + 1;
+      else if (row.asks) out.unreadWithheld += 1;
+    }
+    return out;
   }
 
   lastProcessedAt(): number | null {

@@ -158,6 +158,7 @@ export class SpecimenSignOffs {
         threshold: modelOf?.threshold ?? 0,
       },
       topImages: top.map((r) => ({ resultId: r.id, file: r.file, className: r.className, pBall: r.pBall })),
+      readings: this.results.outOfDomainReadings(specimen.id, signOff.signedAt),
       deviceId: options.deviceId,
       rule: options.rule,
     };

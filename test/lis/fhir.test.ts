@@ -81,6 +81,16 @@ t.test('the transaction Bundle is valid R4 and says what the signature says', as
   t.equal(value('IMAGES-OUT-OF-DOMAIN')?.valueQuantity?.value, 1);
   t.equal(value('FLAGGED-SHARE')?.valueQuantity?.value, 75);
   t.equal(observations.filter((o) => o.code.coding?.[0]?.code === 'CLASS-COUNT').length, 4);
+  const read = value('IMAGES-READ-NOT-SCREENED');
+  t.equal(read?.valueQuantity?.value, 1, 'the out-of-domain field a person read');
+  t.same(
+    read?.component?.map((c) => [c.code.coding?.[0]?.code, c.code.text, c.valueQuantity?.value]),
+    [['READ-CLASS-COUNT', 'Images out of the model domain read as Pre-B', 1]],
+    'one component per class read',
+  );
+  t.equal(value('WITHHELD-UNREAD')?.valueQuantity?.value, 0);
+  t.match(report.conclusion, /1 image out of the model domain read by a person: Pre-B 1\./);
+  t.notMatch(report.conclusion, /not read/, 'nothing withheld was left unread');
   t.ok(observations.every((o) => o.status === 'final'));
   t.ok(
     (bundle.entry ?? []).every((e) => e.request?.method === 'PUT' && /\?identifier=/.test(e.request.url)),
@@ -99,6 +109,40 @@ t.test('an amendment is status amended, also valid', async (t) => {
   t.equal(report.status, 'amended');
   t.notOk(report.identifier?.[0]?.system, 'no accession system configured: none invented');
   t.not(bundle.identifier?.value, bundleIdentifier(makeReport()), 'its own Bundle identifier');
+});
+
+t.test('an amendment after a field was read again replaces the readings whole', async (t) => {
+  const first = buildFhirBundle(makeReport(), pdf, { accessionSystem: null });
+  const amended = buildFhirBundle(
+    makeReport({ version: 2, readings: { byClass: { Benign: 1 }, unreadWithheld: 2 } }),
+    pdf,
+    { accessionSystem: null },
+  );
+  t.same(r4Errors(amended), []);
+  const readings = (b: Bundle) =>
+    (b.entry ?? []).filter(
+      (e) =>
+        e.resource?.resourceType === 'Observation' &&
+        e.resource.code.coding?.[0]?.code === 'IMAGES-READ-NOT-SCREENED',
+    );
+  t.equal(readings(first).length, 1);
+  t.equal(readings(amended).length, 1, 'one Observation, whatever the classes read');
+  t.equal(
+    readings(amended)[0]?.request?.url,
+    readings(first)[0]?.request?.url,
+    'the amendment updates the same Observation, so no class count of the first signature is left behind',
+  );
+  const obs = readings(amended)[0]?.resource as Observation;
+  t.same(
+    obs.component?.map((c) => [c.code.text, c.valueQuantity?.value]),
+    [['Images out of the model domain read as Benign', 1]],
+  );
+  const report = amended.entry?.find((e) => e.resource?.resourceType === 'DiagnosticReport')
+    ?.resource as DiagnosticReport;
+  t.match(
+    report.conclusion,
+    /2 benign calls withheld because the model's own features contradicted them were not read by a person before signing\./,
+  );
 });
 
 t.test('the validator does catch a broken Bundle', async (t) => {

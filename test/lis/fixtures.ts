@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SpecimenReport, SpecimenVerdict } from '../../src/domain/specimen.js';
+import type { OutOfDomainReadings, SpecimenReport, SpecimenVerdict } from '../../src/domain/specimen.js';
 import type { LisConfig } from '../../src/lis/index.js';
 import type { Logger } from '../../src/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -18,9 +18,13 @@ export interface ReportChanges {
   comment?: string | null;
   reason?: string | null;
   signer?: string;
+  readings?: OutOfDomainReadings;
 }
 
-/** A signed specimen as a sign-off hands it over: 14 images, 12 screened, 9 flagged. */
+/**
+ * A signed specimen as a sign-off hands it over: 14 images, 12 screened, 9 flagged; the one out
+ * of the model domain read by a person as Pre-B.
+ */
 export function makeReport(c: ReportChanges = {}): SpecimenReport {
   const version = c.version ?? 1;
   const verdict = c.verdict ?? 'suspicious';
@@ -61,6 +65,7 @@ export function makeReport(c: ReportChanges = {}): SpecimenReport {
       { resultId: 7, file: 'H26-0042/field-07.jpg', className: 'Pro-B', pBall: 0.98 },
       { resultId: 3, file: 'H26-0042/field-03.jpg', className: 'Early Pre-B', pBall: 0.91 },
     ],
+    readings: c.readings ?? { byClass: { 'Pre-B': 1 }, unreadWithheld: 0 },
     deviceId: 'scope-1',
     rule: { minScreened: 5, minFlagged: 3, minFlaggedShare: 0.2 },
   };

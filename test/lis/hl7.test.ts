@@ -88,6 +88,12 @@ t.test('a signed specimen becomes an ORU^R01 v2.5.1 the HL7 library reads back',
       ['4', 'Screened images classified Pro-B', '3'],
     ],
   );
+  t.equal(by('IMAGES-READ-NOT-SCREENED')[0]?.value, '1', 'the out-of-domain field a person read');
+  t.same(
+    by('READ-CLASS-COUNT').map((o) => [o.subId, o.text, o.value, o.units]),
+    [['1', 'Images out of the model domain read as Pre-B', '1', '{images}']],
+  );
+  t.equal(by('WITHHELD-UNREAD')[0]?.value, '0');
   t.equal(by('MODEL')[0]?.value, 'blastwatch-mobilenet_v2-early-fusion 2026.11.27+58f4004b');
   t.equal(by('SIGNED-BY')[0]?.value, 'dr-lee');
   t.equal(by('COMMENT')[0]?.value, 'Blasts in 9 of 12 fields; refer for flow cytometry.');
@@ -116,6 +122,30 @@ t.test('an amendment is a new message with result status C and its reason', asyn
   t.ok(obx.every((o) => o.status === 'C'));
   t.equal(obx.find((o) => o.code === 'VERDICT')?.value, 'no_suspicious_cells');
   t.equal(obx.find((o) => o.code === 'AMENDMENT-REASON')?.value, 'Smudge cells, not blasts');
+});
+
+t.test('readings of fields the model could not screen: per class read, and what nobody read', async (t) => {
+  const report = makeReport({
+    verdict: 'no_suspicious_cells',
+    readings: { byClass: { Benign: 2, 'Pro-B': 1 }, unreadWithheld: 3 },
+  });
+  const obx = observations(new Message({ text: buildOruR01(report, opts) }));
+  const by = (code: string) => obx.filter((o) => o.code === code);
+  t.equal(by('IMAGES-READ-NOT-SCREENED')[0]?.value, '3', 'the total over the classes read');
+  t.same(
+    by('READ-CLASS-COUNT').map((o) => [o.subId, o.value, o.text]),
+    [
+      ['1', '2', 'Images out of the model domain read as Benign'],
+      ['2', '1', 'Images out of the model domain read as Pro-B'],
+    ],
+  );
+  t.equal(by('WITHHELD-UNREAD')[0]?.value, '3', 'withheld benign calls nobody read are sent, not dropped');
+
+  const none = observations(
+    new Message({ text: buildOruR01(makeReport({ readings: { byClass: {}, unreadWithheld: 0 } }), opts) }),
+  );
+  t.equal(none.find((o) => o.code === 'IMAGES-READ-NOT-SCREENED')?.value, '0', 'zero is sent as zero');
+  t.equal(none.filter((o) => o.code === 'READ-CLASS-COUNT').length, 0, 'no class row without a reading');
 });
 
 t.test('delimiters and line breaks in values are escaped, and read back as written', async (t) => {

@@ -28,6 +28,9 @@ t.test('the report opens in a PDF reader and holds the verdict, the signer and t
   t.match(text, /Accession: H26-0042/);
   t.match(text, /Flagged B-ALL 9/);
   t.match(text, /Classified Early Pre-B 4/);
+  t.match(text, /Out of domain, read by a person 1/);
+  t.match(text, /Out of domain, read as Pre-B 1/);
+  t.match(text, /Withheld benign calls not read 0/);
   t.match(text, /75\.0 % \(95 % Wilson interval 46\.8 % to 91\.1 %\)/);
   t.match(text, /blastwatch-mobilenet_v2-early-fusion 2026\.11\.27\+58f4004b/);
   t.match(text, /field-07\.jpg/);
@@ -43,4 +46,26 @@ t.test('an amendment says so, with its reason', async (t) => {
   t.match(text, /Verdict: No suspicious cells found/);
   t.match(text, /amendment, version 2/);
   t.match(text, /Reason for the amendment: Smudge cells, not blasts/);
+});
+
+t.test('readings are printed under the out-of-domain count, and only when there is one', async (t) => {
+  const unread = await pdfText(
+    await renderReportPdf(makeReport({ readings: { byClass: {}, unreadWithheld: 1 } }), {
+      labName: null,
+      thumbnails: async () => null,
+    }),
+  );
+  t.match(unread.text, /Out of domain, read by a person 0/);
+  t.notMatch(unread.text, /read as/, 'no class row without a reading');
+  t.match(unread.text, /Withheld benign calls not read 1/);
+
+  const report = makeReport({ readings: { byClass: {}, unreadWithheld: 0 } });
+  const none = await pdfText(
+    await renderReportPdf(
+      { ...report, specimen: { ...report.specimen, counts: { ...report.specimen.counts, outOfDomain: 0 } } },
+      { labName: null, thumbnails: async () => null },
+    ),
+  );
+  t.match(none.text, /Out of the model domain 0/);
+  t.notMatch(none.text, /read by a person|Withheld benign/, 'nothing to read, nothing printed');
 });

@@ -321,6 +321,79 @@ t.test(
 );
 
 t.test(
+  "the report carries people's readings of out-of-domain fields, as they stood at each signature",
+  async (t) => {
+    const store = tempStore(t);
+    for (let i = 0; i < 5; i++) land(store, image(`R/${i}.jpg`));
+    const noVerdict = { className: null, classIndex: null, pBall: null, flag: null, needsReview: null };
+    const withheld = (file: string) =>
+      land(
+        store,
+        image(file, {
+          status: 'out_of_domain',
+          ...noVerdict,
+          domain: { in: false, reasons: ['features_disagree'], scores: { featureMargin: 0.3 } },
+        }),
+      );
+    const readLater = withheld('R/withheld-1.jpg');
+    const neverRead = withheld('R/withheld-2.jpg');
+    const blank = land(
+      store,
+      image('R/blank.jpg', {
+        status: 'out_of_domain',
+        ...noVerdict,
+        domain: { in: false, reasons: ['underexposed'], scores: { meanLuma: 3 } },
+      }),
+    );
+    land(
+      store,
+      image('R/other-camera.jpg', {
+        status: 'out_of_domain',
+        ...noVerdict,
+        domain: { in: false, reasons: ['appearance'], scores: {} },
+      }),
+    );
+    const id = store.specimens.byAccession('R')!.id;
+    const screened = store.results.list({ specimen: id, limit: 10 });
+    store.reviews.add({ resultId: readLater, reviewer: 'dr-lee', className: 'Benign' });
+    store.reviews.add({ resultId: readLater, reviewer: 'dr-lee', className: 'Pre-B' });
+    store.reviews.add({ resultId: blank, reviewer: 'dr-lee', className: 'Benign' });
+    const screenedImage = screened.find((r) => r.status === 'done')!;
+    store.reviews.add({ resultId: screenedImage.id, reviewer: 'dr-lee', className: 'Pro-B' });
+
+    const reports: SpecimenReport[] = [];
+    store.signOffs.sign(id, { verdict: 'suspicious', comment: null }, 'dr-lee', (r) => reports.push(r));
+    t.same(
+      reports[0]?.readings,
+      { byClass: { 'Pre-B': 1, Benign: 1 }, unreadWithheld: 1 },
+      "each out-of-domain field's latest reading; a screened image's review is not one of them; " +
+        'the unread withheld benign call is counted, the unread other-camera field is not',
+    );
+
+    await new Promise((r) => setTimeout(r, 5)); // readings strictly after the signature
+    store.reviews.add({ resultId: neverRead, reviewer: 'dr-kim', className: 'Pro-B' });
+    store.reviews.add({ resultId: readLater, reviewer: 'dr-kim', className: 'Benign' });
+    t.same(
+      store.signOffs.report(store.specimens.get(id)!).readings,
+      reports[0]?.readings,
+      'the signed report, fetched again, is the one that was signed: later readings are not in it',
+    );
+
+    store.signOffs.amend(
+      id,
+      { verdict: 'suspicious', comment: null, reason: 'withheld fields read', basedOnVersion: 1 },
+      'dr-kim',
+      (r) => reports.push(r),
+    );
+    t.same(
+      reports[1]?.readings,
+      { byClass: { Benign: 2, 'Pro-B': 1 }, unreadWithheld: 0 },
+      'the amendment carries the readings as they stand at its own signature',
+    );
+  },
+);
+
+t.test(
   'two reviewers sign at once: exactly one wins, the other is told who, the attempt is audited',
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-race-'));
