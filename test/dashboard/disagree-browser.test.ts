@@ -2,11 +2,13 @@
 // against the real daemon: the gate withholds the call, so the card says "Cannot screen" with the
 // reason in words and no verdict, and the API records the reason and the margin; a benign field
 // whose features agree is screened as usual. The withheld field waits in the review queue, and a
-// reviewer records the class she sees.
+// reviewer records the class she sees. Read as a B-ALL class, the reading is named at sign-off
+// and travels in the signed report.
 import { join } from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { repoRoot } from '../daemon/helpers.js';
+import { pdfText } from '../lis/pdf-text.js';
 import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
 import { sample } from './memory-deps.js';
@@ -168,5 +170,35 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
     status: string;
   };
   t.equal(specimenJson.status, 'open', 'nothing was signed by the cancelled confirmation');
+
+  // Read as a B-ALL class: the counts still leave the field out, so the sign-off says so, and a
+  // verdict other than "Suspicious" is questioned before it is signed.
+  const readAsBall = page.locator('#read-as-ball');
+  t.ok(await readAsBall.isVisible(), 'the sign-off form names the B-ALL reading');
+  t.match(
+    await readAsBall.textContent(),
+    /^1 field the model could not screen was read as a B-ALL class \(Pre-B 1\)\. The counts/,
+  );
+  t.equal(
+    await page.getAttribute('#signoff-form input[name="verdict"]:checked', 'value'),
+    'insufficient',
+    'one screened image: the rule suggests insufficient',
+  );
+  await page.keyboard.press('s');
+  await page.waitForSelector('#sign-confirm[open]');
+  t.match(
+    await page.textContent('#sign-confirm-text'),
+    /^1 field the model could not screen was read as a B-ALL class \(Pre-B 1\), and the verdict is not "Suspicious"\. H26-00153: /,
+  );
+  await page.click('#sign-confirm-yes');
+  await page.waitForSelector('#toast:text("H26-00153: signed.")');
+
+  // The signed report sends the reading to the laboratory.
+  const pdf = await fetch(`${harness.url}/api/specimens/${specimen!.id}/report.pdf`);
+  t.equal(pdf.status, 200);
+  const { text } = await pdfText(Buffer.from(await pdf.arrayBuffer()));
+  t.match(text, /Out of the model domain 1/);
+  t.match(text, /Out of domain, read as Pre-B 1/);
+  t.match(text, /Withheld benign calls not read 0/);
   t.same(pageErrors, [], 'no script errors');
 });

@@ -4,7 +4,14 @@
 // panel says so and shows their sign-off; nothing the reviewer typed is sent twice.
 /* global FormData, localStorage */
 import { postJson } from './api.js';
-import { awaitsReading, isSigned, VERDICT_SHORT, VERDICT_TEXT, VERDICTS } from './specimen-model.js';
+import {
+  awaitsReading,
+  isSigned,
+  readAsBall,
+  VERDICT_SHORT,
+  VERDICT_TEXT,
+  VERDICTS,
+} from './specimen-model.js';
 import { state } from './state.js';
 import { $, actorName, el, toast, when } from './ui.js';
 
@@ -67,14 +74,57 @@ function unreadWithheldText(s) {
   );
 }
 
-/** Shows or hides the unread-withheld warning of the sign-off form, from the images as they are now. */
-export function updateUnreadNotice() {
-  const box = $('unread-withheld');
-  const s = state.specimenPage.specimen;
-  if (!box || !s) return;
-  const text = unreadWithheldText(s);
+/**
+ * Fields the model could not screen that a person read as a B-ALL class: "2 fields the model
+ * could not screen were read as a B-ALL class (Pre-B 1, Pro-B 1)"; '' when none.
+ */
+function readAsBallWords(s) {
+  const benign = state.meta?.benignClass;
+  if (!benign) return '';
+  const read = (s.images || []).filter((img) => readAsBall(img, benign));
+  if (read.length === 0) return '';
+  const byClass = new Map();
+  for (const img of read) byClass.set(img.review.class, (byClass.get(img.review.class) || 0) + 1);
+  const classes = [...byClass].map(([name, n]) => `${name} ${n}`).join(', ');
+  const one = read.length === 1;
+  return `${one ? '1 field' : `${read.length} fields`} the model could not screen ${one ? 'was' : 'were'} read as a B-ALL class (${classes})`;
+}
+
+function readAsBallText(s) {
+  const words = readAsBallWords(s);
+  return words
+    ? `${words}. The counts and the suggestion leave such fields out; the signed report sends the reading to the laboratory.`
+    : '';
+}
+
+/** Shows or hides one notice of the sign-off form. */
+function showNotice(id, text) {
+  const box = $(id);
+  if (!box) return;
   box.textContent = text;
   box.hidden = !text;
+}
+
+/**
+ * Updates the sign-off form's notices about the fields the model could not screen (one withheld
+ * and unread, one read as a B-ALL class) from the images as they are now.
+ */
+export function updateReadingNotices() {
+  const s = state.specimenPage.specimen;
+  if (!s) return;
+  showNotice('unread-withheld', unreadWithheldText(s));
+  showNotice('read-as-ball', readAsBallText(s));
+}
+
+/**
+ * What the confirmation says before the verdict about the fields the model could not screen:
+ * unread withheld fields (a first signature), and B-ALL readings under a verdict other than
+ * "Suspicious" (a signature or an amendment).
+ */
+function readingsWarning(s, verdict, what) {
+  const unread = what === 'sign' ? unreadWithheldText(s) : '';
+  const ball = verdict !== 'suspicious' ? readAsBallWords(s) : '';
+  return [unread, ball ? `${ball}, and the verdict is not "Suspicious".` : ''].filter(Boolean).join(' ');
 }
 
 function confirmDialog(text, yesLabel) {
@@ -100,9 +150,9 @@ async function send(s, path, body, what) {
     return false;
   }
   const verdictWords = VERDICT_TEXT[body.verdict];
-  const unread = what === 'sign' ? unreadWithheldText(state.specimenPage.specimen || s) : '';
+  const warning = readingsWarning(state.specimenPage.specimen || s, body.verdict, what);
   const ok = await confirmDialog(
-    `${unread ? `${unread} ` : ''}` +
+    `${warning ? `${warning} ` : ''}` +
       `${s.accession}: ${verdictWords}. ${what === 'amend' ? `Reason: ${body.reason}. ` : ''}` +
       `Signed as ${signer}. A signed specimen is locked; later changes are amendments.`,
     what === 'amend' ? 'Sign amendment' : 'Sign',
@@ -131,6 +181,7 @@ function signForm(s, onChange) {
     { id: 'signoff-form', class: 'review-form' },
     verdictChoice('verdict', s.suggestedVerdict, s.suggestedVerdict),
     el('p', { class: 'notice', id: 'unread-withheld', role: 'status', hidden: true }),
+    el('p', { class: 'notice', id: 'read-as-ball', role: 'status', hidden: true }),
     el('label', {}, 'Comment ', el('textarea', { name: 'comment', rows: 3, maxlength: 2000 })),
     signerField(),
     el('div', { class: 'actions' }, el('button', { type: 'submit', id: 'sign-button', text: 'Sign… (s)' })),

@@ -98,6 +98,13 @@ export function imageFrom(raw) {
 export const awaitsReading = (img) =>
   img.status === 'out_of_domain' && img.domainCodes.includes('features_disagree') && !img.review;
 
+/**
+ * A field the model gave no verdict on that a person read as a B-ALL class. The counts and the
+ * suggestion leave it out; the signed report sends the reading to the laboratory (docs/lis.md).
+ */
+export const readAsBall = (img, benignClass) =>
+  img.status === 'out_of_domain' && img.review !== null && img.review.class !== benignClass;
+
 /** A specimen from the list, the detail, or a live event. */
 export function specimenFrom(raw) {
   const s = raw.after || raw.specimen || raw;

@@ -4,7 +4,7 @@
 /* global document, CSS */
 import { api, imageUrl } from './api.js';
 import { flagBadge, probabilityBars } from './cards.js';
-import { requestSign, updateUnreadNotice } from './signoff.js';
+import { requestSign, updateReadingNotices } from './signoff.js';
 import { cannotScreenReason, isReviewable } from './specimen-model.js';
 import { state } from './state.js';
 import { $, actorName, classLabel, el, pct, toast } from './ui.js';
@@ -165,7 +165,7 @@ async function markReviewed() {
       body: JSON.stringify({ class: cls, note: '', reviewer }),
     });
     img.review = { class: saved.class ?? cls, reviewer: saved.reviewer ?? reviewer };
-    updateUnreadNotice();
+    updateReadingNotices();
   } catch (err) {
     toast(`Review not saved: ${err.message}`, true);
     return;

@@ -4,7 +4,7 @@
 // the downloads: the signed report (PDF) and the images (CSV).
 /* global document, window */
 import { api, imageUrl, postJson } from './api.js';
-import { signOffPanel, signOffKey, updateUnreadNotice } from './signoff.js';
+import { signOffPanel, signOffKey, updateReadingNotices } from './signoff.js';
 import {
   cannotScreenReason,
   countsLine,
@@ -398,7 +398,7 @@ export async function showSpecimen(id) {
     el('h2', { text: 'Audit trail' }),
     auditTable(s.audit),
   );
-  updateUnreadNotice();
+  updateReadingNotices();
   showCurrent(false);
 }
 
