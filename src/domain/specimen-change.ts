@@ -2,7 +2,7 @@
  * What happens to a specimen, as the store records it and the outputs (MQTT change feed, live
  * feed, audit view) map from. camelCase; the rows stay inside src/store/.
  */
-import type { AssignmentSource, Specimen, SpecimenVerdict } from './specimen.js';
+import type { AssignmentSource, OutOfDomainReadings, Specimen, SpecimenVerdict } from './specimen.js';
 
 /** Each kind of change; every one is also an audit entry. */
 export type SpecimenAction =
@@ -26,6 +26,8 @@ export interface SpecimenChange {
   at: number;
   before: Specimen | null;
   after: Specimen;
+  /** For a signature or an amendment: people's readings of the out-of-domain fields at that moment. */
+  readings?: OutOfDomainReadings;
 }
 
 /** A row of the append-only audit trail. */

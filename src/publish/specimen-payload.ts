@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Specimen, SpecimenCounts } from '../domain/specimen.js';
+import { readCount, type Specimen, type SpecimenCounts } from '../domain/specimen.js';
 import type { SpecimenAction, SpecimenChange } from '../domain/specimen-change.js';
 import type { OutboxDraft } from '../store/index.js';
 import { NOTICE } from './payloads.js';
@@ -53,6 +53,12 @@ export interface SpecimenPayload {
   at: string;
   before: SpecimenStatePayload | null;
   after: SpecimenStatePayload;
+  /** Signatures and amendments only: what the signed report says of the fields the model could not screen. */
+  readings?: {
+    read: number;
+    by_class: Record<string, number>;
+    unread_withheld: number;
+  };
   notice: string;
 }
 
@@ -93,6 +99,15 @@ export function specimenPayload(deviceId: string, change: SpecimenChange): Speci
     at: new Date(change.at).toISOString(),
     before: change.before === null ? null : state(change.before),
     after: state(after),
+    ...(change.readings
+      ? {
+          readings: {
+            read: readCount(change.readings),
+            by_class: { ...change.readings.byClass },
+            unread_withheld: change.readings.unreadWithheld,
+          },
+        }
+      : {}),
     notice: NOTICE,
   };
 }

@@ -1,5 +1,5 @@
 import type { Result } from '../domain/result.js';
-import type { Specimen, SpecimenReport, SpecimenSignOff } from '../domain/specimen.js';
+import { readCount, type Specimen, type SpecimenReport, type SpecimenSignOff } from '../domain/specimen.js';
 import type { AmendInput, SignOffInput } from '../domain/specimen-change.js';
 import type { ResultsTable } from './results.js';
 import { SpecimenError, isLocked, type SpecimensTable, type SpecimenWrite } from './specimens.js';
@@ -119,6 +119,9 @@ export class SpecimenSignOffs {
       );
     this.specimens.closeSessions(before.id, actor, at);
     const amended = version > 1;
+    // What the signer had read of the fields the model could not screen: the same figures the
+    // report sends (report() asks for them at the signature's time), kept in the audit trail too.
+    const readings = this.results.outOfDomainReadings(before.id, at);
     const write = this.specimens.change(before.id, {
       action: amended ? 'amended' : 'signed',
       actor,
@@ -134,8 +137,11 @@ export class SpecimenSignOffs {
         suggested_verdict: before.suggestedVerdict,
         comment,
         ...(amended ? { reason: input.reason, previous_verdict: before.finalVerdict } : {}),
+        ...(readCount(readings) > 0 ? { out_of_domain_read: readings.byClass } : {}),
+        ...(readings.unreadWithheld > 0 ? { withheld_unread: readings.unreadWithheld } : {}),
       },
       at,
+      readings,
     });
     onSignOff?.(this.report(write.specimen));
     return write;

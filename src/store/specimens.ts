@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Result } from '../domain/result.js';
 import {
   suggestVerdict,
+  type OutOfDomainReadings,
   type Specimen,
   type SpecimenCounts,
   type SpecimenSignOff,
@@ -70,6 +71,8 @@ export interface ChangeRequest {
   added?: Result;
   details?: Record<string, unknown>;
   at?: number;
+  /** A signature's or an amendment's readings of the out-of-domain fields, for the change feed. */
+  readings?: OutOfDomainReadings;
 }
 
 const LOCKED: readonly SpecimenStatus[] = ['signed', 'amended'];
@@ -243,6 +246,7 @@ export class SpecimensTable {
         at,
         before: req.before,
         after: specimen,
+        ...(req.readings ? { readings: req.readings } : {}),
       }) ?? [];
     return { specimen, outbox: this.outbox.add(null, drafts, at) };
   }

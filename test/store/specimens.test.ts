@@ -370,6 +370,21 @@ t.test(
         'the unread withheld benign call is counted, the unread other-camera field is not',
     );
 
+    const signedMessage = specimenRows(store)
+      .map((row) => JSON.parse(row.payload) as Record<string, unknown>)
+      .find((m) => m.accession === 'R' && m.change === 'signed');
+    t.ok(validSpecimen(signedMessage), JSON.stringify(validSpecimen.errors));
+    t.same(
+      signedMessage?.readings,
+      { read: 2, by_class: { 'Pre-B': 1, Benign: 1 }, unread_withheld: 1 },
+      'the change feed carries what the report says',
+    );
+    t.match(
+      store.specimens.audit(id).find((a) => a.action === 'signed')?.details,
+      { out_of_domain_read: { 'Pre-B': 1, Benign: 1 }, withheld_unread: 1 },
+      'the audit trail keeps what the signer had read',
+    );
+
     await new Promise((r) => setTimeout(r, 5)); // readings strictly after the signature
     store.reviews.add({ resultId: neverRead, reviewer: 'dr-kim', className: 'Pro-B' });
     store.reviews.add({ resultId: readLater, reviewer: 'dr-kim', className: 'Benign' });
@@ -389,6 +404,18 @@ t.test(
       reports[1]?.readings,
       { byClass: { Benign: 2, 'Pro-B': 1 }, unreadWithheld: 0 },
       'the amendment carries the readings as they stand at its own signature',
+    );
+    const amendedEntry = store.specimens.audit(id).find((a) => a.action === 'amended');
+    t.same(amendedEntry?.details.out_of_domain_read, { Benign: 2, 'Pro-B': 1 });
+    t.notOk('withheld_unread' in (amendedEntry?.details ?? {}), 'nothing left unread: not written');
+    const feed = specimenRows(store).map((row) => JSON.parse(row.payload) as Record<string, unknown>);
+    t.match(
+      feed.filter((m) => m.accession === 'R' && m.change === 'amended'),
+      [{ readings: { read: 3, by_class: { Benign: 2, 'Pro-B': 1 }, unread_withheld: 0 } }],
+    );
+    t.notOk(
+      feed.some((m) => m.change !== 'signed' && m.change !== 'amended' && 'readings' in m),
+      'only signatures carry readings',
     );
   },
 );
