@@ -130,6 +130,8 @@ export interface OutOfDomainReadings {
   byClass: Record<string, number>;
   /** Out-of-domain fields that ask for a person (src/domain/review.ts) and had no reading. */
   unreadWithheld: number;
+  /** The fields read, in the order they were read, for the report's pictures. */
+  images: Array<{ resultId: number; file: string; className: string; reviewer: string }>;
 }
 
 /** How many out-of-domain fields were read, whatever the class. */

@@ -128,15 +128,52 @@ function readingRows(readings: OutOfDomainReadings): [string, string][] {
   ];
 }
 
+/** One picture of the report: a result's thumbnail with two caption lines. */
+interface Picture {
+  resultId: number;
+  caption: string;
+  detail: string;
+}
+
 async function writeThumbnails(
   doc: PDFKit.PDFDocument,
   report: SpecimenReport,
   opts: PdfOptions,
 ): Promise<void> {
-  const images = report.topImages.slice(0, opts.maxThumbnails ?? 6);
-  if (images.length === 0) return;
+  const max = opts.maxThumbnails ?? 6;
+  await writePictures(
+    doc,
+    'Most suspicious images',
+    report.topImages.slice(0, max).map((image) => ({
+      resultId: image.resultId,
+      caption: image.file,
+      detail: `${image.className ?? '-'}, P(B-ALL) ${image.pBall === null ? '-' : image.pBall.toFixed(2)}`,
+    })),
+    opts,
+  );
+  // The fields a person read where the model gave no verdict: what the counts leave out, shown.
+  const read = report.readings.images;
+  await writePictures(
+    doc,
+    `Read by a person, not screened by the model${read.length > max ? ` (first ${max} of ${read.length})` : ''}`,
+    read.slice(0, max).map((image) => ({
+      resultId: image.resultId,
+      caption: image.file,
+      detail: `read as ${image.className} by ${image.reviewer}`,
+    })),
+    opts,
+  );
+}
+
+async function writePictures(
+  doc: PDFKit.PDFDocument,
+  title: string,
+  pictures: readonly Picture[],
+  opts: PdfOptions,
+): Promise<void> {
+  if (pictures.length === 0) return;
   doc.moveDown(0.8);
-  doc.font('Helvetica-Bold').fontSize(10).text('Most suspicious images', MARGIN);
+  doc.font('Helvetica-Bold').fontSize(10).text(title, MARGIN);
   const size = 150;
   const gap = 15;
   let x = MARGIN;
@@ -145,14 +182,13 @@ async function writeThumbnails(
     doc.addPage();
     y = MARGIN;
   }
-  for (const image of images) {
-    const bytes = await opts.thumbnails(image.resultId);
+  for (const picture of pictures) {
+    const bytes = await opts.thumbnails(picture.resultId);
     if (bytes) doc.image(bytes, x, y, { fit: [size, size] });
     else doc.rect(x, y, size, size).stroke('#cccccc');
-    const p = image.pBall === null ? '-' : image.pBall.toFixed(2);
     doc.font('Helvetica').fontSize(7).fillColor(GREY);
-    doc.text(`${image.file}`, x, y + size + 2, { width: size, lineBreak: false, ellipsis: true });
-    doc.text(`${image.className ?? '-'}, P(B-ALL) ${p}`, x, y + size + 11, { width: size });
+    doc.text(picture.caption, x, y + size + 2, { width: size, lineBreak: false, ellipsis: true });
+    doc.text(picture.detail, x, y + size + 11, { width: size });
     doc.fillColor('black');
     x += size + gap;
     if (x + size > doc.page.width - MARGIN) {

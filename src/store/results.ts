@@ -201,14 +201,20 @@ export class ResultsTable {
       // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
       // Each out-of-domain field of a specimen: its latest reading recorded by @asOf, and whether
       // it asks for a person (ASKS_FOR_REVIEW's out-of-domain half).
-      outOfDomainReadings: db.prepare<unknown[], { read_class: string | null; asks: number }>(
-        `SELECT
-           (SELECT v.class FROM reviews v WHERE v.result_id = r.id AND v.created_at <= ?
-             ORDER BY v.id DESC LIMIT 1) AS read_class,
+      outOfDomainReadings: db.prepare<
+        unknown[],
+        { id: number; file: string; review_id: number | null; asks: number }
+      >(
+        `SELECT r.id, r.file,
+           (SELECT v.id FROM reviews v WHERE v.result_id = r.id AND v.created_at <= ?
+             ORDER BY v.id DESC LIMIT 1) AS review_id,
            EXISTS (SELECT 1 FROM json_each(r.domain, '$.reasons')
              WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})) AS asks
          FROM specimen_images m JOIN results r ON r.id = m.result_id
          WHERE m.specimen_id = ? AND r.status = 'out_of_domain'`,
+      ),
+      review: db.prepare<[number], { class: string; reviewer: string }>(
+        'SELECT class, reviewer FROM reviews WHERE id = ?',
       ),
       recentJudged: db.prepare<[number], { status: ResultStatus; domain: string | null }>(
         `SELECT status, domain FROM results WHERE status IN ${CLASSIFIED} AND origin = 'capture'
@@ -327,11 +333,19 @@ export class ResultsTable {
    * reading recorded after it belongs to the next signature, not to this one's report.
    */
   outOfDomainReadings(specimenId: number, asOf: number): OutOfDomainReadings {
-    const out: OutOfDomainReadings = { byClass: {}, unreadWithheld: 0 };
+    const out: OutOfDomainReadings = { byClass: {}, unreadWithheld: 0, images: [] };
+    const read: { reviewId: number; image: OutOfDomainReadings['images'][number] }[] = [];
     for (const row of this.stmts.outOfDomainReadings.all(asOf, ...REVIEW_QUEUE_REASONS, specimenId)) {
-      if (row.read_class !== null) out.byClass[row.read_class] = (out.byClass[row.read_class] ?? 0) + 1;
-      else if (row.asks) out.unreadWithheld += 1;
+      const review = row.review_id === null ? undefined : this.stmts.review.get(row.review_id);
+      if (review) {
+        out.byClass[review.class] = (out.byClass[review.class] ?? 0) + 1;
+        read.push({
+          reviewId: row.review_id as number,
+          image: { resultId: row.id, file: row.file, className: review.class, reviewer: review.reviewer },
+        });
+      } else if (row.asks) out.unreadWithheld += 1;
     }
+    out.images = read.sort((a, b) => a.reviewId - b.reviewId).map((r) => r.image);
     return out;
   }
 

@@ -200,5 +200,6 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.match(text, /Out of the model domain 1/);
   t.match(text, /Out of domain, read as Pre-B 1/);
   t.match(text, /Withheld benign calls not read 0/);
+  t.match(text, /field-02\.jpg\s*read as Pre-B by Dr Keys/, "the field's picture, with who read it");
   t.same(pageErrors, [], 'no script errors');
 });

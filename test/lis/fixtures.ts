@@ -18,7 +18,8 @@ export interface ReportChanges {
   comment?: string | null;
   reason?: string | null;
   signer?: string;
-  readings?: OutOfDomainReadings;
+  /** Without `images`, the report has no pictures of the fields read. */
+  readings?: Omit<OutOfDomainReadings, 'images'> & Partial<Pick<OutOfDomainReadings, 'images'>>;
 }
 
 /**
@@ -65,7 +66,13 @@ export function makeReport(c: ReportChanges = {}): SpecimenReport {
       { resultId: 7, file: 'H26-0042/field-07.jpg', className: 'Pro-B', pBall: 0.98 },
       { resultId: 3, file: 'H26-0042/field-03.jpg', className: 'Early Pre-B', pBall: 0.91 },
     ],
-    readings: c.readings ?? { byClass: { 'Pre-B': 1 }, unreadWithheld: 0 },
+    readings: c.readings
+      ? { images: [], ...c.readings }
+      : {
+          byClass: { 'Pre-B': 1 },
+          unreadWithheld: 0,
+          images: [{ resultId: 9, file: 'H26-0042/field-09.jpg', className: 'Pre-B', reviewer: 'dr-lee' }],
+        },
     deviceId: 'scope-1',
     rule: { minScreened: 5, minFlagged: 3, minFlaggedShare: 0.2 },
   };

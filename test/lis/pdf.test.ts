@@ -34,7 +34,9 @@ t.test('the report opens in a PDF reader and holds the verdict, the signer and t
   t.match(text, /75\.0 % \(95 % Wilson interval 46\.8 % to 91\.1 %\)/);
   t.match(text, /blastwatch-mobilenet_v2-early-fusion 2026\.11\.27\+58f4004b/);
   t.match(text, /field-07\.jpg/);
-  t.same(asked, [7, 3], 'the most suspicious images, in order');
+  t.match(text, /Read by a person, not screened by the model/);
+  t.match(text, /field-09\.jpg\s*read as Pre-B by dr-lee/);
+  t.same(asked, [7, 3, 9], 'the most suspicious images, in order, then the field a person read');
 });
 
 t.test('an amendment says so, with its reason', async (t) => {
@@ -68,4 +70,28 @@ t.test('readings are printed under the out-of-domain count, and only when there 
   );
   t.match(none.text, /Out of the model domain 0/);
   t.notMatch(none.text, /read by a person|Withheld benign/, 'nothing to read, nothing printed');
+});
+
+t.test('the pictures of fields read stop at the thumbnail limit, and say so', async (t) => {
+  const images = Array.from({ length: 8 }, (_, i) => ({
+    resultId: 100 + i,
+    file: `read-${i}.jpg`,
+    className: 'Benign',
+    reviewer: 'dr-lee',
+  }));
+  const asked: number[] = [];
+  const { text } = await pdfText(
+    await renderReportPdf(makeReport({ readings: { byClass: { Benign: 8 }, unreadWithheld: 0, images } }), {
+      labName: null,
+      thumbnails: async (id) => {
+        asked.push(id);
+        return null;
+      },
+    }),
+  );
+  t.match(text, /Read by a person, not screened by the model \(first 6 of 8\)/);
+  t.same(
+    asked.filter((id) => id >= 100),
+    [100, 101, 102, 103, 104, 105],
+  );
 });

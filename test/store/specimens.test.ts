@@ -365,8 +365,16 @@ t.test(
     store.signOffs.sign(id, { verdict: 'suspicious', comment: null }, 'dr-lee', (r) => reports.push(r));
     t.same(
       reports[0]?.readings,
-      { byClass: { 'Pre-B': 1, Benign: 1 }, unreadWithheld: 1 },
-      "each out-of-domain field's latest reading; a screened image's review is not one of them; " +
+      {
+        byClass: { 'Pre-B': 1, Benign: 1 },
+        unreadWithheld: 1,
+        images: [
+          { resultId: readLater, file: 'R/withheld-1.jpg', className: 'Pre-B', reviewer: 'dr-lee' },
+          { resultId: blank, file: 'R/blank.jpg', className: 'Benign', reviewer: 'dr-lee' },
+        ],
+      },
+      "each out-of-domain field's latest reading, pictures in the order read; a screened image's " +
+        'review is not one of them; ' +
         'the unread withheld benign call is counted, the unread other-camera field is not',
     );
 
@@ -402,7 +410,15 @@ t.test(
     );
     t.same(
       reports[1]?.readings,
-      { byClass: { Benign: 2, 'Pro-B': 1 }, unreadWithheld: 0 },
+      {
+        byClass: { Benign: 2, 'Pro-B': 1 },
+        unreadWithheld: 0,
+        images: [
+          { resultId: blank, file: 'R/blank.jpg', className: 'Benign', reviewer: 'dr-lee' },
+          { resultId: neverRead, file: 'R/withheld-2.jpg', className: 'Pro-B', reviewer: 'dr-kim' },
+          { resultId: readLater, file: 'R/withheld-1.jpg', className: 'Benign', reviewer: 'dr-kim' },
+        ],
+      },
       'the amendment carries the readings as they stand at its own signature',
     );
     const amendedEntry = store.specimens.audit(id).find((a) => a.action === 'amended');
