@@ -211,7 +211,7 @@ export class ResultsTable {
            EXISTS (SELECT 1 FROM json_each(r.domain, '$.reasons')
              WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})) AS asks
          FROM specimen_images m JOIN results r ON r.id = m.result_id
-         WHERE m.specimen_id = ? AND r.status = 'out_of_domain'`,
+         WHERE m.specimen_id = ? AND r.status = 'out_of_domain' ORDER BY r.id`,
       ),
       review: db.prepare<[number], { class: string; reviewer: string }>(
         'SELECT class, reviewer FROM reviews WHERE id = ?',
