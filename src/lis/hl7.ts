@@ -8,6 +8,7 @@ import {
   SCREENING_DISCLAIMER,
   VERDICT_TEXT,
   modelLimits,
+  readingsText,
 } from './vocabulary.js';
 
 /** What the lab's interface expects in the header, from config `lis`. */
@@ -177,6 +178,9 @@ export function buildOruR01(report: SpecimenReport, opts: Hl7Options): string {
 
   addNote(msg, 1, SCREENING_DISCLAIMER);
   addNote(msg, 2, modelLimits(report));
+  // The readings' OBX rows in words too: an LIS that prints the notes shows them to the reader.
+  const readings = readingsText(report);
+  if (readings) addNote(msg, 3, readings);
 
   observationRows(report).forEach((row, i) => {
     const obx = msg.addSegment('OBX');

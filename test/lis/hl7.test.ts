@@ -66,6 +66,10 @@ t.test('a signed specimen becomes an ORU^R01 v2.5.1 the HL7 library reads back',
   t.equal(msg.get('OBR.25').toString(), 'F', 'final');
   t.equal(msg.get('OBR.32.1.1').toString(), 'dr-lee');
   t.match(msg.get('NTE.3').toString(), /^Screening aid, not a diagnosis/);
+  const notes: string[] = [];
+  msg.get('NTE').forEach((nte) => notes.push(nte.get('NTE.3').toString()));
+  t.equal(notes.length, 3, 'disclaimer, model limits, readings');
+  t.equal(notes[2], '1 image out of the model domain read by a person: Pre-B 1.');
 
   const obx = observations(msg);
   const by = (code: string) => obx.filter((o) => o.code === code);
@@ -146,6 +150,10 @@ t.test('readings of fields the model could not screen: per class read, and what 
   );
   t.equal(none.find((o) => o.code === 'IMAGES-READ-NOT-SCREENED')?.value, '0', 'zero is sent as zero');
   t.equal(none.filter((o) => o.code === 'READ-CLASS-COUNT').length, 0, 'no class row without a reading');
+  const noneMsg = new Message({
+    text: buildOruR01(makeReport({ readings: { byClass: {}, unreadWithheld: 0 } }), opts),
+  });
+  t.equal(noneMsg.totalSegment('NTE'), 2, 'nothing read and nothing waiting: no readings note');
 });
 
 t.test('delimiters and line breaks in values are escaped, and read back as written', async (t) => {
@@ -156,7 +164,12 @@ t.test('delimiters and line breaks in values are escaped, and read back as writt
   });
   const text = buildOruR01(report, { ...opts, labName: 'Lab | North' });
   const segments = text.split('\r');
-  t.equal(segments.length, new Message({ text }).get('OBX').length + 5, 'no value started a segment');
+  const parsed = new Message({ text });
+  t.equal(
+    segments.length,
+    3 + parsed.totalSegment('NTE') + parsed.totalSegment('OBX'),
+    'no value started a segment (MSH, ORC, OBR, the notes and the observations)',
+  );
   const msg = new Message({ text });
   t.equal(msg.get('ORC.2').toString(), 'A|B^C&D~E\\F');
   t.equal(msg.get('OBR.3').toString(), 'A|B^C&D~E\\F');
