@@ -7,6 +7,7 @@
 #   -> the out-of-domain gate fitted on train/val (scripts/fit-gate.ts; full runs only)
 #   -> what camera shifts of val need of the flag threshold, recorded (scripts/fit-threshold.ts;
 #   full runs only; --lower would apply it)
+#   -> the training images' red-cell size (scripts/fit-magnification.ts; full runs only)
 #   -> evaluation of the model as shipped -> figures in model.json + MODEL_CARD.md
 #
 #   training/reproduce.sh            full run, writes models/ and training/split.json
@@ -150,6 +151,10 @@ if [ "$smoke" != 1 ]; then
   node --import tsx scripts/fit-gate.ts --data "$data" --split "$split" --model "$models"
   log "flag threshold under camera shifts"
   node --import tsx scripts/fit-threshold.ts --data "$data" --split "$split" --model "$models"
+  # The training pictures' red-cell size, against which `blastwatch evaluate` checks another
+  # microscope's magnification (docs/new-microscope.md); it changes no result.
+  log "red-cell size of the training images"
+  node --import tsx scripts/fit-magnification.ts --data "$data" --split "$split" --model "$models"
 fi
 
 log "report"

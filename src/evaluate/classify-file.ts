@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { DomainCheck } from '../domain/applicability.js';
 import { gateInputOf, type DomainGateLike, type PrepareImage } from '../domain/ports.js';
 import { loadDomainGate } from '../gate/index.js';
+import { redCellRadiusOf } from '../gate/red-cell-size.js';
 import {
   createClassifier,
   decide,
@@ -92,10 +93,16 @@ export interface ImageOutcome {
   sha256: string;
   /** The gate's judgement; null when no gate ran. */
   domain: DomainCheck | null;
+  /** The red cells' size on the picture the model saw (src/gate/red-cell-size.ts), when asked for. */
+  redCellRadius?: number | null;
 }
 
 /** One image through the daemon's path. Throws the underlying error (DecodeError, ENOENT…). */
-export async function classifyFile(opened: OpenedModel, path: string): Promise<ImageOutcome> {
+export async function classifyFile(
+  opened: OpenedModel,
+  path: string,
+  opts: { redCells?: boolean } = {},
+): Promise<ImageOutcome> {
   const bytes = await readFile(path);
   // Same limit and unit as the daemon (src/app.ts).
   const maxFileBytes = Math.round(opened.config.image.max_file_mb * 1024 * 1024);
@@ -111,7 +118,16 @@ export async function classifyFile(opened: OpenedModel, path: string): Promise<I
   if (!prediction) throw new ModelError('classifier returned no prediction');
   const domain = opened.gate ? opened.gate.judge(gateInputOf(prepared, prediction)) : null;
   const { threshold, uncertainBand } = opened.classifier.info;
-  return { prediction, decision: decide(prediction.pBall, threshold, uncertainBand), sha256, domain };
+  const { width, height } = prepared.decoded;
+  return {
+    prediction,
+    decision: decide(prediction.pBall, threshold, uncertainBand),
+    sha256,
+    domain,
+    ...(opts.redCells
+      ? { redCellRadius: redCellRadiusOf(prepared.modelRgb ?? prepared.decoded.rgb, width, height) }
+      : {}),
+  };
 }
 
 /** One line for a per-image failure: the error's message, with its kind for decode errors. */

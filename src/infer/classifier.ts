@@ -5,6 +5,7 @@ import { ModelError } from './errors.js';
 import { loadModelManifest, verifyModelFile, type ModelManifest } from './manifest.js';
 import type { Precision, ProviderName, WorkerInit } from './protocol.js';
 import type { ColourDriftReference } from '../gate/colour-drift.js';
+import type { RedCellReference } from '../gate/red-cell-size.js';
 import type { ColourNormalisation } from '../preprocess/colour.js';
 import type { ViewCount } from './views.js';
 import {
@@ -62,6 +63,12 @@ export interface ModelInfo {
    * watched.
    */
   colourDrift?: ColourDriftReference | null;
+  /**
+   * model.json `acquisition.red_cell_radius`: the training pictures' red-cell size, which
+   * `blastwatch evaluate` compares a check set with (src/gate/red-cell-size.ts); null or absent
+   * = not checked.
+   */
+  redCellSize?: RedCellReference | null;
 }
 
 /** One image as the model takes it: float32 CHW in [0,1], 3 × H × W values each. */
@@ -249,6 +256,7 @@ function modelInfo(
     threads,
     colour: manifest.preprocessing?.colour ?? null,
     colourDrift: manifest.gate?.colour_drift ?? null,
+    redCellSize: manifest.acquisition?.red_cell_radius ?? null,
   };
 }
 

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { gateSectionSchema } from '../gate/section.js';
+import { redCellReferenceSchema } from '../gate/red-cell-size.js';
 import { ModelError } from './errors.js';
 import { VIEW_COUNTS } from './views.js';
 import { colourNormalisationSchema } from '../preprocess/colour.js';
@@ -103,6 +104,11 @@ export const manifestSchema = z
     training: z.record(z.string(), z.unknown()).optional(),
     /** The out-of-domain gate's fitted thresholds (src/gate/); absent = images are not checked. */
     gate: gateSectionSchema.optional(),
+    /**
+     * How the training pictures were taken, for checking another microscope against them
+     * (scripts/fit-magnification.ts); absent: not checked.
+     */
+    acquisition: z.looseObject({ red_cell_radius: redCellReferenceSchema.optional() }).optional(),
   })
   .superRefine((m, ctx) => {
     const n = m.classes.length;

@@ -24,6 +24,9 @@ import {
   type UnlabelledEvaluation,
 } from '../../evaluate/gate-metrics.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from '../../domain/applicability.js';
+import { countsForColourWatch } from '../../gate/colour-drift.js';
+import { magnificationFigures, type MagnificationFigures } from '../../gate/red-cell-size.js';
+import { colourLines, magnificationLines } from '../../evaluate/camera-lines.js';
 import type { SiteCheck } from '../../evaluate/site-check.js';
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
@@ -52,22 +55,15 @@ function siteLines(m: LabelledEvaluation): string[] {
 }
 
 /** A report with the images' green balance (null without the gate or the reference). */
-type WithColour<T> = T & { colour_drift: ColourFigures | null };
+type WithColour<T> = T & {
+  colour_drift: ColourFigures | null;
+  magnification: MagnificationFigures | null;
+};
 
 /**
  * The green balance of the images that count for the colour watch, when the model has the
  * reference (docs/new-microscope.md).
  */
-function colourLines(c: ColourFigures | null): string[] {
-  if (!c || c.median === null) return [];
-  const figures = `green balance of the images accepted or refused only for their green or a contradicted benign call: median ${c.median.toFixed(3)} over ${c.measured}, training images at most ${c.high.toFixed(3)}`;
-  return [
-    c.above
-      ? `${figures}: the camera records green brighter than the training camera did (its bright background clips, so the colour normalisation cannot undo it; the gate refuses the fields above the training images' highest): check the white balance`
-      : figures,
-  ];
-}
-
 /** The gate's lines of the text report: accepted, and what was rejected for which reason. */
 function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gate: boolean }): string[] {
   if (!m.gate) return ['out-of-domain gate: off (--no-gate): every image gets a verdict'];
@@ -88,6 +84,7 @@ function formatText(m: WithColour<LabelledEvaluation>, header: string, failed: n
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
     ...colourLines(m.colour_drift),
+    ...magnificationLines(m.magnification),
   ];
   if (m.gate) lines.push('the figures below cover the accepted images only');
   lines.push(`accuracy: ${pct(m.accuracy)}   macro-F1: ${m.macro_f1.toFixed(4)}   ECE: ${m.ece.toFixed(4)}`);
@@ -130,6 +127,7 @@ function formatUnlabelled(m: WithColour<UnlabelledEvaluation>, header: string, f
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
     ...colourLines(m.colour_drift),
+    ...magnificationLines(m.magnification),
   ];
   lines.push(
     `flagged as possible B-ALL (accepted images): ${m.flagged}`,
@@ -243,7 +241,7 @@ async function selectImages(v: Options, dataDir: string, opened: OpenedModel): P
   return items;
 }
 
-type JudgedItem = Judged & { truth: number | null };
+type JudgedItem = Judged & { truth: number | null; redCellRadius: number | null };
 
 /** Classifies and judges every image at the daemon's concurrency (decode/segment overlaps inference). */
 async function classifyAll(
@@ -252,6 +250,8 @@ async function classifyAll(
   progress: boolean,
 ): Promise<{ judged: JudgedItem[]; failures: Failure[] }> {
   const results = new Array<JudgedItem | undefined>(items.length);
+  // The red cells' size is measured where it is judged: with the gate, for a model that records it.
+  const redCells = opened.gate !== null && Boolean(opened.classifier.info.redCellSize);
   const failures: Failure[] = [];
   let next = 0;
   let done = 0;
@@ -259,7 +259,7 @@ async function classifyAll(
     for (let i = next++; i < items.length; i = next++) {
       const item = items[i] as EvalItem;
       try {
-        const out = await classifyFile(opened, item.absPath);
+        const out = await classifyFile(opened, item.absPath, { redCells });
         if (item.sha256 && out.sha256 !== item.sha256)
           throw Object.assign(
             new Error(`bytes differ from the list (sha256 ${out.sha256}, list ${item.sha256})`),
@@ -270,6 +270,7 @@ async function classifyAll(
           probabilities: out.prediction.probabilities,
           pBall: out.prediction.pBall,
           domain: out.domain,
+          redCellRadius: out.redCellRadius ?? null,
         };
       } catch (err) {
         if (err instanceof UserError) throw err;
@@ -312,11 +313,26 @@ function jsonContext(v: Options, dataDir: string, info: ModelInfo) {
 /** The report: the model's metrics over the accepted images of a labelled set, or the unlabelled figures. */
 function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labelled: boolean) {
   const colour_drift = gate ? colourFigures(judged, info.colourDrift) : null;
+  // The same images as the green balance: screened, or refused only in ways that leave them
+  // this camera's smears (a blank frame or another lab's smear says nothing of its magnification).
+  const magnification =
+    gate && info.redCellSize
+      ? magnificationFigures(
+          judged.filter((j) => j.domain && countsForColourWatch(j.domain)).map((j) => j.redCellRadius),
+          info.redCellSize,
+        )
+      : null;
   if (!labelled)
-    return { m: { ...evaluateUnlabelled(judged, info.threshold, info.uncertainBand, gate), colour_drift } };
+    return {
+      m: {
+        ...evaluateUnlabelled(judged, info.threshold, info.uncertainBand, gate),
+        colour_drift,
+        magnification,
+      },
+    };
   const items = judged as (Judged & { truth: number })[];
   const m = evaluateLabelled(items, info.classes, info.malignant, info.threshold, info.uncertainBand, gate);
-  return { m: { ...m, colour_drift } };
+  return { m: { ...m, colour_drift, magnification } };
 }
 
 const command: Command = {
@@ -343,9 +359,13 @@ every image under it is counted, accepted or rejected, and flagged.
                   balance of the images accepted, or refused only for their green or for a
                   benign call their features contradict, against the training images'
                   highest; null with
-                  --no-gate or a model without it); then model, data, failed, seconds. Without
-                  class folders: n, n_accepted, rejected {total, by_reason}, flagged,
-                  needs_review, gate, colour_drift, model, data, failed, seconds. by_reason
+                  --no-gate or a model without it); magnification {measured, median, low, high,
+                  needed, differs} (the same images' red-cell radius against the training
+                  images' range: differs "smaller" or "larger" once at least "needed" are
+                  measured, else null; null with --no-gate or a model without it); then model,
+                  data, failed, seconds. Without class folders: n, n_accepted, rejected {total,
+                  by_reason}, flagged, needs_review, gate, colour_drift, magnification, model,
+                  data, failed, seconds. by_reason
                   counts an image under each of its reasons.
   --no-gate       judge nothing: every image is accepted (the behaviour before the gate, for
                   comparison); gate: false in the JSON
