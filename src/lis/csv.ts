@@ -1,4 +1,4 @@
-import type { Specimen } from '../domain/specimen.js';
+import { readCount, type OutOfDomainReadings, type Specimen } from '../domain/specimen.js';
 
 /**
  * CSV exports of specimens and of a specimen's images (RFC 4180: CRLF line ends, every text field
@@ -39,8 +39,16 @@ function toCsv(header: readonly string[], rows: readonly Cell[][]): string {
 const isoOrNull = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
-/** One row per specimen; one `class_<name>` column per class, in the given (model) order. */
-export function specimensCsv(specimens: readonly Specimen[], classNames: readonly string[]): string {
+/**
+ * One row per specimen; one `class_<name>` column per class, in the given (model) order. The last
+ * two columns say what the latest signature's report said of the out-of-domain fields (empty
+ * while unsigned): how many a person had read, and how many withheld benign calls nobody had.
+ */
+export function specimensCsv(
+  specimens: readonly Specimen[],
+  classNames: readonly string[],
+  signedReadings: (specimen: Specimen) => OutOfDomainReadings | null = () => null,
+): string {
   const classes = [...classNames];
   for (const s of specimens)
     for (const name of Object.keys(s.counts.byClass)) if (!classes.includes(name)) classes.push(name);
@@ -64,28 +72,35 @@ export function specimensCsv(specimens: readonly Specimen[], classNames: readonl
     'sign_off_version',
     'created_at',
     'finished_at',
+    'signed_out_of_domain_read',
+    'signed_withheld_unread',
   ];
-  const rows = specimens.map((s): Cell[] => [
-    s.id,
-    s.accession,
-    s.status,
-    s.suggestedVerdict,
-    s.finalVerdict,
-    s.counts.images,
-    s.counts.screened,
-    s.counts.outOfDomain,
-    s.counts.failed,
-    s.counts.flagged,
-    s.flaggedShare?.value,
-    s.flaggedShare?.low,
-    s.flaggedShare?.high,
-    ...classes.map((c) => s.counts.byClass[c] ?? 0),
-    s.signOff?.signer,
-    isoOrNull(s.signOff?.signedAt),
-    s.signOff?.version,
-    isoOrNull(s.createdAt),
-    isoOrNull(s.finishedAt),
-  ]);
+  const rows = specimens.map((s): Cell[] => {
+    const readings = signedReadings(s);
+    return [
+      s.id,
+      s.accession,
+      s.status,
+      s.suggestedVerdict,
+      s.finalVerdict,
+      s.counts.images,
+      s.counts.screened,
+      s.counts.outOfDomain,
+      s.counts.failed,
+      s.counts.flagged,
+      s.flaggedShare?.value,
+      s.flaggedShare?.low,
+      s.flaggedShare?.high,
+      ...classes.map((c) => s.counts.byClass[c] ?? 0),
+      s.signOff?.signer,
+      isoOrNull(s.signOff?.signedAt),
+      s.signOff?.version,
+      isoOrNull(s.createdAt),
+      isoOrNull(s.finishedAt),
+      readings ? readCount(readings) : null,
+      readings?.unreadWithheld,
+    ];
+  });
   return toCsv(header, rows);
 }
 

@@ -1,4 +1,4 @@
-import type { Specimen, SpecimenReport } from '../domain/specimen.js';
+import type { OutOfDomainReadings, Specimen, SpecimenReport } from '../domain/specimen.js';
 import type { SpecimenImageRow } from './csv.js';
 import type { LisDestinationStatus } from './delivery.js';
 
@@ -16,6 +16,8 @@ export interface SpecimenReports {
   report(id: number): SpecimenReport | null;
   /** The specimen's images, most suspicious first; null when the specimen is unknown. */
   images(id: number): SpecimenImageRow[] | null;
+  /** People's readings of its out-of-domain fields as they stood at its latest signature; null unsigned. */
+  signedReadings(specimen: Specimen): OutOfDomainReadings | null;
 }
 
 /** The LIS delivery as the status page and the retry button see it. */
@@ -52,6 +54,7 @@ export interface SpecimenStoreLike {
       processedAt: number;
       review: { className: string } | null;
     }[];
+    outOfDomainReadings(specimenId: number, asOf: number): OutOfDomainReadings;
   };
 }
 
@@ -68,6 +71,8 @@ export function specimenReportsFrom(store: SpecimenStoreLike): SpecimenReports {
       const specimen = store.specimens.get(id);
       return specimen?.signOff ? store.signOffs.report(specimen) : null;
     },
+    signedReadings: (specimen) =>
+      specimen.signOff ? store.results.outOfDomainReadings(specimen.id, specimen.signOff.signedAt) : null,
     images(id) {
       if (!store.specimens.get(id)) return null;
       return store.results.list({ specimen: id, order: 'p_ball', limit: IMAGES_LIMIT }).map((r) => ({

@@ -48,6 +48,7 @@ const specimens: SpecimenReports = {
   get: (id) => [signed.specimen, open].find((s) => s.id === id) ?? null,
   report: (id) => (id === 42 ? signed : null),
   images: (id) => (id === 42 ? images : id === 43 ? [] : null),
+  signedReadings: (s) => (s.id === 42 ? { ...signed.readings, unreadWithheld: 2 } : null),
 };
 
 async function server(t: Teardown, lis: LisHttp) {
@@ -106,7 +107,10 @@ t.test('CSV exports are RFC 4180 and cannot run formulas in a spreadsheet', asyn
     /^42,"'=HYPERLINK\(""http:\/\/evil""\)","signed","suspicious","suspicious",14,12,1,1,9,0\.75,/,
   );
   t.match(lines[1], /"dr-lee","2026-12-03T09:30:00\.000Z",1,/);
+  t.match(lines[0], /,"signed_out_of_domain_read","signed_withheld_unread"$/);
+  t.match(lines[1], /,1,2$/, 'the signature read one out-of-domain field and left two withheld ones unread');
   t.match(lines[2], /^43,"H26-0042","open","suspicious",,/);
+  t.match(lines[2], /,,$/, 'unsigned: nothing to say yet');
 
   const one = await app.inject({ url: '/api/specimens/42/images.csv' });
   t.equal(one.statusCode, 200);
@@ -213,6 +217,10 @@ t.test(
             },
           ];
         },
+        outOfDomainReadings: (specimenId, asOf) => {
+          asked.push({ readingsOf: specimenId, asOf });
+          return { byClass: { 'Pre-B': 1 }, unreadWithheld: 0, images: [] };
+        },
       },
     });
     t.equal(port.report(42)?.signOff.signer, 'dr-lee');
@@ -233,6 +241,9 @@ t.test(
       },
     ]);
     t.match(asked, [{ specimen: 42, order: 'p_ball' }]);
+    t.equal(port.signedReadings(open), null, 'unsigned: no readings of a signature');
+    t.same(port.signedReadings(signed.specimen)?.byClass, { 'Pre-B': 1 });
+    t.match(asked.at(-1), { readingsOf: 42, asOf: signed.signOff.signedAt }, 'as at the latest signature');
     t.equal(port.list().length, 2);
   },
 );

@@ -141,7 +141,7 @@ function reportRoutes(app: FastifyInstance, opts: LisRoutesOptions): void {
         .type('text/csv; charset=utf-8')
         .header('cache-control', 'no-store')
         .header('content-disposition', `attachment; filename="blastwatch-specimens-${stamp}.csv"`)
-        .send(specimensCsv(store.list(), classNames));
+        .send(specimensCsv(store.list(), classNames, (s) => store.signedReadings(s)));
     },
   );
 
