@@ -144,6 +144,7 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   // and so does the confirmation before a signature.
   const unread = page.locator('#unread-withheld');
   t.ok(await unread.isVisible(), 'the sign-off form warns');
+  t.notOk(await page.locator('#count-read').isVisible(), 'nothing read yet: no line of readings');
   t.match(await unread.textContent(), /^1 field was withheld as a benign call .* nobody has read it yet/);
   await page.keyboard.press('s');
   await page.waitForSelector('#sign-confirm[open]');
@@ -170,6 +171,12 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
     status: string;
   };
   t.equal(specimenJson.status, 'open', 'nothing was signed by the cancelled confirmation');
+
+  t.equal(
+    await page.textContent('#count-read'),
+    'Read by a person where the model gave no verdict — Pre-B: 1',
+    'the counts name the reading beside them',
+  );
 
   // Read as a B-ALL class: the counts still leave the field out, so the sign-off says so, and a
   // verdict other than "Suspicious" is questioned before it is signed.

@@ -4,8 +4,9 @@ import t from 'tap';
 import { DOMAIN_REASON_TEXT, type DomainReason } from '../../src/domain/applicability.js';
 import { resultJson } from '../../src/serve/views.js';
 import type { Result } from '../../src/domain/result.js';
+// prettier-ignore
 // @ts-expect-error: a browser module without types
-import { cannotScreenReason, imageFrom } from '../../src/serve/dashboard/public/specimen-model.js';
+import { cannotScreenReason, imageFrom, outOfDomainReadingsText, readAsBall } from '../../src/serve/dashboard/public/specimen-model.js';
 
 t.test('every gate reason reaches the specimen page in words', async (t) => {
   const reasons = Object.keys(DOMAIN_REASON_TEXT) as DomainReason[];
@@ -26,4 +27,32 @@ t.test('every gate reason reaches the specimen page in words', async (t) => {
     );
     t.equal(text, `Out of domain: ${DOMAIN_REASON_TEXT[reason]}`, reason);
   }
+});
+
+t.test('readings of out-of-domain fields: in the model class order, screened reviews left out', async (t) => {
+  const classes = [
+    { name: 'Benign', label: 'Benign (hematogones)' },
+    { name: 'Pre-B', label: 'Pre-B' },
+    { name: 'Pro-B', label: 'Pro-B' },
+  ];
+  const img = (status: string, read: string | null) => ({
+    status,
+    review: read ? { class: read, reviewer: 'dr-lee' } : null,
+  });
+  const images = [
+    img('out_of_domain', 'Pro-B'),
+    img('out_of_domain', 'Benign'),
+    img('out_of_domain', 'Pro-B'),
+    img('out_of_domain', null),
+    img('done', 'Pre-B'),
+  ];
+  const text = outOfDomainReadingsText as (images: unknown[], classes: unknown[]) => string;
+  t.equal(text(images, classes), 'Benign (hematogones): 1 · Pro-B: 2');
+  t.equal(text([img('done', 'Pre-B'), img('out_of_domain', null)], classes), '', 'nothing read');
+  const ball = readAsBall as (image: unknown, benign: string) => boolean;
+  t.same(
+    images.map((i) => ball(i, 'Benign')),
+    [true, false, true, false, false],
+    'a B-ALL reading of a field the model could not screen; a screened image is not one',
+  );
 });

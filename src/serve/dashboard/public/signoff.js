@@ -7,6 +7,7 @@ import { postJson } from './api.js';
 import {
   awaitsReading,
   isSigned,
+  outOfDomainReadingsText,
   readAsBall,
   VERDICT_SHORT,
   VERDICT_TEXT,
@@ -106,14 +107,17 @@ function showNotice(id, text) {
 }
 
 /**
- * Updates the sign-off form's notices about the fields the model could not screen (one withheld
- * and unread, one read as a B-ALL class) from the images as they are now.
+ * Updates what the specimen page says about the fields the model could not screen, from the
+ * images as they are now: the sign-off form's notices (one withheld and unread, one read as a
+ * B-ALL class) and the counts' line of readings (#count-read, drawn by specimen.js).
  */
 export function updateReadingNotices() {
   const s = state.specimenPage.specimen;
   if (!s) return;
   showNotice('unread-withheld', unreadWithheldText(s));
   showNotice('read-as-ball', readAsBallText(s));
+  const read = outOfDomainReadingsText(s.images, state.meta?.classes);
+  showNotice('count-read', read ? `Read by a person where the model gave no verdict — ${read}` : '');
 }
 
 /**

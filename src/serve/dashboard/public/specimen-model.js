@@ -105,6 +105,25 @@ export const awaitsReading = (img) =>
 export const readAsBall = (img, benignClass) =>
   img.status === 'out_of_domain' && img.review !== null && img.review.class !== benignClass;
 
+/**
+ * The classes people read in the fields the model could not screen, as "Pre-B: 1 · Benign: 2"
+ * in the model's class order (labels from `classes`); '' when none was read. The counts leave
+ * those fields out; the signed report carries these readings.
+ */
+export function outOfDomainReadingsText(images, classes) {
+  const counts = new Map();
+  for (const img of images || [])
+    if (img.status === 'out_of_domain' && img.review)
+      counts.set(img.review.class, (counts.get(img.review.class) || 0) + 1);
+  if (counts.size === 0) return '';
+  const order = (classes || []).map((c) => c.name);
+  const label = (name) => (classes || []).find((c) => c.name === name)?.label ?? name;
+  return [...counts]
+    .sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]))
+    .map(([name, n]) => `${label(name)}: ${n}`)
+    .join(' · ');
+}
+
 /** A specimen from the list, the detail, or a live event. */
 export function specimenFrom(raw) {
   const s = raw.after || raw.specimen || raw;

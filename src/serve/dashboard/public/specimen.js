@@ -126,6 +126,8 @@ function summary(s) {
       stat('Flagged share', shareText(s.flaggedShare), 'flagged-share'),
     ),
     el('p', { class: 'meta by-class', text: `Screened per predicted class — ${classes.join(' · ')}` }),
+    // Filled by updateReadingNotices (signoff.js), which a reading made on this page calls too.
+    el('p', { class: 'meta by-class', id: 'count-read', hidden: true }),
     el(
       'div',
       { class: `suggestion verdict-${s.suggestedVerdict}`, id: 'suggestion' },
