@@ -10,7 +10,8 @@
  * normalisation) and its red-cell radius is measured on the picture the model sees. The data set
  * has no slide identifiers; consecutive file numbers of one class are the nearest it has to one
  * slide's fields, so the images of each class in file-name order are cut into every window of
- * --window consecutive fields, and the smallest and largest window median are the range. The
+ * --window consecutive fields, and the smallest and largest window median are the range, over
+ * all classes and per class (the training camera drew the classes at different magnifications). The
  * validation and test splits are left for measuring what the check does. Changes no result the
  * daemon gives, so the model keeps its version.
  */
@@ -63,15 +64,22 @@ async function main(): Promise<void> {
   } finally {
     await opened.classifier.close();
   }
-  const groups = [...byClass.keys()]
-    .sort((a, b) => a - b)
-    .map((label) =>
+  const classes = (JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as { classes: string[] })
+    .classes;
+  const groups = new Map<string, (number | null)[]>();
+  for (const label of [...byClass.keys()].sort((a, b) => a - b)) {
+    const name = classes[label];
+    if (name === undefined)
+      throw new Error(`${values.split}: label ${label} is not one of model.json's classes`);
+    groups.set(
+      name,
       byClass
         .get(label)!
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
         .map((r) => r.radius),
     );
-  const measured = groups.flat().filter((r) => r !== null).length;
+  }
+  const measured = [...groups.values()].flat().filter((r) => r !== null).length;
   const reference = {
     ...fitRedCellReference(groups, window),
     fitted: `training split of ${values.split}: ${measured} of ${train.length} images measured; medians of every ${window} consecutive images of one class in file-name order`,

@@ -13,7 +13,7 @@
  * border rules included, so the two give the same figure on the same pixels (a test holds them
  * together on the committed samples).
  *
- * About 14 ms per 224 × 224 field on this project's 2-core machine (scripts/fit-magnification.ts
+ * 10–14 ms per 224 × 224 field on this project's 2-core machine (scripts/fit-magnification.ts
  * prints it), ten times what the gate and the colour normalisation may cost together, so the
  * gate does not run it on every capture: `blastwatch evaluate` reports it for a check set (the
  * procedure for a new microscope), against the training images' range that
@@ -336,6 +336,13 @@ export const redCellReferenceSchema = z.strictObject({
   /** The smallest and largest window median, px at the model's input size. */
   low: z.number().positive(),
   high: z.number().positive(),
+  /**
+   * The same per class (model.json class names): the training camera drew the classes at
+   * different magnifications, so one class's range is narrower than all of them together.
+   */
+  by_class: z
+    .record(z.string(), z.strictObject({ low: z.number().positive(), high: z.number().positive() }))
+    .optional(),
   fitted: z.string().optional(),
 });
 
@@ -348,28 +355,48 @@ const median = (values: readonly number[]): number | null => {
   return n % 2 === 1 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
 };
 
-/**
- * The reference from the training fields' radii, grouped by class, each group in file-name
- * order: the median of every window of `window` consecutive fields with at least half of them
- * measured, and the smallest and largest of those medians.
- */
-export function fitRedCellReference(
-  groups: readonly (readonly (number | null)[])[],
+/** The smallest and largest median of every window of `window` fields with half measured; null without one. */
+function windowRange(
+  radii: readonly (number | null)[],
   window: number,
-): Omit<RedCellReference, 'fitted'> {
+): { low: number; high: number } | null {
   let low = Infinity;
   let high = -Infinity;
-  for (const radii of groups)
-    for (let start = 0; start + window <= radii.length; start++) {
-      const measured = radii.slice(start, start + window).filter((r): r is number => r !== null);
-      if (measured.length < window / 2) continue;
-      const m = median(measured) as number;
-      low = Math.min(low, m);
-      high = Math.max(high, m);
-    }
-  if (!Number.isFinite(low))
+  for (let start = 0; start + window <= radii.length; start++) {
+    const measured = radii.slice(start, start + window).filter((r): r is number => r !== null);
+    if (measured.length < window / 2) continue;
+    const m = median(measured) as number;
+    low = Math.min(low, m);
+    high = Math.max(high, m);
+  }
+  return Number.isFinite(low) ? { low: Number(low.toFixed(4)), high: Number(high.toFixed(4)) } : null;
+}
+
+/**
+ * The reference from the training fields' radii, grouped by class (keyed by class name), each
+ * group in file-name order: the median of every window of `window` consecutive fields with at
+ * least half of them measured, and the smallest and largest of those medians, over all classes
+ * and per class.
+ */
+export function fitRedCellReference(
+  groups: ReadonlyMap<string, readonly (number | null)[]>,
+  window: number,
+): Omit<RedCellReference, 'fitted'> {
+  const byClass: Record<string, { low: number; high: number }> = {};
+  for (const [name, radii] of groups) {
+    const range = windowRange(radii, window);
+    if (range) byClass[name] = range;
+  }
+  const ranges = Object.values(byClass);
+  if (ranges.length === 0)
     throw new Error(`fitRedCellReference: no window of ${window} fields with half measured`);
-  return { figure: RED_CELL_FIGURE, window, low: Number(low.toFixed(4)), high: Number(high.toFixed(4)) };
+  return {
+    figure: RED_CELL_FIGURE,
+    window,
+    low: Math.min(...ranges.map((r) => r.low)),
+    high: Math.max(...ranges.map((r) => r.high)),
+    by_class: byClass,
+  };
 }
 
 /** A set of fields against the reference: is their magnification the training images'? */
@@ -387,11 +414,13 @@ export interface MagnificationFigures {
    * training window's; null otherwise (within, or too few to say).
    */
   differs: 'smaller' | 'larger' | null;
+  /** A labelled set's classes, each against its own class's range (magnificationByClass). */
+  by_class?: Record<string, MagnificationFigures> | null;
 }
 
 export function magnificationFigures(
   radii: readonly (number | null)[],
-  reference: RedCellReference,
+  reference: Pick<RedCellReference, 'window' | 'low' | 'high'>,
 ): MagnificationFigures {
   const measured = radii.filter((r): r is number => r !== null && Number.isFinite(r));
   const m = median(measured);
@@ -405,4 +434,22 @@ export function magnificationFigures(
     needed,
     differs: judged && m < reference.low ? 'smaller' : judged && m > reference.high ? 'larger' : null,
   };
+}
+
+/**
+ * A labelled set class by class, each against its own class's training range (the reference's
+ * `by_class`): narrower than all classes together, so it names a smaller change. Classes the
+ * reference has no range for are left out; null when it has none at all.
+ */
+export function magnificationByClass(
+  items: readonly { className: string; radius: number | null }[],
+  reference: RedCellReference,
+): Record<string, MagnificationFigures> | null {
+  if (!reference.by_class) return null;
+  const out: Record<string, MagnificationFigures> = {};
+  for (const [name, range] of Object.entries(reference.by_class)) {
+    const radii = items.filter((i) => i.className === name).map((i) => i.radius);
+    if (radii.length > 0) out[name] = magnificationFigures(radii, { window: reference.window, ...range });
+  }
+  return out;
 }

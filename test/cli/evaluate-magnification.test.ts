@@ -80,4 +80,44 @@ if (!existsSync(dataDir)) {
       'not judged without the gate',
     );
   });
+
+  t.test('class by class, a set names a higher magnification that the whole range hides', async (t) => {
+    const split = JSON.parse(readFileSync(join(repoRoot, 'training/split.json'), 'utf8')) as {
+      splits: { val: { path: string }[] };
+    };
+    const root = await mkdtemp(join(tmpdir(), 'bw-eval-magnification-classes-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const zoom = parseCameraShift('magnification:1.25');
+    for (const folder of ['Benign', 'Early', 'Pre', 'Pro']) {
+      await mkdir(join(root, folder));
+      const paths = split.splits.val
+        .map((e) => e.path)
+        .filter((p) => p.startsWith(`${folder}/`))
+        .sort()
+        .slice(0, 40);
+      for (const path of paths) {
+        const shifted = await zoom.apply(readFileSync(join(dataDir, path)), path);
+        await writeFile(join(root, folder, basename(path).replace(/\.jpg$/, '.png')), shifted.bytes);
+      }
+    }
+    const r = await runCli(['evaluate', '--json', '--data', root]);
+    t.equal(r.code, 0, r.stderr);
+    const m = (JSON.parse(r.stdout) as { magnification: Figures & { by_class: Record<string, Figures> } })
+      .magnification;
+    t.equal(m.differs, null, `the whole set (median ${m.median}) lies within all training images' range`);
+    const called = Object.entries(m.by_class).filter(([, c]) => c.differs === 'larger');
+    t.ok(
+      called.length >= 2,
+      `larger than its own class's training images in ${called.map(([name, c]) => `${name} ${c.median}`).join(', ')}`,
+    );
+    const text = await runCli(['evaluate', '--data', root]);
+    t.match(
+      text.stdout,
+      /\n {2}Pre-B: median \d\.\d\d px over \d+, its training images \d\.\d\d-\d\.\d\d px: larger\n/,
+    );
+    t.match(
+      text.stdout,
+      /\nthe red cells are larger than in the training images of the same class in \d of 4 classes, so the magnification is higher/,
+    );
+  });
 }

@@ -17,6 +17,7 @@ import { decodeImage } from '../../src/decode/index.js';
 import {
   ellipseHalfWidths,
   fitRedCellReference,
+  magnificationByClass,
   magnificationFigures,
   otsuThreshold,
   redCellRadiusOf,
@@ -92,22 +93,26 @@ t.test('the same figure as the training pipeline on the same pixels, as recorded
 });
 
 t.test('the training range and a set against it', async (t) => {
-  const ref = {
-    ...fitRedCellReference(
-      [
-        [6, 7, null, 8, 7],
-        [5, 5, 6, 6],
-      ],
-      4,
-    ),
-  };
+  const ref = fitRedCellReference(
+    new Map([
+      ['Benign', [6, 7, null, 8, 7]],
+      ['Pro-B', [5, 5, 6, 6]],
+    ]),
+    4,
+  );
   t.same(
     ref,
-    { figure: 'red_cell_radius', window: 4, low: 5.5, high: 7 },
-    'window medians 7 and 7, then 5.5',
+    {
+      figure: 'red_cell_radius',
+      window: 4,
+      low: 5.5,
+      high: 7,
+      by_class: { Benign: { low: 7, high: 7 }, 'Pro-B': { low: 5.5, high: 5.5 } },
+    },
+    'window medians 7 and 7 for one class, 5.5 for the other; the whole range spans both',
   );
   t.throws(
-    () => fitRedCellReference([[null, null, null]], 2),
+    () => fitRedCellReference(new Map([['Benign', [null, null, null]]]), 2),
     /no window/,
     'no window with half its fields measured',
   );
@@ -126,4 +131,25 @@ t.test('the training range and a set against it', async (t) => {
     'too few fields measured to judge',
   );
   t.match(magnificationFigures([], reference), { median: null, differs: null });
+
+  // Class by class: each against its own range, which the whole range hides.
+  const byClass = magnificationByClass(
+    [
+      { className: 'Benign', radius: 6.2 },
+      { className: 'Benign', radius: 6.4 },
+      { className: 'Pro-B', radius: 5.6 },
+      { className: 'Pro-B', radius: 5.4 },
+      { className: 'Pre-B', radius: 5.0 },
+    ],
+    ref,
+  );
+  t.match(byClass, {
+    Benign: { measured: 2, low: 7, high: 7, differs: 'smaller' },
+    'Pro-B': { median: 5.5, differs: null },
+  });
+  t.notOk(byClass && 'Pre-B' in byClass, 'a class the reference has no range for is left out');
+  t.match(magnificationFigures([6.2, 6.4], { window: 4, low: ref.low, high: ref.high }), {
+    differs: null,
+  });
+  t.equal(magnificationByClass([], { ...reference }), null, 'a reference without classes');
 });

@@ -25,7 +25,11 @@ import {
 } from '../../evaluate/gate-metrics.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from '../../domain/applicability.js';
 import { countsForColourWatch } from '../../gate/colour-drift.js';
-import { magnificationFigures, type MagnificationFigures } from '../../gate/red-cell-size.js';
+import {
+  magnificationByClass,
+  magnificationFigures,
+  type MagnificationFigures,
+} from '../../gate/red-cell-size.js';
 import { colourLines, magnificationLines } from '../../evaluate/camera-lines.js';
 import type { SiteCheck } from '../../evaluate/site-check.js';
 
@@ -330,9 +334,21 @@ function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labell
         magnification,
       },
     };
-  const items = judged as (Judged & { truth: number })[];
+  const items = judged as (JudgedItem & { truth: number })[];
   const m = evaluateLabelled(items, info.classes, info.malignant, info.threshold, info.uncertainBand, gate);
-  return { m: { ...m, colour_drift, magnification } };
+  // A labelled set also class by class, each against its own class's training range.
+  const byClass =
+    magnification && info.redCellSize
+      ? magnificationByClass(
+          items
+            .filter((j) => j.domain && countsForColourWatch(j.domain))
+            .map((j) => ({ className: info.classes[j.truth] ?? '', radius: j.redCellRadius })),
+          info.redCellSize,
+        )
+      : null;
+  return {
+    m: { ...m, colour_drift, magnification: magnification && { ...magnification, by_class: byClass } },
+  };
 }
 
 const command: Command = {
@@ -362,7 +378,9 @@ every image under it is counted, accepted or rejected, and flagged.
                   --no-gate or a model without it); magnification {measured, median, low, high,
                   needed, differs} (the same images' red-cell radius against the training
                   images' range: differs "smaller" or "larger" once at least "needed" are
-                  measured, else null; null with --no-gate or a model without it); then model,
+                  measured, else null; class-per-folder sets add by_class, the same per class
+                  against that class's training range; null with --no-gate or a model without
+                  it); then model,
                   data, failed, seconds. Without class folders: n, n_accepted, rejected {total,
                   by_reason}, flagged, needs_review, gate, colour_drift, magnification, model,
                   data, failed, seconds. by_reason
