@@ -44,6 +44,8 @@ async function main(): Promise<void> {
   const split = JSON.parse(await readFile(values.split, 'utf8')) as { splits: Record<string, SplitEntry[]> };
   const train = split.splits.train;
   if (!train?.length) throw new Error(`${values.split}: no training split`);
+  const manifestPath = join(modelDir, 'model.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
   const opened = await openModelQuietly(modelDir);
   const byClass = new Map<number, { path: string; radius: number | null }[]>();
   let measuringMs = 0;
@@ -64,8 +66,7 @@ async function main(): Promise<void> {
   } finally {
     await opened.classifier.close();
   }
-  const classes = (JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as { classes: string[] })
-    .classes;
+  const classes = manifest.classes as string[];
   const groups = new Map<string, (number | null)[]>();
   for (const label of [...byClass.keys()].sort((a, b) => a - b)) {
     const name = classes[label];
@@ -92,8 +93,6 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ acquisition: { red_cell_radius: reference } }, null, 1)}\n`);
     return;
   }
-  const manifestPath = join(modelDir, 'model.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { [key: string]: unknown };
   manifest.acquisition = {
     ...(manifest.acquisition as { [key: string]: unknown } | undefined),
     red_cell_radius: reference,

@@ -21,6 +21,12 @@
  */
 import { z } from 'zod';
 import { rgbToAStar8Counted } from '../segment/lab.js';
+import {
+  cleanUpRuns,
+  createMorphologyScratch,
+  runsFromBytes,
+  type MorphologyScratch,
+} from '../segment/morphology.js';
 
 /** The paper's a* threshold (OpenCV's 8-bit a*, 128 = neutral): above it, a stained nucleus. */
 const A_STAR_NUCLEUS = 141;
@@ -88,6 +94,8 @@ export interface RedCellScratch {
   queue: Int32Array;
   /** The layer's pixels, for the dilations. */
   inLayer: Int32Array;
+  /** The hole fill's runs. */
+  morphology: MorphologyScratch;
   /** Per row, prefix counts: prefix[y * (width + 1) + x] = pixels set in [0, x). */
   prefix: Int32Array;
   /** The same of the layer, kept while `prefix` counts an erosion. */
@@ -108,6 +116,7 @@ export function createRedCellScratch(width: number, height: number): RedCellScra
     painted: new Uint8Array(n),
     queue: new Int32Array(n),
     inLayer: new Int32Array(n),
+    morphology: createMorphologyScratch(n),
     prefix: new Int32Array((width + 1) * height),
     layerPrefix: new Int32Array((width + 1) * height),
   };
@@ -115,38 +124,21 @@ export function createRedCellScratch(width: number, height: number): RedCellScra
 
 /** The red-cell layer of `rgb` into `s.layer` (1 = red cell); returns its area in pixels. */
 export function redCellLayer(rgb: Uint8Array, s: RedCellScratch): number {
-  const { width: w, height: h, layer, work, queue } = s;
+  const { width: w, height: h, layer, work } = s;
   const n = w * h;
   grey(rgb, n, s.grey);
   const t = otsuThreshold(s.grey, n);
-  // THRESH_BINARY_INV: darker than or at the threshold is cell.
-  for (let p = 0; p < n; p++) layer[p] = s.grey[p]! <= t ? 1 : 0;
-  // Holes: background (4-connected) not reaching the border is a red cell's pale centre.
-  work.fill(0);
-  let tail = 0;
-  const seed = (p: number) => {
-    if (layer[p] === 0 && work[p] === 0) {
-      work[p] = 1;
-      queue[tail++] = p;
-    }
-  };
-  for (let x = 0; x < w; x++) {
-    seed(x);
-    seed((h - 1) * w + x);
-  }
-  for (let y = 0; y < h; y++) {
-    seed(y * w);
-    seed(y * w + w - 1);
-  }
-  for (let head = 0; head < tail; head++) {
-    const p = queue[head]!;
-    const x = p % w;
-    if (x > 0) seed(p - 1);
-    if (x < w - 1) seed(p + 1);
-    if (p >= w) seed(p - w);
-    if (p < n - w) seed(p + w);
-  }
-  for (let p = 0; p < n; p++) if (layer[p] === 0 && work[p] === 0) layer[p] = 1;
+  // THRESH_BINARY_INV: darker than or at the threshold is cell. Holes (4-connected background
+  // not reaching the border) are a red cell's pale centre: the segmentation's own run-length
+  // fill, which its tests hold equal to scipy's binary_fill_holes.
+  const darkOfGrey = new Uint8Array(256);
+  darkOfGrey.fill(1, 0, t + 1);
+  const runs = runsFromBytes(s.grey, darkOfGrey, w, h, s.morphology);
+  cleanUpRuns(runs, w, h, 0, 0);
+  const { rowFirst, start, end, value } = runs;
+  for (let y = 0; y < h; y++)
+    for (let r = rowFirst[y]!, last = rowFirst[y + 1]!; r < last; r++)
+      layer.fill(value[r]!, y * w + start[r]!, y * w + end[r]!);
   // Nuclei, widened by a 5 × 5 square (cv2.dilate with ones((5, 5))): out of the layer.
   s.aStarCounts.fill(0);
   rgbToAStar8Counted(rgb, n, s.aStar, s.aStarCounts);

@@ -190,11 +190,12 @@ function observationEntries(c: Context): { url: string; observation: Observation
 
 function diagnosticReport(c: Context, key: Identifier, results: string[], pdf: Buffer): DiagnosticReport {
   const { specimen, signOff } = c.report;
+  const readings = readingsText(c.report);
   const conclusion =
     `${VERDICT_TEXT[signOff.verdict]}. Signed by ${signOff.signer}.` +
     (signOff.comment ? ` Comment: ${signOff.comment}` : '') +
     (c.report.amended && signOff.reason ? ` Amended: ${signOff.reason}` : '') +
-    (readingsText(c.report) ? ` ${readingsText(c.report)}` : '') +
+    (readings ? ` ${readings}` : '') +
     ' Screening aid, not a diagnosis.';
   return {
     resourceType: 'DiagnosticReport',

@@ -198,24 +198,27 @@ export class ResultsTable {
         `SELECT j.value AS reason, count(*) AS n FROM results r, json_each(r.domain, '$.reasons') j
          WHERE r.status = 'out_of_domain' GROUP BY j.value ORDER BY n DESC, reason`,
       ),
-      // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
-      // Each out-of-domain field of a specimen: its latest reading recorded by @asOf, and whether
-      // it asks for a person (ASKS_FOR_REVIEW's out-of-domain half).
+      // Each out-of-domain field of a specimen: its latest reading recorded by a given time, and
+      // whether it asks for a person (ASKS_FOR_REVIEW's out-of-domain half).
       outOfDomainReadings: db.prepare<
         unknown[],
-        { id: number; file: string; review_id: number | null; asks: number }
+        {
+          id: number;
+          file: string;
+          review_id: number | null;
+          class: string | null;
+          reviewer: string | null;
+          asks: number;
+        }
       >(
-        `SELECT r.id, r.file,
-           (SELECT v.id FROM reviews v WHERE v.result_id = r.id AND v.created_at <= ?
-             ORDER BY v.id DESC LIMIT 1) AS review_id,
+        `SELECT r.id, r.file, v.id AS review_id, v.class, v.reviewer,
            EXISTS (SELECT 1 FROM json_each(r.domain, '$.reasons')
              WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})) AS asks
          FROM specimen_images m JOIN results r ON r.id = m.result_id
+         LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id AND created_at <= ?)
          WHERE m.specimen_id = ? AND r.status = 'out_of_domain' ORDER BY r.id`,
       ),
-      review: db.prepare<[number], { class: string; reviewer: string }>(
-        'SELECT class, reviewer FROM reviews WHERE id = ?',
-      ),
+      // Newest first by id; failures are skipped (never judged), uploads too (see recentJudgements).
       recentJudged: db.prepare<[number], { status: ResultStatus; domain: string | null }>(
         `SELECT status, domain FROM results WHERE status IN ${CLASSIFIED} AND origin = 'capture'
          ORDER BY id DESC LIMIT ?`,
@@ -335,13 +338,12 @@ export class ResultsTable {
   outOfDomainReadings(specimenId: number, asOf: number): OutOfDomainReadings {
     const out: OutOfDomainReadings = { byClass: {}, unreadWithheld: 0, images: [] };
     const read: { reviewId: number; image: OutOfDomainReadings['images'][number] }[] = [];
-    for (const row of this.stmts.outOfDomainReadings.all(asOf, ...REVIEW_QUEUE_REASONS, specimenId)) {
-      const review = row.review_id === null ? undefined : this.stmts.review.get(row.review_id);
-      if (review) {
-        out.byClass[review.class] = (out.byClass[review.class] ?? 0) + 1;
+    for (const row of this.stmts.outOfDomainReadings.all(...REVIEW_QUEUE_REASONS, asOf, specimenId)) {
+      if (row.review_id !== null && row.class !== null) {
+        out.byClass[row.class] = (out.byClass[row.class] ?? 0) + 1;
         read.push({
-          reviewId: row.review_id as number,
-          image: { resultId: row.id, file: row.file, className: review.class, reviewer: review.reviewer },
+          reviewId: row.review_id,
+          image: { resultId: row.id, file: row.file, className: row.class, reviewer: row.reviewer ?? '' },
         });
       } else if (row.asks) out.unreadWithheld += 1;
     }

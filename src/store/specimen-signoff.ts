@@ -1,5 +1,11 @@
 import type { Result } from '../domain/result.js';
-import { readCount, type Specimen, type SpecimenReport, type SpecimenSignOff } from '../domain/specimen.js';
+import {
+  readCount,
+  type OutOfDomainReadings,
+  type Specimen,
+  type SpecimenReport,
+  type SpecimenSignOff,
+} from '../domain/specimen.js';
 import type { AmendInput, SignOffInput } from '../domain/specimen-change.js';
 import type { ResultsTable } from './results.js';
 import { SpecimenError, isLocked, type SpecimensTable, type SpecimenWrite } from './specimens.js';
@@ -143,12 +149,12 @@ export class SpecimenSignOffs {
       at,
       readings,
     });
-    onSignOff?.(this.report(write.specimen));
+    onSignOff?.(this.report(write.specimen, readings));
     return write;
   }
 
   /** What the laboratory system gets for a signed specimen, frozen at signing. */
-  report(specimen: Specimen): SpecimenReport {
+  report(specimen: Specimen, readingsAtSignature?: OutOfDomainReadings): SpecimenReport {
     const signOff = specimen.signOff as SpecimenSignOff;
     const images = this.results.list({ specimen: specimen.id, order: 'p_ball', limit: 1000 });
     const top = images.filter((r) => r.status === 'done').slice(0, REPORT_TOP_IMAGES);
@@ -164,7 +170,7 @@ export class SpecimenSignOffs {
         threshold: modelOf?.threshold ?? 0,
       },
       topImages: top.map((r) => ({ resultId: r.id, file: r.file, className: r.className, pBall: r.pBall })),
-      readings: this.results.outOfDomainReadings(specimen.id, signOff.signedAt),
+      readings: readingsAtSignature ?? this.results.outOfDomainReadings(specimen.id, signOff.signedAt),
       deviceId: options.deviceId,
       rule: options.rule,
     };

@@ -319,13 +319,14 @@ function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labell
   const colour_drift = gate ? colourFigures(judged, info.colourDrift) : null;
   // The same images as the green balance: screened, or refused only in ways that leave them
   // this camera's smears (a blank frame or another lab's smear says nothing of its magnification).
-  const magnification =
-    gate && info.redCellSize
-      ? magnificationFigures(
-          judged.filter((j) => j.domain && countsForColourWatch(j.domain)).map((j) => j.redCellRadius),
-          info.redCellSize,
-        )
-      : null;
+  const watched = judged.filter((j) => j.domain && countsForColourWatch(j.domain));
+  const reference = gate ? info.redCellSize : null;
+  const magnification = reference
+    ? magnificationFigures(
+        watched.map((j) => j.redCellRadius),
+        reference,
+      )
+    : null;
   if (!labelled)
     return {
       m: {
@@ -337,15 +338,12 @@ function evaluation(judged: JudgedItem[], info: ModelInfo, gate: boolean, labell
   const items = judged as (JudgedItem & { truth: number })[];
   const m = evaluateLabelled(items, info.classes, info.malignant, info.threshold, info.uncertainBand, gate);
   // A labelled set also class by class, each against its own class's training range.
-  const byClass =
-    magnification && info.redCellSize
-      ? magnificationByClass(
-          items
-            .filter((j) => j.domain && countsForColourWatch(j.domain))
-            .map((j) => ({ className: info.classes[j.truth] ?? '', radius: j.redCellRadius })),
-          info.redCellSize,
-        )
-      : null;
+  const byClass = reference
+    ? magnificationByClass(
+        watched.map((j) => ({ className: info.classes[j.truth as number] ?? '', radius: j.redCellRadius })),
+        reference,
+      )
+    : null;
   return {
     m: { ...m, colour_drift, magnification: magnification && { ...magnification, by_class: byClass } },
   };

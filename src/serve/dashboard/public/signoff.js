@@ -9,6 +9,7 @@ import {
   isSigned,
   outOfDomainReadingsText,
   readAsBall,
+  readClassCounts,
   VERDICT_SHORT,
   VERDICT_TEXT,
   VERDICTS,
@@ -84,9 +85,7 @@ function readAsBallWords(s) {
   if (!benign) return '';
   const read = (s.images || []).filter((img) => readAsBall(img, benign));
   if (read.length === 0) return '';
-  const byClass = new Map();
-  for (const img of read) byClass.set(img.review.class, (byClass.get(img.review.class) || 0) + 1);
-  const classes = [...byClass].map(([name, n]) => `${name} ${n}`).join(', ');
+  const classes = [...readClassCounts(read)].map(([name, n]) => `${name} ${n}`).join(', ');
   const one = read.length === 1;
   return `${one ? '1 field' : `${read.length} fields`} the model could not screen ${one ? 'was' : 'were'} read as a B-ALL class (${classes})`;
 }

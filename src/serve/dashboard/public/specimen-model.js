@@ -105,16 +105,22 @@ export const awaitsReading = (img) =>
 export const readAsBall = (img, benignClass) =>
   img.status === 'out_of_domain' && img.review !== null && img.review.class !== benignClass;
 
+/** Fields the model could not screen that a person read, per class read (in the order met). */
+export function readClassCounts(images) {
+  const counts = new Map();
+  for (const img of images || [])
+    if (img.status === 'out_of_domain' && img.review)
+      counts.set(img.review.class, (counts.get(img.review.class) || 0) + 1);
+  return counts;
+}
+
 /**
  * The classes people read in the fields the model could not screen, as "Pre-B: 1 · Benign: 2"
  * in the model's class order (labels from `classes`); '' when none was read. The counts leave
  * those fields out; the signed report carries these readings.
  */
 export function outOfDomainReadingsText(images, classes) {
-  const counts = new Map();
-  for (const img of images || [])
-    if (img.status === 'out_of_domain' && img.review)
-      counts.set(img.review.class, (counts.get(img.review.class) || 0) + 1);
+  const counts = readClassCounts(images);
   if (counts.size === 0) return '';
   const order = (classes || []).map((c) => c.name);
   const label = (name) => (classes || []).find((c) => c.name === name)?.label ?? name;
