@@ -117,6 +117,11 @@ export interface Specimen {
   revision?: number;
   /** A session ("Start specimen") is open on it: new captures belong to it until "Finish". */
   sessionOpen?: boolean;
+  /**
+   * Its out-of-domain fields that ask for a person (src/domain/review.ts) and nobody has read yet,
+   * where the specimen was read for a person to scan (the list): the counts leave them out.
+   */
+  unreadWithheld?: number;
 }
 
 /**

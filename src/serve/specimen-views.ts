@@ -31,6 +31,7 @@ export function specimenJson(s: Specimen, rule: VerdictRule) {
     flagged_share: s.flaggedShare,
     rule: describeRule(rule),
     session_open: s.sessionOpen === true,
+    ...(s.unreadWithheld !== undefined ? { unread_withheld: s.unreadWithheld } : {}),
     revision: s.revision ?? 0,
     created_at: new Date(s.createdAt).toISOString(),
     updated_at: new Date(s.updatedAt).toISOString(),

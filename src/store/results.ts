@@ -129,12 +129,18 @@ const RESULT_SELECT = `
   FROM results r
   LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)`;
 
+/**
+ * An out-of-domain result `r` whose reasons ask for a person (asksForReview's out-of-domain half,
+ * src/domain/review.ts); its parameters are REVIEW_QUEUE_REASONS.
+ */
+export const WITHHELD_FOR_REVIEW = `EXISTS (
+  SELECT 1 FROM json_each(r.domain, '$.reasons') WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})
+)`;
+
 /** asksForReview (src/domain/review.ts) in SQL; its parameters are REVIEW_QUEUE_REASONS. */
 const ASKS_FOR_REVIEW = `(
   (r.status = 'done' AND (r.flag = 1 OR r.needs_review = 1))
-  OR (r.status = 'out_of_domain' AND EXISTS (
-    SELECT 1 FROM json_each(r.domain, '$.reasons') WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})
-  ))
+  OR (r.status = 'out_of_domain' AND ${WITHHELD_FOR_REVIEW})
 )`;
 
 /**
@@ -199,7 +205,7 @@ export class ResultsTable {
          WHERE r.status = 'out_of_domain' GROUP BY j.value ORDER BY n DESC, reason`,
       ),
       // Each out-of-domain field of a specimen: its latest reading recorded by a given time, and
-      // whether it asks for a person (ASKS_FOR_REVIEW's out-of-domain half).
+      // whether it asks for a person.
       outOfDomainReadings: db.prepare<
         unknown[],
         {
@@ -211,9 +217,7 @@ export class ResultsTable {
           asks: number;
         }
       >(
-        `SELECT r.id, r.file, v.id AS review_id, v.class, v.reviewer,
-           EXISTS (SELECT 1 FROM json_each(r.domain, '$.reasons')
-             WHERE value IN (${REVIEW_QUEUE_REASONS.map(() => '?').join(', ')})) AS asks
+        `SELECT r.id, r.file, v.id AS review_id, v.class, v.reviewer, ${WITHHELD_FOR_REVIEW} AS asks
          FROM specimen_images m JOIN results r ON r.id = m.result_id
          LEFT JOIN reviews v ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id AND created_at <= ?)
          WHERE m.specimen_id = ? AND r.status = 'out_of_domain' ORDER BY r.id`,

@@ -14,6 +14,7 @@ import {
   type VerdictRule,
 } from '../domain/specimen.js';
 import type { SpecimenAction, SpecimenAuditEntry } from '../domain/specimen-change.js';
+import { WITHHELD_FOR_REVIEW } from './results.js';
 
 export interface SpecimenRow {
   id: number;
@@ -28,6 +29,8 @@ export interface SpecimenRow {
   finished_at: number | null;
   /** Joined: 1 when a session is open on the specimen. */
   session_open: number;
+  /** Joined by LISTED_SPECIMEN_SELECT only: its withheld fields that wait for a reading. */
+  unread_withheld?: number;
 }
 
 export interface SignOffRow {
@@ -52,11 +55,29 @@ export interface AuditRow {
   details: string;
 }
 
-export const SPECIMEN_SELECT = `
-  SELECT s.*, EXISTS (
-    SELECT 1 FROM specimen_sessions x WHERE x.specimen_id = s.id AND x.finished_at IS NULL
-  ) AS session_open
-  FROM specimens s`;
+const SESSION_OPEN = `EXISTS (
+  SELECT 1 FROM specimen_sessions x WHERE x.specimen_id = s.id AND x.finished_at IS NULL
+) AS session_open`;
+
+export const SPECIMEN_SELECT = `SELECT s.*, ${SESSION_OPEN} FROM specimens s`;
+
+/**
+ * How many of specimen `s`'s out-of-domain fields ask for a person and have no reading yet: what
+ * ResultsTable.outOfDomainReadings counts as unread, as it stands now. Its parameters are
+ * REVIEW_QUEUE_REASONS.
+ */
+const UNREAD_WITHHELD = `(
+  SELECT count(*) FROM specimen_images m JOIN results r ON r.id = m.result_id
+  WHERE m.specimen_id = s.id AND r.status = 'out_of_domain' AND ${WITHHELD_FOR_REVIEW}
+    AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.result_id = r.id)
+) AS unread_withheld`;
+
+/**
+ * SPECIMEN_SELECT with each specimen's unread withheld fields, for the list a person scans
+ * before signing; its first parameters are REVIEW_QUEUE_REASONS. Kept out of SPECIMEN_SELECT
+ * because every landing image reads its specimen back, and this scans the specimen's images.
+ */
+export const LISTED_SPECIMEN_SELECT = `SELECT s.*, ${SESSION_OPEN}, ${UNREAD_WITHHELD} FROM specimens s`;
 
 export const EMPTY_COUNTS: SpecimenCounts = {
   images: 0,
@@ -112,6 +133,7 @@ export function toSpecimen(r: SpecimenRow, signOff: SpecimenSignOff | null): Spe
     signOff,
     revision: r.revision,
     sessionOpen: r.session_open === 1,
+    ...(r.unread_withheld !== undefined ? { unreadWithheld: r.unread_withheld } : {}),
   };
 }
 

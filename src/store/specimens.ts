@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Result } from '../domain/result.js';
+import { REVIEW_QUEUE_REASONS } from '../domain/review.js';
 import {
   suggestVerdict,
   type OutOfDomainReadings,
@@ -20,6 +21,7 @@ import type { OutboxDraft, OutboxRow, OutboxTable } from './outbox.js';
 import {
   countMembers,
   EMPTY_COUNTS,
+  LISTED_SPECIMEN_SELECT,
   SPECIMEN_SELECT,
   toAuditEntry,
   toSignOff,
@@ -96,6 +98,7 @@ export class SpecimensTable {
     this.stmts = {
       get: db.prepare<[number], SpecimenRow>(`${SPECIMEN_SELECT} WHERE s.id = ?`),
       byAccession: db.prepare<[string], SpecimenRow>(`${SPECIMEN_SELECT} WHERE s.accession = ?`),
+      listed: db.prepare<unknown[], SpecimenRow>(`${LISTED_SPECIMEN_SELECT} WHERE s.id = ?`),
       insert: db.prepare(
         `INSERT INTO specimens (accession, status, suggested_verdict, counts, revision, created_at, updated_at)
          VALUES (?, 'open', ?, ?, 0, ?, ?)`,
@@ -155,16 +158,25 @@ export class SpecimensTable {
     return row ? this.withSignOff(row) : undefined;
   }
 
-  /** Newest change first; `status` filters. */
+  /**
+   * Newest change first; `status` filters. Each carries `unreadWithheld`, counted in the same
+   * query for the whole list.
+   */
   list(q: { status?: SpecimenStatus; limit?: number } = {}): Specimen[] {
     const limit = Math.max(1, Math.min(q.limit ?? 200, 1000));
     const where = q.status ? 'WHERE s.status = ?' : '';
     const rows = this.db
       .prepare<unknown[], SpecimenRow>(
-        `${SPECIMEN_SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ${limit}`,
+        `${LISTED_SPECIMEN_SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ${limit}`,
       )
-      .all(...(q.status ? [q.status] : []));
+      .all(...REVIEW_QUEUE_REASONS, ...(q.status ? [q.status] : []));
     return rows.map((r) => this.withSignOff(r));
+  }
+
+  /** One specimen as `list` gives it (with `unreadWithheld`), e.g. for a live update of the list. */
+  listed(id: number): Specimen | undefined {
+    const row = this.stmts.listed.get(...REVIEW_QUEUE_REASONS, id);
+    return row ? this.withSignOff(row) : undefined;
   }
 
   /** Every sign-off, first signature first. */

@@ -259,3 +259,46 @@ t.test('sessions, sign, concurrent sign (409 naming the signer), amend, assign',
   t.equal(agreement.signed, 1);
   t.ok(changed.includes(id), 'writes announce the specimen on the bus (live feed)');
 });
+
+t.test('unread_withheld: withheld fields nobody has read, on every specimen the API gives', async (t) => {
+  const { app, store, bus } = await server(t);
+  const changed: number[] = [];
+  bus.on('specimen:changed', ({ specimenId }) => changed.push(specimenId));
+  const post = (url: string, payload: object) =>
+    app.inject({ method: 'POST', url, headers: bearer, payload: { reviewer: 'dr-lee', ...payload } });
+  const withheld = (file: string, reasons: string[]) =>
+    land(store, file, {
+      status: 'out_of_domain',
+      className: null,
+      pBall: null,
+      flag: null,
+      needsReview: null,
+      domain: { in: false, reasons, scores: {} } as NewResult['domain'],
+    });
+  const screened = land(store, 'W-1/screened.jpg');
+  const field = withheld('W-1/withheld.jpg', ['features_disagree']);
+  const blank = withheld('W-1/blank.jpg', ['underexposed']);
+  land(store, 'W-2/screened.jpg');
+  const unread = async () =>
+    Object.fromEntries(
+      ((await app.inject('/api/specimens')).json() as (SpecimenItem & { unread_withheld: number })[]).map(
+        (s) => [s.accession, s.unread_withheld],
+      ),
+    );
+  t.same(await unread(), { 'W-1': 1, 'W-2': 0 });
+  const id = store.specimens.byAccession('W-1')!.id;
+  t.equal((await app.inject(`/api/specimens/${id}`)).json().unread_withheld, 1, 'the detail too');
+  const finished = await post(`/api/specimens/${id}/finish`, {});
+  t.equal(finished.json().unread_withheld, 1, 'a write reply replaces a list row: it keeps the count');
+
+  changed.length = 0;
+  t.equal((await post(`/api/dashboard/results/${screened}/review`, { class: 'Benign' })).statusCode, 200);
+  t.equal((await post(`/api/dashboard/results/${blank}/review`, { class: 'Benign' })).statusCode, 200);
+  t.same(changed, [], 'readings that change no count announce nothing');
+  t.equal((await post(`/api/dashboard/results/${field}/review`, { class: 'Pre-B' })).statusCode, 200);
+  t.same(changed, [id], 'the first reading of a withheld field announces its specimen (live feed)');
+  t.same(await unread(), { 'W-1': 0, 'W-2': 0 });
+  changed.length = 0;
+  await post(`/api/dashboard/results/${field}/review`, { class: 'Pro-B' });
+  t.same(changed, [], 'a second reading changes no count');
+});

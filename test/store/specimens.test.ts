@@ -436,6 +436,47 @@ t.test(
   },
 );
 
+t.test('the list counts the withheld fields nobody has read, as the signature would', async (t) => {
+  const store = tempStore(t);
+  const noVerdict = { className: null, classIndex: null, pBall: null, flag: null, needsReview: null };
+  const outOfDomain = (file: string, reasons: ('features_disagree' | 'underexposed')[]) =>
+    land(
+      store,
+      image(file, { status: 'out_of_domain', ...noVerdict, domain: { in: false, reasons, scores: {} } }),
+    );
+  land(store, image('W/screened.jpg'));
+  land(store, flagged('W/flagged.jpg'));
+  const first = outOfDomain('W/withheld-1.jpg', ['features_disagree']);
+  const second = outOfDomain('W/withheld-2.jpg', ['underexposed', 'features_disagree']);
+  const blank = outOfDomain('W/blank.jpg', ['underexposed']);
+  land(store, image('Q/screened.jpg'));
+  const w = store.specimens.byAccession('W')!.id;
+  const q = store.specimens.byAccession('Q')!.id;
+
+  const unread = (status?: 'open') =>
+    Object.fromEntries(
+      store.specimens.list(status ? { status } : {}).map((s) => [s.accession, s.unreadWithheld]),
+    );
+  const asSigned = () => store.results.outOfDomainReadings(w, Date.now()).unreadWithheld;
+  t.same(unread(), { W: 2, Q: 0 }, 'a blank field asks for no one; a screened image is not withheld');
+  t.equal(asSigned(), 2, 'what a signature now would record as unread');
+  t.equal(store.specimens.listed(w)?.unreadWithheld, 2, 'one specimen as the list gives it');
+  t.equal(store.specimens.listed(q)?.unreadWithheld, 0);
+  t.equal(store.specimens.listed(999), undefined);
+  t.equal(store.specimens.get(w)?.unreadWithheld, undefined, 'not read where an image lands');
+
+  store.reviews.add({ resultId: blank, reviewer: 'dr-lee', className: 'Benign' });
+  t.same(unread(), { W: 2, Q: 0 }, 'reading a field that asked for no one changes nothing');
+  store.reviews.add({ resultId: first, reviewer: 'dr-lee', className: 'Pre-B' });
+  store.reviews.add({ resultId: first, reviewer: 'dr-kim', className: 'Benign' });
+  t.same(unread(), { W: 1, Q: 0 }, 'a field read twice counts once');
+  t.equal(asSigned(), 1);
+  t.same(unread('open'), { W: 1, Q: 0 }, 'with a status filter too');
+  store.reviews.add({ resultId: second, reviewer: 'dr-lee', className: 'Benign' });
+  t.same(unread(), { W: 0, Q: 0 });
+  t.equal(asSigned(), 0);
+});
+
 t.test(
   'two reviewers sign at once: exactly one wins, the other is told who, the attempt is audited',
   async (t) => {

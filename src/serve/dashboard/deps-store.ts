@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
-import { isReviewable } from '../../domain/review.js';
+import { asksForReview, isReviewable } from '../../domain/review.js';
 import type { ModelInfo } from '../../infer/index.js';
 import type { ResultQuery, Store } from '../../store/index.js';
 import type { Config } from '../../config/schema.js';
@@ -229,6 +229,12 @@ export function createStoreDeps(ctx: ServeContext, feed?: LiveFeed): DashboardDe
         throw new ReviewError('an image that could not be read has no picture to review');
       if (!info.classes.includes(cls)) throw new ReviewError('unknown class');
       const row = store.reviews.add({ resultId: id, reviewer, className: cls, note: note || null });
+      // The first reading of a withheld field that asked for one changes its specimen's count of
+      // unread withheld fields: the live feed sends the specimen again so the list stays current.
+      if (r.status === 'out_of_domain' && asksForReview(r) && r.review === null) {
+        const specimenId = store.specimens.specimenIdOf(id);
+        if (specimenId !== undefined) ctx.bus.emit('specimen:changed', { specimenId });
+      }
       return reviewView(row, r.className);
     },
     reviewQueue: (limit) => store.results.list({ limit, reviewQueue: true }).map(toResultView),

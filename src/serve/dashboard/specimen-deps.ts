@@ -52,20 +52,22 @@ export interface SpecimenDepsOptions {
 export function createSpecimenDeps(o: SpecimenDepsOptions): SpecimenDeps {
   const { store, bus } = o;
   const rule = store.specimens.options.rule;
+  // Every specimen the API gives out is read as the list reads it: a reply or a live event that
+  // replaces a list row keeps its count of unread withheld fields.
   const json = (w: SpecimenWrite): SpecimenJson => {
     if (w.outbox.length > 0)
       bus.emit('outbox:added', { resultId: null, count: w.outbox.length, rows: w.outbox });
     bus.emit('specimen:changed', { specimenId: w.specimen.id });
-    return specimenJson(w.specimen, rule);
+    return specimenJson(store.specimens.listed(w.specimen.id) ?? w.specimen, rule);
   };
   return {
     list: (q) => store.specimens.list(q).map((s) => specimenJson(s, rule)),
     get(id) {
-      const s = store.specimens.get(id);
+      const s = store.specimens.listed(id);
       return s && specimenJson(s, rule);
     },
     detail(id) {
-      const s = store.specimens.get(id);
+      const s = store.specimens.listed(id);
       if (!s) return undefined;
       return specimenDetailJson(s, rule, {
         images: store.results.list({ specimen: id, order: 'p_ball', limit: 1000 }),

@@ -47,6 +47,8 @@ const specimenProperties = {
   flagged_share: { type: ['object', 'null'], properties: { value: num, low: num, high: num } },
   rule: str,
   session_open: bool,
+  /** Its withheld fields that ask for a person and nobody has read yet (the counts leave them out). */
+  unread_withheld: int,
   revision: int,
   created_at: str,
   updated_at: str,
