@@ -112,14 +112,44 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.teardown(() => browser.close());
   const { page, errors: pageErrors } = await pageWithErrors(browser);
   await startSessionInPage(page, harness.url, 'H26-00153', 'Dr Keys');
+  // A second tab on the specimens list, kept current by the live feed while the fields land and
+  // while the other tab reads them.
+  const { page: listPage, errors: listErrors } = await pageWithErrors(browser);
+  await listPage.goto(`${harness.url}/#/`);
+  await listPage.waitForSelector('body[data-ready="specimens"]');
   await harness.drop(sample('Benign', 0), 'field-01.jpg');
   await harness.drop(DISAGREE, 'field-02.jpg');
   const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
     id: number;
     accession: string;
+    unread_withheld: number;
   }[];
   const specimen = list.find((s) => s.accession === 'H26-00153');
   t.ok(specimen, 'the session made the specimen');
+  t.equal(specimen?.unread_withheld, 1, 'the API counts the withheld field nobody has read');
+
+  // The list says which specimen still has a field waiting for a person, and filters them.
+  const toRead = listPage.locator(`#specimen-list tr[data-id="${specimen!.id}"] .badge.to-read`);
+  await toRead.waitFor();
+  t.equal(await toRead.textContent(), '1 field to read', 'the badge appeared live, as the field landed');
+  t.match(
+    await toRead.getAttribute('title'),
+    /^Withheld by the model: it could not screen .* before signing\.$/,
+  );
+  const toReadTab = listPage.locator('#specimen-filter a[data-filter="unread"]');
+  t.equal(await toReadTab.locator('.count').textContent(), '1');
+  await toReadTab.click();
+  await listPage.waitForSelector('#specimen-filter a[data-filter="unread"][aria-current="page"]');
+  t.same(
+    await listPage
+      .locator('#specimen-list tbody tr')
+      .evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { id: string } }).dataset.id)),
+    [String(specimen!.id)],
+    'the "To read" filter lists it',
+  );
+  await listPage.locator('#specimen-filter a[data-filter="all"]').click();
+  await listPage.waitForSelector('#specimen-filter a[data-filter="all"][aria-current="page"]');
+  await toRead.waitFor();
 
   await page.goto(`${harness.url}/#/specimen/${specimen!.id}`);
   await page.waitForSelector('body[data-ready="specimen"]');
@@ -167,6 +197,11 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.match(await reviewOf(), { status: 'out_of_domain', review: { class: 'Pre-B', reviewer: 'Dr Keys' } });
   t.ok(await page.locator(`#gallery .tile.reviewed[data-id="${withheldId}"]`).count(), 'the tile shows it');
   t.notOk(await unread.isVisible(), 'read: the sign-off no longer warns');
+  await toRead.waitFor({ state: 'detached' });
+  t.pass('read in the other tab: the badge left the list, live');
+  t.equal(await toReadTab.locator('.count').textContent(), '', 'and the "To read" tab counts none');
+  // One tab from here on: a modal dialog belongs to the tab in front.
+  await listPage.close();
   const specimenJson = (await (await fetch(`${harness.url}/api/specimens/${specimen!.id}`)).json()) as {
     status: string;
   };
@@ -208,5 +243,5 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.match(text, /Out of domain, read as Pre-B 1/);
   t.match(text, /Withheld benign calls not read 0/);
   t.match(text, /field-02\.jpg\s*read as Pre-B by Dr Keys/, "the field's picture, with who read it");
-  t.same(pageErrors, [], 'no script errors');
+  t.same([...pageErrors, ...listErrors], [], 'no script errors');
 });

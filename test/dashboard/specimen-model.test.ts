@@ -6,7 +6,7 @@ import { resultJson } from '../../src/serve/views.js';
 import type { Result } from '../../src/domain/result.js';
 // prettier-ignore
 // @ts-expect-error: a browser module without types
-import { cannotScreenReason, imageFrom, outOfDomainReadingsText, readAsBall } from '../../src/serve/dashboard/public/specimen-model.js';
+import { cannotScreenReason, hasFieldsToRead, imageFrom, outOfDomainReadingsText, readAsBall, specimenFrom, toReadText } from '../../src/serve/dashboard/public/specimen-model.js';
 
 t.test('every gate reason reaches the specimen page in words', async (t) => {
   const reasons = Object.keys(DOMAIN_REASON_TEXT) as DomainReason[];
@@ -54,5 +54,25 @@ t.test('readings of out-of-domain fields: in the model class order, screened rev
     images.map((i) => ball(i, 'Benign')),
     [true, false, true, false, false],
     'a B-ALL reading of a field the model could not screen; a screened image is not one',
+  );
+});
+
+t.test("the list's badge: withheld fields to read, until the specimen is signed", async (t) => {
+  const from = specimenFrom as (raw: unknown) => { unreadWithheld: number };
+  const badge = toReadText as (s: unknown) => string;
+  const toRead = hasFieldsToRead as (s: unknown) => boolean;
+  const specimen = (status: string, unread?: number) =>
+    from({ id: 1, accession: 'H1', status, ...(unread === undefined ? {} : { unread_withheld: unread }) });
+  t.equal(specimen('open', 2).unreadWithheld, 2, 'read from the API field');
+  t.equal(specimen('open').unreadWithheld, 0, 'none when the API gives none');
+  t.equal(badge(specimen('open', 1)), '1 field to read');
+  t.equal(badge(specimen('awaiting_signoff', 3)), '3 fields to read');
+  t.equal(badge(specimen('open', 0)), '', 'nothing to read: no badge');
+  t.equal(badge(specimen('signed', 2)), '', 'signed: the report said they went unread');
+  t.equal(badge(specimen('amended', 2)), '');
+  t.same(
+    [specimen('open', 1), specimen('open', 0), specimen('signed', 1)].map(toRead),
+    [true, false, false],
+    'the "To read" filter takes what the badge shows',
   );
 });

@@ -77,9 +77,12 @@ async function start() {
       if (currentView() === 'feed') void loadFeed(false);
       else if (currentView() !== 'detail') void route();
     },
+    // A first reading of a withheld field sends its specimen again, unchanged but for the list's
+    // count of fields to read: the page on screen, which took the reading, is not redrawn for it.
     onSpecimen: (data) => {
       const s = onLiveSpecimen(data);
-      refreshSpecimenSoon(s.id);
+      const shown = state.specimenPage.specimen;
+      if (s.revision === null || shown?.revision !== s.revision) refreshSpecimenSoon(s.id);
     },
     // A new image may be unassigned (no sub-folder, no session running, or stamped before the
     // running session started: the open specimen's page then says so).

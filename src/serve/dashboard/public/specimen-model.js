@@ -154,8 +154,12 @@ export function specimenFrom(raw) {
     createdAt: pick(s, 'created_at', 'createdAt'),
     updatedAt: pick(s, 'updated_at', 'updatedAt'),
     finishedAt: pick(s, 'finished_at', 'finishedAt') ?? null,
+    /** One more on every change to the specimen itself (a reading of one of its images is none). */
+    revision: s.revision ?? null,
     /** A capture session is running: new images from the microscope join this specimen. */
     sessionOpen: Boolean(pick(s, 'session_open', 'sessionOpen')),
+    /** Withheld fields that ask for a person and nobody has read yet (the counts leave them out). */
+    unreadWithheld: pick(s, 'unread_withheld', 'unreadWithheld') ?? 0,
     signOff: signOffFrom(pick(s, 'sign_off', 'signOff')),
     signOffs: (pick(s, 'sign_offs', 'signOffs') || []).map(signOffFrom),
     audit: s.audit || [],
@@ -170,6 +174,19 @@ export function specimenFrom(raw) {
 }
 
 export const isSigned = (s) => s.status === 'signed' || s.status === 'amended';
+
+/**
+ * "2 fields to read" for a specimen not yet signed whose withheld fields wait for a person; ''
+ * otherwise. Once signed the report has said they went unread, and only an amendment follows.
+ */
+export function toReadText(s) {
+  const n = s.unreadWithheld || 0;
+  if (n === 0 || isSigned(s)) return '';
+  return `${n} field${n === 1 ? '' : 's'} to read`;
+}
+
+/** The list's "To read" filter: the specimens whose badge asks for a reading. */
+export const hasFieldsToRead = (s) => toReadText(s) !== '';
 
 /** Screened = the model gave a verdict; everything else is shown apart as "Cannot screen". */
 export const isScreened = (img) => img.status === 'done';

@@ -7,7 +7,9 @@ import {
   STATUS_TEXT,
   VERDICT_SHORT,
   countsLine,
+  hasFieldsToRead,
   isSigned,
+  toReadText,
   specimenFrom,
   imageFrom,
   cannotScreenReason,
@@ -19,6 +21,7 @@ const FILTERS = {
   all: () => true,
   open: (s) => s.status === 'open',
   awaiting: (s) => s.status === 'awaiting_signoff',
+  unread: hasFieldsToRead,
   signed: isSigned,
 };
 
@@ -36,6 +39,22 @@ export function statusBadge(s) {
   const status = el('span', { class: `badge status-${s.status}`, text: STATUS_TEXT[s.status] || s.status });
   if (!s.sessionOpen) return status;
   return el('span', {}, status, ' ', el('span', { class: 'badge capturing', text: 'Capturing' }));
+}
+
+/**
+ * "2 fields to read" on a specimen not yet signed: fields the model withheld, which its counts and
+ * suggestion leave out, so a blast among them would show nowhere else on the list. Null when none.
+ */
+export function toReadBadge(s) {
+  const text = toReadText(s);
+  if (!text) return null;
+  return el('span', {
+    class: 'badge to-read',
+    title:
+      'Withheld by the model: it could not screen these fields, and the counts and the suggestion ' +
+      'leave them out. Read them on the specimen page before signing.',
+    text,
+  });
 }
 
 /** The suggestion, or once signed the person's verdict (and the suggestion when she overrode it). */
@@ -109,7 +128,7 @@ function specimenRow(s) {
       class: `verdict-row-${s.finalVerdict || s.suggestedVerdict}`,
     },
     el('th', { scope: 'row', 'data-label': 'Accession' }, link),
-    el('td', { 'data-label': 'Status' }, statusBadge(s)),
+    el('td', { 'data-label': 'Status' }, statusBadge(s), toReadBadge(s)),
     el('td', { 'data-label': 'Verdict', class: 'verdict-cell' }, verdictBadges(s)),
     el('td', { 'data-label': 'Images', class: 'counts-cell', text: countsLine(s.counts) }),
     el('td', { 'data-label': 'Flagged share', text: shareText(s.flaggedShare) }),
@@ -134,6 +153,7 @@ function updateCounts() {
   const tab = (name) => $('specimen-filter').querySelector(`[data-filter="${name}"] .count`);
   tab('open').textContent = String(all.filter(FILTERS.open).length || '');
   tab('awaiting').textContent = String(all.filter(FILTERS.awaiting).length || '');
+  tab('unread').textContent = String(all.filter(FILTERS.unread).length || '');
 }
 
 function renderList() {
