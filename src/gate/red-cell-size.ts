@@ -7,17 +7,17 @@
  * The figure is a granulometry (Serra's pattern spectrum), the same as the training pipeline's
  * description of the data set (training/blastwatch_train/acquisition.py, with OpenCV): the cell
  * layer (pixels darker than the plasma by Otsu's threshold on grey, central pallor filled) minus
- * the stained nuclei (a* above the paper's 141, widened by 2 px) is opened with discs of radius
+ * the stained nuclei (a* more than 10 above the layer's median, widened by 2 px) is opened with discs of radius
  * 1..15 px; the mean radius at which its area goes is the figure. A field whose red-cell layer
  * covers under 5 % of it has none. Each operation follows the OpenCV call the description uses,
  * border rules included, so the two give the same figure on the same pixels (a test holds them
  * together on the committed samples).
  *
  * 10–14 ms per 224 × 224 field on this project's 2-core machine (scripts/fit-magnification.ts
- * prints it), ten times what the gate and the colour normalisation may cost together, so the
- * gate does not run it on every capture: `blastwatch evaluate` reports it for a check set (the
- * procedure for a new microscope), against the training images' range that
- * scripts/fit-magnification.ts records in model.json.
+ * prints it), ten times what the gate and the colour normalisation may cost together, so it
+ * judges no single picture: `blastwatch evaluate` reports it for a check set (the procedure for a
+ * new microscope), and the daemon measures its captures while idle (magnification-watch.ts), each
+ * against the training images' range that scripts/fit-magnification.ts records in model.json.
  */
 import { z } from 'zod';
 import { rgbToAStar8Counted } from '../segment/lab.js';
@@ -28,8 +28,14 @@ import {
   type MorphologyScratch,
 } from '../segment/morphology.js';
 
-/** The paper's a* threshold (OpenCV's 8-bit a*, 128 = neutral): above it, a stained nucleus. */
-const A_STAR_NUCLEUS = 141;
+/**
+ * A stained nucleus is markedly more magenta than the red cells around it: a* (OpenCV's 8-bit
+ * a*, 128 = neutral) more than this many levels above the median of the cell layer. Relative, not
+ * the paper's fixed 141, because a redder lamp or a bluer one moves every pixel's a*: with the
+ * fixed cut a red gain of ×1.15 pushed the red cells themselves above it, and the field read as
+ * a lower magnification (models/MODEL_CARD.md, "Checking a microscope's magnification").
+ */
+export const NUCLEUS_A_STAR_ABOVE_LAYER = 10;
 export const MAX_RADIUS = 15;
 const MIN_RED_CELL_SHARE = 0.05;
 
@@ -94,6 +100,8 @@ export interface RedCellScratch {
   queue: Int32Array;
   /** The layer's pixels, for the dilations. */
   inLayer: Int32Array;
+  /** a* counts over the layer, for its median. */
+  aStarHistogram: Int32Array;
   /** The hole fill's runs. */
   morphology: MorphologyScratch;
   /** Per row, prefix counts: prefix[y * (width + 1) + x] = pixels set in [0, x). */
@@ -116,10 +124,31 @@ export function createRedCellScratch(width: number, height: number): RedCellScra
     painted: new Uint8Array(n),
     queue: new Int32Array(n),
     inLayer: new Int32Array(n),
+    aStarHistogram: new Int32Array(256),
     morphology: createMorphologyScratch(n),
     prefix: new Int32Array((width + 1) * height),
     layerPrefix: new Int32Array((width + 1) * height),
   };
+}
+
+/** The lower median of a* over the cell layer (pale centres filled); 128 (neutral) for an empty layer. */
+function layerMedianAStar(s: RedCellScratch): number {
+  const hist = s.aStarHistogram;
+  hist.fill(0);
+  let count = 0;
+  for (let p = 0, n = s.width * s.height; p < n; p++)
+    if (s.layer[p] === 1) {
+      hist[s.aStar[p]!]! += 1;
+      count++;
+    }
+  if (count === 0) return 128;
+  // The ((count - 1) >> 1)-th smallest value, as numpy's sort()[(n - 1) // 2].
+  const rank = (count - 1) >> 1;
+  for (let v = 0, below = 0; v < 256; v++) {
+    below += hist[v]!;
+    if (below > rank) return v;
+  }
+  return 255;
 }
 
 /** The red-cell layer of `rgb` into `s.layer` (1 = red cell); returns its area in pixels. */
@@ -142,7 +171,8 @@ export function redCellLayer(rgb: Uint8Array, s: RedCellScratch): number {
   // Nuclei, widened by a 5 × 5 square (cv2.dilate with ones((5, 5))): out of the layer.
   s.aStarCounts.fill(0);
   rgbToAStar8Counted(rgb, n, s.aStar, s.aStarCounts);
-  for (let p = 0; p < n; p++) s.eroded[p] = s.aStar[p]! > A_STAR_NUCLEUS ? 1 : 0;
+  const cut = layerMedianAStar(s) + NUCLEUS_A_STAR_ABOVE_LAYER;
+  for (let p = 0; p < n; p++) s.eroded[p] = s.aStar[p]! > cut ? 1 : 0;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       let any = 0;

@@ -9,8 +9,8 @@ photographed in different sessions:
   across), so their size in pixels measures the magnification (objective, camera adapter, crop).
 
 The red-cell size is a granulometry (Serra's pattern spectrum): the cell layer (pixels darker than
-the plasma by Otsu's threshold on grey, central pallor filled) minus the stained nuclei (a* above
-the paper's 141, widened by 2 px) is opened with discs of radius 1..15 px; the mean radius at
+the plasma by Otsu's threshold on grey, central pallor filled) minus the stained nuclei (a* more
+than 10 above the layer's median, widened by 2 px) is opened with discs of radius 1..15 px; the mean radius at
 which its area goes is the figure. A field whose red-cell layer covers under 5 % of it has no
 figure. Read with OpenCV straight from the files: this describes the data, it feeds no model.
 
@@ -33,7 +33,7 @@ SIZE = 224
 CORNER_WIDTH, CORNER_HEIGHT = 0.2, 0.15
 RED_TEXT_PIXELS = 5
 DARK_PIXELS = 15
-A_STAR_NUCLEUS = 141  # the paper's a* threshold (OpenCV's 8-bit a*, 128 = neutral)
+NUCLEUS_A_STAR_ABOVE_LAYER = 10  # a nucleus: a* (OpenCV's 8-bit, 128 = neutral) this far above the layer's median
 MAX_RADIUS = 15
 MIN_RED_CELL_SHARE = 0.05
 _DISCS = [cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)) for r in range(1, MAX_RADIUS + 1)]
@@ -68,7 +68,11 @@ def red_cell_layer(rgb: np.ndarray) -> np.ndarray:
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     filled = (dark > 0) | ((dark == 0) & ~np.isin(labels, border))
     a_star = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 1]
-    nuclei = cv2.dilate((a_star > A_STAR_NUCLEUS).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    # A nucleus is markedly more magenta than the cells around it; relative to the layer, because
+    # a lamp's colour moves every pixel's a* (a fixed cut took red cells for nuclei under a red gain).
+    layer_a = np.sort(a_star[filled])
+    cut = int(layer_a[(layer_a.size - 1) // 2]) + NUCLEUS_A_STAR_ABOVE_LAYER if layer_a.size else 128
+    nuclei = cv2.dilate((a_star > cut).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     return filled & ~nuclei
 
 
