@@ -19,6 +19,7 @@ import { createLis, mediaThumbnails, type Lis } from './lis/index.js';
 import { specimenReportsFrom } from './lis/ports.js';
 import type { Logger } from './log.js';
 import { createDomainGate, loadDomainGate } from './gate/index.js';
+import { watchMagnification } from './gate/magnification-watch.js';
 import { loadModelManifest, type ModelManifest } from './infer/manifest.js';
 import { Pipeline, type ClassifierLike, type DomainGateLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
@@ -329,6 +330,8 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
     log,
     thumbnails: mediaThumbnails(store.media),
   });
+  const watched = config.gate.magnification_watch ? info.redCellSize : null;
+  const magnification = watchMagnification(watched, { bus, pipeline, metrics });
   const health = createHealth({
     config,
     store,
@@ -348,6 +351,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
             error: publisher.error,
           },
     lisProblems: () => lis.delivery?.problems() ?? [],
+    magnification: () => magnification?.drift() ?? null,
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, lis, startedAt });

@@ -6,6 +6,7 @@ import {
   type ColourDrift,
   type ColourDriftReference,
 } from './gate/colour-drift.js';
+import { magnificationProblem, type MagnificationDrift } from './gate/magnification-watch.js';
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
@@ -50,6 +51,8 @@ export interface HealthSources {
   mqtt(): MqttState | null;
   /** Delivery to the laboratory information system in words (reports held or waiting too long). */
   lisProblems?(): string[];
+  /** The red cells' size over the latest captures (src/gate/magnification-watch.ts); null when not watched. */
+  magnification?(): MagnificationDrift | null;
   /** The clock (tests). */
   now?: () => number;
 }
@@ -253,16 +256,72 @@ function problemsAt(s: HealthSources, at: number) {
   const reference = s.model.colourDrift;
   const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
   if (colour?.drifting) problems.push(colourProblem(colour));
+  // The red-cell measure reads a changed white balance or exposure as a change of size too:
+  // while either of those is called, it is the finding, and the size is not called on its own.
+  const measured = s.magnification?.() ?? null;
+  const magnification = measured && {
+    ...measured,
+    called: measured.differs !== null && !drift?.drifting && !colour?.drifting,
+  };
+  if (magnification?.called) problems.push(magnificationProblem(magnification)!);
   const clock = store.open ? store.captureClock.check(s.config.gate.drift_window) : null;
   if (clock) problems.push(...captureClockProblems(clock));
   problems.push(...(s.lisProblems?.() ?? []));
-  return { problems, mqtt, backlog, drift, colour, clock };
+  return { problems, mqtt, backlog, drift, colour, magnification, clock };
+}
+
+const round4 = (v: number | null): number | null => (v === null ? null : Math.round(v * 1e4) / 1e4);
+
+/** The watches of the camera over the latest captures, as the health payload carries them. */
+function cameraWatches(
+  drift: DomainDrift | null,
+  colour: ColourDrift | null,
+  magnification: (MagnificationDrift & { called: boolean }) | null,
+): Pick<HealthPayload, 'domain_drift' | 'colour_drift' | 'magnification'> {
+  return {
+    ...(drift
+      ? {
+          domain_drift: {
+            window: drift.window,
+            judged: drift.judged,
+            out_of_domain: drift.outOfDomain,
+            share: round4(drift.share),
+            limit: drift.limit,
+            drifting: drift.drifting,
+          },
+        }
+      : {}),
+    ...(colour
+      ? {
+          colour_drift: {
+            window: colour.window,
+            measured: colour.measured,
+            median: round4(colour.median),
+            high: colour.high,
+            drifting: colour.drifting,
+          },
+        }
+      : {}),
+    ...(magnification
+      ? {
+          magnification: {
+            window: magnification.window,
+            measured: magnification.measured,
+            median: round4(magnification.median),
+            low: magnification.low,
+            high: magnification.high,
+            differs: magnification.differs,
+            called: magnification.called,
+          },
+        }
+      : {}),
+  };
 }
 
 function healthPayload(s: HealthSources, at: number): HealthPayload {
   const { pipeline, store, metrics, model } = s;
   const w = s.capture.status();
-  const { problems, mqtt, backlog, drift, colour, clock } = problemsAt(s, at);
+  const { problems, mqtt, backlog, drift, colour, magnification, clock } = problemsAt(s, at);
   const free = pipeline.diskFreeBytes();
   return {
     schema: HEALTH_SCHEMA,
@@ -288,29 +347,7 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
           },
         }
       : {}),
-    ...(drift
-      ? {
-          domain_drift: {
-            window: drift.window,
-            judged: drift.judged,
-            out_of_domain: drift.outOfDomain,
-            share: drift.share === null ? null : Math.round(drift.share * 1e4) / 1e4,
-            limit: drift.limit,
-            drifting: drift.drifting,
-          },
-        }
-      : {}),
-    ...(colour
-      ? {
-          colour_drift: {
-            window: colour.window,
-            measured: colour.measured,
-            median: colour.median === null ? null : Math.round(colour.median * 1e4) / 1e4,
-            high: colour.high,
-            drifting: colour.drifting,
-          },
-        }
-      : {}),
+    ...cameraWatches(drift, colour, magnification),
     ...(clock
       ? {
           capture_clock: {

@@ -70,6 +70,7 @@ export const configSchema = z.strictObject({
   gate: z.strictObject({
     drift_window: z.number().int().min(5).max(10_000),
     drift_share: z.number().gt(0).lt(1),
+    magnification_watch: z.boolean(),
   }),
   pipeline: z.strictObject({
     concurrency: z.number().int().min(1).max(64),

@@ -218,6 +218,13 @@ export class Pipeline implements Extension {
     const { id } = committed;
     this.lastImageAt = o.result.processedAt;
     if (result) this.o.bus.emit('result:stored', { result, created: committed.created });
+    if (result && committed.created) {
+      const { width, height } = prepared.decoded;
+      this.o.bus.emit('picture:judged', {
+        result,
+        picture: { rgb: prepared.modelRgb ?? prepared.decoded.rgb, width, height },
+      });
+    }
     await this.moveAfter(item, id, this.o.capture.move_processed_to);
     item.settle?.({ resultId: id, duplicate: !committed.created });
   }

@@ -274,6 +274,23 @@ export interface HealthPayload {
     drifting: boolean;
   };
   /**
+   * The median red-cell radius (px) of the latest captures measured, against the range of the
+   * training images' medians (src/gate/magnification-watch.ts): `differs` (`smaller` / `larger`,
+   * with at least half a window measured); `called` when it differs while neither domain_drift
+   * nor colour_drift is called (a changed white balance or exposure moves the measure too), and
+   * then the problem is in `problems`. Absent when the model has no reference or
+   * gate.magnification_watch is false.
+   */
+  magnification?: {
+    window: number;
+    measured: number;
+    median: number | null;
+    low: number;
+    high: number;
+    differs: 'smaller' | 'larger' | null;
+    called: boolean;
+  };
+  /**
    * Whether the capture files' time stamps agree with this station's clock, over the latest
    * captures (src/store/capture-clock.ts); either count above 0 puts a problem in `problems`.
    * Absent when the database is closed.

@@ -25,6 +25,12 @@ export interface BusEvents {
   'outbox:sent': { ids: number[] };
   /** Disk free in data.dir crossed the configured minimum. */
   'disk:state': { freeBytes: number; low: boolean };
+  /**
+   * A new capture's or upload's result with the picture it was judged on, as the model saw it
+   * (colour-normalised, at the model's size, HWC RGB bytes): for watches that measure pictures
+   * after their verdict (src/gate/magnification-watch.ts). Only for results created, not duplicates.
+   */
+  'picture:judged': { result: Result; picture: { rgb: Uint8Array; width: number; height: number } };
   /** Queue empty and nothing in flight. */
   'pipeline:idle': Record<string, never>;
 }

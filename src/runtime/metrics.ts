@@ -192,14 +192,7 @@ export function createMetrics() {
       'blastwatch_out_of_domain_share',
       'Share of out-of-domain images among the last gate.drift_window captured images (0 before any); above gate.drift_share health is degraded.',
     ),
-    greenBalanceMedian: registry.gauge(
-      'blastwatch_green_balance_median',
-      'Median green balance of the images screened or refused only for their green or a contradicted benign call among the last gate.drift_window captured ones (0 before any); above blastwatch_green_balance_high health is degraded (white balance changed).',
-    ),
-    greenBalanceHigh: registry.gauge(
-      'blastwatch_green_balance_high',
-      "The highest green balance of the model's training images (model.json gate.colour_drift.high; 0 when the model has none).",
-    ),
+    ...cameraWatchGauges(registry),
     capturesAhead: registry.gauge(
       'blastwatch_captures_stamped_ahead',
       "Captures among the last gate.drift_window modified more than 5 s later than this station's clock when it read them (the writer's clock runs ahead); above 0 health is degraded.",
@@ -224,6 +217,32 @@ export function createMetrics() {
  * JavaScript objects kept alive. The heap figures are the main thread's; the inference worker's
  * isolate is in the RSS alone.
  */
+/** The camera watches' figures, which /metrics reads from health (src/serve/index.ts). */
+function cameraWatchGauges(registry: Registry) {
+  return {
+    greenBalanceMedian: registry.gauge(
+      'blastwatch_green_balance_median',
+      'Median green balance of the images screened or refused only for their green or a contradicted benign call among the last gate.drift_window captured ones (0 before any); above blastwatch_green_balance_high health is degraded (white balance changed).',
+    ),
+    greenBalanceHigh: registry.gauge(
+      'blastwatch_green_balance_high',
+      "The highest green balance of the model's training images (model.json gate.colour_drift.high; 0 when the model has none).",
+    ),
+    redCellRadiusMedian: registry.gauge(
+      'blastwatch_red_cell_radius_median',
+      'Median red-cell radius in pixels of the latest captures measured (gate.magnification_watch; 0 before any); outside blastwatch_red_cell_radius_low..high, over at least half a window, health is degraded (magnification changed).',
+    ),
+    redCellRadiusLow: registry.gauge(
+      'blastwatch_red_cell_radius_low',
+      "The smallest median red-cell radius of any window of the model's training images (model.json acquisition.red_cell_radius.low; 0 when not watched).",
+    ),
+    redCellRadiusHigh: registry.gauge(
+      'blastwatch_red_cell_radius_high',
+      "The largest median red-cell radius of any window of the model's training images (model.json acquisition.red_cell_radius.high; 0 when not watched).",
+    ),
+  };
+}
+
 function processMemoryGauges(registry: Registry) {
   const gauges = {
     rss: registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.'),

@@ -97,6 +97,9 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       ctx.metrics.outOfDomainShare.set(health.domain_drift?.share ?? 0);
       ctx.metrics.greenBalanceMedian.set(health.colour_drift?.median ?? 0);
       ctx.metrics.greenBalanceHigh.set(health.colour_drift?.high ?? 0);
+      ctx.metrics.redCellRadiusMedian.set(health.magnification?.median ?? 0);
+      ctx.metrics.redCellRadiusLow.set(health.magnification?.low ?? 0);
+      ctx.metrics.redCellRadiusHigh.set(health.magnification?.high ?? 0);
       ctx.metrics.capturesAhead.set(health.capture_clock?.ahead ?? 0);
       ctx.metrics.capturesBeforeSession.set(health.capture_clock?.before_session ?? 0);
       ctx.pipeline.diskFreeBytes();

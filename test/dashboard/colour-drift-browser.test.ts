@@ -41,6 +41,13 @@ t.test('the status page names a camera recording green brighter than the trainin
     /White balance \(green\)\s*like the training camera: median 0\.9\d\d over the last 6 images screened or refused only for their green or a contradicted benign call; training images at most 1\.0\d\d/,
   );
 
+  // The magnification watch measures the same captures once the daemon is idle; its window is the
+  // training range's (50), so six captures are shown but not judged.
+  t.match(
+    clean.grid,
+    /Magnification \(red-cell size\)\s*median radius \d+\.\d\d px over the last \d captures measured; training images \d\.\d\d–\d\.\d\d px; judged from 25 captures on/,
+  );
+
   const green = parseCameraShift('gains:1,1.15,1');
   for (const [i, path] of samples.entries()) {
     const file = join(dir, `green-${i}.png`);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { DomainReason } from '../../src/domain/applicability.js';
 import { loadConfig } from '../../src/config/load.js';
+import type { MagnificationDrift } from '../../src/gate/magnification-watch.js';
 import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } from '../../src/health.js';
 import type { ModelInfo } from '../../src/infer/index.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
@@ -21,7 +22,12 @@ import { fileURLToPath } from 'node:url';
 
 const T0 = Date.parse('2026-12-03T08:00:00.000Z');
 
-function setup(t: { teardown(fn: () => void): void }, mqttOn = true, model: Partial<ModelInfo> = {}) {
+function setup(
+  t: { teardown(fn: () => void): void },
+  mqttOn = true,
+  model: Partial<ModelInfo> = {},
+  magnification?: () => MagnificationDrift | null,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'bw-health-'));
   const store = openStore({ dataDir: dir });
   t.teardown(() => {
@@ -52,6 +58,7 @@ function setup(t: { teardown(fn: () => void): void }, mqttOn = true, model: Part
     classifier: () => ({ state: 'ready', lastError: null }),
     mqtt: () => mqtt,
     now: () => clock.now,
+    ...(magnification ? { magnification } : {}),
   });
   return { store, health, clock, disk, setMqtt: (m: MqttState | null) => (mqtt = m) };
 }
@@ -204,6 +211,14 @@ function storeScreened(
   });
 }
 
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+(addFormatsModule as unknown as (a: Ajv2020) => void)(ajv);
+const validHealth = ajv.compile(
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/health.schema.json', import.meta.url)), 'utf8'),
+  ) as object,
+);
+
 /** A green-balance reference as model.json has it, and the default config's window. */
 const GREEN_REFERENCE = { figure: 'green_balance' as const, high: 1.04 };
 const DRIFT_WINDOW = loadConfig(null, {}).config.gate.drift_window;
@@ -288,16 +303,6 @@ t.test(
   "capture files stamped by a clock that disagrees with this station's: degraded, in words",
   async (t) => {
     const { store, health } = setup(t, false);
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
-    (addFormatsModule as unknown as (a: Ajv2020) => void)(ajv);
-    const validHealth = ajv.compile(
-      JSON.parse(
-        readFileSync(
-          fileURLToPath(new URL('../../schemas/mqtt/health.schema.json', import.meta.url)),
-          'utf8',
-        ),
-      ) as object,
-    );
     const capture = (file: string, capturedAt: number, processedAt: number) =>
       store.results.commit(
         classifiedResult(file.padStart(64, '0'), { file, path: `/c/${file}`, capturedAt, processedAt }),
@@ -335,3 +340,52 @@ t.test(
     t.equal(health.payload().capture_clock?.before_session, 0, 'assigned by hand: no longer a problem');
   },
 );
+
+t.test(
+  "the red cells' size: degraded when it differs from the training images', unless the camera's colour or exposure changed too",
+  async (t) => {
+    const range = { window: 50, low: 6.15, high: 8.68, needed: 25 };
+    let drift: MagnificationDrift = { ...range, measured: 40, median: 7.2, differs: null };
+    const { store, health } = setup(t, false, { colourDrift: GREEN_REFERENCE }, () => drift);
+    let p = health.payload();
+    t.same(p.magnification, {
+      window: 50,
+      measured: 40,
+      median: 7.2,
+      low: 6.15,
+      high: 8.68,
+      differs: null,
+      called: false,
+    });
+    t.equal(p.state, 'ok');
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+    drift = { ...range, measured: 40, median: 5.81234, differs: 'smaller' };
+    p = health.payload();
+    t.match(p.magnification, { median: 5.8123, differs: 'smaller', called: true });
+    t.equal(p.state, 'degraded');
+    t.match(p.problems, [
+      /^magnification changed\? The red cells measure 5\.81 px in radius, the median of the last 40 captures measured, smaller than in any 50 consecutive training images \(6\.15–8\.68 px\): the magnification is lower than the training camera's/,
+    ]);
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+    // A brighter green makes red cells read smaller too: the white balance is the finding.
+    storeScreened(
+      store,
+      Array.from({ length: DRIFT_WINDOW }, () => 1.07),
+      0,
+    );
+    p = health.payload();
+    t.match(p.magnification, { differs: 'smaller', called: false });
+    t.equal(p.colour_drift?.drifting, true);
+    t.equal(p.problems.filter((x) => x.startsWith('magnification')).length, 0, 'not called on its own');
+    t.equal(p.problems.filter((x) => x.startsWith('white balance')).length, 1);
+  },
+);
+
+t.test('no magnification watch: no magnification in the health', async (t) => {
+  const { health } = setup(t, false, {}, () => null);
+  t.equal(health.payload().magnification, undefined);
+  const { health: without } = setup(t, false);
+  t.equal(without.payload().magnification, undefined);
+});

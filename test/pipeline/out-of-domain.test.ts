@@ -15,6 +15,7 @@ import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { DomainGateLike } from '../../src/domain/ports.js';
 import { loadDomainGate } from '../../src/gate/index.js';
+import { watchMagnification } from '../../src/gate/magnification-watch.js';
 import { createHealth } from '../../src/health.js';
 import { loadModelManifest } from '../../src/infer/manifest.js';
 import type { ModelInfo, Prediction } from '../../src/infer/index.js';
@@ -77,9 +78,10 @@ function setup(
   const metrics = createMetrics();
   const defaults = loadConfig(null, {}).config;
   const model = { name: info.name, version: info.version, execution_provider: 'cpu', precision: 'int8' };
+  const bus = new EventBus();
   const pipeline = new Pipeline({
     store,
-    bus: new EventBus(),
+    bus,
     metrics,
     log: pino({ level: 'silent' }),
     prepareImage,
@@ -92,7 +94,8 @@ function setup(
     segment: defaults.segment,
     pipeline: { concurrency: 1, queue_max: 8 },
   });
-  const config = { ...defaults, gate: { drift_window: 6, drift_share: 0.5 } };
+  const config = { ...defaults, gate: { drift_window: 6, drift_share: 0.5, magnification_watch: true } };
+  const watch = watchMagnification(modelInfo.redCellSize, { bus, pipeline, metrics });
   const health = createHealth({
     config,
     store,
@@ -106,6 +109,7 @@ function setup(
     },
     classifier: () => ({ state: 'ready', lastError: null }),
     mqtt: () => null,
+    magnification: () => watch?.drift() ?? null,
   });
   t.teardown(async () => {
     await pipeline.stop();
@@ -130,7 +134,7 @@ function setup(
       pipeline.offer(work);
     });
   };
-  return { store, metrics, health, process, capture };
+  return { store, metrics, health, process, capture, watch };
 }
 
 const smear = (n: number) => jpegVariant(readFileSync(sampleImages()[0]!), `smear-${n}`);
@@ -302,6 +306,53 @@ t.test(
     t.match(
       health.payload().problems.filter((p) => p.startsWith('white balance')),
       [/^white balance changed\? The camera records green brighter than the training camera did/],
+    );
+  },
+);
+
+t.test(
+  'a lower magnification: the daemon measures the red cells of its captures after their verdicts, and health names the magnification',
+  async (t) => {
+    const manifest = await loadModelManifest(join(repoRoot, 'models'));
+    const range = manifest.acquisition?.red_cell_radius;
+    if (!range) throw new Error('the bundled model.json has no acquisition.red_cell_radius');
+    // The bundled range, judged over the 12 committed samples instead of 50 fields.
+    const bundled = {
+      ...info,
+      colour: manifest.preprocessing?.colour ?? null,
+      redCellSize: { ...range, window: 12 },
+    } as ModelInfo;
+    const { health, process, watch } = setup(t, await loadDomainGate(manifest), bundled);
+    const magnification = () => health.payload().magnification;
+    const measuredAll = async (n: number) => {
+      for (let i = 0; i < 10_000 && watch!.backlog.pending > 0; i++)
+        await new Promise((r) => setImmediate(r));
+      t.equal(watch!.backlog.pending, 0, 'nothing left waiting');
+      t.ok((magnification()?.measured ?? 0) >= n, `${magnification()?.measured} measured`);
+    };
+    const samples = sampleImages().slice(0, 12);
+
+    for (const [i, path] of samples.entries()) await process(`clean-${i}.jpg`, readFileSync(path));
+    await measuredAll(6);
+    t.match(
+      magnification(),
+      { window: 12, low: range.low, high: range.high, differs: null },
+      'the training camera',
+    );
+    t.equal(health.state(), 'ok');
+
+    const shrink = parseCameraShift('magnification:0.75');
+    for (const [i, path] of samples.entries())
+      await process(`shrunk-${i}.png`, (await shrink.apply(readFileSync(path), path)).bytes);
+    await measuredAll(6);
+    const m = magnification();
+    t.equal(m?.differs, 'smaller', `median ${m?.median} of ${m?.measured} below ${range.low}`);
+    t.equal(health.state(), 'degraded');
+    t.match(
+      health.payload().problems.filter((p) => p.startsWith('magnification')),
+      [
+        /^magnification changed\? The red cells measure .* smaller than .*: the magnification is lower than the training camera's/,
+      ],
     );
   },
 );

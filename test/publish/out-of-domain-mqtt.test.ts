@@ -48,7 +48,7 @@ t.test('MQTT: no verdict and no alert for out-of-domain images; drift in the hea
   config.model.threads = 1;
   // Every result flagged, so an alert would be sent for any image the gate let through.
   config.model.threshold = 0;
-  config.gate = { drift_window: 5, drift_share: 0.5 };
+  config.gate = { drift_window: 5, drift_share: 0.5, magnification_watch: true };
   const sub = await subscribe(broker.url, 'blastwatch/ood-scope');
   const app = await createApp(config, createLogger({ level: 'warn', pretty: false }), {
     gate: darkFrameGate(),

@@ -29,7 +29,7 @@ t.test('the HTTP API and the dashboard on out-of-domain images', async (t) => {
   });
   config.capture.stability_ms = 100;
   config.model.threads = 1;
-  config.gate = { drift_window: 5, drift_share: 0.5 };
+  config.gate = { drift_window: 5, drift_share: 0.5, magnification_watch: true };
   const app = await createApp(config, createLogger({ level: 'warn', pretty: false }), {
     gate: darkFrameGate(),
   });

@@ -115,6 +115,7 @@ function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
     startedAt: new Date(ctx.startedAt).toISOString(),
     problems: h.problems,
     colourBalance: h.colour_drift ?? null,
+    magnification: h.magnification ?? null,
     captureClock: h.capture_clock ?? null,
   };
 }

@@ -157,6 +157,8 @@ export interface StatusView {
    * colour_drift); null when the model has no reference.
    */
   colourBalance?: HealthPayload['colour_drift'] | null;
+  /** The red cells' size over the latest captures measured, against the training images' (health's magnification); null when not watched. */
+  magnification?: HealthPayload['magnification'] | null;
   /** Whether the capture files' time stamps agree with this station's clock (health's capture_clock). */
   captureClock?: HealthPayload['capture_clock'] | null;
 }

@@ -157,6 +157,18 @@ export const statusReply = {
           type: ['object', 'null'],
           properties: { measured: int, median: nullableNum, high: num, drifting: bool },
         },
+        magnification: {
+          type: ['object', 'null'],
+          properties: {
+            window: int,
+            measured: int,
+            median: nullableNum,
+            low: num,
+            high: num,
+            differs: { type: ['string', 'null'], enum: ['smaller', 'larger', null] },
+            called: bool,
+          },
+        },
         captureClock: {
           type: ['object', 'null'],
           properties: { captures: int, ahead: int, max_ahead_s: num, before_session: int },

@@ -51,6 +51,7 @@ export async function loadStatus() {
     item('Last image', when(s.lastImageAt)),
     item('Suggestion = sign-off', agreementText(await api('/api/specimens/agreement').catch(() => null))),
     ...(s.colourBalance ? [colourItem(s.colourBalance, item)] : []),
+    ...(s.magnification ? [magnificationItem(s.magnification, item)] : []),
     ...(s.captureClock ? [clockItem(s.captureClock, item)] : []),
   );
   const problems = $('status-problems');
@@ -72,6 +73,31 @@ function colourItem(c, item) {
   return c.drifting
     ? item(label, `green brighter than the training camera: ${figures}. Check the white balance.`, 'warn')
     : item(label, `like the training camera: ${figures}`);
+}
+
+/**
+ * The red cells' size over the latest captures measured, against the training images': it
+ * measures the magnification, which no single field shows (docs/new-microscope.md).
+ */
+function magnificationItem(m, item) {
+  const label = 'Magnification (red-cell size)';
+  if (m.median === null) return item(label, 'no capture measured yet');
+  const figures = `median radius ${m.median.toFixed(2)} px over the last ${m.measured} captures measured; training images ${m.low.toFixed(2)}–${m.high.toFixed(2)} px`;
+  if (m.called)
+    return item(
+      label,
+      `${m.differs === 'smaller' ? 'lower' : 'higher'} than the training camera's: ${figures}. Check the objective and camera adapter.`,
+      'warn',
+    );
+  if (m.differs)
+    return item(
+      label,
+      `red cells measure ${m.differs} than the training camera's, but its colour or exposure changed too, which moves this figure: fix that first (${figures})`,
+      'warn',
+    );
+  if (m.measured < Math.ceil(m.window / 2))
+    return item(label, `${figures}; judged from ${Math.ceil(m.window / 2)} captures on`);
+  return item(label, `like the training camera's: ${figures}`);
 }
 
 /**
