@@ -23,7 +23,7 @@ import {
   type E2ePhase,
   type SoakResult,
 } from './e2e.js';
-import { benchGate, benchMedia, benchNormalise } from './stages-judge-media.js';
+import { benchGate, benchMagnification, benchMedia, benchNormalise } from './stages-judge-media.js';
 import { profileInference, summarizeCpuProfiles, type OpProfile } from './profile.js';
 import { loadImages, toCameraSize, type BenchImage } from './images.js';
 import { markdownTable, svgChart, table, type Row } from './report.js';
@@ -386,6 +386,12 @@ async function main(): Promise<void> {
     counts.store,
   );
   const media = await benchMedia(dec.decoded, seg.segmentations, counts.store, Math.min(20, counts.store));
+  const magnification = await benchMagnification(
+    manifest,
+    dec.decoded,
+    normalise?.modelRgbs ?? null,
+    counts.segmentRounds,
+  );
   const threadCounts = [...new Set([1, 2, cores])]
     .filter((t) => t <= Math.max(2, cores))
     .sort((a, b) => a - b);
@@ -580,6 +586,7 @@ async function main(): Promise<void> {
     ...(normalise ? [normalise.result] : []),
     ...(gate ? [gate] : []),
     media,
+    ...(magnification ? [magnification] : []),
   ]);
   const summary = {
     segmentation_speedup_vs_reference: ratio(refStages.segment?.median_ms, seg.result.median_ms, 1),
@@ -686,6 +693,7 @@ async function main(): Promise<void> {
       ...(gate ? [gate] : []),
       store,
       media,
+      ...(magnification ? [magnification] : []),
       ...(publish ? [publish] : []),
     ],
     cuda: o.cuda
@@ -737,6 +745,16 @@ async function main(): Promise<void> {
     ...(gate ? [{ label: 'gate (out-of-domain judgement)', s: gate, cpu: gate.cpu_ms ?? null }] : []),
     { label: 'store', s: store, cpu: store.cpu_ms ?? null, note: 'SQLite result+outbox txn, FULL sync' },
     { label: 'media', s: media, cpu: media.cpu_ms ?? null, note: 'thumbnail, mask, segmented: media.db' },
+    ...(magnification
+      ? [
+          {
+            label: 'magnification watch',
+            s: magnification,
+            cpu: magnification.cpu_ms ?? null,
+            note: 'red-cell size, once idle: after the verdict',
+          },
+        ]
+      : []),
     ...(publish
       ? [
           {

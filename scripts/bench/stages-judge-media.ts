@@ -1,7 +1,7 @@
 /**
  * The stages every image goes through besides decode, segmentation, tensors, inference, store and
  * publish, each alone on the daemon's own code: the colour normalisation before segmentation, the
- * out-of-domain gate's judgement, and the dashboard media (thumbnail JPEG, mask PNG, segmented
+ * out-of-domain gate's judgement, the magnification watch's measure (after the verdict), and the dashboard media (thumbnail JPEG, mask PNG, segmented
  * JPEG stored in media.db). Together with stages.ts they are what the daemon's CPU per
  * image is compared with (daemon_cpu_overhead_ratio).
  */
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { DecodedImage } from '../../src/decode/index.js';
 import { loadDomainGate, type GateInput } from '../../src/gate/index.js';
+import { createRedCellScratch, redCellRadius } from '../../src/gate/red-cell-size.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
 import { createColourScratch, normaliseForModel } from '../../src/preprocess/colour.js';
@@ -92,6 +93,29 @@ export async function benchGate(
     (i) => void gate.judge(inputs[i % inputs.length]!),
   );
   return { stage: 'gate', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) };
+}
+
+/**
+ * The magnification watch's red-cell measure of each picture as the model sees it, as the daemon
+ * makes it once idle (src/gate/magnification-watch.ts): off the path to a verdict, but CPU the
+ * daemon spends per capture. Null when the model has no red-cell reference (nothing is measured).
+ */
+export async function benchMagnification(
+  manifest: ModelManifest,
+  decoded: DecodedImage[],
+  modelRgbs: Uint8Array[] | null,
+  rounds: number,
+): Promise<StageResult | null> {
+  if (!manifest.acquisition?.red_cell_radius) return null;
+  const { width, height } = decoded[0]!;
+  const scratch = createRedCellScratch(width, height);
+  const pictures = decoded.map((d, i) => modelRgbs?.[i] ?? d.rgb);
+  const { samples, wallMs, cpuMsPerIteration } = await timeLoop(
+    pictures.length * rounds,
+    Math.max(10, pictures.length),
+    (i) => void redCellRadius(pictures[i % pictures.length]!, scratch),
+  );
+  return { stage: 'magnification watch', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) };
 }
 
 /** The dashboard media of each image, encoded and stored as the pipeline does (one id per call). */

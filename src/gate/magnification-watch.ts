@@ -10,11 +10,13 @@
  * check set.
  *
  * The measure costs 10–14 ms per field on a 2-core machine, more than the rest of the daemon's
- * own work per image, so it is kept off the path to a verdict: a field is measured only when the
- * pipeline has nothing queued or in flight, one per turn of the event loop, after its result has
- * been stored and published. At a microscope's pace (a field every few seconds) every capture is
- * measured; during a burst the fields wait, and beyond `MAX_PENDING` the oldest waiting ones are
- * left out. The window lives in memory: after a restart it fills again.
+ * own work per image, and it runs on the event loop, so it is kept off the path to a verdict: a
+ * field is measured after its result has been stored and published, once the pipeline has had
+ * nothing queued or in flight for `QUIET_MS`, one field per turn of the event loop. A capture
+ * that arrives meanwhile waits for one measure at most. At a microscope's pace (a field every few
+ * seconds) every capture is measured; during a burst the fields wait, and beyond `MAX_PENDING`
+ * the oldest waiting ones are left out. The window lives in memory: after a restart it fills
+ * again.
  */
 import type { Result } from '../domain/result.js';
 import { countsForColourWatch } from './colour-drift.js';
@@ -34,8 +36,15 @@ export interface WatchedPicture {
   height: number;
 }
 
-/** Fields waiting for an idle moment: 16 pictures of 224 × 224 hold 2.4 MB. */
-export const MAX_PENDING = 16;
+/** Fields waiting for a quiet moment: 8 pictures of 224 × 224 hold 1.2 MB. */
+export const MAX_PENDING = 8;
+
+/**
+ * How long the pipeline must have been idle before a field is measured: captures that follow
+ * each other closely (a burst, a folder copied in) then rarely meet a measure, which would hold
+ * the next one back by its 10–14 ms.
+ */
+export const QUIET_MS = 250;
 
 export interface MagnificationWatchOptions {
   reference: RedCellReference;
@@ -43,8 +52,8 @@ export interface MagnificationWatchOptions {
   idle(): boolean;
   /** How long each measure took, in ms (the stage histogram). */
   observe?(ms: number): void;
-  /** Runs `fn` on a later turn of the event loop (tests may run it at once). */
-  defer?(fn: () => void): void;
+  /** QUIET_MS unless given (tests: 0). */
+  quietMs?: number;
 }
 
 /** The latest window against the training images' range: MagnificationFigures and its size. */
@@ -57,8 +66,15 @@ export class MagnificationWatch {
   /** The latest counted captures' radii, oldest first (null: no red-cell size in that field). */
   private readonly radii: (number | null)[] = [];
   private readonly pending: WatchedPicture[] = [];
+  /**
+   * Copies of the waiting pictures live in buffers reused from one field to the next, so the
+   * pipeline's own arrays are never held past their result (holding them made the daemon's
+   * steady memory grow).
+   */
+  private readonly spare: Uint8Array[] = [];
   private scratch: RedCellScratch | null = null;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastActivity = 0;
   private left = 0;
 
   constructor(private readonly o: MagnificationWatchOptions) {}
@@ -70,36 +86,53 @@ export class MagnificationWatch {
    */
   offer(result: Pick<Result, 'origin' | 'domain'>, picture: WatchedPicture): void {
     if (result.origin !== 'capture' || !result.domain || !countsForColourWatch(result.domain)) return;
-    this.pending.push(picture);
-    if (this.pending.length > MAX_PENDING) {
-      this.pending.shift();
+    if (this.pending.length >= MAX_PENDING) {
+      this.release(this.pending.shift()!);
       this.left++;
     }
+    const spare = this.spare.pop();
+    const rgb = spare?.length === picture.rgb.length ? spare : new Uint8Array(picture.rgb.length);
+    rgb.set(picture.rgb);
+    this.pending.push({ rgb, width: picture.width, height: picture.height });
     this.wake();
   }
 
-  /** The pipeline has gone idle: measure what waits. */
+  private release(p: WatchedPicture): void {
+    if (this.spare.length < MAX_PENDING) this.spare.push(p.rgb);
+  }
+
+  /** The pipeline has gone idle: measure what waits once it stays so for the quiet time. */
   wake(): void {
-    if (this.scheduled || this.pending.length === 0) return;
-    this.scheduled = true;
-    (this.o.defer ?? setImmediate)(() => {
-      this.scheduled = false;
+    this.lastActivity = performance.now();
+    this.schedule(this.o.quietMs ?? QUIET_MS);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer !== null || this.pending.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
       this.measureOne();
-    });
+    }, delayMs);
+    // A waiting measure never keeps the process alive (tests, shutdown).
+    this.timer.unref();
   }
 
   /** One field per turn, so a capture arriving meanwhile waits for one measure at most. */
   private measureOne(): void {
     if (!this.o.idle()) return; // the next pipeline:idle wakes it again
+    const quiet = this.o.quietMs ?? QUIET_MS;
+    const since = performance.now() - this.lastActivity;
+    if (since < quiet) return this.schedule(quiet - since);
     const picture = this.pending.shift();
     if (!picture) return;
     const t0 = performance.now();
     const s = this.scratchFor(picture);
     const radius = redCellRadius(picture.rgb, s);
+    this.release(picture);
     this.o.observe?.(performance.now() - t0);
     this.radii.push(radius);
     if (this.radii.length > this.o.reference.window) this.radii.shift();
-    this.wake();
+    this.schedule(0);
   }
 
   private scratchFor(p: WatchedPicture): RedCellScratch {

@@ -48,9 +48,11 @@ async function pictures(shift?: string): Promise<WatchedPicture[]> {
   return out;
 }
 
-/** Turns of the event loop until `done`, or a failure after many. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `done`, or fails after 20 s. */
 async function settle(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 2000 && !done(); i++) await sleep(10);
   if (!done()) throw new Error('the watch did not settle');
 }
 
@@ -65,9 +67,14 @@ t.test('measures only while the pipeline is idle, and keeps a bounded backlog', 
   const picture = await measurable();
   let idle = false;
   const measures: number[] = [];
-  const watch = new MagnificationWatch({ reference, idle: () => idle, observe: (ms) => measures.push(ms) });
+  const watch = new MagnificationWatch({
+    reference,
+    idle: () => idle,
+    observe: (ms) => measures.push(ms),
+    quietMs: 0,
+  });
   for (let i = 0; i < 3; i++) watch.offer(capture, picture!);
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  await sleep(50);
   t.equal(watch.drift().measured, 0, 'nothing measured while images are processed');
   t.same(watch.backlog, { pending: 3, leftOut: 0 });
   idle = true;
@@ -79,6 +86,16 @@ t.test('measures only while the pipeline is idle, and keeps a bounded backlog', 
   idle = false;
   for (let i = 0; i < MAX_PENDING + 4; i++) watch.offer(capture, picture!);
   t.same(watch.backlog, { pending: MAX_PENDING, leftOut: 4 }, 'the oldest left out beyond the limit');
+});
+
+t.test('waits until the pipeline has been quiet for the quiet time', async (t) => {
+  const picture = await measurable();
+  const watch = new MagnificationWatch({ reference, idle: () => true, quietMs: 1000 });
+  watch.offer(capture, picture);
+  await sleep(20);
+  t.equal(watch.drift().measured, 0, 'not measured right after the activity');
+  await settle(() => watch.backlog.pending === 0);
+  t.equal(watch.drift().measured, 1, 'measured once quiet');
 });
 
 t.test('counts captures screened or refused for this camera only', async (t) => {
@@ -111,7 +128,7 @@ t.test(
   'the samples as recorded are within the training range; shrunk to ×0.75 they are smaller',
   async (t) => {
     const run = async (shift?: string) => {
-      const watch = new MagnificationWatch({ reference, idle: () => true });
+      const watch = new MagnificationWatch({ reference, idle: () => true, quietMs: 0 });
       for (const p of await pictures(shift)) watch.offer(capture, p);
       await settle(() => watch.backlog.pending === 0);
       return watch.drift();
@@ -142,7 +159,7 @@ t.test('wired to the bus: pictures judged are measured when the pipeline goes id
   const watch = watchMagnification(reference, { bus, pipeline, metrics })!;
   const picture = await measurable();
   bus.emit('picture:judged', { result: capture as never, picture });
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  await sleep(50);
   t.equal(watch.drift().measured, 0, 'still in flight');
   pipeline.inFlight = 0;
   bus.emit('pipeline:idle', {});

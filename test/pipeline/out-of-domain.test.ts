@@ -325,8 +325,8 @@ t.test(
     const { health, process, watch } = setup(t, await loadDomainGate(manifest), bundled);
     const magnification = () => health.payload().magnification;
     const measuredAll = async (n: number) => {
-      for (let i = 0; i < 10_000 && watch!.backlog.pending > 0; i++)
-        await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 2000 && watch!.backlog.pending > 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
       t.equal(watch!.backlog.pending, 0, 'nothing left waiting');
       t.ok((magnification()?.measured ?? 0) >= n, `${magnification()?.measured} measured`);
     };
@@ -342,9 +342,11 @@ t.test(
     t.equal(health.state(), 'ok');
 
     const shrink = parseCameraShift('magnification:0.75');
-    for (const [i, path] of samples.entries())
+    // Six at a time: captures close together wait for a quiet moment, at most MAX_PENDING (8) of them.
+    for (const [i, path] of samples.entries()) {
       await process(`shrunk-${i}.png`, (await shrink.apply(readFileSync(path), path)).bytes);
-    await measuredAll(6);
+      if (i % 6 === 5) await measuredAll(6);
+    }
     const m = magnification();
     t.equal(m?.differs, 'smaller', `median ${m?.median} of ${m?.measured} below ${range.low}`);
     t.equal(health.state(), 'degraded');
