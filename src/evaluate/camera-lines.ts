@@ -24,9 +24,11 @@ const ADVICE: Record<'smaller' | 'larger', string> = {
 
 /**
  * The red-cell size: the whole set against all training images, then (a labelled set) each class
- * against its own class's training images, which names a smaller change, and what follows.
+ * against its own class's training images, which names a smaller change, and what follows. A
+ * brighter green (the colour figures above their training high) lowers the red cells' contrast
+ * and makes them read smaller too, so a smaller call under it is named as possibly the green's.
  */
-export function magnificationLines(f: MagnificationFigures | null): string[] {
+export function magnificationLines(f: MagnificationFigures | null, greenBrighter = false): string[] {
   if (!f || f.median === null) return [];
   const figures =
     `red-cell size of the same images: median radius ${f.median.toFixed(2)} px over ${f.measured}, ` +
@@ -52,6 +54,10 @@ export function magnificationLines(f: MagnificationFigures | null): string[] {
   if (!f.differs && direction && called.every(([, c]) => c.differs === direction))
     lines.push(
       `the red cells are ${direction} than in the training images of the same class in ${called.length} of ${classes.length} classes, ${ADVICE[direction]}`,
+    );
+  if (greenBrighter && (f.differs === 'smaller' || direction === 'smaller'))
+    lines.push(
+      'the brighter green makes red cells read smaller too: fix the white balance first, then check the magnification again',
     );
   return lines;
 }

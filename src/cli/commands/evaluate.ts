@@ -88,7 +88,7 @@ function formatText(m: WithColour<LabelledEvaluation>, header: string, failed: n
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
     ...colourLines(m.colour_drift),
-    ...magnificationLines(m.magnification),
+    ...magnificationLines(m.magnification, m.colour_drift?.above === true),
   ];
   if (m.gate) lines.push('the figures below cover the accepted images only');
   lines.push(`accuracy: ${pct(m.accuracy)}   macro-F1: ${m.macro_f1.toFixed(4)}   ECE: ${m.ece.toFixed(4)}`);
@@ -131,7 +131,7 @@ function formatUnlabelled(m: WithColour<UnlabelledEvaluation>, header: string, f
     `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
     ...gateLines(m),
     ...colourLines(m.colour_drift),
-    ...magnificationLines(m.magnification),
+    ...magnificationLines(m.magnification, m.colour_drift?.above === true),
   ];
   lines.push(
     `flagged as possible B-ALL (accepted images): ${m.flagged}`,
