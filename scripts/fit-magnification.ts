@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fitRedCellReference, redCellRadiusOf } from '../src/gate/red-cell-size.js';
 import { openModelQuietly } from './gate/measure.js';
-import { SET_OPTIONS } from './gate/sets.js';
+import { SPLIT_OPTIONS } from './gate/sets.js';
 
 interface SplitEntry {
   path: string;
@@ -30,9 +30,7 @@ interface SplitEntry {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: SET_OPTIONS.data,
-      split: SET_OPTIONS.split,
-      model: SET_OPTIONS.model,
+      ...SPLIT_OPTIONS,
       window: { type: 'string', default: '50' },
       'dry-run': { type: 'boolean', default: false },
     },

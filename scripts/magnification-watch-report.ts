@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { magnificationFigures, redCellRadiusOf } from '../src/gate/red-cell-size.js';
 import { parseCameraShift, RANGE_SHIFTS } from './camera-shifts.js';
 import { openModelQuietly } from './gate/measure.js';
-import { SET_OPTIONS } from './gate/sets.js';
+import { SPLIT_OPTIONS } from './gate/sets.js';
 
 const AS_RECORDED = 'none';
 const DEFAULT_SHIFTS = [
@@ -47,9 +47,7 @@ interface Row {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: SET_OPTIONS.data,
-      split: SET_OPTIONS.split,
-      model: SET_OPTIONS.model,
+      ...SPLIT_OPTIONS,
       subset: { type: 'string', default: 'val,test' },
       shifts: { type: 'string' },
       markdown: { type: 'boolean', default: false },

@@ -88,11 +88,16 @@ export async function withChangedCopies<T>(
   }
 }
 
-/** The options the gate scripts share: the data set, its split, the model, and every N-th image. */
-export const SET_OPTIONS = {
+/** The data set, its split and the model, as every script that measures the split names them. */
+export const SPLIT_OPTIONS = {
   data: { type: 'string', default: '../shared/data/all-smears' },
   split: { type: 'string', default: 'training/split.json' },
   model: { type: 'string', default: 'models' },
+} as const;
+
+/** The options the gate scripts share: SPLIT_OPTIONS and every N-th image. */
+export const SET_OPTIONS = {
+  ...SPLIT_OPTIONS,
   every: { type: 'string', default: '1' },
 } as const;
 
