@@ -7,7 +7,8 @@
  * The figure is a granulometry (Serra's pattern spectrum), the same as the training pipeline's
  * description of the data set (training/blastwatch_train/acquisition.py, with OpenCV): the cell
  * layer (pixels darker than the plasma by Otsu's threshold on grey, central pallor filled) minus
- * the stained nuclei (a* more than 10 above the layer's median, widened by 2 px) is opened with discs of radius
+ * the stained nuclei (a* more than 10 above the layer's median, opened by the 3 × 3 cross, widened
+ * by 2 px) is opened with discs of radius
  * 1..15 px; the mean radius at which its area goes is the figure. A field whose red-cell layer
  * covers under 5 % of it has none. Each operation follows the OpenCV call the description uses,
  * border rules included, so the two give the same figure on the same pixels (a test holds them
@@ -39,10 +40,14 @@ export const NUCLEUS_A_STAR_ABOVE_LAYER = 10;
 export const MAX_RADIUS = 15;
 const MIN_RED_CELL_SHARE = 0.05;
 
-/** OpenCV's 8-bit RGB→grey: Y = 0.299 R + 0.587 G + 0.114 B in 14-bit fixed point. */
+/**
+ * OpenCV's 8-bit RGB→grey (cv2.cvtColor COLOR_RGB2GRAY, 4.6): Y = 0.299 R + 0.587 G + 0.114 B in
+ * 15-bit fixed point (9798, 19235, 3735), rounded. The 14-bit coefficients of its scalar code
+ * differ by one level on some pixels, which moves a field's Otsu layer where pixels sit at the threshold.
+ */
 function grey(rgb: Uint8Array, n: number, out: Uint8Array): void {
   for (let p = 0, o = 0; p < n; p++, o += 3)
-    out[p] = (rgb[o]! * 4899 + rgb[o + 1]! * 9617 + rgb[o + 2]! * 1868 + 8192) >> 14;
+    out[p] = (rgb[o]! * 9798 + rgb[o + 1]! * 19235 + rgb[o + 2]! * 3735 + 16384) >> 15;
 }
 
 /**
@@ -131,6 +136,33 @@ export function createRedCellScratch(width: number, height: number): RedCellScra
   };
 }
 
+/**
+ * `mask` opened in place with the 3 × 3 cross, `tmp` its scratch: the erosion treats pixels outside
+ * the image as set and the dilation as unset, OpenCV's default border values for the two.
+ */
+function openWithCross(mask: Uint8Array, tmp: Uint8Array, w: number, h: number): void {
+  for (let y = 0, p = 0; y < h; y++)
+    for (let x = 0; x < w; x++, p++)
+      tmp[p] =
+        mask[p] === 1 &&
+        (y === 0 || mask[p - w] === 1) &&
+        (y === h - 1 || mask[p + w] === 1) &&
+        (x === 0 || mask[p - 1] === 1) &&
+        (x === w - 1 || mask[p + 1] === 1)
+          ? 1
+          : 0;
+  for (let y = 0, p = 0; y < h; y++)
+    for (let x = 0; x < w; x++, p++)
+      mask[p] =
+        tmp[p] === 1 ||
+        (y > 0 && tmp[p - w] === 1) ||
+        (y < h - 1 && tmp[p + w] === 1) ||
+        (x > 0 && tmp[p - 1] === 1) ||
+        (x < w - 1 && tmp[p + 1] === 1)
+          ? 1
+          : 0;
+}
+
 /** The lower median of a* over the cell layer (pale centres filled); 128 (neutral) for an empty layer. */
 function layerMedianAStar(s: RedCellScratch): number {
   const hist = s.aStarHistogram;
@@ -168,11 +200,14 @@ export function redCellLayer(rgb: Uint8Array, s: RedCellScratch): number {
   for (let y = 0; y < h; y++)
     for (let r = rowFirst[y]!, last = rowFirst[y + 1]!; r < last; r++)
       layer.fill(value[r]!, y * w + start[r]!, y * w + end[r]!);
-  // Nuclei, widened by a 5 × 5 square (cv2.dilate with ones((5, 5))): out of the layer.
+  // Nuclei: opened with the 3 × 3 cross (cv2.morphologyEx MORPH_OPEN with OpenCV's 3 × 3
+  // ellipse), so that single pixels a noisy sensor pushes over the cut are not nuclei, then
+  // widened by a 5 × 5 square (cv2.dilate with ones((5, 5))) and taken out of the layer.
   s.aStarCounts.fill(0);
   rgbToAStar8Counted(rgb, n, s.aStar, s.aStarCounts);
   const cut = layerMedianAStar(s) + NUCLEUS_A_STAR_ABOVE_LAYER;
   for (let p = 0; p < n; p++) s.eroded[p] = s.aStar[p]! > cut ? 1 : 0;
+  openWithCross(s.eroded, s.painted, w, h);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       let any = 0;

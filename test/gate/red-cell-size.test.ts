@@ -45,52 +45,58 @@ t.test("OpenCV's ellipse elements and Otsu threshold", async (t) => {
   t.equal(otsuThreshold(twoLevels, 100), 40, 'the first level of the largest between-class variance');
 });
 
-t.test('the same figure as the training pipeline on the same pixels, as recorded and at ×0.75', async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'bw-red-cells-'));
-  t.teardown(() => rmSync(work, { recursive: true, force: true }));
-  const shrink = parseCameraShift('magnification:0.75');
-  const pictures: { name: string; rgb: Uint8Array }[] = [];
-  for (const path of samples()) {
-    const decoded = await decodeImage(path, { size: SIZE, limitInputPixels: 50_000_000 });
-    pictures.push({ name: path, rgb: decoded.rgb });
-    const shifted = await shrink.apply(readFileSync(path), path);
-    pictures.push({
-      name: `${path} ×0.75`,
-      rgb: (await decodeImage(shifted.bytes, { size: SIZE, limitInputPixels: 50_000_000 })).rgb,
-    });
-  }
-  const files = pictures.map((p, i) => {
-    const file = join(work, `${i}.u8`);
-    writeFileSync(file, p.rgb);
-    return file;
-  });
-  const { stdout } = await run(
-    PYTHON,
-    [
-      '-c',
-      'import sys, json, numpy as np\n' +
-        'from blastwatch_train.acquisition import red_cell_radius\n' +
-        'print(json.dumps([red_cell_radius(np.fromfile(f, dtype=np.uint8).reshape(224, 224, 3)) for f in sys.argv[1:]]))',
-      ...files,
-    ],
-    { env: { ...process.env, PYTHONPATH: join(repoRoot, 'training') }, maxBuffer: 1 << 20 },
-  );
-  const expected = JSON.parse(stdout) as (number | null)[];
-  let measured = 0;
-  pictures.forEach((p, i) => {
-    const ours = redCellRadiusOf(p.rgb, SIZE, SIZE);
-    const theirs = expected[i] ?? null;
-    if (theirs === null) t.equal(ours, null, `${p.name}: no figure on either side`);
-    else {
-      measured++;
-      t.ok(ours !== null && Math.abs(ours - theirs) < 1e-9, `${p.name}: ${ours} against ${theirs}`);
+t.test(
+  'the same figure as the training pipeline on the same pixels, as recorded, at ×0.75, with a red lamp and with sensor noise',
+  async (t) => {
+    const work = mkdtempSync(join(tmpdir(), 'bw-red-cells-'));
+    t.teardown(() => rmSync(work, { recursive: true, force: true }));
+    // The shifts exercise the nucleus rule: relative to the cell layer (a red gain) and opened (noise).
+    const shifts = { '×0.75': 'magnification:0.75', 'red ×1.15': 'gains:1.15,1,1', 'noise σ 8': 'noise:8' };
+    const pictures: { name: string; rgb: Uint8Array }[] = [];
+    for (const path of samples()) {
+      const decoded = await decodeImage(path, { size: SIZE, limitInputPixels: 50_000_000 });
+      pictures.push({ name: path, rgb: decoded.rgb });
+      for (const [label, shift] of Object.entries(shifts)) {
+        const shifted = await parseCameraShift(shift).apply(readFileSync(path), path);
+        pictures.push({
+          name: `${path} ${label}`,
+          rgb: (await decodeImage(shifted.bytes, { size: SIZE, limitInputPixels: 50_000_000 })).rgb,
+        });
+      }
     }
-  });
-  t.ok(measured >= 20, `most fields measured (${measured} of ${pictures.length})`);
-  const radius = (name: string) => redCellRadiusOf(pictures.find((p) => p.name === name)!.rgb, SIZE, SIZE);
-  const pro = samples().find((s) => s.includes('Pro-271'))!;
-  t.ok(radius(`${pro} ×0.75`)! < radius(pro)!, 'a smaller magnification draws smaller red cells');
-});
+    const files = pictures.map((p, i) => {
+      const file = join(work, `${i}.u8`);
+      writeFileSync(file, p.rgb);
+      return file;
+    });
+    const { stdout } = await run(
+      PYTHON,
+      [
+        '-c',
+        'import sys, json, numpy as np\n' +
+          'from blastwatch_train.acquisition import red_cell_radius\n' +
+          'print(json.dumps([red_cell_radius(np.fromfile(f, dtype=np.uint8).reshape(224, 224, 3)) for f in sys.argv[1:]]))',
+        ...files,
+      ],
+      { env: { ...process.env, PYTHONPATH: join(repoRoot, 'training') }, maxBuffer: 1 << 20 },
+    );
+    const expected = JSON.parse(stdout) as (number | null)[];
+    let measured = 0;
+    pictures.forEach((p, i) => {
+      const ours = redCellRadiusOf(p.rgb, SIZE, SIZE);
+      const theirs = expected[i] ?? null;
+      if (theirs === null) t.equal(ours, null, `${p.name}: no figure on either side`);
+      else {
+        measured++;
+        t.ok(ours !== null && Math.abs(ours - theirs) < 1e-9, `${p.name}: ${ours} against ${theirs}`);
+      }
+    });
+    t.ok(measured >= 40, `most fields measured (${measured} of ${pictures.length})`);
+    const radius = (name: string) => redCellRadiusOf(pictures.find((p) => p.name === name)!.rgb, SIZE, SIZE);
+    const pro = samples().find((s) => s.includes('Pro-271'))!;
+    t.ok(radius(`${pro} ×0.75`)! < radius(pro)!, 'a smaller magnification draws smaller red cells');
+  },
+);
 
 t.test('the training range and a set against it', async (t) => {
   const ref = fitRedCellReference(
