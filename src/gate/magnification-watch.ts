@@ -21,12 +21,10 @@
 import type { Result } from '../domain/result.js';
 import { countsForColourWatch } from './colour-drift.js';
 import {
-  createRedCellScratch,
   magnificationFigures,
-  redCellRadius,
+  redCellRadiusOf,
   type MagnificationFigures,
   type RedCellReference,
-  type RedCellScratch,
 } from './red-cell-size.js';
 
 /** The picture the model saw (colour-normalised, at the model's size), HWC RGB bytes. */
@@ -72,7 +70,6 @@ export class MagnificationWatch {
    * steady memory grow).
    */
   private readonly spare: Uint8Array[] = [];
-  private scratch: RedCellScratch | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastActivity = 0;
   private left = 0;
@@ -126,19 +123,12 @@ export class MagnificationWatch {
     const picture = this.pending.shift();
     if (!picture) return;
     const t0 = performance.now();
-    const s = this.scratchFor(picture);
-    const radius = redCellRadius(picture.rgb, s);
+    const radius = redCellRadiusOf(picture.rgb, picture.width, picture.height);
     this.release(picture);
     this.o.observe?.(performance.now() - t0);
     this.radii.push(radius);
     if (this.radii.length > this.o.reference.window) this.radii.shift();
     this.schedule(0);
-  }
-
-  private scratchFor(p: WatchedPicture): RedCellScratch {
-    if (!this.scratch || this.scratch.width !== p.width || this.scratch.height !== p.height)
-      this.scratch = createRedCellScratch(p.width, p.height);
-    return this.scratch;
   }
 
   /** Fields waiting to be measured, and those left out because too many waited. */
