@@ -36,8 +36,8 @@ import {
  * fixed cut a red gain of ×1.15 pushed the red cells themselves above it, and the field read as
  * a lower magnification (models/MODEL_CARD.md, "Checking a microscope's magnification").
  */
-export const NUCLEUS_A_STAR_ABOVE_LAYER = 10;
-export const MAX_RADIUS = 15;
+const NUCLEUS_A_STAR_ABOVE_LAYER = 10;
+const MAX_RADIUS = 15;
 const MIN_RED_CELL_SHARE = 0.05;
 
 /**
@@ -91,7 +91,7 @@ export function ellipseHalfWidths(r: number): Int32Array {
 }
 
 /** Working buffers for one field size. */
-export interface RedCellScratch {
+interface RedCellScratch {
   width: number;
   height: number;
   grey: Uint8Array;
@@ -115,7 +115,7 @@ export interface RedCellScratch {
   layerPrefix: Int32Array;
 }
 
-export function createRedCellScratch(width: number, height: number): RedCellScratch {
+function createRedCellScratch(width: number, height: number): RedCellScratch {
   const n = width * height;
   return {
     width,
@@ -184,7 +184,7 @@ function layerMedianAStar(s: RedCellScratch): number {
 }
 
 /** The red-cell layer of `rgb` into `s.layer` (1 = red cell); returns its area in pixels. */
-export function redCellLayer(rgb: Uint8Array, s: RedCellScratch): number {
+function redCellLayer(rgb: Uint8Array, s: RedCellScratch): number {
   const { width: w, height: h, layer, work } = s;
   const n = w * h;
   grey(rgb, n, s.grey);
@@ -349,7 +349,7 @@ const HALF_WIDTHS = Array.from({ length: MAX_RADIUS + 1 }, (_, r) => ellipseHalf
  * The mean radius (px) of the red-cell layer's pattern spectrum of an RGB field (HWC bytes, the
  * scratch's size), or null when the layer covers under 5 % of the field or nothing opens away.
  */
-export function redCellRadius(rgb: Uint8Array, s: RedCellScratch): number | null {
+function redCellRadius(rgb: Uint8Array, s: RedCellScratch): number | null {
   const area = redCellLayer(rgb, s);
   const n = s.width * s.height;
   if (area < MIN_RED_CELL_SHARE * n) return null;
