@@ -154,6 +154,13 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   await page.goto(`${harness.url}/#/specimen/${specimen!.id}`);
   await page.waitForSelector('body[data-ready="specimen"]');
   await page.waitForSelector('#inspector-position:text("Image 1 of 2")');
+  // The same specimen open in a third tab, whose notice must follow a reading taken elsewhere.
+  const { page: otherPage, errors: otherErrors } = await pageWithErrors(browser);
+  await otherPage.goto(`${harness.url}/#/specimen/${specimen!.id}`);
+  await otherPage.waitForSelector('body[data-ready="specimen"]');
+  const otherUnread = otherPage.locator('#unread-withheld');
+  await otherUnread.waitFor();
+  t.ok(await otherUnread.isVisible(), 'the other tab warns too');
   // Keys go to the page, not to a field that happens to hold the focus.
   await page.evaluate(() =>
     (
@@ -200,8 +207,16 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   await toRead.waitFor({ state: 'detached' });
   t.pass('read in the other tab: the badge left the list, live');
   t.equal(await toReadTab.locator('.count').textContent(), '', 'and the "To read" tab counts none');
+  await otherUnread.waitFor({ state: 'hidden' });
+  t.pass('the specimen open in the other tab no longer warns, live');
+  t.equal(
+    await otherPage.textContent('#count-read'),
+    'Read by a person where the model gave no verdict — Pre-B: 1',
+    'and names the reading there too',
+  );
   // One tab from here on: a modal dialog belongs to the tab in front.
   await listPage.close();
+  await otherPage.close();
   const specimenJson = (await (await fetch(`${harness.url}/api/specimens/${specimen!.id}`)).json()) as {
     status: string;
   };
@@ -243,5 +258,5 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
   t.match(text, /Out of domain, read as Pre-B 1/);
   t.match(text, /Withheld benign calls not read 0/);
   t.match(text, /field-02\.jpg\s*read as Pre-B by Dr Keys/, "the field's picture, with who read it");
-  t.same([...pageErrors, ...listErrors], [], 'no script errors');
+  t.same([...pageErrors, ...listErrors, ...otherErrors], [], 'no script errors');
 });

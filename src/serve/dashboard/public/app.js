@@ -11,6 +11,7 @@ import { loadStatus } from './status.js';
 import { setUpUpload } from './upload.js';
 import { refreshSpecimenSoon, showSpecimen } from './specimen.js';
 import { setUpKeyboardReview } from './specimen-review.js';
+import { awaitsReading } from './specimen-model.js';
 import {
   loadSpecimens,
   onLiveSpecimen,
@@ -77,12 +78,15 @@ async function start() {
       if (currentView() === 'feed') void loadFeed(false);
       else if (currentView() !== 'detail') void route();
     },
-    // A first reading of a withheld field sends its specimen again, unchanged but for the list's
-    // count of fields to read: the page on screen, which took the reading, is not redrawn for it.
+    // A first reading of a withheld field sends its specimen again, unchanged but for its count of
+    // fields to read. The page that took the reading already shows it and is not redrawn; the
+    // same specimen open in another tab still counts the field as unread, and is.
     onSpecimen: (data) => {
       const s = onLiveSpecimen(data);
       const shown = state.specimenPage.specimen;
-      if (s.revision === null || shown?.revision !== s.revision) refreshSpecimenSoon(s.id);
+      const unreadShown = shown?.images?.filter(awaitsReading).length;
+      if (s.revision === null || shown?.revision !== s.revision || unreadShown !== s.unreadWithheld)
+        refreshSpecimenSoon(s.id);
     },
     // A new image may be unassigned (no sub-folder, no session running, or stamped before the
     // running session started: the open specimen's page then says so).
