@@ -23,7 +23,7 @@ import { watchMagnification } from './gate/magnification-watch.js';
 import { loadModelManifest, type ModelManifest } from './infer/manifest.js';
 import { Pipeline, type ClassifierLike, type DomainGateLike, type PrepareImage } from './pipeline/index.js';
 import { OutboxPublisher, outboxMessages, redactUrl } from './publish/mqtt.js';
-import { announceSpecimenChanges, specimenAssignment, specimenStoreOptions } from './specimen-wiring.js';
+import { specimenAssignment, specimenEvents, specimenStoreOptions } from './specimen-wiring.js';
 import type { Extension } from './runtime/extension.js';
 import { EventBus } from './runtime/events.js';
 import { createMetrics, observeGarbageCollection, type Metrics } from './runtime/metrics.js';
@@ -321,7 +321,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   const { store, bus, metrics, classifier } = f;
   const info = classifier.info;
   const pipeline = createPipeline(config, log, f);
-  announceSpecimenChanges(store, bus);
+  specimenEvents(store, bus, () => health.cameraWarnings());
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
   metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
   const lis = createLis({

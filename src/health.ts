@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from './config/load.js';
+import type { CameraWarning } from './domain/camera-warning.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
 import {
   colourDrift,
@@ -72,6 +73,11 @@ export interface Health {
   readiness(): { ready: boolean; reasons: string[] };
   /** The payload's state without the rest of it (cheap enough for every /healthz). */
   state(): 'ok' | 'degraded';
+  /**
+   * The camera warnings raised now (src/domain/camera-warning.ts), each also one of the payload's
+   * problems: what a specimen's images arrive under.
+   */
+  cameraWarnings(): CameraWarning[];
 }
 
 const roundMs = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
@@ -238,6 +244,32 @@ function readinessReasons(s: HealthSources): string[] {
   return reasons;
 }
 
+/**
+ * The camera watches over the latest captures, and the warnings they raise. Degraded, not
+ * unready: images are still taken and judged one by one; the trend is what the lab must hear about.
+ */
+function cameraWatchesAt(s: HealthSources) {
+  const { store } = s;
+  // Both stored trends are judged on the same latest captures: read once.
+  const recent = store.open ? store.results.recentJudgements(s.config.gate.drift_window) : null;
+  const drift = recent ? domainDrift(store, s.config.gate, recent) : null;
+  const camera: CameraWarning[] = [];
+  if (drift?.drifting) camera.push({ watch: 'domain_drift', text: driftProblem(drift) });
+  const reference = s.model.colourDrift;
+  const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
+  if (colour?.drifting) camera.push({ watch: 'colour_drift', text: colourProblem(colour) });
+  // The red-cell measure reads a changed white balance or exposure as a change of size too:
+  // while either of those is called, it is the finding, and the size is not called on its own.
+  const measured = s.magnification?.() ?? null;
+  const magnification = measured && {
+    ...measured,
+    called: measured.differs !== null && !drift?.drifting && !colour?.drifting,
+  };
+  if (magnification?.called)
+    camera.push({ watch: 'magnification', text: magnificationProblem(magnification)! });
+  return { camera, drift, colour, magnification };
+}
+
 /** Every problem, in words (readiness reasons first), and what the MQTT ones were read from. */
 function problemsAt(s: HealthSources, at: number) {
   const problems = readinessReasons(s);
@@ -247,23 +279,8 @@ function problemsAt(s: HealthSources, at: number) {
   const backlog = mqtt !== null ? store.outbox.backlog() : null;
   const mqttIssue = mqtt !== null && backlog !== null ? mqttProblem(mqtt, backlog, at) : null;
   if (mqttIssue) problems.push(mqttIssue);
-  // Degraded, not unready: images are still taken and judged one by one; the trend is what the
-  // lab must hear about.
-  // Both trends are judged on the same latest captures: read once.
-  const recent = store.open ? store.results.recentJudgements(s.config.gate.drift_window) : null;
-  const drift = recent ? domainDrift(store, s.config.gate, recent) : null;
-  if (drift?.drifting) problems.push(driftProblem(drift));
-  const reference = s.model.colourDrift;
-  const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
-  if (colour?.drifting) problems.push(colourProblem(colour));
-  // The red-cell measure reads a changed white balance or exposure as a change of size too:
-  // while either of those is called, it is the finding, and the size is not called on its own.
-  const measured = s.magnification?.() ?? null;
-  const magnification = measured && {
-    ...measured,
-    called: measured.differs !== null && !drift?.drifting && !colour?.drifting,
-  };
-  if (magnification?.called) problems.push(magnificationProblem(magnification)!);
+  const { camera, drift, colour, magnification } = cameraWatchesAt(s);
+  problems.push(...camera.map((w) => w.text));
   const clock = store.open ? store.captureClock.check(s.config.gate.drift_window) : null;
   if (clock) problems.push(...captureClockProblems(clock));
   problems.push(...(s.lisProblems?.() ?? []));
@@ -383,5 +400,6 @@ export function createHealth(s: HealthSources): Health {
     return { ready: reasons.length === 0, reasons };
   };
   const state = () => (problemsAt(s, now()).problems.length === 0 ? 'ok' : 'degraded');
-  return { payload: () => healthPayload(s, now()), readiness, state };
+  const cameraWarnings = () => cameraWatchesAt(s).camera;
+  return { payload: () => healthPayload(s, now()), readiness, state, cameraWarnings };
 }

@@ -3,6 +3,7 @@
  * reports specimens, not images; the daemon groups each image's result into one, aggregates live,
  * suggests a verdict by an explicit rule, and a reviewer signs it.
  */
+import type { SpecimenCameraWarning } from './camera-warning.js';
 
 /** open: images may still arrive; awaiting_signoff: finished, not signed; signed; amended: signed again after a change. */
 export type SpecimenStatus = 'open' | 'awaiting_signoff' | 'signed' | 'amended';
@@ -157,6 +158,11 @@ export interface SpecimenReport {
   topImages: Array<{ resultId: number; file: string; className: string | null; pBall: number | null }>;
   /** People's readings of the fields the model could not screen, as they stood at this signature. */
   readings: OutOfDomainReadings;
+  /**
+   * The camera warnings its images arrived under (src/domain/camera-warning.ts); absent in
+   * reports written before specimens kept them.
+   */
+  cameraWarnings?: SpecimenCameraWarning[];
   deviceId: string;
   rule: VerdictRule;
 }

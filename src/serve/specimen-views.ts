@@ -1,6 +1,7 @@
 import { describeRule, type Specimen, type SpecimenSignOff, type VerdictRule } from '../domain/specimen.js';
 import type { SpecimenAgreement, SpecimenAuditEntry } from '../domain/specimen-change.js';
 import type { Result } from '../domain/result.js';
+import type { SpecimenCameraWarning } from '../domain/camera-warning.js';
 import type { CaptureBeforeSession } from '../store/capture-clock.js';
 import { countsJson } from '../publish/specimen-payload.js';
 import { resultJson } from './views.js';
@@ -46,8 +47,9 @@ export function auditJson(a: SpecimenAuditEntry) {
 
 /**
  * One specimen with its images (the /api/results items, most suspicious first), sign-offs, audit
- * trail, and the captures that arrived during its sessions but are stamped before they started
- * (in no specimen until a person assigns them: src/store/capture-clock.ts).
+ * trail, the captures that arrived during its sessions but are stamped before they started
+ * (in no specimen until a person assigns them: src/store/capture-clock.ts), and the camera
+ * warnings its images arrived under (src/store/camera-warnings.ts).
  */
 export function specimenDetailJson(
   s: Specimen,
@@ -57,6 +59,7 @@ export function specimenDetailJson(
     signOffs: SpecimenSignOff[];
     audit: SpecimenAuditEntry[];
     capturesBeforeStart: CaptureBeforeSession[];
+    cameraWarnings: SpecimenCameraWarning[];
   },
 ) {
   return {
@@ -68,6 +71,13 @@ export function specimenDetailJson(
       result_id: c.resultId,
       file: c.file,
       before_s: Math.round(c.beforeMs / 100) / 10,
+    })),
+    camera_warnings: parts.cameraWarnings.map((w) => ({
+      watch: w.watch,
+      text: w.text,
+      images: w.images,
+      first_at: new Date(w.firstAt).toISOString(),
+      last_at: new Date(w.lastAt).toISOString(),
     })),
   };
 }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
+import { SpecimenCameraWarnings } from './camera-warnings.js';
 import { CaptureClockQueries } from './capture-clock.js';
 import { FilesTable } from './files.js';
 import { corruptionAdvice, DatabaseCorruptError, isCorruption, startCheck } from './integrity.js';
@@ -61,6 +62,8 @@ export class Store {
   readonly retention: Retention;
   /** Whether the capture files' clock agrees with this station's (src/store/capture-clock.ts). */
   readonly captureClock: CaptureClockQueries;
+  /** The camera warnings each specimen's images arrived under (camera-warnings.ts). */
+  readonly cameraWarnings: SpecimenCameraWarnings;
   /** The dashboard's pictures of each result, in their own file (media.ts). */
   readonly media: MediaStore;
   private readonly log: Logger | undefined;
@@ -87,7 +90,8 @@ export class Store {
       deviceId: opts.specimens?.deviceId ?? '',
       changeMessages: opts.specimens?.changeMessages ?? null,
     });
-    this.signOffs = new SpecimenSignOffs(this.specimens, this.results);
+    this.cameraWarnings = new SpecimenCameraWarnings(this.db);
+    this.signOffs = new SpecimenSignOffs(this.specimens, this.results, this.cameraWarnings);
     this.media = new MediaStore(opts.dataDir, opts.log);
     this.retention = new Retention(this.db, this.dataDir, this.media);
     this.captureClock = new CaptureClockQueries(this.db);

@@ -242,6 +242,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX results_sha256_classified ON results (sha256) WHERE status IN ('done', 'out_of_domain');
     `);
   },
+  // camera warnings of a specimen: which of health's camera watches (src/domain/camera-warning.ts)
+  // were raised while its images joined it, so that the person who signs it hears of them even
+  // after they cleared. Deleted with the specimen (retention removes unsigned specimens whole).
+  `
+  CREATE TABLE specimen_camera_warnings (
+    specimen_id INTEGER NOT NULL REFERENCES specimens (id) ON DELETE CASCADE,
+    watch       TEXT    NOT NULL,
+    text        TEXT    NOT NULL,   -- the warning in words, as last raised
+    first_at    INTEGER NOT NULL,
+    last_at     INTEGER NOT NULL,
+    images      INTEGER NOT NULL,   -- images that joined the specimen while it was raised
+    PRIMARY KEY (specimen_id, watch)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** Dangling foreign key references in the whole database. */

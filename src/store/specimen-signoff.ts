@@ -7,6 +7,7 @@ import {
   type SpecimenSignOff,
 } from '../domain/specimen.js';
 import type { AmendInput, SignOffInput } from '../domain/specimen-change.js';
+import type { SpecimenCameraWarnings } from './camera-warnings.js';
 import type { ResultsTable } from './results.js';
 import { SpecimenError, isLocked, type SpecimensTable, type SpecimenWrite } from './specimens.js';
 
@@ -31,6 +32,7 @@ export class SpecimenSignOffs {
   constructor(
     private readonly specimens: SpecimensTable,
     private readonly results: ResultsTable,
+    private readonly cameraWarnings: SpecimenCameraWarnings,
   ) {}
 
   sign(id: number, input: SignOffInput, actor: string, onSignOff?: OnSignOff): SpecimenWrite {
@@ -128,6 +130,7 @@ export class SpecimenSignOffs {
     // What the signer had read of the fields the model could not screen: the same figures the
     // report sends (report() asks for them at the signature's time), kept in the audit trail too.
     const readings = this.results.outOfDomainReadings(before.id, at);
+    const warnedBy = this.cameraWarnings.of(before.id).map((w) => w.watch);
     const write = this.specimens.change(before.id, {
       action: amended ? 'amended' : 'signed',
       actor,
@@ -145,6 +148,8 @@ export class SpecimenSignOffs {
         ...(amended ? { reason: input.reason, previous_verdict: before.finalVerdict } : {}),
         ...(readCount(readings) > 0 ? { out_of_domain_read: readings.byClass } : {}),
         ...(readings.unreadWithheld > 0 ? { withheld_unread: readings.unreadWithheld } : {}),
+        // The camera warnings its images arrived under, which the dashboard showed the signer.
+        ...(warnedBy.length > 0 ? { camera_warnings: warnedBy } : {}),
       },
       at,
       readings,
@@ -171,6 +176,7 @@ export class SpecimenSignOffs {
       },
       topImages: top.map((r) => ({ resultId: r.id, file: r.file, className: r.className, pBall: r.pBall })),
       readings: readingsAtSignature ?? this.results.outOfDomainReadings(specimen.id, signOff.signedAt),
+      cameraWarnings: this.cameraWarnings.of(specimen.id),
       deviceId: options.deviceId,
       rule: options.rule,
     };

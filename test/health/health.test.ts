@@ -358,6 +358,7 @@ t.test(
       called: false,
     });
     t.equal(p.state, 'ok');
+    t.same(health.cameraWarnings(), [], 'as trained: no camera warning');
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
 
     drift = { ...range, measured: 40, median: 5.81234, differs: 'smaller' };
@@ -368,6 +369,11 @@ t.test(
       /^magnification changed\? The red cells measure 5\.81 px in radius, the median of the last 40 captures measured, smaller than in any 50 consecutive training images \(6\.15–8\.68 px\): the magnification is lower than the training camera's/,
     ]);
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+    t.same(
+      health.cameraWarnings(),
+      [{ watch: 'magnification', text: p.problems[0] }],
+      'the camera warning a specimen keeps is the problem health states',
+    );
 
     // A brighter green makes red cells read smaller too: the white balance is the finding.
     storeScreened(
@@ -380,6 +386,11 @@ t.test(
     t.equal(p.colour_drift?.drifting, true);
     t.equal(p.problems.filter((x) => x.startsWith('magnification')).length, 0, 'not called on its own');
     t.equal(p.problems.filter((x) => x.startsWith('white balance')).length, 1);
+    t.same(
+      health.cameraWarnings().map((w) => w.watch),
+      ['colour_drift'],
+      'the white balance alone is the camera warning',
+    );
   },
 );
 

@@ -74,6 +74,7 @@ export function createSpecimenDeps(o: SpecimenDepsOptions): SpecimenDeps {
         signOffs: store.specimens.signOffs(id),
         audit: store.specimens.audit(id),
         capturesBeforeStart: store.captureClock.beforeSessionOf(id),
+        cameraWarnings: store.cameraWarnings.of(id),
       });
     },
     start: (accession, actor) => json(store.specimens.start(accession, actor)),

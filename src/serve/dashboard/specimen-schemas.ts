@@ -2,6 +2,7 @@
  * JSON schemas of the specimen API (/api/specimens...): requests validated, replies serialized
  * with them (only the listed properties leave the server). Shapes: src/serve/specimen-views.ts.
  */
+import { CAMERA_WATCHES } from '../../domain/camera-warning.js';
 import { ACCESSION_RE } from '../../domain/specimen-assignment.js';
 import { SPECIMEN_VERDICTS } from '../../domain/specimen.js';
 import { opsSchemas } from '../ops-schemas.js';
@@ -83,6 +84,19 @@ export const specimenDetail = {
       items: {
         type: 'object',
         properties: { result_id: int, file: str, before_s: { type: 'number' } },
+      },
+    },
+    camera_warnings: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          watch: { type: 'string', enum: [...CAMERA_WATCHES] },
+          text: str,
+          images: int,
+          first_at: str,
+          last_at: str,
+        },
       },
     },
   },

@@ -1,0 +1,27 @@
+/**
+ * A warning that the camera may no longer take pictures like the ones the model learnt from. The
+ * daemon's health raises it from a trend over the latest captures (src/health.ts), never from
+ * one picture: many refused in a row (`domain_drift`), a green brighter than any training
+ * image's (`colour_drift`), red cells drawn smaller or larger than in training (`magnification`).
+ * Under each the model's figures do not hold, and some of its benign calls may be blasts.
+ */
+export const CAMERA_WATCHES = ['domain_drift', 'colour_drift', 'magnification'] as const;
+export type CameraWatch = (typeof CAMERA_WATCHES)[number];
+
+export interface CameraWarning {
+  watch: CameraWatch;
+  /** The warning in words, with its figures (what health's problems say). */
+  text: string;
+}
+
+/**
+ * A camera warning that was raised while images joined a specimen. Kept with the specimen, since
+ * the person who signs it may come hours later, when the warning itself has cleared.
+ */
+export interface SpecimenCameraWarning extends CameraWarning {
+  /** When the first and the latest such image joined (ms since epoch). */
+  firstAt: number;
+  lastAt: number;
+  /** How many of its images joined while the warning was raised. */
+  images: number;
+}
