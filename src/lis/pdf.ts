@@ -81,6 +81,7 @@ export async function renderReportPdf(report: SpecimenReport, opts: PdfOptions):
   writeCounts(doc, report);
   await writeThumbnails(doc, report, opts);
 
+  writeCameraWarnings(doc, report);
   doc.moveDown(0.8);
   doc.font('Helvetica-Bold').fontSize(10).text('Model');
   doc.font('Helvetica').text(modelLimits(report));
@@ -114,6 +115,22 @@ function writeCounts(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
     doc.text(v, MARGIN + 210, y);
   }
   doc.x = MARGIN;
+}
+
+/**
+ * The camera warnings its images arrived under: the counts and the suggestion came from a camera
+ * that may no longer have been the training camera's, which the reader of the report must know.
+ */
+function writeCameraWarnings(doc: PDFKit.PDFDocument, report: SpecimenReport): void {
+  const warnings = report.cameraWarnings ?? [];
+  if (warnings.length === 0) return;
+  doc.moveDown(0.8);
+  doc.font('Helvetica-Bold').fontSize(10).text('Camera warnings while its images arrived');
+  doc.font('Helvetica');
+  for (const w of warnings)
+    doc.text(`${w.images} image${w.images === 1 ? '' : 's'}: ${w.text}`, MARGIN, doc.y, {
+      width: doc.page.width - 2 * MARGIN,
+    });
 }
 
 /** The people's side of the out-of-domain fields, printed under their count. */

@@ -72,6 +72,31 @@ t.test('readings are printed under the out-of-domain count, and only when there 
   t.notMatch(none.text, /read by a person|Withheld benign/, 'nothing to read, nothing printed');
 });
 
+t.test(
+  'the camera warnings its images arrived under are printed, and only when there were any',
+  async (t) => {
+    const at = Date.parse('2026-11-27T09:10:00Z');
+    const text = 'magnification changed? The red cells measure 5.81 px in radius';
+    const warned = await pdfText(
+      await renderReportPdf(
+        {
+          ...makeReport(),
+          cameraWarnings: [{ watch: 'magnification', text, images: 12, firstAt: at, lastAt: at }],
+        },
+        { labName: null, thumbnails: async () => null },
+      ),
+    );
+    t.match(
+      warned.text,
+      /Camera warnings while its images arrived\s*12 images: magnification changed\? The red cells measure 5\.81 px/,
+    );
+    const none = await pdfText(
+      await renderReportPdf(makeReport(), { labName: null, thumbnails: async () => null }),
+    );
+    t.notMatch(none.text, /Camera warnings/, 'none: nothing printed');
+  },
+);
+
 t.test('the pictures of fields read stop at the thumbnail limit, and say so', async (t) => {
   const images = Array.from({ length: 8 }, (_, i) => ({
     resultId: 100 + i,

@@ -4,6 +4,7 @@
 // panel says so and shows their sign-off; nothing the reviewer typed is sent twice.
 /* global FormData, localStorage */
 import { postJson } from './api.js';
+import { cameraWarningsWords } from './camera-warnings.js';
 import {
   awaitsReading,
   isSigned,
@@ -120,14 +121,18 @@ export function updateReadingNotices() {
 }
 
 /**
- * What the confirmation says before the verdict about the fields the model could not screen:
- * unread withheld fields (a first signature), and B-ALL readings under a verdict other than
- * "Suspicious" (a signature or an amendment).
+ * What the confirmation says before the verdict: the camera warnings the specimen's images
+ * arrived under, and about the fields the model could not screen: unread withheld fields (a first
+ * signature), and B-ALL readings under a verdict other than "Suspicious" (a signature or an
+ * amendment).
  */
 function readingsWarning(s, verdict, what) {
   const unread = what === 'sign' ? unreadWithheldText(s) : '';
   const ball = verdict !== 'suspicious' ? readAsBallWords(s) : '';
-  return [unread, ball ? `${ball}, and the verdict is not "Suspicious".` : ''].filter(Boolean).join(' ');
+  const camera = cameraWarningsWords(s);
+  return [camera, unread, ball ? `${ball}, and the verdict is not "Suspicious".` : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 function confirmDialog(text, yesLabel) {

@@ -165,6 +165,14 @@ export function specimenFrom(raw) {
     audit: s.audit || [],
     images: Array.isArray(s.images) ? s.images.map(imageFrom) : null,
     /** Captures that arrived during its session but are stamped before it started (in no specimen). */
+    /** Camera warnings raised while its images arrived (white balance, magnification, drift). */
+    cameraWarnings: (pick(s, 'camera_warnings', 'cameraWarnings') || []).map((w) => ({
+      watch: w.watch,
+      text: w.text,
+      images: w.images,
+      firstAt: pick(w, 'first_at', 'firstAt'),
+      lastAt: pick(w, 'last_at', 'lastAt'),
+    })),
     capturesBeforeStart: (pick(s, 'captures_before_start', 'capturesBeforeStart') || []).map((c) => ({
       resultId: pick(c, 'result_id', 'resultId'),
       file: c.file,

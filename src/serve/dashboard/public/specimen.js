@@ -4,6 +4,7 @@
 // the downloads: the signed report (PDF) and the images (CSV).
 /* global document, window */
 import { api, imageUrl, postJson } from './api.js';
+import { cameraWarningsNotice } from './camera-warnings.js';
 import { signOffPanel, signOffKey, updateReadingNotices } from './signoff.js';
 import {
   cannotScreenReason,
@@ -389,6 +390,7 @@ export async function showSpecimen(id) {
         'div',
         { class: 'specimen-main' },
         summary(s),
+        cameraWarningsNotice(s),
         beforeStartNotice(s),
         el('h2', { text: 'Images' }),
         box,

@@ -1,0 +1,50 @@
+// What a specimen's page says about the camera warnings its images arrived under: health's
+// watches over the latest captures (white balance, magnification, many fields unlike the training
+// images) raised while they joined it. Kept with the specimen, so the person who signs it hears
+// of them after they cleared.
+import { el, when } from './ui.js';
+
+/** The watch in a few words, for the sign-off confirmation. */
+const WATCH_WORDS = {
+  domain_drift: 'many fields unlike the training images',
+  colour_drift: 'white balance',
+  magnification: 'magnification',
+};
+
+const imagesText = (n) => `${n} image${n === 1 ? '' : 's'}`;
+
+/** The notice on the specimen page; null when its images arrived under no camera warning. */
+export function cameraWarningsNotice(s) {
+  const list = s.cameraWarnings;
+  if (!list.length) return null;
+  return el(
+    'div',
+    { class: 'notice', id: 'camera-warnings', role: 'status' },
+    el('p', {
+      text:
+        "The station warned that its camera may have changed while this specimen's images arrived. " +
+        "Under such a change the model's figures do not hold and it misses more blasts: check the " +
+        'microscope, and read the images yourself before relying on the counts.',
+    }),
+    el(
+      'ul',
+      {},
+      list.map((w) =>
+        el(
+          'li',
+          {},
+          `${imagesText(w.images)}, ${when(w.firstAt)}${w.images > 1 ? ` – ${when(w.lastAt)}` : ''}: `,
+          w.text,
+        ),
+      ),
+    ),
+  );
+}
+
+/** The sign-off confirmation's sentence about them; '' when none. */
+export function cameraWarningsWords(s) {
+  const list = s.cameraWarnings || [];
+  if (!list.length) return '';
+  const what = list.map((w) => `${WATCH_WORDS[w.watch] ?? w.watch} (${imagesText(w.images)})`).join(', ');
+  return `The station warned about its camera while this specimen's images arrived: ${what}.`;
+}

@@ -1,0 +1,104 @@
+// A specimen captured while the station warned about its camera, in a real headless Chromium
+// against the real daemon with the bundled model: the specimen keeps the warning its images
+// arrived under, its page and the sign-off confirmation say so, and the signature's audit entry
+// records it.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseCameraShift } from '../../scripts/camera-shifts.js';
+import { repoRoot, sampleImages } from '../daemon/helpers.js';
+import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
+import { startDaemonHarness } from './harness.js';
+
+interface SpecimenDetail {
+  id: number;
+  accession: string;
+  camera_warnings: { watch: string; text: string; images: number; first_at: string; last_at: string }[];
+  audit: { action: string; details: Record<string, unknown> }[];
+}
+
+t.test('a specimen keeps the camera warning its images arrived under, and says so', async (t) => {
+  const harness = await startDaemonHarness({ modelDir: join(repoRoot, 'models'), driftWindow: 6 });
+  t.teardown(() => harness.close());
+  const dir = mkdtempSync(join(tmpdir(), 'bw-camera-warned-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const { page, errors } = await pageWithErrors(browser);
+  const samples = sampleImages().slice(0, 10);
+  const specimenOf = async (accession: string): Promise<SpecimenDetail> => {
+    const list = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
+      id: number;
+      accession: string;
+    }[];
+    const id = list.find((s) => s.accession === accession)?.id;
+    if (id === undefined) throw new Error(`no specimen ${accession}`);
+    return (await (await fetch(`${harness.url}/api/specimens/${id}`)).json()) as SpecimenDetail;
+  };
+
+  // A specimen captured with the camera as trained: no warning is kept.
+  await startSessionInPage(page, harness.url, 'H26-00900', 'Dr Lamp');
+  for (const [i, path] of samples.slice(0, 3).entries()) await harness.drop(path, `clean-${i}.jpg`);
+  const clean = await specimenOf('H26-00900');
+  t.same(clean.camera_warnings, [], 'the camera as trained: nothing kept');
+  await page.goto(`${harness.url}/#/specimen/${clean.id}`);
+  await page.waitForSelector('body[data-ready="specimen"]');
+  t.equal(await page.locator('#camera-warnings').count(), 0, 'and its page warns of nothing');
+  // One session at a time: this one ends as a person ends it, from the list.
+  await page.goto(`${harness.url}/#/`);
+  await page.waitForSelector('body[data-ready="specimens"]');
+  await page.locator('#specimen-list tr', { hasText: 'H26-00900' }).locator('button.finish').click();
+  await page.locator('#specimen-list tr', { hasText: 'Awaiting sign-off' }).waitFor();
+
+  // The next specimen, with the camera recording green brighter: once the latest captures say so,
+  // every image that joins it is counted under the warning.
+  await startSessionInPage(page, harness.url, 'H26-00901', 'Dr Lamp');
+  const green = parseCameraShift('gains:1,1.15,1');
+  for (const [i, path] of samples.entries()) {
+    const file = join(dir, `green-${i}.png`);
+    writeFileSync(file, (await green.apply(readFileSync(path), path)).bytes);
+    await harness.drop(file, `green-${i}.png`);
+  }
+  const warned = await specimenOf('H26-00901');
+  // A green this bright also makes most fields refused, so the drift of refusals may warn too.
+  const watches = warned.camera_warnings.map((w) => w.watch);
+  t.ok(watches.includes('colour_drift'), `the white balance warned (${watches.join(', ')})`);
+  t.ok(
+    watches.every((w) => w === 'colour_drift' || w === 'domain_drift'),
+    'and nothing but what a brighter green raises',
+  );
+  const warning = warned.camera_warnings.find((w) => w.watch === 'colour_drift');
+  t.match(warning?.text, /^white balance changed\? The camera records green brighter/);
+  t.ok(
+    warning && warning.images >= 1 && warning.images <= samples.length,
+    `${warning?.images} images counted`,
+  );
+  t.ok(warning && warning.first_at <= warning.last_at, 'first and last time in order');
+  t.same((await specimenOf('H26-00900')).camera_warnings, [], 'the earlier specimen keeps none');
+
+  await page.goto(`${harness.url}/#/specimen/${warned.id}`);
+  await page.waitForSelector('body[data-ready="specimen"]');
+  const notice = page.locator('#camera-warnings');
+  await notice.waitFor();
+  t.match(
+    await notice.textContent(),
+    /The station warned that its camera may have changed while this specimen's images arrived\..*\d+ images?, .*white balance changed\?/,
+  );
+  await page.fill('#signer-name', 'Dr Lamp');
+  await page.click('#sign-button');
+  await page.waitForSelector('#sign-confirm[open]');
+  t.match(
+    await page.textContent('#sign-confirm-text'),
+    new RegExp(
+      `^The station warned about its camera while this specimen's images arrived: .*white balance \\(${warning?.images} images?\\)`,
+    ),
+    'the confirmation repeats it before the verdict',
+  );
+  await page.click('#sign-confirm-yes');
+  await page.waitForSelector('#toast:text("H26-00901: signed.")');
+  const signed = (await specimenOf('H26-00901')).audit.find((a) => a.action === 'signed');
+  t.same(signed?.details.camera_warnings, watches, 'the signature records what the signer was told');
+  t.ok(await notice.isVisible(), 'a signed specimen still shows it');
+  t.same(errors, [], 'no script errors');
+});
