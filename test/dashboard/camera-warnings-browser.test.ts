@@ -96,7 +96,8 @@ t.test('a specimen keeps the camera warning its images arrived under, and says s
     'the confirmation repeats it before the verdict',
   );
   await page.click('#sign-confirm-yes');
-  await page.waitForSelector('#toast:text("H26-00901: signed.")');
+  // The panel redrawn as signed: the signature was stored and the page read it back.
+  await page.waitForSelector(`#signoff-panel[data-key="${warned.id}:signed:1"]`);
   const signed = (await specimenOf('H26-00901')).audit.find((a) => a.action === 'signed');
   t.same(signed?.details.camera_warnings, watches, 'the signature records what the signer was told');
   t.ok(await notice.isVisible(), 'a signed specimen still shows it');

@@ -248,7 +248,8 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
     /^1 field the model could not screen was read as a B-ALL class \(Pre-B 1\), and the verdict is not "Suspicious"\. H26-00153: /,
   );
   await page.click('#sign-confirm-yes');
-  await page.waitForSelector('#toast:text("H26-00153: signed.")');
+  // The panel redrawn as signed: the signature was stored and the page read it back.
+  await page.waitForSelector(`#signoff-panel[data-key="${specimen!.id}:signed:1"]`);
 
   // The signed report sends the reading to the laboratory.
   const pdf = await fetch(`${harness.url}/api/specimens/${specimen!.id}/report.pdf`);
