@@ -80,6 +80,9 @@ export interface ChangeRequest {
 const LOCKED: readonly SpecimenStatus[] = ['signed', 'amended'];
 export const isLocked = (s: { status: SpecimenStatus }): boolean => LOCKED.includes(s.status);
 
+/** The most specimens one list reads: the CSV export's limit (src/lis/ports.ts). */
+const MAX_LISTED = 100_000;
+
 /**
  * The specimen tables: membership, counts, sessions, sign-offs and the audit trail. Every change
  * goes through `change()`: counts recomputed from the members, revision + 1, one audit row and the
@@ -159,11 +162,12 @@ export class SpecimensTable {
   }
 
   /**
-   * Newest change first; `status` filters. Each carries `unreadWithheld`, counted in the same
-   * query for the whole list.
+   * Newest change first; `status` filters; at most `limit` (default 200, at most MAX_LISTED: the
+   * HTTP list asks for 1000 or fewer, the CSV export for every specimen). Each carries
+   * `unreadWithheld` and `cameraWarned`, read in the same query for the whole list.
    */
   list(q: { status?: SpecimenStatus; limit?: number } = {}): Specimen[] {
-    const limit = Math.max(1, Math.min(q.limit ?? 200, 1000));
+    const limit = Math.max(1, Math.min(q.limit ?? 200, MAX_LISTED));
     const where = q.status ? 'WHERE s.status = ?' : '';
     const rows = this.db
       .prepare<unknown[], SpecimenRow>(

@@ -247,3 +247,24 @@ t.test(
     t.equal(port.list().length, 2);
   },
 );
+
+t.test("the CSV export lists every specimen, not the dashboard list's thousand", async (t) => {
+  const store = tempStore(t);
+  const insert = store.db.prepare(
+    `INSERT INTO specimens (accession, status, suggested_verdict, counts, created_at, updated_at)
+     VALUES (?, 'awaiting_signoff', 'insufficient', ?, ?, ?)`,
+  );
+  const counts = JSON.stringify({
+    images: 0,
+    screened: 0,
+    outOfDomain: 0,
+    failed: 0,
+    flagged: 0,
+    byClass: {},
+  });
+  store.db.transaction(() => {
+    for (let i = 0; i < 1005; i++) insert.run(`H26-${String(i).padStart(5, '0')}`, counts, i, i);
+  })();
+  t.equal(specimenReportsFrom(store).list().length, 1005);
+  t.equal(store.specimens.list().length, 200, 'the list keeps its default page');
+});
