@@ -8,6 +8,9 @@
 export const CAMERA_WATCHES = ['domain_drift', 'colour_drift', 'magnification'] as const;
 export type CameraWatch = (typeof CAMERA_WATCHES)[number];
 
+export const isCameraWatch = (w: string): w is CameraWatch =>
+  (CAMERA_WATCHES as readonly string[]).includes(w);
+
 export interface CameraWarning {
   watch: CameraWatch;
   /** The warning in words, with its figures (what health's problems say). */

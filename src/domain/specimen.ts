@@ -3,7 +3,7 @@
  * reports specimens, not images; the daemon groups each image's result into one, aggregates live,
  * suggests a verdict by an explicit rule, and a reviewer signs it.
  */
-import type { SpecimenCameraWarning } from './camera-warning.js';
+import type { CameraWatch, SpecimenCameraWarning } from './camera-warning.js';
 
 /** open: images may still arrive; awaiting_signoff: finished, not signed; signed; amended: signed again after a change. */
 export type SpecimenStatus = 'open' | 'awaiting_signoff' | 'signed' | 'amended';
@@ -123,6 +123,8 @@ export interface Specimen {
    * where the specimen was read for a person to scan (the list): the counts leave them out.
    */
   unreadWithheld?: number;
+  /** The camera watches that warned while its images arrived, where read for the list. */
+  cameraWarned?: CameraWatch[];
 }
 
 /**

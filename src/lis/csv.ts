@@ -40,9 +40,10 @@ const isoOrNull = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 /**
- * One row per specimen; one `class_<name>` column per class, in the given (model) order. The last
- * two columns say what the latest signature's report said of the out-of-domain fields (empty
- * while unsigned): how many a person had read, and how many withheld benign calls nobody had.
+ * One row per specimen; one `class_<name>` column per class, in the given (model) order. Two
+ * columns say what the latest signature's report said of the out-of-domain fields (empty while
+ * unsigned): how many a person had read, and how many withheld benign calls nobody had; the last
+ * names the camera watches that warned while its images arrived (src/domain/camera-warning.ts).
  */
 export function specimensCsv(
   specimens: readonly Specimen[],
@@ -74,6 +75,7 @@ export function specimensCsv(
     'finished_at',
     'signed_out_of_domain_read',
     'signed_withheld_unread',
+    'camera_warned',
   ];
   const rows = specimens.map((s): Cell[] => {
     const readings = signedReadings(s);
@@ -99,6 +101,7 @@ export function specimensCsv(
       isoOrNull(s.finishedAt),
       readings ? readCount(readings) : null,
       readings?.unreadWithheld,
+      s.cameraWarned?.join(' '),
     ];
   });
   return toCsv(header, rows);

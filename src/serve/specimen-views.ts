@@ -33,6 +33,7 @@ export function specimenJson(s: Specimen, rule: VerdictRule) {
     rule: describeRule(rule),
     session_open: s.sessionOpen === true,
     ...(s.unreadWithheld !== undefined ? { unread_withheld: s.unreadWithheld } : {}),
+    ...(s.cameraWarned !== undefined ? { camera_warned: s.cameraWarned } : {}),
     revision: s.revision ?? 0,
     created_at: new Date(s.createdAt).toISOString(),
     updated_at: new Date(s.updatedAt).toISOString(),

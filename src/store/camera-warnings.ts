@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CAMERA_WATCHES, type CameraWarning, type SpecimenCameraWarning } from '../domain/camera-warning.js';
+import { isCameraWatch, type CameraWarning, type SpecimenCameraWarning } from '../domain/camera-warning.js';
 
 interface WarningRow {
   watch: string;
@@ -8,9 +8,6 @@ interface WarningRow {
   last_at: number;
   images: number;
 }
-
-const isWatch = (w: string): w is SpecimenCameraWarning['watch'] =>
-  (CAMERA_WATCHES as readonly string[]).includes(w);
 
 /**
  * The camera warnings each specimen's images arrived under (src/domain/camera-warning.ts): one row
@@ -41,7 +38,7 @@ export class SpecimenCameraWarnings {
 
   of(specimenId: number): SpecimenCameraWarning[] {
     return (this.select.all(specimenId) as WarningRow[])
-      .filter((r) => isWatch(r.watch))
+      .filter((r) => isCameraWatch(r.watch))
       .map((r) => ({
         watch: r.watch as SpecimenCameraWarning['watch'],
         text: r.text,

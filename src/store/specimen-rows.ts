@@ -2,6 +2,7 @@
  * The specimen tables' rows and their mapping to the domain types. Only src/store/ sees rows.
  */
 import type Database from 'better-sqlite3';
+import { isCameraWatch, type CameraWatch } from '../domain/camera-warning.js';
 import type { Result } from '../domain/result.js';
 import {
   suggestVerdict,
@@ -31,6 +32,8 @@ export interface SpecimenRow {
   session_open: number;
   /** Joined by LISTED_SPECIMEN_SELECT only: its withheld fields that wait for a reading. */
   unread_withheld?: number;
+  /** Joined by LISTED_SPECIMEN_SELECT only: the camera watches that warned, comma-separated. */
+  camera_warned?: string | null;
 }
 
 export interface SignOffRow {
@@ -72,12 +75,19 @@ const UNREAD_WITHHELD = `(
     AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.result_id = r.id)
 ) AS unread_withheld`;
 
+/** The camera watches that warned while specimen `s`'s images arrived (camera-warnings.ts), in order. */
+const CAMERA_WARNED = `(
+  SELECT group_concat(watch, ',') FROM (
+    SELECT watch FROM specimen_camera_warnings w WHERE w.specimen_id = s.id ORDER BY first_at, watch
+  )
+) AS camera_warned`;
+
 /**
- * SPECIMEN_SELECT with each specimen's unread withheld fields, for the list a person scans
+ * SPECIMEN_SELECT with each specimen's unread withheld fields and camera warnings, for the list a person scans
  * before signing; its first parameters are REVIEW_QUEUE_REASONS. Kept out of SPECIMEN_SELECT
  * because every landing image reads its specimen back, and this scans the specimen's images.
  */
-export const LISTED_SPECIMEN_SELECT = `SELECT s.*, ${SESSION_OPEN}, ${UNREAD_WITHHELD} FROM specimens s`;
+export const LISTED_SPECIMEN_SELECT = `SELECT s.*, ${SESSION_OPEN}, ${UNREAD_WITHHELD}, ${CAMERA_WARNED} FROM specimens s`;
 
 export const EMPTY_COUNTS: SpecimenCounts = {
   images: 0,
@@ -134,8 +144,12 @@ export function toSpecimen(r: SpecimenRow, signOff: SpecimenSignOff | null): Spe
     revision: r.revision,
     sessionOpen: r.session_open === 1,
     ...(r.unread_withheld !== undefined ? { unreadWithheld: r.unread_withheld } : {}),
+    ...(r.camera_warned !== undefined ? { cameraWarned: cameraWatches(r.camera_warned) } : {}),
   };
 }
+
+const cameraWatches = (joined: string | null): CameraWatch[] =>
+  joined === null ? [] : joined.split(',').filter((w): w is CameraWatch => isCameraWatch(w));
 
 /**
  * The counts with one more member result, as `countMembers` would find them: an image landing

@@ -77,6 +77,34 @@ t.test('a specimen keeps the camera warning its images arrived under, and says s
   t.ok(warning && warning.first_at <= warning.last_at, 'first and last time in order');
   t.same((await specimenOf('H26-00900')).camera_warnings, [], 'the earlier specimen keeps none');
 
+  // The list names it too, beside the status, and says which watches in its tooltip.
+  const listed = (await (await fetch(`${harness.url}/api/specimens`)).json()) as {
+    accession: string;
+    camera_warned: string[];
+  }[];
+  t.same(
+    listed.find((x) => x.accession === 'H26-00901')?.camera_warned,
+    watches,
+    'the list carries the watches',
+  );
+  t.same(
+    listed.find((x) => x.accession === 'H26-00900')?.camera_warned,
+    [],
+    'and none for the clean specimen',
+  );
+  await page.goto(`${harness.url}/#/`);
+  await page.waitForSelector('body[data-ready="specimens"]');
+  const badge = page.locator('#specimen-list tr', { hasText: 'H26-00901' }).locator('.badge.camera-warned');
+  t.equal(await badge.textContent(), 'Camera warned');
+  t.match(
+    await badge.getAttribute('title'),
+    /may have changed while its images arrived \(.*white balance.*\)/,
+  );
+  t.equal(
+    await page.locator('#specimen-list tr', { hasText: 'H26-00900' }).locator('.badge.camera-warned').count(),
+    0,
+  );
+
   await page.goto(`${harness.url}/#/specimen/${warned.id}`);
   await page.waitForSelector('body[data-ready="specimen"]');
   const notice = page.locator('#camera-warnings');

@@ -44,7 +44,7 @@ const images: SpecimenImageRow[] = [
 ];
 
 const specimens: SpecimenReports = {
-  list: () => [signed.specimen, open],
+  list: () => [{ ...signed.specimen, cameraWarned: ['colour_drift', 'magnification'] }, open],
   get: (id) => [signed.specimen, open].find((s) => s.id === id) ?? null,
   report: (id) => (id === 42 ? signed : null),
   images: (id) => (id === 42 ? images : id === 43 ? [] : null),
@@ -107,10 +107,14 @@ t.test('CSV exports are RFC 4180 and cannot run formulas in a spreadsheet', asyn
     /^42,"'=HYPERLINK\(""http:\/\/evil""\)","signed","suspicious","suspicious",14,12,1,1,9,0\.75,/,
   );
   t.match(lines[1], /"dr-lee","2026-12-03T09:30:00\.000Z",1,/);
-  t.match(lines[0], /,"signed_out_of_domain_read","signed_withheld_unread"$/);
-  t.match(lines[1], /,1,2$/, 'the signature read one out-of-domain field and left two withheld ones unread');
+  t.match(lines[0], /,"signed_out_of_domain_read","signed_withheld_unread","camera_warned"$/);
+  t.match(
+    lines[1],
+    /,1,2,"colour_drift magnification"$/,
+    'the signature read one out-of-domain field and left two withheld ones unread; two watches warned',
+  );
   t.match(lines[2], /^43,"H26-0042","open","suspicious",,/);
-  t.match(lines[2], /,,$/, 'unsigned: nothing to say yet');
+  t.match(lines[2], /,,,$/, 'unsigned and never warned: nothing to say yet');
 
   const one = await app.inject({ url: '/api/specimens/42/images.csv' });
   t.equal(one.statusCode, 200);

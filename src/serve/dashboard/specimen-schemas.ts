@@ -50,6 +50,8 @@ const specimenProperties = {
   session_open: bool,
   /** Its withheld fields that ask for a person and nobody has read yet (the counts leave them out). */
   unread_withheld: int,
+  /** The camera watches that warned while its images arrived (src/domain/camera-warning.ts). */
+  camera_warned: { type: 'array', items: { type: 'string', enum: [...CAMERA_WATCHES] } },
   revision: int,
   created_at: str,
   updated_at: str,

@@ -48,3 +48,16 @@ export function cameraWarningsWords(s) {
   const what = list.map((w) => `${WATCH_WORDS[w.watch] ?? w.watch} (${imagesText(w.images)})`).join(', ');
   return `The station warned about its camera while this specimen's images arrived: ${what}.`;
 }
+
+/** The list's badge for a specimen whose images arrived under a camera warning; null when none. */
+export function cameraWarnedBadge(s) {
+  const watches = s.cameraWarned || [];
+  if (!watches.length) return null;
+  return el('span', {
+    class: 'badge camera-warned',
+    title:
+      `The station warned that its camera may have changed while its images arrived ` +
+      `(${watches.map((w) => WATCH_WORDS[w] ?? w).join(', ')}): see the specimen page before relying on the counts.`,
+    text: 'Camera warned',
+  });
+}

@@ -165,6 +165,8 @@ export function specimenFrom(raw) {
     audit: s.audit || [],
     images: Array.isArray(s.images) ? s.images.map(imageFrom) : null,
     /** Captures that arrived during its session but are stamped before it started (in no specimen). */
+    /** The camera watches that warned while its images arrived (list and live events). */
+    cameraWarned: pick(s, 'camera_warned', 'cameraWarned') || [],
     /** Camera warnings raised while its images arrived (white balance, magnification, drift). */
     cameraWarnings: (pick(s, 'camera_warnings', 'cameraWarnings') || []).map((w) => ({
       watch: w.watch,

@@ -2,6 +2,7 @@
 // filtered by status, kept current by the live feed; "Start specimen" for session capture, and
 // the unassigned images with a way to give them to a specimen; "Export CSV" of all specimens.
 /* global document, FormData, CSS, localStorage */
+import { cameraWarnedBadge } from './camera-warnings.js';
 import { api, imageUrl, postJson } from './api.js';
 import {
   STATUS_TEXT,
@@ -128,7 +129,7 @@ function specimenRow(s) {
       class: `verdict-row-${s.finalVerdict || s.suggestedVerdict}`,
     },
     el('th', { scope: 'row', 'data-label': 'Accession' }, link),
-    el('td', { 'data-label': 'Status' }, statusBadge(s), toReadBadge(s)),
+    el('td', { 'data-label': 'Status' }, statusBadge(s), toReadBadge(s), cameraWarnedBadge(s)),
     el('td', { 'data-label': 'Verdict', class: 'verdict-cell' }, verdictBadges(s)),
     el('td', { 'data-label': 'Images', class: 'counts-cell', text: countsLine(s.counts) }),
     el('td', { 'data-label': 'Flagged share', text: shareText(s.flaggedShare) }),
