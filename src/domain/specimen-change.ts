@@ -2,6 +2,7 @@
  * What happens to a specimen, as the store records it and the outputs (MQTT change feed, live
  * feed, audit view) map from. camelCase; the rows stay inside src/store/.
  */
+import type { CameraWatch } from './camera-warning.js';
 import type { AssignmentSource, OutOfDomainReadings, Specimen, SpecimenVerdict } from './specimen.js';
 
 /** Each kind of change; every one is also an audit entry. */
@@ -28,6 +29,8 @@ export interface SpecimenChange {
   after: Specimen;
   /** For a signature or an amendment: people's readings of the out-of-domain fields at that moment. */
   readings?: OutOfDomainReadings;
+  /** For a signature or an amendment: the camera watches that warned while its images arrived. */
+  cameraWarned?: CameraWatch[];
 }
 
 /** A row of the append-only audit trail. */

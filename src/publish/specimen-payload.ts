@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { CameraWatch } from '../domain/camera-warning.js';
 import { readCount, type Specimen, type SpecimenCounts } from '../domain/specimen.js';
 import type { SpecimenAction, SpecimenChange } from '../domain/specimen-change.js';
 import type { OutboxDraft } from '../store/index.js';
@@ -59,6 +60,8 @@ export interface SpecimenPayload {
     by_class: Record<string, number>;
     unread_withheld: number;
   };
+  /** Signatures and amendments only: the camera watches that warned while its images arrived. */
+  camera_warned?: CameraWatch[];
   notice: string;
 }
 
@@ -108,6 +111,7 @@ export function specimenPayload(deviceId: string, change: SpecimenChange): Speci
           },
         }
       : {}),
+    ...(change.cameraWarned ? { camera_warned: [...change.cameraWarned] } : {}),
     notice: NOTICE,
   };
 }

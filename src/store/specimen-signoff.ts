@@ -153,6 +153,7 @@ export class SpecimenSignOffs {
       },
       at,
       readings,
+      cameraWarned: warnedBy,
     });
     onSignOff?.(this.report(write.specimen, readings));
     return write;

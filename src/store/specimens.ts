@@ -1,3 +1,4 @@
+import type { CameraWatch } from '../domain/camera-warning.js';
 import type Database from 'better-sqlite3';
 import type { Result } from '../domain/result.js';
 import { REVIEW_QUEUE_REASONS } from '../domain/review.js';
@@ -75,6 +76,8 @@ export interface ChangeRequest {
   at?: number;
   /** A signature's or an amendment's readings of the out-of-domain fields, for the change feed. */
   readings?: OutOfDomainReadings;
+  /** A signature's or an amendment's camera warnings (the watches), for the change feed. */
+  cameraWarned?: CameraWatch[];
 }
 
 const LOCKED: readonly SpecimenStatus[] = ['signed', 'amended'];
@@ -263,6 +266,7 @@ export class SpecimensTable {
         before: req.before,
         after: specimen,
         ...(req.readings ? { readings: req.readings } : {}),
+        ...(req.cameraWarned ? { cameraWarned: req.cameraWarned } : {}),
       }) ?? [];
     return { specimen, outbox: this.outbox.add(null, drafts, at) };
   }

@@ -1,16 +1,29 @@
 /**
  * A specimen keeps the camera warnings its images arrived under (real SQLite): one row per watch,
- * counting its images; the signature's audit entry names them; retention drops them with an
- * unsigned specimen and keeps them with a signed one.
+ * counting its images; the signature's audit entry and its MQTT change message name them;
+ * retention drops them with an unsigned specimen and keeps them with a signed one.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import t from 'tap';
 import type { CameraWarning } from '../../src/domain/camera-warning.js';
 import type { NewResult } from '../../src/domain/result.js';
 import { assignmentHint } from '../../src/domain/specimen-assignment.js';
+import { specimenMessages } from '../../src/publish/specimen-payload.js';
 import { openStore, type Store } from '../../src/store/index.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+addFormats(ajv);
+const validSpecimen = ajv.compile(
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/specimen.schema.json', import.meta.url)), 'utf8'),
+  ) as object,
+);
 
 const DAY = 86_400_000;
 const MAGNIFICATION: CameraWarning = { watch: 'magnification', text: 'magnification changed? 5.90 px' };
@@ -49,7 +62,7 @@ function land(store: Store, file: string, at: number): number {
 t.test('one row per watch counts the images; the signature names the watches', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-camera-warnings-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const store = openStore({ dataDir: dir });
+  const store = openStore({ dataDir: dir, specimens: { changeMessages: specimenMessages('scope-1') } });
   t.teardown(() => store.close());
   const t0 = Date.now();
 
@@ -82,6 +95,32 @@ t.test('one row per watch counts the images; the signature names the watches', a
   store.signOffs.sign(clean, { verdict: 'insufficient', comment: null }, 'dr-lee');
   const cleanSigned = store.specimens.audit(clean).find((a) => a.action === 'signed');
   t.notOk(cleanSigned && 'camera_warnings' in cleanSigned.details, 'and says nothing when there were none');
+
+  // The MQTT change feed: each signature names the watches, an empty list when none warned.
+  const signatures = (
+    store.db.prepare("SELECT payload FROM outbox WHERE topic = 'specimen' ORDER BY id").all() as {
+      payload: string;
+    }[]
+  )
+    .map((row) => JSON.parse(row.payload) as Record<string, unknown>)
+    .filter((m) => m.change === 'signed');
+  t.same(
+    signatures.map((m) => [m.accession, m.camera_warned]),
+    [
+      ['WARNED', ['magnification', 'colour_drift']],
+      ['CLEAN', []],
+    ],
+  );
+  for (const m of signatures) t.ok(validSpecimen(m), JSON.stringify(validSpecimen.errors));
+  t.notOk(
+    (
+      store.db.prepare("SELECT payload FROM outbox WHERE topic = 'specimen'").all() as { payload: string }[]
+    ).some((row) => {
+      const m = JSON.parse(row.payload) as Record<string, unknown>;
+      return m.change !== 'signed' && 'camera_warned' in m;
+    }),
+    'only signatures carry them',
+  );
 });
 
 t.test("retention drops them with an unsigned specimen and keeps a signed one's", async (t) => {
