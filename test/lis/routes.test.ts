@@ -8,6 +8,7 @@ import { createLis } from '../../src/lis/index.js';
 import type { SpecimenImageRow } from '../../src/lis/csv.js';
 import { specimenReportsFrom, type LisHttp, type SpecimenReports } from '../../src/lis/ports.js';
 import { dashboardPlugin } from '../../src/serve/dashboard/plugin.js';
+import { EMPTY_COUNTS } from '../../src/store/specimen-rows.js';
 import { createMemoryDeps } from '../dashboard/memory-deps.js';
 import {
   lisConfig,
@@ -258,14 +259,7 @@ t.test("the CSV export lists every specimen, not the dashboard list's thousand",
     `INSERT INTO specimens (accession, status, suggested_verdict, counts, created_at, updated_at)
      VALUES (?, 'awaiting_signoff', 'insufficient', ?, ?, ?)`,
   );
-  const counts = JSON.stringify({
-    images: 0,
-    screened: 0,
-    outOfDomain: 0,
-    failed: 0,
-    flagged: 0,
-    byClass: {},
-  });
+  const counts = JSON.stringify(EMPTY_COUNTS);
   store.db.transaction(() => {
     for (let i = 0; i < 1005; i++) insert.run(`H26-${String(i).padStart(5, '0')}`, counts, i, i);
   })();

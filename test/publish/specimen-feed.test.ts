@@ -3,15 +3,13 @@
  * messages of the dashboard's writes (start, finish, sign) and of images landing in the pipeline's
  * transaction arrive in order, schema-valid, one per change; a broker outage loses none.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import { pino } from 'pino';
 import t from 'tap';
-import { assignmentHint } from '../../src/domain/specimen-assignment.js';
+import { mqttSchemaValidator } from '../helpers/mqtt-schema.js';
+import { landInFolder } from '../helpers/results.js';
 import { EventBus } from '../../src/runtime/events.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import {
@@ -24,14 +22,7 @@ import { openStore, type SpecimenWrite, type Store } from '../../src/store/index
 import { freePort, startBroker, subscribe, until } from '../daemon/helpers.js';
 
 const PREFIX = 'blastwatch/test-dev';
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-addFormats(ajv);
-const valid = ajv.compile(
-  JSON.parse(
-    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/specimen.schema.json', import.meta.url)), 'utf8'),
-  ) as object,
-);
+const valid = mqttSchemaValidator('specimen');
 
 function tempStore(t: { teardown(fn: () => void): void }): Store {
   const dir = mkdtempSync(join(tmpdir(), 'bw-specimen-feed-'));
@@ -71,32 +62,13 @@ function publisher(store: Store, bus: EventBus, url: string) {
   });
 }
 
-let seq = 0;
 /** An image landing the way the pipeline commits it: result and specimen in one transaction. */
 function land(store: Store, bus: EventBus, file: string, flag: boolean): void {
-  seq += 1;
-  const committed = store.results.commit(
-    {
-      status: 'done',
-      sha256: `${seq}`.padStart(64, 'c'),
-      path: `/c/${file}`,
-      file,
-      origin: 'capture',
-      size: 1,
-      className: flag ? 'Pro-B' : 'Benign',
-      pBall: flag ? 0.9 : 0.1,
-      flag,
-      capturedAt: Date.now(),
-      processedAt: Date.now(),
-    },
-    null,
-    () => [],
-    (stored) =>
-      store.specimens.assignNewResult(
-        stored,
-        assignmentHint({ relPath: file, origin: 'capture' }, { assign: 'folder', pattern: null }),
-      )?.outbox ?? [],
-  );
+  const committed = landInFolder(store, file, Date.now(), {
+    className: flag ? 'Pro-B' : 'Benign',
+    pBall: flag ? 0.9 : 0.1,
+    flag,
+  });
   if (committed.created)
     bus.emit('outbox:added', {
       resultId: committed.id,

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { NewResult } from '../../src/domain/result.js';
-import { assignmentHint } from '../../src/domain/specimen-assignment.js';
+import { landInFolder } from '../helpers/results.js';
 import { EventBus } from '../../src/runtime/events.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
 import type { Pipeline } from '../../src/pipeline/index.js';
@@ -68,34 +68,14 @@ async function server(t: { teardown(fn: () => void | Promise<void>): void }) {
 let seq = 0;
 function land(store: Store, file: string, over: Partial<NewResult> = {}): number {
   seq += 1;
-  const r: NewResult = {
-    status: 'done',
-    sha256: `${seq}`.padStart(64, 'a'),
-    path: `/captures/${file}`,
-    file,
-    origin: 'capture',
-    size: 1,
-    className: 'Benign',
+  const verdict = {
     pBall: 0.1 + seq / 1000,
-    flag: false,
     needsReview: false,
     modelName: 'm',
     modelVersion: '1',
     threshold: 0.5,
-    capturedAt: Date.now(),
-    processedAt: Date.now(),
-    ...over,
   };
-  return store.results.commit(
-    r,
-    null,
-    () => [],
-    (stored) =>
-      store.specimens.assignNewResult(
-        stored,
-        assignmentHint({ relPath: file, origin: 'capture' }, { assign: 'folder', pattern: null }),
-      )?.outbox ?? [],
-  ).id;
+  return landInFolder(store, file, Date.now(), { ...verdict, ...over }).id;
 }
 
 interface SpecimenItem {

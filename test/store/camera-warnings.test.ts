@@ -3,61 +3,25 @@
  * counting its images; the signature's audit entry and its MQTT change message name them;
  * retention drops them with an unsigned specimen and keeps them with a signed one.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import t from 'tap';
+import { mqttSchemaValidator } from '../helpers/mqtt-schema.js';
 import type { CameraWarning } from '../../src/domain/camera-warning.js';
-import type { NewResult } from '../../src/domain/result.js';
-import { assignmentHint } from '../../src/domain/specimen-assignment.js';
 import { specimenMessages } from '../../src/publish/specimen-payload.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { landInFolder } from '../helpers/results.js';
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-addFormats(ajv);
-const validSpecimen = ajv.compile(
-  JSON.parse(
-    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/specimen.schema.json', import.meta.url)), 'utf8'),
-  ) as object,
-);
+const validSpecimen = mqttSchemaValidator('specimen');
 
 const DAY = 86_400_000;
 const MAGNIFICATION: CameraWarning = { watch: 'magnification', text: 'magnification changed? 5.90 px' };
 const GREEN: CameraWarning = { watch: 'colour_drift', text: 'white balance changed? 1.060' };
 
-let seq = 0;
 /** One capture stored and assigned by its folder, as the pipeline does; its specimen's id. */
-function land(store: Store, file: string, at: number): number {
-  seq += 1;
-  const r: NewResult = {
-    status: 'done',
-    sha256: `${seq}`.padStart(64, 'c'),
-    path: `/captures/${file}`,
-    file,
-    origin: 'capture',
-    size: 1,
-    className: 'Benign',
-    pBall: 0.1,
-    flag: false,
-    capturedAt: at,
-    processedAt: at,
-  };
-  const { id } = store.results.commit(
-    r,
-    null,
-    () => [],
-    (stored) =>
-      store.specimens.assignNewResult(
-        stored,
-        assignmentHint({ relPath: file, origin: 'capture' }, { assign: 'folder', pattern: null }),
-      )?.outbox ?? [],
-  );
-  return store.specimens.specimenIdOf(id)!;
-}
+const land = (store: Store, file: string, at: number): number =>
+  store.specimens.specimenIdOf(landInFolder(store, file, at).id)!;
 
 t.test('one row per watch counts the images; the signature names the watches', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-camera-warnings-'));

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import type { NewResult } from '../../src/domain/result.js';
-import { assignmentHint } from '../../src/domain/specimen-assignment.js';
+import { landInFolder } from '../helpers/results.js';
 import { openStore, Store } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 
@@ -20,33 +19,7 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-let seq = 0;
-function land(store: Store, file: string, processedAt: number): number {
-  seq += 1;
-  const r: NewResult = {
-    status: 'done',
-    sha256: `${seq}`.padStart(64, 'b'),
-    path: `/captures/${file}`,
-    file,
-    origin: 'capture',
-    size: 1,
-    className: 'Benign',
-    pBall: 0.1,
-    flag: false,
-    capturedAt: processedAt,
-    processedAt,
-  };
-  return store.results.commit(
-    r,
-    null,
-    () => [],
-    (stored) =>
-      store.specimens.assignNewResult(
-        stored,
-        assignmentHint({ relPath: file, origin: 'capture' }, { assign: 'folder', pattern: null }),
-      )?.outbox ?? [],
-  ).id;
-}
+const land = (store: Store, file: string, at: number): number => landInFolder(store, file, at).id;
 
 const count = (store: Store, sql: string, ...params: unknown[]) =>
   (store.db.prepare(sql).get(...params) as { n: number }).n;

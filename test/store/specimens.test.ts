@@ -3,13 +3,11 @@
  * upload), aggregation, the verdict rule, sign-off, amendment, the concurrent sign-off, the
  * append-only audit trail and the change feed written to the outbox.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import t from 'tap';
+import { mqttSchemaValidator } from '../helpers/mqtt-schema.js';
 import { classifiedResult } from '../helpers/results.js';
 import type { NewResult } from '../../src/domain/result.js';
 import { assignmentHint, type AssignmentConfig } from '../../src/domain/specimen-assignment.js';
@@ -18,14 +16,7 @@ import type { SpecimenReport } from '../../src/domain/specimen.js';
 import { specimenMessages } from '../../src/publish/specimen-payload.js';
 import { openStore, SpecimenError, type Store } from '../../src/store/index.js';
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-addFormats(ajv);
-const validSpecimen = ajv.compile(
-  JSON.parse(
-    readFileSync(fileURLToPath(new URL('../../schemas/mqtt/specimen.schema.json', import.meta.url)), 'utf8'),
-  ) as object,
-);
+const validSpecimen = mqttSchemaValidator('specimen');
 
 const RULE = { minScreened: 5, minFlagged: 2, minFlaggedShare: 0.2 };
 const FOLDER: AssignmentConfig = { assign: 'folder', pattern: null };
