@@ -66,8 +66,7 @@ export function specimenEvents(store: Store, bus: EventBus, cameraWarnings: () =
 /** The dashboard hears of a specimen whose image just landed (its own writes announce themselves). */
 export function announceSpecimenChanges(store: Store, bus: EventBus): void {
   bus.on('result:stored', ({ result, created }) => {
-    // The watches judge the microscope's camera; a photo uploaded from a phone is not its picture.
-    if (!created || result.origin !== 'capture') return;
+    if (!created) return;
     const specimenId = store.specimens.specimenIdOf(result.id);
     if (specimenId !== undefined) bus.emit('specimen:changed', { specimenId });
   });
