@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { parseCameraShift } from '../../scripts/camera-shifts.js';
-import { repoRoot, sampleImages } from '../daemon/helpers.js';
+import { repoRoot, sampleImages, until } from '../daemon/helpers.js';
 import { launchBrowser } from './browser.js';
 import { startDaemonHarness } from './harness.js';
 
@@ -35,6 +35,18 @@ t.test('the status page names a camera recording green brighter than the trainin
   };
 
   for (const [i, path] of samples.slice(0, 6).entries()) await harness.drop(path, `clean-${i}.jpg`);
+  // The magnification watch measures once the daemon has been idle for a moment: on a busy machine
+  // that comes later than the last result.
+  await until(
+    async () => {
+      const health = (await (await fetch(`${harness.url}/api/health`)).json()) as {
+        magnification?: { measured: number };
+      };
+      return (health.magnification?.measured ?? 0) > 0;
+    },
+    30_000,
+    'the magnification watch to measure a capture',
+  );
   const clean = await status();
   t.match(
     clean.grid,
