@@ -247,6 +247,17 @@ t.test('keyboard review on the specimen page: a withheld field needs a class cho
     await page.textContent('#sign-confirm-text'),
     /^1 field the model could not screen was read as a B-ALL class \(Pre-B 1\), and the verdict is not "Suspicious"\. H26-00153: /,
   );
+  // A close event of the earlier, cancelled confirmation that arrives only now must not answer this
+  // one: the reviewer's "Sign" below still signs.
+  await page.evaluate(() =>
+    (
+      globalThis as unknown as {
+        document: { getElementById(id: string): { dispatchEvent(e: unknown): boolean } };
+      }
+    ).document
+      .getElementById('sign-confirm')
+      .dispatchEvent(new Event('close')),
+  );
   await page.click('#sign-confirm-yes');
   // The panel redrawn as signed: the signature was stored and the page read it back.
   await page.waitForSelector(`#signoff-panel[data-key="${specimen!.id}:signed:1"]`);

@@ -141,9 +141,17 @@ function confirmDialog(text, yesLabel) {
   $('sign-confirm-yes').textContent = yesLabel;
   dialog.returnValue = '';
   dialog.showModal();
-  return new Promise((resolve) =>
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'sign'), { once: true }),
-  );
+  return new Promise((resolve) => {
+    // The close event is dispatched after the dialog has closed, as a task of its own: one from an
+    // earlier confirmation that arrives once this one is open must not answer it (with an empty
+    // returnValue, as a cancel), or the reviewer's "Sign" would then close a dialog nobody heeds.
+    const onClose = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener('close', onClose);
+      resolve(dialog.returnValue === 'sign');
+    };
+    dialog.addEventListener('close', onClose);
+  });
 }
 
 /**
