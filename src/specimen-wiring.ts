@@ -54,37 +54,24 @@ export function specimenAssignment(config: ResolvedConfig, store: Store, log: Lo
 }
 
 /**
- * What happens on the bus when an image joins a specimen: it keeps the camera warnings raised then,
- * and the dashboard hears of it. `cameraWarnings` is first called when an image is stored, so the
- * composition root may pass health before creating it.
+ * What happens on the bus when an image joins a specimen. A capture is counted under the camera
+ * warnings raised then (src/store/camera-warnings.ts): health clears them once the camera is right
+ * again, maybe before anyone opens the specimen. Then the dashboard hears of the specimen (its own
+ * writes announce themselves), which so already carries them. `cameraWarnings` is first called
+ * when an image is stored, so the composition root may pass health before creating it.
  */
 export function specimenEvents(store: Store, bus: EventBus, cameraWarnings: () => CameraWarning[]): void {
-  recordCameraWarnings(store, bus, cameraWarnings);
-  announceSpecimenChanges(store, bus);
-}
-
-/** The dashboard hears of a specimen whose image just landed (its own writes announce themselves). */
-export function announceSpecimenChanges(store: Store, bus: EventBus): void {
   bus.on('result:stored', ({ result, created }) => {
     if (!created) return;
     const specimenId = store.specimens.specimenIdOf(result.id);
-    if (specimenId !== undefined) bus.emit('specimen:changed', { specimenId });
-  });
-}
-
-/**
- * A specimen keeps the camera warnings its images arrived under (src/store/camera-warnings.ts):
- * health raises them from the latest captures, and clears them once the camera is right again,
- * maybe before anyone opens the specimen. Registered before announceSpecimenChanges, so the
- * specimen the dashboard hears of already has them.
- */
-export function recordCameraWarnings(store: Store, bus: EventBus, raised: () => CameraWarning[]): void {
-  bus.on('result:stored', ({ result, created }) => {
-    // The watches judge the microscope's camera; a photo uploaded from a phone is not its picture.
-    if (!created || result.origin !== 'capture') return;
-    const specimenId = store.specimens.specimenIdOf(result.id);
     if (specimenId === undefined) return;
-    const warnings = raised();
-    if (warnings.length > 0) store.cameraWarnings.note(specimenId, warnings, Date.now());
+    try {
+      // The watches judge the microscope's camera; a photo uploaded from a phone is not its picture.
+      if (result.origin !== 'capture') return;
+      const warnings = cameraWarnings();
+      if (warnings.length > 0) store.cameraWarnings.note(specimenId, warnings, Date.now());
+    } finally {
+      bus.emit('specimen:changed', { specimenId });
+    }
   });
 }
