@@ -210,13 +210,6 @@ export function createMetrics() {
   };
 }
 
-/**
- * The process's memory, read when /metrics is scraped, under the names Prometheus' client
- * libraries give them so that existing dashboards find them. A growing RSS with a flat JS heap
- * points at native memory (libvips, onnxruntime, SQLite, malloc arenas); a growing heap at
- * JavaScript objects kept alive. The heap figures are the main thread's; the inference worker's
- * isolate is in the RSS alone.
- */
 /** The camera watches' figures, which /metrics reads from health (src/serve/index.ts). */
 function cameraWatchGauges(registry: Registry) {
   return {
@@ -243,6 +236,13 @@ function cameraWatchGauges(registry: Registry) {
   };
 }
 
+/**
+ * The process's memory, read when /metrics is scraped, under the names Prometheus' client
+ * libraries give them so that existing dashboards find them. A growing RSS with a flat JS heap
+ * points at native memory (libvips, onnxruntime, SQLite, malloc arenas); a growing heap at
+ * JavaScript objects kept alive. The heap figures are the main thread's; the inference worker's
+ * isolate is in the RSS alone.
+ */
 function processMemoryGauges(registry: Registry) {
   const gauges = {
     rss: registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.'),
