@@ -1,3 +1,4 @@
+import type { SpecimenCameraWarning } from '../domain/camera-warning.js';
 import type { Result } from '../domain/result.js';
 import {
   readCount,
@@ -130,7 +131,8 @@ export class SpecimenSignOffs {
     // What the signer had read of the fields the model could not screen: the same figures the
     // report sends (report() asks for them at the signature's time), kept in the audit trail too.
     const readings = this.results.outOfDomainReadings(before.id, at);
-    const warnedBy = this.cameraWarnings.of(before.id).map((w) => w.watch);
+    const warnings = this.cameraWarnings.of(before.id);
+    const warnedBy = warnings.map((w) => w.watch);
     const write = this.specimens.change(before.id, {
       action: amended ? 'amended' : 'signed',
       actor,
@@ -155,12 +157,16 @@ export class SpecimenSignOffs {
       readings,
       cameraWarned: warnedBy,
     });
-    onSignOff?.(this.report(write.specimen, readings));
+    onSignOff?.(this.report(write.specimen, readings, warnings));
     return write;
   }
 
   /** What the laboratory system gets for a signed specimen, frozen at signing. */
-  report(specimen: Specimen, readingsAtSignature?: OutOfDomainReadings): SpecimenReport {
+  report(
+    specimen: Specimen,
+    readingsAtSignature?: OutOfDomainReadings,
+    warningsAtSignature?: SpecimenCameraWarning[],
+  ): SpecimenReport {
     const signOff = specimen.signOff as SpecimenSignOff;
     const images = this.results.list({ specimen: specimen.id, order: 'p_ball', limit: 1000 });
     const top = images.filter((r) => r.status === 'done').slice(0, REPORT_TOP_IMAGES);
@@ -177,7 +183,7 @@ export class SpecimenSignOffs {
       },
       topImages: top.map((r) => ({ resultId: r.id, file: r.file, className: r.className, pBall: r.pBall })),
       readings: readingsAtSignature ?? this.results.outOfDomainReadings(specimen.id, signOff.signedAt),
-      cameraWarnings: this.cameraWarnings.of(specimen.id),
+      cameraWarnings: warningsAtSignature ?? this.cameraWarnings.of(specimen.id),
       deviceId: options.deviceId,
       rule: options.rule,
     };
