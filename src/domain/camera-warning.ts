@@ -28,3 +28,13 @@ export interface SpecimenCameraWarning extends CameraWarning {
   /** How many of its images joined while the warning was raised. */
   images: number;
 }
+
+/**
+ * Each watch in a few words: the coded value's text in the messages to the laboratory system,
+ * where the figures of the warning itself go in a note.
+ */
+export const CAMERA_WATCH_LABEL: Record<CameraWatch, string> = {
+  domain_drift: 'Many fields unlike the training images in a row',
+  colour_drift: 'White balance changed (green brighter than the training camera)',
+  magnification: 'Magnification changed (red cells drawn smaller or larger than in training)',
+};

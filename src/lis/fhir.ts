@@ -10,9 +10,11 @@ import type {
   Reference,
   Specimen as FhirSpecimen,
 } from '@medplum/fhirtypes';
+import { CAMERA_WATCH_LABEL } from '../domain/camera-warning.js';
 import { readCount, type SpecimenReport } from '../domain/specimen.js';
 import { bundleIdentifier, messageControlId, specimenKey, stableUuid } from './ids.js';
 import {
+  cameraWarningsText,
   FHIR_LOCAL_CODE_SYSTEM,
   OBSERVATION_CODES,
   readingsText,
@@ -53,7 +55,7 @@ function entry<T extends DiagnosticReport | Observation | FhirSpecimen>(
 interface ObservationDraft {
   key: string;
   code: CodeableConcept;
-  value: Pick<Observation, 'valueCodeableConcept' | 'valueQuantity' | 'valueString' | 'component'>;
+  value: Pick<Observation, 'valueCodeableConcept' | 'valueQuantity' | 'valueString' | 'component' | 'note'>;
   signer?: boolean;
 }
 
@@ -125,12 +127,36 @@ function observationDrafts(report: SpecimenReport): ObservationDraft[] {
       value: images(readings.unreadWithheld),
     },
   );
+  const warned = cameraWarningDraft(report);
+  if (warned) drafts.push(warned);
   drafts.push({
     key: codes.model.code,
     code: local(codes.model),
     value: { valueString: `${report.model.name} ${report.model.version}` },
   });
   return drafts;
+}
+
+/**
+ * The camera warnings its images arrived under, when any was raised: one Observation with a
+ * component per watch (the watch coded, the images that arrived under it as the value) and the
+ * warnings' own words, with their figures, as notes.
+ */
+function cameraWarningDraft(report: SpecimenReport): ObservationDraft | null {
+  const warnings = report.cameraWarnings ?? [];
+  if (warnings.length === 0) return null;
+  const code = OBSERVATION_CODES.cameraWarning;
+  return {
+    key: code.code,
+    code: local(code),
+    value: {
+      component: warnings.map((w) => ({
+        code: local({ code: w.watch, text: CAMERA_WATCH_LABEL[w.watch] }),
+        valueQuantity: { value: w.images, unit: 'images', system: UCUM, code: '{images}' },
+      })),
+      note: warnings.map((w) => ({ text: w.text })),
+    },
+  };
 }
 
 /** What every resource of one signature shares. */
@@ -191,11 +217,13 @@ function observationEntries(c: Context): { url: string; observation: Observation
 function diagnosticReport(c: Context, key: Identifier, results: string[], pdf: Buffer): DiagnosticReport {
   const { specimen, signOff } = c.report;
   const readings = readingsText(c.report);
+  const warnings = cameraWarningsText(c.report);
   const conclusion =
     `${VERDICT_TEXT[signOff.verdict]}. Signed by ${signOff.signer}.` +
     (signOff.comment ? ` Comment: ${signOff.comment}` : '') +
     (c.report.amended && signOff.reason ? ` Amended: ${signOff.reason}` : '') +
     (readings ? ` ${readings}` : '') +
+    (warnings ? ` ${warnings}` : '') +
     ' Screening aid, not a diagnosis.';
   return {
     resourceType: 'DiagnosticReport',

@@ -1,7 +1,9 @@
 import { HL7_2_5_1, type Message } from 'node-hl7-client';
+import { CAMERA_WATCH_LABEL } from '../domain/camera-warning.js';
 import { readCount, type SpecimenReport } from '../domain/specimen.js';
 import { messageControlId } from './ids.js';
 import {
+  cameraWarningsText,
   HL7_LOCAL_CODING_SYSTEM,
   OBSERVATION_CODES,
   SCREEN_CODE,
@@ -117,6 +119,19 @@ function observationRows(report: SpecimenReport): ObxRow[] {
     value: String(readings.unreadWithheld),
     units: '{images}',
   });
+  // One pair per camera warning, sharing its sub-id: which watch (coded) and how many images.
+  (report.cameraWarnings ?? []).forEach((w, i) => {
+    const subId = String(i + 1);
+    rows.push(
+      {
+        type: 'CWE',
+        code: codes.cameraWarning,
+        subId,
+        value: { code: w.watch, text: CAMERA_WATCH_LABEL[w.watch] },
+      },
+      { type: 'NM', code: codes.cameraWarnedImages, subId, value: String(w.images), units: '{images}' },
+    );
+  });
   rows.push({ type: 'ST', code: codes.model, value: `${report.model.name} ${report.model.version}` });
   rows.push({ type: 'ST', code: codes.signer, value: signOff.signer, observer: signOff.signer });
   if (signOff.comment) rows.push({ type: 'TX', code: codes.comment, value: signOff.comment });
@@ -176,11 +191,10 @@ export function buildOruR01(report: SpecimenReport, opts: Hl7Options): string {
   obr.set('25', status);
   obr.set('32.1.1', escapeHl7(signOff.signer));
 
-  addNote(msg, 1, SCREENING_DISCLAIMER);
-  addNote(msg, 2, modelLimits(report));
-  // The readings' OBX rows in words too: an LIS that prints the notes shows them to the reader.
-  const readings = readingsText(report);
-  if (readings) addNote(msg, 3, readings);
+  // The readings' and the camera warnings' OBX rows in words too: an LIS that prints the notes
+  // shows them to the reader.
+  const notes = [SCREENING_DISCLAIMER, modelLimits(report), readingsText(report), cameraWarningsText(report)];
+  notes.filter((text) => text !== '').forEach((text, i) => addNote(msg, i + 1, text));
 
   observationRows(report).forEach((row, i) => {
     const obx = msg.addSegment('OBX');

@@ -6,7 +6,13 @@ import {
   type SpecimenReport,
 } from '../domain/specimen.js';
 import type { ThumbnailSource } from './thumbnails.js';
-import { modelLimits, percent, SCREENING_DISCLAIMER, VERDICT_LABEL } from './vocabulary.js';
+import {
+  cameraWarningLine,
+  modelLimits,
+  percent,
+  SCREENING_DISCLAIMER,
+  VERDICT_LABEL,
+} from './vocabulary.js';
 
 /** The JPEG thumbnail of a result, or null when it is gone (retention, media pruned). */
 export interface PdfOptions {
@@ -128,7 +134,7 @@ function writeCameraWarnings(doc: PDFKit.PDFDocument, report: SpecimenReport): v
   doc.font('Helvetica-Bold').fontSize(10).text('Camera warnings while its images arrived');
   doc.font('Helvetica');
   for (const w of warnings)
-    doc.text(`${w.images} image${w.images === 1 ? '' : 's'}: ${w.text}`, MARGIN, doc.y, {
+    doc.text(cameraWarningLine(w), MARGIN, doc.y, {
       width: doc.page.width - 2 * MARGIN,
     });
 }

@@ -1,3 +1,4 @@
+import type { SpecimenCameraWarning } from '../domain/camera-warning.js';
 import { readCount, type SpecimenReport, type SpecimenVerdict } from '../domain/specimen.js';
 
 /**
@@ -34,6 +35,11 @@ export const OBSERVATION_CODES = {
   withheldUnread: {
     code: 'WITHHELD-UNREAD',
     text: 'Benign calls withheld for contradicting features, not read by a person',
+  },
+  cameraWarning: { code: 'CAMERA-WARNING', text: 'Camera warning raised while its images arrived' },
+  cameraWarnedImages: {
+    code: 'CAMERA-WARNED-IMAGES',
+    text: 'Images that arrived while the camera warning was raised',
   },
   model: { code: 'MODEL', text: 'Screening model' },
   signer: { code: 'SIGNED-BY', text: 'Signed by' },
@@ -87,6 +93,25 @@ export function readingsText(report: SpecimenReport): string {
         'not read by a person before signing.',
     );
   return parts.join(' ');
+}
+
+/**
+ * The camera warnings the specimen's images arrived under, in words with their figures ('' when
+ * none): the counts and the suggested verdict came from a camera that may no longer have taken
+ * pictures like the training camera's, which whoever reads the result in the LIS must know.
+ */
+export function cameraWarningsText(report: SpecimenReport): string {
+  const warnings = report.cameraWarnings ?? [];
+  if (warnings.length === 0) return '';
+  return (
+    "Camera warnings while this specimen's images arrived (the model's counts may miss blasts): " +
+    `${warnings.map(cameraWarningLine).join('; ')}.`
+  );
+}
+
+/** One camera warning with the count of images it covered: the PDF's line and the LIS note's part. */
+export function cameraWarningLine(w: SpecimenCameraWarning): string {
+  return `${w.images} image${w.images === 1 ? '' : 's'}: ${w.text}`;
 }
 
 /** Flagged / screened as a percentage with one decimal. */

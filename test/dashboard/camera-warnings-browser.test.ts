@@ -1,13 +1,14 @@
 // A specimen captured while the station warned about its camera, in a real headless Chromium
 // against the real daemon with the bundled model: the specimen keeps the warning its images
 // arrived under, its page and the sign-off confirmation say so, and the signature's audit entry
-// records it.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// records it, and the HL7 message the laboratory system gets carries it coded.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Message } from 'node-hl7-client';
 import t from 'tap';
 import { parseCameraShift } from '../../scripts/camera-shifts.js';
-import { repoRoot, sampleImages } from '../daemon/helpers.js';
+import { repoRoot, sampleImages, until } from '../daemon/helpers.js';
 import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
 
@@ -19,10 +20,16 @@ interface SpecimenDetail {
 }
 
 t.test('a specimen keeps the camera warning its images arrived under, and says so', async (t) => {
-  const harness = await startDaemonHarness({ modelDir: join(repoRoot, 'models'), driftWindow: 6 });
-  t.teardown(() => harness.close());
   const dir = mkdtempSync(join(tmpdir(), 'bw-camera-warned-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lisDrop = join(dir, 'lis-inbox');
+  mkdirSync(lisDrop);
+  const harness = await startDaemonHarness({
+    modelDir: join(repoRoot, 'models'),
+    driftWindow: 6,
+    lisFileDir: lisDrop,
+  });
+  t.teardown(() => harness.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
   const { page, errors } = await pageWithErrors(browser);
@@ -129,5 +136,35 @@ t.test('a specimen keeps the camera warning its images arrived under, and says s
   const signed = (await specimenOf('H26-00901')).audit.find((a) => a.action === 'signed');
   t.same(signed?.details.camera_warnings, watches, 'the signature records what the signer was told');
   t.ok(await notice.isVisible(), 'a signed specimen still shows it');
+
+  // The laboratory system gets the warnings coded, one row per watch with the images under it.
+  const hl7Files = () => readdirSync(lisDrop).filter((n) => n.endsWith('.hl7'));
+  await until(() => hl7Files().length > 0, 20_000, 'the HL7 file');
+  t.equal(hl7Files().length, 1, 'one signature, one message');
+  const msg = new Message({ text: readFileSync(join(lisDrop, hl7Files()[0]!), 'utf8') });
+  const rows: string[][] = [];
+  msg.get('OBX').forEach((obx) => {
+    const code = obx.get('OBX.3.1').toString();
+    if (code.startsWith('CAMERA-'))
+      rows.push([code, obx.get('OBX.4').toString(), obx.get('OBX.5.1').toString()]);
+  });
+  t.same(
+    rows,
+    warned.camera_warnings.flatMap((w, i) => [
+      ['CAMERA-WARNING', String(i + 1), w.watch],
+      ['CAMERA-WARNED-IMAGES', String(i + 1), String(w.images)],
+    ]),
+    'the HL7 message codes each watch with its images',
+  );
+  const notes: string[] = [];
+  msg.get('NTE').forEach((nte) => notes.push(nte.get('NTE.3').toString()));
+  t.ok(
+    notes.some(
+      (n) =>
+        n.startsWith("Camera warnings while this specimen's images arrived") &&
+        n.includes(warning?.text ?? '?'),
+    ),
+    'and says them in words',
+  );
   t.same(errors, [], 'no script errors');
 });

@@ -38,6 +38,8 @@ export interface HarnessOptions {
   modelDir?: string;
   /** gate.drift_window (daemon kind only); the default config's by default. */
   driftWindow?: number;
+  /** A folder the daemon drops signed results into as HL7 files (daemon kind only); none by default. */
+  lisFileDir?: string;
 }
 
 export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
@@ -56,6 +58,7 @@ export async function startDaemonHarness(opts: HarnessOptions = {}): Promise<Das
     BLASTWATCH_HTTP_HOST: opts.host ?? '127.0.0.1',
     BLASTWATCH_HTTP_PORT: '0',
     BLASTWATCH_DEVICE_ID: 'test-scope',
+    ...(opts.lisFileDir ? { BLASTWATCH_LIS_FILE_DIR: opts.lisFileDir } : {}),
   });
   config.capture.stability_ms = 150;
   config.capture.rescan_interval_s = 2;

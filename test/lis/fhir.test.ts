@@ -7,7 +7,16 @@ import type { Bundle, DiagnosticReport, Observation } from '@medplum/fhirtypes';
 import { buildFhirBundle } from '../../src/lis/fhir.js';
 import { bundleIdentifier } from '../../src/lis/ids.js';
 import { createLis } from '../../src/lis/index.js';
-import { lisConfig, makeReport, noThumbnails, silentLog, tempDir, tempStore, until } from './fixtures.js';
+import {
+  CAMERA_WARNINGS,
+  lisConfig,
+  makeReport,
+  noThumbnails,
+  silentLog,
+  tempDir,
+  tempStore,
+  until,
+} from './fixtures.js';
 import { pdfText } from './pdf-text.js';
 
 // @medplum/core reads WebSocket's state constants when it loads; Node 20 has no global WebSocket
@@ -143,6 +152,58 @@ t.test('an amendment after a field was read again replaces the readings whole', 
     report.conclusion,
     /2 benign calls withheld because the model's own features contradicted them were not read by a person before signing\./,
   );
+});
+
+t.test('camera warnings its images arrived under: one Observation, a component per watch', async (t) => {
+  const bundle = buildFhirBundle(makeReport({ cameraWarnings: CAMERA_WARNINGS }), pdf, {
+    accessionSystem: null,
+  });
+  t.same(r4Errors(bundle), [], 'valid R4');
+  const warned = (b: Bundle) =>
+    (b.entry ?? [])
+      .map((e) => e.resource)
+      .filter(
+        (r): r is Observation =>
+          r?.resourceType === 'Observation' && r.code.coding?.[0]?.code === 'CAMERA-WARNING',
+      );
+  const [obs] = warned(bundle);
+  t.equal(warned(bundle).length, 1);
+  t.same(
+    obs?.component?.map((c) => [
+      c.code.coding?.[0]?.system,
+      c.code.coding?.[0]?.code,
+      c.valueQuantity?.value,
+      c.valueQuantity?.code,
+    ]),
+    [
+      ['urn:blastwatch:codes', 'colour_drift', 7, '{images}'],
+      ['urn:blastwatch:codes', 'domain_drift', 2, '{images}'],
+    ],
+    'the watch coded, the images that arrived under it',
+  );
+  t.match(obs?.component?.[0]?.code.text, /^White balance changed/);
+  t.same(
+    obs?.note?.map((n) => n.text),
+    CAMERA_WARNINGS.map((w) => w.text),
+    "each warning's own words",
+  );
+  const report = bundle.entry?.find((e) => e.resource?.resourceType === 'DiagnosticReport')
+    ?.resource as DiagnosticReport;
+  t.ok(
+    report.result?.some((r) => r.reference === bundle.entry?.find((e) => e.resource === obs)?.fullUrl),
+    'among the report results',
+  );
+  t.match(
+    report.conclusion,
+    /Camera warnings while this specimen's images arrived .*7 images: white balance changed\?/,
+  );
+  t.match(report.conclusion, /Screening aid, not a diagnosis\.$/);
+
+  const plain = buildFhirBundle(makeReport(), pdf, { accessionSystem: null });
+  t.equal(warned(plain).length, 0, 'none raised: no Observation');
+  const plainReport = plain.entry?.find((e) => e.resource?.resourceType === 'DiagnosticReport')
+    ?.resource as DiagnosticReport;
+  t.notMatch(plainReport.conclusion, /Camera warnings/);
 });
 
 t.test('the validator does catch a broken Bundle', async (t) => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SpecimenCameraWarning } from '../../src/domain/camera-warning.js';
 import type { OutOfDomainReadings, SpecimenReport, SpecimenVerdict } from '../../src/domain/specimen.js';
 import type { LisConfig } from '../../src/lis/index.js';
 import type { Logger } from '../../src/log.js';
@@ -20,7 +21,35 @@ export interface ReportChanges {
   signer?: string;
   /** Without `images`, the report has no pictures of the fields read. */
   readings?: Omit<OutOfDomainReadings, 'images'> & Partial<Pick<OutOfDomainReadings, 'images'>>;
+  /** Without it, the specimen's images arrived under no camera warning. */
+  cameraWarnings?: SpecimenCameraWarning[];
 }
+
+/** Two camera warnings, in the words health raises them with, as a specimen keeps them. */
+export const CAMERA_WARNINGS: SpecimenCameraWarning[] = [
+  {
+    watch: 'colour_drift',
+    text:
+      'white balance changed? The camera records green brighter than the training camera did: the ' +
+      'median green balance of the last 20 images screened or refused only for their green or a ' +
+      'contradicted benign call is 1.043, above 1.021, the highest of any training image. The gate ' +
+      'refuses each field above that; the bright background hides the shift from the colour ' +
+      'normalisation, and in the fields it still accepts the model misses more blasts: check the ' +
+      "camera's white balance (docs/new-microscope.md)",
+    images: 7,
+    firstAt: CREATED_AT + 5 * 60_000,
+    lastAt: CREATED_AT + 12 * 60_000,
+  },
+  {
+    watch: 'domain_drift',
+    text:
+      'camera, stain or magnification changed? The model may not apply here: 12 of the last 20 ' +
+      'images were unlike the images it was trained on (60 %, above gate.drift_share 30 %)',
+    images: 2,
+    firstAt: CREATED_AT + 11 * 60_000,
+    lastAt: CREATED_AT + 12 * 60_000,
+  },
+];
 
 /**
  * A signed specimen as a sign-off hands it over: 14 images, 12 screened, 9 flagged; the one out
@@ -73,6 +102,7 @@ export function makeReport(c: ReportChanges = {}): SpecimenReport {
           unreadWithheld: 0,
           images: [{ resultId: 9, file: 'H26-0042/field-09.jpg', className: 'Pre-B', reviewer: 'dr-lee' }],
         },
+    ...(c.cameraWarnings ? { cameraWarnings: c.cameraWarnings } : {}),
     deviceId: 'scope-1',
     rule: { minScreened: 5, minFlagged: 3, minFlaggedShare: 0.2 },
   };

@@ -2,7 +2,7 @@ import t from 'tap';
 import { Message } from 'node-hl7-client';
 import { buildOruR01, escapeHl7 } from '../../src/lis/hl7.js';
 import { messageControlId } from '../../src/lis/ids.js';
-import { makeReport } from './fixtures.js';
+import { CAMERA_WARNINGS, makeReport } from './fixtures.js';
 
 const opts = {
   labName: 'City Hospital Haematology',
@@ -155,6 +155,55 @@ t.test('readings of fields the model could not screen: per class read, and what 
   });
   t.equal(noneMsg.totalSegment('NTE'), 2, 'nothing read and nothing waiting: no readings note');
 });
+
+t.test(
+  'camera warnings its images arrived under: coded per watch with its images, and in words',
+  async (t) => {
+    const msg = new Message({ text: buildOruR01(makeReport({ cameraWarnings: CAMERA_WARNINGS }), opts) });
+    const obx = observations(msg);
+    const by = (code: string) => obx.filter((o) => o.code === code);
+    t.same(
+      by('CAMERA-WARNING').map((o) => [o.type, o.subId, o.value]),
+      [
+        ['CWE', '1', 'colour_drift'],
+        ['CWE', '2', 'domain_drift'],
+      ],
+      'one coded row per watch',
+    );
+    const watchText: string[] = [];
+    msg.get('OBX').forEach((o) => {
+      if (o.get('OBX.3.1').toString() === 'CAMERA-WARNING') {
+        t.equal(o.get('OBX.5.3').toString(), '99BLW', 'the watch in the local coding system');
+        watchText.push(o.get('OBX.5.2').toString());
+      }
+    });
+    t.match(watchText[0], /^White balance changed/);
+    t.same(
+      by('CAMERA-WARNED-IMAGES').map((o) => [o.subId, o.value, o.units]),
+      [
+        ['1', '7', '{images}'],
+        ['2', '2', '{images}'],
+      ],
+      'each with the images that arrived under it, on the same sub-id',
+    );
+    const notes: string[] = [];
+    msg.get('NTE').forEach((nte) => notes.push(nte.get('NTE.3').toString()));
+    t.equal(notes.length, 4, 'disclaimer, model limits, readings, camera warnings');
+    t.match(notes[3], /^Camera warnings while this specimen's images arrived/);
+    t.match(
+      notes[3],
+      /7 images: white balance changed\? .*; 2 images: camera, stain or magnification changed\?/,
+    );
+    t.match(notes[3], /gate.drift_share 30 %\)\.$/);
+
+    const none = observations(new Message({ text: buildOruR01(makeReport(), opts) }));
+    t.equal(
+      none.filter((o) => o.code.startsWith('CAMERA-')).length,
+      0,
+      'no camera row when no warning was raised',
+    );
+  },
+);
 
 t.test('delimiters and line breaks in values are escaped, and read back as written', async (t) => {
   const report = makeReport({

@@ -1,20 +1,23 @@
 /**
  * The sample ORU^R01 and FHIR Bundle shown in docs/lis.md, built by the real builders from the
- * test fixture's signed specimen (fixed inputs, fixed times). scripts/lis-samples.ts writes them
+ * test fixture's signed specimen (fixed inputs, fixed times), whose images arrived under two camera
+ * warnings, so the doc shows how those are sent. scripts/lis-samples.ts writes them
  * into the doc; test/lis/docs.test.ts fails when the doc no longer matches what the code sends.
  */
 import { buildFhirBundle } from '../../src/lis/fhir.js';
 import { buildOruR01 } from '../../src/lis/hl7.js';
-import { lisConfig, makeReport } from './fixtures.js';
+import { CAMERA_WARNINGS, lisConfig, makeReport } from './fixtures.js';
 
 const config = lisConfig();
 
 /** The PDF inside the Bundle is long and binary: the doc shows where it goes, not its bytes. */
 export const PDF_PLACEHOLDER = 'JVBERi0xLjMK... (the PDF report, base64)';
 
+const sampleReport = () => makeReport({ cameraWarnings: CAMERA_WARNINGS });
+
 /** One segment per line (on the wire and in files they end with CR). */
 export function sampleOruR01(): string {
-  return buildOruR01(makeReport(), {
+  return buildOruR01(sampleReport(), {
     labName: config.lab_name,
     receivingApplication: config.receiving_application,
     receivingFacility: config.receiving_facility,
@@ -24,7 +27,7 @@ export function sampleOruR01(): string {
 }
 
 export function sampleBundle(): string {
-  const bundle = buildFhirBundle(makeReport(), Buffer.from('%PDF'), {
+  const bundle = buildFhirBundle(sampleReport(), Buffer.from('%PDF'), {
     accessionSystem: config.accession_system,
   });
   for (const entry of bundle.entry ?? []) {
