@@ -11,7 +11,7 @@ import { magnificationProblem, type MagnificationDrift } from './gate/magnificat
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
-import type { CaptureClockCheck } from './store/capture-clock.js';
+import { LONG_BEFORE_SESSION_CALLED, type CaptureClockCheck } from './store/capture-clock.js';
 import type { Store } from './store/index.js';
 import type { WatchStatus } from './watch/index.js';
 
@@ -178,6 +178,7 @@ function colourProblem(c: ColourDrift): string {
 
 const percent = (v: number): string => `${Math.round(v * 1000) / 10} %`;
 const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+const minutes = (ms: number): string => `${Math.round(ms / 60_000)} min`;
 
 /** The capture clock's problems in words: a writer's clock ahead, captures left out of their session. */
 function captureClockProblems(c: CaptureClockCheck): string[] {
@@ -203,6 +204,20 @@ function captureClockProblems(c: CaptureClockCheck): string[] {
         `specimen: ${named}${left.length > 3 ? ', ...' : ''}. Assign ${one ? 'it' : 'them'} by hand ` +
         `if ${one ? 'it belongs' : 'they belong'} (the unassigned images); if this keeps happening, ` +
         "the capture clock runs behind this station's: keep both on one time source (NTP)",
+    );
+  }
+  const long = c.longBeforeSession;
+  if (long.captures >= LONG_BEFORE_SESSION_CALLED) {
+    const span =
+      long.minBeforeMs === long.maxBeforeMs
+        ? minutes(long.minBeforeMs)
+        : `${minutes(long.minBeforeMs)} to ${minutes(long.maxBeforeMs)}`;
+    problems.push(
+      `capture clock far behind? ${long.captures} captures arrived during the open specimen session ` +
+        `(${long.accession}) stamped ${span} before it started, so they are in no specimen and the ` +
+        "session cannot take the captures that follow either: the camera PC's or the file server's " +
+        "clock runs far behind this station's, or old pictures were copied in late. Assign the ones " +
+        'that belong by hand (the unassigned images), and keep both clocks on one time source (NTP)',
     );
   }
   return problems;
@@ -372,6 +387,8 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
             ahead: clock.ahead,
             max_ahead_s: Math.round(clock.maxAheadMs / 100) / 10,
             before_session: clock.beforeSession.length,
+            long_before_session: clock.longBeforeSession.captures,
+            max_long_before_s: Math.round(clock.longBeforeSession.maxBeforeMs / 1000),
           },
         }
       : {}),

@@ -300,6 +300,12 @@ export interface HealthPayload {
     ahead: number;
     max_ahead_s: number;
     before_session: number;
+    /**
+     * Captures that arrived during the open session stamped more than 10 minutes before it
+     * started, in no specimen; from 3 on, a problem (a clock far behind). And the most any was.
+     */
+    long_before_session: number;
+    max_long_before_s: number;
   };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;

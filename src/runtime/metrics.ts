@@ -201,6 +201,10 @@ export function createMetrics() {
       'blastwatch_captures_before_session',
       'Captures among the last gate.drift_window that arrived during the open specimen session, stamped up to 10 minutes before it started, and in no specimen; above 0 health is degraded.',
     ),
+    capturesLongBeforeSession: registry.gauge(
+      'blastwatch_captures_long_before_session',
+      'Captures among the last gate.drift_window that arrived during the open specimen session, stamped more than 10 minutes before it started, and in no specimen; from 3 on health is degraded (a capture clock far behind).',
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

@@ -102,6 +102,7 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       ctx.metrics.redCellRadiusHigh.set(health.magnification?.high ?? 0);
       ctx.metrics.capturesAhead.set(health.capture_clock?.ahead ?? 0);
       ctx.metrics.capturesBeforeSession.set(health.capture_clock?.before_session ?? 0);
+      ctx.metrics.capturesLongBeforeSession.set(health.capture_clock?.long_before_session ?? 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')

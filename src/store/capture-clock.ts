@@ -14,12 +14,22 @@ import type Database from 'better-sqlite3';
  *   clock runs behind, or the picture was taken just before "Start" was pressed: either way a
  *   person must decide where it belongs, and it waits unassigned until she does. Health reports
  *   those of the open session; a specimen's page lists those of all its sessions.
+ * - **stamped long before its session**: the same, but stamped more than BEFORE_SESSION_WINDOW_MS
+ *   before the start. One such file is a late copy of an old picture; several mean a writer's
+ *   clock far behind, under which every capture of a session misses it and the specimen stays
+ *   empty with no near miss to show why. They are counted, not listed: a late copy of a whole
+ *   folder would fill any list.
  */
 
 /** Clock steps and file-system time stamp granularity (FAT: 2 s) are not a clock that runs ahead. */
 export const AHEAD_TOLERANCE_MS = 5_000;
 /** How long before a session's start a capture still counts as one of its near misses. */
 export const BEFORE_SESSION_WINDOW_MS = 10 * 60_000;
+/**
+ * Captures stamped long before the open session (and in no specimen) from which health calls a
+ * clock far behind: one is an old picture copied late, this many in one session are a pattern.
+ */
+export const LONG_BEFORE_SESSION_CALLED = 3;
 
 /** A capture left out of the session it arrived in. */
 export interface CaptureBeforeSession {
@@ -40,6 +50,17 @@ export interface CaptureClockCheck {
   maxAheadMs: number;
   /** Of them, arrived during the open session, stamped before it started, and in no specimen. */
   beforeSession: CaptureBeforeSession[];
+  /** The same stamped more than BEFORE_SESSION_WINDOW_MS before it started: counted, not listed. */
+  longBeforeSession: LongBeforeSession;
+}
+
+export interface LongBeforeSession {
+  captures: number;
+  /** The least and the most any of them was stamped before the session's start; 0 when none. */
+  minBeforeMs: number;
+  maxBeforeMs: number;
+  /** The open session's accession; null when none is open. */
+  accession: string | null;
 }
 
 interface BeforeSessionRow {
@@ -88,6 +109,20 @@ export class CaptureClockQueries {
            AND NOT EXISTS (SELECT 1 FROM specimen_images m WHERE m.result_id = r.id)
          ORDER BY r.id`,
       ),
+      longBeforeSession: db.prepare<
+        { window: number; within: number },
+        { captures: number; min_before: number | null; max_before: number | null; accession: string }
+      >(
+        `SELECT count(r.id) AS captures, min(s.started_at - r.captured_at) AS min_before,
+           max(s.started_at - r.captured_at) AS max_before, p.accession
+         FROM specimen_sessions s
+         JOIN specimens p ON p.id = s.specimen_id
+         LEFT JOIN (${recent}) r
+           ON s.started_at - r.captured_at > @within AND r.processed_at >= s.started_at
+          AND NOT EXISTS (SELECT 1 FROM specimen_images m WHERE m.result_id = r.id)
+         WHERE s.finished_at IS NULL
+         GROUP BY s.id`,
+      ),
       // The same for one specimen's sessions, whatever their age: driven by its sessions and the
       // results' processed_at index. SQLite's planner scans every result here unless told (70 ms
       // against 0.3 ms with 100,000 results), hence INDEXED BY.
@@ -116,6 +151,18 @@ export class CaptureClockQueries {
       ahead: ahead?.ahead ?? 0,
       maxAheadMs: ahead?.max_ahead ?? 0,
       beforeSession: this.beforeSession(window),
+      longBeforeSession: this.longBeforeSession(window),
+    };
+  }
+
+  /** Captures among the latest `window` that arrived during the open session, stamped long before it. */
+  longBeforeSession(window: number): LongBeforeSession {
+    const row = this.stmts.longBeforeSession.get({ window, within: BEFORE_SESSION_WINDOW_MS });
+    return {
+      captures: row?.captures ?? 0,
+      minBeforeMs: row?.min_before ?? 0,
+      maxBeforeMs: row?.max_before ?? 0,
+      accession: row?.accession ?? null,
     };
   }
 

@@ -2,7 +2,8 @@
 // (the camera PC's clock behind this station's, or a picture taken just before the click), in a
 // real headless Chromium against the real daemon: the session does not take it, and the open
 // specimen's page says so live, with the file and how far before the start it is stamped; the
-// health API names it too; one click adds it to the specimen.
+// health API names it too; one click adds it to the specimen. A clock far behind, beyond any near
+// miss, is called from its count.
 import t from 'tap';
 import { launchBrowser, pageWithErrors, startSessionInPage } from './browser.js';
 import { startDaemonHarness } from './harness.js';
@@ -78,5 +79,34 @@ t.test('a capture stamped before its session started is shown on the specimen pa
     captures_before_start: unknown[];
   };
   t.match(detail, { counts: { images: 2 }, captures_before_start: [] });
+
+  // A writer's clock 20 minutes behind: no capture of the session reaches it, and no near miss
+  // says why. Health counts them and, from three on, calls the clock; the status page says so.
+  const behind = [sample('Benign', 0), sample('Early', 0), sample('Pro', 1)];
+  for (const [i, path] of behind.entries())
+    await harness.drop(path, `field-0${i + 3}.jpg`, new Date(Date.now() - 20 * 60_000));
+  const far = (await (await fetch(`${harness.url}/api/health`)).json()) as {
+    problems: string[];
+    capture_clock: { long_before_session: number; max_long_before_s: number };
+  };
+  t.equal(far.capture_clock.long_before_session, 3);
+  const farBefore = far.capture_clock.max_long_before_s;
+  t.ok(farBefore > 10 * 60 && farBefore <= 20 * 60, `stamped ${farBefore} s before the start`);
+  t.ok(
+    far.problems.some((p) =>
+      p.startsWith(
+        `capture clock far behind? 3 captures arrived during the open specimen session (${ACCESSION})`,
+      ),
+    ),
+    'health calls the clock far behind',
+  );
+  const { page: farStatus } = await pageWithErrors(browser);
+  await farStatus.goto(`${harness.url}/#/status`);
+  await farStatus.waitForSelector('body[data-ready="status"]');
+  t.match(
+    await farStatus.textContent('#status-grid'),
+    /Capture clock\s*of the last 5 captures: 3 left out of the open session, stamped up to 20 min before its start \(a clock far behind\?\)\. Check the clocks \(NTP\)\./,
+  );
+  await farStatus.close();
   t.same(pageErrors, [], 'no script errors');
 });

@@ -313,13 +313,27 @@ t.test(
     capture('a.jpg', T0 - 2_000, T0);
     let p = health.payload();
     t.equal(p.state, 'ok', 'a file stamped before it was read is as it should be');
-    t.same(p.capture_clock, { captures: 1, ahead: 0, max_ahead_s: 0, before_session: 0 });
+    t.same(p.capture_clock, {
+      captures: 1,
+      ahead: 0,
+      max_ahead_s: 0,
+      before_session: 0,
+      long_before_session: 0,
+      max_long_before_s: 0,
+    });
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
 
     capture('b.jpg', T0 + 42_000, T0);
     p = health.payload();
     t.equal(p.state, 'degraded');
-    t.same(p.capture_clock, { captures: 2, ahead: 1, max_ahead_s: 42, before_session: 0 });
+    t.same(p.capture_clock, {
+      captures: 2,
+      ahead: 1,
+      max_ahead_s: 42,
+      before_session: 0,
+      long_before_session: 0,
+      max_long_before_s: 0,
+    });
     t.match(p.problems, [
       /^capture clock ahead\? 1 of the last 2 captures was stamped up to 42 s later than this station's clock when it read them: .*NTP/,
     ]);
@@ -338,6 +352,26 @@ t.test(
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
     store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');
     t.equal(health.payload().capture_clock?.before_session, 0, 'assigned by hand: no longer a problem');
+
+    // A writer's clock far behind: every capture of the session is stamped long before its start.
+    const problemsBefore = health.payload().problems.length;
+    capture('far-1.jpg', startedAt - 15 * 60_000, startedAt + 2);
+    capture('far-2.jpg', startedAt - 16 * 60_000, startedAt + 3);
+    p = health.payload();
+    t.equal(p.capture_clock?.long_before_session, 2);
+    t.equal(p.problems.length, problemsBefore, 'two could be old pictures copied late: not yet a problem');
+    capture('far-3.jpg', startedAt - 17 * 60_000, startedAt + 4);
+    p = health.payload();
+    t.equal(p.capture_clock?.long_before_session, 3);
+    t.equal(p.capture_clock?.max_long_before_s, 17 * 60);
+    t.equal(p.state, 'degraded');
+    t.match(
+      p.problems.at(-1),
+      /^capture clock far behind\? 3 captures arrived during the open specimen session \(H26-00042\) stamped 15 min to 17 min before it started, so they are in no specimen/,
+    );
+    t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+    store.specimens.finish(started.specimen.id, 'dr-lee');
+    t.equal(health.payload().capture_clock?.long_before_session, 0, 'no session open: nothing to miss');
   },
 );
 

@@ -554,17 +554,18 @@ t.test(
     const store = tempStore(t);
     const session: AssignmentConfig = { assign: 'session', pattern: null };
     const now = Date.now();
+    const noSession = { captures: 0, minBeforeMs: 0, maxBeforeMs: 0, accession: null };
     land(store, image('ahead.jpg', { capturedAt: now + 60_000, processedAt: now }), session);
     land(store, image('step.jpg', { capturedAt: now + 3_000, processedAt: now }), session);
     land(store, image('upload/ahead.jpg', { origin: 'upload', capturedAt: now + 90_000, processedAt: now }));
     t.same(
       store.captureClock.check(50),
-      { captures: 2, ahead: 1, maxAheadMs: 60_000, beforeSession: [] },
+      { captures: 2, ahead: 1, maxAheadMs: 60_000, beforeSession: [], longBeforeSession: noSession },
       'a file modified a minute after it was read is ahead; a few seconds is a clock step; uploads are not captures',
     );
     t.same(
       store.captureClock.check(1),
-      { captures: 1, ahead: 0, maxAheadMs: 3_000, beforeSession: [] },
+      { captures: 1, ahead: 0, maxAheadMs: 3_000, beforeSession: [], longBeforeSession: noSession },
       'the latest only',
     );
 
@@ -617,10 +618,31 @@ t.test(
       [],
       'a specimen without sessions has none',
     );
+    t.same(
+      store.captureClock.check(50).longBeforeSession,
+      { captures: 1, minBeforeMs: 86_400_000, maxBeforeMs: 86_400_000, accession: 'S-9' },
+      'the day-old file is counted as stamped long before the session, not listed',
+    );
+    // A writer's clock 20 minutes behind: the session's next captures all miss it too.
+    for (const [i, behind] of [20, 21].entries())
+      land(
+        store,
+        image(`late-${i}.jpg`, { capturedAt: startedAt - behind * 60_000, processedAt: startedAt + 10 + i }),
+        session,
+      );
+    t.same(store.captureClock.check(50).longBeforeSession, {
+      captures: 3,
+      minBeforeMs: 20 * 60_000,
+      maxBeforeMs: 86_400_000,
+      accession: 'S-9',
+    });
+    t.equal(store.captureClock.check(50).beforeSession.length, 1, 'the near misses are as they were');
+    t.equal(store.captureClock.check(2).longBeforeSession.captures, 2, 'over the latest captures only');
 
     // Finished: no longer health's business, still on the specimen's list; assigned: gone from both.
     store.specimens.finish(started.specimen.id, 'dr-lee');
     t.same(store.captureClock.check(50).beforeSession, [], 'health looks at the open session only');
+    t.same(store.captureClock.check(50).longBeforeSession, noSession);
     t.same(store.captureClock.beforeSessionOf(started.specimen.id), expected);
     store.specimens.assignImages(started.specimen.id, [early], 'dr-lee');
     t.same(store.captureClock.check(50).beforeSession, []);

@@ -171,7 +171,14 @@ export const statusReply = {
         },
         captureClock: {
           type: ['object', 'null'],
-          properties: { captures: int, ahead: int, max_ahead_s: num, before_session: int },
+          properties: {
+            captures: int,
+            ahead: int,
+            max_ahead_s: num,
+            before_session: int,
+            long_before_session: int,
+            max_long_before_s: num,
+          },
         },
       },
     },

@@ -112,6 +112,12 @@ function clockItem(c, item) {
     parts.push(`${c.ahead} stamped up to ${Math.round(c.max_ahead_s)} s ahead of this station`);
   if (c.before_session > 0)
     parts.push(`${c.before_session} left out of the open session (stamped before its start)`);
+  // One old picture copied in late is not a clock; health calls it from three on.
+  if (c.long_before_session >= 3)
+    parts.push(
+      `${c.long_before_session} left out of the open session, stamped up to ` +
+        `${Math.round(c.max_long_before_s / 60)} min before its start (a clock far behind?)`,
+    );
   return parts.length
     ? item(label, `of the last ${c.captures} captures: ${parts.join('; ')}. Check the clocks (NTP).`, 'warn')
     : item(label, `agrees with this station over the last ${c.captures} captures`);
