@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from './config/load.js';
-import type { CameraWarning } from './domain/camera-warning.js';
+import type { RaisedCameraWarning } from './domain/camera-warning.js';
 import { DOMAIN_REASON_TEXT, type DomainReason } from './domain/applicability.js';
 import {
   colourDrift,
@@ -77,7 +77,7 @@ export interface Health {
    * The camera warnings raised now (src/domain/camera-warning.ts), each also one of the payload's
    * problems: what a specimen's images arrive under.
    */
-  cameraWarnings(): CameraWarning[];
+  cameraWarnings(): RaisedCameraWarning[];
 }
 
 const roundMs = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
@@ -268,11 +268,13 @@ function cameraWatchesAt(s: HealthSources) {
   // Both stored trends are judged on the same latest captures: read once.
   const recent = store.open ? store.results.recentJudgements(s.config.gate.drift_window) : null;
   const drift = recent ? domainDrift(store, s.config.gate, recent) : null;
-  const camera: CameraWarning[] = [];
-  if (drift?.drifting) camera.push({ watch: 'domain_drift', text: driftProblem(drift) });
+  const camera: RaisedCameraWarning[] = [];
+  if (drift?.drifting)
+    camera.push({ watch: 'domain_drift', text: driftProblem(drift), window: drift.window });
   const reference = s.model.colourDrift;
   const colour = recent && reference ? colourDriftOf(store, s.config.gate, reference, recent) : null;
-  if (colour?.drifting) camera.push({ watch: 'colour_drift', text: colourProblem(colour) });
+  if (colour?.drifting)
+    camera.push({ watch: 'colour_drift', text: colourProblem(colour), window: colour.window });
   // The red-cell measure reads a changed white balance or exposure as a change of size too:
   // while either of those is called, it is the finding, and the size is not called on its own.
   const measured = s.magnification?.() ?? null;
@@ -281,7 +283,11 @@ function cameraWatchesAt(s: HealthSources) {
     called: measured.differs !== null && !drift?.drifting && !colour?.drifting,
   };
   if (magnification?.called)
-    camera.push({ watch: 'magnification', text: magnificationProblem(magnification)! });
+    camera.push({
+      watch: 'magnification',
+      text: magnificationProblem(magnification)!,
+      window: magnification.window,
+    });
   return { camera, drift, colour, magnification };
 }
 

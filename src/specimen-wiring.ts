@@ -3,7 +3,7 @@
  * pipeline's in-transaction assignment, and the bus event that tells the dashboard.
  */
 import type { ResolvedConfig } from './config/load.js';
-import type { CameraWarning } from './domain/camera-warning.js';
+import type { RaisedCameraWarning } from './domain/camera-warning.js';
 import type { Result } from './domain/result.js';
 import { assignmentHint, compileAccessionPattern } from './domain/specimen-assignment.js';
 import type { WorkItem } from './domain/work-item.js';
@@ -54,24 +54,34 @@ export function specimenAssignment(config: ResolvedConfig, store: Store, log: Lo
 }
 
 /**
- * What happens on the bus when an image joins a specimen. A capture is counted under the camera
- * warnings raised then (src/store/camera-warnings.ts): health clears them once the camera is right
- * again, maybe before anyone opens the specimen. Then the dashboard hears of the specimen (its own
- * writes announce themselves), which so already carries them. `cameraWarnings` is first called
- * when an image is stored, so the composition root may pass health before creating it.
+ * What happens on the bus when an image is stored. A capture moves health's camera watches: the
+ * store keeps which are raised (src/store/camera-warnings.ts), and one raised anew counts the
+ * earlier captures of the window it was judged on under it, in their specimens. A capture that
+ * joins a specimen is counted under the warnings raised now: health clears them once the camera is
+ * right again, maybe before anyone opens the specimen. Then the dashboard hears of each specimen
+ * that changed (its own writes announce themselves), which so already carries them.
+ * `cameraWarnings` is first called when an image is stored, so the composition root may pass
+ * health before creating it.
  */
-export function specimenEvents(store: Store, bus: EventBus, cameraWarnings: () => CameraWarning[]): void {
+export function specimenEvents(
+  store: Store,
+  bus: EventBus,
+  cameraWarnings: () => RaisedCameraWarning[],
+): void {
   bus.on('result:stored', ({ result, created }) => {
     if (!created) return;
     const specimenId = store.specimens.specimenIdOf(result.id);
-    if (specimenId === undefined) return;
+    const changed = new Set<number>(specimenId === undefined ? [] : [specimenId]);
     try {
       // The watches judge the microscope's camera; a photo uploaded from a phone is not its picture.
       if (result.origin !== 'capture') return;
       const warnings = cameraWarnings();
-      if (warnings.length > 0) store.cameraWarnings.note(specimenId, warnings, Date.now());
+      const at = Date.now();
+      for (const id of store.cameraWarnings.raised(warnings, result.id, at)) changed.add(id);
+      if (specimenId !== undefined && warnings.length > 0)
+        store.cameraWarnings.note(specimenId, warnings, at);
     } finally {
-      bus.emit('specimen:changed', { specimenId });
+      for (const id of changed) bus.emit('specimen:changed', { specimenId: id });
     }
   });
 }

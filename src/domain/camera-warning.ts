@@ -17,6 +17,15 @@ export interface CameraWarning {
   text: string;
 }
 
+/** A warning as health raises it now, with the window of captures it was judged on. */
+export interface RaisedCameraWarning extends CameraWarning {
+  /**
+   * How many of the latest captures the watch judged: the camera may have changed anywhere among
+   * them, so those already in a specimen when it is first raised are counted under it too.
+   */
+  window: number;
+}
+
 /**
  * A camera warning that was raised while images joined a specimen. Kept with the specimen, since
  * the person who signs it may come hours later, when the warning itself has cleared.

@@ -256,6 +256,21 @@ export const MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (specimen_id, watch)
   ) WITHOUT ROWID;
   `,
+  // camera warning episodes: when each camera watch was raised and cleared, with the results
+  // at which it was, so that the captures of the window it was first judged on are counted once,
+  // across restarts, and never again when it is raised anew.
+  `
+  CREATE TABLE camera_warning_episodes (
+    id                INTEGER PRIMARY KEY,
+    watch             TEXT    NOT NULL,
+    raised_at         INTEGER NOT NULL,
+    raised_result_id  INTEGER NOT NULL,
+    cleared_at        INTEGER,
+    cleared_result_id INTEGER
+  );
+  CREATE UNIQUE INDEX camera_warning_episodes_open ON camera_warning_episodes (watch)
+    WHERE cleared_at IS NULL;
+  `,
 ];
 
 /** Dangling foreign key references in the whole database. */

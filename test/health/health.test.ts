@@ -405,8 +405,8 @@ t.test(
     t.ok(validHealth(p), JSON.stringify(validHealth.errors));
     t.same(
       health.cameraWarnings(),
-      [{ watch: 'magnification', text: p.problems[0] }],
-      'the camera warning a specimen keeps is the problem health states',
+      [{ watch: 'magnification', text: p.problems[0], window: 50 }],
+      'the camera warning a specimen keeps is the problem health states, judged on its window',
     );
 
     // A brighter green makes red cells read smaller too: the white balance is the finding.

@@ -22,7 +22,8 @@ export function cameraWarningsNotice(s) {
     { class: 'notice', id: 'camera-warnings', role: 'status' },
     el('p', {
       text:
-        "The station warned that its camera may have changed while this specimen's images arrived. " +
+        "The station warned that its camera may have changed while this specimen's images arrived " +
+        '(a warning is judged on the latest captures, so those just before it was raised count too). ' +
         "Under such a change the model's figures do not hold and it misses more blasts: check the " +
         'microscope, and read the images yourself before relying on the counts.',
     }),
