@@ -1,7 +1,8 @@
 /**
- * How long the start-up database check takes: fills a store in a temp folder with N results
- * (each with a result and an alert outbox row, and a file row, as the daemon writes them), then
- * times `PRAGMA quick_check` and `PRAGMA integrity_check` on a cold connection.
+ * How long the start-up database check and a backup take: fills a store in a temp folder with N
+ * results (each with a result and an alert outbox row, and a file row, as the daemon writes them),
+ * then times `PRAGMA quick_check` and `PRAGMA integrity_check` on a cold connection, and
+ * `blastwatch backup`'s copy (src/store/backup.ts: VACUUM INTO, the integrity check of the copy).
  *
  *   npx tsx scripts/quick-check-timing.ts [N=50000]
  */
@@ -9,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { backupStore } from '../src/store/backup.js';
 import { openStore } from '../src/store/index.js';
 
 const n = Number(process.argv[2] ?? 50_000);
@@ -54,6 +56,10 @@ try {
     db.close();
     console.log(`${check}: ${ms.toFixed(0)} ms (${String(out)}) on ${n} results, ${bytes} pages of 4 KiB`);
   }
+  const copy = backupStore({ dataDir: dir, toDir: join(dir, 'backups'), keep: 1 });
+  console.log(
+    `backup: ${copy.ms} ms, copy ${(copy.bytes / 1048576).toFixed(1)} MB (${copy.results} results; integrity ok)`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -29,6 +29,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "evaluate the model on a class-per-folder image set through the daemon's exact path",
     load: async () => (await import('./commands/evaluate.js')).default,
   },
+  backup: {
+    summary: 'copy the database and the uploaded photos to a backup folder, also while the daemon runs',
+    load: async () => (await import('./commands/backup.js')).default,
+  },
   'hash-password': {
     summary: 'make a password hash or a new API token for a dashboard user (http.users in the config)',
     load: async () => (await import('./commands/hash-password.js')).default,

@@ -12,6 +12,8 @@ t.test('help lists every subcommand and exits 0', async (t) => {
     'classify',
     'evaluate',
     'demo',
+    'hash-password',
+    'backup',
   ]) {
     t.match(r.stdout, new RegExp(`\\n  ${name} `), `help mentions ${name}`);
   }

@@ -1,0 +1,167 @@
+/**
+ * A consistent copy of the records while the daemon runs: the database (results, reviews,
+ * specimens with their signatures and audit trail) and the photos uploaded from phones, which
+ * exist nowhere else. media.db (thumbnails, masks) is left out: nothing in it is a record, and
+ * the captures themselves stay in the lab's capture folder.
+ *
+ * The database is copied by `VACUUM INTO` on a connection of its own: one read transaction, so
+ * the copy is the database as it stood at one instant even while the daemon writes (WAL readers
+ * do not block the writer, nor it them), compacted, and written under a temporary name that is
+ * renamed only once SQLite's integrity check passes on it. Uploads are never changed once
+ * written, so they are mirrored into one folder beside the copies: only new files are copied.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import Database from 'better-sqlite3';
+import { DB_FILE } from './index.js';
+
+/** Copies are named by their UTC time, so that names sort as times do. */
+export const BACKUP_PREFIX = 'blastwatch-';
+const BACKUP_SUFFIX = '.db';
+const PARTIAL_SUFFIX = '.partial';
+export const UPLOADS_DIR = 'uploads';
+
+export interface BackupOptions {
+  dataDir: string;
+  /** The folder the copies go to (created if missing). */
+  toDir: string;
+  /** How many copies to keep, newest first (the new one included); at least 1. */
+  keep: number;
+  now?: Date;
+}
+
+export interface BackupResult {
+  file: string;
+  bytes: number;
+  /** The copy's schema version (PRAGMA user_version) and what it holds. */
+  schemaVersion: number;
+  results: number;
+  specimens: number;
+  signed: number;
+  /** Uploaded photos copied this time, and how many the mirror holds. */
+  uploadsCopied: number;
+  uploadsTotal: number;
+  /** Older copies removed to keep `keep`. */
+  removed: string[];
+  ms: number;
+}
+
+/** A backup that could not be made, in one line that says what to do. */
+export class BackupError extends Error {
+  override readonly name = 'BackupError';
+}
+
+/** 2026-12-06T01:45:00.123Z → 20261206T014500123Z: sortable, and no two runs share a name. */
+function stamp(at: Date): string {
+  return at.toISOString().replace(/[-:.]/g, '');
+}
+
+export function backupStore(opts: BackupOptions): BackupResult {
+  const started = performance.now();
+  if (!Number.isInteger(opts.keep) || opts.keep < 1)
+    throw new BackupError('keep must be a whole number of at least 1');
+  const source = join(opts.dataDir, DB_FILE);
+  if (!existsSync(source))
+    throw new BackupError(`no database at ${source}: is data.dir right, and has the daemon run once?`);
+  try {
+    mkdirSync(opts.toDir, { recursive: true });
+  } catch (err) {
+    throw new BackupError(`cannot create ${opts.toDir}: ${(err as Error).message}`);
+  }
+  const name = `${BACKUP_PREFIX}${stamp(opts.now ?? new Date())}${BACKUP_SUFFIX}`;
+  const file = join(opts.toDir, name);
+  const partial = `${file}${PARTIAL_SUFFIX}`;
+  rmSync(partial, { force: true });
+  copyDatabase(source, partial);
+  const figures = verifiedFigures(partial);
+  renameSync(partial, file);
+  const uploads = mirrorUploads(join(opts.dataDir, UPLOADS_DIR), join(opts.toDir, UPLOADS_DIR));
+  return {
+    file,
+    bytes: statSync(file).size,
+    ...figures,
+    uploadsCopied: uploads.copied,
+    uploadsTotal: uploads.total,
+    removed: pruneCopies(opts.toDir, opts.keep),
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+function copyDatabase(source: string, to: string): void {
+  let db: Database.Database | null = null;
+  try {
+    // Not read-only: a WAL reader records its read mark in the -shm file. It reads, and changes
+    // nothing; the daemon's folder lock is a file of its own and is not touched.
+    db = new Database(source, { fileMustExist: true });
+    // A checkpoint of the daemon's can hold the WAL briefly: wait rather than fail.
+    db.pragma('busy_timeout = 10000');
+    db.prepare('VACUUM INTO ?').run(to);
+  } catch (err) {
+    rmSync(to, { force: true });
+    throw new BackupError(`could not copy ${source} to ${to}: ${(err as Error).message}`);
+  } finally {
+    db?.close();
+  }
+}
+
+/** SQLite's integrity check on the copy, and what it holds; the copy is removed if it fails. */
+function verifiedFigures(
+  file: string,
+): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const check = db.pragma('integrity_check', { simple: true });
+    if (check !== 'ok')
+      throw new BackupError(`the copy ${file} failed SQLite's integrity check: ${String(check)}`);
+    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+    return {
+      schemaVersion: db.pragma('user_version', { simple: true }) as number,
+      results: count('SELECT count(*) AS n FROM results'),
+      specimens: count('SELECT count(*) AS n FROM specimens'),
+      signed: count("SELECT count(*) AS n FROM specimens WHERE status IN ('signed', 'amended')"),
+    };
+  } catch (err) {
+    db.close();
+    rmSync(file, { force: true });
+    throw err instanceof BackupError
+      ? err
+      : new BackupError(`cannot read the copy ${file}: ${(err as Error).message}`);
+  } finally {
+    if (db.open) db.close();
+  }
+}
+
+/** Copies the uploads the mirror does not have yet; returns how many, and how many it holds. */
+function mirrorUploads(from: string, to: string): { copied: number; total: number } {
+  if (!existsSync(from)) return { copied: 0, total: 0 };
+  let copied = 0;
+  let total = 0;
+  for (const entry of readdirSync(from, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const src = join(entry.parentPath, entry.name);
+    const dst = join(to, relative(from, src));
+    total++;
+    if (existsSync(dst) && statSync(dst).size === statSync(src).size) continue;
+    mkdirSync(dirname(dst), { recursive: true });
+    // Under a temporary name first: an interrupted copy never looks like a whole photo.
+    copyFileSync(src, `${dst}${PARTIAL_SUFFIX}`);
+    renameSync(`${dst}${PARTIAL_SUFFIX}`, dst);
+    copied++;
+  }
+  return { copied, total };
+}
+
+/** Removes all but the newest `keep` copies, and copies an interrupted run left half-written. */
+function pruneCopies(dir: string, keep: number): string[] {
+  const names = readdirSync(dir);
+  const copies = names
+    .filter((n) => n.startsWith(BACKUP_PREFIX) && n.endsWith(BACKUP_SUFFIX))
+    .sort()
+    .reverse();
+  const removed = [
+    ...copies.slice(keep),
+    ...names.filter((n) => n.startsWith(BACKUP_PREFIX) && n.endsWith(`${BACKUP_SUFFIX}${PARTIAL_SUFFIX}`)),
+  ];
+  for (const n of removed) rmSync(join(dir, n), { force: true });
+  return removed;
+}
