@@ -2,7 +2,8 @@
 # Installs everything blastwatch's tests need on a fresh Debian 12 machine with Node.js 22
 # (or 20.19+; `npm test` also runs the native-module tests on Node 22: scripts/test-node22):
 # Debian packages (python3 + torch/OpenCV/scikit for the training pipeline and the segmentation
-# reference, mosquitto for the integration tests, chromium for the dashboard's browser tests),
+# reference, mosquitto for the integration tests, chromium for the dashboard's browser tests,
+# systemd for `systemd-analyze verify` of the units in systemd/),
 # the npm dependencies (builds dist/ through `prepare`), and the training venv.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3 python3-venv python3-pip python3-pytest python3-numpy
   python3-torch python3-torchvision python3-opencv python3-sklearn python3-skimage python3-scipy
-  mosquitto chromium
+  mosquitto chromium systemd
   build-essential
 )
 
