@@ -165,19 +165,42 @@ export class SpecimensTable {
   }
 
   /**
-   * Newest change first; `status` filters; at most `limit` (default 200, at most MAX_LISTED: the
-   * HTTP list asks for 1000 or fewer, the CSV export for every specimen). Each carries
-   * `unreadWithheld` and `cameraWarned`, read in the same query for the whole list.
+   * Newest change first; `status` filters, `accession` finds those whose accession contains it
+   * (any case); at most `limit` (default 200, at most MAX_LISTED: the HTTP list asks for 1000 or
+   * fewer, the CSV export for every specimen). `allUnsigned` adds every specimen not signed yet
+   * beyond the limit, whatever its age: the list a person works from must not lose a specimen
+   * awaiting sign-off behind newer ones. Each carries `unreadWithheld` and `cameraWarned`, read in
+   * the same query for the whole list.
    */
-  list(q: { status?: SpecimenStatus; limit?: number } = {}): Specimen[] {
+  list(
+    q: { status?: SpecimenStatus; accession?: string; limit?: number; allUnsigned?: boolean } = {},
+  ): Specimen[] {
     const limit = Math.max(1, Math.min(q.limit ?? 200, MAX_LISTED));
-    const where = q.status ? 'WHERE s.status = ?' : '';
-    const rows = this.db
+    const filters: string[] = [];
+    const params: unknown[] = [];
+    if (q.status) {
+      filters.push('s.status = ?');
+      params.push(q.status);
+    }
+    if (q.accession) {
+      filters.push("s.accession LIKE '%' || ? || '%' ESCAPE '\\'");
+      params.push(q.accession.replace(/[\\%_]/g, (c) => `\\${c}`));
+    }
+    const where = filters.length ? `WHERE ${filters.join(' AND ')}` : '';
+    const order = 'ORDER BY s.updated_at DESC, s.id DESC';
+    if (!q.allUnsigned)
+      return this.db
+        .prepare<unknown[], SpecimenRow>(`${LISTED_SPECIMEN_SELECT} ${where} ${order} LIMIT ${limit}`)
+        .all(...REVIEW_QUEUE_REASONS, ...params)
+        .map((r) => this.withSignOff(r));
+    const latest = `SELECT s.id FROM specimens s ${where} ${order} LIMIT ${limit}`;
+    const unsigned = `s.status IN ('open', 'awaiting_signoff') OR s.id IN (${latest})`;
+    return this.db
       .prepare<unknown[], SpecimenRow>(
-        `${LISTED_SPECIMEN_SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ${limit}`,
+        `${LISTED_SPECIMEN_SELECT} ${where ? `${where} AND` : 'WHERE'} (${unsigned}) ${order} LIMIT ${MAX_LISTED}`,
       )
-      .all(...REVIEW_QUEUE_REASONS, ...(q.status ? [q.status] : []));
-    return rows.map((r) => this.withSignOff(r));
+      .all(...REVIEW_QUEUE_REASONS, ...params, ...params)
+      .map((r) => this.withSignOff(r));
   }
 
   /** One specimen as `list` gives it (with `unreadWithheld`), e.g. for a live update of the list. */

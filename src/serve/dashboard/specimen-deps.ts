@@ -21,7 +21,13 @@ export interface SpecimenEvents {
 }
 
 export interface SpecimenDeps {
-  list(q: { status?: SpecimenStatus; limit: number }): SpecimenJson[];
+  /** The store's list (src/store/specimens.ts `list`): `accession` searches, `allUnsigned` keeps every unsigned one. */
+  list(q: {
+    status?: SpecimenStatus;
+    accession?: string;
+    limit: number;
+    allUnsigned?: boolean;
+  }): SpecimenJson[];
   get(id: number): SpecimenJson | undefined;
   detail(id: number): SpecimenDetailJson | undefined;
   /** "Start specimen": a session on `accession` (created when new). */

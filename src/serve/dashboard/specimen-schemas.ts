@@ -108,7 +108,11 @@ export const specimenListQuery = {
   type: 'object',
   properties: {
     status: { type: 'string', enum: [...statuses] },
+    /** Part of an accession number, any case: the specimens whose accession contains it. */
+    q: { type: 'string', minLength: 1, maxLength: 64 },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+    /** Every specimen not signed yet as well, beyond `limit` (what the dashboard's list shows). */
+    all_unsigned: { type: 'boolean', default: false },
   },
 } as const;
 

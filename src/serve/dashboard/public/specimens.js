@@ -1,7 +1,7 @@
 // The Specimens view (the landing page): one row per smear with its status, verdict and counts,
 // filtered by status, kept current by the live feed; "Start specimen" for session capture, and
 // the unassigned images with a way to give them to a specimen; "Export CSV" of all specimens.
-/* global document, FormData, CSS, localStorage */
+/* global document, FormData, CSS, localStorage, setTimeout, clearTimeout */
 import { cameraWarnedBadge } from './camera-warnings.js';
 import { api, imageUrl, postJson } from './api.js';
 import {
@@ -26,9 +26,16 @@ const FILTERS = {
   signed: isSigned,
 };
 
-/** What the list last loaded, by id; live events update it in place. */
+/**
+ * What the list last loaded, by id (the latest 200 changes and every specimen not signed yet,
+ * whatever its age); live events update it in place.
+ */
 const specimensById = new Map();
 let currentFilter = 'all';
+/** The accession search: its text, and what the server found for it (any age), by id. */
+let searchText = '';
+const foundById = new Map();
+const matchesSearch = (s) => s.accession.toLowerCase().includes(searchText.toLowerCase());
 
 /** The filter named by the hash: `#/specimens/<filter>`, or all on `#/`. */
 export function specimenFilterFromHash(hash) {
@@ -163,12 +170,16 @@ function renderList() {
     fillAssignTargets();
     return;
   }
-  const rows = [...specimensById.values()]
+  const source = searchText ? foundById : specimensById;
+  const rows = [...source.values()]
     .filter(FILTERS[currentFilter])
     .sort((a, b) => String(b.updatedAt || '').localeCompare(String(a.updatedAt || '')) || b.id - a.id);
   const list = $('specimen-list');
   if (!rows.length) {
     list.replaceChildren();
+    $('specimen-empty').textContent = searchText
+      ? `No specimen here whose accession contains “${searchText}”.`
+      : 'No specimens here yet.';
     $('specimen-empty').hidden = false;
     return;
   }
@@ -195,12 +206,15 @@ function renderList() {
 
 /** Puts a specimen from a reply or a live event into the list (and redraws it when shown). */
 export function upsertSpecimen(s) {
-  if (s && s.id !== undefined) specimensById.set(s.id, s);
+  if (s && s.id !== undefined) {
+    specimensById.set(s.id, s);
+    if (searchText && matchesSearch(s)) foundById.set(s.id, s);
+  }
   if (document.body.dataset.view === 'specimens') renderList();
 }
 
 async function fetchSpecimens() {
-  const items = await api('/api/specimens');
+  const items = await api('/api/specimens?all_unsigned=true');
   const list = Array.isArray(items) ? items : items.items || [];
   specimensById.clear();
   for (const raw of list) {
@@ -208,6 +222,28 @@ async function fetchSpecimens() {
     specimensById.set(s.id, s);
   }
 }
+
+/** Looks the typed accession up on the server (any age), then shows what it found. */
+async function search(text) {
+  searchText = text.trim();
+  foundById.clear();
+  if (searchText) {
+    try {
+      const items = await api(`/api/specimens?q=${encodeURIComponent(searchText)}&limit=200`);
+      // A newer search may have started while this one was on its way: keep only the latest.
+      if (text.trim() !== searchText) return;
+      for (const raw of items) {
+        const s = specimenFrom(raw);
+        foundById.set(s.id, s);
+      }
+    } catch (err) {
+      toast(`Could not search: ${err.message}`, true);
+    }
+  }
+  renderList();
+}
+
+let searchTimer = null;
 
 export async function loadSpecimens(filter) {
   currentFilter = filter;
@@ -372,4 +408,9 @@ export function setUpSpecimens() {
   name.closest('label').hidden = Boolean(state.session?.namedUser);
   $('start-specimen').addEventListener('submit', (event) => void startSpecimen(event));
   $('assign-form').addEventListener('submit', (event) => void assignSelected(event));
+  // The accession search, looked up a moment after typing stops.
+  $('specimen-search').addEventListener('input', (event) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => void search(event.target.value), 250);
+  });
 }

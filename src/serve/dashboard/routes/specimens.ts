@@ -75,13 +75,18 @@ const writeOptions = (opts: SpecimenRouteOptions) => ({
 
 /** What anyone who may see the dashboard may read: the list, the agreement, unassigned images, one specimen. */
 function specimenReadRoutes(app: FastifyInstance, specimens: SpecimenRouteOptions['specimens']): void {
-  app.get<{ Querystring: { status?: SpecimenStatus; limit: number } }>(
+  app.get<{ Querystring: { status?: SpecimenStatus; q?: string; limit: number; all_unsigned: boolean } }>(
     '/api/specimens',
     { schema: { querystring: specimenListQuery, response: { 200: specimenList, '4xx': errorReply } } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      const { status, limit } = request.query;
-      return specimens.list({ limit, ...(status ? { status } : {}) });
+      const { status, q, limit, all_unsigned: allUnsigned } = request.query;
+      return specimens.list({
+        limit,
+        allUnsigned,
+        ...(status ? { status } : {}),
+        ...(q ? { accession: q } : {}),
+      });
     },
   );
 
