@@ -29,6 +29,7 @@ import { EventBus } from './runtime/events.js';
 import { createMetrics, observeGarbageCollection, type Metrics } from './runtime/metrics.js';
 import { createHttpServer, type ServeContext, type ServerPlugin } from './serve/index.js';
 import { lockDataDir, openStore, type DataDirLock, type Store } from './store/index.js';
+import { readBackupStatus } from './store/backup.js';
 import { createMaintenance } from './store/maintenance.js';
 
 type Classifier = ClassifierLike & { close?(): Promise<void> };
@@ -324,12 +325,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
   specimenEvents(store, bus, () => health.cameraWarnings());
   const capture = createCapture(config.capture, { offer: (item) => pipeline.offer(item), bus, log });
   metrics.watcherRunning.set(() => (capture.status().running && capture.status().dirAvailable ? 1 : 0));
-  const lis = createLis({
-    db: store.db,
-    config: config.lis,
-    log,
-    thumbnails: mediaThumbnails(store.media),
-  });
+  const lis = createLis({ db: store.db, config: config.lis, log, thumbnails: mediaThumbnails(store.media) });
   const watched = config.gate.magnification_watch ? info.redCellSize : null;
   const magnification = watchMagnification(watched, { bus, pipeline, metrics });
   const health = createHealth({
@@ -352,6 +348,7 @@ export async function createApp(config: ResolvedConfig, log: Logger, deps: AppDe
           },
     lisProblems: () => lis.delivery?.problems() ?? [],
     magnification: () => magnification?.drift() ?? null,
+    backup: () => readBackupStatus(config.data.dir),
   });
   const publisher = createPublisher(config, log, f, health);
   const context = createServeContext(config, log, { ...f, pipeline, health, publisher, lis, startedAt });

@@ -11,6 +11,7 @@ import { magnificationProblem, type MagnificationDrift } from './gate/magnificat
 import type { ModelInfo } from './infer/index.js';
 import { HEALTH_SCHEMA, type HealthPayload } from './publish/payloads.js';
 import type { Metrics } from './runtime/metrics.js';
+import type { BackupStatus } from './store/backup.js';
 import { LONG_BEFORE_SESSION_CALLED, type CaptureClockCheck } from './store/capture-clock.js';
 import type { Store } from './store/index.js';
 import type { WatchStatus } from './watch/index.js';
@@ -54,8 +55,29 @@ export interface HealthSources {
   lisProblems?(): string[];
   /** The red cells' size over the latest captures (src/gate/magnification-watch.ts); null when not watched. */
   magnification?(): MagnificationDrift | null;
+  /** How the latest `blastwatch backup` went (src/store/backup.ts); null when none was tried. */
+  backup?(): BackupStatus | null;
   /** The clock (tests). */
   now?: () => number;
+}
+
+/** A backup older than this is a problem: the nightly timer missed a night and the next. */
+export const BACKUP_MAX_AGE_MS = 48 * 3_600_000;
+
+/** The backups' problem in words: the latest failed, or the latest good one is too old. */
+function backupProblem(b: BackupStatus | null, at: number): string | null {
+  if (!b) return null;
+  if (!b.ok)
+    return (
+      `backup failed at ${b.lastAttemptAt}: ${b.error ?? 'unknown error'}. Run blastwatch backup by ` +
+      'hand to see it (systemd/README.md, "Backups")'
+    );
+  const age = b.lastOkAt === null ? null : at - Date.parse(b.lastOkAt);
+  if (age === null || age <= BACKUP_MAX_AGE_MS) return null;
+  return (
+    `no backup for ${Math.floor(age / 3_600_000)} h (the latest: ${b.lastOkFile ?? '?'}): is ` +
+    'blastwatch-backup.timer still enabled, and its folder still there?'
+  );
 }
 
 export interface Health {
@@ -305,7 +327,10 @@ function problemsAt(s: HealthSources, at: number) {
   const clock = store.open ? store.captureClock.check(s.config.gate.drift_window) : null;
   if (clock) problems.push(...captureClockProblems(clock));
   problems.push(...(s.lisProblems?.() ?? []));
-  return { problems, mqtt, backlog, drift, colour, magnification, clock };
+  const backup = s.backup?.() ?? null;
+  const backupIssue = backupProblem(backup, at);
+  if (backupIssue) problems.push(backupIssue);
+  return { problems, mqtt, backlog, drift, colour, magnification, clock, backup };
 }
 
 const round4 = (v: number | null): number | null => (v === null ? null : Math.round(v * 1e4) / 1e4);
@@ -359,7 +384,7 @@ function cameraWatches(
 function healthPayload(s: HealthSources, at: number): HealthPayload {
   const { pipeline, store, metrics, model } = s;
   const w = s.capture.status();
-  const { problems, mqtt, backlog, drift, colour, magnification, clock } = problemsAt(s, at);
+  const { problems, mqtt, backlog, drift, colour, magnification, clock, backup } = problemsAt(s, at);
   const free = pipeline.diskFreeBytes();
   return {
     schema: HEALTH_SCHEMA,
@@ -395,6 +420,17 @@ function healthPayload(s: HealthSources, at: number): HealthPayload {
             before_session: clock.beforeSession.length,
             long_before_session: clock.longBeforeSession.captures,
             max_long_before_s: Math.round(clock.longBeforeSession.maxBeforeMs / 1000),
+          },
+        }
+      : {}),
+    ...(backup
+      ? {
+          backup: {
+            last_attempt_at: backup.lastAttemptAt,
+            ok: backup.ok,
+            error: backup.error,
+            last_ok_at: backup.lastOkAt,
+            last_ok_file: backup.lastOkFile,
           },
         }
       : {}),

@@ -307,6 +307,17 @@ export interface HealthPayload {
     long_before_session: number;
     max_long_before_s: number;
   };
+  /**
+   * How the latest `blastwatch backup` went (data.dir/backup-status.json); absent when none was
+   * ever tried. A failed one, or none that worked for 48 hours, puts a problem in `problems`.
+   */
+  backup?: {
+    last_attempt_at: string;
+    ok: boolean;
+    error: string | null;
+    last_ok_at: string | null;
+    last_ok_file: string | null;
+  };
   model: { name: string; version: string; execution_provider: string; precision: string } | null;
   disk_free_bytes: number | null;
   last_image_at: string | null;

@@ -205,6 +205,14 @@ export function createMetrics() {
       'blastwatch_captures_long_before_session',
       'Captures among the last gate.drift_window that arrived during the open specimen session, stamped more than 10 minutes before it started, and in no specimen; from 3 on health is degraded (a capture clock far behind).',
     ),
+    backupLastOk: registry.gauge(
+      'blastwatch_backup_last_ok_timestamp_seconds',
+      'When the latest blastwatch backup that worked was made (Unix time; 0 before any): alert when it is more than a day or two old.',
+    ),
+    backupOk: registry.gauge(
+      'blastwatch_backup_ok',
+      '1 when the latest blastwatch backup worked, 0 when it failed or none was ever tried.',
+    ),
     diskFree: registry.gauge('blastwatch_data_disk_free_bytes', 'Free space on the data.dir file system.'),
     mqttConnected: registry.gauge('blastwatch_mqtt_connected', '1 while connected to the broker.'),
     watcherRunning: registry.gauge('blastwatch_watcher_running', '1 while the capture folder is watched.'),

@@ -103,6 +103,9 @@ async function opsRoutes(ops: FastifyInstance, ctx: ServeContext): Promise<void>
       ctx.metrics.capturesAhead.set(health.capture_clock?.ahead ?? 0);
       ctx.metrics.capturesBeforeSession.set(health.capture_clock?.before_session ?? 0);
       ctx.metrics.capturesLongBeforeSession.set(health.capture_clock?.long_before_session ?? 0);
+      const lastOk = health.backup?.last_ok_at;
+      ctx.metrics.backupLastOk.set(lastOk ? Date.parse(lastOk) / 1000 : 0);
+      ctx.metrics.backupOk.set(health.backup?.ok ? 1 : 0);
       ctx.pipeline.diskFreeBytes();
       return reply
         .type('text/plain; version=0.0.4; charset=utf-8')

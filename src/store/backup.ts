@@ -10,7 +10,17 @@
  * renamed only once SQLite's integrity check passes on it. Uploads are never changed once
  * written, so they are mirrored into one folder beside the copies: only new files are copied.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { DB_FILE } from './index.js';
@@ -20,6 +30,22 @@ export const BACKUP_PREFIX = 'blastwatch-';
 const BACKUP_SUFFIX = '.db';
 const PARTIAL_SUFFIX = '.partial';
 export const UPLOADS_DIR = 'uploads';
+/**
+ * In data.dir: how the latest backup went, so that the daemon's health can say when backups
+ * fail or stop (a timer disabled, a share gone), which nobody would notice until a restore.
+ */
+export const BACKUP_STATUS_FILE = 'backup-status.json';
+
+export interface BackupStatus {
+  /** When the latest backup was tried (ISO time), and whether it worked. */
+  lastAttemptAt: string;
+  ok: boolean;
+  /** Why it failed; null when it worked. */
+  error: string | null;
+  /** The latest copy that worked and when it was made; null before any. */
+  lastOkAt: string | null;
+  lastOkFile: string | null;
+}
 
 export interface BackupOptions {
   dataDir: string;
@@ -56,7 +82,59 @@ function stamp(at: Date): string {
   return at.toISOString().replace(/[-:.]/g, '');
 }
 
-export function backupStore(opts: BackupOptions): BackupResult {
+/**
+ * Makes the copy, and records in data.dir how it went (BACKUP_STATUS_FILE). Throws BackupError
+ * with one line when the copy cannot be made; a status that cannot be written is only reported
+ * (`statusError`): the copy is what matters.
+ */
+export function backupStore(opts: BackupOptions): BackupResult & { statusError: string | null } {
+  const at = opts.now ?? new Date();
+  const previous = readBackupStatus(opts.dataDir);
+  try {
+    const result = makeCopy({ ...opts, now: at });
+    const statusError = writeStatus(opts.dataDir, {
+      lastAttemptAt: at.toISOString(),
+      ok: true,
+      error: null,
+      lastOkAt: at.toISOString(),
+      lastOkFile: result.file,
+    });
+    return { ...result, statusError };
+  } catch (err) {
+    writeStatus(opts.dataDir, {
+      lastAttemptAt: at.toISOString(),
+      ok: false,
+      error: (err as Error).message,
+      lastOkAt: previous?.lastOkAt ?? null,
+      lastOkFile: previous?.lastOkFile ?? null,
+    });
+    throw err;
+  }
+}
+
+/** How the latest backup went; null when none was ever tried (or the record is unreadable). */
+export function readBackupStatus(dataDir: string): BackupStatus | null {
+  try {
+    const s = JSON.parse(readFileSync(join(dataDir, BACKUP_STATUS_FILE), 'utf8')) as BackupStatus;
+    return typeof s.lastAttemptAt === 'string' && typeof s.ok === 'boolean' ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Written whole under a temporary name, then renamed; the error in words, or null. */
+function writeStatus(dataDir: string, status: BackupStatus): string | null {
+  const file = join(dataDir, BACKUP_STATUS_FILE);
+  try {
+    writeFileSync(`${file}${PARTIAL_SUFFIX}`, `${JSON.stringify(status, null, 1)}\n`);
+    renameSync(`${file}${PARTIAL_SUFFIX}`, file);
+    return null;
+  } catch (err) {
+    return `could not record the backup in ${file}: ${(err as Error).message}`;
+  }
+}
+
+function makeCopy(opts: BackupOptions & { now: Date }): BackupResult {
   const started = performance.now();
   if (!Number.isInteger(opts.keep) || opts.keep < 1)
     throw new BackupError('keep must be a whole number of at least 1');
@@ -68,7 +146,7 @@ export function backupStore(opts: BackupOptions): BackupResult {
   } catch (err) {
     throw new BackupError(`cannot create ${opts.toDir}: ${(err as Error).message}`);
   }
-  const name = `${BACKUP_PREFIX}${stamp(opts.now ?? new Date())}${BACKUP_SUFFIX}`;
+  const name = `${BACKUP_PREFIX}${stamp(opts.now)}${BACKUP_SUFFIX}`;
   const file = join(opts.toDir, name);
   const partial = `${file}${PARTIAL_SUFFIX}`;
   rmSync(partial, { force: true });

@@ -117,6 +117,15 @@ t.test('a copy made while the daemon classifies is whole, pruned, and restores',
   t.equal(copies.length, 2, 'the newest two kept');
   t.notOk(copies.includes(r.file.split('/').pop()!), 'the oldest removed');
 
+  // The running daemon knows how the latest backup went: in its health and its metrics.
+  const health = (await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()) as {
+    backup?: { ok: boolean; last_ok_file: string };
+  };
+  t.match(health.backup, { ok: true, last_ok_file: join(to, copies.at(-1)!) });
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /\nblastwatch_backup_ok 1\n/);
+  t.match(metrics, /\nblastwatch_backup_last_ok_timestamp_seconds \d{10}(\.\d+)?\n/);
+
   // Restore into a new data folder, as docs/reliability.md says: the daemon serves the records.
   daemon.child.kill('SIGTERM');
   t.equal(await daemon.exited, 0);

@@ -3,7 +3,7 @@
  * broker that is down), the disk guard refusing images, a database found damaged while running.
  * createHealth over a real store; the running parts are stand-ins whose state the test sets.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -13,6 +13,7 @@ import type { MagnificationDrift } from '../../src/gate/magnification-watch.js';
 import { createHealth, MQTT_DOWN_GRACE_MS, OUTBOX_STALE_MS, type MqttState } from '../../src/health.js';
 import type { ModelInfo } from '../../src/infer/index.js';
 import { createMetrics } from '../../src/runtime/metrics.js';
+import { backupStore, readBackupStatus } from '../../src/store/backup.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { classifiedResult } from '../helpers/results.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -59,8 +60,9 @@ function setup(
     mqtt: () => mqtt,
     now: () => clock.now,
     ...(magnification ? { magnification } : {}),
+    backup: () => readBackupStatus(dir),
   });
-  return { store, health, clock, disk, setMqtt: (m: MqttState | null) => (mqtt = m) };
+  return { store, health, clock, disk, dir, setMqtt: (m: MqttState | null) => (mqtt = m) };
 }
 
 /** `n` results stored at `at`, every `alertEvery`-th one flagged (a result and an alert message). */
@@ -433,4 +435,44 @@ t.test('no magnification watch: no magnification in the health', async (t) => {
   t.equal(health.payload().magnification, undefined);
   const { health: without } = setup(t, false);
   t.equal(without.payload().magnification, undefined);
+});
+
+t.test('backups: none tried says nothing; a failed one and a stale one are problems', async (t) => {
+  const { health, clock, dir } = setup(t, false);
+  let p = health.payload();
+  t.equal(p.state, 'ok');
+  t.notOk('backup' in p, 'never tried: nothing to say');
+
+  const to = join(dir, 'backups');
+  const made = backupStore({ dataDir: dir, toDir: to, keep: 3, now: new Date(T0) });
+  p = health.payload();
+  t.equal(p.state, 'ok');
+  t.same(p.backup, {
+    last_attempt_at: new Date(T0).toISOString(),
+    ok: true,
+    error: null,
+    last_ok_at: new Date(T0).toISOString(),
+    last_ok_file: made.file,
+  });
+  t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+  // The backup folder replaced by a file: the next one fails, the good one is remembered.
+  const blocked = join(dir, 'blocked');
+  writeFileSync(blocked, 'x');
+  t.throws(() => backupStore({ dataDir: dir, toDir: join(blocked, 'b'), keep: 3, now: new Date(T0 + 1000) }));
+  p = health.payload();
+  t.equal(p.state, 'degraded');
+  t.match(p.backup, { ok: false, last_ok_at: new Date(T0).toISOString(), last_ok_file: made.file });
+  t.match(p.problems, [/^backup failed at .*: cannot create .*blocked\/b: .*Run blastwatch backup by hand/]);
+  t.ok(validHealth(p), JSON.stringify(validHealth.errors));
+
+  // It works again, then no backup for two days.
+  backupStore({ dataDir: dir, toDir: to, keep: 3, now: new Date(T0 + 2000) });
+  t.equal(health.payload().state, 'ok', 'working again: no problem');
+  clock.now = T0 + 49 * 3_600_000;
+  p = health.payload();
+  t.equal(p.state, 'degraded');
+  t.match(p.problems, [
+    /^no backup for 48 h \(the latest: .*blastwatch-.*\.db\): is blastwatch-backup\.timer still enabled/,
+  ]);
 });

@@ -53,6 +53,8 @@ Restore: docs/reliability.md, "Backups".`,
       if (err instanceof BackupError) throw new UserError(err.message);
       throw err;
     }
+    // The copy is made; the daemon's health just will not know of it.
+    if (r.statusError) process.stderr.write(`blastwatch backup: warning: ${r.statusError}\n`);
     if (json) {
       process.stdout.write(`${JSON.stringify(r)}\n`);
       return 0;

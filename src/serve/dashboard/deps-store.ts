@@ -117,6 +117,7 @@ function statusView(ctx: ServeContext, feed: LiveFeed): StatusView {
     colourBalance: h.colour_drift ?? null,
     magnification: h.magnification ?? null,
     captureClock: h.capture_clock ?? null,
+    backup: h.backup ?? null,
   };
 }
 

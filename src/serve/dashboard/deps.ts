@@ -161,6 +161,8 @@ export interface StatusView {
   magnification?: HealthPayload['magnification'] | null;
   /** Whether the capture files' time stamps agree with this station's clock (health's capture_clock). */
   captureClock?: HealthPayload['capture_clock'] | null;
+  /** How the latest `blastwatch backup` went (health's backup); null when none was ever tried. */
+  backup?: HealthPayload['backup'] | null;
 }
 
 export interface DailyCount {

@@ -169,6 +169,16 @@ export const statusReply = {
             called: bool,
           },
         },
+        backup: {
+          type: ['object', 'null'],
+          properties: {
+            last_attempt_at: str,
+            ok: bool,
+            error: { type: ['string', 'null'] },
+            last_ok_at: { type: ['string', 'null'] },
+            last_ok_file: { type: ['string', 'null'] },
+          },
+        },
         captureClock: {
           type: ['object', 'null'],
           properties: {

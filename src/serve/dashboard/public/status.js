@@ -53,6 +53,7 @@ export async function loadStatus() {
     ...(s.colourBalance ? [colourItem(s.colourBalance, item)] : []),
     ...(s.magnification ? [magnificationItem(s.magnification, item)] : []),
     ...(s.captureClock ? [clockItem(s.captureClock, item)] : []),
+    backupItem(s.backup, s.problems || [], item),
   );
   const problems = $('status-problems');
   problems.replaceChildren(...(s.problems || []).map((p) => el('li', { text: p })));
@@ -121,6 +122,16 @@ function clockItem(c, item) {
   return parts.length
     ? item(label, `of the last ${c.captures} captures: ${parts.join('; ')}. Check the clocks (NTP).`, 'warn')
     : item(label, `agrees with this station over the last ${c.captures} captures`);
+}
+
+/** The latest `blastwatch backup`: when the last good copy was made, or why the latest failed. */
+function backupItem(b, problems, item) {
+  const label = 'Backup';
+  if (!b) return item(label, 'none made yet (blastwatch backup: systemd/README.md, "Backups")');
+  if (!b.ok) return item(label, `failed ${when(b.last_attempt_at)}: ${b.error}`, 'bad');
+  // Health says when the latest good copy is too old; the line repeats its verdict.
+  const stale = problems.some((p) => p.startsWith('no backup for '));
+  return item(label, `last copy ${when(b.last_ok_at)}`, stale ? 'warn' : '');
 }
 
 /** Stacked bars per day (inline SVG: no chart library, no network). */
