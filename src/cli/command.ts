@@ -27,3 +27,17 @@ export class UserError extends Error {
     super(message);
   }
 }
+
+/**
+ * data.dir of the config a data command names (`--config`, else $BLASTWATCH_CONFIG, else the
+ * defaults): the same folder the daemon uses. A bad config is one line naming the key.
+ */
+export async function configuredDataDir(configFile: string | undefined): Promise<string> {
+  const { ConfigError, loadConfig } = await import('../config/load.js');
+  try {
+    return loadConfig(configFile).config.data.dir;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UserError(err.message);
+    throw err;
+  }
+}

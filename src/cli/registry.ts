@@ -33,6 +33,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: 'copy the database and the uploaded photos to a backup folder, also while the daemon runs',
     load: async () => (await import('./commands/backup.js')).default,
   },
+  restore: {
+    summary: 'put a copy made by blastwatch backup back as the database (the daemon stopped)',
+    load: async () => (await import('./commands/restore.js')).default,
+  },
   'hash-password': {
     summary: 'make a password hash or a new API token for a dashboard user (http.users in the config)',
     load: async () => (await import('./commands/hash-password.js')).default,

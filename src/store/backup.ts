@@ -23,7 +23,9 @@ import {
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import Database from 'better-sqlite3';
-import { DB_FILE } from './index.js';
+import { DB_FILE, Store } from './index.js';
+import { lockDataDir } from './lock.js';
+import { MEDIA_DB_FILE } from './media.js';
 
 /** Copies are named by their UTC time, so that names sort as times do. */
 export const BACKUP_PREFIX = 'blastwatch-';
@@ -191,13 +193,7 @@ function verifiedFigures(
     const check = db.pragma('integrity_check', { simple: true });
     if (check !== 'ok')
       throw new BackupError(`the copy ${file} failed SQLite's integrity check: ${String(check)}`);
-    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    return {
-      schemaVersion: db.pragma('user_version', { simple: true }) as number,
-      results: count('SELECT count(*) AS n FROM results'),
-      specimens: count('SELECT count(*) AS n FROM specimens'),
-      signed: count("SELECT count(*) AS n FROM specimens WHERE status IN ('signed', 'amended')"),
-    };
+    return copyFigures(db);
   } catch (err) {
     db.close();
     rmSync(file, { force: true });
@@ -207,6 +203,126 @@ function verifiedFigures(
   } finally {
     if (db.open) db.close();
   }
+}
+
+export interface RestoreOptions {
+  dataDir: string;
+  /** A copy `backupStore` made. */
+  from: string;
+  /** The uploads mirror to copy back; by default the `uploads` folder beside the copy. */
+  uploadsFrom?: string;
+  now?: Date;
+}
+
+/**
+ * Result ids after the copy's last are given again to the next results, so media.db's pictures of
+ * the results made since the copy would show beside other images: they are deleted (media.db
+ * holds no record). Should media.db not open, it is set aside whole and starts afresh.
+ */
+function forgetLaterPictures(dataDir: string, maxResultId: number, suffix: string): void {
+  const path = join(dataDir, MEDIA_DB_FILE);
+  if (!existsSync(path)) return;
+  try {
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      db.prepare('DELETE FROM media WHERE result_id > ?').run(maxResultId);
+    } finally {
+      db.close();
+    }
+  } catch {
+    for (const ext of ['', '-wal', '-shm'])
+      if (existsSync(`${path}${ext}`)) renameSync(`${path}${ext}`, `${path}${ext}${suffix}`);
+  }
+}
+
+export interface RestoreResult {
+  results: number;
+  specimens: number;
+  signed: number;
+  /** Where the database it replaced (and its -wal/-shm) went; empty when there was none. */
+  setAside: string[];
+  uploadsCopied: number;
+}
+
+/**
+ * Puts a copy back as data.dir's database, with the daemon stopped (it takes the daemon's
+ * folder lock, so a running daemon makes it refuse). The copy is checked first; the database it
+ * replaces is renamed aside with its -wal and -shm files, never deleted: a WAL file left beside a
+ * restored database would be replayed into it and damage it. Uploads the folder lacks are copied
+ * back. The next start migrates the copy like any database.
+ */
+export function restoreStore(opts: RestoreOptions): RestoreResult {
+  if (!existsSync(opts.from)) throw new BackupError(`no copy at ${opts.from}`);
+  const figures = verifiedCopy(opts.from);
+  if (figures.schemaVersion > Store.schemaVersion)
+    throw new BackupError(
+      `${opts.from} was made by a newer blastwatch (schema ${figures.schemaVersion}, this one knows ` +
+        `${Store.schemaVersion}): restore it with that version`,
+    );
+  const lock = lockDataDir(opts.dataDir);
+  try {
+    const target = join(opts.dataDir, DB_FILE);
+    const suffix = `.before-restore-${stamp(opts.now ?? new Date())}`;
+    const setAside: string[] = [];
+    for (const ext of ['', '-wal', '-shm'])
+      if (existsSync(`${target}${ext}`)) {
+        renameSync(`${target}${ext}`, `${target}${ext}${suffix}`);
+        setAside.push(`${target}${ext}${suffix}`);
+      }
+    copyFileSync(opts.from, `${target}${PARTIAL_SUFFIX}`);
+    renameSync(`${target}${PARTIAL_SUFFIX}`, target);
+    forgetLaterPictures(opts.dataDir, figures.maxResultId, suffix);
+    const uploads = mirrorUploads(
+      opts.uploadsFrom ?? join(dirname(opts.from), UPLOADS_DIR),
+      join(opts.dataDir, UPLOADS_DIR),
+    );
+    return {
+      results: figures.results,
+      specimens: figures.specimens,
+      signed: figures.signed,
+      setAside,
+      uploadsCopied: uploads.copied,
+    };
+  } finally {
+    lock.release();
+  }
+}
+
+/** The copy's integrity check and figures, without removing it when it fails. */
+function verifiedCopy(
+  file: string,
+): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> & { maxResultId: number } {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new BackupError(`cannot open ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const check = db.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') throw new BackupError(`${file} failed SQLite's integrity check: ${String(check)}`);
+    const max = db.prepare('SELECT coalesce(max(id), 0) AS id FROM results').get() as { id: number };
+    return { ...copyFigures(db), maxResultId: max.id };
+  } catch (err) {
+    throw err instanceof BackupError
+      ? err
+      : new BackupError(`${file} is no blastwatch database: ${(err as Error).message}`);
+  } finally {
+    db.close();
+  }
+}
+
+/** What a copy holds. */
+function copyFigures(
+  db: Database.Database,
+): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> {
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  return {
+    schemaVersion: db.pragma('user_version', { simple: true }) as number,
+    results: count('SELECT count(*) AS n FROM results'),
+    specimens: count('SELECT count(*) AS n FROM specimens'),
+    signed: count("SELECT count(*) AS n FROM specimens WHERE status IN ('signed', 'amended')"),
+  };
 }
 
 /** Copies the uploads the mirror does not have yet; returns how many, and how many it holds. */

@@ -14,7 +14,7 @@ export function isCorruption(err: unknown): boolean {
 /** What the operator does about a damaged database file (the capture folder is the source). */
 export function corruptionAdvice(path: string): string {
   return (
-    `stop blastwatch, move ${path} (and its -wal/-shm files) aside, then restore a backup or start ` +
+    `stop blastwatch, move ${path} (and its -wal/-shm files) aside, then restore a backup (blastwatch restore) or start ` +
     'empty: images still in the capture folder are classified again'
   );
 }

@@ -14,6 +14,7 @@ t.test('help lists every subcommand and exits 0', async (t) => {
     'demo',
     'hash-password',
     'backup',
+    'restore',
   ]) {
     t.match(r.stdout, new RegExp(`\\n  ${name} `), `help mentions ${name}`);
   }

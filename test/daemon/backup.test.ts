@@ -29,15 +29,16 @@ import {
   writeConfig,
 } from './helpers.js';
 
-/** `blastwatch backup ARGS` as an operator or a systemd timer runs it. */
-function backup(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cliEntry, 'backup', ...args], {
+/** `blastwatch COMMAND ARGS` as an operator or a systemd timer runs it. */
+function cli(command: string, args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cliEntry, command, ...args], {
     cwd: repoRoot,
     env: { ...process.env, BLASTWATCH_CONFIG: '' },
     encoding: 'utf8',
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+const backup = (args: string[]) => cli('backup', args);
 
 const storedResults = (dbFile: string): number => {
   const db = new Database(dbFile, { readonly: true, fileMustExist: true });
@@ -99,6 +100,8 @@ t.test('a copy made while the daemon classifies is whole, pruned, and restores',
   );
   copy.close();
   t.same([r.uploadsCopied, r.uploadsTotal], [1, 1], 'the uploaded photo mirrored');
+  const firstCopy = join(dirs.root, 'first-copy.db');
+  copyFileSync(r.file, firstCopy);
   t.same(readFileSync(join(to, 'uploads', '2026-12-06', 'phone-1.jpg')), readFileSync(upload));
 
   await until(() => storedResults(db) === 26, 60_000, 'every image stored');
@@ -126,19 +129,45 @@ t.test('a copy made while the daemon classifies is whole, pruned, and restores',
   t.match(metrics, /\nblastwatch_backup_ok 1\n/);
   t.match(metrics, /\nblastwatch_backup_last_ok_timestamp_seconds \d{10}(\.\d+)?\n/);
 
-  // Restore into a new data folder, as docs/reliability.md says: the daemon serves the records.
+  // Restore the first copy, with fewer results than the daemon has now: refused while it runs.
+  const restore = (args: string[]) => cli('restore', ['--config', dirs.config, ...args]);
+  const refused = restore(['--from', firstCopy, '--uploads', join(to, 'uploads')]);
+  t.equal(refused.code, 1);
+  t.match(refused.err.trim(), /^blastwatch restore: blastwatch is running on .* \(pid \d+\): stop it first/);
   daemon.child.kill('SIGTERM');
   t.equal(await daemon.exited, 0);
-  const restored = makeDirs('bw-restored-');
-  t.teardown(() => rmSync(restored.root, { recursive: true, force: true }));
-  copyFileSync(join(to, copies.at(-1)!), join(restored.data, 'blastwatch.db'));
+  rmSync(join(dirs.data, 'uploads'), { recursive: true });
+  const done = restore(['--from', firstCopy, '--uploads', join(to, 'uploads')]);
+  t.equal(done.code, 0, done.err);
+  t.match(
+    done.out,
+    new RegExp(
+      `^restored .*: ${r.results} results, 0 specimens, 0 signed; the database it replaced is kept as .*blastwatch\\.db\\.before-restore-\\d{8}T\\d{9}Z; uploads: 1 copied back`,
+    ),
+  );
+  t.equal(storedResults(db), r.results, 'the copy is the database now');
+  t.ok(
+    readdirSync(dirs.data).some((n) => /^blastwatch\.db\.before-restore-/.test(n)),
+    'the one it replaced is kept beside it',
+  );
+  t.same(
+    readFileSync(upload),
+    readFileSync(join(to, 'uploads', '2026-12-06', 'phone-1.jpg')),
+    'the photo is back',
+  );
+
+  // The daemon on the restored copy: the images captured since are still in the capture folder,
+  // and it classifies those it has no result for, each once.
   const port2 = await freePort();
-  writeConfig(restored, { mqttUrl: null, httpPort: port2 });
-  const again = startDaemon(restored.config, port2);
+  writeConfig(dirs, { mqttUrl: null, httpPort: port2 });
+  const again = startDaemon(dirs.config, port2);
   t.teardown(() => again.child.kill('SIGKILL'));
   await again.ready();
-  const listed = (await (await fetch(`http://127.0.0.1:${port2}/api/results?limit=100`)).json()) as unknown[];
-  t.equal(listed.length, 26, 'every result back');
+  await until(() => storedResults(db) === 26, 60_000, 'the later images classified again');
+  const listed = (await (await fetch(`http://127.0.0.1:${port2}/api/results?limit=100`)).json()) as {
+    file: string;
+  }[];
+  t.equal(new Set(listed.map((x) => x.file)).size, 26, 'every image once');
   again.child.kill('SIGTERM');
   t.equal(await again.exited, 0);
 });
@@ -162,6 +191,16 @@ t.test('bad invocations: one line, no stack trace, no copy', async (t) => {
   const badKeep = backup(['--config', dirs.config, '--to', to, '--keep', '0']);
   t.equal(badKeep.code, 2);
   t.match(badKeep.err, /--keep must be a whole number of at least 1/);
+
+  const noCopy = cli('restore', ['--config', dirs.config, '--from', join(dirs.root, 'nothing.db')]);
+  t.equal(noCopy.code, 1);
+  t.match(noCopy.err.trim(), /^blastwatch restore: no copy at .*nothing\.db$/);
+  const garbage = join(dirs.root, 'garbage.db');
+  writeFileSync(garbage, Buffer.alloc(8192, 'not a database '));
+  const notDb = cli('restore', ['--config', dirs.config, '--from', garbage]);
+  t.equal(notDb.code, 1);
+  t.match(notDb.err.trim(), /^blastwatch restore: .*garbage\.db/);
+  t.notMatch(notDb.err, /\n\s+at /, 'no stack trace');
 
   // A file where the backup folder should be.
   writeFileSync(join(dirs.data, 'blastwatch.db'), '');

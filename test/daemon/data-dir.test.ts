@@ -67,7 +67,7 @@ t.test('a damaged database file: the daemon exits non-zero with one line saying 
   t.equal(lines.length, 1, d.output());
   t.match(
     lines[0],
-    /is damaged \(file is not a database\): stop blastwatch, move .* aside, then restore a backup or start empty/,
+    /is damaged \(file is not a database\): stop blastwatch, move .* aside, then restore a backup \(blastwatch restore\) or start empty/,
   );
   t.notMatch(d.output(), /internal error|\n\s+at /, 'no stack trace, no "internal error"');
 });

@@ -62,7 +62,7 @@ function overwrite(path: string, offset: number, bytes: Buffer): void {
 
 /** The one-line message: the file, that it is damaged, and what to do. */
 const ADVICE =
-  /^database .*blastwatch\.db is damaged \(.+\): stop blastwatch, move .*blastwatch\.db \(and its -wal\/-shm files\) aside, then restore a backup or start empty: images still in the capture folder are classified again$/;
+  /^database .*blastwatch\.db is damaged \(.+\): stop blastwatch, move .*blastwatch\.db \(and its -wal\/-shm files\) aside, then restore a backup \(blastwatch restore\) or start empty: images still in the capture folder are classified again$/;
 
 t.test('a sound store opens (the start-up check passes)', async (t) => {
   const dir = tempDir(t);

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
-import { ConfigError, loadConfig } from '../../config/load.js';
+import { configuredDataDir, UsageError, UserError } from '../command.js';
 
 const command: Command = {
   name: 'backup',
@@ -38,13 +37,7 @@ Restore: docs/reliability.md, "Backups".`,
     const keep = Number(parsed.values.keep);
     if (!Number.isInteger(keep) || keep < 1)
       throw new UsageError('--keep must be a whole number of at least 1');
-    let dataDir;
-    try {
-      dataDir = loadConfig(parsed.values.config).config.data.dir;
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UserError(err.message);
-      throw err;
-    }
+    const dataDir = await configuredDataDir(parsed.values.config);
     const { backupStore, BackupError } = await import('../../store/backup.js');
     let r;
     try {
