@@ -17,7 +17,12 @@ export type SpecimenAction =
   | 'signed'
   | 'amended'
   | 'sign_refused'
-  | 'amend_refused';
+  | 'amend_refused'
+  /**
+   * A camera warning was raised and counted images of the specimen that had arrived before it,
+   * in the window it was judged on: a change after the fact, maybe after the signature.
+   */
+  | 'camera_warning_counted';
 
 /** One change of a specimen: its state before (null when it was created by it) and after. */
 export interface SpecimenChange {

@@ -14,6 +14,17 @@ interface WarningRow {
   images: number;
 }
 
+/** Where the counting of a window is written down (the specimens' audit trail). */
+export interface CameraWarningAudit {
+  addAudit(
+    specimenId: number,
+    actor: string,
+    action: 'camera_warning_counted',
+    details: object,
+    at: number,
+  ): void;
+}
+
 interface WindowRow {
   specimen_id: number;
   images: number;
@@ -35,7 +46,10 @@ interface WindowRow {
 export class SpecimenCameraWarnings {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly audit: CameraWarningAudit,
+  ) {
     this.stmts = {
       upsert: db.prepare<[number, string, string, number, number, number]>(
         `INSERT INTO specimen_camera_warnings (specimen_id, watch, text, first_at, last_at, images)
@@ -110,6 +124,15 @@ export class SpecimenCameraWarnings {
       const rows = this.stmts.window.all({ current: resultId, earlier: Math.max(0, w.window - 1), after });
       for (const r of rows) {
         this.stmts.upsert.run(r.specimen_id, w.watch, w.text, r.first_at, r.last_at, r.images);
+        // Written down: it changes what a specimen says after its images arrived, maybe after
+        // someone signed it (the signature's own entry keeps what the signer was told).
+        this.audit.addAudit(
+          r.specimen_id,
+          'system',
+          'camera_warning_counted',
+          { watch: w.watch, images: r.images },
+          at,
+        );
         changed.add(r.specimen_id);
       }
     }

@@ -90,7 +90,7 @@ export class Store {
       deviceId: opts.specimens?.deviceId ?? '',
       changeMessages: opts.specimens?.changeMessages ?? null,
     });
-    this.cameraWarnings = new SpecimenCameraWarnings(this.db);
+    this.cameraWarnings = new SpecimenCameraWarnings(this.db, this.specimens);
     this.signOffs = new SpecimenSignOffs(this.specimens, this.results, this.cameraWarnings);
     this.media = new MediaStore(opts.dataDir, opts.log);
     this.retention = new Retention(this.db, this.dataDir, this.media);

@@ -84,6 +84,21 @@ t.test('a warning raised anew counts the earlier captures of its window, once', 
   t.same(counts(s1), [['magnification', 1]], "S1's b was in the window");
   t.same(counts(s2), [['magnification', 2]], "S2's c from the window, d as it arrived");
   t.same(daemon.announced.slice(-2).sort(), [s1, s2].sort(), 'both announced');
+  const counted = (id: number) =>
+    store.specimens
+      .audit(id)
+      .filter((a) => a.action === 'camera_warning_counted')
+      .map((a) => [a.actor, a.details]);
+  t.same(
+    counted(s1),
+    [['system', { watch: 'magnification', images: 1 }]],
+    'the counting after the fact is audited',
+  );
+  t.same(
+    counted(s2),
+    [['system', { watch: 'magnification', images: 1 }]],
+    'c only: d was counted as it arrived',
+  );
   daemon.land('S2/e.jpg');
   t.same(counts(s2), [['magnification', 3]], 'raised still: one more, no window again');
 
@@ -100,6 +115,7 @@ t.test('a warning raised anew counts the earlier captures of its window, once', 
   t.same(counts(s3), [['magnification', 2]], 'g from the window, h as it arrived');
   t.same(counts(s2), [['magnification', 4]], 'f is not counted twice');
   t.same(counts(s1), [['magnification', 1]]);
+  t.equal(counted(s2).length, 1, 'nothing counted after the fact in S2 since');
   const episodes = store.db
     .prepare('SELECT watch, cleared_at IS NULL AS open FROM camera_warning_episodes ORDER BY id')
     .all();
