@@ -150,6 +150,11 @@ t.test('a specimen keeps the camera warning its images arrived under, and says s
   const signed = (await specimenOf('H26-00901')).audit.find((a) => a.action === 'signed');
   t.same(signed?.details.camera_warnings, watches, 'the signature records what the signer was told');
   t.ok(await notice.isVisible(), 'a signed specimen still shows it');
+  t.equal(
+    await page.locator('#camera-warnings-after-signing').count(),
+    0,
+    'counted before the signature: the signer was told',
+  );
 
   // The laboratory system gets the warnings coded, one row per watch with the images under it.
   const hl7Files = () => readdirSync(lisDrop).filter((n) => n.endsWith('.hl7'));
@@ -179,6 +184,39 @@ t.test('a specimen keeps the camera warning its images arrived under, and says s
         n.includes(warning?.text ?? '?'),
     ),
     'and says them in words',
+  );
+  t.same(errors, [], 'no script errors');
+});
+
+t.test('a warning that counts a signed specimen says the signed report does not mention it', async (t) => {
+  const harness = await startDaemonHarness();
+  t.teardown(() => harness.close());
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const { page, errors } = await pageWithErrors(browser);
+  const store = harness.app!.store;
+  await startSessionInPage(page, harness.url, 'H26-00950', 'Dr Lamp');
+  for (const [i, path] of sampleImages().slice(0, 2).entries()) await harness.drop(path, `f-${i}.jpg`);
+  const id = store.specimens.byAccession('H26-00950')!.id;
+  store.specimens.finish(id, 'Dr Lamp');
+  store.signOffs.sign(id, { verdict: 'insufficient', comment: null }, 'Dr Lamp');
+
+  // The next capture raises the white-balance warning, judged on a window its images are in
+  // (the raise is the store's own; what makes health raise it is the first test's business).
+  await harness.drop(sampleImages()[2]!, 'later.jpg');
+  const later = store.results.list({ limit: 1 })[0]!.id;
+  const counted = store.cameraWarnings.raised(
+    [{ watch: 'colour_drift', text: 'white balance changed? median 1.043', window: 3 }],
+    later,
+    Date.now() + 1000,
+  );
+  t.same(counted, [id], 'the signed specimen is counted');
+  await page.goto(`${harness.url}/#/specimen/${id}`);
+  await page.waitForSelector('body[data-ready="specimen"]');
+  await page.locator('#camera-warnings').waitFor();
+  t.match(
+    await page.textContent('#camera-warnings-after-signing'),
+    /^A warning raised after the latest signature counted some of these images: the signed report and the laboratory system do not mention it\./,
   );
   t.same(errors, [], 'no script errors');
 });

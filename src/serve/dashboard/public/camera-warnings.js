@@ -39,7 +39,23 @@ export function cameraWarningsNotice(s) {
         ),
       ),
     ),
+    countedAfterSigning(s)
+      ? el('p', {
+          id: 'camera-warnings-after-signing',
+          text:
+            'A warning raised after the latest signature counted some of these images: the signed ' +
+            'report and the laboratory system do not mention it. Read the images again, and amend ' +
+            'the specimen if they need it.',
+        })
+      : null,
   );
+}
+
+/** Whether a camera warning counted images of this specimen after its latest signature. */
+function countedAfterSigning(s) {
+  const signedAt = Date.parse(s.signOff?.signedAt ?? '');
+  if (Number.isNaN(signedAt)) return false;
+  return s.audit.some((a) => a.action === 'camera_warning_counted' && Date.parse(a.at) > signedAt);
 }
 
 /** The sign-off confirmation's sentence about them; '' when none. */
