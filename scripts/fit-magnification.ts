@@ -19,6 +19,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fitRedCellReference, redCellRadiusOf } from '../src/gate/red-cell-size.js';
+import { sensorNoiseSigma } from '../src/gate/sensor-noise.js';
 import { openModelQuietly } from './gate/measure.js';
 import { SPLIT_OPTIONS } from './gate/sets.js';
 
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   const opened = await openModelQuietly(modelDir);
   const byClass = new Map<number, { path: string; radius: number | null }[]>();
   let measuringMs = 0;
+  let noiseHigh = 0;
   try {
     for (const entry of train) {
       const prepared = await opened.prepareImage(
@@ -55,8 +57,11 @@ async function main(): Promise<void> {
       );
       const { width, height } = prepared.decoded;
       const t0 = performance.now();
-      const radius = redCellRadiusOf(prepared.modelRgb ?? prepared.decoded.rgb, width, height);
+      const rgb = prepared.modelRgb ?? prepared.decoded.rgb;
+      // Measured as they are: no training field is noisier than the noisiest of them.
+      const radius = redCellRadiusOf(rgb, width, height);
       measuringMs += performance.now() - t0;
+      noiseHigh = Math.max(noiseHigh, sensorNoiseSigma(rgb, width, height));
       const list = byClass.get(entry.label) ?? [];
       list.push({ path: entry.path, radius });
       byClass.set(entry.label, list);
@@ -81,7 +86,8 @@ async function main(): Promise<void> {
   const measured = [...groups.values()].flat().filter((r) => r !== null).length;
   const reference = {
     ...fitRedCellReference(groups, window),
-    fitted: `training split of ${values.split}: ${measured} of ${train.length} images measured; medians of every ${window} consecutive images of one class in file-name order`,
+    noise_high: Number(noiseHigh.toFixed(4)),
+    fitted: `training split of ${values.split}: ${measured} of ${train.length} images measured; medians of every ${window} consecutive images of one class in file-name order; noise_high: the highest sensor noise among them`,
   };
   const seconds = (performance.now() - started) / 1000;
   process.stderr.write(

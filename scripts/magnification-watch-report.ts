@@ -18,7 +18,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { magnificationFigures, redCellRadiusOf } from '../src/gate/red-cell-size.js';
+import { magnificationFigures } from '../src/gate/red-cell-size.js';
+import { fieldRedCellRadius } from '../src/gate/sensor-noise.js';
 import { parseCameraShift, RANGE_SHIFTS } from './camera-shifts.js';
 import { openModelQuietly } from './gate/measure.js';
 import { SPLIT_OPTIONS } from './gate/sets.js';
@@ -96,7 +97,8 @@ async function main(): Promise<void> {
           if (shift) bytes = (await shift.apply(bytes, file)).bytes;
           const prepared = await opened.prepareImage(bytes, opened.prepareOptions);
           const { width, height } = prepared.decoded;
-          radii.push(redCellRadiusOf(prepared.modelRgb ?? prepared.decoded.rgb, width, height));
+          const rgb = prepared.modelRgb ?? prepared.decoded.rgb;
+          radii.push(fieldRedCellRadius(rgb, width, height, reference.noise_high));
         }
         const own = reference.by_class?.[className];
         for (let i = 0; i + reference.window <= radii.length; i++) {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { DecodedImage } from '../../src/decode/index.js';
 import { loadDomainGate, type GateInput } from '../../src/gate/index.js';
-import { redCellRadiusOf } from '../../src/gate/red-cell-size.js';
+import { fieldRedCellRadius } from '../../src/gate/sensor-noise.js';
 import type { ModelManifest } from '../../src/infer/index.js';
 import { daemonSessionOptions } from '../../src/infer/session-options.js';
 import { createColourScratch, normaliseForModel } from '../../src/preprocess/colour.js';
@@ -106,14 +106,15 @@ export async function benchMagnification(
   modelRgbs: Uint8Array[] | null,
   rounds: number,
 ): Promise<StageResult | null> {
-  if (!manifest.acquisition?.red_cell_radius) return null;
+  const reference = manifest.acquisition?.red_cell_radius;
+  if (!reference) return null;
   const pictures = decoded.map((d, i) => modelRgbs?.[i] ?? d.rgb);
   const { samples, wallMs, cpuMsPerIteration } = await timeLoop(
     pictures.length * rounds,
     Math.max(10, pictures.length),
     (i) => {
       const d = decoded[i % decoded.length]!;
-      void redCellRadiusOf(pictures[i % pictures.length]!, d.width, d.height);
+      void fieldRedCellRadius(pictures[i % pictures.length]!, d.width, d.height, reference.noise_high);
     },
   );
   return { stage: 'magnification watch', ...summarize(samples, wallMs), cpu_ms: round(cpuMsPerIteration, 3) };

@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { DomainCheck } from '../domain/applicability.js';
 import { gateInputOf, type DomainGateLike, type PrepareImage } from '../domain/ports.js';
 import { loadDomainGate } from '../gate/index.js';
-import { redCellRadiusOf } from '../gate/red-cell-size.js';
+import { fieldRedCellRadius } from '../gate/sensor-noise.js';
 import {
   createClassifier,
   decide,
@@ -125,7 +125,14 @@ export async function classifyFile(
     sha256,
     domain,
     ...(opts.redCells
-      ? { redCellRadius: redCellRadiusOf(prepared.modelRgb ?? prepared.decoded.rgb, width, height) }
+      ? {
+          redCellRadius: fieldRedCellRadius(
+            prepared.modelRgb ?? prepared.decoded.rgb,
+            width,
+            height,
+            opened.classifier.info.redCellSize?.noise_high,
+          ),
+        }
       : {}),
   };
 }

@@ -20,12 +20,8 @@
  */
 import type { Result } from '../domain/result.js';
 import { countsForColourWatch } from './colour-drift.js';
-import {
-  magnificationFigures,
-  redCellRadiusOf,
-  type MagnificationFigures,
-  type RedCellReference,
-} from './red-cell-size.js';
+import { magnificationFigures, type MagnificationFigures, type RedCellReference } from './red-cell-size.js';
+import { fieldRedCellRadius } from './sensor-noise.js';
 
 /** The picture the model saw (colour-normalised, at the model's size), HWC RGB bytes. */
 export interface WatchedPicture {
@@ -123,7 +119,12 @@ export class MagnificationWatch {
     const picture = this.pending.shift();
     if (!picture) return;
     const t0 = performance.now();
-    const radius = redCellRadiusOf(picture.rgb, picture.width, picture.height);
+    const radius = fieldRedCellRadius(
+      picture.rgb,
+      picture.width,
+      picture.height,
+      this.o.reference.noise_high,
+    );
     this.release(picture);
     this.o.observe?.(performance.now() - t0);
     this.radii.push(radius);

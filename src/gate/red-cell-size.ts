@@ -400,6 +400,11 @@ export const redCellReferenceSchema = z.strictObject({
   by_class: z
     .record(z.string(), z.strictObject({ low: z.number().positive(), high: z.number().positive() }))
     .optional(),
+  /**
+   * The highest sensor noise (σ, grey levels; src/gate/sensor-noise.ts) of the training fields:
+   * a field above it is median-filtered 3 × 3 before its red cells are measured. Absent: none is.
+   */
+  noise_high: z.number().positive().optional(),
   fitted: z.string().optional(),
 });
 
