@@ -153,13 +153,22 @@ function makeCopy(opts: BackupOptions & { now: Date }): BackupResult {
   const partial = `${file}${PARTIAL_SUFFIX}`;
   rmSync(partial, { force: true });
   copyDatabase(source, partial);
-  const figures = verifiedFigures(partial);
+  let figures: CopyFigures;
+  try {
+    figures = checkCopy(partial);
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
+  }
   renameSync(partial, file);
   const uploads = mirrorUploads(join(opts.dataDir, UPLOADS_DIR), join(opts.toDir, UPLOADS_DIR));
   return {
     file,
     bytes: statSync(file).size,
-    ...figures,
+    schemaVersion: figures.schemaVersion,
+    results: figures.results,
+    specimens: figures.specimens,
+    signed: figures.signed,
     uploadsCopied: uploads.copied,
     uploadsTotal: uploads.total,
     removed: pruneCopies(opts.toDir, opts.keep),
@@ -181,27 +190,6 @@ function copyDatabase(source: string, to: string): void {
     throw new BackupError(`could not copy ${source} to ${to}: ${(err as Error).message}`);
   } finally {
     db?.close();
-  }
-}
-
-/** SQLite's integrity check on the copy, and what it holds; the copy is removed if it fails. */
-function verifiedFigures(
-  file: string,
-): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const check = db.pragma('integrity_check', { simple: true });
-    if (check !== 'ok')
-      throw new BackupError(`the copy ${file} failed SQLite's integrity check: ${String(check)}`);
-    return copyFigures(db);
-  } catch (err) {
-    db.close();
-    rmSync(file, { force: true });
-    throw err instanceof BackupError
-      ? err
-      : new BackupError(`cannot read the copy ${file}: ${(err as Error).message}`);
-  } finally {
-    if (db.open) db.close();
   }
 }
 
@@ -230,9 +218,19 @@ function forgetLaterPictures(dataDir: string, maxResultId: number, suffix: strin
       db.close();
     }
   } catch {
-    for (const ext of ['', '-wal', '-shm'])
-      if (existsSync(`${path}${ext}`)) renameSync(`${path}${ext}`, `${path}${ext}${suffix}`);
+    setAsideDatabase(path, suffix);
   }
+}
+
+/** Renames a SQLite database and its -wal and -shm files to `<name><suffix>`; returns the new names. */
+function setAsideDatabase(path: string, suffix: string): string[] {
+  const moved: string[] = [];
+  for (const ext of ['', '-wal', '-shm'])
+    if (existsSync(`${path}${ext}`)) {
+      renameSync(`${path}${ext}`, `${path}${ext}${suffix}`);
+      moved.push(`${path}${ext}${suffix}`);
+    }
+  return moved;
 }
 
 export interface RestoreResult {
@@ -253,7 +251,7 @@ export interface RestoreResult {
  */
 export function restoreStore(opts: RestoreOptions): RestoreResult {
   if (!existsSync(opts.from)) throw new BackupError(`no copy at ${opts.from}`);
-  const figures = verifiedCopy(opts.from);
+  const figures = checkCopy(opts.from);
   if (figures.schemaVersion > Store.schemaVersion)
     throw new BackupError(
       `${opts.from} was made by a newer blastwatch (schema ${figures.schemaVersion}, this one knows ` +
@@ -263,12 +261,7 @@ export function restoreStore(opts: RestoreOptions): RestoreResult {
   try {
     const target = join(opts.dataDir, DB_FILE);
     const suffix = `.before-restore-${stamp(opts.now ?? new Date())}`;
-    const setAside: string[] = [];
-    for (const ext of ['', '-wal', '-shm'])
-      if (existsSync(`${target}${ext}`)) {
-        renameSync(`${target}${ext}`, `${target}${ext}${suffix}`);
-        setAside.push(`${target}${ext}${suffix}`);
-      }
+    const setAside = setAsideDatabase(target, suffix);
     copyFileSync(opts.from, `${target}${PARTIAL_SUFFIX}`);
     renameSync(`${target}${PARTIAL_SUFFIX}`, target);
     forgetLaterPictures(opts.dataDir, figures.maxResultId, suffix);
@@ -288,10 +281,13 @@ export function restoreStore(opts: RestoreOptions): RestoreResult {
   }
 }
 
-/** The copy's integrity check and figures, without removing it when it fails. */
-function verifiedCopy(
-  file: string,
-): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> & { maxResultId: number } {
+/** What a copy holds, and its last result id. */
+type CopyFigures = Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> & {
+  maxResultId: number;
+};
+
+/** SQLite's integrity check on a copy, and what it holds; BackupError in one line when it fails. */
+function checkCopy(file: string): CopyFigures {
   let db: Database.Database;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
@@ -301,8 +297,14 @@ function verifiedCopy(
   try {
     const check = db.pragma('integrity_check', { simple: true });
     if (check !== 'ok') throw new BackupError(`${file} failed SQLite's integrity check: ${String(check)}`);
-    const max = db.prepare('SELECT coalesce(max(id), 0) AS id FROM results').get() as { id: number };
-    return { ...copyFigures(db), maxResultId: max.id };
+    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+    return {
+      schemaVersion: db.pragma('user_version', { simple: true }) as number,
+      results: count('SELECT count(*) AS n FROM results'),
+      specimens: count('SELECT count(*) AS n FROM specimens'),
+      signed: count("SELECT count(*) AS n FROM specimens WHERE status IN ('signed', 'amended')"),
+      maxResultId: count('SELECT coalesce(max(id), 0) AS n FROM results'),
+    };
   } catch (err) {
     throw err instanceof BackupError
       ? err
@@ -310,19 +312,6 @@ function verifiedCopy(
   } finally {
     db.close();
   }
-}
-
-/** What a copy holds. */
-function copyFigures(
-  db: Database.Database,
-): Pick<BackupResult, 'schemaVersion' | 'results' | 'specimens' | 'signed'> {
-  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-  return {
-    schemaVersion: db.pragma('user_version', { simple: true }) as number,
-    results: count('SELECT count(*) AS n FROM results'),
-    specimens: count('SELECT count(*) AS n FROM specimens'),
-    signed: count("SELECT count(*) AS n FROM specimens WHERE status IN ('signed', 'amended')"),
-  };
 }
 
 /** Copies the uploads the mirror does not have yet; returns how many, and how many it holds. */
