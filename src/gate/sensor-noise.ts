@@ -14,13 +14,21 @@
  */
 import { redCellRadiusOf } from './red-cell-size.js';
 
-/** The grey level (ITU-R BT.601 weights) of pixel `p` of interleaved RGB. */
-const greyAt = (rgb: Uint8Array, p: number): number =>
-  0.299 * rgb[3 * p]! + 0.587 * rgb[3 * p + 1]! + 0.114 * rgb[3 * p + 2]!;
+/** One grey picture per field size (measuring never yields, so it is shared). */
+const greyBySize = new Map<number, Float64Array>();
 
 /** Immerkær's estimate of the noise σ (grey levels) of an interleaved RGB field; 0 below 3 × 3. */
 export function sensorNoiseSigma(rgb: Uint8Array, width: number, height: number): number {
   if (width < 3 || height < 3) return 0;
+  const n = width * height;
+  let g = greyBySize.get(n);
+  if (!g) {
+    g = new Float64Array(n);
+    greyBySize.set(n, g);
+  }
+  // Grey once per pixel (ITU-R BT.601 weights), not once per mask tap.
+  for (let p = 0, o = 0; p < n; p++, o += 3)
+    g[p] = 0.299 * rgb[o]! + 0.587 * rgb[o + 1]! + 0.114 * rgb[o + 2]!;
   let sum = 0;
   for (let y = 1; y < height - 1; y++)
     for (let x = 1; x < width - 1; x++) {
@@ -28,15 +36,15 @@ export function sensorNoiseSigma(rgb: Uint8Array, width: number, height: number)
       const up = p - width;
       const down = p + width;
       const response =
-        greyAt(rgb, up - 1) -
-        2 * greyAt(rgb, up) +
-        greyAt(rgb, up + 1) -
-        2 * greyAt(rgb, p - 1) +
-        4 * greyAt(rgb, p) -
-        2 * greyAt(rgb, p + 1) +
-        greyAt(rgb, down - 1) -
-        2 * greyAt(rgb, down) +
-        greyAt(rgb, down + 1);
+        g[up - 1]! -
+        2 * g[up]! +
+        g[up + 1]! -
+        2 * g[p - 1]! +
+        4 * g[p]! -
+        2 * g[p + 1]! +
+        g[down - 1]! -
+        2 * g[down]! +
+        g[down + 1]!;
       sum += Math.abs(response);
     }
   return (Math.sqrt(Math.PI / 2) * sum) / (6 * (width - 2) * (height - 2));
