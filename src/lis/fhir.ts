@@ -39,6 +39,11 @@ const local = (c: { code: string; text: string }): CodeableConcept => ({
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A count of images as an Observation's or a component's value (UCUM `{images}`). */
+const images = (n: number) => ({
+  valueQuantity: { value: n, unit: 'images', system: UCUM, code: '{images}' },
+});
+
 /** A conditional update keyed on our identifier: a redelivery or an amendment updates, never duplicates. */
 function upsert(type: string, system: string, value: string) {
   return { method: 'PUT' as const, url: `${type}?identifier=${encodeURIComponent(`${system}|${value}`)}` };
@@ -63,9 +68,6 @@ function observationDrafts(report: SpecimenReport): ObservationDraft[] {
   const { specimen, signOff } = report;
   const c = specimen.counts;
   const codes = OBSERVATION_CODES;
-  const images = (n: number) => ({
-    valueQuantity: { value: n, unit: 'images', system: UCUM, code: '{images}' },
-  });
   const verdict = (v: keyof typeof VERDICT_TEXT): CodeableConcept => ({
     coding: [{ system: FHIR_LOCAL_CODE_SYSTEM, code: v, display: VERDICT_TEXT[v] }],
     text: VERDICT_TEXT[v],
@@ -152,7 +154,7 @@ function cameraWarningDraft(report: SpecimenReport): ObservationDraft | null {
     value: {
       component: warnings.map((w) => ({
         code: local({ code: w.watch, text: CAMERA_WATCH_LABEL[w.watch] }),
-        valueQuantity: { value: w.images, unit: 'images', system: UCUM, code: '{images}' },
+        ...images(w.images),
       })),
       note: warnings.map((w) => ({ text: w.text })),
     },
