@@ -5,6 +5,7 @@ import {
   type RaisedCameraWarning,
   type SpecimenCameraWarning,
 } from '../domain/camera-warning.js';
+import { CLASSIFIED } from './results.js';
 
 interface WarningRow {
   watch: string;
@@ -80,7 +81,7 @@ export class SpecimenCameraWarnings {
         `SELECT m.specimen_id, count(*) AS images, min(r.processed_at) AS first_at,
            max(r.processed_at) AS last_at
          FROM (SELECT id, processed_at FROM results
-               WHERE status IN ('done', 'out_of_domain') AND origin = 'capture' AND id < @current
+               WHERE status IN ${CLASSIFIED} AND origin = 'capture' AND id < @current
                ORDER BY id DESC LIMIT @earlier) r
          JOIN specimen_images m ON m.result_id = r.id
          WHERE r.id >= @after

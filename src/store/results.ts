@@ -165,7 +165,7 @@ export interface RecentJudgement {
 }
 
 /** Statuses that carry a classification (and so a content hash that is unique among them). */
-const CLASSIFIED = "('done', 'out_of_domain')";
+export const CLASSIFIED = "('done', 'out_of_domain')";
 
 /** What `commit` did: the new result, or the id of the one these bytes already have. */
 export type Committed =
