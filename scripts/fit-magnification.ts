@@ -16,7 +16,7 @@
  * daemon gives, so the model keeps its version.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fitRedCellReference, redCellRadiusOf } from '../src/gate/red-cell-size.js';
 import { sensorNoiseSigma } from '../src/gate/sensor-noise.js';
@@ -26,6 +26,16 @@ import { SPLIT_OPTIONS } from './gate/sets.js';
 interface SplitEntry {
   path: string;
   label: number;
+}
+
+/**
+ * The split file as model.json names it: relative to the working directory (the repository, where
+ * training/reproduce.sh runs this) when it lies inside, so that the same data give the same
+ * model.json on any machine and in any clone.
+ */
+function splitAsRecorded(path: string): string {
+  const inside = relative(process.cwd(), resolve(path));
+  return inside.startsWith('..') || isAbsolute(inside) ? path : inside.split(sep).join('/');
 }
 
 async function main(): Promise<void> {
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
   const reference = {
     ...fitRedCellReference(groups, window),
     noise_high: Number(noiseHigh.toFixed(4)),
-    fitted: `training split of ${values.split}: ${measured} of ${train.length} images measured; medians of every ${window} consecutive images of one class in file-name order; noise_high: the highest sensor noise among them`,
+    fitted: `training split of ${splitAsRecorded(values.split)}: ${measured} of ${train.length} images measured; medians of every ${window} consecutive images of one class in file-name order; noise_high: the highest sensor noise among them`,
   };
   const seconds = (performance.now() - started) / 1000;
   process.stderr.write(
