@@ -20,9 +20,9 @@ export interface SpecimenImageRow {
   processedAt: number | null;
 }
 
-type Cell = string | number | boolean | null | undefined;
+export type CsvCell = string | number | boolean | null | undefined;
 
-export function csvCell(value: Cell): string {
+export function csvCell(value: CsvCell): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -30,7 +30,8 @@ export function csvCell(value: Cell): string {
   return `"${text.replace(/"/g, '""')}"`;
 }
 
-function toCsv(header: readonly string[], rows: readonly Cell[][]): string {
+/** A whole table: the header row, then one row per entry, CRLF line ends. */
+export function csvTable(header: readonly string[], rows: readonly CsvCell[][]): string {
   const lines = [header.map(csvCell).join(',')];
   for (const row of rows) lines.push(row.map(csvCell).join(','));
   return lines.join('\r\n') + '\r\n';
@@ -77,7 +78,7 @@ export function specimensCsv(
     'signed_withheld_unread',
     'camera_warned',
   ];
-  const rows = specimens.map((s): Cell[] => {
+  const rows = specimens.map((s): CsvCell[] => {
     const readings = signedReadings(s);
     return [
       s.id,
@@ -104,7 +105,7 @@ export function specimensCsv(
       s.cameraWarned?.join(' '),
     ];
   });
-  return toCsv(header, rows);
+  return csvTable(header, rows);
 }
 
 /** One row per image of a specimen, most suspicious first as given. */
@@ -122,7 +123,7 @@ export function specimenImagesCsv(specimen: Specimen, images: readonly SpecimenI
     'captured_at',
     'processed_at',
   ];
-  const rows = images.map((i): Cell[] => [
+  const rows = images.map((i): CsvCell[] => [
     specimen.id,
     specimen.accession,
     i.resultId,
@@ -135,5 +136,5 @@ export function specimenImagesCsv(specimen: Specimen, images: readonly SpecimenI
     isoOrNull(i.capturedAt),
     isoOrNull(i.processedAt),
   ]);
-  return toCsv(header, rows);
+  return csvTable(header, rows);
 }

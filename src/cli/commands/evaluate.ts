@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
@@ -19,126 +20,12 @@ import {
   evaluateUnlabelled,
   type Judged,
   type LabelledEvaluation,
-  type ColourFigures,
-  type Rejections,
   type UnlabelledEvaluation,
 } from '../../evaluate/gate-metrics.js';
-import { DOMAIN_REASON_TEXT, type DomainReason } from '../../domain/applicability.js';
+import { evaluationRecordsCsv, silentMissLines, type ImageRecord } from '../../evaluate/records.js';
+import { formatText, formatUnlabelled, type WithColour } from '../../evaluate/report-text.js';
 import { countsForColourWatch } from '../../gate/colour-drift.js';
-import {
-  magnificationByClass,
-  magnificationFigures,
-  type MagnificationFigures,
-} from '../../gate/red-cell-size.js';
-import { colourLines, magnificationLines } from '../../evaluate/camera-lines.js';
-import type { SiteCheck } from '../../evaluate/site-check.js';
-
-const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
-
-const VERDICT_TEXT: Record<SiteCheck['verdict'], string> = {
-  applies: 'the model applies to pictures like these',
-  does_not_apply: 'the model does not apply to pictures like these: do not rely on its screen here',
-  not_enough_images: 'no target missed, but too few malignant images to show the silent misses below 1%',
-};
-
-/** The set against the model card's targets for another camera (docs/new-microscope.md). */
-function siteLines(m: LabelledEvaluation): string[] {
-  const c = m.site_check;
-  if (!c) return [];
-  const mark = (key: keyof SiteCheck['targets']): string => (c.missed.includes(key) ? 'missed' : 'met');
-  const t = c.targets;
-  return [
-    '',
-    `against the targets for a microscope other than the training camera (docs/new-microscope.md):`,
-    `  accepted ${pct(m.n ? m.n_accepted / m.n : null)} (target >= ${t.accepted_share * 100}%): ${mark('accepted_share')}`,
-    `  accuracy on accepted ${pct(m.accuracy)} (target >= ${t.accuracy * 100}%): ${mark('accuracy')}`,
-    `  silent misses ${pct(m.silent_miss_share)}, at most ${pct(c.silent_miss_upper_95)} with 95% confidence ` +
-      `(target <= ${t.silent_miss_share * 100}%): ${mark('silent_miss_share')}`,
-    `  verdict: ${VERDICT_TEXT[c.verdict]}`,
-  ];
-}
-
-/** A report with the images' green balance (null without the gate or the reference). */
-type WithColour<T> = T & {
-  colour_drift: ColourFigures | null;
-  magnification: MagnificationFigures | null;
-};
-
-/**
- * The green balance of the images that count for the colour watch, when the model has the
- * reference (docs/new-microscope.md).
- */
-/** The gate's lines of the text report: accepted, and what was rejected for which reason. */
-function gateLines(m: { n: number; n_accepted: number; rejected: Rejections; gate: boolean }): string[] {
-  if (!m.gate) return ['out-of-domain gate: off (--no-gate): every image gets a verdict'];
-  const reasons = Object.entries(m.rejected.by_reason)
-    .sort((a, b) => b[1] - a[1])
-    .map(([code, count]) => `${DOMAIN_REASON_TEXT[code as DomainReason]} (${code}): ${count}`);
-  return [
-    `accepted by the out-of-domain gate: ${m.n_accepted} of ${m.n}; rejected (cannot screen): ${m.rejected.total}`,
-    ...reasons.map((r) => `  ${r}`),
-  ];
-}
-
-function formatText(m: WithColour<LabelledEvaluation>, header: string, failed: number): string {
-  const width = Math.max(...m.classes.map((c) => c.length), 'truth \\ predicted'.length);
-  const cell = Math.max(6, ...m.classes.map((c) => c.length));
-  const lines = [
-    header,
-    `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
-    ...gateLines(m),
-    ...colourLines(m.colour_drift),
-    ...magnificationLines(m.magnification, m.colour_drift?.above === true),
-  ];
-  if (m.gate) lines.push('the figures below cover the accepted images only');
-  lines.push(`accuracy: ${pct(m.accuracy)}   macro-F1: ${m.macro_f1.toFixed(4)}   ECE: ${m.ece.toFixed(4)}`);
-  lines.push('', 'confusion matrix (rows = truth, columns = predicted):');
-  lines.push(`${'truth \\ predicted'.padEnd(width)}  ${m.classes.map((c) => c.padStart(cell)).join('  ')}`);
-  m.confusion.forEach((row, i) =>
-    lines.push(
-      `${(m.classes[i] as string).padEnd(width)}  ${row.map((v) => String(v).padStart(cell)).join('  ')}`,
-    ),
-  );
-  lines.push('', `${'class'.padEnd(width)}  precision     recall  specificity         F1  support`);
-  m.classes.forEach((c, i) => {
-    const p = m.per_class[c];
-    if (!p) return;
-    if (p.support === 0 && m.confusion.every((row) => row[i] === 0)) {
-      lines.push(`${c.padEnd(width)}  no images of this class, none predicted`);
-      return;
-    }
-    lines.push(
-      `${c.padEnd(width)}  ${pct(p.precision).padStart(9)}  ${pct(p.recall).padStart(9)}  ${pct(p.specificity).padStart(11)}` +
-        `  ${p.f1.toFixed(4).padStart(9)}  ${String(p.support).padStart(7)}`,
-    );
-  });
-  const b = m.malignant;
-  lines.push(
-    '',
-    `B-ALL (any malignant class) vs benign, flag = P(B-ALL) >= ${b.threshold}:`,
-    `  sensitivity ${pct(b.sensitivity)} (${b.tp}/${b.tp + b.fn})   specificity ${pct(b.specificity)} (${b.tn}/${b.tn + b.fp})`,
-    `  needs review (P(B-ALL) in the uncertain band): ${m.needs_review}`,
-    `  silent misses (malignant, accepted, not flagged): ${m.silent_misses}` +
-      (m.silent_miss_share === null ? '' : ` = ${pct(m.silent_miss_share)} of the malignant images`),
-    ...siteLines(m),
-  );
-  return `${lines.join('\n')}\n`;
-}
-
-function formatUnlabelled(m: WithColour<UnlabelledEvaluation>, header: string, failed: number): string {
-  const lines = [
-    header,
-    `images: ${m.n}${failed ? ` (+${failed} failed, not counted)` : ''}`,
-    ...gateLines(m),
-    ...colourLines(m.colour_drift),
-    ...magnificationLines(m.magnification, m.colour_drift?.above === true),
-  ];
-  lines.push(
-    `flagged as possible B-ALL (accepted images): ${m.flagged}`,
-    `needs review (accepted images): ${m.needs_review}`,
-  );
-  return `${lines.join('\n')}\n`;
-}
+import { magnificationByClass, magnificationFigures } from '../../gate/red-cell-size.js';
 
 type OpenedModel = Awaited<ReturnType<typeof openModel>>;
 type ModelInfo = OpenedModel['classifier']['info'];
@@ -156,6 +43,7 @@ interface Options {
   split?: string | undefined;
   subset?: string | undefined;
   'no-gate'?: boolean | undefined;
+  records?: string | undefined;
 }
 
 /** An image to evaluate: with its class (class-per-folder set or list) or without (a plain folder). */
@@ -175,6 +63,7 @@ function parseOptions(argv: string[]): Options {
         split: { type: 'string' },
         subset: { type: 'string' },
         'no-gate': { type: 'boolean' },
+        records: { type: 'string' },
       },
     });
   } catch (err) {
@@ -252,8 +141,9 @@ async function classifyAll(
   opened: OpenedModel,
   items: EvalItem[],
   progress: boolean,
-): Promise<{ judged: JudgedItem[]; failures: Failure[] }> {
+): Promise<{ judged: JudgedItem[]; failures: Failure[]; records: ImageRecord[] }> {
   const results = new Array<JudgedItem | undefined>(items.length);
+  const records = new Array<ImageRecord>(items.length);
   // The red cells' size is measured where it is judged: with the gate, for a model that records it.
   const redCells = opened.gate !== null && Boolean(opened.classifier.info.redCellSize);
   const failures: Failure[] = [];
@@ -269,17 +159,20 @@ async function classifyAll(
             new Error(`bytes differ from the list (sha256 ${out.sha256}, list ${item.sha256})`),
             { kind: 'changed' },
           );
-        results[i] = {
+        const judged: JudgedItem = {
           truth: item.truth,
           probabilities: out.prediction.probabilities,
           pBall: out.prediction.pBall,
           domain: out.domain,
           redCellRadius: out.redCellRadius ?? null,
         };
+        results[i] = judged;
+        records[i] = { file: item.relPath, truth: item.truth, outcome: { ...judged, sha256: out.sha256 } };
       } catch (err) {
         if (err instanceof UserError) throw err;
         const { kind, message } = describeFailure(err);
         failures.push({ file: item.relPath, kind, error: message });
+        records[i] = { file: item.relPath, truth: item.truth, outcome: { error: `${kind}: ${message}` } };
       }
       done++;
       if (progress && done % 50 === 0) process.stderr.write(`\r${done}/${items.length}`);
@@ -287,7 +180,20 @@ async function classifyAll(
   };
   await Promise.all(Array.from({ length: opened.config.pipeline.concurrency }, lane));
   if (progress) process.stderr.write('\r');
-  return { judged: results.filter((r): r is JudgedItem => r !== undefined), failures };
+  return { judged: results.filter((r): r is JudgedItem => r !== undefined), failures, records };
+}
+
+/**
+ * --records FILE: one CSV row per image (src/evaluate/records.ts). Written empty before the
+ * images are classified too, so that a path that cannot be written fails at once, not after a
+ * check set's last image.
+ */
+async function writeRecords(file: string, csv: string): Promise<void> {
+  try {
+    await writeFile(file, csv);
+  } catch (err) {
+    throw new UserError(`--records ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 /** What the --json output says about the model and the data besides the metrics. */
@@ -353,7 +259,7 @@ const command: Command = {
   name: 'evaluate',
   summary: "evaluate the model and its out-of-domain gate on an image set through the daemon's exact path",
   usage: `usage: blastwatch evaluate --data DIR [--json] [--no-gate] [--model DIR] [--config FILE]
-                           [--files LIST | --split FILE [--subset NAME]]
+                           [--files LIST | --split FILE [--subset NAME]] [--records FILE]
 
 Classifies every image of a class-per-folder set (DIR/<folder>/*, folders from model.json:
 Benign, Early, Pre, Pro) exactly as the daemon does (same decode, segmentation, model, gate,
@@ -385,6 +291,11 @@ every image under it is counted, accepted or rejected, and flagged.
                   counts an image under each of its reasons.
   --no-gate       judge nothing: every image is accepted (the behaviour before the gate, for
                   comparison); gate: false in the JSON
+  --records FILE  also write what was said of each image, one CSV row per image (file, sha256,
+                  truth, status accepted / out_of_domain / failed, reasons, class, p_ball,
+                  flagged, needs_review, correct, silent_miss, each class's probability,
+                  red_cell_radius_px, error): the fields to open after a check. The readable
+                  report names the silent misses (up to 10) either way.
   --files LIST    only these images: a text file of paths relative to DIR (one per line) or a
                   JSON list of paths / {path, sha256} objects; a folder inside DIR (its images,
                   recursively); or - (paths on stdin, one per line, relative to DIR or absolute)
@@ -397,6 +308,7 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
     const v = parseOptions(argv);
     const dataDir = resolve(v.data);
     const gate = v['no-gate'] !== true;
+    if (v.records) await writeRecords(v.records, '');
     let opened: OpenedModel;
     try {
       opened = await openModel({ configFile: v.config, modelDir: v.model, log: cliLogger(), gate });
@@ -406,7 +318,7 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
     }
     const info = opened.classifier.info;
     const started = performance.now();
-    let outcome: { judged: JudgedItem[]; failures: Failure[] };
+    let outcome: Awaited<ReturnType<typeof classifyAll>>;
     let labelled: boolean;
     try {
       const items = await selectImages(v, dataDir, opened);
@@ -415,9 +327,10 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
     } finally {
       await opened.classifier.close();
     }
-    const { judged, failures } = outcome;
+    const { judged, failures, records } = outcome;
     const { m } = evaluation(judged, info, gate, labelled);
     const seconds = (performance.now() - started) / 1000;
+    if (v.records) await writeRecords(v.records, evaluationRecordsCsv(records, info));
     if (v.json) {
       process.stdout.write(
         `${JSON.stringify({ ...m, ...jsonContext(v, dataDir, info), failed: failures, seconds })}\n`,
@@ -432,6 +345,7 @@ Exit 0 when every image was classified, 1 if any failed (metrics cover the other
           ? formatText(m as WithColour<LabelledEvaluation>, header, failures.length)
           : formatUnlabelled(m as WithColour<UnlabelledEvaluation>, header, failures.length),
       );
+      for (const line of silentMissLines(records, info)) process.stdout.write(`${line}\n`);
       for (const f of failures) process.stderr.write(`${f.file}: error (${f.kind}): ${f.error}\n`);
       process.stderr.write(`${judged.length + failures.length} images in ${seconds.toFixed(1)} s\n`);
     }
