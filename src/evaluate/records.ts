@@ -50,8 +50,10 @@ const yesNo = (value: boolean | null): string | null => (value === null ? null :
  * The CSV (RFC 4180, formula-safe, as the dashboard's exports): per image its file, sha256, true
  * class, status (`accepted`, `out_of_domain`, `failed`), the gate's reasons, the model's class,
  * P(B-ALL), flagged, needs_review, correct, silent_miss, each class's probability, the red-cell
- * radius and the error of a failed image. The model's answer is given for a refused image too,
- * marked by its status: the daemon shows no verdict for it.
+ * radius and the error of a failed image. For a refused image the model's class and probabilities
+ * are given (what it would have said, for judging the refusal), but flagged, needs_review,
+ * correct and silent_miss stay empty: the daemon gives it no verdict, and the summary's figures
+ * leave it out.
  */
 export function evaluationRecordsCsv(records: readonly ImageRecord[], model: RecordModel): string {
   const header = [
@@ -77,6 +79,7 @@ export function evaluationRecordsCsv(records: readonly ImageRecord[], model: Rec
     const accepted = o.domain === null || o.domain.in;
     const predicted = argmax(o.probabilities);
     const decision = decide(o.pBall, model.threshold, model.uncertainBand);
+    const verdict = (value: boolean | null): string | null => (accepted ? yesNo(value) : null);
     return [
       r.file,
       o.sha256,
@@ -85,10 +88,10 @@ export function evaluationRecordsCsv(records: readonly ImageRecord[], model: Rec
       o.domain?.reasons.length ? o.domain.reasons.join(' ') : null,
       model.classes[predicted] ?? null,
       Number(o.pBall.toFixed(6)),
-      yesNo(decision.flag),
-      yesNo(decision.needsReview),
-      yesNo(r.truth === null ? null : predicted === r.truth),
-      yesNo(r.truth === null ? null : isSilentMiss(r, model)),
+      verdict(decision.flag),
+      verdict(decision.needsReview),
+      verdict(r.truth === null ? null : predicted === r.truth),
+      verdict(r.truth === null ? null : isSilentMiss(r, model)),
       ...model.classes.map((_, i) => Number((o.probabilities[i] ?? 0).toFixed(6))),
       o.redCellRadius === null ? null : Number(o.redCellRadius.toFixed(3)),
       null,

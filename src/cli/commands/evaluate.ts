@@ -293,9 +293,10 @@ every image under it is counted, accepted or rejected, and flagged.
                   comparison); gate: false in the JSON
   --records FILE  also write what was said of each image, one CSV row per image (file, sha256,
                   truth, status accepted / out_of_domain / failed, reasons, class, p_ball,
-                  flagged, needs_review, correct, silent_miss, each class's probability,
-                  red_cell_radius_px, error): the fields to open after a check. The readable
-                  report names the silent misses (up to 10) either way.
+                  flagged, needs_review, correct, silent_miss (empty for a refused image),
+                  each class's probability, red_cell_radius_px, error): the fields to open
+                  after a check. The readable report names the silent misses (up to 10)
+                  either way.
   --files LIST    only these images: a text file of paths relative to DIR (one per line) or a
                   JSON list of paths / {path, sha256} objects; a folder inside DIR (its images,
                   recursively); or - (paths on stdin, one per line, relative to DIR or absolute)
