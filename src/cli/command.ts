@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** One `blastwatch <name>` subcommand. Each lives in its own module under `src/cli/commands/`. */
 export interface Command {
   readonly name: string;
@@ -12,6 +14,21 @@ export interface Command {
 /** Thrown for a wrong invocation: the CLI prints the message and the usage, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * node:util's parseArgs on a command's arguments: what it refuses (an unknown option, a missing
+ * value) is a UsageError, so the CLI prints the message with the command's usage.
+ */
+export function parseCommandArgs<const T extends Omit<ParseArgsConfig, 'args'>>(
+  argv: string[],
+  config: T,
+): ReturnType<typeof parseArgs<T & { args: string[] }>> {
+  try {
+    return parseArgs({ ...config, args: argv });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /**

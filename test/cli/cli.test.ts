@@ -25,3 +25,14 @@ t.test('an unknown command is a usage error with exit 2', async (t) => {
   t.equal(r.code, 2);
   t.match(r.stderr, /unknown command 'frobnicate'/);
 });
+
+t.test('an option a command does not know is a usage error with exit 2, for every command', async (t) => {
+  const { commands } = await import('../../src/cli/registry.js');
+  const names = Object.keys(commands);
+  t.ok(names.length >= 10, names.join(' '));
+  for (const name of names) {
+    const r = await runCli([name, '--no-such-option']);
+    t.equal(r.code, 2, `${name}: exit 2`);
+    t.match(r.stderr, `blastwatch ${name}: Unknown option '--no-such-option'`, `${name}: names the option`);
+  }
+});

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { configuredDataDir, UsageError, UserError } from '../command.js';
+import { configuredDataDir, parseCommandArgs, UsageError, UserError } from '../command.js';
 
 const command: Command = {
   name: 'backup',
@@ -18,20 +17,14 @@ Safe while the daemon runs. Thumbnails and masks (media.db) are not records and 
   --json          print the result as JSON instead of one line
 Restore: docs/reliability.md, "Backups".`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: {
-          to: { type: 'string' },
-          keep: { type: 'string', default: '14' },
-          config: { type: 'string', short: 'c' },
-          json: { type: 'boolean', default: false },
-        },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, {
+      options: {
+        to: { type: 'string' },
+        keep: { type: 'string', default: '14' },
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean', default: false },
+      },
+    });
     const { to, json } = parsed.values;
     if (!to) throw new UsageError('--to DIR is required');
     const keep = Number(parsed.values.keep);

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { checkConfigRules, ConfigError, loadConfig } from '../../config/load.js';
 
 const command: Command = {
@@ -13,12 +12,10 @@ Validates config/default.yaml merged with FILE (or $BLASTWATCH_CONFIG) and the B
 environment overrides. Exit 0 and "ok" when valid; exit 1 and one line naming the key otherwise.
   --print   also print the effective configuration (secrets masked)`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, allowPositionals: true, options: { print: { type: 'boolean' } } });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, {
+      allowPositionals: true,
+      options: { print: { type: 'boolean' } },
+    });
     if (parsed.positionals.length > 1) throw new UsageError('at most one config file');
     try {
       const loaded = loadConfig(parsed.positionals[0]);

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { expandImageInputs } from '../inputs.js';
 import { cliLogger } from '../logger.js';
 import { DOMAIN_REASON_TEXT } from '../../domain/applicability.js';
@@ -68,16 +67,10 @@ A screening aid: a flag means "a person should look at this", not a diagnosis.
   --config FILE   config file merged over config/default.yaml (default: $BLASTWATCH_CONFIG)
 Exit 0 when every image was classified, 1 if any failed (the others are still printed).`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { json: { type: 'boolean' }, model: { type: 'string' }, config: { type: 'string' } },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, {
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, model: { type: 'string' }, config: { type: 'string' } },
+    });
     const inputs = parsed.positionals;
     if (inputs.length === 0) throw new UsageError('give at least one image, folder or -');
     const json = parsed.values.json === true;

@@ -11,9 +11,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { BUNDLED_MODEL_DIR, loadConfig } from '../../config/load.js';
 import type { Specimen } from '../../domain/specimen.js';
 import { createLogger } from '../../log.js';
@@ -173,21 +172,15 @@ interface DemoOptions {
 }
 
 function parseDemoArgs(argv: string[]): DemoOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        images: { type: 'string' },
-        model: { type: 'string' },
-        interval: { type: 'string' },
-        port: { type: 'string' },
-        once: { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs(argv, {
+    options: {
+      images: { type: 'string' },
+      model: { type: 'string' },
+      interval: { type: 'string' },
+      port: { type: 'string' },
+      once: { type: 'boolean' },
+    },
+  });
   const interval = values.interval === undefined ? 1500 : Number(values.interval);
   if (!Number.isFinite(interval) || interval < 0) throw new UsageError('--interval must be a number of ms');
   const imagesDir = resolve(values.images ?? SAMPLES);

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { evaluationInputs, listImagesUnder } from '../inputs.js';
 import { cliLogger } from '../logger.js';
 import { classifyFile, describeFailure, isUserFacing, openModel } from '../../evaluate/classify-file.js';
@@ -50,25 +49,19 @@ interface Options {
 type EvalItem = Omit<LabelledFile, 'truth'> & { truth: number | null };
 
 function parseOptions(argv: string[]): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' },
-        json: { type: 'boolean' },
-        model: { type: 'string' },
-        config: { type: 'string' },
-        files: { type: 'string' },
-        split: { type: 'string' },
-        subset: { type: 'string' },
-        'no-gate': { type: 'boolean' },
-        records: { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommandArgs(argv, {
+    options: {
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+      model: { type: 'string' },
+      config: { type: 'string' },
+      files: { type: 'string' },
+      split: { type: 'string' },
+      subset: { type: 'string' },
+      'no-gate': { type: 'boolean' },
+      records: { type: 'string' },
+    },
+  });
   const v = parsed.values;
   if (!v.data) throw new UsageError('--data DIR is required');
   if (v.files && v.split) throw new UsageError('give --files or --split, not both');

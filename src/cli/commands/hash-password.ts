@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { USER_ROLES, type UserRole } from '../../domain/roles.js';
 
 /** Reads one line from a terminal without echoing it. */
@@ -85,15 +84,9 @@ When stdin is not a terminal, the first line of stdin is the password:
                 ("token: bw_...") with its hash for api_token_hash:
                   blastwatch hash-password --new-token --name lims-bridge --role reviewer`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { name: { type: 'string' }, role: { type: 'string' }, 'new-token': { type: 'boolean' } },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, {
+      options: { name: { type: 'string' }, role: { type: 'string' }, 'new-token': { type: 'boolean' } },
+    });
     const { name, role } = parsed.values;
     if (name !== undefined && (name.length === 0 || name.length > 64))
       throw new UsageError('--name: 1 to 64 characters');

@@ -5,9 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS } from '../../decode/index.js';
 import {
   DATASET_CLASSES,
@@ -56,23 +55,18 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
 }
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' },
-        out: { type: 'string' },
-        limit: { type: 'string' },
-        size: { type: 'string' },
-        'limit-input-pixels': { type: 'string' },
-        colour: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return parseCommandArgs(argv, {
+    options: {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      limit: { type: 'string' },
+      size: { type: 'string' },
+      'limit-input-pixels': { type: 'string' },
+      colour: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
 }
 
 function listImages(dataDir: string, limit: number): CacheJob[] {

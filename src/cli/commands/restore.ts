@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { configuredDataDir, UsageError, UserError } from '../command.js';
+import { configuredDataDir, parseCommandArgs, UsageError, UserError } from '../command.js';
 
 const command: Command = {
   name: 'restore',
@@ -17,19 +16,13 @@ still in the capture folder: the daemon classifies them again when it starts.
   --config FILE   config file whose data.dir to restore into (default: $BLASTWATCH_CONFIG, else
                   only config/default.yaml)`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: {
-          from: { type: 'string' },
-          uploads: { type: 'string' },
-          config: { type: 'string', short: 'c' },
-        },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, {
+      options: {
+        from: { type: 'string' },
+        uploads: { type: 'string' },
+        config: { type: 'string', short: 'c' },
+      },
+    });
     const { from, uploads } = parsed.values;
     if (!from) throw new UsageError('--from FILE is required');
     const dataDir = await configuredDataDir(parsed.values.config);

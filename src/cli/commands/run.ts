@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UserError } from '../command.js';
 import { checkConfigRules, ConfigError, loadConfig } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 
@@ -15,12 +14,7 @@ mqtt.url is set, and serves the ops API (and dashboard) on http.host:http.port.
 SIGTERM/SIGINT stop it cleanly (in-flight images finish, the outbox is flushed).
   --config FILE   config file (default: $BLASTWATCH_CONFIG, else only config/default.yaml)`,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandArgs(argv, { options: { config: { type: 'string', short: 'c' } } });
     let config;
     try {
       ({ config } = loadConfig(parsed.values.config));

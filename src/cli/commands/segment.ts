@@ -6,9 +6,8 @@
  */
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { UsageError, UserError } from '../command.js';
+import { parseCommandArgs, UsageError, UserError } from '../command.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, IMAGE_EXTENSIONS } from '../../decode/index.js';
 import type { ColourNormalisation, PreparedImage } from '../../preprocess/index.js';
 
@@ -46,23 +45,17 @@ function expandInputs(inputs: string[]): string[] {
 }
 
 function parseSegmentArgs(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        size: { type: 'string' },
-        'limit-input-pixels': { type: 'string' },
-        'as-model': { type: 'boolean', default: false },
-        model: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommandArgs(argv, {
+    options: {
+      out: { type: 'string' },
+      size: { type: 'string' },
+      'limit-input-pixels': { type: 'string' },
+      'as-model': { type: 'boolean', default: false },
+      model: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError('give at least one image or folder');
   if (!values.out) throw new UsageError('--out DIR is required');
